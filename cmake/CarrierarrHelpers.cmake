@@ -1,0 +1,38 @@
+# abseil-style helpers: one call declares a library, binary or test with our warning flags.
+
+# Designated initializers leave fields at their defaults on purpose, hence no missing-field-initializers.
+set(CARRIERARR_WARNINGS -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wno-missing-field-initializers)
+
+# carrierarr_cc_library(NAME name SRCS ... DEPS ...)
+# Declares carrierarr_<name> with the alias carrierarr::<name>; headers are included as "core/x.h".
+function(carrierarr_cc_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  set(target carrierarr_${ARG_NAME})
+  add_library(${target} STATIC ${ARG_SRCS})
+  add_library(carrierarr::${ARG_NAME} ALIAS ${target})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(${target} PRIVATE ${CARRIERARR_WARNINGS})
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# carrierarr_cc_binary(NAME name SRCS ... DEPS ...)
+function(carrierarr_cc_binary)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${CARRIERARR_WARNINGS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+endfunction()
+
+# carrierarr_cc_test(NAME name SRCS ... DEPS ... [LABELS ...])
+# A GoogleTest binary registered with CTest, one CTest entry per test case.
+function(carrierarr_cc_test)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${CARRIERARR_WARNINGS})
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${ARG_NAME} PRIVATE
+    CARRIERARR_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    CARRIERARR_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,117 @@
+#include "cli/flags.h"
+
+#include "core/duration.h"
+
+namespace carrierarr::cli {
+
+void FlagSet::String(const std::string& name, std::string* target, const std::string& def,
+                     const std::string& usage) {
+  *target = def;
+  flags_[name] = {Kind::kString, target, def.empty() ? "" : "\"" + def + "\"", usage};
+}
+
+void FlagSet::Bool(const std::string& name, bool* target, bool def, const std::string& usage) {
+  *target = def;
+  flags_[name] = {Kind::kBool, target, def ? "true" : "", usage};
+}
+
+void FlagSet::Duration(const std::string& name, std::chrono::nanoseconds* target,
+                       std::chrono::nanoseconds def, const std::string& usage) {
+  *target = def;
+  flags_[name] = {Kind::kDuration, target, def.count() == 0 ? "" : FormatGoDuration(def), usage};
+}
+
+bool FlagSet::WasSet(const std::string& name) const {
+  auto it = flags_.find(name);
+  return it != flags_.end() && it->second.set;
+}
+
+Status FlagSet::SetValue(const std::string& name, Flag& flag, const std::string& value) {
+  auto bad = [&] {
+    return Status::InvalidArgument("invalid value \"" + value + "\" for flag -" + name +
+                                   ": parse error");
+  };
+  switch (flag.kind) {
+    case Kind::kString:
+      *static_cast<std::string*>(flag.target) = value;
+      break;
+    case Kind::kBool:
+      if (value == "1" || value == "t" || value == "T" || value == "true" || value == "TRUE" ||
+          value == "True") {
+        *static_cast<bool*>(flag.target) = true;
+      } else if (value == "0" || value == "f" || value == "F" || value == "false" ||
+                 value == "FALSE" || value == "False") {
+        *static_cast<bool*>(flag.target) = false;
+      } else {
+        return bad();
+      }
+      break;
+    case Kind::kDuration: {
+      auto d = ParseGoDuration(value);
+      if (!d.ok()) return bad();
+      *static_cast<std::chrono::nanoseconds*>(flag.target) = *d;
+      break;
+    }
+  }
+  flag.set = true;
+  return Status::Ok();
+}
+
+Status FlagSet::Parse(const std::vector<std::string>& args) {
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-') break;  // first non-flag ends the flags
+    size_t dashes = (arg[1] == '-') ? 2 : 1;
+    if (dashes == 2 && arg.size() == 2) {  // "--"
+      ++i;
+      break;
+    }
+    std::string body = arg.substr(dashes);
+    if (body.empty() || body[0] == '-' || body[0] == '=') {
+      return Status::InvalidArgument("bad flag syntax: " + arg);
+    }
+    std::string name = body, value;
+    bool has_value = false;
+    if (auto eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    auto it = flags_.find(name);
+    if (it == flags_.end()) {
+      if (name == "h" || name == "help") {
+        help_ = true;
+        continue;
+      }
+      return Status::InvalidArgument("flag provided but not defined: -" + name);
+    }
+    Flag& flag = it->second;
+    if (flag.kind == Kind::kBool && !has_value) {
+      value = "true";
+    } else if (!has_value) {
+      if (i + 1 >= args.size()) {
+        return Status::InvalidArgument("flag needs an argument: -" + name);
+      }
+      value = args[++i];
+    }
+    CARRIERARR_RETURN_IF_ERROR(SetValue(name, flag, value));
+  }
+  args_.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return Status::Ok();
+}
+
+std::string FlagSet::Usage() const {
+  std::string out;
+  for (const auto& [name, flag] : flags_) {
+    out += "  -" + name;
+    if (flag.kind == Kind::kString) out += " string";
+    if (flag.kind == Kind::kDuration) out += " duration";
+    out += "\n    \t" + flag.usage;
+    if (!flag.def.empty()) out += " (default " + flag.def + ")";
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace carrierarr::cli

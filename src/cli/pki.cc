@@ -1,0 +1,417 @@
+// `carrierarr pki`: a Nebula certificate authority with nebula-cert's modes, flags, defaults and
+// messages, made safer: keys are never overwritten, every file is written atomically with mode
+// 0600, narrow host masks are warned about, and `verify` says which check failed and why.
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "core/file_util.h"
+#include "pki/authority.h"
+#include "pki/ca_pool.h"
+#include "pki/keys.h"
+#include "pki/pem.h"
+
+#include <unistd.h>
+
+namespace carrierarr::cli {
+namespace {
+
+using pki::TimePoint;
+
+constexpr mode_t kSecretMode = 0600;
+
+// A failure to report: `usage` asks for the "Run ... -h" hint (bad or missing flags).
+struct Failure {
+  std::string message;
+  bool usage = false;
+  std::vector<std::string> details;  // further lines, indented under the error
+};
+
+// One mode of `carrierarr pki`: it declares its flags (bound to its own members), and runs once
+// they are parsed.
+class Mode {
+ public:
+  virtual ~Mode() = default;
+  virtual void DeclareFlags(FlagSet& flags) = 0;
+  virtual std::optional<Failure> Run(std::ostream& out, std::ostream& err) = 0;
+};
+
+Failure UsageError(std::string message) { return {std::move(message), true, {}}; }
+Failure Error(std::string message) { return {std::move(message), false, {}}; }
+
+std::optional<Failure> Required(const std::string& flag, const std::string& value) {
+  if (value.empty()) return UsageError("-" + flag + " is required");
+  return std::nullopt;
+}
+
+std::vector<std::string> SplitList(const std::string& csv) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= csv.size()) {
+    size_t comma = csv.find(',', start);
+    std::string item = csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t b = item.find_first_not_of(" \t\r\n");
+    size_t e = item.find_last_not_of(" \t\r\n");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Parses "-ips"/"-subnets" style lists. `what` is "ip" or "subnet" for nebula-cert's wording.
+Result<std::vector<Ipv4Net>> ParseNets(const std::string& csv, const std::string& what) {
+  std::vector<Ipv4Net> nets;
+  for (const auto& item : SplitList(csv)) {
+    auto net = ParseCidr(item);
+    if (!net.ok()) return Status::InvalidArgument("invalid " + what + " definition: " + net.status().message());
+    nets.push_back(*net);
+  }
+  return nets;
+}
+
+TimePoint Now() { return std::chrono::system_clock::now(); }
+
+// Writes each (path, data) atomically without overwriting; if a later file fails, the earlier
+// ones are removed again so a failed command leaves nothing half-made behind.
+std::optional<Failure> WriteAllOrNothing(
+    const std::vector<std::tuple<std::string, std::string, std::string>>& files) {
+  std::vector<std::string> written;
+  for (const auto& [path, data, flag] : files) {
+    Status s = WriteFileAtomic(path, data, kSecretMode, Overwrite::kNo);
+    if (!s.ok()) {
+      for (const auto& p : written) ::unlink(p.c_str());
+      return Error("error while writing " + flag + ": " + s.message());
+    }
+    written.push_back(path);
+  }
+  return std::nullopt;
+}
+
+// ---- ca -------------------------------------------------------------------------------------
+
+class CaMode final : public Mode {
+ public:
+  void DeclareFlags(FlagSet& flags) override {
+  flags.String("name", &name, "", "Required: name of the certificate authority");
+  flags.Duration("duration", &duration, std::chrono::hours(8760),
+                 "Optional: amount of time the certificate should be valid for. Valid time units "
+                 "are seconds: \"s\", minutes: \"m\", hours: \"h\"");
+  flags.String("out-key", &out_key, "ca.key", "Optional: path to write the private key to");
+  flags.String("out-crt", &out_crt, "ca.crt", "Optional: path to write the certificate to");
+  flags.String("groups", &groups, "",
+               "Optional: comma separated list of groups. This will limit which groups "
+               "subordinate certs can use");
+  flags.String("ips", &ips, "",
+               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+               "This will limit which ipv4 addresses and networks subordinate certs can use for "
+               "ip addresses");
+  flags.String("subnets", &subnets, "",
+               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+               "This will limit which ipv4 addresses and networks subordinate certs can use in "
+               "subnets");
+  }
+
+  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+
+ private:
+  std::string name, out_key, out_crt, groups, ips, subnets;
+  std::chrono::nanoseconds duration;
+};
+
+std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+  for (auto [flag, value] : {std::pair{"name", &name}, {"out-key", &out_key}, {"out-crt", &out_crt}}) {
+    if (auto f = Required(flag, *value)) return f;
+  }
+  if (duration <= std::chrono::nanoseconds(0)) return UsageError("-duration must be greater than 0");
+  pki::CaOptions options{.name = name, .duration = duration, .groups = SplitList(groups)};
+  auto ip_nets = ParseNets(ips, "ip");
+  if (!ip_nets.ok()) return UsageError(ip_nets.status().message());
+  options.ips = *ip_nets;
+  auto subnet_nets = ParseNets(subnets, "subnet");
+  if (!subnet_nets.ok()) return UsageError(subnet_nets.status().message());
+  options.subnets = *subnet_nets;
+
+  if (PathExists(out_key)) return Error("refusing to overwrite existing CA key: " + out_key);
+  if (PathExists(out_crt)) return Error("refusing to overwrite existing CA cert: " + out_crt);
+  auto ca = pki::CreateCa(options, Now());
+  if (!ca.ok()) return Error(ca.status().message());
+  std::string key_pem = ca->KeyPem();
+  auto failure = WriteAllOrNothing({{out_key, key_pem, "out-key"}, {out_crt, ca->CertPem(), "out-crt"}});
+  pki::Cleanse(key_pem);
+  pki::Cleanse(ca->private_key);
+  return failure;
+}
+
+// ---- sign -----------------------------------------------------------------------------------
+
+class SignMode final : public Mode {
+ public:
+  void DeclareFlags(FlagSet& flags) override {
+  flags.String("ca-key", &ca_key, "ca.key", "Optional: path to the signing CA key");
+  flags.String("ca-crt", &ca_crt, "ca.crt", "Optional: path to the signing CA cert");
+  flags.String("name", &name, "", "Required: name of the cert, usually a hostname");
+  flags.String("ip", &ip, "",
+               "Required: ipv4 address and network in CIDR notation to assign the cert");
+  flags.Duration("duration", &duration, std::chrono::nanoseconds(0),
+                 "Optional: how long the cert should be valid for. The default is 1 second "
+                 "before the signing cert expires. Valid time units are seconds: \"s\", "
+                 "minutes: \"m\", hours: \"h\"");
+  flags.String("in-pub", &in_pub, "",
+               "Optional (if out-key not set): path to read a previously generated public key");
+  flags.String("out-key", &out_key, "",
+               "Optional (if in-pub not set): path to write the private key to");
+  flags.String("out-crt", &out_crt, "", "Optional: path to write the certificate to");
+  flags.String("groups", &groups, "", "Optional: comma separated list of groups");
+  flags.String("subnets", &subnets, "",
+               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+               "Subnets this cert can serve for");
+  }
+
+  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& err) override;
+
+ private:
+  std::string ca_key, ca_crt, name, ip, in_pub, out_key, out_crt, groups, subnets;
+  std::chrono::nanoseconds duration;
+};
+
+std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
+  for (auto [flag, value] :
+       {std::pair{"ca-key", &ca_key}, {"ca-crt", &ca_crt}, {"name", &name}, {"ip", &ip}}) {
+    if (auto f = Required(flag, *value)) return f;
+  }
+  if (!in_pub.empty() && !out_key.empty()) return UsageError("cannot set both -in-pub and -out-key");
+
+  auto raw_key = ReadFile(ca_key);
+  if (!raw_key.ok()) return Error("error while reading ca-key: " + raw_key.status().message());
+  auto key = pki::ParseEd25519PrivateKeyPem(*raw_key);
+  pki::Cleanse(*raw_key);
+  if (!key.ok()) return Error("error while parsing ca-key: " + key.status().message());
+  auto raw_crt = ReadFile(ca_crt);
+  if (!raw_crt.ok()) return Error("error while reading ca-crt: " + raw_crt.status().message());
+  auto ca_cert = pki::CertificateFromPem(*raw_crt);
+  if (!ca_cert.ok()) return Error("error while parsing ca-crt: " + ca_cert.status().message());
+  auto authority = pki::CertificateAuthority::Create(*ca_cert, *key);
+  pki::Cleanse(*key);
+  if (!authority.ok()) return Error(authority.status().message());
+  const TimePoint now = Now();
+  if (pki::IsExpired(authority->cert(), now)) return Error("ca certificate is expired");
+
+  auto host_ip = ParseCidr(ip);
+  if (!host_ip.ok()) return UsageError("invalid ip definition: " + host_ip.status().message());
+  auto subnet_nets = ParseNets(subnets, "subnet");
+  if (!subnet_nets.ok()) return UsageError(subnet_nets.status().message());
+  pki::HostOptions options{.name = name,
+                           .ip = *host_ip,
+                           .groups = SplitList(groups),
+                           .subnets = *subnet_nets,
+                           .duration = duration};
+  if (!in_pub.empty()) {
+    auto raw_pub = ReadFile(in_pub);
+    if (!raw_pub.ok()) return Error("error while reading in-pub: " + raw_pub.status().message());
+    auto pub = pki::ParseX25519PublicKeyPem(*raw_pub);
+    if (!pub.ok()) return Error("error while parsing in-pub: " + pub.status().message());
+    options.public_key = *pub;
+  }
+  if (out_key.empty()) out_key = name + ".key";
+  if (out_crt.empty()) out_crt = name + ".crt";
+  // Check both outputs before signing, so a refusal never leaves one of the two behind.
+  if (PathExists(out_crt)) return Error("refusing to overwrite existing cert: " + out_crt);
+  if (in_pub.empty() && PathExists(out_key)) return Error("refusing to overwrite existing key: " + out_key);
+
+  auto host = authority->Sign(options, now);
+  if (!host.ok()) return Error(host.status().message());
+  for (const auto& warning : authority->Warnings(options)) err << "Warning: " << warning << "\n";
+  std::vector<std::tuple<std::string, std::string, std::string>> files;
+  std::string key_pem;
+  if (in_pub.empty()) {
+    key_pem = host->KeyPem();
+    files.emplace_back(out_key, key_pem, "out-key");
+  }
+  files.emplace_back(out_crt, host->CertPem(), "out-crt");
+  auto failure = WriteAllOrNothing(files);
+  pki::Cleanse(key_pem);
+  pki::Cleanse(std::get<1>(files.front()));
+  pki::Cleanse(host->private_key);
+  return failure;
+}
+
+// ---- keygen ---------------------------------------------------------------------------------
+
+class KeygenMode final : public Mode {
+ public:
+  void DeclareFlags(FlagSet& flags) override {
+  flags.String("out-key", &out_key, "", "Required: path to write the private key to");
+  flags.String("out-pub", &out_pub, "", "Required: path to write the public key to");
+  }
+
+  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+
+ private:
+  std::string out_key, out_pub;
+};
+
+std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+  if (auto f = Required("out-key", out_key)) return f;
+  if (auto f = Required("out-pub", out_pub)) return f;
+  // nebula-cert overwrites here; losing a private key by a typo is worse than an error.
+  if (PathExists(out_key)) return Error("refusing to overwrite existing key: " + out_key);
+  if (PathExists(out_pub)) return Error("refusing to overwrite existing public key: " + out_pub);
+  auto keys = pki::GenerateX25519();
+  if (!keys.ok()) return Error(keys.status().message());
+  std::string key_pem = pki::X25519PrivateKeyToPem(keys->private_key);
+  auto failure = WriteAllOrNothing({{out_key, key_pem, "out-key"},
+                                    {out_pub, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
+  pki::Cleanse(key_pem);
+  pki::Cleanse(keys->private_key);
+  return failure;
+}
+
+// ---- print ----------------------------------------------------------------------------------
+
+class PrintMode final : public Mode {
+ public:
+  void DeclareFlags(FlagSet& flags) override {
+  flags.Bool("json", &json, false, "Optional: outputs certificates in json format");
+  flags.String("path", &path, "", "Required: path to the certificate");
+  }
+
+  std::optional<Failure> Run(std::ostream& out, std::ostream& /*err*/) override;
+
+ private:
+  std::string path;
+  bool json;
+};
+
+std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) {
+  if (auto f = Required("path", path)) return f;
+  auto raw = ReadFile(path);
+  if (!raw.ok()) return Error("unable to read cert; " + raw.status().message());
+  std::string_view rest = *raw;
+  for (;;) {
+    auto cert = pki::CertificateFromPem(rest, &rest);
+    if (!cert.ok()) return Error("error while unmarshaling cert: " + cert.status().message());
+    out << (json ? pki::CertificateToJson(*cert) : pki::CertificateToText(*cert)) << "\n";
+    if (pki::IsBlank(rest)) break;
+  }
+  return std::nullopt;
+}
+
+// ---- verify ---------------------------------------------------------------------------------
+
+class VerifyMode final : public Mode {
+ public:
+  void DeclareFlags(FlagSet& flags) override {
+  flags.String("ca", &ca_path, "", "Required: path to a file containing one or more ca certificates");
+  flags.String("crt", &crt_path, "", "Required: path to a file containing a single certificate");
+  }
+
+  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+
+ private:
+  std::string ca_path, crt_path;
+};
+
+std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+  if (auto f = Required("ca", ca_path)) return f;
+  if (auto f = Required("crt", crt_path)) return f;
+  const TimePoint now = Now();
+  auto raw_ca = ReadFile(ca_path);
+  if (!raw_ca.ok()) return Error("error while reading ca: " + raw_ca.status().message());
+  pki::CaPool pool;
+  if (Status s = pool.AddCasFromPem(*raw_ca, now); !s.ok()) {
+    Failure f = Error("error while adding ca cert to pool: " + s.message());
+    f.details.push_back("check: loading the CAs of " + ca_path +
+                        " (each block must be a CA, self-signed and unexpired)");
+    return f;
+  }
+  auto raw_crt = ReadFile(crt_path);
+  if (!raw_crt.ok()) return Error("unable to read crt; " + raw_crt.status().message());
+  auto cert = pki::CertificateFromPem(*raw_crt);
+  if (!cert.ok()) return Error("error while parsing crt: " + cert.status().message());
+  pki::VerifyResult result = pool.Verify(*cert, now);
+  if (result.ok()) return std::nullopt;
+  static constexpr std::string_view kCheckNames[] = {
+      "", "blocklist", "issuer present", "issuer is a trusted CA", "CA validity window",
+      "validity window", "signature", "CA constraints"};
+  Failure f = Error(result.status.message());
+  f.details.push_back("check " + std::to_string(static_cast<int>(result.failed)) + " of 7 (" +
+                      std::string(kCheckNames[static_cast<int>(result.failed)]) + ") failed: " +
+                      result.explanation);
+  return f;
+}
+
+struct ModeInfo {
+  std::string_view name;
+  std::string_view summary;
+  std::unique_ptr<Mode> (*make)();
+};
+
+template <typename T>
+std::unique_ptr<Mode> Make() {
+  return std::make_unique<T>();
+}
+
+constexpr ModeInfo kModes[] = {
+    {"ca", "create a self signed certificate authority", Make<CaMode>},
+    {"keygen",
+     "create a public/private key pair. the public key can be passed to `carrierarr pki sign`",
+     Make<KeygenMode>},
+    {"sign", "create and sign a certificate", Make<SignMode>},
+    {"print", "prints details about a certificate", Make<PrintMode>},
+    {"verify", "verifies a certificate isn't expired and was signed by a trusted authority.",
+     Make<VerifyMode>},
+};
+
+void PrintPkiHelp(std::ostream& out) {
+  out << "Usage: carrierarr pki <mode> <flags>\n"
+         "A Nebula certificate authority, compatible with nebula-cert (flags as -name or --name).\n\n"
+         "  Modes:\n";
+  for (const auto& m : kModes) out << "    " << m.name << " <flags>: " << m.summary << "\n";
+}
+
+}  // namespace
+
+int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+    PrintPkiHelp(args.empty() ? err : out);
+    return args.empty() ? 1 : 0;
+  }
+  for (const auto& mode : kModes) {
+    if (mode.name != args[0]) continue;
+    std::unique_ptr<Mode> impl = mode.make();
+    FlagSet flags;
+    impl->DeclareFlags(flags);
+    auto usage = [&](std::ostream& s) {
+      s << "Usage of carrierarr pki " << mode.name << " <flags>: " << mode.summary << "\n" << flags.Usage();
+    };
+    std::optional<Failure> failure;
+    if (Status s = flags.Parse({args.begin() + 1, args.end()}); !s.ok()) {
+      failure = UsageError(s.message());
+    } else if (flags.help()) {
+      usage(out);
+      return 0;
+    } else if (!flags.args().empty()) {
+      failure = UsageError("unexpected argument \"" + flags.args()[0] +
+                           "\": every value is given with a flag, e.g. -name NAME");
+    } else {
+      failure = impl->Run(out, err);
+    }
+    if (!failure) return 0;
+    err << "Error: " << failure->message << "\n";
+    for (const auto& line : failure->details) err << "  " << line << "\n";
+    if (failure->usage) err << "Run 'carrierarr pki " << mode.name << " -h' for its flags.\n";
+    return 1;
+  }
+  err << "Error: unknown mode: " << args[0] << "\n";
+  PrintPkiHelp(err);
+  return 1;
+}
+
+}  // namespace carrierarr::cli

@@ -1,0 +1,147 @@
+#include "core/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/file_util.h"
+
+extern char** environ;
+
+namespace carrierarr {
+namespace {
+
+struct Pipe {
+  int read_fd = -1;
+  int write_fd = -1;
+  Status Open() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Internal("pipe: " + ErrnoString(errno));
+    read_fd = fds[0];
+    write_fd = fds[1];
+    return Status::Ok();
+  }
+  void CloseRead() {
+    if (read_fd >= 0) ::close(read_fd);
+    read_fd = -1;
+  }
+  void CloseWrite() {
+    if (write_fd >= 0) ::close(write_fd);
+    write_fd = -1;
+  }
+  ~Pipe() {
+    CloseRead();
+    CloseWrite();
+  }
+};
+
+}  // namespace
+
+Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
+  if (argv.empty()) return Status::InvalidArgument("Run: empty argv");
+  Pipe in, out, err;
+  CARRIERARR_RETURN_IF_ERROR(in.Open());
+  CARRIERARR_RETURN_IF_ERROR(out.Open());
+  CARRIERARR_RETURN_IF_ERROR(err.Open());
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.read_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out.write_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err.write_fd, 2);
+  if (!options.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
+  }
+
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  for (const auto& e : options.extra_env) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
+
+  // A child that exits early must not kill us with SIGPIPE while we feed its stdin: we ignore the
+  // signal process-wide (EPIPE is handled) and give the child the default disposition back.
+  static const bool sigpipe_ignored = [] { return ::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::NotFound("cannot run " + argv[0] + ": " + ErrnoString(rc));
+  in.CloseRead();
+  out.CloseWrite();
+  err.CloseWrite();
+
+  RunResult result;
+  std::string_view to_write = options.stdin_data;
+  if (to_write.empty()) in.CloseWrite();
+  if (in.write_fd >= 0) ::fcntl(in.write_fd, F_SETFL, O_NONBLOCK);
+
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  char buf[16384];
+  while (out.read_fd >= 0 || err.read_fd >= 0) {
+    pollfd fds[3];
+    nfds_t n = 0;
+    int out_i = -1, err_i = -1, in_i = -1;
+    if (out.read_fd >= 0) { out_i = n; fds[n++] = {out.read_fd, POLLIN, 0}; }
+    if (err.read_fd >= 0) { err_i = n; fds[n++] = {err.read_fd, POLLIN, 0}; }
+    if (in.write_fd >= 0) { in_i = n; fds[n++] = {in.write_fd, POLLOUT, 0}; }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timed_out = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    int ready = ::poll(fds, n, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    auto drain = [&](int i, Pipe& p, std::string& sink) {
+      if (i < 0 || fds[i].revents == 0) return;
+      ssize_t got = ::read(p.read_fd, buf, sizeof(buf));
+      if (got > 0) {
+        sink.append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        p.CloseRead();
+      }
+    };
+    drain(out_i, out, result.out);
+    drain(err_i, err, result.err);
+    if (in_i >= 0 && fds[in_i].revents != 0) {
+      ssize_t put = ::write(in.write_fd, to_write.data(), to_write.size());
+      if (put > 0) to_write.remove_prefix(static_cast<size_t>(put));
+      if (put < 0 && errno != EAGAIN && errno != EINTR) to_write = {};
+      if (to_write.empty()) in.CloseWrite();
+    }
+  }
+  in.CloseWrite();
+
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wstatus)) {
+    result.exit_code = WEXITSTATUS(wstatus);
+  } else if (WIFSIGNALED(wstatus)) {
+    result.signaled = true;
+    result.signal = WTERMSIG(wstatus);
+  }
+  return result;
+}
+
+}  // namespace carrierarr

@@ -1,0 +1,68 @@
+#include "testing/tools.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/file_util.h"
+
+namespace carrierarr::testing {
+
+ScratchDir::ScratchDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/carrierarr-test-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << tmpl << ": " << ErrnoString(errno);
+  }
+  path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string CarrierarrBinary() { return std::string(CARRIERARR_BINARY_DIR) + "/bin/carrierarr"; }
+
+std::string RequireProgram(const std::string& program, const std::string& debian_package) {
+  const char* path_env = std::getenv("PATH");
+  std::string path = path_env != nullptr ? path_env : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t colon = path.find(':', start);
+    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  ADD_FAILURE() << "this test needs `" << program << "` (Debian package " << debian_package
+                << "); run scripts/setup.sh";
+  return "";
+}
+
+RunResult RunIn(const std::string& dir, const std::vector<std::string>& argv,
+                const std::string& stdin_data) {
+  RunOptions options;
+  options.working_dir = dir;
+  options.stdin_data = stdin_data;
+  auto result = Run(argv, options);
+  if (!result.ok()) {
+    ADD_FAILURE() << "cannot run " << argv[0] << ": " << result.status().ToString();
+    return {};
+  }
+  return *result;
+}
+
+std::string Slurp(const std::string& path) {
+  auto data = ReadFile(path);
+  if (!data.ok()) {
+    ADD_FAILURE() << data.status().ToString();
+    return "";
+  }
+  return *data;
+}
+
+}  // namespace carrierarr::testing

@@ -1,0 +1,44 @@
+// Shared test helpers: scratch directories, and the real programs tests run (our `carrierarr`
+// binary, and the Debian `nebula`/`nebula-cert`). A missing program is a test failure, never a
+// silent skip: install it with scripts/setup.sh.
+#ifndef CARRIERARR_TESTS_TESTING_TOOLS_H_
+#define CARRIERARR_TESTS_TESTING_TOOLS_H_
+
+#include <string>
+#include <vector>
+
+#include "core/subprocess.h"
+
+namespace carrierarr::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Absolute path of the carrierarr binary built alongside the tests.
+std::string CarrierarrBinary();
+
+// Absolute path of `program` in PATH; fails the current test (ADD_FAILURE) and returns "" when
+// it is not installed, naming the Debian package that provides it.
+std::string RequireProgram(const std::string& program, const std::string& debian_package);
+
+// Runs argv in `dir` and returns its result; a failure to start fails the test.
+RunResult RunIn(const std::string& dir, const std::vector<std::string>& argv,
+                const std::string& stdin_data = "");
+
+// Reads a whole file, failing the test if it cannot.
+std::string Slurp(const std::string& path);
+
+}  // namespace carrierarr::testing
+
+#endif  // CARRIERARR_TESTS_TESTING_TOOLS_H_
