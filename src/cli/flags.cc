@@ -43,7 +43,9 @@ Status FlagSet::SetValue(const std::string& name, Flag& flag, const std::string&
                  value == "FALSE" || value == "False") {
         *static_cast<bool*>(flag.target) = false;
       } else {
-        return bad();
+        // Go's flag package words bool failures differently from other kinds.
+        return Status::InvalidArgument("invalid boolean value \"" + value + "\" for -" + name +
+                                       ": parse error");
       }
       break;
     case Kind::kDuration: {

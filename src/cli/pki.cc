@@ -1,12 +1,14 @@
 // `carrierarr pki`: a Nebula certificate authority with nebula-cert's modes, flags, defaults and
 // messages, made safer: keys are never overwritten, every file is written atomically with mode
 // 0600, narrow host masks are warned about, and `verify` says which check failed and why.
+#include <unistd.h>
+
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -16,8 +18,6 @@
 #include "pki/ca_pool.h"
 #include "pki/keys.h"
 #include "pki/pem.h"
-
-#include <unistd.h>
 
 namespace carrierarr::cli {
 namespace {
@@ -55,7 +55,8 @@ std::vector<std::string> SplitList(const std::string& csv) {
   size_t start = 0;
   while (start <= csv.size()) {
     size_t comma = csv.find(',', start);
-    std::string item = csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t b = item.find_first_not_of(" \t\r\n");
     size_t e = item.find_last_not_of(" \t\r\n");
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
@@ -70,7 +71,8 @@ Result<std::vector<Ipv4Net>> ParseNets(const std::string& csv, const std::string
   std::vector<Ipv4Net> nets;
   for (const auto& item : SplitList(csv)) {
     auto net = ParseCidr(item);
-    if (!net.ok()) return Status::InvalidArgument("invalid " + what + " definition: " + net.status().message());
+    if (!net.ok())
+      return Status::InvalidArgument("invalid " + what + " definition: " + net.status().message());
     nets.push_back(*net);
   }
   return nets;
@@ -99,23 +101,23 @@ std::optional<Failure> WriteAllOrNothing(
 class CaMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-  flags.String("name", &name, "", "Required: name of the certificate authority");
-  flags.Duration("duration", &duration, std::chrono::hours(8760),
-                 "Optional: amount of time the certificate should be valid for. Valid time units "
-                 "are seconds: \"s\", minutes: \"m\", hours: \"h\"");
-  flags.String("out-key", &out_key, "ca.key", "Optional: path to write the private key to");
-  flags.String("out-crt", &out_crt, "ca.crt", "Optional: path to write the certificate to");
-  flags.String("groups", &groups, "",
-               "Optional: comma separated list of groups. This will limit which groups "
-               "subordinate certs can use");
-  flags.String("ips", &ips, "",
-               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
-               "This will limit which ipv4 addresses and networks subordinate certs can use for "
-               "ip addresses");
-  flags.String("subnets", &subnets, "",
-               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
-               "This will limit which ipv4 addresses and networks subordinate certs can use in "
-               "subnets");
+    flags.String("name", &name, "", "Required: name of the certificate authority");
+    flags.Duration("duration", &duration, std::chrono::hours(8760),
+                   "Optional: amount of time the certificate should be valid for. Valid time units "
+                   "are seconds: \"s\", minutes: \"m\", hours: \"h\"");
+    flags.String("out-key", &out_key, "ca.key", "Optional: path to write the private key to");
+    flags.String("out-crt", &out_crt, "ca.crt", "Optional: path to write the certificate to");
+    flags.String("groups", &groups, "",
+                 "Optional: comma separated list of groups. This will limit which groups "
+                 "subordinate certs can use");
+    flags.String("ips", &ips, "",
+                 "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+                 "This will limit which ipv4 addresses and networks subordinate certs can use for "
+                 "ip addresses");
+    flags.String("subnets", &subnets, "",
+                 "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+                 "This will limit which ipv4 addresses and networks subordinate certs can use in "
+                 "subnets");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
@@ -126,10 +128,12 @@ class CaMode final : public Mode {
 };
 
 std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
-  for (auto [flag, value] : {std::pair{"name", &name}, {"out-key", &out_key}, {"out-crt", &out_crt}}) {
+  for (auto [flag, value] :
+       {std::pair{"name", &name}, {"out-key", &out_key}, {"out-crt", &out_crt}}) {
     if (auto f = Required(flag, *value)) return f;
   }
-  if (duration <= std::chrono::nanoseconds(0)) return UsageError("-duration must be greater than 0");
+  if (duration <= std::chrono::nanoseconds(0))
+    return UsageError("-duration must be greater than 0");
   pki::CaOptions options{.name = name, .duration = duration, .groups = SplitList(groups)};
   auto ip_nets = ParseNets(ips, "ip");
   if (!ip_nets.ok()) return UsageError(ip_nets.status().message());
@@ -143,7 +147,8 @@ std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/)
   auto ca = pki::CreateCa(options, Now());
   if (!ca.ok()) return Error(ca.status().message());
   std::string key_pem = ca->KeyPem();
-  auto failure = WriteAllOrNothing({{out_key, key_pem, "out-key"}, {out_crt, ca->CertPem(), "out-crt"}});
+  auto failure =
+      WriteAllOrNothing({{out_key, key_pem, "out-key"}, {out_crt, ca->CertPem(), "out-crt"}});
   pki::Cleanse(key_pem);
   pki::Cleanse(ca->private_key);
   return failure;
@@ -154,24 +159,24 @@ std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/)
 class SignMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-  flags.String("ca-key", &ca_key, "ca.key", "Optional: path to the signing CA key");
-  flags.String("ca-crt", &ca_crt, "ca.crt", "Optional: path to the signing CA cert");
-  flags.String("name", &name, "", "Required: name of the cert, usually a hostname");
-  flags.String("ip", &ip, "",
-               "Required: ipv4 address and network in CIDR notation to assign the cert");
-  flags.Duration("duration", &duration, std::chrono::nanoseconds(0),
-                 "Optional: how long the cert should be valid for. The default is 1 second "
-                 "before the signing cert expires. Valid time units are seconds: \"s\", "
-                 "minutes: \"m\", hours: \"h\"");
-  flags.String("in-pub", &in_pub, "",
-               "Optional (if out-key not set): path to read a previously generated public key");
-  flags.String("out-key", &out_key, "",
-               "Optional (if in-pub not set): path to write the private key to");
-  flags.String("out-crt", &out_crt, "", "Optional: path to write the certificate to");
-  flags.String("groups", &groups, "", "Optional: comma separated list of groups");
-  flags.String("subnets", &subnets, "",
-               "Optional: comma separated list of ipv4 address and network in CIDR notation. "
-               "Subnets this cert can serve for");
+    flags.String("ca-key", &ca_key, "ca.key", "Optional: path to the signing CA key");
+    flags.String("ca-crt", &ca_crt, "ca.crt", "Optional: path to the signing CA cert");
+    flags.String("name", &name, "", "Required: name of the cert, usually a hostname");
+    flags.String("ip", &ip, "",
+                 "Required: ipv4 address and network in CIDR notation to assign the cert");
+    flags.Duration("duration", &duration, std::chrono::nanoseconds(0),
+                   "Optional: how long the cert should be valid for. The default is 1 second "
+                   "before the signing cert expires. Valid time units are seconds: \"s\", "
+                   "minutes: \"m\", hours: \"h\"");
+    flags.String("in-pub", &in_pub, "",
+                 "Optional (if out-key not set): path to read a previously generated public key");
+    flags.String("out-key", &out_key, "",
+                 "Optional (if in-pub not set): path to write the private key to");
+    flags.String("out-crt", &out_crt, "", "Optional: path to write the certificate to");
+    flags.String("groups", &groups, "", "Optional: comma separated list of groups");
+    flags.String("subnets", &subnets, "",
+                 "Optional: comma separated list of ipv4 address and network in CIDR notation. "
+                 "Subnets this cert can serve for");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& err) override;
@@ -186,7 +191,8 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
        {std::pair{"ca-key", &ca_key}, {"ca-crt", &ca_crt}, {"name", &name}, {"ip", &ip}}) {
     if (auto f = Required(flag, *value)) return f;
   }
-  if (!in_pub.empty() && !out_key.empty()) return UsageError("cannot set both -in-pub and -out-key");
+  if (!in_pub.empty() && !out_key.empty())
+    return UsageError("cannot set both -in-pub and -out-key");
 
   auto raw_key = ReadFile(ca_key);
   if (!raw_key.ok()) return Error("error while reading ca-key: " + raw_key.status().message());
@@ -221,12 +227,21 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
   }
   if (out_key.empty()) out_key = name + ".key";
   if (out_crt.empty()) out_crt = name + ".crt";
-  // Check both outputs before signing, so a refusal never leaves one of the two behind.
-  if (PathExists(out_crt)) return Error("refusing to overwrite existing cert: " + out_crt);
-  if (in_pub.empty() && PathExists(out_key)) return Error("refusing to overwrite existing key: " + out_key);
 
   auto host = authority->Sign(options, now);
   if (!host.ok()) return Error(host.status().message());
+  // After the CA's checks, as nebula-cert reports them first; but before writing anything, so a
+  // refusal never leaves one of the two files behind.
+  std::optional<Failure> refusal;
+  if (PathExists(out_crt)) {
+    refusal = Error("refusing to overwrite existing cert: " + out_crt);
+  } else if (in_pub.empty() && PathExists(out_key)) {
+    refusal = Error("refusing to overwrite existing key: " + out_key);
+  }
+  if (refusal) {
+    pki::Cleanse(host->private_key);
+    return refusal;
+  }
   for (const auto& warning : authority->Warnings(options)) err << "Warning: " << warning << "\n";
   std::vector<std::tuple<std::string, std::string, std::string>> files;
   std::string key_pem;
@@ -247,8 +262,8 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
 class KeygenMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-  flags.String("out-key", &out_key, "", "Required: path to write the private key to");
-  flags.String("out-pub", &out_pub, "", "Required: path to write the public key to");
+    flags.String("out-key", &out_key, "", "Required: path to write the private key to");
+    flags.String("out-pub", &out_pub, "", "Required: path to write the public key to");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
@@ -266,8 +281,9 @@ std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*er
   auto keys = pki::GenerateX25519();
   if (!keys.ok()) return Error(keys.status().message());
   std::string key_pem = pki::X25519PrivateKeyToPem(keys->private_key);
-  auto failure = WriteAllOrNothing({{out_key, key_pem, "out-key"},
-                                    {out_pub, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
+  auto failure =
+      WriteAllOrNothing({{out_key, key_pem, "out-key"},
+                         {out_pub, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
   pki::Cleanse(key_pem);
   pki::Cleanse(keys->private_key);
   return failure;
@@ -278,8 +294,8 @@ std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*er
 class PrintMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-  flags.Bool("json", &json, false, "Optional: outputs certificates in json format");
-  flags.String("path", &path, "", "Required: path to the certificate");
+    flags.Bool("json", &json, false, "Optional: outputs certificates in json format");
+    flags.String("path", &path, "", "Required: path to the certificate");
   }
 
   std::optional<Failure> Run(std::ostream& out, std::ostream& /*err*/) override;
@@ -308,8 +324,9 @@ std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) 
 class VerifyMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-  flags.String("ca", &ca_path, "", "Required: path to a file containing one or more ca certificates");
-  flags.String("crt", &crt_path, "", "Required: path to a file containing a single certificate");
+    flags.String("ca", &ca_path, "",
+                 "Required: path to a file containing one or more ca certificates");
+    flags.String("crt", &crt_path, "", "Required: path to a file containing a single certificate");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
@@ -325,11 +342,18 @@ std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*er
   auto raw_ca = ReadFile(ca_path);
   if (!raw_ca.ok()) return Error("error while reading ca: " + raw_ca.status().message());
   pki::CaPool pool;
-  if (Status s = pool.AddCasFromPem(*raw_ca, now); !s.ok()) {
-    Failure f = Error("error while adding ca cert to pool: " + s.message());
-    f.details.push_back("check: loading the CAs of " + ca_path +
-                        " (each block must be a CA, self-signed and unexpired)");
-    return f;
+  // Block by block, stopping at the first failure (an expired CA included), as nebula-cert
+  // verify does; AddCasFromPem would go on past an expired CA, as the daemon does.
+  for (std::string_view rest = *raw_ca;;) {
+    auto ca = pki::CertificateFromPem(rest, &rest);
+    Status s = ca.ok() ? pool.AddCa(*ca, now) : ca.status();
+    if (!s.ok()) {
+      Failure f = Error("error while adding ca cert to pool: " + s.message());
+      f.details.push_back("check: loading the CAs of " + ca_path +
+                          " (each block must be a CA, self-signed and unexpired)");
+      return f;
+    }
+    if (pki::IsBlank(rest)) break;
   }
   auto raw_crt = ReadFile(crt_path);
   if (!raw_crt.ok()) return Error("unable to read crt; " + raw_crt.status().message());
@@ -337,13 +361,18 @@ std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*er
   if (!cert.ok()) return Error("error while parsing crt: " + cert.status().message());
   pki::VerifyResult result = pool.Verify(*cert, now);
   if (result.ok()) return std::nullopt;
-  static constexpr std::string_view kCheckNames[] = {
-      "", "blocklist", "issuer present", "issuer is a trusted CA", "CA validity window",
-      "validity window", "signature", "CA constraints"};
+  static constexpr std::string_view kCheckNames[] = {"",
+                                                     "blocklist",
+                                                     "issuer present",
+                                                     "issuer is a trusted CA",
+                                                     "CA validity window",
+                                                     "validity window",
+                                                     "signature",
+                                                     "CA constraints"};
   Failure f = Error(result.status.message());
   f.details.push_back("check " + std::to_string(static_cast<int>(result.failed)) + " of 7 (" +
-                      std::string(kCheckNames[static_cast<int>(result.failed)]) + ") failed: " +
-                      result.explanation);
+                      std::string(kCheckNames[static_cast<int>(result.failed)]) +
+                      ") failed: " + result.explanation);
   return f;
 }
 
@@ -371,7 +400,8 @@ constexpr ModeInfo kModes[] = {
 
 void PrintPkiHelp(std::ostream& out) {
   out << "Usage: carrierarr pki <mode> <flags>\n"
-         "A Nebula certificate authority, compatible with nebula-cert (flags as -name or --name).\n\n"
+         "A Nebula certificate authority, compatible with nebula-cert (flags as -name or "
+         "--name).\n\n"
          "  Modes:\n";
   for (const auto& m : kModes) out << "    " << m.name << " <flags>: " << m.summary << "\n";
 }
@@ -379,7 +409,8 @@ void PrintPkiHelp(std::ostream& out) {
 }  // namespace
 
 int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" ||
+      args[0] == "help") {
     PrintPkiHelp(args.empty() ? err : out);
     return args.empty() ? 1 : 0;
   }
@@ -389,7 +420,8 @@ int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream
     FlagSet flags;
     impl->DeclareFlags(flags);
     auto usage = [&](std::ostream& s) {
-      s << "Usage of carrierarr pki " << mode.name << " <flags>: " << mode.summary << "\n" << flags.Usage();
+      s << "Usage of carrierarr pki " << mode.name << " <flags>: " << mode.summary << "\n"
+        << flags.Usage();
     };
     std::optional<Failure> failure;
     if (Status s = flags.Parse({args.begin() + 1, args.end()}); !s.ok()) {

@@ -14,11 +14,15 @@ namespace {
 Status ErrnoStatus(int err, const std::string& what) {
   std::string message = what + ": " + ErrnoString(err);
   switch (err) {
-    case ENOENT: return Status::NotFound(message);
-    case EEXIST: return Status::AlreadyExists(message);
+    case ENOENT:
+      return Status::NotFound(message);
+    case EEXIST:
+      return Status::AlreadyExists(message);
     case EACCES:
-    case EPERM: return Status::PermissionDenied(message);
-    default: return Status::Internal(message);
+    case EPERM:
+      return Status::PermissionDenied(message);
+    default:
+      return Status::Internal(message);
   }
 }
 

@@ -61,7 +61,8 @@ Result<Ipv4Net> ParseCidr(std::string_view s) {
   std::string_view addr = s.substr(0, slash);
   std::string_view bits = s.substr(slash + 1);
   int prefix = -1;
-  if (!bits.empty() && bits.size() <= 3 && bits.find_first_not_of("0123456789") == bits.npos) {
+  // Like Go's dtoi: any number of leading zeros ("/0016"); a value too big for int stays -1.
+  if (!bits.empty() && bits.find_first_not_of("0123456789") == bits.npos) {
     std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
   }
   auto ip = ParseIpv4(addr);

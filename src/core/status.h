@@ -16,15 +16,15 @@ namespace carrierarr {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is wrong; fixing the input fixes the call
-  kNotFound,           // a file, key or record does not exist
-  kAlreadyExists,      // refusing to overwrite something that exists
-  kPermissionDenied,   // the OS or a peer refused
-  kFailedPrecondition, // the system is not in a state where the call can work (e.g. expired CA)
-  kDataLoss,           // stored or received bytes are corrupt or malformed
-  kUnavailable,        // a dependency is down; retrying may help
-  kDeadlineExceeded,   // a bounded wait ran out
-  kInternal,           // a bug or an unexpected library failure
+  kInvalidArgument,     // the caller's input is wrong; fixing the input fixes the call
+  kNotFound,            // a file, key or record does not exist
+  kAlreadyExists,       // refusing to overwrite something that exists
+  kPermissionDenied,    // the OS or a peer refused
+  kFailedPrecondition,  // the system is not in a state where the call can work (e.g. expired CA)
+  kDataLoss,            // stored or received bytes are corrupt or malformed
+  kUnavailable,         // a dependency is down; retrying may help
+  kDeadlineExceeded,    // a bounded wait ran out
+  kInternal,            // a bug or an unexpected library failure
 };
 
 // Returns a short lowercase name for the code ("invalid argument").
@@ -36,16 +36,22 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
   static Status FailedPrecondition(std::string m) {
     return {StatusCode::kFailedPrecondition, std::move(m)};
   }
   static Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-  static Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) {
+    return {StatusCode::kDeadlineExceeded, std::move(m)};
+  }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -67,7 +73,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!status_.ok() && "a Result built from a Status must carry an error");
   }
@@ -100,9 +106,9 @@ class [[nodiscard]] Result {
 }  // namespace carrierarr
 
 // Evaluates a Status expression and returns it from the enclosing function when it is not OK.
-#define CARRIERARR_RETURN_IF_ERROR(expr)           \
-  do {                                             \
-    ::carrierarr::Status carrierarr_status_ = (expr); \
+#define CARRIERARR_RETURN_IF_ERROR(expr)                     \
+  do {                                                       \
+    ::carrierarr::Status carrierarr_status_ = (expr);        \
     if (!carrierarr_status_.ok()) return carrierarr_status_; \
   } while (0)
 

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "core/file_util.h"
 
@@ -62,8 +63,20 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // extra_env replaces inherited entries of the same name: getenv() (and Go) take the first.
+  auto overridden = [&options](std::string_view entry) {
+    std::string_view name = entry.substr(0, entry.find('='));
+    for (const auto& e : options.extra_env) {
+      if (e.size() > name.size() && e[name.size()] == '=' && e.compare(0, name.size(), name) == 0) {
+        return true;
+      }
+    }
+    return false;
+  };
   std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) env.push_back(*e);
+  }
   for (const auto& e : options.extra_env) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
 
@@ -99,9 +112,18 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
     pollfd fds[3];
     nfds_t n = 0;
     int out_i = -1, err_i = -1, in_i = -1;
-    if (out.read_fd >= 0) { out_i = n; fds[n++] = {out.read_fd, POLLIN, 0}; }
-    if (err.read_fd >= 0) { err_i = n; fds[n++] = {err.read_fd, POLLIN, 0}; }
-    if (in.write_fd >= 0) { in_i = n; fds[n++] = {in.write_fd, POLLOUT, 0}; }
+    if (out.read_fd >= 0) {
+      out_i = n;
+      fds[n++] = {out.read_fd, POLLIN, 0};
+    }
+    if (err.read_fd >= 0) {
+      err_i = n;
+      fds[n++] = {err.read_fd, POLLIN, 0};
+    }
+    if (in.write_fd >= 0) {
+      in_i = n;
+      fds[n++] = {in.write_fd, POLLOUT, 0};
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {

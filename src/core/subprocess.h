@@ -12,19 +12,19 @@
 namespace carrierarr {
 
 struct RunOptions {
-  std::string stdin_data;                                    // written to the child's stdin
+  std::string stdin_data;                                        // written to the child's stdin
   std::chrono::milliseconds timeout = std::chrono::seconds(60);  // the child is SIGKILLed after it
-  std::string working_dir;                                   // empty: inherit ours
-  std::vector<std::string> extra_env;                        // "KEY=VALUE" added to our environment
+  std::string working_dir;                                       // empty: inherit ours
+  std::vector<std::string> extra_env;  // "KEY=VALUE" added to our environment
 };
 
 struct RunResult {
-  int exit_code = -1;    // valid when !signaled
+  int exit_code = -1;  // valid when !signaled
   bool signaled = false;
   int signal = 0;
   bool timed_out = false;
-  std::string out;       // everything the child wrote to stdout
-  std::string err;       // everything the child wrote to stderr
+  std::string out;  // everything the child wrote to stdout
+  std::string err;  // everything the child wrote to stderr
 };
 
 // Runs argv[0] (looked up in PATH when it has no slash) and waits for it. A non-zero exit is not an

@@ -1,5 +1,9 @@
 #include "pki/authority.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "pki/keys.h"
 
 namespace carrierarr::pki {
@@ -12,6 +16,26 @@ using std::chrono::seconds;
 int64_t FloorSeconds(nanoseconds ns) {
   int64_t s = duration_cast<seconds>(ns).count();
   return (ns.count() < 0 && ns != seconds(s)) ? s - 1 : s;
+}
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
+// FloorSeconds(now + d) in 128 bits: int64 nanoseconds end in 2262, but Go's Time.Add does not,
+// and a CA made with nebula-cert's largest -duration (2562047h) is valid until 2318.
+int64_t FloorSecondsAfter(nanoseconds now, nanoseconds d) {
+  __int128 ns = static_cast<__int128>(now.count()) + d.count();
+  __int128 s = ns / kNanosPerSecond;
+  if (ns % kNanosPerSecond < 0) --s;
+  return static_cast<int64_t>(s);
+}
+
+// Go's time.Until(unix_seconds): computed without overflow, saturated to the range of a Duration
+// as Go's Time.Sub is.
+nanoseconds Until(int64_t unix_seconds, nanoseconds now) {
+  __int128 ns = static_cast<__int128>(unix_seconds) * kNanosPerSecond - now.count();
+  ns = std::clamp<__int128>(ns, std::numeric_limits<int64_t>::min(),
+                            std::numeric_limits<int64_t>::max());
+  return nanoseconds(static_cast<int64_t>(ns));
 }
 
 }  // namespace
@@ -42,7 +66,7 @@ Result<CaMaterial> CreateCa(const CaOptions& options, TimePoint now) {
   d.ips = options.ips;
   for (const auto& s : options.subnets) d.subnets.push_back(s.Masked());  // as nebula-cert does
   d.not_before = FloorSeconds(now_ns);
-  d.not_after = FloorSeconds(now_ns + options.duration);
+  d.not_after = FloorSecondsAfter(now_ns, options.duration);
   d.public_key = keys->public_key;
   d.is_ca = true;
   auto cert = SignDetailsUnchecked(std::move(d), keys->private_key);
@@ -82,7 +106,7 @@ Result<HostMaterial> CertificateAuthority::Sign(const HostOptions& options, Time
   const nanoseconds now_ns = now.time_since_epoch();
   nanoseconds duration = options.duration;
   if (duration <= nanoseconds(0)) {
-    duration = seconds(cert_.details.not_after) - now_ns - seconds(1);
+    duration = Until(cert_.details.not_after, now_ns) - seconds(1);  // CA not expired: no underflow
   }
 
   HostMaterial host;
@@ -103,7 +127,7 @@ Result<HostMaterial> CertificateAuthority::Sign(const HostOptions& options, Time
   for (const auto& s : options.subnets) d.subnets.push_back(s.Masked());
   d.groups = options.groups;
   d.not_before = FloorSeconds(now_ns);
-  d.not_after = FloorSeconds(now_ns + duration);
+  d.not_after = FloorSecondsAfter(now_ns, duration);
   d.public_key = std::move(public_key);
   d.issuer = raw_fingerprint_;
   if (Status s = CheckRootConstraints(host.cert, cert_); !s.ok()) {
@@ -128,7 +152,8 @@ std::vector<std::string> CertificateAuthority::Warnings(const HostOptions& optio
     Ipv4Net fixed{options.ip.ip, mesh.mask};
     out.push_back("-ip " + options.ip.ToString() + " has a /" + std::to_string(host_prefix) +
                   " mask, narrower than the mesh's /" + std::to_string(mesh_prefix) + " (" +
-                  mesh.Masked().ToString() + "): this host will only reach lighthouses and peers in " +
+                  mesh.Masked().ToString() +
+                  "): this host will only reach lighthouses and peers in " +
                   options.ip.Masked().ToString() +
                   " (nebula logs \"static_host_map key is not in our subnet\"). Use -ip " +
                   fixed.ToString() + ".");

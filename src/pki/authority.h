@@ -25,9 +25,9 @@ inline constexpr int kMeshPrefix = 16;
 struct CaOptions {
   std::string name;
   std::chrono::nanoseconds duration = std::chrono::hours(8760);  // nebula-cert's default: a year
-  std::vector<std::string> groups;   // limits the groups of hosts it signs (empty: any)
-  std::vector<Ipv4Net> ips;          // limits host addresses (empty: any)
-  std::vector<Ipv4Net> subnets;      // limits host subnets (empty: any)
+  std::vector<std::string> groups;  // limits the groups of hosts it signs (empty: any)
+  std::vector<Ipv4Net> ips;         // limits host addresses (empty: any)
+  std::vector<Ipv4Net> subnets;     // limits host subnets (empty: any)
 };
 
 struct CaMaterial {
@@ -42,11 +42,11 @@ Result<CaMaterial> CreateCa(const CaOptions& options, TimePoint now);
 
 struct HostOptions {
   std::string name;
-  Ipv4Net ip;                         // the host's address with the mesh mask: 10.42.2.1/16
+  Ipv4Net ip;  // the host's address with the mesh mask: 10.42.2.1/16
   std::vector<std::string> groups;
   std::vector<Ipv4Net> subnets;
   std::chrono::nanoseconds duration{0};  // 0: until one second before the CA expires
-  std::string public_key;             // raw X25519 public key; empty: generate a key pair
+  std::string public_key;                // raw X25519 public key; empty: generate a key pair
 };
 
 struct HostMaterial {

@@ -67,8 +67,9 @@ VerifyResult CaPool::Verify(const Certificate& cert, TimePoint now) const {
   const std::string fingerprint = Fingerprint(cert);
   if (blocklist_.count(fingerprint) != 0) {
     return Fail(VerifyCheck::kBlocklist, "certificate has been blocked",
-                "fingerprint " + fingerprint + " is on the blocklist (pki.blocklist); sign a new "
-                "certificate for this host");
+                "fingerprint " + fingerprint +
+                    " is on the blocklist (pki.blocklist); sign a new "
+                    "certificate for this host");
   }
   if (d.issuer.empty()) {
     return Fail(VerifyCheck::kIssuer, "no issuer in certificate",
@@ -80,10 +81,12 @@ VerifyResult CaPool::Verify(const Certificate& cert, TimePoint now) const {
   const Certificate* signer = Find(issuer);
   if (signer == nullptr) {
     std::string trusted;
-    for (const auto& [fp, ca] : cas_) trusted += (trusted.empty() ? "" : ", ") + ca.details.name + " " + fp;
+    for (const auto& [fp, ca] : cas_)
+      trusted += (trusted.empty() ? "" : ", ") + ca.details.name + " " + fp;
     return Fail(VerifyCheck::kKnownCa, "could not find ca for the certificate",
-                "'" + d.name + "' was issued by CA " + issuer + ", which is not among the trusted " +
-                    "CAs (" + trusted + "); pass the CA that signed it with -ca");
+                "'" + d.name + "' was issued by CA " + issuer +
+                    ", which is not among the trusted " + "CAs (" + trusted +
+                    "); pass the CA that signed it with -ca");
   }
   const std::string when = FormatUtc(UnixSeconds(now));
   if (IsExpired(*signer, now)) {
@@ -93,10 +96,11 @@ VerifyResult CaPool::Verify(const Certificate& cert, TimePoint now) const {
   }
   if (IsExpired(cert, now)) {
     bool early = d.not_before > UnixSeconds(now);
-    return Fail(VerifyCheck::kValidity, "certificate is expired",
-                "'" + d.name + "' is " + Window(d) + "; it is now " + when + " (" +
-                    (early ? "not valid yet: check this machine's clock" : "expired: sign a new one") +
-                    ")");
+    return Fail(
+        VerifyCheck::kValidity, "certificate is expired",
+        "'" + d.name + "' is " + Window(d) + "; it is now " + when + " (" +
+            (early ? "not valid yet: check this machine's clock" : "expired: sign a new one") +
+            ")");
   }
   if (!CheckSignature(cert, signer->details.public_key)) {
     return Fail(VerifyCheck::kSignature, "certificate signature did not match",

@@ -14,19 +14,19 @@ namespace carrierarr::pki {
 // The checks of Verify, in the order they run. kNone means the certificate passed.
 enum class VerifyCheck {
   kNone = 0,
-  kBlocklist,     // 1. not on the blocklist
-  kIssuer,        // 2. issuer present
-  kKnownCa,       // 3. issuer among the trusted CAs
-  kCaValidity,    // 4. the CA itself inside its validity window
-  kValidity,      // 5. the certificate inside its validity window
-  kSignature,     // 6. the CA's signature over the canonical details
-  kConstraints,   // 7. the CA's limits on validity, groups, IPs and subnets
+  kBlocklist,    // 1. not on the blocklist
+  kIssuer,       // 2. issuer present
+  kKnownCa,      // 3. issuer among the trusted CAs
+  kCaValidity,   // 4. the CA itself inside its validity window
+  kValidity,     // 5. the certificate inside its validity window
+  kSignature,    // 6. the CA's signature over the canonical details
+  kConstraints,  // 7. the CA's limits on validity, groups, IPs and subnets
 };
 
 struct VerifyResult {
-  Status status;                        // nebula's exact error message, or OK
+  Status status;  // nebula's exact error message, or OK
   VerifyCheck failed = VerifyCheck::kNone;
-  std::string explanation;              // what was compared and how to fix it (empty when OK)
+  std::string explanation;  // what was compared and how to fix it (empty when OK)
   bool ok() const { return status.ok(); }
 };
 

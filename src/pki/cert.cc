@@ -14,8 +14,15 @@ namespace pw = protowire;
 // Field numbers of RawNebulaCertificate and RawNebulaCertificateDetails.
 enum : uint32_t { kCertDetails = 1, kCertSignature = 2 };
 enum : uint32_t {
-  kName = 1, kIps = 2, kSubnets = 3, kGroups = 4, kNotBefore = 5,
-  kNotAfter = 6, kPublicKey = 7, kIsCa = 8, kIssuer = 9,
+  kName = 1,
+  kIps = 2,
+  kSubnets = 3,
+  kGroups = 4,
+  kNotBefore = 5,
+  kNotAfter = 6,
+  kPublicKey = 7,
+  kIsCa = 8,
+  kIssuer = 9,
 };
 
 void AppendPackedNets(std::string& out, uint32_t field, const std::vector<Ipv4Net>& nets) {
@@ -40,11 +47,21 @@ bool IsValidUtf8(std::string_view s) {
     auto c = static_cast<uint8_t>(s[i]);
     size_t len;
     uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + len > s.size()) return false;
     for (size_t k = 1; k < len; ++k) {
       auto cc = static_cast<uint8_t>(s[i + k]);
@@ -79,7 +96,8 @@ bool ReadRepeatedUint32(pw::Reader& r, pw::WireType type, std::vector<uint32_t>&
 }
 
 const Status kInvalidWireFormat = Status::DataLoss("proto: cannot parse invalid wire-format data");
-const Status kInvalidUtf8 = Status::DataLoss("proto: string field contains invalid UTF-8");
+// protobuf-go words this one without its "proto:" prefix.
+const Status kInvalidUtf8 = Status::DataLoss("string field contains invalid UTF-8");
 
 // Merges one encoded RawNebulaCertificateDetails into the raw fields (proto merge semantics).
 struct RawDetails {
@@ -103,7 +121,10 @@ Status MergeDetails(std::string_view bytes, RawDetails& raw) {
       case kGroups:
       case kPublicKey:
       case kIssuer:
-        if (!is_len) { ok = r.Skip(type); break; }  // wrong wire type: an unknown field
+        if (!is_len) {
+          ok = r.Skip(type);
+          break;
+        }  // wrong wire type: an unknown field
         ok = r.ReadLengthDelimited(s);
         if (!ok) break;
         if ((field == kName || field == kGroups) && !IsValidUtf8(s)) return kInvalidUtf8;
@@ -114,13 +135,19 @@ Status MergeDetails(std::string_view bytes, RawDetails& raw) {
         break;
       case kIps:
       case kSubnets:
-        if (!is_len && !is_varint) { ok = r.Skip(type); break; }
+        if (!is_len && !is_varint) {
+          ok = r.Skip(type);
+          break;
+        }
         ok = ReadRepeatedUint32(r, type, field == kIps ? raw.ips : raw.subnets);
         break;
       case kNotBefore:
       case kNotAfter:
       case kIsCa:
-        if (!is_varint) { ok = r.Skip(type); break; }
+        if (!is_varint) {
+          ok = r.Skip(type);
+          break;
+        }
         ok = r.ReadVarint(v);
         if (field == kNotBefore) raw.d.not_before = static_cast<int64_t>(v);
         if (field == kNotAfter) raw.d.not_after = static_cast<int64_t>(v);
@@ -147,7 +174,8 @@ std::string FormatTime(int64_t unix_seconds, bool rfc3339) {
   struct tm tm;
   if (localtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds);
   char buf[96];
-  size_t n = std::strftime(buf, sizeof(buf), rfc3339 ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+  size_t n =
+      std::strftime(buf, sizeof(buf), rfc3339 ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
   std::string out(buf, n);
   long off = tm.tm_gmtoff;
   char sign = off < 0 ? '-' : '+';
@@ -169,12 +197,23 @@ void AppendJsonString(std::string& out, std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      default:
+        break;
     }
     if (c < 0x20 || c == '<' || c == '>' || c == '&') {
       out += "\\u00";
@@ -272,8 +311,8 @@ bool IsExpired(const Certificate& cert, TimePoint now) {
   int64_t t = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   // Go compares full-precision instants: NotBefore.After(now) || NotAfter.Before(now).
   bool before_start = cert.details.not_before > t;
-  bool after_end = cert.details.not_after < t ||
-                   (cert.details.not_after == t && now.time_since_epoch() > std::chrono::seconds(t));
+  bool after_end = cert.details.not_after < t || (cert.details.not_after == t &&
+                                                  now.time_since_epoch() > std::chrono::seconds(t));
   return before_start || after_end;
 }
 
@@ -326,7 +365,8 @@ Status CheckRootConstraints(const Certificate& cert, const Certificate& signer) 
       if (!NetFits(subnet, s.subnets)) {
         return Status::FailedPrecondition(
             "certificate contained a subnet assignment outside the limitations of the signing "
-            "ca: " + subnet.ToString());
+            "ca: " +
+            subnet.ToString());
       }
     }
   }

@@ -22,11 +22,11 @@ struct CertDetails {
   std::vector<Ipv4Net> ips;      // host: its address with the mesh mask; CA: allowed networks
   std::vector<Ipv4Net> subnets;  // routable subnets behind the host; CA: allowed subnets
   std::vector<std::string> groups;
-  int64_t not_before = 0;        // Unix seconds
-  int64_t not_after = 0;         // Unix seconds
-  std::string public_key;        // raw: X25519 (host) or Ed25519 (CA), 32 bytes
+  int64_t not_before = 0;  // Unix seconds
+  int64_t not_after = 0;   // Unix seconds
+  std::string public_key;  // raw: X25519 (host) or Ed25519 (CA), 32 bytes
   bool is_ca = false;
-  std::string issuer;            // raw SHA-256 fingerprint of the signing CA; empty when self-signed
+  std::string issuer;  // raw SHA-256 fingerprint of the signing CA; empty when self-signed
 
   friend bool operator==(const CertDetails&, const CertDetails&) = default;
 };

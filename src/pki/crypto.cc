@@ -53,7 +53,8 @@ std::string HexEncode(std::string_view bytes) {
 }
 
 Result<std::string> X25519PublicKey(std::string_view private_key) {
-  if (private_key.size() != kKeyLen) return Status::InvalidArgument("X25519 private key is not 32 bytes");
+  if (private_key.size() != kKeyLen)
+    return Status::InvalidArgument("X25519 private key is not 32 bytes");
   PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, Bytes(private_key), kKeyLen),
               &EVP_PKEY_free);
   if (!key) return Status::Internal("openssl: cannot import an X25519 private key");
@@ -106,7 +107,8 @@ Result<std::string> Ed25519Signer::Sign(std::string_view message) const {
   std::string sig(kEd25519SignatureLen, '\0');
   size_t len = sig.size();
   if (!ctx ||
-      EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(key_.get())) != 1 ||
+      EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr,
+                         static_cast<EVP_PKEY*>(key_.get())) != 1 ||
       EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, Bytes(message),
                      message.size()) != 1 ||
       len != kEd25519SignatureLen) {

@@ -17,7 +17,7 @@ inline constexpr size_t kEd25519PrivateKeyLen = 64;
 inline constexpr size_t kEd25519SignatureLen = 64;
 
 Result<std::string> RandomBytes(size_t n);
-std::string Sha256(std::string_view data);  // 32 raw bytes
+std::string Sha256(std::string_view data);      // 32 raw bytes
 std::string HexEncode(std::string_view bytes);  // lowercase
 
 struct KeyPair {
@@ -45,7 +45,8 @@ class Ed25519Signer {
   struct KeyDeleter {
     void operator()(void* key) const;
   };
-  Ed25519Signer(void* key, std::string public_key) : key_(key), public_key_(std::move(public_key)) {}
+  Ed25519Signer(void* key, std::string public_key)
+      : key_(key), public_key_(std::move(public_key)) {}
   std::unique_ptr<void, KeyDeleter> key_;  // an EVP_PKEY*
   std::string public_key_;
 };

@@ -41,9 +41,17 @@ Result<std::string> ParseX25519PublicKeyPem(std::string_view pem) {
                   "key was not 32 bytes, is invalid X25519 public key");
 }
 
-std::string Ed25519PrivateKeyToPem(std::string_view key) { return PemEncode(kEd25519PrivateKeyBanner, key); }
-std::string Ed25519PublicKeyToPem(std::string_view key) { return PemEncode(kEd25519PublicKeyBanner, key); }
-std::string X25519PrivateKeyToPem(std::string_view key) { return PemEncode(kX25519PrivateKeyBanner, key); }
-std::string X25519PublicKeyToPem(std::string_view key) { return PemEncode(kX25519PublicKeyBanner, key); }
+std::string Ed25519PrivateKeyToPem(std::string_view key) {
+  return PemEncode(kEd25519PrivateKeyBanner, key);
+}
+std::string Ed25519PublicKeyToPem(std::string_view key) {
+  return PemEncode(kEd25519PublicKeyBanner, key);
+}
+std::string X25519PrivateKeyToPem(std::string_view key) {
+  return PemEncode(kX25519PrivateKeyBanner, key);
+}
+std::string X25519PublicKeyToPem(std::string_view key) {
+  return PemEncode(kX25519PublicKeyBanner, key);
+}
 
 }  // namespace carrierarr::pki

@@ -54,12 +54,14 @@ bool Reader::Skip(WireType type) {
   uint64_t ignored;
   std::string_view ignored_bytes;
   switch (type) {
-    case kVarint: return ReadVarint(ignored);
+    case kVarint:
+      return ReadVarint(ignored);
     case kFixed64:
       if (data_.size() < 8) return false;
       data_.remove_prefix(8);
       return true;
-    case kLengthDelimited: return ReadLengthDelimited(ignored_bytes);
+    case kLengthDelimited:
+      return ReadLengthDelimited(ignored_bytes);
     case kFixed32:
       if (data_.size() < 4) return false;
       data_.remove_prefix(4);

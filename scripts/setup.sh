@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything carrierarr needs to build, test and run on Debian 12, from Debian's own
+# packages only. Run as root (or with sudo). Safe to run again.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  # libraries
+  libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # programs the tests and the product run for real
+  nebula iproute2 iputils-ping
+  # benchmarks
+  hyperfine
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh installs Debian packages: run it as root (sudo bash scripts/setup.sh)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"

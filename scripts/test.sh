@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds carrierarr and runs every test: the unit and interop suites (release build), the same
+# suites under AddressSanitizer + UndefinedBehaviorSanitizer, a bounded libFuzzer run of the
+# certificate decoders, and clang-format in check mode. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+step() { printf '\n==== %s\n' "$*"; }
+
+step "clang-format (check)"
+mapfile -t sources < <(git ls-files '*.cc' '*.h')
+clang-format --dry-run --Werror "${sources[@]}"
+
+step "build (RelWithDebInfo)"
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"
+
+step "tests (RelWithDebInfo)"
+ctest --preset default -j "$jobs"
+
+step "build (ASan + UBSan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+
+step "tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --preset asan -j "$jobs"
+
+step "fuzz (certificate and PEM decoders, ${FUZZ_SECONDS:-60} s)"
+bash scripts/fuzz.sh
+
+step "all checks passed"
