@@ -17,6 +17,13 @@ struct Command {
 };
 
 int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunInit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunPlan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunDoctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunRender(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace carrierarr::cli
 

@@ -9,6 +9,13 @@ namespace carrierarr::cli {
 namespace {
 
 constexpr Command kCommands[] = {
+    {"init", "write a commented fleet.yaml", RunInit},
+    {"plan", "show what 'up' would create, replace or delete", RunPlan},
+    {"up", "make the fleet match fleet.yaml (idempotent, resumable)", RunUp},
+    {"down", "remove everything carrierarr made for the fleet", RunDown},
+    {"status", "show every node: addresses, process, round trips over the mesh", RunStatus},
+    {"doctor", "check for the known traps and say how to fix them", RunDoctor},
+    {"render", "render nebula-config: write the nodes' Nebula configs", RunRender},
     {"pki", "Nebula certificate authority: ca, sign, keygen, print, verify", RunPki},
 };
 
@@ -18,7 +25,8 @@ void PrintHelp(std::ostream& out) {
   out << "carrierarr " << kVersion
       << ": cloud capacity for a homelab Kubernetes cluster over a Nebula mesh.\n\n"
          "Usage: carrierarr <command> [flags]\n\nCommands:\n";
-  for (const auto& c : kCommands) out << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << "\n";
+  for (const auto& c : kCommands)
+    out << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << "\n";
   out << "  version   print the version\n"
          "  help      show this help\n\n"
          "Run 'carrierarr <command> -h' for a command's flags.\n";

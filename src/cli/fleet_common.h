@@ -1,0 +1,45 @@
+// What the fleet subcommands (plan, up, down, status, doctor, render) share: the -f flag, loading
+// fleet.yaml, and reporting a failure the same way everywhere.
+#ifndef CARRIERARR_CLI_FLEET_COMMON_H_
+#define CARRIERARR_CLI_FLEET_COMMON_H_
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/flags.h"
+#include "ops/fleet_ops.h"
+
+namespace carrierarr::cli {
+
+// Exit codes of the fleet commands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the operation failed
+inline constexpr int kExitUsage = 2;    // bad flags or a bad fleet.yaml
+
+struct CommandSpec {
+  std::string name;     // "up"
+  std::string summary;  // one line for help
+  std::string usage;    // "carrierarr up [-f fleet.yaml] [flags]"
+};
+
+// Parses `args` into `flags` (after adding -f/--file into *fleet_file). Prints help or a usage
+// error and returns the exit code when the command should stop; nullopt to go on.
+std::optional<int> ParseCommandFlags(const CommandSpec& command, FlagSet& flags,
+                                     const std::vector<std::string>& args, std::string* fleet_file,
+                                     std::ostream& out, std::ostream& err);
+
+// Loads fleet.yaml; prints the problems (file:line:column) and returns nullopt on failure.
+std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file,
+                                                   std::ostream& err);
+
+// "Error: <message>" plus an indented continuation for multi-line messages.
+void ReportError(std::ostream& err, const Status& status);
+
+// Splits a comma-separated flag value into its non-empty items.
+std::vector<std::string> SplitCommaList(const std::string& value);
+
+}  // namespace carrierarr::cli
+
+#endif  // CARRIERARR_CLI_FLEET_COMMON_H_

@@ -1,0 +1,85 @@
+// `carrierarr status`: every node with its role, addresses, process and the measured round trip
+// over the mesh to the lighthouse and to the homelab node.
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/fleet_common.h"
+
+namespace carrierarr::cli {
+namespace {
+
+std::string Ms(const std::optional<double>& v) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f ms", *v);
+  return buf;
+}
+
+}  // namespace
+
+int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const CommandSpec command{"status", "Shows every node of the fleet and how it is doing.",
+                            "carrierarr status [-f fleet.yaml] [--json]"};
+  FlagSet flags;
+  std::string fleet_file;
+  bool json = false;
+  flags.Bool("json", &json, false, "print JSON");
+  if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
+  auto ctx = LoadFleetOrReport(fleet_file, err);
+  if (!ctx) return kExitUsage;
+  auto status = ops::ReadFleetStatus(*ctx);
+  if (!status.ok()) {
+    ReportError(err, status.status());
+    return kExitFailure;
+  }
+  int healthy = 0;
+  for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
+  if (json) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& n : status->nodes) {
+      nlohmann::json j{{"name", n.name},
+                       {"role", n.role},
+                       {"provider", n.provider},
+                       {"mesh_ip", n.mesh_ip},
+                       {"underlay_ip", n.underlay_ip},
+                       {"running", n.running},
+                       {"healthy", n.healthy}};
+      if (n.pid != 0) j["pid"] = n.pid;
+      j["rtt_lighthouse_ms"] =
+          n.rtt_lighthouse_ms ? nlohmann::json(*n.rtt_lighthouse_ms) : nlohmann::json();
+      j["rtt_homelab_ms"] = n.rtt_homelab_ms ? nlohmann::json(*n.rtt_homelab_ms) : nlohmann::json();
+      if (!n.problem.empty()) j["problem"] = n.problem;
+      nodes.push_back(j);
+    }
+    out << nlohmann::json{{"fleet", status->fleet},
+                          {"deployed", status->deployed},
+                          {"healthy", healthy},
+                          {"nodes", nodes}}
+               .dump(2)
+        << "\n";
+  } else {
+    out << "Fleet '" << status->fleet << "': " << healthy << "/" << status->nodes.size()
+        << " nodes healthy" << (status->deployed ? "" : " (not deployed; run 'carrierarr up')")
+        << "\n\n";
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-12s %-12s %s\n", "NODE",
+                  "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME", "HEALTH");
+    out << line;
+    for (const auto& n : status->nodes) {
+      std::string process = n.running ? "nebula " + std::to_string(n.pid) : "stopped";
+      std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-12s %-12s %s\n",
+                    n.name.c_str(), n.role.c_str(), n.mesh_ip.c_str(),
+                    n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
+                    Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),
+                    n.healthy ? "healthy" : "unhealthy");
+      out << line;
+    }
+    for (const auto& n : status->nodes) {
+      if (!n.problem.empty() && status->deployed)
+        out << "  " << n.name << ": " << n.problem << "\n";
+    }
+  }
+  return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
+}
+
+}  // namespace carrierarr::cli

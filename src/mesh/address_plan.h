@@ -1,0 +1,46 @@
+// The address plan (IPAM) of a fleet, as the seeds lay it out in a /16: the lighthouse at .0.1,
+// the homelab at .1.x, workers from .2.1 upwards. Assignments are stable: a node keeps its
+// address for its whole life (the engine records them in the state file), and an address is
+// never handed to a new node while the node that had it still exists.
+#ifndef CARRIERARR_MESH_ADDRESS_PLAN_H_
+#define CARRIERARR_MESH_ADDRESS_PLAN_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "spec/fleet.h"
+
+namespace carrierarr::mesh {
+
+enum class Role { kLighthouse, kHomelab, kWorker };
+std::string_view RoleName(Role role);  // "lighthouse", "homelab", "worker"
+
+struct NodePlan {
+  std::string name;  // "lighthouse", "homelab", "<pool>-<n>" (n from 1)
+  Role role = Role::kWorker;
+  std::string pool;  // workers only
+  spec::PoolType pool_type = spec::PoolType::kCpuWorker;
+  std::string provider;
+  uint32_t mesh_ip = 0;
+  // Role groups first (lighthouse | homelab | workers [+ gpu-compute]), then the spec's,
+  // deduplicated.
+  std::vector<std::string> groups;
+};
+
+// name -> mesh address, for every node that exists now (desired or about to be removed).
+using Assignments = std::map<std::string, uint32_t>;
+
+// The nodes `fleet` asks for, in a stable order (lighthouse, homelab, then pools in file order).
+// Existing nodes keep their address from `existing`; new workers get the lowest address from .2.1
+// up that no existing node holds (skipping .0 and .255). Fails when the mesh is full.
+Result<std::vector<NodePlan>> PlanNodes(const spec::FleetSpec& fleet, const Assignments& existing);
+
+// The lighthouse's mesh address: the mesh network + 0.1.
+uint32_t LighthouseIp(const spec::FleetSpec& fleet);
+
+}  // namespace carrierarr::mesh
+
+#endif  // CARRIERARR_MESH_ADDRESS_PLAN_H_

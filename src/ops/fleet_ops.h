@@ -1,0 +1,129 @@
+// The fleet operations behind `plan`, `up`, `down`, `status`, `doctor` and `render`: they compose
+// the fleet spec, the address plan, the providers and the provisioning engine. The CLI only
+// parses flags and prints what these return.
+#ifndef CARRIERARR_OPS_FLEET_OPS_H_
+#define CARRIERARR_OPS_FLEET_OPS_H_
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "mesh/address_plan.h"
+#include "providers/provider.h"
+#include "provision/engine.h"
+#include "provision/plan.h"
+#include "provision/state_store.h"
+#include "spec/fleet.h"
+
+namespace carrierarr::ops {
+
+struct FleetContext {
+  std::string fleet_file;  // as given (for messages)
+  std::string fleet_dir;   // its directory; the state lives in <fleet_dir>/.carrierarr
+  spec::FleetSpec spec;
+  providers::FleetPaths paths;
+};
+Result<FleetContext> LoadContext(const std::string& fleet_file);
+
+// The recorded state, read without taking the lock: for commands that change nothing.
+Result<provision::FleetState> ReadState(const FleetContext& ctx);
+
+// Everything `up` would make, for one state snapshot.
+struct Desired {
+  std::vector<mesh::NodePlan> nodes;
+  provision::ResourceList resources;
+  provision::KindRegistry kinds;
+  std::map<std::string, std::unique_ptr<providers::Provider>> providers;  // by name
+  const providers::Provider& ProviderFor(const mesh::NodePlan& node) const;
+};
+Result<Desired> BuildDesired(const FleetContext& ctx, const provision::FleetState& state);
+// Deleters for every kind any provider records (for `down` from the state alone).
+provision::KindRegistry AllKinds();
+
+// Groups of resources that --skip-* flags leave alone, as the seeds' scripts did.
+struct SkipOptions {
+  bool certs = false;     // --skip-certs: keep the CA and host certificates as they are
+  bool teardown = false;  // --skip-teardown: do not delete what fleet.yaml no longer lists
+  bool peering = false;   // --skip-peering: leave cluster peering alone (none in a local fleet)
+};
+
+struct PlanRequest {
+  std::set<std::string> targets;
+  SkipOptions skip;
+  bool observe = true;
+};
+
+Result<provision::Plan> PlanFleet(const FleetContext& ctx, const PlanRequest& request);
+
+struct UpOptions {
+  PlanRequest plan;
+  int parallelism = 8;
+  std::chrono::milliseconds mesh_wait{
+      15000};  // how long to wait for every node to reach the lighthouse
+  std::function<void(const provision::StepEvent&)> on_event;
+  std::function<void(const provision::Plan&)> on_plan;  // before applying
+};
+
+struct UpResult {
+  provision::Plan plan;
+  provision::ApplyResult apply;
+  int nodes = 0;
+  int nodes_meshed = 0;  // nodes that reached the lighthouse over the mesh
+  std::chrono::milliseconds elapsed{0};
+};
+Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options);
+
+struct DownOptions {
+  std::set<std::string> targets;  // empty: everything
+  int parallelism = 8;
+  std::function<void(const provision::StepEvent&)> on_event;
+  std::function<void(const provision::Plan&)> on_plan;
+};
+struct DownResult {
+  provision::Plan plan;
+  provision::ApplyResult apply;
+  bool state_removed = false;  // everything is gone, and so is .carrierarr/
+};
+Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options);
+
+struct NodeStatus {
+  std::string name;
+  std::string role;
+  std::string provider;
+  std::string mesh_ip;
+  std::string underlay_ip;
+  bool running = false;
+  int pid = 0;
+  std::optional<double> rtt_lighthouse_ms;  // over the mesh
+  std::optional<double> rtt_homelab_ms;
+  bool healthy = false;
+  std::string problem;  // why not healthy
+};
+struct FleetStatus {
+  std::string fleet;
+  std::vector<NodeStatus> nodes;
+  bool deployed = false;  // the state records anything
+};
+Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx);
+
+struct DoctorCheck {
+  std::string name;
+  bool ok = true;
+  std::string detail;  // what was found
+  std::string fix;     // how to fix it (when !ok)
+};
+Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx);
+
+// Writes every node's Nebula config into `out_dir` (<node>.yml); returns the paths written.
+Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
+                                                     const std::string& out_dir);
+
+}  // namespace carrierarr::ops
+
+#endif  // CARRIERARR_OPS_FLEET_OPS_H_

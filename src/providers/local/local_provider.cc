@@ -1,0 +1,227 @@
+#include "providers/local/local_provider.h"
+
+#include <thread>
+
+#include "core/file_util.h"
+#include "providers/local/netns.h"
+
+namespace carrierarr::local {
+namespace {
+
+using Json = nlohmann::json;
+
+// The bridge-side veth of a node: "v" and the low 16 bits of its mesh address in hex.
+std::string BridgePort(uint32_t mesh_ip) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "v%04x", mesh_ip & 0xffff);
+  return buf;
+}
+
+// Every nebula we start carries its config path on its command line: that is how a pid is
+// confirmed to be ours before it is signalled.
+std::string Marker(const std::string& config_path) { return config_path; }
+
+class UnderlayResource final : public provision::Resource {
+ public:
+  explicit UnderlayResource(std::string fleet) : ns_(UnderlayNamespace(fleet)) {}
+  std::string id() const override { return "underlay"; }
+  std::string kind() const override { return "netns"; }
+  std::string summary() const override { return "underlay bridge namespace " + ns_; }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return ns_; }
+  Json attrs() const override { return {{"netns", ns_}}; }
+  Result<bool> Exists() const override { return NamespaceExists(ns_) && LinkExists(ns_, kBridge); }
+  Result<Json> Create() override {
+    CARRIERARR_RETURN_IF_ERROR(CreateNamespace(ns_));
+    CARRIERARR_RETURN_IF_ERROR(EnsureBridge(ns_, kBridge));
+    return attrs();
+  }
+
+ private:
+  std::string ns_;
+};
+
+class NodeNamespaceResource final : public provision::Resource {
+ public:
+  explicit NodeNamespaceResource(NodeNamespaceParams p)
+      : p_(std::move(p)),
+        ns_(NodeNamespace(p_.fleet, p_.node.name)),
+        address_(UnderlayAddress(p_.underlay, p_.node.mesh_ip)) {}
+  std::string id() const override { return "netns/" + p_.node.name; }
+  std::string kind() const override { return "netns"; }
+  std::string summary() const override {
+    return "network namespace " + ns_ + " on the underlay at " + address_.ToString();
+  }
+  std::vector<std::string> deps() const override { return {"underlay"}; }
+  std::string hash() const override { return ns_ + "|" + address_.ToString(); }
+  Json attrs() const override {
+    return {{"netns", ns_},
+            {"underlay_ip", address_.ToString()},
+            {"bridge_netns", UnderlayNamespace(p_.fleet)},
+            {"bridge_port", BridgePort(p_.node.mesh_ip)}};
+  }
+  Result<bool> Exists() const override {
+    if (!NamespaceExists(ns_)) return false;
+    auto addr = InterfaceAddress(ns_, "eth0");
+    return addr.has_value() && *addr == address_;
+  }
+  Result<Json> Create() override {
+    CARRIERARR_RETURN_IF_ERROR(CreateNamespace(ns_));
+    CARRIERARR_RETURN_IF_ERROR(ConnectToBridge(UnderlayNamespace(p_.fleet), kBridge,
+                                               BridgePort(p_.node.mesh_ip), ns_, address_));
+    return attrs();
+  }
+
+ private:
+  NodeNamespaceParams p_;
+  std::string ns_;
+  Ipv4Net address_;
+};
+
+// Stops what a "nebula" record describes: the recorded pid if it still is ours, and any process
+// in the namespace carrying the same config (a run killed between start and record).
+Status StopNebula(const Json& attrs) {
+  std::string marker = Marker(attrs.value("config_path", ""));
+  if (marker.empty()) return Status::Internal("nebula record without a config path");
+  if (attrs.contains("pid")) {
+    CARRIERARR_RETURN_IF_ERROR(StopProcess(attrs["pid"].get<int>(), marker));
+  }
+  std::string ns = attrs.value("netns", "");
+  if (!ns.empty() && NamespaceExists(ns)) {
+    for (pid_t pid : NamespacePids(ns)) {
+      if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+    }
+  }
+  return Status::Ok();
+}
+
+class NebulaProcessResource final : public provision::Resource {
+ public:
+  explicit NebulaProcessResource(NebulaProcessParams p)
+      : p_(std::move(p)), ns_(NodeNamespace(p_.fleet, p_.node.name)) {}
+  std::string id() const override { return "nebula/" + p_.node.name; }
+  std::string kind() const override { return "nebula"; }
+  std::string summary() const override {
+    return "nebula in " + ns_ + " as " + FormatIpv4(p_.node.mesh_ip);
+  }
+  std::vector<std::string> deps() const override { return p_.deps; }
+  std::string hash() const override { return ns_ + "|" + p_.config_path + "|" + p_.nebula_binary; }
+  Json attrs() const override {
+    return {{"netns", ns_}, {"config_path", p_.config_path}, {"log_path", p_.log_path}};
+  }
+  Result<bool> Exists() const override {
+    if (!NamespaceExists(ns_)) return false;
+    for (pid_t pid : NamespacePids(ns_)) {
+      if (ProcessMatches(pid, Marker(p_.config_path))) {
+        return InterfaceAddress(ns_, kTunDevice).has_value();
+      }
+    }
+    return false;
+  }
+  Result<Json> Create() override {
+    // A previous, interrupted run may have left one running: never run two.
+    CARRIERARR_RETURN_IF_ERROR(StopNebula(attrs()));
+    auto pid = StartInNamespace(ns_, {p_.nebula_binary, "-config", p_.config_path}, p_.log_path);
+    if (!pid.ok()) return pid.status();
+    // Bounded wait for the tun device: nebula is up once it has its mesh address.
+    for (int i = 0; i < 200; ++i) {
+      if (InterfaceAddress(ns_, kTunDevice).has_value()) {
+        Json a = attrs();
+        a["pid"] = *pid;
+        return a;
+      }
+      if (!ProcessMatches(*pid, Marker(p_.config_path))) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::string log;
+    if (auto text = ReadFile(p_.log_path); text.ok()) {
+      log = text->size() > 600 ? text->substr(text->size() - 600) : *text;
+    }
+    (void)StopNebula(attrs());
+    return Status::Unavailable("nebula in " + ns_ + " did not bring up " + kTunDevice +
+                               " within 2 s; its log (" + p_.log_path + ") ends with:\n" + log);
+  }
+
+ private:
+  NebulaProcessParams p_;
+  std::string ns_;
+};
+
+class LocalProvider final : public providers::Provider {
+ public:
+  std::string name() const override { return "local"; }
+  Status CheckEnvironment() const override { return CheckNetnsSupport(); }
+  std::string LighthouseEndpoint(const spec::FleetSpec& fleet,
+                                 const mesh::NodePlan& lighthouse) const override {
+    return FormatIpv4(local::UnderlayAddress(fleet.local.underlay, lighthouse.mesh_ip).ip) + ":" +
+           std::to_string(fleet.mesh.lighthouse_port);
+  }
+  std::string UnderlayAddress(const spec::FleetSpec& fleet,
+                              const mesh::NodePlan& node) const override {
+    return FormatIpv4(local::UnderlayAddress(fleet.local.underlay, node.mesh_ip).ip);
+  }
+  void AddNodeResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
+                        const mesh::NodePlan& node, const std::vector<std::string>& node_deps,
+                        provision::ResourceList& out) const override {
+    bool have_underlay = false;
+    for (const auto& r : out) have_underlay = have_underlay || r->id() == "underlay";
+    if (!have_underlay) out.push_back(MakeUnderlayResource(fleet.name));
+    out.push_back(MakeNodeNamespaceResource({fleet.name, node, fleet.local.underlay}));
+    std::vector<std::string> deps = node_deps;
+    deps.push_back("netns/" + node.name);
+    out.push_back(MakeNebulaProcessResource({.fleet = fleet.name,
+                                             .node = node,
+                                             .config_path = paths.NebulaConfig(node.name),
+                                             .log_path = paths.Log(node.name),
+                                             .deps = deps}));
+  }
+  void RegisterKinds(provision::KindRegistry& kinds) const override { RegisterLocalKinds(kinds); }
+};
+
+}  // namespace
+
+std::unique_ptr<providers::Provider> MakeLocalProvider() {
+  return std::make_unique<LocalProvider>();
+}
+
+std::string UnderlayNamespace(const std::string& fleet) { return fleet + ".ul"; }
+
+std::string NodeNamespace(const std::string& fleet, const std::string& node) {
+  return fleet + "." + node;
+}
+
+Ipv4Net UnderlayAddress(const Ipv4Net& underlay, uint32_t mesh_ip) {
+  return {underlay.Network() | (mesh_ip & 0xffff), underlay.mask};
+}
+
+std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet) {
+  return std::make_unique<UnderlayResource>(fleet);
+}
+
+std::unique_ptr<provision::Resource> MakeNodeNamespaceResource(const NodeNamespaceParams& params) {
+  return std::make_unique<NodeNamespaceResource>(params);
+}
+
+std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProcessParams& params) {
+  return std::make_unique<NebulaProcessResource>(params);
+}
+
+void RegisterLocalKinds(provision::KindRegistry& kinds) {
+  kinds.Register("netns", [](const Json& attrs) {
+    // Deleting a namespace stops what runs in it and removes its veth (and the peer end).
+    return DeleteNamespace(attrs.value("netns", ""));
+  });
+  kinds.Register("nebula", StopNebula);
+}
+
+ProcessInfo ObserveNebula(const Json& attrs) {
+  ProcessInfo info;
+  std::string marker = Marker(attrs.value("config_path", ""));
+  if (attrs.contains("pid") && ProcessMatches(attrs["pid"].get<int>(), marker)) {
+    info.running = true;
+    info.pid = attrs["pid"].get<int>();
+  }
+  return info;
+}
+
+}  // namespace carrierarr::local

@@ -1,0 +1,61 @@
+// The local provider: every node is a network namespace on this machine, plugged into a private
+// underlay bridge (itself in a namespace of its own, so the root namespace gains nothing but the
+// namespace names), running the real `nebula` with the config and certificates carrierarr made.
+#ifndef CARRIERARR_PROVIDERS_LOCAL_LOCAL_PROVIDER_H_
+#define CARRIERARR_PROVIDERS_LOCAL_LOCAL_PROVIDER_H_
+
+#include <string>
+
+#include "core/ipv4.h"
+#include "mesh/address_plan.h"
+#include "providers/provider.h"
+#include "provision/resource.h"
+
+namespace carrierarr::local {
+
+// Names and addresses, all derived from the fleet name and the node's mesh address so that they
+// are stable across runs and distinct between fleets. The '.' cannot occur in fleet or node
+// names, so fleet "a" node "b-c-1" and fleet "a-b" node "c-1" never share a namespace.
+std::string UnderlayNamespace(const std::string& fleet);                       // "<fleet>.ul"
+std::string NodeNamespace(const std::string& fleet, const std::string& node);  // "<fleet>.<node>"
+// The node's underlay address: the underlay network plus the low 16 bits of its mesh address
+// (10.42.2.5 -> 198.18.2.5/15).
+Ipv4Net UnderlayAddress(const Ipv4Net& underlay, uint32_t mesh_ip);
+inline constexpr char kBridge[] = "br0";
+inline constexpr char kTunDevice[] = "nebula1";
+
+std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet);
+
+struct NodeNamespaceParams {
+  std::string fleet;
+  mesh::NodePlan node;
+  Ipv4Net underlay;
+};
+std::unique_ptr<provision::Resource> MakeNodeNamespaceResource(const NodeNamespaceParams& params);
+
+struct NebulaProcessParams {
+  std::string fleet;
+  mesh::NodePlan node;
+  std::string config_path;
+  std::string log_path;
+  std::string nebula_binary = "nebula";
+  std::vector<std::string> deps;  // the node's namespace, certificate, config (and lighthouse)
+};
+std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProcessParams& params);
+
+// Deleters for "netns" and "nebula".
+void RegisterLocalKinds(provision::KindRegistry& kinds);
+
+// The provider itself, as providers::MakeProvider("local") returns it.
+std::unique_ptr<providers::Provider> MakeLocalProvider();
+
+// What `status` reports about a node's process.
+struct ProcessInfo {
+  bool running = false;
+  int pid = 0;
+};
+ProcessInfo ObserveNebula(const nlohmann::json& attrs);
+
+}  // namespace carrierarr::local
+
+#endif  // CARRIERARR_PROVIDERS_LOCAL_LOCAL_PROVIDER_H_

@@ -1,0 +1,235 @@
+#include "provision/plan.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+
+namespace carrierarr::provision {
+namespace {
+
+// FNV-1a: stable across builds and machines, which std::hash is not promised to be.
+std::string Digest(const std::string& data) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Kahn's algorithm over `deps`; ties broken by insertion order so plans read the same every run.
+Result<std::vector<std::string>> TopoOrder(
+    const std::vector<std::string>& ids,
+    const std::map<std::string, std::vector<std::string>>& deps) {
+  std::map<std::string, int> pending;
+  std::map<std::string, std::vector<std::string>> dependents;
+  for (const auto& id : ids) {
+    pending[id] = 0;
+  }
+  for (const auto& id : ids) {
+    for (const auto& d : deps.at(id)) {
+      if (pending.count(d) == 0) continue;  // outside this set: already satisfied
+      ++pending[id];
+      dependents[d].push_back(id);
+    }
+  }
+  std::deque<std::string> ready;
+  for (const auto& id : ids) {
+    if (pending[id] == 0) ready.push_back(id);
+  }
+  std::vector<std::string> order;
+  while (!ready.empty()) {
+    std::string id = ready.front();
+    ready.pop_front();
+    order.push_back(id);
+    for (const auto& next : dependents[id]) {
+      if (--pending[next] == 0) ready.push_back(next);
+    }
+  }
+  if (order.size() != ids.size()) {
+    std::string stuck;
+    for (const auto& id : ids) {
+      if (pending[id] > 0) stuck += (stuck.empty() ? "" : ", ") + id;
+    }
+    return Status::Internal("dependency cycle among: " + stuck);
+  }
+  return order;
+}
+
+}  // namespace
+
+std::string_view ActionName(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return "unchanged";
+    case Action::kCreate:
+      return "create";
+    case Action::kReplace:
+      return "replace";
+    case Action::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
+char ActionSymbol(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return ' ';
+    case Action::kCreate:
+      return '+';
+    case Action::kReplace:
+      return '~';
+    case Action::kDelete:
+      return '-';
+  }
+  return '?';
+}
+
+int Plan::Count(Action action) const {
+  return static_cast<int>(
+      std::count_if(steps.begin(), steps.end(), [&](const Step& s) { return s.action == action; }));
+}
+
+Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,
+                      const PlanOptions& options) {
+  std::map<std::string, const Resource*> by_id;
+  std::map<std::string, std::vector<std::string>> deps;
+  std::vector<std::string> ids;
+  for (const auto& r : desired) {
+    std::string id = r->id();
+    if (!by_id.emplace(id, r.get()).second) return Status::Internal("duplicate resource id " + id);
+    deps[id] = r->deps();
+    ids.push_back(id);
+  }
+  for (const auto& [id, ds] : deps) {
+    for (const auto& d : ds) {
+      if (by_id.count(d) == 0) return Status::Internal(id + " depends on unknown resource " + d);
+    }
+  }
+  auto order = TopoOrder(ids, deps);
+  if (!order.ok()) return order.status();
+
+  // Targets pull in what they depend on.
+  std::set<std::string> wanted;
+  if (!options.targets.empty()) {
+    for (const auto& t : options.targets) {
+      if (by_id.count(t) == 0 && state.resources.count(t) == 0) {
+        return Status::InvalidArgument("--target " + t +
+                                       " is not a resource of this fleet; "
+                                       "see 'carrierarr plan' for the ids");
+      }
+    }
+    std::vector<std::string> stack(options.targets.begin(), options.targets.end());
+    while (!stack.empty()) {
+      std::string id = stack.back();
+      stack.pop_back();
+      if (!wanted.insert(id).second || deps.count(id) == 0) continue;
+      for (const auto& d : deps[id]) stack.push_back(d);
+    }
+  }
+  auto in_scope = [&](const std::string& id) {
+    return options.targets.empty() || wanted.count(id) != 0;
+  };
+
+  Plan plan;
+  // Deletions first, dependents before what they depend on.
+  std::vector<std::string> gone;
+  std::map<std::string, std::vector<std::string>> gone_deps;
+  for (const auto& [id, record] : state.resources) {
+    if (by_id.count(id) != 0 || !in_scope(id)) continue;
+    if (options.skip_deletes || options.skip_kinds.count(record.kind) != 0) continue;
+    gone.push_back(id);
+    gone_deps[id] = record.deps;
+  }
+  auto gone_order = TopoOrder(gone, gone_deps);
+  if (!gone_order.ok()) return gone_order.status();
+  for (auto it = gone_order->rbegin(); it != gone_order->rend(); ++it) {
+    const ResourceRecord& record = state.resources.at(*it);
+    plan.steps.push_back({*it, record.kind, Action::kDelete, "no longer in fleet.yaml",
+                          record.attrs.value("summary", *it), record.hash, record.deps});
+  }
+
+  std::map<std::string, std::string> effective;
+  for (const auto& id : *order) {
+    const Resource* r = by_id[id];
+    std::string material = r->hash();
+    for (const auto& d : deps[id]) material += "|" + effective[d];
+    effective[id] = Digest(material);
+    Step step{id, r->kind(), Action::kNone, "", r->summary(), effective[id], deps[id]};
+    auto rec = state.resources.find(id);
+    if (!in_scope(id)) {
+      step.reason = "not targeted";
+    } else if (options.skip_kinds.count(step.kind) != 0) {
+      step.reason = "skipped";
+    } else if (rec == state.resources.end()) {
+      step.action = Action::kCreate;
+      step.reason = "new";
+    } else if (rec->second.phase == Phase::kCreating) {
+      step.action = Action::kCreate;
+      step.reason = "interrupted while creating; finishing";
+    } else if (rec->second.phase == Phase::kDeleting) {
+      step.action = Action::kCreate;
+      step.reason = "interrupted while deleting; making it again";
+    } else if (rec->second.hash != step.hash) {
+      step.action = Action::kReplace;
+      step.reason = "inputs changed";
+    } else if (options.observe) {
+      auto exists = r->Exists();
+      if (!exists.ok()) {
+        step.action = Action::kCreate;
+        step.reason = "cannot read it back (" + exists.status().message() + ")";
+      } else if (!*exists) {
+        step.action = Action::kCreate;
+        step.reason = "missing or changed outside carrierarr";
+      }
+    }
+    plan.steps.push_back(std::move(step));
+  }
+  return plan;
+}
+
+Plan MakeDestroyPlan(const FleetState& state, const std::set<std::string>& targets) {
+  std::set<std::string> chosen;
+  if (targets.empty()) {
+    for (const auto& [id, r] : state.resources) chosen.insert(id);
+  } else {
+    // A target takes everything that depends on it along.
+    chosen = targets;
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& [id, r] : state.resources) {
+        if (chosen.count(id) != 0) continue;
+        for (const auto& d : r.deps) {
+          if (chosen.count(d) != 0) {
+            chosen.insert(id);
+            grew = true;
+            break;
+          }
+        }
+      }
+    }
+  }
+  std::vector<std::string> ids;
+  std::map<std::string, std::vector<std::string>> deps;
+  for (const auto& id : chosen) {
+    auto it = state.resources.find(id);
+    if (it == state.resources.end()) continue;
+    ids.push_back(id);
+    deps[id] = it->second.deps;
+  }
+  auto order = TopoOrder(ids, deps);
+  // Records are written by us; a cycle would be a bug, so fall back to id order rather than fail.
+  std::vector<std::string> sequence = order.ok() ? *order : ids;
+  Plan plan;
+  for (auto it = sequence.rbegin(); it != sequence.rend(); ++it) {
+    const ResourceRecord& r = state.resources.at(*it);
+    plan.steps.push_back(
+        {*it, r.kind, Action::kDelete, "", r.attrs.value("summary", *it), r.hash, r.deps});
+  }
+  return plan;
+}
+
+}  // namespace carrierarr::provision

@@ -1,0 +1,54 @@
+// Planning: the diff between what fleet.yaml asks for, what the state file records and what
+// exists. `carrierarr plan` prints it; `carrierarr up` applies it.
+#ifndef CARRIERARR_PROVISION_PLAN_H_
+#define CARRIERARR_PROVISION_PLAN_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "provision/resource.h"
+#include "provision/state_store.h"
+
+namespace carrierarr::provision {
+
+enum class Action { kNone, kCreate, kReplace, kDelete };
+std::string_view ActionName(Action action);  // "unchanged", "create", "replace", "delete"
+char ActionSymbol(Action action);            // ' ', '+', '~', '-'
+
+struct Step {
+  std::string id;
+  std::string kind;
+  Action action = Action::kNone;
+  std::string reason;  // "new", "inputs changed", "missing: drifted", "interrupted", ...
+  std::string summary;
+  std::string hash;  // effective hash (own + dependencies') for creates
+  std::vector<std::string> deps;
+};
+
+struct Plan {
+  std::vector<Step> steps;  // every desired and recorded resource, in dependency order
+  int Count(Action action) const;
+  bool HasChanges() const {
+    return Count(Action::kCreate) + Count(Action::kReplace) + Count(Action::kDelete) > 0;
+  }
+};
+
+struct PlanOptions {
+  bool observe = true;               // read reality back to find drift
+  std::set<std::string> targets;     // only these ids (and what they need); empty: all
+  std::set<std::string> skip_kinds;  // leave resources of these kinds as they are
+  bool skip_deletes = false;         // keep recorded resources fleet.yaml no longer asks for
+};
+
+// Fails on a dependency cycle or a dependency on an unknown id (a bug in a provider).
+Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,
+                      const PlanOptions& options);
+
+// A plan that deletes everything recorded (optionally only `targets` and what depends on them).
+Plan MakeDestroyPlan(const FleetState& state, const std::set<std::string>& targets);
+
+}  // namespace carrierarr::provision
+
+#endif  // CARRIERARR_PROVISION_PLAN_H_

@@ -1,0 +1,422 @@
+#include "spec/fleet_parser.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "core/duration.h"
+#include "core/file_util.h"
+
+namespace carrierarr::spec {
+namespace {
+
+// Levenshtein distance, for "did you mean" hints on misspelt keys.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || !(s[0] >= 'a' && s[0] <= 'z') || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+// Collects problems while walking the document; never stops at the first.
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  void Error(const YAML::Mark& mark, const std::string& message) {
+    // yaml-cpp marks are 0-based; an unknown position (-1) still prints as line 1.
+    int line = mark.line >= 0 ? mark.line + 1 : 1;
+    int column = mark.column >= 0 ? mark.column + 1 : 1;
+    errors_.push_back(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                      message);
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  // Checks that `node` is a mapping whose keys are all in `allowed` and appear once. Returns
+  // the values by key (absent keys are missing from the map).
+  std::map<std::string, YAML::Node> Map(const YAML::Node& node, const std::string& where,
+                                        const std::vector<std::string>& allowed) {
+    std::map<std::string, YAML::Node> out;
+    if (!node.IsMap()) {
+      Error(node.Mark(), where + " must be a mapping of keys to values");
+      return out;
+    }
+    for (const auto& entry : node) {
+      const YAML::Node key_node = entry.first;
+      if (!key_node.IsScalar()) {
+        Error(key_node.Mark(), "keys in " + where + " must be plain words");
+        continue;
+      }
+      const std::string key = key_node.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string hint;
+        size_t best = 3;
+        for (const auto& a : allowed) {
+          size_t d = EditDistance(key, a);
+          if (d < best) {
+            best = d;
+            hint = " (did you mean '" + a + "'?)";
+          }
+        }
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        Error(key_node.Mark(),
+              "unknown key '" + key + "' in " + where + hint + "; allowed: " + list);
+        continue;
+      }
+      if (out.count(key) != 0) {
+        Error(key_node.Mark(), "duplicate key '" + key + "' in " + where + "; keep one");
+        continue;
+      }
+      out[key] = entry.second;
+    }
+    return out;
+  }
+
+  bool Scalar(const YAML::Node& node, const std::string& what, std::string* out) {
+    if (!node.IsScalar()) {
+      Error(node.Mark(), what + " must be a single value");
+      return false;
+    }
+    *out = node.Scalar();
+    return true;
+  }
+
+  bool Int(const YAML::Node& node, const std::string& what, long min, long max, long* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(s, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != s.size() || v < min || v > max) {
+      Error(node.Mark(), what + " must be a whole number from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", not '" + s + "'");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  bool Port(const YAML::Node& node, const std::string& what, uint16_t* out) {
+    long v;
+    if (!Int(node, what, 1, 65535, &v)) return false;
+    *out = static_cast<uint16_t>(v);
+    return true;
+  }
+
+  bool Cidr(const YAML::Node& node, const std::string& what, Ipv4Net* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    auto net = ParseCidr(s);
+    if (!net.ok()) {
+      Error(node.Mark(),
+            what + ": " + net.status().message() + "; write it as A.B.C.D/N, e.g. 10.42.0.0/16");
+      return false;
+    }
+    if (net->ip != net->Network()) {
+      Error(node.Mark(),
+            what + " " + s + " has host bits set; did you mean " + net->Masked().ToString() + "?");
+      return false;
+    }
+    *out = *net;
+    return true;
+  }
+
+  bool Address(const YAML::Node& node, const std::string& what, uint32_t* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    auto ip = ParseIpv4(s);
+    if (!ip.ok()) {
+      Error(node.Mark(), what + " '" + s + "' is not an IPv4 address (A.B.C.D, no mask)");
+      return false;
+    }
+    *out = *ip;
+    return true;
+  }
+
+  bool Duration(const YAML::Node& node, const std::string& what, std::chrono::nanoseconds* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    auto d = ParseGoDuration(s);
+    if (!d.ok() || *d <= std::chrono::nanoseconds(0)) {
+      Error(node.Mark(), what + " '" + s + "' is not a positive duration; write e.g. 8760h or 90m");
+      return false;
+    }
+    *out = *d;
+    return true;
+  }
+
+  bool Name(const YAML::Node& node, const std::string& what, size_t max_len, std::string* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    if (!IsDnsLabel(s) || s.size() > max_len) {
+      Error(node.Mark(), what + " '" + s + "' must be 1-" + std::to_string(max_len) +
+                             " lowercase letters, digits or '-', starting with a letter");
+      return false;
+    }
+    *out = s;
+    return true;
+  }
+
+  bool Groups(const YAML::Node& node, const std::string& what, std::vector<std::string>* out) {
+    if (!node.IsSequence()) {
+      Error(node.Mark(), what + " must be a list, e.g. [workers, gpu-compute]");
+      return false;
+    }
+    std::vector<std::string> groups;
+    std::set<std::string> seen;
+    for (const auto& item : node) {
+      std::string g;
+      if (!Scalar(item, what + " entry", &g)) continue;
+      if (g.empty() || g.find_first_of(", \t") != std::string::npos) {
+        Error(item.Mark(), what + " entry '" + g + "' must be one word without commas or spaces");
+        continue;
+      }
+      if (!seen.insert(g).second) {
+        Error(item.Mark(), "group '" + g + "' is listed twice in " + what);
+        continue;
+      }
+      groups.push_back(g);
+    }
+    *out = groups;
+    return true;
+  }
+
+  bool Provider(const YAML::Node& node, const std::string& what, std::string* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    if (s != "local") {
+      Error(node.Mark(), what + " '" + s + "' is not available; providers: local");
+      return false;
+    }
+    *out = s;
+    return true;
+  }
+
+ private:
+  std::string file_;
+  std::vector<std::string> errors_;
+};
+
+void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
+                   std::map<std::string, YAML::Mark>& marks) {
+  auto top =
+      p.Map(root, "fleet.yaml",
+            {"name", "mesh", "lighthouse", "homelab", "pools", "control_plane", "providers"});
+  if (top.count("name")) p.Name(top["name"], "name", kMaxFleetNameLength, &fleet.name);
+  if (top.count("mesh")) {
+    auto mesh = p.Map(top["mesh"], "mesh", {"cidr", "lighthouse_port", "ca_lifetime"});
+    if (mesh.count("cidr") && p.Cidr(mesh["cidr"], "mesh.cidr", &fleet.mesh.cidr)) {
+      marks["mesh.cidr"] = mesh["cidr"].Mark();
+    }
+    if (mesh.count("lighthouse_port")) {
+      p.Port(mesh["lighthouse_port"], "mesh.lighthouse_port", &fleet.mesh.lighthouse_port);
+    }
+    if (mesh.count("ca_lifetime")) {
+      p.Duration(mesh["ca_lifetime"], "mesh.ca_lifetime", &fleet.mesh.ca_lifetime);
+    }
+  }
+  if (top.count("lighthouse")) {
+    auto lh = p.Map(top["lighthouse"], "lighthouse", {"provider", "size"});
+    if (lh.count("provider"))
+      p.Provider(lh["provider"], "lighthouse.provider", &fleet.lighthouse.provider);
+    if (lh.count("size")) p.Scalar(lh["size"], "lighthouse.size", &fleet.lighthouse.size);
+  }
+  if (top.count("homelab")) {
+    auto hl = p.Map(top["homelab"], "homelab", {"mesh_ip", "groups", "kubeconfig"});
+    if (hl.count("mesh_ip") &&
+        p.Address(hl["mesh_ip"], "homelab.mesh_ip", &fleet.homelab.mesh_ip)) {
+      marks["homelab.mesh_ip"] = hl["mesh_ip"].Mark();
+    }
+    if (hl.count("groups")) p.Groups(hl["groups"], "homelab.groups", &fleet.homelab.groups);
+    if (hl.count("kubeconfig"))
+      p.Scalar(hl["kubeconfig"], "homelab.kubeconfig", &fleet.homelab.kubeconfig);
+  }
+  if (top.count("pools")) {
+    const YAML::Node& pools = top["pools"];
+    if (!pools.IsSequence()) {
+      p.Error(pools.Mark(), "pools must be a list of pools (each starting with '- name: ...')");
+    } else {
+      std::set<std::string> names;
+      for (size_t i = 0; i < pools.size(); ++i) {
+        const YAML::Node& node = pools[i];
+        std::string where = "pools[" + std::to_string(i) + "]";
+        auto m =
+            p.Map(node, where, {"name", "type", "count", "provider", "instance_type", "groups"});
+        if (!node.IsMap()) continue;  // reported once; "needs a name/type" would only add noise
+        PoolSpec pool;
+        if (!m.count("name")) {
+          p.Error(node.Mark(), where + " needs a name, e.g. 'name: gpu'");
+        } else if (p.Name(m["name"], where + ".name", 8, &pool.name)) {
+          if (pool.name == "lighthouse" || pool.name == "homelab" ||
+              !names.insert(pool.name).second) {
+            p.Error(m["name"].Mark(), "pool name '" + pool.name +
+                                          "' is already used; names must be unique "
+                                          "and not 'lighthouse' or 'homelab'");
+          }
+          where = "pool '" + pool.name + "'";
+        }
+        if (m.count("type")) {
+          std::string type;
+          if (p.Scalar(m["type"], where + ".type", &type)) {
+            if (type == "gpu-worker") {
+              pool.type = PoolType::kGpuWorker;
+            } else if (type == "cpu-worker") {
+              pool.type = PoolType::kCpuWorker;
+            } else {
+              p.Error(m["type"].Mark(),
+                      where + ".type '" + type + "' must be gpu-worker or cpu-worker");
+            }
+          }
+        } else {
+          p.Error(node.Mark(), where + " needs a type: gpu-worker or cpu-worker");
+        }
+        long count = pool.count;
+        if (m.count("count") && p.Int(m["count"], where + ".count", 0, kMaxPoolCount, &count)) {
+          pool.count = static_cast<int>(count);
+        }
+        if (m.count("provider")) p.Provider(m["provider"], where + ".provider", &pool.provider);
+        if (m.count("instance_type"))
+          p.Scalar(m["instance_type"], where + ".instance_type", &pool.instance_type);
+        if (m.count("groups")) p.Groups(m["groups"], where + ".groups", &pool.groups);
+        fleet.pools.push_back(pool);
+      }
+    }
+  }
+  if (top.count("control_plane")) {
+    auto cp = p.Map(top["control_plane"], "control_plane", {"grpc_port", "http_port"});
+    if (cp.count("grpc_port"))
+      p.Port(cp["grpc_port"], "control_plane.grpc_port", &fleet.control_plane.grpc_port);
+    if (cp.count("http_port"))
+      p.Port(cp["http_port"], "control_plane.http_port", &fleet.control_plane.http_port);
+    if (fleet.control_plane.grpc_port == fleet.control_plane.http_port) {
+      p.Error(top["control_plane"].Mark(), "control_plane.grpc_port and http_port must differ");
+    }
+  }
+  if (top.count("providers")) {
+    auto providers = p.Map(top["providers"], "providers", {"local"});
+    if (providers.count("local")) {
+      auto local = p.Map(providers["local"], "providers.local", {"underlay"});
+      if (local.count("underlay") &&
+          p.Cidr(local["underlay"], "providers.local.underlay", &fleet.local.underlay)) {
+        marks["providers.local.underlay"] = local["underlay"].Mark();
+      }
+    }
+  }
+}
+
+bool Overlap(const Ipv4Net& a, const Ipv4Net& b) {
+  uint32_t mask = a.mask & b.mask;  // the shorter prefix decides
+  return (a.ip & mask) == (b.ip & mask);
+}
+
+// Rules that involve more than one field.
+void Validate(Parser& p, const FleetSpec& f, std::map<std::string, YAML::Mark>& marks) {
+  const Ipv4Net& mesh = f.mesh.cidr;
+  int prefix = mesh.PrefixLength();
+  if (prefix > 16) {
+    p.Error(
+        marks["mesh.cidr"],
+        "mesh.cidr " + mesh.ToString() +
+            " is narrower than /16: sites are laid out as .0.x "
+            "(lighthouse), .1.x (homelab) and .2.x and up (workers), and with a narrower mask "
+            "nebula refuses lighthouses outside a host's own network ('static_host_map key is not "
+            "in our subnet'); use a /16, e.g. " +
+            Ipv4Net{mesh.ip, PrefixToMask(16)}.Masked().ToString());
+  }
+  if (Overlap(mesh, f.local.underlay)) {
+    p.Error(marks.count("providers.local.underlay") ? marks["providers.local.underlay"]
+                                                    : marks["mesh.cidr"],
+            "mesh.cidr " + mesh.ToString() + " overlaps providers.local.underlay " +
+                f.local.underlay.ToString() + "; the overlay and the underlay must be disjoint");
+  }
+  // The local provider adds the low 16 bits of a node's mesh address to the underlay network;
+  // a narrower underlay would give two nodes the same underlay address.
+  if (f.local.underlay.PrefixLength() > 16) {
+    p.Error(marks["providers.local.underlay"],
+            "providers.local.underlay " + f.local.underlay.ToString() +
+                " is narrower than /16: "
+                "each node's underlay address is this network plus the low 16 bits of its mesh "
+                "address; use a /16 or wider, e.g. 198.18.0.0/15");
+  }
+  uint32_t homelab = f.homelab.mesh_ip;
+  // When homelab.mesh_ip is left at its default, a problem with it comes from mesh.cidr.
+  const YAML::Mark hm =
+      marks.count("homelab.mesh_ip") ? marks["homelab.mesh_ip"] : marks["mesh.cidr"];
+  if (!mesh.Contains(homelab)) {
+    p.Error(hm, "homelab.mesh_ip " + FormatIpv4(homelab) + " is outside mesh.cidr " +
+                    mesh.ToString() + "; set homelab.mesh_ip to an address in the homelab " +
+                    "range, e.g. " + FormatIpv4(mesh.Network() | 0x101));
+  } else if (prefix <= 16 && ((homelab >> 8) & 0xff) != 1) {
+    p.Error(hm, "homelab.mesh_ip " + FormatIpv4(homelab) + " must be in the homelab range " +
+                    FormatIpv4(mesh.Network() | 0x100) +
+                    "/24 (.0.x is the lighthouse's, .2.x and "
+                    "up the workers')");
+  } else if ((homelab & 0xff) == 0 || (homelab & 0xff) == 255) {
+    p.Error(hm, "homelab.mesh_ip " + FormatIpv4(homelab) + " ends in ." +
+                    std::to_string(homelab & 0xff) + "; use .1 to .254");
+  }
+}
+
+}  // namespace
+
+std::string_view PoolTypeName(PoolType type) {
+  return type == PoolType::kGpuWorker ? "gpu-worker" : "cpu-worker";
+}
+
+Result<FleetSpec> ParseFleet(std::string_view yaml, const std::string& filename) {
+  Parser p(filename);
+  FleetSpec fleet;
+  std::map<std::string, YAML::Mark> marks;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsDefined() || root.IsNull()) {
+      return Status::InvalidArgument(filename +
+                                     ":1:1: the file is empty; run 'carrierarr init' to write one");
+    }
+    ParseDocument(p, root, fleet, marks);
+  } catch (const YAML::Exception& e) {
+    p.Error(e.mark, "not valid YAML: " + e.msg);
+  }
+  if (p.errors().empty()) Validate(p, fleet, marks);
+  if (!p.errors().empty()) {
+    std::string message;
+    for (const auto& e : p.errors()) message += (message.empty() ? "" : "\n") + e;
+    return Status::InvalidArgument(message);
+  }
+  return fleet;
+}
+
+Result<FleetSpec> LoadFleet(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return Status(
+        text.status().code(),
+        text.status().message() + "; run 'carrierarr init' to write a fleet.yaml, or pass -f FILE");
+  }
+  return ParseFleet(*text, path);
+}
+
+}  // namespace carrierarr::spec

@@ -1,0 +1,519 @@
+// fleet.yaml parsing and validation: the template `carrierarr init` writes parses to the
+// documented defaults, and every mistake is reported as "FILE:LINE:COLUMN: what; how to fix",
+// with 1-based positions that point at the offending key or value.
+#include "spec/fleet_parser.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/file_util.h"
+
+namespace carrierarr::spec {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+Ipv4Net Net(const std::string& text) {
+  auto net = ParseCidr(text);
+  EXPECT_TRUE(net.ok()) << text;
+  return net.ok() ? *net : Ipv4Net{};
+}
+
+uint32_t Ip(const std::string& text) {
+  auto ip = ParseIpv4(text);
+  EXPECT_TRUE(ip.ok()) << text;
+  return ip.ok() ? *ip : 0;
+}
+
+TEST(InitTemplateTest, ParsesToTheDocumentedDefaults) {
+  auto fleet = ParseFleet(InitTemplate("demo"), "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+
+  EXPECT_EQ(fleet->name, "demo");
+  EXPECT_EQ(fleet->mesh.cidr, Net("10.42.0.0/16"));
+  EXPECT_EQ(fleet->mesh.lighthouse_port, 4242);
+  EXPECT_EQ(fleet->mesh.ca_lifetime, hours(87600));
+  EXPECT_EQ(fleet->lighthouse.provider, "local");
+  EXPECT_EQ(fleet->lighthouse.size, "t3.small");
+  EXPECT_EQ(fleet->homelab.mesh_ip, Ip("10.42.1.1"));
+  EXPECT_EQ(fleet->homelab.groups, (std::vector<std::string>{"homelab", "kubernetes"}));
+  EXPECT_EQ(fleet->homelab.kubeconfig, "");
+  EXPECT_EQ(fleet->control_plane.grpc_port, 50051);
+  EXPECT_EQ(fleet->control_plane.http_port, 8090);
+  EXPECT_EQ(fleet->local.underlay, Net("198.18.0.0/15"));
+
+  ASSERT_EQ(fleet->pools.size(), 2u);
+  const PoolSpec& gpu = fleet->pools[0];
+  EXPECT_EQ(gpu.name, "gpu");
+  EXPECT_EQ(gpu.type, PoolType::kGpuWorker);
+  EXPECT_EQ(gpu.count, 1);
+  EXPECT_EQ(gpu.provider, "local");
+  EXPECT_EQ(gpu.instance_type, "g4dn.xlarge");
+  EXPECT_EQ(gpu.groups, (std::vector<std::string>{"workers", "gpu-compute"}));
+  const PoolSpec& cpu = fleet->pools[1];
+  EXPECT_EQ(cpu.name, "cpu");
+  EXPECT_EQ(cpu.type, PoolType::kCpuWorker);
+  EXPECT_EQ(cpu.count, 1);
+  EXPECT_EQ(cpu.provider, "local");
+  EXPECT_EQ(cpu.instance_type, "t3.medium");
+  EXPECT_EQ(cpu.groups, (std::vector<std::string>{"workers"}));
+}
+
+TEST(InitTemplateTest, TemplateValuesMatchTheModelDefaults) {
+  // Whatever the template spells out must be what an absent key means, so deleting a line
+  // from the template never changes the fleet.
+  auto from_template = ParseFleet(InitTemplate("demo"), "fleet.yaml");
+  ASSERT_TRUE(from_template.ok()) << from_template.status().message();
+  auto minimal = ParseFleet("name: demo\n", "fleet.yaml");
+  ASSERT_TRUE(minimal.ok()) << minimal.status().message();
+  const FleetSpec defaults;
+  for (const FleetSpec* f : {&*from_template, &*minimal}) {
+    EXPECT_EQ(f->name, defaults.name);
+    EXPECT_EQ(f->mesh.cidr, defaults.mesh.cidr);
+    EXPECT_EQ(f->mesh.lighthouse_port, defaults.mesh.lighthouse_port);
+    EXPECT_EQ(f->mesh.ca_lifetime, defaults.mesh.ca_lifetime);
+    EXPECT_EQ(f->lighthouse.provider, defaults.lighthouse.provider);
+    EXPECT_EQ(f->lighthouse.size, defaults.lighthouse.size);
+    EXPECT_EQ(f->homelab.mesh_ip, defaults.homelab.mesh_ip);
+    EXPECT_EQ(f->homelab.groups, defaults.homelab.groups);
+    EXPECT_EQ(f->control_plane.grpc_port, defaults.control_plane.grpc_port);
+    EXPECT_EQ(f->control_plane.http_port, defaults.control_plane.http_port);
+    EXPECT_EQ(f->local.underlay, defaults.local.underlay);
+  }
+  EXPECT_TRUE(minimal->pools.empty());
+}
+
+TEST(InitTemplateTest, CarriesTheFleetNameAndExplainsItself) {
+  const std::string text = InitTemplate("lab-2");
+  auto fleet = ParseFleet(text, "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->name, "lab-2");
+  EXPECT_NE(text.find("# Reference: docs/fleet-yaml.md"), std::string::npos);
+  EXPECT_NE(text.find("static_host_map key is not in our subnet"), std::string::npos);
+  // A name the parser refuses is reported on the template's own `name:` line.
+  auto bad = ParseFleet(InitTemplate("Lab"), "fleet.yaml");
+  ASSERT_FALSE(bad.ok());
+  int name_line = 0;
+  const auto lines = Lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("name: ", 0) == 0) name_line = static_cast<int>(i) + 1;
+  }
+  ASSERT_GT(name_line, 0);
+  EXPECT_EQ(
+      bad.status().message().rfind("fleet.yaml:" + std::to_string(name_line) + ":7: name 'Lab'", 0),
+      0u)
+      << bad.status().message();
+}
+
+TEST(ParseFleetTest, ReadsEveryKey) {
+  const std::string yaml = R"(name: lab-2
+mesh:
+  cidr: 10.7.0.0/16
+  lighthouse_port: 65535
+  ca_lifetime: 1h30m
+lighthouse:
+  provider: local
+  size: t3.micro
+homelab:
+  mesh_ip: 10.7.1.254
+  groups:
+    - homelab
+    - storage
+  kubeconfig: ~/.kube/talos
+pools:
+  - name: big
+    type: gpu-worker
+    count: 250
+    provider: local
+    instance_type: g5.xlarge
+    groups: [workers, gpu-compute, inference]
+  - name: none
+    type: cpu-worker
+    count: 0
+control_plane:
+  grpc_port: 1
+  http_port: 65535
+providers:
+  local:
+    underlay: 198.19.0.0/16
+)";
+  auto fleet = ParseFleet(yaml, "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->name, "lab-2");
+  EXPECT_EQ(fleet->mesh.cidr, Net("10.7.0.0/16"));
+  EXPECT_EQ(fleet->mesh.lighthouse_port, 65535);
+  EXPECT_EQ(fleet->mesh.ca_lifetime, minutes(90));
+  EXPECT_EQ(fleet->lighthouse.size, "t3.micro");
+  EXPECT_EQ(fleet->homelab.mesh_ip, Ip("10.7.1.254"));
+  EXPECT_EQ(fleet->homelab.groups, (std::vector<std::string>{"homelab", "storage"}));
+  EXPECT_EQ(fleet->homelab.kubeconfig, "~/.kube/talos");
+  ASSERT_EQ(fleet->pools.size(), 2u);
+  EXPECT_EQ(fleet->pools[0].name, "big");
+  EXPECT_EQ(fleet->pools[0].type, PoolType::kGpuWorker);
+  EXPECT_EQ(fleet->pools[0].count, 250);
+  EXPECT_EQ(fleet->pools[0].instance_type, "g5.xlarge");
+  EXPECT_EQ(fleet->pools[0].groups,
+            (std::vector<std::string>{"workers", "gpu-compute", "inference"}));
+  EXPECT_EQ(fleet->pools[1].name, "none");
+  EXPECT_EQ(fleet->pools[1].type, PoolType::kCpuWorker);
+  EXPECT_EQ(fleet->pools[1].count, 0);
+  EXPECT_EQ(fleet->pools[1].provider, "local");
+  EXPECT_EQ(fleet->pools[1].instance_type, "");
+  EXPECT_TRUE(fleet->pools[1].groups.empty());
+  EXPECT_EQ(fleet->control_plane.grpc_port, 1);
+  EXPECT_EQ(fleet->control_plane.http_port, 65535);
+  EXPECT_EQ(fleet->local.underlay, Net("198.19.0.0/16"));
+}
+
+TEST(ParseFleetTest, AcceptsAMeshWiderThanSixteenBits) {
+  auto fleet = ParseFleet("mesh:\n  cidr: 10.0.0.0/8\nhomelab:\n  mesh_ip: 10.0.1.9\n", "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->mesh.cidr, Net("10.0.0.0/8"));
+}
+
+TEST(ParseFleetTest, PoolCountDefaultsToOne) {
+  auto fleet = ParseFleet("pools:\n  - name: a\n    type: cpu-worker\n", "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  ASSERT_EQ(fleet->pools.size(), 1u);
+  EXPECT_EQ(fleet->pools[0].count, 1);
+}
+
+TEST(PoolTypeNameTest, NamesBothTypes) {
+  EXPECT_EQ(PoolTypeName(PoolType::kGpuWorker), "gpu-worker");
+  EXPECT_EQ(PoolTypeName(PoolType::kCpuWorker), "cpu-worker");
+}
+
+struct BadCase {
+  std::string name;
+  std::string yaml;
+  std::string want_prefix;  // the start of one line of the message: "fleet.yaml:L:C: ..."
+  std::string want_hint;    // must also appear in that line: the fix
+  size_t want_lines = 1;    // problems reported in all
+};
+
+const std::string kPool = "pools:\n  - name: gpu\n    type: gpu-worker\n";  // lines 1-3
+
+const BadCase kBadCases[] = {
+    // Unknown and duplicate keys.
+    {"UnknownKeyDidYouMean", "mesh:\n  cidr: 10.42.0.0/16\n  lighthouse_prot: 4242\n",
+     "fleet.yaml:3:3: unknown key 'lighthouse_prot' in mesh (did you mean 'lighthouse_port'?)",
+     "; allowed: cidr, lighthouse_port, ca_lifetime"},
+    {"UnknownTopLevelKeyDidYouMean", "name: demo\npool:\n  - name: gpu\n",
+     "fleet.yaml:2:1: unknown key 'pool' in fleet.yaml (did you mean 'pools'?)",
+     "allowed: name, mesh, lighthouse, homelab, pools, control_plane, providers"},
+    {"UnknownKeyFarFromAny", "nodes: 3\n",
+     "fleet.yaml:1:1: unknown key 'nodes' in fleet.yaml; allowed: ", "pools"},
+    {"UnknownPoolKey", kPool + "    cnt: 2\n",
+     "fleet.yaml:4:5: unknown key 'cnt' in pools[0] (did you mean 'count'?)", "instance_type"},
+    {"UnknownProvider", "providers:\n  aws:\n    region: us-east-1\n",
+     "fleet.yaml:2:3: unknown key 'aws' in providers", "allowed: local"},
+    {"DuplicateKey", "name: demo\nmesh:\n  cidr: 10.42.0.0/16\n  cidr: 10.43.0.0/16\n",
+     "fleet.yaml:4:3: duplicate key 'cidr' in mesh", "keep one"},
+    {"DuplicateTopLevelKey", "name: demo\nname: other\n",
+     "fleet.yaml:2:1: duplicate key 'name' in fleet.yaml", "keep one"},
+
+    // Addresses.
+    {"CidrWithoutMask", "mesh:\n  cidr: 10.42.0.0\n",
+     "fleet.yaml:2:9: mesh.cidr: invalid CIDR address: 10.42.0.0", "e.g. 10.42.0.0/16"},
+    {"CidrMaskTooLong", "mesh:\n  cidr: 10.42.0.0/33\n",
+     "fleet.yaml:2:9: mesh.cidr: invalid CIDR address: 10.42.0.0/33", "write it as A.B.C.D/N"},
+    {"CidrBadOctet", "mesh:\n  cidr: 10.420.0.0/16\n",
+     "fleet.yaml:2:9: mesh.cidr: invalid CIDR address: 10.420.0.0/16", "A.B.C.D/N"},
+    {"CidrIpv6", "mesh:\n  cidr: fd00::/16\n",
+     "fleet.yaml:2:9: mesh.cidr: can only be ipv4, have fd00::/16", "e.g. 10.42.0.0/16"},
+    {"CidrHostBitsSet", "mesh:\n  cidr: 10.42.7.0/16\n",
+     "fleet.yaml:2:9: mesh.cidr 10.42.7.0/16 has host bits set", "did you mean 10.42.0.0/16?"},
+    {"UnderlayHostBitsSet", "providers:\n  local:\n    underlay: 198.19.0.0/15\n",
+     "fleet.yaml:3:15: providers.local.underlay 198.19.0.0/15 has host bits set",
+     "did you mean 198.18.0.0/15?"},
+    // The seeds' /24 trap. The default homelab address is then outside the mesh too, and that
+    // is reported at the mask that caused it.
+    {"MeshNarrowerThanSlash16", "mesh:\n  cidr: 10.42.0.0/24\n",
+     "fleet.yaml:2:9: mesh.cidr 10.42.0.0/24 is narrower than /16", "use a /16, e.g. 10.42.0.0/16",
+     2},
+    {"MeshNarrowerThanSlash16Alone",
+     "mesh:\n  cidr: 10.42.0.0/20\nhomelab:\n  mesh_ip: 10.42.1.9\n",
+     "fleet.yaml:2:9: mesh.cidr 10.42.0.0/20 is narrower than /16",
+     "static_host_map key is not in our subnet"},
+    {"MeshOverlapsUnderlayAtMeshCidr",
+     "mesh:\n  cidr: 198.18.0.0/16\nhomelab:\n  mesh_ip: 198.18.1.1\n",
+     "fleet.yaml:2:9: mesh.cidr 198.18.0.0/16 overlaps providers.local.underlay 198.18.0.0/15",
+     "must be disjoint"},
+    {"MeshOverlapsUnderlayAtUnderlay", "providers:\n  local:\n    underlay: 10.0.0.0/8\n",
+     "fleet.yaml:3:15: mesh.cidr 10.42.0.0/16 overlaps providers.local.underlay 10.0.0.0/8",
+     "must be disjoint"},
+    {"UnderlayNarrowerThanSlash16", "providers:\n  local:\n    underlay: 192.168.50.0/24\n",
+     "fleet.yaml:3:15: providers.local.underlay 192.168.50.0/24 is narrower than /16",
+     "use a /16 or wider"},
+    {"HomelabOutsideMesh", "homelab:\n  mesh_ip: 10.43.1.1\n",
+     "fleet.yaml:2:12: homelab.mesh_ip 10.43.1.1 is outside mesh.cidr 10.42.0.0/16",
+     "e.g. 10.42.1.1"},
+    {"DefaultHomelabOutsideMovedMesh", "mesh:\n  cidr: 10.50.0.0/16\n",
+     "fleet.yaml:2:9: homelab.mesh_ip 10.42.1.1 is outside mesh.cidr 10.50.0.0/16",
+     "set homelab.mesh_ip to an address in the homelab range, e.g. 10.50.1.1"},
+    {"HomelabInWorkerRange", "homelab:\n  mesh_ip: 10.42.2.7\n",
+     "fleet.yaml:2:12: homelab.mesh_ip 10.42.2.7 must be in the homelab range 10.42.1.0/24",
+     ".2.x and up the workers'"},
+    {"HomelabInLighthouseRange", "homelab:\n  mesh_ip: 10.42.0.1\n",
+     "fleet.yaml:2:12: homelab.mesh_ip 10.42.0.1 must be in the homelab range 10.42.1.0/24",
+     ".0.x is the lighthouse's"},
+    {"HomelabBroadcast", "homelab:\n  mesh_ip: 10.42.1.255\n",
+     "fleet.yaml:2:12: homelab.mesh_ip 10.42.1.255 ends in .255", "use .1 to .254"},
+    {"HomelabNetworkAddress", "homelab:\n  mesh_ip: 10.42.1.0\n",
+     "fleet.yaml:2:12: homelab.mesh_ip 10.42.1.0 ends in .0", "use .1 to .254"},
+    {"HomelabWithMask", "homelab:\n  mesh_ip: 10.42.1.1/16\n",
+     "fleet.yaml:2:12: homelab.mesh_ip '10.42.1.1/16' is not an IPv4 address", "no mask"},
+
+    // Pools.
+    {"DuplicatePoolNames", kPool + "  - name: gpu\n    type: cpu-worker\n",
+     "fleet.yaml:4:11: pool name 'gpu' is already used", "names must be unique"},
+    {"PoolNamedHomelab", "pools:\n  - name: homelab\n    type: cpu-worker\n",
+     "fleet.yaml:2:11: pool name 'homelab' is already used", "not 'lighthouse' or 'homelab'"},
+    {"PoolNamedLighthouse", "pools:\n  - name: lighthouse\n    type: cpu-worker\n",
+     "fleet.yaml:2:11: pools[0].name 'lighthouse' must be 1-8 lowercase letters",
+     "starting with a letter"},
+    {"PoolNameUppercase", "pools:\n  - name: GPU\n    type: gpu-worker\n",
+     "fleet.yaml:2:11: pools[0].name 'GPU' must be 1-8 lowercase letters", "digits or '-'"},
+    {"PoolWithoutName", "pools:\n  - type: cpu-worker\n", "fleet.yaml:2:5: pools[0] needs a name",
+     "e.g. 'name: gpu'"},
+    {"PoolWithoutType", "pools:\n  - name: a\n", "fleet.yaml:2:5: pool 'a' needs a type",
+     "gpu-worker or cpu-worker"},
+    {"CountNegative", kPool + "    count: -1\n",
+     "fleet.yaml:4:12: pool 'gpu'.count must be a whole number from 0 to 250, not '-1'", ""},
+    {"CountTooBig", kPool + "    count: 251\n",
+     "fleet.yaml:4:12: pool 'gpu'.count must be a whole number from 0 to 250, not '251'", ""},
+    {"CountWord", kPool + "    count: two\n",
+     "fleet.yaml:4:12: pool 'gpu'.count must be a whole number from 0 to 250, not 'two'", ""},
+    {"CountFraction", kPool + "    count: 1.5\n",
+     "fleet.yaml:4:12: pool 'gpu'.count must be a whole number", "not '1.5'"},
+    {"BadType", "pools:\n  - name: gpu\n    type: gpu\n",
+     "fleet.yaml:3:11: pool 'gpu'.type 'gpu' must be gpu-worker or cpu-worker", ""},
+    {"PoolProviderNotAvailable", kPool + "    provider: aws\n",
+     "fleet.yaml:4:15: pool 'gpu'.provider 'aws' is not available", "providers: local"},
+    {"LighthouseProviderNotAvailable", "lighthouse:\n  provider: aws\n",
+     "fleet.yaml:2:13: lighthouse.provider 'aws' is not available", "providers: local"},
+    {"PoolsNotAList", "pools:\n  name: gpu\n  type: gpu-worker\n",
+     "fleet.yaml:2:3: pools must be a list of pools", "'- name: ...'"},
+    {"PoolsAScalar", "pools: gpu\n", "fleet.yaml:1:8: pools must be a list of pools",
+     "'- name: ...'"},
+    {"PoolNotAMapping", "pools:\n  - gpu\n",
+     "fleet.yaml:2:5: pools[0] must be a mapping of keys to values", ""},
+
+    // Groups.
+    {"GroupsNotAList", "homelab:\n  groups: homelab\n",
+     "fleet.yaml:2:11: homelab.groups must be a list", "e.g. [workers, gpu-compute]"},
+    {"PoolGroupsNotAList", kPool + "    groups: workers,gpu-compute\n",
+     "fleet.yaml:4:13: pool 'gpu'.groups must be a list", "e.g. [workers, gpu-compute]"},
+    {"GroupWithComma", "homelab:\n  groups: [homelab, \"k8s,prod\"]\n",
+     "fleet.yaml:2:21: homelab.groups entry 'k8s,prod' must be one word",
+     "without commas or spaces"},
+    {"GroupWithSpace", kPool + "    groups:\n      - workers\n      - gpu compute\n",
+     "fleet.yaml:6:9: pool 'gpu'.groups entry 'gpu compute' must be one word",
+     "without commas or spaces"},
+    {"GroupListedTwice", "homelab:\n  groups: [homelab, k8s, homelab]\n",
+     "fleet.yaml:2:26: group 'homelab' is listed twice in homelab.groups", ""},
+
+    // Ports and durations.
+    {"LighthousePortZero", "mesh:\n  lighthouse_port: 0\n",
+     "fleet.yaml:2:20: mesh.lighthouse_port must be a whole number from 1 to 65535, not '0'", ""},
+    {"LighthousePortTooBig", "mesh:\n  lighthouse_port: 70000\n",
+     "fleet.yaml:2:20: mesh.lighthouse_port must be a whole number from 1 to 65535, not '70000'",
+     ""},
+    {"GrpcPortTooBig", "control_plane:\n  grpc_port: 70000\n",
+     "fleet.yaml:2:14: control_plane.grpc_port must be a whole number from 1 to 65535", ""},
+    {"HttpPortZero", "control_plane:\n  http_port: 0\n",
+     "fleet.yaml:2:14: control_plane.http_port must be a whole number from 1 to 65535", ""},
+    {"GrpcPortEqualsHttpPort", "control_plane:\n  grpc_port: 9000\n  http_port: 9000\n",
+     "fleet.yaml:2:3: control_plane.grpc_port and http_port must differ", ""},
+    {"GrpcPortEqualsDefaultHttpPort", "control_plane:\n  grpc_port: 8090\n",
+     "fleet.yaml:2:3: control_plane.grpc_port and http_port must differ", ""},
+    {"DurationWithUnknownUnit", "mesh:\n  ca_lifetime: 10y\n",
+     "fleet.yaml:2:16: mesh.ca_lifetime '10y' is not a positive duration", "e.g. 8760h or 90m"},
+    {"DurationWithoutUnit", "mesh:\n  ca_lifetime: 8760\n",
+     "fleet.yaml:2:16: mesh.ca_lifetime '8760' is not a positive duration", "e.g. 8760h"},
+    {"DurationZero", "mesh:\n  ca_lifetime: 0s\n",
+     "fleet.yaml:2:16: mesh.ca_lifetime '0s' is not a positive duration", "e.g. 8760h"},
+    {"DurationNegative", "mesh:\n  ca_lifetime: -1h\n",
+     "fleet.yaml:2:16: mesh.ca_lifetime '-1h' is not a positive duration", "e.g. 8760h"},
+
+    // The fleet name.
+    {"NameUppercase", "name: Demo\n",
+     "fleet.yaml:1:7: name 'Demo' must be 1-12 lowercase letters, digits or '-'",
+     "starting with a letter"},
+    {"NameTooLong", "name: abcdefghijklm\n",
+     "fleet.yaml:1:7: name 'abcdefghijklm' must be 1-12 lowercase letters", ""},
+    {"NameStartsWithDigit", "name: 1lab\n", "fleet.yaml:1:7: name '1lab' must be 1-12", ""},
+    {"NameEndsWithDash", "name: lab-\n", "fleet.yaml:1:7: name 'lab-' must be 1-12", ""},
+    {"NameWithUnderscore", "name: my_lab\n", "fleet.yaml:1:7: name 'my_lab' must be 1-12", ""},
+    {"NameNotAScalar", "name: [a, b]\n", "fleet.yaml:1:7: name must be a single value", ""},
+
+    // Shape of the document.
+    {"MeshNotAMapping", "mesh: 10.42.0.0/16\n",
+     "fleet.yaml:1:7: mesh must be a mapping of keys to values", ""},
+    {"RootNotAMapping", "- name: demo\n",
+     "fleet.yaml:1:1: fleet.yaml must be a mapping of keys to values", ""},
+    {"SizeNotAScalar", "lighthouse:\n  size: [a, b]\n",
+     "fleet.yaml:2:9: lighthouse.size must be a single value", ""},
+    {"InvalidYamlUnclosedFlow", "name: demo\nmesh:\n  cidr: [10.42.0.0/16\n",
+     "fleet.yaml:4:1: not valid YAML: end of sequence flow not found", ""},
+    {"InvalidYamlTabIndent", "mesh:\n\tcidr: 10.42.0.0/16\n",
+     "fleet.yaml:2:6: not valid YAML: illegal map value", ""},
+    {"InvalidYamlTabBeforeKey", "name: demo\n\tmesh: 1\n",
+     "fleet.yaml:2:1: not valid YAML: illegal tab when looking for indentation", ""},
+    {"InvalidYamlBadIndent", "mesh:\n  cidr: 10.42.0.0/16\n lighthouse_port: 1\n",
+     "fleet.yaml:3:2: not valid YAML: end of map not found", ""},
+    {"EmptyFile", "", "fleet.yaml:1:1: the file is empty", "run 'carrierarr init'"},
+    {"OnlyComments", "# nothing here yet\n\n", "fleet.yaml:1:1: the file is empty",
+     "run 'carrierarr init'"},
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class BadFleetTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadFleetTest, NamesFileLineColumnAndTheFix) {
+  const BadCase& c = GetParam();
+  SCOPED_TRACE("yaml:\n" + c.yaml);
+  auto fleet = ParseFleet(c.yaml, "fleet.yaml");
+  ASSERT_FALSE(fleet.ok());
+  EXPECT_EQ(fleet.status().code(), StatusCode::kInvalidArgument);
+  const auto lines = Lines(fleet.status().message());
+  EXPECT_EQ(lines.size(), c.want_lines) << fleet.status().message();
+  const std::string* match = nullptr;
+  for (const auto& line : lines) {
+    if (line.rfind(c.want_prefix, 0) == 0) match = &line;
+  }
+  ASSERT_NE(match, nullptr) << "want a line starting with\n  " << c.want_prefix << "\ngot\n"
+                            << fleet.status().message();
+  EXPECT_NE(match->find(c.want_hint), std::string::npos)
+      << "want \"" << c.want_hint << "\" in\n  " << *match;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.rfind("fleet.yaml:", 0), 0u) << "every line names the file: " << line;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Inputs, BadFleetTest, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& param) {
+                           return param.param.name;
+                         });
+
+TEST(ParseFleetTest, ReportsEveryProblemAtOnceOneLineEach) {
+  const std::string yaml = R"(name: Demo
+mesh:
+  cidr: 10.42.0.0
+  lighthouse_port: 0
+  colour: blue
+pools:
+  - name: gpu
+    type: gpu-worker
+    count: 999
+  - name: gpu
+    type: tpu
+control_plane:
+  grpc_port: 8090
+)";
+  auto fleet = ParseFleet(yaml, "lab/fleet.yaml");
+  ASSERT_FALSE(fleet.ok());
+  const std::vector<std::string> want_prefixes = {
+      "lab/fleet.yaml:1:7: name 'Demo'",
+      "lab/fleet.yaml:5:3: unknown key 'colour' in mesh",
+      "lab/fleet.yaml:3:9: mesh.cidr: invalid CIDR address: 10.42.0.0",
+      "lab/fleet.yaml:4:20: mesh.lighthouse_port must be a whole number",
+      "lab/fleet.yaml:9:12: pool 'gpu'.count must be a whole number from 0 to 250, not '999'",
+      "lab/fleet.yaml:10:11: pool name 'gpu' is already used",
+      "lab/fleet.yaml:11:11: pool 'gpu'.type 'tpu' must be gpu-worker or cpu-worker",
+      "lab/fleet.yaml:13:3: control_plane.grpc_port and http_port must differ",
+  };
+  const auto lines = Lines(fleet.status().message());
+  ASSERT_EQ(lines.size(), want_prefixes.size()) << fleet.status().message();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(lines[i].rfind(want_prefixes[i], 0), 0u)
+        << "want prefix " << want_prefixes[i] << "\ngot " << lines[i];
+  }
+}
+
+TEST(ParseFleetTest, ReportsSeveralValidationProblemsAtOnce) {
+  const std::string yaml =
+      "mesh:\n  cidr: 10.42.0.0/16\nhomelab:\n  mesh_ip: 10.42.9.9\n"
+      "providers:\n  local:\n    underlay: 10.42.128.0/24\n";
+  auto fleet = ParseFleet(yaml, "fleet.yaml");
+  ASSERT_FALSE(fleet.ok());
+  const auto lines = Lines(fleet.status().message());
+  ASSERT_EQ(lines.size(), 3u) << fleet.status().message();
+  EXPECT_EQ(lines[0].rfind("fleet.yaml:7:15: mesh.cidr 10.42.0.0/16 overlaps", 0), 0u) << lines[0];
+  EXPECT_EQ(
+      lines[1].rfind("fleet.yaml:7:15: providers.local.underlay 10.42.128.0/24 is narrower", 0), 0u)
+      << lines[1];
+  EXPECT_EQ(lines[2].rfind("fleet.yaml:4:12: homelab.mesh_ip 10.42.9.9 must be in", 0), 0u)
+      << lines[2];
+}
+
+TEST(ParseFleetTest, LabelsMessagesWithTheGivenFilename) {
+  auto fleet = ParseFleet("name: demo\nmesh:\n  cidr: bad\n", "/srv/lab/fleet.yaml");
+  ASSERT_FALSE(fleet.ok());
+  EXPECT_EQ(fleet.status().message().rfind("/srv/lab/fleet.yaml:3:9: mesh.cidr: ", 0), 0u)
+      << fleet.status().message();
+}
+
+class LoadFleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::filesystem::temp_directory_path().string() + "/spec-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string dir_;
+};
+
+TEST_F(LoadFleetTest, MissingFileSaysToRunInit) {
+  const std::string path = dir_ + "/fleet.yaml";
+  auto fleet = LoadFleet(path);
+  ASSERT_FALSE(fleet.ok());
+  EXPECT_EQ(fleet.status().code(), StatusCode::kNotFound) << fleet.status().ToString();
+  const std::string& message = fleet.status().message();
+  EXPECT_NE(message.find("open " + path + ": no such file or directory"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("run 'carrierarr init'"), std::string::npos) << message;
+}
+
+TEST_F(LoadFleetTest, ReadsTheTemplateAndLabelsErrorsWithThePath) {
+  const std::string good = dir_ + "/fleet.yaml";
+  ASSERT_TRUE(WriteFileAtomic(good, InitTemplate("lab"), 0600).ok());
+  auto fleet = LoadFleet(good);
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->name, "lab");
+
+  const std::string bad = dir_ + "/bad.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bad,
+                              "name: lab\nmesh:\n  cidr: 10.42.0.0/24\n"
+                              "homelab:\n  mesh_ip: 10.42.0.2\n",
+                              0600)
+                  .ok());
+  auto failed = LoadFleet(bad);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().message().rfind(bad + ":3:9: mesh.cidr 10.42.0.0/24 is narrower", 0),
+            0u)
+      << failed.status().message();
+}
+
+}  // namespace
+}  // namespace carrierarr::spec
