@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "pki/crypto.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -58,4 +59,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace carrierarr::cli
 
-int main(int argc, char** argv) { return carrierarr::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  carrierarr::pki::InitCrypto();
+  return carrierarr::cli::Main(argc, argv);
+}

@@ -84,15 +84,12 @@ TimePoint Now() { return std::chrono::system_clock::now(); }
 // ones are removed again so a failed command leaves nothing half-made behind.
 std::optional<Failure> WriteAllOrNothing(
     const std::vector<std::tuple<std::string, std::string, std::string>>& files) {
-  std::vector<std::string> written;
-  for (const auto& [path, data, flag] : files) {
-    Status s = WriteFileAtomic(path, data, kSecretMode, Overwrite::kNo);
-    if (!s.ok()) {
-      for (const auto& p : written) ::unlink(p.c_str());
-      return Error("error while writing " + flag + ": " + s.message());
-    }
-    written.push_back(path);
-  }
+  std::vector<FileToWrite> batch;
+  for (const auto& [path, data, flag] : files) batch.push_back({path, data, kSecretMode});
+  size_t failed = 0;
+  Status s = WriteFilesAtomic(batch, Overwrite::kNo, &failed);
+  if (!s.ok())
+    return Error("error while writing " + std::get<2>(files[failed]) + ": " + s.message());
   return std::nullopt;
 }
 

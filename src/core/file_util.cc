@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -97,35 +98,72 @@ Result<std::string> ReadFile(const std::string& path) {
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
                        Overwrite overwrite) {
-  if (overwrite == Overwrite::kNo && PathExists(path)) {
-    return Status::AlreadyExists("open " + path + ": file exists");
-  }
-  std::string dir = DirName(path);
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "create temporary file in " + dir);
-  FdCloser closer(fd);
-  auto fail = [&](Status s) {
-    ::unlink(tmp.c_str());
-    return s;
-  };
-  // mkostemp creates the file 0600; set the final mode before writing any byte.
-  if (::fchmod(fd, mode) != 0) return fail(ErrnoStatus(errno, "chmod " + tmp));
-  if (Status s = WriteAll(fd, data, tmp); !s.ok()) return fail(s);
-  if (::fsync(fd) != 0) return fail(ErrnoStatus(errno, "fsync " + tmp));
-  if (::close(closer.Release()) != 0) return fail(ErrnoStatus(errno, "close " + tmp));
+  return WriteFilesAtomic({{path, data, mode}}, overwrite);
+}
 
-  if (overwrite == Overwrite::kYes) {
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(ErrnoStatus(errno, "rename " + path));
-  } else {
-    // link(2) refuses an existing target atomically, unlike a stat() check before rename().
-    if (::link(tmp.c_str(), path.c_str()) != 0) return fail(ErrnoStatus(errno, "open " + path));
-    ::unlink(tmp.c_str());
+Status WriteFilesAtomic(const std::vector<FileToWrite>& files, Overwrite overwrite,
+                        size_t* failed) {
+  std::vector<std::string> temps;
+  auto remove_temps = [&] {
+    for (const auto& t : temps) ::unlink(t.c_str());
+  };
+  for (const auto& f : files) {
+    if (failed != nullptr) *failed = temps.size();
+    if (overwrite == Overwrite::kNo && PathExists(f.path)) {
+      remove_temps();
+      return Status::AlreadyExists("open " + f.path + ": file exists");
+    }
+    std::string tmp = f.path + ".tmp-XXXXXX";
+    int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd < 0) {
+      Status s = ErrnoStatus(errno, "create temporary file in " + DirName(f.path));
+      remove_temps();
+      return s;
+    }
+    temps.push_back(tmp);
+    FdCloser closer(fd);
+    // mkostemp creates the file 0600; set the final mode before writing any byte.
+    Status s;
+    if (::fchmod(fd, f.mode) != 0) {
+      s = ErrnoStatus(errno, "chmod " + tmp);
+    } else if (s = WriteAll(fd, f.data, tmp); !s.ok()) {
+    } else if (::fsync(fd) != 0) {
+      s = ErrnoStatus(errno, "fsync " + tmp);
+    } else if (::close(closer.Release()) != 0) {
+      s = ErrnoStatus(errno, "close " + tmp);
+    }
+    if (!s.ok()) {
+      remove_temps();
+      return s;
+    }
   }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // best effort: some filesystems refuse fsync on directories
-    ::close(dfd);
+  std::vector<std::string> placed;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& path = files[i].path;
+    if (failed != nullptr) *failed = i;
+    int rc = overwrite == Overwrite::kYes
+                 ? ::rename(temps[i].c_str(), path.c_str())
+                 // link(2) refuses an existing target atomically, unlike stat() then rename().
+                 : ::link(temps[i].c_str(), path.c_str());
+    if (rc != 0) {
+      Status s = ErrnoStatus(errno, (overwrite == Overwrite::kYes ? "rename " : "open ") + path);
+      for (const auto& p : placed) ::unlink(p.c_str());
+      remove_temps();
+      return s;
+    }
+    placed.push_back(path);
+  }
+  if (overwrite == Overwrite::kNo) remove_temps();
+  std::vector<std::string> dirs;
+  for (const auto& f : files) {
+    std::string dir = DirName(f.path);
+    if (std::find(dirs.begin(), dirs.end(), dir) != dirs.end()) continue;
+    dirs.push_back(dir);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);  // best effort: some filesystems refuse fsync on directories
+      ::close(dfd);
+    }
   }
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -23,6 +24,20 @@ enum class Overwrite { kNo, kYes };
 // check-then-act race). The directory is fsynced afterwards. The umask does not apply.
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
                        Overwrite overwrite = Overwrite::kYes);
+
+struct FileToWrite {
+  std::string path;
+  std::string_view data;
+  mode_t mode = 0600;
+};
+
+// Writes several files as one: every temporary file is written and fsynced first, then all are
+// put in place, then each directory is fsynced once (so a key and its certificate cost three
+// fsyncs, not four). With Overwrite::kNo it is all or nothing: when one file cannot be placed,
+// the ones this call placed are removed again and the error names the failing path; its index in
+// `files` goes to `*failed` when given.
+Status WriteFilesAtomic(const std::vector<FileToWrite>& files, Overwrite overwrite,
+                        size_t* failed = nullptr);
 
 bool PathExists(const std::string& path);
 
