@@ -158,12 +158,12 @@ Status DeleteRecorded(const std::string& id, StateStore& store, const KindRegist
   return store.Remove(id);
 }
 
-Status CreateOne(const Step& step, const Resource& resource, StateStore& store) {
+Status CreateOne(const Step& step, Resource& resource, StateStore& store) {
   nlohmann::json attrs = resource.attrs();
   attrs["summary"] = step.summary;
   CARRIERARR_RETURN_IF_ERROR(
       store.Put(step.id, {step.kind, Phase::kCreating, step.hash, step.deps, attrs}));
-  auto created = const_cast<Resource&>(resource).Create();
+  auto created = resource.Create();
   if (!created.ok()) return created.status();
   auto exists = resource.Exists();
   if (!exists.ok()) return exists.status().WithPrefix("reading it back");
@@ -179,7 +179,7 @@ Status CreateOne(const Step& step, const Resource& resource, StateStore& store) 
 ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& store,
                   const KindRegistry& kinds, const ApplyOptions& options) {
   ApplyResult result;
-  std::map<std::string, const Resource*> by_id;
+  std::map<std::string, Resource*> by_id;
   for (const auto& r : desired) by_id[r->id()] = r.get();
 
   // Phase 1: deletions (plain deletes and the first half of replaces). A record is deleted only

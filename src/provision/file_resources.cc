@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 
 Status RemovePaths(const Json& attrs) {
   for (const char* key : {"cert_path", "key_path", "path"}) {
-    if (!attrs.contains(key)) continue;
+    if (!attrs.contains(key) || !attrs[key].is_string()) continue;
     std::string path = attrs[key].get<std::string>();
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return Status::Internal("remove " + path + ": " + ErrnoString(errno));

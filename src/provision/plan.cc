@@ -153,6 +153,7 @@ Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,
   }
 
   std::map<std::string, std::string> effective;
+  std::map<std::string, Action> actions;
   for (const auto& id : *order) {
     const Resource* r = by_id[id];
     std::string material = r->hash();
@@ -186,6 +187,17 @@ Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,
         step.reason = "missing or changed outside carrierarr";
       }
     }
+    // What is made from a dependency that is made anew must be made anew too (a certificate
+    // signed by a replaced CA, a nebula whose namespace was re-created), even with equal inputs.
+    if (step.action == Action::kNone && step.reason.empty()) {
+      for (const auto& d : deps[id]) {
+        if (actions[d] == Action::kNone) continue;
+        step.action = Action::kReplace;
+        step.reason = "re-made with " + d;
+        break;
+      }
+    }
+    actions[id] = step.action;
     plan.steps.push_back(std::move(step));
   }
   return plan;

@@ -1,5 +1,6 @@
 #include "provision/state_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -128,6 +129,10 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& fleet_di
                                       : StateFromJson(json);
     if (!parsed.ok()) {
       ::close(fd);
+      // A newer format is not corrupt: keep its code and its advice (upgrade), never "remove it".
+      if (parsed.status().code() == StatusCode::kFailedPrecondition) {
+        return parsed.status().WithPrefix(state_path);
+      }
       return Status::DataLoss(state_path + ": " + parsed.status().message() +
                               "; restore it from a backup, or remove it after cleaning up by hand");
     }
@@ -182,6 +187,18 @@ Status StateStore::Erase() {
   std::string path = state_dir_ + "/" + kStateFile;
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return Status::Internal("remove " + path + ": " + ErrnoString(errno));
+  }
+  // A run killed while rewriting the state leaves WriteFileAtomic's temporary file behind
+  // ("state.json.tmp-XXXXXX"); it is ours too, and would keep .carrierarr/ from being removed.
+  if (DIR* dir = ::opendir(state_dir_.c_str())) {
+    const std::string prefix = std::string(kStateFile) + ".tmp-";
+    while (const dirent* e = ::readdir(dir)) {
+      std::string name = e->d_name;
+      if (name.compare(0, prefix.size(), prefix) == 0) {
+        ::unlinkat(::dirfd(dir), name.c_str(), 0);
+      }
+    }
+    ::closedir(dir);
   }
   state_ = FleetState{};
   return Status::Ok();
