@@ -23,6 +23,17 @@ int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  if (!targets.empty()) {
+    // An unknown --target is a usage error: found before the state directory is touched.
+    auto state = ops::ReadState(*ctx);
+    for (const auto& t : SplitCommaList(targets)) {
+      if (state.ok() && state->resources.count(t) == 0) {
+        err << "Error: --target " << t
+            << " is not recorded in the state; see 'carrierarr status'\n";
+        return kExitUsage;
+      }
+    }
+  }
   const OutputMode mode = ChooseOutputMode(json, STDOUT_FILENO);
   std::unique_ptr<ProgressPrinter> progress;
   ops::DownOptions options;

@@ -1,6 +1,7 @@
 // `carrierarr plan`: what `up` would create, replace or delete, and why. Changes nothing.
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -65,13 +66,26 @@ int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   std::string parallelism = "8";
   flags.String("parallelism", &parallelism, "8", "how many steps may run at once (1-64)");
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
-  int jobs = std::atoi(parallelism.c_str());
-  if (jobs < 1 || jobs > 64) {
+  int jobs = 0;
+  auto [rest, ec] =
+      std::from_chars(parallelism.data(), parallelism.data() + parallelism.size(), jobs);
+  if (ec != std::errc() || rest != parallelism.data() + parallelism.size() || jobs < 1 ||
+      jobs > 64) {
     err << "Error: --parallelism must be a number from 1 to 64, not '" << parallelism << "'\n";
     return kExitUsage;
   }
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  if (!plan_flags.targets.empty()) {
+    // An unknown --target is a usage error: found before the state directory is touched.
+    ops::PlanRequest check = plan_flags.Request();
+    check.observe = false;
+    auto plan = ops::PlanFleet(*ctx, check);
+    if (!plan.ok() && plan.status().code() == StatusCode::kInvalidArgument) {
+      ReportError(err, plan.status());
+      return kExitUsage;
+    }
+  }
   const OutputMode mode = ChooseOutputMode(plan_flags.json, STDOUT_FILENO);
   std::unique_ptr<ProgressPrinter> progress;
   ops::UpOptions options{.plan = plan_flags.Request(), .parallelism = jobs};
@@ -90,7 +104,7 @@ int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   if (progress) progress->Finish();
   if (!result.ok()) {
     ReportError(err, result.status());
-    if (mode != OutputMode::kJson) {
+    if (progress && mode != OutputMode::kJson) {  // only once something may have been made
       err << "Nothing is lost: run 'carrierarr up' again to resume, or 'carrierarr down' to remove "
              "what was made.\n";
     }

@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <future>
+#include <iterator>
 #include <thread>
 
 #include "core/file_util.h"
@@ -200,7 +202,10 @@ Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
 
 Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   const auto start = Clock::now();
-  for (const std::string& name : {ctx.spec.lighthouse.provider, std::string("local")}) {
+  // Before the state directory exists: a run that cannot work must leave nothing behind.
+  std::set<std::string> provider_names{ctx.spec.lighthouse.provider, "local"};  // homelab: local
+  for (const auto& pool : ctx.spec.pools) provider_names.insert(pool.provider);
+  for (const auto& name : provider_names) {
     auto p = providers::MakeProvider(name);
     if (!p.ok()) return p.status();
     CARRIERARR_RETURN_IF_ERROR((*p)->CheckEnvironment());
@@ -242,11 +247,20 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
       (*store)->SetAddresses(ctx.spec.name, LiveAddresses(after, desired->nodes)));
   if (!result.apply.status.ok()) return result.apply.status;
 
-  // Bounded wait until every node reaches the lighthouse over the mesh.
+  // Bounded wait until every node whose nebula runs reaches the lighthouse over the mesh. Nodes
+  // left out by --target have none, and none can be reached while the lighthouse has none.
   result.nodes = static_cast<int>(desired->nodes.size());
   const uint32_t lighthouse = desired->nodes.front().mesh_ip;
-  std::vector<mesh::NodePlan> waiting(desired->nodes.begin() + 1, desired->nodes.end());
-  result.nodes_meshed = 1;
+  auto has_nebula = [&after](const mesh::NodePlan& n) {
+    auto rec = after.resources.find("nebula/" + n.name);
+    return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady;
+  };
+  std::vector<mesh::NodePlan> waiting;
+  if (has_nebula(desired->nodes.front())) {
+    std::copy_if(desired->nodes.begin() + 1, desired->nodes.end(), std::back_inserter(waiting),
+                 has_nebula);
+  }
+  result.nodes_meshed = has_nebula(desired->nodes.front()) ? 1 : 0;
   const auto deadline = Clock::now() + options.mesh_wait;
   while (!waiting.empty() && Clock::now() < deadline) {
     auto rtts = PingAll(ctx.spec.name, waiting, lighthouse, std::chrono::milliseconds(500));

@@ -12,7 +12,8 @@ namespace carrierarr::testing {
 
 ScratchDir::ScratchDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/carrierarr-test-XXXXXX";
+  std::string tmpl =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/carrierarr-test-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << tmpl << ": " << ErrnoString(errno);
   }
@@ -32,7 +33,8 @@ std::string RequireProgram(const std::string& program, const std::string& debian
   size_t start = 0;
   while (start <= path.size()) {
     size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     if (colon == std::string::npos) break;

@@ -1,0 +1,1055 @@
+// End to end: the real `carrierarr` binary brings fleets up on the local provider (network
+// namespaces on this machine, the real `nebula` in each), and the tests check what an operator
+// would: every node pings every other over the mesh, `status` and `doctor` agree, `down` leaves
+// nothing behind, a run killed at any step is finished by the next one, bad input changes nothing.
+//
+// Needs root, nebula, iproute2 and iputils-ping: without them every test FAILS (never skips) and
+// says so. Network rule: traffic only flows between namespaces the tests made; underlays are in
+// 198.18.0.0/15, meshes in 10.42.0.0/16 (10.43.0.0/16 for a second fleet), and the root namespace
+// gets no mesh route. Fleets are named "e<pid>-<tag>", so parallel test processes never share a
+// namespace; TearDown runs `carrierarr down` and then removes, by pid and by name, whatever of
+// ours is left, even after a failure. Every wait is bounded.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/file_util.h"
+#include "core/subprocess.h"
+#include "testing/process.h"
+#include "testing/tools.h"
+
+namespace carrierarr {
+namespace {
+
+using ::carrierarr::testing::CarrierarrBinary;
+using ::carrierarr::testing::DescribeWaitStatus;
+using ::carrierarr::testing::RequireProgram;
+using ::carrierarr::testing::ScratchDir;
+using ::carrierarr::testing::Slurp;
+using ::carrierarr::testing::StreamingProcess;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kNetnsDir[] = "/run/netns";
+// A whole `up` of a small fleet takes well under a second; these only bound a hung run.
+constexpr seconds kCommandTimeout{60};
+
+// ---------------------------------------------------------------------------------------------
+// fleet.yaml
+
+struct Pool {
+  std::string name;
+  std::string type;  // gpu-worker | cpu-worker
+  int count = 1;
+};
+
+// The issue's fleet: lighthouse, homelab and two workers.
+const std::vector<Pool> kTwoWorkers = {{"gpu", "gpu-worker", 1}, {"cpu", "cpu-worker", 1}};
+
+// A fleet.yaml with the mesh `<mesh16>.0.0/16` (e.g. "10.42"). Line numbers matter to the
+// bad-input tests, which edit this text: keep the layout.
+std::string FleetYaml(const std::string& name, const std::vector<Pool>& pools,
+                      const std::string& mesh16 = "10.42") {
+  std::string y = "name: " + name +  // 1
+                  "\nmesh:\n"        // 2
+                  "  cidr: " +
+                  mesh16 + ".0.0/16\n" +       // 3
+                  "  lighthouse_port: 4242\n"  // 4
+                  "lighthouse:\n"              // 5
+                  "  provider: local\n"        // 6
+                  "homelab:\n"                 // 7
+                  "  mesh_ip: " +
+                  mesh16 + ".1.1\n" +  // 8
+                  "pools:\n";          // 9
+  for (const auto& p : pools) {
+    y += "  - name: " + p.name + "\n" +                   // 10, 13, ...
+         "    type: " + p.type + "\n" +                   // 11, 14, ...
+         "    count: " + std::to_string(p.count) + "\n";  // 12, 15, ...
+  }
+  y += "providers:\n"
+       "  local:\n"
+       "    underlay: 198.18.0.0/15\n";
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running things
+
+RunResult RunProgram(const std::vector<std::string>& argv, const std::string& dir = "",
+                     std::chrono::milliseconds timeout = kCommandTimeout) {
+  RunOptions options;
+  options.working_dir = dir;
+  options.timeout = timeout;
+  auto r = Run(argv, options);
+  if (!r.ok()) {
+    ADD_FAILURE() << "cannot run " << argv[0] << ": " << r.status().ToString();
+    return {};
+  }
+  return *r;
+}
+
+std::string Describe(const RunResult& r) {
+  std::string how = r.timed_out  ? "timed out"
+                    : r.signaled ? "killed by signal " + std::to_string(r.signal)
+                                 : "exit " + std::to_string(r.exit_code);
+  return how + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
+}
+
+// One JSON document, or a test failure naming the text.
+Json ParseJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) ADD_FAILURE() << "not JSON:\n" << text;
+  return j;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What exists on the machine
+
+std::vector<std::string> Namespaces(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(kNetnsDir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool NamespaceExists(const std::string& ns) {
+  return std::filesystem::exists(std::string(kNetnsDir) + "/" + ns);
+}
+
+// "pid: cmdline" of every live process (zombies are dead) whose command line mentions `needle`.
+std::vector<std::string> ProcessesMentioning(const std::string& needle) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid == std::to_string(::getpid())) continue;
+    auto stat = ReadFile("/proc/" + pid + "/stat");
+    if (!stat.ok()) continue;
+    size_t paren = stat->rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat->size()) continue;
+    char state = (*stat)[paren + 2];
+    if (state == 'Z' || state == 'X') continue;
+    auto cmdline = ReadFile("/proc/" + pid + "/cmdline");
+    if (!cmdline.ok()) continue;
+    std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+    if (cmdline->find(needle) != std::string::npos) out.push_back(pid + ": " + *cmdline);
+  }
+  return out;
+}
+
+std::vector<pid_t> NamespacePids(const std::string& ns) {
+  std::vector<pid_t> out;
+  RunResult r = RunProgram({"ip", "netns", "pids", ns}, "", seconds(10));
+  for (const auto& line : Lines(r.out)) {
+    if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) {
+      out.push_back(static_cast<pid_t>(std::stol(line)));
+    }
+  }
+  return out;
+}
+
+// Link names in the root namespace ("eth0", "lo", ...).
+std::set<std::string> RootLinks() {
+  std::set<std::string> out;
+  RunResult r = RunProgram({"ip", "-o", "link", "show"}, "", seconds(10));
+  for (const auto& line : Lines(r.out)) {
+    // "3: v0001@if2: <BROADCAST,...> ..." -> "v0001"
+    size_t a = line.find(": ");
+    if (a == std::string::npos) continue;
+    size_t b = line.find_first_of(":@", a + 2);
+    out.insert(line.substr(a + 2, b == std::string::npos ? std::string::npos : b - a - 2));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture
+
+struct NodeInfo {
+  std::string name;
+  std::string role;
+  std::string mesh_ip;
+  int pid = 0;
+  bool healthy = false;
+};
+
+struct PlanCounts {
+  int create = -1, replace = -1, del = -1, unchanged = -1;
+  std::vector<Json> steps;
+  // Ids of the steps with `action`.
+  std::vector<std::string> Ids(const std::string& action) const {
+    std::vector<std::string> out;
+    for (const auto& s : steps) {
+      if (s.value("action", "") == action) out.push_back(s.value("id", ""));
+    }
+    return out;
+  }
+};
+
+// Where to SIGKILL a streaming run: right after the first event line that matches (and `delay`
+// later, to land inside the next step rather than at its start).
+struct KillPoint {
+  std::string event;  // "plan", "started", "succeeded"
+  std::string id;     // step id; empty: any
+  milliseconds delay{0};
+  // The point is so close to the end that the run may finish before SIGKILL lands; that is
+  // then no failure (the test goes on as after a kill).
+  bool may_finish = false;
+};
+
+std::string ToString(const KillPoint& k) {
+  return k.event + (k.id.empty() ? "" : " " + k.id) +
+         (k.delay.count() > 0 ? " +" + std::to_string(k.delay.count()) + "ms" : "");
+}
+
+class FleetE2eTest : public ::testing::Test {
+ protected:
+  struct Fleet {
+    std::string name;
+    std::unique_ptr<ScratchDir> scratch;
+    const std::string& dir() const { return scratch->path(); }
+    std::string state_dir() const { return dir() + "/.carrierarr"; }
+  };
+
+  void SetUp() override {
+    // First: TearDown cleans up by this prefix, and must never sweep with an empty one.
+    prefix_ = "e" + std::to_string(::getpid()) + "-";
+    ASSERT_EQ(::geteuid(), 0u)
+        << "this test needs root: it makes network namespaces, veth links and bridges "
+           "(run it as root, e.g. in CI's privileged job)";
+    RequireProgram("nebula", "nebula");
+    RequireProgram("ip", "iproute2");
+    RequireProgram("ping", "iputils-ping");
+    ASSERT_FALSE(HasFailure()) << "missing programs (see above)";
+    ASSERT_TRUE(std::filesystem::exists(CarrierarrBinary())) << CarrierarrBinary();
+    root_links_before_ = RootLinks();
+    root_routes_before_ = RootMeshRoutes();
+  }
+
+  void TearDown() override {
+    if (prefix_.empty() || ::geteuid() != 0) return;
+    for (const auto& f : fleets_) {
+      if (!std::filesystem::exists(f.state_dir())) continue;
+      RunResult r = Cli(f, {"down"});
+      if (r.exit_code != 0) std::cerr << "TearDown: down of " << f.name << ": " << Describe(r);
+    }
+    // Last resort, each by its own pid: whatever still runs in our namespaces or from our
+    // directories (a nebula in a namespace deleted by hand has no name to find it by).
+    for (const auto& ns : Namespaces(prefix_)) {
+      for (pid_t pid : NamespacePids(ns)) {
+        std::cerr << "TearDown: killing " << pid << " left in " << ns << "\n";
+        ::kill(pid, SIGKILL);
+      }
+      RunProgram({"ip", "netns", "del", ns}, "", seconds(10));
+    }
+    for (const auto& f : fleets_) {
+      for (const auto& p : ProcessesMentioning(f.dir() + "/")) {
+        std::cerr << "TearDown: killing " << p << "\n";
+        ::kill(static_cast<pid_t>(std::stol(p)), SIGKILL);
+      }
+    }
+    fleets_.clear();  // removes the scratch directories
+  }
+
+  // A scratch directory with a fleet.yaml for fleet "<prefix><tag>".
+  Fleet& NewFleet(const std::string& tag, const std::vector<Pool>& pools = kTwoWorkers,
+                  const std::string& mesh16 = "10.42") {
+    Fleet f{prefix_ + tag, std::make_unique<ScratchDir>()};
+    EXPECT_LE(f.name.size(), 12u) << f.name;
+    WriteFleetYaml(f, pools, mesh16);
+    fleets_.push_back(std::move(f));
+    return fleets_.back();
+  }
+
+  void WriteFleetYaml(const Fleet& f, const std::vector<Pool>& pools,
+                      const std::string& mesh16 = "10.42") {
+    Status s = WriteFileAtomic(f.dir() + "/fleet.yaml", FleetYaml(f.name, pools, mesh16), 0644);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // Runs `carrierarr ARGS...` in the fleet's directory.
+  RunResult Cli(const Fleet& f, std::vector<std::string> args) {
+    args.insert(args.begin(), CarrierarrBinary());
+    return RunProgram(args, f.dir());
+  }
+
+  void Up(const Fleet& f, std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), "up");
+    RunResult r = Cli(f, extra);
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  }
+
+  void Down(const Fleet& f) {
+    RunResult r = Cli(f, {"down"});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.out, HasSubstr("nothing of it is left")) << Describe(r);
+  }
+
+  PlanCounts Plan(const Fleet& f, std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"plan", "--json"});
+    RunResult r = Cli(f, extra);
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    Json j = ParseJson(r.out);
+    PlanCounts c;
+    if (!j.is_object()) return c;
+    c.create = j.value("create", -1);
+    c.replace = j.value("replace", -1);
+    c.del = j.value("delete", -1);
+    c.unchanged = j.value("unchanged", -1);
+    for (const auto& s : j.value("steps", Json::array())) c.steps.push_back(s);
+    return c;
+  }
+
+  // `status --json`, by node name; `want_exit` 0 when every node should be healthy.
+  std::map<std::string, NodeInfo> StatusOf(const Fleet& f, int want_exit = 0) {
+    RunResult r = Cli(f, {"status", "--json"});
+    EXPECT_EQ(r.exit_code, want_exit) << Describe(r);
+    Json j = ParseJson(r.out);
+    std::map<std::string, NodeInfo> out;
+    if (!j.is_object()) return out;
+    EXPECT_EQ(j.value("fleet", ""), f.name);
+    for (const auto& n : j.value("nodes", Json::array())) {
+      NodeInfo info{n.value("name", ""), n.value("role", ""), n.value("mesh_ip", ""),
+                    n.value("pid", 0), n.value("healthy", false)};
+      out[info.name] = info;
+    }
+    return out;
+  }
+
+  // Every node healthy, with a running nebula; returns them.
+  std::map<std::string, NodeInfo> ExpectHealthy(const Fleet& f, size_t nodes) {
+    auto status = StatusOf(f, 0);
+    EXPECT_EQ(status.size(), nodes);
+    for (const auto& [name, n] : status) {
+      EXPECT_TRUE(n.healthy) << f.name << ": " << name << " is not healthy";
+      EXPECT_GT(n.pid, 0) << f.name << ": " << name << " has no nebula pid";
+    }
+    return status;
+  }
+
+  // From every node's namespace, one ping to every other node's mesh address, retried a few
+  // times (the first packet between two workers waits for their handshake via the lighthouse).
+  void ExpectFullMesh(const Fleet& f, const std::map<std::string, NodeInfo>& nodes) {
+    const auto deadline = Clock::now() + seconds(30);
+    for (const auto& [from, a] : nodes) {
+      for (const auto& [to, b] : nodes) {
+        if (from == to) continue;
+        bool ok = false;
+        std::string last;
+        for (int attempt = 0; attempt < 5 && !ok && Clock::now() < deadline; ++attempt) {
+          RunResult r = RunProgram(
+              {"ip", "netns", "exec", f.name + "." + from, "ping", "-c", "1", "-W", "2", b.mesh_ip},
+              "", seconds(10));
+          ok = r.exit_code == 0;
+          last = Describe(r);
+        }
+        EXPECT_TRUE(ok) << f.name << ": " << from << " cannot ping " << to << " (" << b.mesh_ip
+                        << ") over the mesh; last try: " << last;
+      }
+    }
+  }
+
+  // The root namespace's routes into the meshes the tests use. Compared with what was there
+  // before the test, so that a machine with routes of its own there (k3s uses 10.42.0.0/16 for
+  // pods) does not fail the test.
+  static std::set<std::string> RootMeshRoutes() {
+    std::set<std::string> out;
+    RunResult routes = RunProgram({"ip", "-4", "route", "show"}, "", seconds(10));
+    for (const auto& line : Lines(routes.out)) {
+      if (line.find("10.42.") != std::string::npos || line.find("10.43.") != std::string::npos) {
+        out.insert(line);
+      }
+    }
+    return out;
+  }
+
+  // The network rule: the root namespace never gets a route into a mesh, nor one of our links.
+  void ExpectRootNamespaceUntouched() {
+    for (const auto& route : RootMeshRoutes()) {
+      EXPECT_EQ(root_routes_before_.count(route), 1u)
+          << "a mesh route appeared in the root namespace: " << route;
+    }
+    for (const auto& link : RootLinks()) {
+      if (root_links_before_.count(link) != 0) continue;
+      EXPECT_THAT(link, Not(MatchesRegex("v[0-9a-f]{4}|nebula1|br0|eth0")))
+          << "a link of ours appeared in the root namespace";
+    }
+  }
+
+  // Nothing of fleet `f` is left: no state directory, namespace, process or link.
+  void ExpectNothingLeft(const Fleet& f) {
+    EXPECT_FALSE(std::filesystem::exists(f.state_dir())) << f.state_dir() << " left behind";
+    EXPECT_THAT(Namespaces(f.name + "."), IsEmpty()) << "namespaces left behind";
+    EXPECT_THAT(ProcessesMentioning(f.dir() + "/"), IsEmpty()) << "processes left behind";
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(f.dir())) {
+      files.push_back(e.path().filename().string());
+    }
+    EXPECT_THAT(files, ElementsAre("fleet.yaml")) << "files left behind";
+    ExpectRootNamespaceUntouched();
+  }
+
+  // Runs `carrierarr ARGS...` with its stdout streamed, and SIGKILLs it right after the first
+  // line for which `kill_after(line as JSON)` holds. True when it was killed there; a test failure
+  // when the run ended first.
+  bool RunAndKill(const Fleet& f, const std::vector<std::string>& args,
+                  const std::function<bool(const Json&)>& kill_after, milliseconds delay,
+                  bool may_finish, const std::string& what) {
+    StreamingProcess p;
+    std::vector<std::string> argv{CarrierarrBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Status s = p.Start(argv, f.dir());
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return false;
+    std::string seen;
+    bool matched = false;
+    const auto deadline = Clock::now() + seconds(30);
+    while (!matched && Clock::now() < deadline) {
+      auto line = p.ReadLine(seconds(10));
+      if (!line) break;
+      seen += *line + "\n";
+      Json j = Json::parse(*line, nullptr, false);
+      matched = !j.is_discarded() && kill_after(j);
+    }
+    if (matched) {
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
+      p.Signal(SIGKILL);
+    }
+    auto status = p.Wait(seconds(20));
+    EXPECT_TRUE(status.has_value()) << what << ": the run did not end";
+    EXPECT_TRUE(matched) << what << ": never reached the kill point; output:\n"
+                         << seen << p.pending_out() << "stderr:\n"
+                         << p.err();
+    if (!matched || !status) return false;
+    if (may_finish && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return true;
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL)
+        << what << ": the run ended (" << DescribeWaitStatus(*status)
+        << ") before SIGKILL reached it; output:\n"
+        << seen << p.err();
+    return true;
+  }
+
+  // `up --json --parallelism 1` (one step at a time, so every kill point is a distinct moment),
+  // killed at `at`.
+  bool KillUpAt(const Fleet& f, const KillPoint& at) {
+    return RunAndKill(
+        f, {"up", "--json", "--parallelism", "1"},
+        [&](const Json& j) {
+          return j.value("event", "") == at.event && (at.id.empty() || j.value("id", "") == at.id);
+        },
+        at.delay, at.may_finish, "up killed after " + ToString(at));
+  }
+
+  std::string prefix_;
+  std::set<std::string> root_links_before_;
+  std::set<std::string> root_routes_before_;
+  std::deque<Fleet> fleets_;  // a deque: references to its fleets stay valid
+};
+
+// Node name -> mesh IP.
+std::map<std::string, std::string> Addresses(const std::map<std::string, NodeInfo>& nodes) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, n] : nodes) out[name] = n.mesh_ip;
+  return out;
+}
+
+std::map<std::string, int> Pids(const std::map<std::string, NodeInfo>& nodes) {
+  std::map<std::string, int> out;
+  for (const auto& [name, n] : nodes) out[name] = n.pid;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mesh, status, idempotence, down
+
+TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
+  Fleet& f = NewFleet("a");
+
+  RunResult up = Cli(f, {"up", "--json"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  // Every line is one JSON object: the plan, a started and a succeeded event per step, done.
+  std::vector<Json> events;
+  for (const auto& line : Lines(up.out)) events.push_back(ParseJson(line));
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().value("event", ""), "plan");
+  EXPECT_EQ(events.front().value("create", -1), 18);
+  std::map<std::string, std::vector<std::string>> by_step;
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    by_step[events[i].value("id", "")].push_back(events[i].value("event", ""));
+  }
+  EXPECT_EQ(by_step.size(), 18u);
+  for (const auto& [id, seq] : by_step) {
+    EXPECT_THAT(seq, ElementsAre("started", "succeeded")) << id;
+  }
+  EXPECT_EQ(events.back(), (Json{{"event", "done"},
+                                 {"nodes", 4},
+                                 {"meshed", 4},
+                                 {"seconds", events.back().value("seconds", 0.0)}}));
+
+  EXPECT_THAT(Namespaces(f.name + "."),
+              UnorderedElementsAre(f.name + ".lighthouse", f.name + ".homelab", f.name + ".gpu-1",
+                                   f.name + ".cpu-1", f.name + ".ul"));
+  ExpectRootNamespaceUntouched();
+
+  auto nodes = ExpectHealthy(f, 4);
+  EXPECT_EQ(Addresses(nodes), (std::map<std::string, std::string>{{"lighthouse", "10.42.0.1"},
+                                                                  {"homelab", "10.42.1.1"},
+                                                                  {"gpu-1", "10.42.2.1"},
+                                                                  {"cpu-1", "10.42.2.2"}}));
+  EXPECT_EQ(nodes["lighthouse"].role, "lighthouse");
+  EXPECT_EQ(nodes["homelab"].role, "homelab");
+  EXPECT_EQ(nodes["gpu-1"].role, "worker");
+  ExpectFullMesh(f, nodes);
+
+  // doctor: every check passes on a healthy fleet.
+  RunResult doctor = Cli(f, {"doctor", "--json"});
+  EXPECT_EQ(doctor.exit_code, 0) << Describe(doctor);
+  Json checks = ParseJson(doctor.out);
+  EXPECT_EQ(checks.value("failed", -1), 0) << doctor.out;
+  EXPECT_GE(checks.value("checks", Json::array()).size(), 10u) << doctor.out;
+  for (const auto& c : checks.value("checks", Json::array())) {
+    EXPECT_TRUE(c.value("ok", false)) << c.dump();
+  }
+
+  // A second `up` right after the first changes nothing.
+  PlanCounts plan = Plan(f);
+  EXPECT_EQ(plan.create, 0);
+  EXPECT_EQ(plan.replace, 0);
+  EXPECT_EQ(plan.del, 0);
+  EXPECT_EQ(plan.unchanged, 18);
+  RunResult again = Cli(f, {"up"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  EXPECT_THAT(again.out, HasSubstr("Plan: 0 to create, 0 to replace, 0 to delete, 18 unchanged."));
+  EXPECT_THAT(again.out, HasSubstr("No changes. Fleet '" + f.name + "' is up: 4/4 nodes"));
+  EXPECT_THAT(again.out, Not(HasSubstr("ok   create")));
+  auto after = ExpectHealthy(f, 4);
+  EXPECT_EQ(Pids(after), Pids(nodes)) << "a no-op up restarted nebula";
+  PlanCounts plan2 = Plan(f);
+  EXPECT_EQ(plan2.create + plan2.replace + plan2.del, 0);
+
+  RunResult down = Cli(f, {"down"});
+  ASSERT_EQ(down.exit_code, 0) << Describe(down);
+  EXPECT_THAT(down.out,
+              HasSubstr("Removed 18 resources of fleet '" + f.name + "'; nothing of it is left."));
+  ExpectNothingLeft(f);
+
+  // Read-only commands on a fleet that is down create nothing either.
+  RunResult status = Cli(f, {"status"});
+  EXPECT_EQ(status.exit_code, 1) << Describe(status);
+  EXPECT_THAT(status.out, HasSubstr("not deployed"));
+  PlanCounts fresh = Plan(f);
+  EXPECT_EQ(fresh.create, 18);
+  RunResult down_again = Cli(f, {"down"});
+  EXPECT_EQ(down_again.exit_code, 0) << Describe(down_again);
+  EXPECT_THAT(down_again.out, HasSubstr("Nothing to remove"));
+  ExpectNothingLeft(f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes: SIGKILL at many points of `up` and `down`
+
+TEST_F(FleetE2eTest, UpKilledAtAnyStepIsFinishedByTheNextUp) {
+  Fleet& f = NewFleet("k");
+  // Spread over the run (parallelism 1 runs: ca, configs, underlay, certs, namespaces, nebulas,
+  // then the wait for the mesh); the delayed ones land inside a step rather than at its start.
+  const std::vector<KillPoint> points = {
+      {"plan", ""},                                  // addresses recorded, nothing made
+      {"started", "ca"},                             // mid CA
+      {"succeeded", "cert/homelab"},                 // between certificates
+      {"started", "underlay"},                       // mid bridge namespace
+      {"started", "netns/homelab"},                  // mid node namespace
+      {"started", "netns/cpu-1", milliseconds(15)},  // inside the veth setup
+      {"succeeded", "netns/gpu-1"},                  // between namespaces
+      {"started", "nebula/lighthouse"},              // mid nebula start
+      {"started", "nebula/gpu-1", milliseconds(5)},  // inside the nebula start
+      {"succeeded", "nebula/cpu-1", {}, true},       // all made: waiting for the mesh
+  };
+  for (const auto& at : points) {
+    SCOPED_TRACE("killed after " + ToString(at));
+    if (!KillUpAt(f, at)) break;
+    RunResult plan = Cli(f, {"plan", "--json"});
+    EXPECT_EQ(plan.exit_code, 0) << Describe(plan);
+
+    RunResult up = Cli(f, {"up"});
+    EXPECT_EQ(up.exit_code, 0) << Describe(up);
+    EXPECT_THAT(up.out, HasSubstr("4/4 nodes reach the lighthouse")) << Describe(up);
+    auto nodes = ExpectHealthy(f, 4);
+    // Exactly one nebula per node: a killed run's process was not left running beside it.
+    for (const auto& [name, n] : nodes) {
+      EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/" + name + ".yml").size(), 1u) << name;
+    }
+    PlanCounts settled = Plan(f);
+    EXPECT_EQ(settled.create + settled.replace + settled.del, 0);
+
+    Down(f);
+    ExpectNothingLeft(f);
+    if (HasFailure()) break;  // one broken point is enough to look at
+  }
+}
+
+TEST_F(FleetE2eTest, UpKilledMidwayIsUndoneByDown) {
+  Fleet& f = NewFleet("d");
+  for (const KillPoint& at : std::vector<KillPoint>{{"started", "netns/gpu-1"},
+                                                    {"started", "nebula/homelab"},
+                                                    {"succeeded", "nebula/lighthouse"}}) {
+    SCOPED_TRACE("killed after " + ToString(at));
+    if (!KillUpAt(f, at)) break;
+    Down(f);
+    ExpectNothingLeft(f);
+    if (HasFailure()) break;
+  }
+}
+
+TEST_F(FleetE2eTest, DownKilledMidwayIsFinishedByTheNextDown) {
+  Fleet& f = NewFleet("r");
+  struct DownKill {
+    KillPoint at;   // id "*last*": after the last step's event (the state directory goes next)
+    bool up_again;  // resume with `up` (it must converge) before the final `down`
+  };
+  const std::vector<DownKill> points = {
+      {{"started", "nebula/homelab"}, false},
+      {{"succeeded", "nebula/lighthouse"}, true},
+      {{"started", "netns/lighthouse"}, false},
+      {{"started", "underlay", {}, true}, false},  // one of the last steps: may finish first
+      {{"succeeded", "*last*", {}, true}, false},
+  };
+  for (const auto& p : points) {
+    SCOPED_TRACE("down killed after " + ToString(p.at));
+    Up(f);
+    if (HasFatalFailure()) return;
+    size_t steps = 0, finished = 0;
+    bool killed = RunAndKill(
+        f, {"down", "--json"},
+        [&](const Json& j) {
+          std::string event = j.value("event", "");
+          if (event == "plan") steps = j.value("steps", Json::array()).size();
+          if (event == "succeeded" || event == "failed") ++finished;
+          if (p.at.id == "*last*") return steps > 0 && finished == steps;
+          return event == p.at.event && j.value("id", "") == p.at.id;
+        },
+        p.at.delay, p.at.may_finish, "down killed after " + ToString(p.at));
+    if (!killed) break;
+    if (p.up_again) {
+      RunResult up = Cli(f, {"up"});
+      EXPECT_EQ(up.exit_code, 0) << Describe(up);
+      ExpectHealthy(f, 4);
+    }
+    RunResult down = Cli(f, {"down"});
+    EXPECT_EQ(down.exit_code, 0) << Describe(down);
+    ExpectNothingLeft(f);
+    if (HasFailure()) break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock
+
+TEST_F(FleetE2eTest, ASecondConcurrentUpFailsFastOnTheLock) {
+  Fleet& f = NewFleet("l");
+  StreamingProcess first;
+  ASSERT_TRUE(
+      first.Start({CarrierarrBinary(), "up", "--json", "--parallelism", "1"}, f.dir()).ok());
+  // Hold it still while it holds the lock: after its first step started, before it finishes.
+  bool started = false;
+  for (int i = 0; i < 100 && !started; ++i) {
+    auto line = first.ReadLine(seconds(10));
+    if (!line) break;
+    started = ParseJson(*line).value("event", "") == "started";
+  }
+  ASSERT_TRUE(started) << first.err();
+  ASSERT_TRUE(first.Signal(SIGSTOP));
+
+  const auto t0 = Clock::now();
+  RunResult second = Cli(f, {"up"});
+  const auto waited = Clock::now() - t0;
+  EXPECT_EQ(second.exit_code, 1) << Describe(second);
+  EXPECT_LT(waited, seconds(5)) << "the second up waited for the lock instead of failing";
+  EXPECT_THAT(second.err, HasSubstr("another carrierarr run holds the fleet's lock"));
+  EXPECT_THAT(second.err, HasSubstr("(pid " + std::to_string(first.pid()) + ")"));
+  RunResult down = Cli(f, {"down"});
+  EXPECT_EQ(down.exit_code, 1) << Describe(down);
+  EXPECT_THAT(down.err, HasSubstr("holds the fleet's lock"));
+  // Reading needs no lock.
+  RunResult plan = Cli(f, {"plan"});
+  EXPECT_EQ(plan.exit_code, 0) << Describe(plan);
+
+  ASSERT_TRUE(first.Signal(SIGCONT));
+  auto status = first.Wait(seconds(60));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << DescribeWaitStatus(*status) << "\n"
+      << first.err();
+  ExpectHealthy(f, 4);
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleets side by side; changes of fleet.yaml; drift; doctor
+
+TEST_F(FleetE2eTest, TwoFleetsCoexistAndDownOfOneLeavesTheOther) {
+  Fleet& a = NewFleet("a");
+  Fleet& b = NewFleet("b", {{"cpu", "cpu-worker", 2}}, "10.43");
+  Up(a);
+  Up(b);
+  ASSERT_FALSE(HasFatalFailure());
+  auto nodes_a = ExpectHealthy(a, 4);
+  auto nodes_b = ExpectHealthy(b, 4);
+  ExpectFullMesh(a, nodes_a);
+  ExpectFullMesh(b, nodes_b);
+  // The meshes are separate: fleet a has no way into fleet b's mesh.
+  RunResult cross = RunProgram(
+      {"ip", "netns", "exec", a.name + ".homelab", "ping", "-c", "1", "-W", "1", "10.43.0.1"}, "",
+      seconds(10));
+  EXPECT_NE(cross.exit_code, 0) << Describe(cross);
+
+  Down(a);
+  ExpectNothingLeft(a);
+  auto still = ExpectHealthy(b, 4);
+  EXPECT_EQ(Pids(still), Pids(nodes_b)) << "down of one fleet touched the other";
+  EXPECT_EQ(Namespaces(b.name + ".").size(), 5u);
+  ExpectFullMesh(b, still);
+  Down(b);
+  ExpectNothingLeft(b);
+}
+
+TEST_F(FleetE2eTest, CountChangeTouchesOnlyThatNode) {
+  Fleet& f = NewFleet("c", {{"w", "cpu-worker", 2}});
+  Up(f);
+  ASSERT_FALSE(HasFatalFailure());
+  auto before = ExpectHealthy(f, 4);
+
+  // 2 -> 3 workers: one node's resources to create, nothing else.
+  WriteFleetYaml(f, {{"w", "cpu-worker", 3}});
+  PlanCounts grow = Plan(f);
+  EXPECT_EQ(grow.replace, 0);
+  EXPECT_EQ(grow.del, 0);
+  EXPECT_THAT(grow.Ids("create"),
+              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3"));
+  Up(f);
+  auto grown = ExpectHealthy(f, 5);
+  ASSERT_EQ(grown.count("w-3"), 1u);
+  EXPECT_EQ(grown["w-3"].mesh_ip, "10.42.2.3");
+  for (const auto& [name, n] : before) {
+    EXPECT_EQ(grown[name].mesh_ip, n.mesh_ip) << name << " changed its address";
+    EXPECT_EQ(grown[name].pid, n.pid) << name << "'s nebula was restarted";
+  }
+  ExpectFullMesh(f, grown);
+
+  // Back to 2: that node's resources to delete, only them.
+  WriteFleetYaml(f, {{"w", "cpu-worker", 2}});
+  PlanCounts shrink = Plan(f);
+  EXPECT_EQ(shrink.create, 0);
+  EXPECT_EQ(shrink.replace, 0);
+  EXPECT_THAT(shrink.Ids("delete"),
+              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3"));
+
+  // --skip-teardown keeps them.
+  PlanCounts kept = Plan(f, {"--skip-teardown"});
+  EXPECT_EQ(kept.create + kept.replace + kept.del, 0);
+  Up(f, {"--skip-teardown"});
+  EXPECT_TRUE(NamespaceExists(f.name + ".w-3"));
+  EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/w-3.yml").size(), 1u);
+  PlanCounts still = Plan(f);
+  EXPECT_EQ(still.del, 4) << "what --skip-teardown kept is still recorded, to delete later";
+
+  // A plain `up` deletes them, and only them.
+  Up(f);
+  EXPECT_FALSE(NamespaceExists(f.name + ".w-3"));
+  EXPECT_THAT(ProcessesMentioning(f.state_dir() + "/nebula/w-3.yml"), IsEmpty());
+  auto shrunk = ExpectHealthy(f, 4);
+  EXPECT_EQ(Pids(shrunk), Pids(before));
+  EXPECT_EQ(Addresses(shrunk), Addresses(before));
+  EXPECT_EQ(Namespaces(f.name + ".").size(), 5u);
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+TEST_F(FleetE2eTest, NamespaceDeletedByHandIsPlannedAndRepaired) {
+  Fleet& f = NewFleet("h");
+  Up(f);
+  ASSERT_FALSE(HasFatalFailure());
+  auto before = ExpectHealthy(f, 4);
+  RunResult del = RunProgram({"ip", "netns", "del", f.name + ".gpu-1"}, "", seconds(10));
+  ASSERT_EQ(del.exit_code, 0) << Describe(del);
+
+  PlanCounts drift = Plan(f);
+  EXPECT_THAT(drift.Ids("create"), UnorderedElementsAre("netns/gpu-1", "nebula/gpu-1"));
+  EXPECT_EQ(drift.replace + drift.del, 0);
+  for (const auto& s : drift.steps) {
+    if (s.value("action", "") == "create") {
+      EXPECT_THAT(s.value("reason", ""), HasSubstr("missing")) << s.dump();
+    }
+  }
+  RunResult up = Cli(f, {"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("Plan: 2 to create, 0 to replace, 0 to delete"));
+  auto repaired = ExpectHealthy(f, 4);
+  EXPECT_EQ(Addresses(repaired), Addresses(before));
+  EXPECT_NE(repaired["gpu-1"].pid, before["gpu-1"].pid);
+  EXPECT_EQ(repaired["cpu-1"].pid, before["cpu-1"].pid) << "other nodes were restarted";
+  // The nebula of the namespace deleted by hand kept running in it, unreachable by name: the
+  // repair must stop it, not leave two nebulas with one certificate.
+  EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml").size(), 1u)
+      << ::testing::PrintToString(ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml"));
+  ExpectFullMesh(f, repaired);
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+TEST_F(FleetE2eTest, DoctorReportsAKilledLighthouseWithAFix) {
+  Fleet& f = NewFleet("o");
+  Up(f);
+  ASSERT_FALSE(HasFatalFailure());
+  auto nodes = ExpectHealthy(f, 4);
+  const int pid = nodes["lighthouse"].pid;
+  ASSERT_GT(pid, 0);
+  // Signalled only once it is certain that this pid is the lighthouse's nebula of this test.
+  auto lighthouse = ProcessesMentioning(f.state_dir() + "/nebula/lighthouse.yml");
+  ASSERT_EQ(lighthouse.size(), 1u);
+  ASSERT_EQ(lighthouse[0].substr(0, lighthouse[0].find(':')), std::to_string(pid));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const auto deadline = Clock::now() + seconds(10);
+  while (!ProcessesMentioning(f.state_dir() + "/nebula/lighthouse.yml").empty() &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_THAT(ProcessesMentioning(f.state_dir() + "/nebula/lighthouse.yml"), IsEmpty());
+
+  RunResult doctor = Cli(f, {"doctor", "--json"});
+  EXPECT_EQ(doctor.exit_code, 1) << Describe(doctor);
+  Json report = ParseJson(doctor.out);
+  EXPECT_GE(report.value("failed", 0), 1);
+  bool port_check = false;
+  for (const auto& c : report.value("checks", Json::array())) {
+    if (c.value("ok", true)) continue;
+    EXPECT_FALSE(c.value("fix", "").empty()) << "a failed check without a fix: " << c.dump();
+    if (c.value("check", "") == "lighthouse port") {
+      port_check = true;
+      EXPECT_THAT(c.value("detail", ""), HasSubstr("nothing listens on UDP 4242"));
+      EXPECT_THAT(c.value("fix", ""), HasSubstr("carrierarr up"));
+    }
+  }
+  EXPECT_TRUE(port_check) << doctor.out;
+  RunResult text = Cli(f, {"doctor"});
+  EXPECT_EQ(text.exit_code, 1);
+  EXPECT_THAT(text.out, HasSubstr("FAIL  lighthouse port"));
+  EXPECT_THAT(text.out, HasSubstr("      fix: "));
+
+  auto broken = StatusOf(f, 1);
+  EXPECT_FALSE(broken["lighthouse"].healthy);
+  EXPECT_THAT(Plan(f).Ids("create"), Contains("nebula/lighthouse"));
+
+  // What doctor says to do works.
+  Up(f);
+  ExpectHealthy(f, 4);
+  RunResult fixed = Cli(f, {"doctor", "--json"});
+  EXPECT_EQ(fixed.exit_code, 0) << Describe(fixed);
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+TEST_F(FleetE2eTest, TargetedUpMakesOnlyWhatTheTargetNeeds) {
+  Fleet& f = NewFleet("t");
+  const auto t0 = Clock::now();
+  RunResult up = Cli(f, {"up", "--target", "nebula/gpu-1"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_LT(Clock::now() - t0, seconds(10)) << "it waited for nodes it was not asked to make";
+  EXPECT_THAT(Namespaces(f.name + "."),
+              UnorderedElementsAre(f.name + ".lighthouse", f.name + ".gpu-1", f.name + ".ul"));
+  RunResult ping = RunProgram(
+      {"ip", "netns", "exec", f.name + ".gpu-1", "ping", "-c", "1", "-W", "2", "10.42.0.1"}, "",
+      seconds(10));
+  EXPECT_EQ(ping.exit_code, 0) << Describe(ping);
+  PlanCounts rest = Plan(f);
+  EXPECT_EQ(rest.create, 8);  // homelab's and cpu-1's cert, config, namespace, nebula
+  Up(f);
+  ExpectFullMesh(f, ExpectHealthy(f, 4));
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: a clear message, exit 2, and nothing made
+
+struct YamlCase {
+  std::string name;
+  std::string from, to;  // edit of FleetYaml()'s text
+  std::string position;  // "fleet.yaml:LINE:COLUMN: "
+  std::string message;   // part of what follows it
+};
+
+TEST_F(FleetE2eTest, BadFleetYamlIsRejectedWithItsPositionAndNothingIsMade) {
+  Fleet& f = NewFleet("y");
+  const std::string good = FleetYaml(f.name, kTwoWorkers);
+  const std::vector<YamlCase> cases = {
+      {"unknown key", "  lighthouse_port: 4242\n", "  lighthouse_port: 4242\n  colour: blue\n",
+       "fleet.yaml:5:3: ", "unknown key 'colour' in mesh; allowed: cidr, lighthouse_port"},
+      {"bad cidr", "10.42.0.0/16", "10.42.0.0/33",
+       "fleet.yaml:3:9: ", "mesh.cidr: invalid CIDR address: 10.42.0.0/33"},
+      {"bad cidr address", "10.42.0.0/16", "10.42.0.300/16",
+       "fleet.yaml:3:9: ", "invalid CIDR address"},
+      {"/24 mesh", "10.42.0.0/16", "10.42.0.0/24",
+       "fleet.yaml:3:9: ", "mesh.cidr 10.42.0.0/24 is narrower than /16"},
+      {"count too big", "count: 1", "count: 251",
+       "fleet.yaml:12:12: ", "pool 'gpu'.count must be a whole number from 0 to 250, not '251'"},
+      {"negative count", "count: 1", "count: -1", "fleet.yaml:12:12: ", "from 0 to 250"},
+      {"count not a number", "count: 1", "count: many", "fleet.yaml:12:12: ", "not 'many'"},
+      {"duplicate pool", "name: cpu", "name: gpu",
+       "fleet.yaml:13:11: ", "pool name 'gpu' is already used"},
+      {"pool named like a role", "name: cpu", "name: homelab",
+       "fleet.yaml:13:11: ", "pool name 'homelab' is already used"},
+      {"unknown pool type", "type: cpu-worker", "type: tpu-worker",
+       "fleet.yaml:14:11: ", "must be gpu-worker or cpu-worker"},
+      {"fleet name", "name: " + f.name, "name: Bad_Name",
+       "fleet.yaml:1:7: ", "name 'Bad_Name' must be 1-12 lowercase letters"},
+      {"fleet name too long", "name: " + f.name, "name: abcdefghijklm",
+       "fleet.yaml:1:7: ", "must be 1-12"},
+      {"homelab outside the mesh", "mesh_ip: 10.42.1.1", "mesh_ip: 10.50.1.1",
+       "fleet.yaml:8:12: ", "homelab.mesh_ip 10.50.1.1 is outside mesh.cidr 10.42.0.0/16"},
+      {"unknown provider", "  provider: local\n", "  provider: azure\n",
+       "fleet.yaml:6:13: ", "lighthouse.provider 'azure' is not available"},
+      {"port out of range", "lighthouse_port: 4242", "lighthouse_port: 70000",
+       "fleet.yaml:4:20: ", "from 1 to 65535"},
+      {"underlay overlapping the mesh", "198.18.0.0/15", "10.0.0.0/8", "fleet.yaml:", "overlaps"},
+      {"not YAML", "name: " + f.name, "name: [" + f.name, "fleet.yaml:", "not valid YAML"},
+      {"tab", "mesh:\n  cidr", "mesh:\n\tcidr", "fleet.yaml:", "not valid YAML"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_NE(good.find(c.from), std::string::npos) << c.from;
+    std::string bad = good;
+    bad.replace(bad.find(c.from), c.from.size(), c.to);
+    ASSERT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", bad, 0644).ok());
+    for (std::string command : {"plan", "up", "down", "status", "doctor"}) {
+      SCOPED_TRACE(command);
+      RunResult r = Cli(f, {command});
+      EXPECT_EQ(r.exit_code, 2) << Describe(r);
+      EXPECT_THAT(r.err, HasSubstr(c.position)) << Describe(r);
+      EXPECT_THAT(r.err, HasSubstr(c.message)) << Describe(r);
+      EXPECT_THAT(r.err, HasSubstr("Error: fleet.yaml is not valid; fix the lines above"));
+      EXPECT_FALSE(std::filesystem::exists(f.state_dir())) << "partial state after a bad file";
+    }
+  }
+  // The empty file says how to get a good one.
+  ASSERT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", "", 0644).ok());
+  RunResult empty = Cli(f, {"up"});
+  EXPECT_EQ(empty.exit_code, 2) << Describe(empty);
+  EXPECT_THAT(empty.err, HasSubstr("fleet.yaml:1:1: the file is empty; run 'carrierarr init'"));
+  EXPECT_FALSE(std::filesystem::exists(f.state_dir()));
+  EXPECT_THAT(Namespaces(prefix_), IsEmpty());
+  ExpectRootNamespaceUntouched();
+}
+
+TEST_F(FleetE2eTest, BadFlagsAreUsageErrorsAndNothingIsMade) {
+  Fleet& f = NewFleet("g");
+  struct FlagCase {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<FlagCase> cases = {
+      {{"up", "--bogus"}, "Error: flag provided but not defined: -bogus\nRun 'carrierarr up -h'"},
+      {{"plan", "-x"}, "flag provided but not defined: -x"},
+      {{"down", "--skip-teardown"}, "flag provided but not defined: -skip-teardown"},
+      {{"up", "--parallelism", "0"}, "--parallelism must be a number from 1 to 64, not '0'"},
+      {{"up", "--parallelism", "65"}, "--parallelism must be a number from 1 to 64, not '65'"},
+      {{"up", "--parallelism", "4x"}, "--parallelism must be a number from 1 to 64, not '4x'"},
+      {{"up", "--parallelism"}, "flag needs an argument: -parallelism"},
+      {{"up", "--json=maybe"}, "invalid boolean value \"maybe\" for -json"},
+      {{"up", "--target", "netns/nope"},
+       "--target netns/nope is not a resource of this fleet; see 'carrierarr plan'"},
+      {{"up", "--target", "ca,nope"}, "--target nope is not a resource of this fleet"},
+      {{"plan", "--target", "nope"}, "--target nope is not a resource of this fleet"},
+      {{"down", "--target", "nope"}, "--target nope is not recorded in the state"},
+      {{"up", "now"}, "unexpected argument \"now\""},
+      {{"status", "extra"}, "unexpected argument \"extra\""},
+      {{"launch"}, "Error: unknown command \"launch\""},
+      {{"init", "-name", "Bad_Name"}, "-name 'Bad_Name' is not a valid fleet name"},
+  };
+  const std::string yaml = Slurp(f.dir() + "/fleet.yaml");
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::PrintToString(c.args));
+    RunResult r = Cli(f, c.args);
+    EXPECT_EQ(r.exit_code, 2) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << Describe(r);
+    EXPECT_THAT(r.err, Not(HasSubstr("Nothing is lost"))) << "nothing was started";
+    EXPECT_FALSE(std::filesystem::exists(f.state_dir())) << "partial state after bad flags";
+    EXPECT_EQ(Slurp(f.dir() + "/fleet.yaml"), yaml);
+  }
+  EXPECT_THAT(Namespaces(prefix_), IsEmpty());
+  ExpectRootNamespaceUntouched();
+}
+
+TEST_F(FleetE2eTest, MissingFleetYamlSuggestsInitAndInitNeverOverwrites) {
+  ScratchDir empty;
+  for (std::string command : {"plan", "up", "down", "status", "doctor"}) {
+    SCOPED_TRACE(command);
+    RunResult r = RunProgram({CarrierarrBinary(), command}, empty.path());
+    EXPECT_EQ(r.exit_code, 2) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("open fleet.yaml: no such file or directory; run 'carrierarr "
+                                 "init' to write a fleet.yaml, or pass -f FILE"));
+    EXPECT_FALSE(std::filesystem::exists(empty / ".carrierarr"));
+  }
+  RunResult other = RunProgram({CarrierarrBinary(), "up", "-f", "elsewhere.yaml"}, empty.path());
+  EXPECT_EQ(other.exit_code, 2) << Describe(other);
+  EXPECT_THAT(other.err, HasSubstr("open elsewhere.yaml: no such file or directory"));
+  EXPECT_FALSE(std::filesystem::exists(empty / ".carrierarr"));
+
+  // init writes one, and then refuses to overwrite it (an operation that failed: exit 1).
+  const std::string name = prefix_ + "i";
+  RunResult init = RunProgram({CarrierarrBinary(), "init", "-name", name}, empty.path());
+  ASSERT_EQ(init.exit_code, 0) << Describe(init);
+  const std::string written = Slurp(empty / "fleet.yaml");
+  EXPECT_THAT(written, HasSubstr("name: " + name + "\n"));
+  RunResult again = RunProgram({CarrierarrBinary(), "init", "-name", "other"}, empty.path());
+  EXPECT_NE(again.exit_code, 0) << Describe(again);
+  EXPECT_THAT(again.err, HasSubstr("fleet.yaml already exists; edit it, or pass -f"));
+  EXPECT_EQ(Slurp(empty / "fleet.yaml"), written);
+  // What init writes is a valid fleet: lighthouse, homelab and two workers.
+  RunResult plan = RunProgram({CarrierarrBinary(), "plan", "--json"}, empty.path());
+  EXPECT_EQ(plan.exit_code, 0) << Describe(plan);
+  EXPECT_EQ(ParseJson(plan.out).value("create", -1), 18);
+  EXPECT_FALSE(std::filesystem::exists(empty / ".carrierarr"));
+  EXPECT_THAT(Namespaces(name + "."), IsEmpty());
+}
+
+}  // namespace
+}  // namespace carrierarr
