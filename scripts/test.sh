@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds carrierarr and runs every test: the unit and interop suites (release build), the same
-# suites under AddressSanitizer + UndefinedBehaviorSanitizer, a bounded libFuzzer run of the
-# certificate decoders, and clang-format in check mode. Exits non-zero on the first failure.
+# Builds carrierarr and runs every test: clang-format and clang-tidy, the unit, interop and
+# end-to-end suites (release build; the end-to-end ones need root), the same suites under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded libFuzzer run of the certificate
+# decoders. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ clang-format --dry-run --Werror "${sources[@]}"
 step "build (RelWithDebInfo)"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
+
+step "clang-tidy"
+bash scripts/tidy.sh
 
 step "tests (RelWithDebInfo)"
 ctest --preset default -j "$jobs"

@@ -85,6 +85,7 @@ TimePoint Now() { return std::chrono::system_clock::now(); }
 std::optional<Failure> WriteAllOrNothing(
     const std::vector<std::tuple<std::string, std::string, std::string>>& files) {
   std::vector<FileToWrite> batch;
+  batch.reserve(files.size());
   for (const auto& [path, data, flag] : files) batch.push_back({path, data, kSecretMode});
   size_t failed = 0;
   Status s = WriteFilesAtomic(batch, Overwrite::kNo, &failed);

@@ -11,8 +11,8 @@ int64_t UnitNanos(std::string_view unit) {
   if (unit == "ns") return 1;
   if (unit == "us" || unit == "\xc2\xb5s" || unit == "\xce\xbcs")
     return 1000;  // us, µs (two forms)
-  if (unit == "ms") return 1000 * 1000;
-  if (unit == "s") return 1000 * 1000 * 1000;
+  if (unit == "ms") return int64_t{1000} * 1000;
+  if (unit == "s") return int64_t{1000} * 1000 * 1000;
   if (unit == "m") return 60LL * 1000 * 1000 * 1000;
   if (unit == "h") return 3600LL * 1000 * 1000 * 1000;
   return 0;

@@ -61,6 +61,7 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   }
 
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   // extra_env replaces inherited entries of the same name: getenv() (and Go) take the first.

@@ -17,7 +17,7 @@ namespace carrierarr::ops {
 namespace {
 
 using std::chrono::system_clock;
-constexpr int64_t kExpiryWarningSeconds = 30 * 24 * 3600;
+constexpr int64_t kExpiryWarningSeconds = int64_t{30} * 24 * 3600;
 
 DoctorCheck Pass(std::string name, std::string detail) {
   return {std::move(name), true, std::move(detail), ""};

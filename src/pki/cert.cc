@@ -1,5 +1,7 @@
 #include "pki/cert.h"
 
+#include <cinttypes>
+#include <cstdint>
 #include <ctime>
 
 #include "pki/crypto.h"
@@ -177,16 +179,18 @@ std::string FormatTime(int64_t unix_seconds, bool rfc3339) {
   size_t n =
       std::strftime(buf, sizeof(buf), rfc3339 ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
   std::string out(buf, n);
-  long off = tm.tm_gmtoff;
+  int64_t off = tm.tm_gmtoff;
   char sign = off < 0 ? '-' : '+';
   if (off < 0) off = -off;
   char zone[32];
   if (rfc3339) {
     if (off == 0) return out + "Z";
-    std::snprintf(zone, sizeof(zone), "%c%02ld:%02ld", sign, off / 3600, (off / 60) % 60);
+    std::snprintf(zone, sizeof(zone), "%c%02" PRId64 ":%02" PRId64, sign, off / 3600,
+                  (off / 60) % 60);
     return out + zone;
   }
-  std::snprintf(zone, sizeof(zone), " %c%02ld%02ld ", sign, off / 3600, (off / 60) % 60);
+  std::snprintf(zone, sizeof(zone), " %c%02" PRId64 "%02" PRId64 " ", sign, off / 3600,
+                (off / 60) % 60);
   return out + zone + (tm.tm_zone != nullptr ? tm.tm_zone : "");
 }
 
@@ -435,6 +439,7 @@ std::string CertificateToText(const Certificate& cert) {
   };
   auto nets = [](const std::vector<Ipv4Net>& v) {
     std::vector<std::string> out;
+    out.reserve(v.size());
     for (const auto& n : v) out.push_back(n.ToString());
     return out;
   };

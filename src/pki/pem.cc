@@ -30,19 +30,20 @@ std::string Base64Encode(std::string_view bytes) {
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
     out += kBase64Alphabet[v >> 18];
     out += kBase64Alphabet[(v >> 12) & 63];
     out += kBase64Alphabet[(v >> 6) & 63];
     out += kBase64Alphabet[v & 63];
   }
   if (i + 1 == bytes.size()) {
-    uint32_t v = uint8_t(bytes[i]) << 16;
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
     out += kBase64Alphabet[v >> 18];
     out += kBase64Alphabet[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == bytes.size()) {
-    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
     out += kBase64Alphabet[v >> 18];
     out += kBase64Alphabet[(v >> 12) & 63];
     out += kBase64Alphabet[(v >> 6) & 63];
@@ -55,7 +56,9 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   static const std::array<int8_t, 256> kValue = [] {
     std::array<int8_t, 256> t{};
     t.fill(-1);
-    for (size_t i = 0; i < kBase64Alphabet.size(); ++i) t[uint8_t(kBase64Alphabet[i])] = int8_t(i);
+    for (size_t i = 0; i < kBase64Alphabet.size(); ++i) {
+      t[static_cast<uint8_t>(kBase64Alphabet[i])] = static_cast<int8_t>(i);
+    }
     return t;
   }();
   std::string clean;
@@ -72,13 +75,13 @@ std::optional<std::string> Base64Decode(std::string_view text) {
     if (last && clean[i + 3] == '=') pad = clean[i + 2] == '=' ? 2 : 1;
     uint32_t v = 0;
     for (int j = 0; j < 4 - pad; ++j) {
-      int8_t d = kValue[uint8_t(clean[i + j])];
+      int8_t d = kValue[static_cast<uint8_t>(clean[i + j])];
       if (d < 0) return std::nullopt;
-      v |= uint32_t(d) << (18 - 6 * j);
+      v |= static_cast<uint32_t>(d) << (18 - 6 * j);
     }
-    out += char(v >> 16);
-    if (pad < 2) out += char((v >> 8) & 0xff);
-    if (pad < 1) out += char(v & 0xff);
+    out += static_cast<char>(v >> 16);
+    if (pad < 2) out += static_cast<char>((v >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(v & 0xff);
   }
   return out;
 }

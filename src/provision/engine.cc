@@ -35,6 +35,7 @@ class DagRunner {
   void Run() {
     std::vector<std::thread> threads;
     int n = std::min<int>(parallelism_, static_cast<int>(steps_.size()));
+    threads.reserve(n);
     for (int t = 0; t < n; ++t) threads.emplace_back([this] { Worker(); });
     for (auto& t : threads) t.join();
   }

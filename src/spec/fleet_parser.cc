@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -65,7 +66,7 @@ class Parser {
         Error(key_node.Mark(), "keys in " + where + " must be plain words");
         continue;
       }
-      const std::string key = key_node.Scalar();
+      const std::string& key = key_node.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string hint;
         size_t best = 3;
@@ -100,13 +101,14 @@ class Parser {
     return true;
   }
 
-  bool Int(const YAML::Node& node, const std::string& what, long min, long max, long* out) {
+  bool Int(const YAML::Node& node, const std::string& what, int64_t min, int64_t max,
+           int64_t* out) {
     std::string s;
     if (!Scalar(node, what, &s)) return false;
     size_t used = 0;
-    long v = 0;
+    int64_t v = 0;
     try {
-      v = std::stol(s, &used);
+      v = std::stoll(s, &used);
     } catch (...) {
       used = 0;
     }
@@ -120,7 +122,7 @@ class Parser {
   }
 
   bool Port(const YAML::Node& node, const std::string& what, uint16_t* out) {
-    long v;
+    int64_t v;
     if (!Int(node, what, 1, 65535, &v)) return false;
     *out = static_cast<uint16_t>(v);
     return true;
@@ -293,7 +295,7 @@ void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
         } else {
           p.Error(node.Mark(), where + " needs a type: gpu-worker or cpu-worker");
         }
-        long count = pool.count;
+        int64_t count = pool.count;
         if (m.count("count") && p.Int(m["count"], where + ".count", 0, kMaxPoolCount, &count)) {
           pool.count = static_cast<int>(count);
         }

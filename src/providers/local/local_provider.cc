@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <thread>
 
@@ -27,7 +28,7 @@ std::string Marker(const std::string& config_path) { return config_path; }
 
 class UnderlayResource final : public provision::Resource {
  public:
-  explicit UnderlayResource(std::string fleet) : ns_(UnderlayNamespace(fleet)) {}
+  explicit UnderlayResource(const std::string& fleet) : ns_(UnderlayNamespace(fleet)) {}
   std::string id() const override { return "underlay"; }
   std::string kind() const override { return "netns"; }
   std::string summary() const override { return "underlay bridge namespace " + ns_; }
@@ -92,7 +93,7 @@ std::vector<pid_t> ProcessesWithConfig(const std::string& config_path) {
   if (dir == nullptr) return out;
   while (const dirent* e = ::readdir(dir)) {
     char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
+    int64_t pid = std::strtoll(e->d_name, &end, 10);
     if (pid <= 0 || end == e->d_name || *end != '\0' || pid == ::getpid()) continue;
     auto cmdline = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline");
     if (!cmdline.ok()) continue;
