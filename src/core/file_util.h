@@ -31,13 +31,19 @@ struct FileToWrite {
   mode_t mode = 0600;
 };
 
-// Writes several files as one: every temporary file is written and fsynced first, then all are
-// put in place, then each directory is fsynced once (so a key and its certificate cost three
-// fsyncs, not four). With Overwrite::kNo it is all or nothing: when one file cannot be placed,
-// the ones this call placed are removed again and the error names the failing path; its index in
-// `files` goes to `*failed` when given.
+// Whether WriteFilesAtomic also fsyncs the directories, making the new names durable at once.
+// Without it the content is still durable before a name appears (never a half-written file);
+// the name follows with the filesystem's next journal commit, so a power cut in that window
+// loses the new file whole.
+enum class SyncDirectory { kYes, kNo };
+
+// Writes several files as one: every temporary file is written and fsynced first (their
+// writebacks overlap, so the fsyncs mostly share one journal commit), then all are put in place,
+// then each directory is fsynced once. With Overwrite::kNo it is all or nothing: when one file
+// cannot be placed, the ones this call placed are removed again and the error names the failing
+// path; its index in `files` goes to `*failed` when given.
 Status WriteFilesAtomic(const std::vector<FileToWrite>& files, Overwrite overwrite,
-                        size_t* failed = nullptr);
+                        size_t* failed = nullptr, SyncDirectory sync = SyncDirectory::kYes);
 
 bool PathExists(const std::string& path);
 

@@ -16,8 +16,9 @@ inline constexpr size_t kKeyLen = 32;
 inline constexpr size_t kEd25519PrivateKeyLen = 64;
 inline constexpr size_t kEd25519SignatureLen = 64;
 
-// Initialises OpenSSL with only what carrierarr uses: no cipher and digest name tables, which
-// cost a short-lived CLI call half a millisecond. Optional; call once at the top of main().
+// Initialises OpenSSL with only what carrierarr uses: no cipher and digest name tables and no
+// openssl.cnf, which cost a short-lived CLI call half a millisecond. Optional; call once at the
+// top of main().
 void InitCrypto();
 
 Result<std::string> RandomBytes(size_t n);
