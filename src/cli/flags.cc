@@ -116,4 +116,20 @@ std::string FlagSet::Usage() const {
   return out;
 }
 
+std::vector<std::string> SplitCommaList(const std::string& csv) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= csv.size()) {
+    size_t comma = csv.find(',', start);
+    std::string item =
+        csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t b = item.find_first_not_of(" \t\r\n");
+    size_t e = item.find_last_not_of(" \t\r\n");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace carrierarr::cli

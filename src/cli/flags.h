@@ -50,6 +50,10 @@ class FlagSet {
   bool help_ = false;
 };
 
+// Splits a comma-separated flag value ("a, b,,c") into its items, each trimmed of white space;
+// empty items are dropped, as nebula-cert does for -groups, -ips and -subnets.
+std::vector<std::string> SplitCommaList(const std::string& csv);
+
 }  // namespace carrierarr::cli
 
 #endif  // CARRIERARR_CLI_FLAGS_H_

@@ -49,18 +49,4 @@ std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file
   return std::move(*ctx);
 }
 
-std::vector<std::string> SplitCommaList(const std::string& value) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t comma = value.find(',', start);
-    std::string item =
-        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 }  // namespace carrierarr::cli

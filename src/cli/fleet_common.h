@@ -37,9 +37,6 @@ std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file
 // "Error: <message>" plus an indented continuation for multi-line messages.
 void ReportError(std::ostream& err, const Status& status);
 
-// Splits a comma-separated flag value into its non-empty items.
-std::vector<std::string> SplitCommaList(const std::string& value);
-
 }  // namespace carrierarr::cli
 
 #endif  // CARRIERARR_CLI_FLEET_COMMON_H_

@@ -50,26 +50,10 @@ std::optional<Failure> Required(const std::string& flag, const std::string& valu
   return std::nullopt;
 }
 
-std::vector<std::string> SplitList(const std::string& csv) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= csv.size()) {
-    size_t comma = csv.find(',', start);
-    std::string item =
-        csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t b = item.find_first_not_of(" \t\r\n");
-    size_t e = item.find_last_not_of(" \t\r\n");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 // Parses "-ips"/"-subnets" style lists. `what` is "ip" or "subnet" for nebula-cert's wording.
 Result<std::vector<Ipv4Net>> ParseNets(const std::string& csv, const std::string& what) {
   std::vector<Ipv4Net> nets;
-  for (const auto& item : SplitList(csv)) {
+  for (const auto& item : SplitCommaList(csv)) {
     auto net = ParseCidr(item);
     if (!net.ok())
       return Status::InvalidArgument("invalid " + what + " definition: " + net.status().message());
@@ -102,20 +86,20 @@ std::optional<Failure> WriteAllOrNothing(
 class CaMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("name", &name, "", "Required: name of the certificate authority");
-    flags.Duration("duration", &duration, std::chrono::hours(8760),
+    flags.String("name", &name_, "", "Required: name of the certificate authority");
+    flags.Duration("duration", &duration_, std::chrono::hours(8760),
                    "Optional: amount of time the certificate should be valid for. Valid time units "
                    "are seconds: \"s\", minutes: \"m\", hours: \"h\"");
-    flags.String("out-key", &out_key, "ca.key", "Optional: path to write the private key to");
-    flags.String("out-crt", &out_crt, "ca.crt", "Optional: path to write the certificate to");
-    flags.String("groups", &groups, "",
+    flags.String("out-key", &out_key_, "ca.key", "Optional: path to write the private key to");
+    flags.String("out-crt", &out_crt_, "ca.crt", "Optional: path to write the certificate to");
+    flags.String("groups", &groups_, "",
                  "Optional: comma separated list of groups. This will limit which groups "
                  "subordinate certs can use");
-    flags.String("ips", &ips, "",
+    flags.String("ips", &ips_, "",
                  "Optional: comma separated list of ipv4 address and network in CIDR notation. "
                  "This will limit which ipv4 addresses and networks subordinate certs can use for "
                  "ip addresses");
-    flags.String("subnets", &subnets, "",
+    flags.String("subnets", &subnets_, "",
                  "Optional: comma separated list of ipv4 address and network in CIDR notation. "
                  "This will limit which ipv4 addresses and networks subordinate certs can use in "
                  "subnets");
@@ -124,32 +108,32 @@ class CaMode final : public Mode {
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
 
  private:
-  std::string name, out_key, out_crt, groups, ips, subnets;
-  std::chrono::nanoseconds duration;
+  std::string name_, out_key_, out_crt_, groups_, ips_, subnets_;
+  std::chrono::nanoseconds duration_;
 };
 
 std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
   for (auto [flag, value] :
-       {std::pair{"name", &name}, {"out-key", &out_key}, {"out-crt", &out_crt}}) {
+       {std::pair{"name", &name_}, {"out-key", &out_key_}, {"out-crt", &out_crt_}}) {
     if (auto f = Required(flag, *value)) return f;
   }
-  if (duration <= std::chrono::nanoseconds(0))
+  if (duration_ <= std::chrono::nanoseconds(0))
     return UsageError("-duration must be greater than 0");
-  pki::CaOptions options{.name = name, .duration = duration, .groups = SplitList(groups)};
-  auto ip_nets = ParseNets(ips, "ip");
+  pki::CaOptions options{.name = name_, .duration = duration_, .groups = SplitCommaList(groups_)};
+  auto ip_nets = ParseNets(ips_, "ip");
   if (!ip_nets.ok()) return UsageError(ip_nets.status().message());
   options.ips = *ip_nets;
-  auto subnet_nets = ParseNets(subnets, "subnet");
+  auto subnet_nets = ParseNets(subnets_, "subnet");
   if (!subnet_nets.ok()) return UsageError(subnet_nets.status().message());
   options.subnets = *subnet_nets;
 
-  if (PathExists(out_key)) return Error("refusing to overwrite existing CA key: " + out_key);
-  if (PathExists(out_crt)) return Error("refusing to overwrite existing CA cert: " + out_crt);
+  if (PathExists(out_key_)) return Error("refusing to overwrite existing CA key: " + out_key_);
+  if (PathExists(out_crt_)) return Error("refusing to overwrite existing CA cert: " + out_crt_);
   auto ca = pki::CreateCa(options, Now());
   if (!ca.ok()) return Error(ca.status().message());
   std::string key_pem = ca->KeyPem();
   auto failure =
-      WriteAllOrNothing({{out_key, key_pem, "out-key"}, {out_crt, ca->CertPem(), "out-crt"}});
+      WriteAllOrNothing({{out_key_, key_pem, "out-key"}, {out_crt_, ca->CertPem(), "out-crt"}});
   pki::Cleanse(key_pem);
   pki::Cleanse(ca->private_key);
   return failure;
@@ -160,22 +144,22 @@ std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/)
 class SignMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("ca-key", &ca_key, "ca.key", "Optional: path to the signing CA key");
-    flags.String("ca-crt", &ca_crt, "ca.crt", "Optional: path to the signing CA cert");
-    flags.String("name", &name, "", "Required: name of the cert, usually a hostname");
-    flags.String("ip", &ip, "",
+    flags.String("ca-key", &ca_key_, "ca.key", "Optional: path to the signing CA key");
+    flags.String("ca-crt", &ca_crt_, "ca.crt", "Optional: path to the signing CA cert");
+    flags.String("name", &name_, "", "Required: name of the cert, usually a hostname");
+    flags.String("ip", &ip_, "",
                  "Required: ipv4 address and network in CIDR notation to assign the cert");
-    flags.Duration("duration", &duration, std::chrono::nanoseconds(0),
+    flags.Duration("duration", &duration_, std::chrono::nanoseconds(0),
                    "Optional: how long the cert should be valid for. The default is 1 second "
                    "before the signing cert expires. Valid time units are seconds: \"s\", "
                    "minutes: \"m\", hours: \"h\"");
-    flags.String("in-pub", &in_pub, "",
+    flags.String("in-pub", &in_pub_, "",
                  "Optional (if out-key not set): path to read a previously generated public key");
-    flags.String("out-key", &out_key, "",
+    flags.String("out-key", &out_key_, "",
                  "Optional (if in-pub not set): path to write the private key to");
-    flags.String("out-crt", &out_crt, "", "Optional: path to write the certificate to");
-    flags.String("groups", &groups, "", "Optional: comma separated list of groups");
-    flags.String("subnets", &subnets, "",
+    flags.String("out-crt", &out_crt_, "", "Optional: path to write the certificate to");
+    flags.String("groups", &groups_, "", "Optional: comma separated list of groups");
+    flags.String("subnets", &subnets_, "",
                  "Optional: comma separated list of ipv4 address and network in CIDR notation. "
                  "Subnets this cert can serve for");
   }
@@ -183,24 +167,24 @@ class SignMode final : public Mode {
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& err) override;
 
  private:
-  std::string ca_key, ca_crt, name, ip, in_pub, out_key, out_crt, groups, subnets;
-  std::chrono::nanoseconds duration;
+  std::string ca_key_, ca_crt_, name_, ip_, in_pub_, out_key_, out_crt_, groups_, subnets_;
+  std::chrono::nanoseconds duration_;
 };
 
 std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
   for (auto [flag, value] :
-       {std::pair{"ca-key", &ca_key}, {"ca-crt", &ca_crt}, {"name", &name}, {"ip", &ip}}) {
+       {std::pair{"ca-key", &ca_key_}, {"ca-crt", &ca_crt_}, {"name", &name_}, {"ip", &ip_}}) {
     if (auto f = Required(flag, *value)) return f;
   }
-  if (!in_pub.empty() && !out_key.empty())
+  if (!in_pub_.empty() && !out_key_.empty())
     return UsageError("cannot set both -in-pub and -out-key");
 
-  auto raw_key = ReadFile(ca_key);
+  auto raw_key = ReadFile(ca_key_);
   if (!raw_key.ok()) return Error("error while reading ca-key: " + raw_key.status().message());
   auto key = pki::ParseEd25519PrivateKeyPem(*raw_key);
   pki::Cleanse(*raw_key);
   if (!key.ok()) return Error("error while parsing ca-key: " + key.status().message());
-  auto raw_crt = ReadFile(ca_crt);
+  auto raw_crt = ReadFile(ca_crt_);
   if (!raw_crt.ok()) return Error("error while reading ca-crt: " + raw_crt.status().message());
   auto ca_cert = pki::CertificateFromPem(*raw_crt);
   if (!ca_cert.ok()) return Error("error while parsing ca-crt: " + ca_cert.status().message());
@@ -210,34 +194,34 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
   const TimePoint now = Now();
   if (pki::IsExpired(authority->cert(), now)) return Error("ca certificate is expired");
 
-  auto host_ip = ParseCidr(ip);
+  auto host_ip = ParseCidr(ip_);
   if (!host_ip.ok()) return UsageError("invalid ip definition: " + host_ip.status().message());
-  auto subnet_nets = ParseNets(subnets, "subnet");
+  auto subnet_nets = ParseNets(subnets_, "subnet");
   if (!subnet_nets.ok()) return UsageError(subnet_nets.status().message());
-  pki::HostOptions options{.name = name,
+  pki::HostOptions options{.name = name_,
                            .ip = *host_ip,
-                           .groups = SplitList(groups),
+                           .groups = SplitCommaList(groups_),
                            .subnets = *subnet_nets,
-                           .duration = duration};
-  if (!in_pub.empty()) {
-    auto raw_pub = ReadFile(in_pub);
+                           .duration = duration_};
+  if (!in_pub_.empty()) {
+    auto raw_pub = ReadFile(in_pub_);
     if (!raw_pub.ok()) return Error("error while reading in-pub: " + raw_pub.status().message());
     auto pub = pki::ParseX25519PublicKeyPem(*raw_pub);
     if (!pub.ok()) return Error("error while parsing in-pub: " + pub.status().message());
     options.public_key = *pub;
   }
-  if (out_key.empty()) out_key = name + ".key";
-  if (out_crt.empty()) out_crt = name + ".crt";
+  if (out_key_.empty()) out_key_ = name_ + ".key";
+  if (out_crt_.empty()) out_crt_ = name_ + ".crt";
 
   auto host = authority->Sign(options, now);
   if (!host.ok()) return Error(host.status().message());
   // After the CA's checks, as nebula-cert reports them first; but before writing anything, so a
   // refusal never leaves one of the two files behind.
   std::optional<Failure> refusal;
-  if (PathExists(out_crt)) {
-    refusal = Error("refusing to overwrite existing cert: " + out_crt);
-  } else if (in_pub.empty() && PathExists(out_key)) {
-    refusal = Error("refusing to overwrite existing key: " + out_key);
+  if (PathExists(out_crt_)) {
+    refusal = Error("refusing to overwrite existing cert: " + out_crt_);
+  } else if (in_pub_.empty() && PathExists(out_key_)) {
+    refusal = Error("refusing to overwrite existing key: " + out_key_);
   }
   if (refusal) {
     pki::Cleanse(host->private_key);
@@ -246,11 +230,11 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
   for (const auto& warning : authority->Warnings(options)) err << "Warning: " << warning << "\n";
   std::vector<std::tuple<std::string, std::string, std::string>> files;
   std::string key_pem;
-  if (in_pub.empty()) {
+  if (in_pub_.empty()) {
     key_pem = host->KeyPem();
-    files.emplace_back(out_key, key_pem, "out-key");
+    files.emplace_back(out_key_, key_pem, "out-key");
   }
-  files.emplace_back(out_crt, host->CertPem(), "out-crt");
+  files.emplace_back(out_crt_, host->CertPem(), "out-crt");
   auto failure = WriteAllOrNothing(files);
   pki::Cleanse(key_pem);
   pki::Cleanse(std::get<1>(files.front()));
@@ -263,28 +247,28 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
 class KeygenMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("out-key", &out_key, "", "Required: path to write the private key to");
-    flags.String("out-pub", &out_pub, "", "Required: path to write the public key to");
+    flags.String("out-key", &out_key_, "", "Required: path to write the private key to");
+    flags.String("out-pub", &out_pub_, "", "Required: path to write the public key to");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
 
  private:
-  std::string out_key, out_pub;
+  std::string out_key_, out_pub_;
 };
 
 std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
-  if (auto f = Required("out-key", out_key)) return f;
-  if (auto f = Required("out-pub", out_pub)) return f;
+  if (auto f = Required("out-key", out_key_)) return f;
+  if (auto f = Required("out-pub", out_pub_)) return f;
   // nebula-cert overwrites here; losing a private key by a typo is worse than an error.
-  if (PathExists(out_key)) return Error("refusing to overwrite existing key: " + out_key);
-  if (PathExists(out_pub)) return Error("refusing to overwrite existing public key: " + out_pub);
+  if (PathExists(out_key_)) return Error("refusing to overwrite existing key: " + out_key_);
+  if (PathExists(out_pub_)) return Error("refusing to overwrite existing public key: " + out_pub_);
   auto keys = pki::GenerateX25519();
   if (!keys.ok()) return Error(keys.status().message());
   std::string key_pem = pki::X25519PrivateKeyToPem(keys->private_key);
   auto failure =
-      WriteAllOrNothing({{out_key, key_pem, "out-key"},
-                         {out_pub, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
+      WriteAllOrNothing({{out_key_, key_pem, "out-key"},
+                         {out_pub_, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
   pki::Cleanse(key_pem);
   pki::Cleanse(keys->private_key);
   return failure;
@@ -295,26 +279,26 @@ std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*er
 class PrintMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-    flags.Bool("json", &json, false, "Optional: outputs certificates in json format");
-    flags.String("path", &path, "", "Required: path to the certificate");
+    flags.Bool("json", &json_, false, "Optional: outputs certificates in json format");
+    flags.String("path", &path_, "", "Required: path to the certificate");
   }
 
   std::optional<Failure> Run(std::ostream& out, std::ostream& /*err*/) override;
 
  private:
-  std::string path;
-  bool json;
+  std::string path_;
+  bool json_;
 };
 
 std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) {
-  if (auto f = Required("path", path)) return f;
-  auto raw = ReadFile(path);
+  if (auto f = Required("path", path_)) return f;
+  auto raw = ReadFile(path_);
   if (!raw.ok()) return Error("unable to read cert; " + raw.status().message());
   std::string_view rest = *raw;
   for (;;) {
     auto cert = pki::CertificateFromPem(rest, &rest);
     if (!cert.ok()) return Error("error while unmarshaling cert: " + cert.status().message());
-    out << (json ? pki::CertificateToJson(*cert) : pki::CertificateToText(*cert)) << "\n";
+    out << (json_ ? pki::CertificateToJson(*cert) : pki::CertificateToText(*cert)) << "\n";
     if (pki::IsBlank(rest)) break;
   }
   return std::nullopt;
@@ -325,22 +309,22 @@ std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) 
 class VerifyMode final : public Mode {
  public:
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("ca", &ca_path, "",
+    flags.String("ca", &ca_path_, "",
                  "Required: path to a file containing one or more ca certificates");
-    flags.String("crt", &crt_path, "", "Required: path to a file containing a single certificate");
+    flags.String("crt", &crt_path_, "", "Required: path to a file containing a single certificate");
   }
 
   std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
 
  private:
-  std::string ca_path, crt_path;
+  std::string ca_path_, crt_path_;
 };
 
 std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
-  if (auto f = Required("ca", ca_path)) return f;
-  if (auto f = Required("crt", crt_path)) return f;
+  if (auto f = Required("ca", ca_path_)) return f;
+  if (auto f = Required("crt", crt_path_)) return f;
   const TimePoint now = Now();
-  auto raw_ca = ReadFile(ca_path);
+  auto raw_ca = ReadFile(ca_path_);
   if (!raw_ca.ok()) return Error("error while reading ca: " + raw_ca.status().message());
   pki::CaPool pool;
   // Block by block, stopping at the first failure (an expired CA included), as nebula-cert
@@ -350,13 +334,13 @@ std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*er
     Status s = ca.ok() ? pool.AddCa(*ca, now) : ca.status();
     if (!s.ok()) {
       Failure f = Error("error while adding ca cert to pool: " + s.message());
-      f.details.push_back("check: loading the CAs of " + ca_path +
+      f.details.push_back("check: loading the CAs of " + ca_path_ +
                           " (each block must be a CA, self-signed and unexpired)");
       return f;
     }
     if (pki::IsBlank(rest)) break;
   }
-  auto raw_crt = ReadFile(crt_path);
+  auto raw_crt = ReadFile(crt_path_);
   if (!raw_crt.ok()) return Error("unable to read crt; " + raw_crt.status().message());
   auto cert = pki::CertificateFromPem(*raw_crt);
   if (!cert.ok()) return Error("error while parsing crt: " + cert.status().message());

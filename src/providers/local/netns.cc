@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 
+#include "core/fd_closer.h"
 #include "core/file_util.h"
 #include "core/subprocess.h"
 
@@ -265,19 +266,6 @@ bool WaitGone(pid_t pid, int pidfd, milliseconds limit) {
     }
   }
 }
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 // The full path of `name` as execvp would find it, or nullopt.
 std::optional<std::string> FindProgram(const std::string& name) {
