@@ -19,7 +19,7 @@ rss_mb=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-1}
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target cert_fuzz
+cmake --build --preset fuzz --target cert_fuzz carrierarr  # the CLI mints the key seeds
 
 build=build-fuzz
 fuzzer=$build/bin/cert_fuzz
