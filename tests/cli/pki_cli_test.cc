@@ -19,6 +19,8 @@ namespace carrierarr {
 namespace {
 
 using ::carrierarr::testing::CarrierarrBinary;
+using ::carrierarr::testing::Entries;
+using ::carrierarr::testing::ModeOf;
 using ::carrierarr::testing::RunIn;
 using ::carrierarr::testing::ScratchDir;
 using ::carrierarr::testing::Slurp;
@@ -32,20 +34,6 @@ using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kWrongUsageHintSign[] = "Run 'carrierarr pki sign -h' for its flags.\n";
-
-mode_t ModeOf(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    names.push_back(e.path().filename().string());
-  }
-  return names;
-}
 
 size_t Count(const std::string& haystack, const std::string& needle) {
   size_t n = 0;

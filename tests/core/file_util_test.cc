@@ -14,40 +14,19 @@
 #include <thread>
 #include <vector>
 
+#include "testing/tools.h"
+
 namespace carrierarr {
 namespace {
 
+using ::carrierarr::testing::Entries;
+using ::carrierarr::testing::ModeOf;
+using ::carrierarr::testing::ScratchDir;
+using ::carrierarr::testing::Slurp;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
-
-// A fresh directory, removed on destruction (core_test does not link tests/testing/tools.cc).
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    path_ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/file-util-test-XXXXXX";
-    if (::mkdtemp(path_.data()) == nullptr) ADD_FAILURE() << "mkdtemp: " << ErrnoString(errno);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string Slurp(const std::string& path) {
-  auto data = ReadFile(path);
-  EXPECT_TRUE(data.ok()) << data.status().ToString();
-  return data.ok() ? *data : "";
-}
 
 // Sets the process umask for one test and puts the old one back.
 class UmaskGuard {
@@ -60,21 +39,6 @@ class UmaskGuard {
  private:
   mode_t old_;
 };
-
-mode_t ModeOf(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-// Names in `dir`, to prove no temporary file was left behind.
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    names.push_back(e.path().filename().string());
-  }
-  return names;
-}
 
 TEST(WriteFileAtomicTest, ModeIsExactlyAsGivenWhateverTheUmask) {
   ScratchDir dir;

@@ -21,28 +21,12 @@
 namespace carrierarr::provision {
 namespace {
 
+using ::carrierarr::testing::Entries;
+using ::carrierarr::testing::ModeOf;
 using ::carrierarr::testing::ScratchDir;
 using ::carrierarr::testing::Slurp;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-int ModeOf(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    ADD_FAILURE() << "stat " << path << ": " << ErrnoString(errno);
-    return -1;
-  }
-  return static_cast<int>(st.st_mode & 07777);
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    names.push_back(e.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 std::unique_ptr<StateStore> MustOpen(const std::string& dir) {
   auto store = StateStore::Open(dir);

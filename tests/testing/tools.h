@@ -4,6 +4,8 @@
 #ifndef CARRIERARR_TESTS_TESTING_TOOLS_H_
 #define CARRIERARR_TESTS_TESTING_TOOLS_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -38,6 +40,12 @@ RunResult RunIn(const std::string& dir, const std::vector<std::string>& argv,
 
 // Reads a whole file, failing the test if it cannot.
 std::string Slurp(const std::string& path);
+
+// The permission bits of `path` (e.g. 0600); fails the test if it cannot stat it.
+mode_t ModeOf(const std::string& path);
+
+// The names in `dir`, sorted: to prove that no stray or temporary file was left behind.
+std::vector<std::string> Entries(const std::string& dir);
 
 }  // namespace carrierarr::testing
 
