@@ -25,6 +25,8 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
     }
     return out;
   }
+  // Round trips are measured from inside the nodes' namespaces, which takes root.
+  CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
   const uint32_t lighthouse = desired->nodes[0].mesh_ip;
   const uint32_t homelab = desired->nodes[1].mesh_ip;
   std::vector<std::future<NodeStatus>> futures;
