@@ -162,9 +162,11 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
 
 Result<FleetState> ReadState(const FleetContext& ctx) {
   std::string path = ctx.paths.state_dir + "/state.json";
-  if (!PathExists(path)) return FleetState{};
   auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
+  if (!text.ok() && text.status().code() == StatusCode::kNotFound) return FleetState{};
+  if (!text.ok()) {
+    return text.status().WithPrefix("reading the fleet's state (made by root, mode 0600)");
+  }
   auto json = nlohmann::json::parse(*text, nullptr, false);
   if (json.is_discarded()) return Status::DataLoss(path + " is not valid JSON");
   auto parsed = provision::StateFromJson(json);
