@@ -138,6 +138,16 @@ Status RunIpOk(std::vector<std::string> args, const std::string& what) {
   return Status::Ok();
 }
 
+// Deletes link `dev` in `ns`; a link that is already gone is fine. A veth whose peer's namespace
+// was just deleted vanishes asynchronously (the kernel tears namespaces down in a work queue), so
+// the link seen a moment ago may be gone by the time it is deleted.
+Status DeleteLinkIfPresent(const std::string& ns, const std::string& dev, const std::string& what) {
+  auto r = RunIp({"-n", ns, "link", "del", "dev", dev});
+  if (!r.ok()) return r.status().WithPrefix(what);
+  if (r->exit_code == 0 || Contains(r->err, "Cannot find device")) return Status::Ok();
+  return IpFailure(what, *r);
+}
+
 // The value of the first "key": in a JSON text as raw text (strings unquoted), or nullopt. Enough
 // for the flat fields of `ip -j link show`; interface names cannot contain quotes (ValidName).
 std::optional<std::string> JsonField(std::string_view json, std::string_view key) {
@@ -628,20 +638,27 @@ Status ConnectToBridge(const std::string& bridge_ns, const std::string& bridge,
   if (!paired) {
     // A stale or foreign end is replaced; deleting one end of a veth deletes both.
     if (port->has_value()) {
-      CARRIERARR_RETURN_IF_ERROR(RunIpOk({"-n", bridge_ns, "link", "del", "dev", bridge_port},
-                                         what + ": removing stale " + bridge_port));
-    }
-    eth = GetLink(node_ns, "eth0");
-    if (!eth.ok()) return eth.status().WithPrefix(what);
-    if (eth->has_value()) {
       CARRIERARR_RETURN_IF_ERROR(
-          RunIpOk({"-n", node_ns, "link", "del", "dev", "eth0"}, what + ": removing stale eth0"));
+          DeleteLinkIfPresent(bridge_ns, bridge_port, what + ": removing stale " + bridge_port));
     }
+    CARRIERARR_RETURN_IF_ERROR(
+        DeleteLinkIfPresent(node_ns, "eth0", what + ": removing stale eth0"));
     // Created inside the bridge namespace with the peer born in the node namespace: nothing ever
-    // appears in the root namespace, not even for a moment.
-    CARRIERARR_RETURN_IF_ERROR(RunIpOk({"-n", bridge_ns, "link", "add", "name", bridge_port, "type",
-                                        "veth", "peer", "name", "eth0", "netns", node_ns},
-                                       what + ": creating veth pair " + bridge_port + "/eth0"));
+    // appears in the root namespace, not even for a moment. A stale end still being torn down
+    // by the kernel makes the name busy for a moment: retry a few times (bounded).
+    const std::vector<std::string> add{"-n",        bridge_ns, "link", "add",  "name",
+                                       bridge_port, "type",    "veth", "peer", "name",
+                                       "eth0",      "netns",   node_ns};
+    const std::string add_what = what + ": creating veth pair " + bridge_port + "/eth0";
+    for (int attempt = 1;; ++attempt) {
+      auto r = RunIp(add);
+      if (!r.ok()) return r.status().WithPrefix(add_what);
+      if (r->exit_code == 0) break;
+      if (attempt == 5 || !Contains(r->err, "File exists")) return IpFailure(add_what, *r);
+      CARRIERARR_RETURN_IF_ERROR(DeleteLinkIfPresent(bridge_ns, bridge_port, add_what));
+      CARRIERARR_RETURN_IF_ERROR(DeleteLinkIfPresent(node_ns, "eth0", add_what));
+      std::this_thread::sleep_for(milliseconds(20 * attempt));
+    }
     port = GetLink(bridge_ns, bridge_port);
     if (!port.ok()) return port.status().WithPrefix(what);
     if (!port->has_value()) return Status::Internal(what + ": " + bridge_port + " vanished");
