@@ -154,7 +154,7 @@ class NebulaProcessResource final : public provision::Resource {
     auto pid = StartInNamespace(ns_, {p_.nebula_binary, "-config", p_.config_path}, p_.log_path);
     if (!pid.ok()) return pid.status();
     // Bounded wait for the tun device: nebula is up once it has its mesh address.
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < 500; ++i) {  // 5 s: generous for a loaded machine
       if (InterfaceAddress(ns_, kTunDevice).has_value()) {
         Json a = attrs();
         a["pid"] = *pid;
@@ -169,7 +169,7 @@ class NebulaProcessResource final : public provision::Resource {
     }
     (void)StopNebula(attrs());
     return Status::Unavailable("nebula in " + ns_ + " did not bring up " + kTunDevice +
-                               " within 2 s; its log (" + p_.log_path + ") ends with:\n" + log);
+                               " within 5 s; its log (" + p_.log_path + ") ends with:\n" + log);
   }
 
  private:
