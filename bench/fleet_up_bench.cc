@@ -131,20 +131,6 @@ std::string Base36(uint64_t v) {
   return out;
 }
 
-std::string FindInPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string_view rest =
-      path != nullptr ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  while (!rest.empty()) {
-    size_t colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 // Network namespaces whose name starts with `prefix` ("<fleet>.").
 std::vector<std::string> NamespacesWithPrefix(const std::string& prefix) {
   std::vector<std::string> out;
@@ -894,7 +880,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   for (const char* tool : {"ip", "ping", "nebula"}) {
-    if (FindInPath(tool).empty()) {
+    if (!carrierarr::FindProgram(tool)) {
       std::fprintf(stderr,
                    "fleet_up_bench: %s not found in PATH (Debian: iproute2, "
                    "iputils-ping, nebula).\n",

@@ -74,19 +74,6 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-std::string FindInPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!rest.empty()) {
-    size_t colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 // A host address unique per operation: 10.42.0.1/16, 10.42.0.2/16, ...
 std::string HostIp(int n) {
   return "10.42." + std::to_string(n / 250) + "." + std::to_string(n % 250 + 1) + "/16";
@@ -307,8 +294,9 @@ int main(int argc, char** argv) {
   const char* bin = std::getenv("CARRIERARR_BIN");
   e.carrierarr = bin != nullptr && *bin != '\0' ? bin : CARRIERARR_CLI_PATH;
   const char* nebula = std::getenv("NEBULA_CERT");
-  e.nebula_cert =
-      nebula != nullptr && *nebula != '\0' ? nebula : carrierarr::FindInPath("nebula-cert");
+  e.nebula_cert = nebula != nullptr && *nebula != '\0'
+                      ? nebula
+                      : carrierarr::FindProgram("nebula-cert").value_or("");
   if (e.nebula_cert.empty() || ::access(e.nebula_cert.c_str(), X_OK) != 0) {
     if (nebula != nullptr && *nebula != '\0') {
       std::fprintf(stderr, "pki_sign_bench: NEBULA_CERT=%s is not an executable file.\n", nebula);

@@ -4,6 +4,7 @@
 #define CARRIERARR_CORE_SUBPROCESS_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct RunResult {
 // error of Run itself: check RunResult. Fails only if the program cannot be started.
 // Thread-safe: touches no shared state besides the process table.
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// The full path of `name` as execvp would find it (a name with a '/' is taken as a path), or
+// nullopt when it is not an executable file.
+std::optional<std::string> FindProgram(const std::string& name);
 
 }  // namespace carrierarr
 

@@ -30,18 +30,7 @@ ScratchDir::~ScratchDir() {
 std::string CarrierarrBinary() { return std::string(CARRIERARR_BINARY_DIR) + "/bin/carrierarr"; }
 
 std::string RequireProgram(const std::string& program, const std::string& debian_package) {
-  const char* path_env = std::getenv("PATH");
-  std::string path = path_env != nullptr ? path_env : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t colon = path.find(':', start);
-    std::string dir =
-        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
+  if (auto path = FindProgram(program)) return *path;
   ADD_FAILURE() << "this test needs `" << program << "` (Debian package " << debian_package
                 << "); run scripts/setup.sh";
   return "";

@@ -277,28 +277,6 @@ bool WaitGone(pid_t pid, int pidfd, milliseconds limit) {
   }
 }
 
-// The full path of `name` as execvp would find it, or nullopt.
-std::optional<std::string> FindProgram(const std::string& name) {
-  if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) == 0) return name;
-    return std::nullopt;
-  }
-  const char* path = ::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    if (colon == std::string_view::npos) return std::nullopt;
-    dirs.remove_prefix(colon + 1);
-  }
-}
-
 // A descriptor numbered 3 or above. The daemon dup2()s its log and /dev/null onto 0-2; if ours
 // already were 0-2 (a caller that closed its standard streams) that dup2 would be a no-op that
 // keeps close-on-exec, or would overwrite another of them.
