@@ -8,8 +8,10 @@ packages=(
   build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   # libraries
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libsqlite3-dev libpqxx-dev libpq-dev libcpp-httplib-dev
   # programs the tests and the product run for real
-  nebula iproute2 iputils-ping
+  nebula iproute2 iputils-ping postgresql
   # benchmarks
   hyperfine
 )

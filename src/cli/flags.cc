@@ -1,5 +1,7 @@
 #include "cli/flags.h"
 
+#include <charconv>
+
 #include "core/duration.h"
 
 namespace carrierarr::cli {
@@ -19,6 +21,12 @@ void FlagSet::Duration(const std::string& name, std::chrono::nanoseconds* target
                        std::chrono::nanoseconds def, const std::string& usage) {
   *target = def;
   flags_[name] = {Kind::kDuration, target, def.count() == 0 ? "" : FormatGoDuration(def), usage};
+}
+
+void FlagSet::Int(const std::string& name, int64_t* target, int64_t def,
+                  const std::string& usage) {
+  *target = def;
+  flags_[name] = {Kind::kInt, target, def == 0 ? "" : std::to_string(def), usage};
 }
 
 bool FlagSet::WasSet(const std::string& name) const {
@@ -52,6 +60,13 @@ Status FlagSet::SetValue(const std::string& name, Flag& flag, const std::string&
       auto d = ParseGoDuration(value);
       if (!d.ok()) return bad();
       *static_cast<std::chrono::nanoseconds*>(flag.target) = *d;
+      break;
+    }
+    case Kind::kInt: {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || end != value.data() + value.size()) return bad();
+      *static_cast<int64_t*>(flag.target) = v;
       break;
     }
   }
@@ -109,6 +124,7 @@ std::string FlagSet::Usage() const {
     out += "  -" + name;
     if (flag.kind == Kind::kString) out += " string";
     if (flag.kind == Kind::kDuration) out += " duration";
+    if (flag.kind == Kind::kInt) out += " int";
     out += "\n    \t" + flag.usage;
     if (!flag.def.empty()) out += " (default " + flag.def + ")";
     out += "\n";

@@ -5,6 +5,7 @@
 #define CARRIERARR_CLI_FLAGS_H_
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ class FlagSet {
   void Bool(const std::string& name, bool* target, bool def, const std::string& usage);
   void Duration(const std::string& name, std::chrono::nanoseconds* target,
                 std::chrono::nanoseconds def, const std::string& usage);
+  void Int(const std::string& name, int64_t* target, int64_t def, const std::string& usage);
 
   // Errors carry Go's wording ("flag provided but not defined: -x", "flag needs an argument:
   // -name", "invalid value \"x\" for flag -duration: parse error"). `-h`, `-help` and `--help`
@@ -35,7 +37,7 @@ class FlagSet {
   std::string Usage() const;
 
  private:
-  enum class Kind { kString, kBool, kDuration };
+  enum class Kind { kString, kBool, kDuration, kInt };
   struct Flag {
     Kind kind;
     void* target;

@@ -1,0 +1,134 @@
+// The control plane's persistent state behind one interface: enrollment tokens, registered
+// nodes, their latest status, commands with results, events and settings. Two
+// implementations: SQLite (default, WAL, a file beside the fleet) and PostgreSQL (several
+// control planes may share one). Protobuf payloads are stored as serialized bytes so the
+// store does not depend on the wire schema.
+//
+// Thread safety: every method may be called from any thread; implementations serialize
+// internally. Times are Unix milliseconds unless the name says otherwise.
+#ifndef CARRIERARR_FLEET_STORE_H_
+#define CARRIERARR_FLEET_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace carrierarr::fleet {
+
+struct TokenRecord {
+  std::string id;           // public id ("tok_" + 12 hex); shown in lists, used to revoke
+  std::string name;         // operator's label, e.g. the node it is meant for
+  std::string secret_hash;  // lowercase hex SHA-256 of the secret; the secret is never stored
+  int32_t max_uses = 1;     // 0 = unlimited until it expires
+  int32_t uses = 0;
+  int64_t expires_ms = 0;  // 0 = never
+  bool revoked = false;
+  int64_t created_ms = 0;
+};
+
+struct NodeRecord {
+  std::string node_id;
+  std::string registration;     // serialized ec2agent.v1.RegisterRequest
+  std::string credential_hash;  // lowercase hex SHA-256 of the node's own credential
+  int64_t registered_ms = 0;
+  int64_t last_seen_ms = 0;
+  std::string lifecycle;    // "connected", "stale" or "dead"
+  std::string last_status;  // serialized ec2agent.v1.NodeStatus; empty until the first one
+};
+
+// One status (or heartbeat, when status is empty: only last_seen moves) to record.
+struct StatusWrite {
+  std::string node_id;
+  int64_t seen_ms = 0;
+  std::string status;  // serialized ec2agent.v1.NodeStatus, or empty
+};
+
+struct CommandRecord {
+  std::string command_id;
+  std::string node_id;
+  std::string command;  // serialized ec2agent.v1.Command
+  std::string state;    // "queued", "sent", "succeeded", "failed" or "timed_out"
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;  // 0 while queued or sent
+  std::string result;       // serialized ec2agent.v1.CommandResult; empty until finished
+};
+
+struct EventRecord {
+  int64_t seq = 0;  // assigned by AppendEvent, increasing
+  int64_t unix_ms = 0;
+  std::string node_id;  // empty for fleet-wide events
+  std::string kind;     // "registered", "connected", "disconnected", "stale", "dead", ...
+  std::string message;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // A short description for logs: "sqlite:/path/fleet.db" or "postgres://host/db" (never a
+  // password).
+  virtual std::string Describe() const = 0;
+
+  // --- tokens ---
+  // Inserts a new token. AlreadyExists if the id or the hash is taken.
+  virtual Status PutToken(const TokenRecord& token) = 0;
+  virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+  // Atomically finds the token with this secret hash and, if it is usable at now_ms (not
+  // revoked, not expired, uses < max_uses or max_uses == 0), counts one use and returns the
+  // record as it is after the use. Errors: NotFound (unknown), PermissionDenied with
+  // "revoked", "expired" or "already used" in the message.
+  virtual Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) = 0;
+  // NotFound when no token has this id.
+  virtual Status RevokeToken(std::string_view id) = 0;
+
+  // --- nodes ---
+  // Inserts or replaces the node's registration, credential hash, registered_ms, last_seen_ms
+  // and lifecycle. Keeps last_status when the node already exists and node.last_status is
+  // empty.
+  virtual Status UpsertNode(const NodeRecord& node) = 0;
+  virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+  virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;  // NotFound
+  // Removes the node and its commands. NotFound when absent.
+  virtual Status DeleteNode(std::string_view node_id) = 0;
+  virtual Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) = 0;
+  // Records many statuses in one transaction (the batcher's flush). Writes for unknown nodes
+  // are ignored (the node may have been deleted meanwhile).
+  virtual Status WriteStatuses(std::span<const StatusWrite> writes) = 0;
+
+  // --- commands ---
+  // Inserts or replaces by command_id.
+  virtual Status PutCommand(const CommandRecord& command) = 0;
+  virtual Result<CommandRecord> GetCommand(std::string_view command_id) = 0;  // NotFound
+  // The node's commands in created order; only those queued or sent if unfinished_only.
+  virtual Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
+                                                          bool unfinished_only) = 0;
+
+  // --- events ---
+  // Stores the event (event.seq is ignored) and returns its sequence number.
+  virtual Result<int64_t> AppendEvent(const EventRecord& event) = 0;
+  // Up to limit events with seq > after_seq, oldest first.
+  virtual Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) = 0;
+
+  // --- settings (small key/value pairs, e.g. the admin token's hash) ---
+  virtual Status PutSetting(std::string_view key, std::string_view value) = 0;
+  virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
+};
+
+// Opens (creating the schema if needed) the store named by url:
+//   "postgres://..." or "postgresql://..."  PostgreSQL (libpq connection URI)
+//   "sqlite:PATH" or a plain PATH             SQLite file, created 0600, WAL mode
+// InvalidArgument for a url it cannot parse, Unavailable when the server cannot be reached.
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+
+}  // namespace carrierarr::fleet
+
+#endif  // CARRIERARR_FLEET_STORE_H_
