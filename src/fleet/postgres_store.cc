@@ -1,0 +1,627 @@
+// The PostgreSQL Store, for control planes that share one database. libpqxx 6.4 over one
+// connection; protobuf blobs are BYTEA, passed and read as binary (never as escaped text).
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fleet/store.h"
+
+namespace carrierarr::fleet {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+// Serializes schema creation between control planes starting at once (CREATE TABLE IF NOT
+// EXISTS alone races on the catalog). Any constant unlikely to clash: "carrierr" in ASCII.
+constexpr int64_t kSchemaLockKey = 0x6361727269657272;
+constexpr char kDefaultConnectTimeoutS[] = "10";
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  max_uses INTEGER NOT NULL,
+  uses INTEGER NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  revoked BOOLEAN NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  registration BYTEA NOT NULL,
+  credential_hash TEXT NOT NULL,
+  registered_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL,
+  lifecycle TEXT NOT NULL,
+  last_status BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (
+  ord BIGSERIAL NOT NULL,
+  command_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  command BYTEA NOT NULL,
+  state TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  finished_ms BIGINT NOT NULL,
+  result BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commands_by_node ON commands (node_id, created_ms, ord);
+CREATE TABLE IF NOT EXISTS events (
+  seq BIGSERIAL PRIMARY KEY,
+  unix_ms BIGINT NOT NULL,
+  node_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+)sql";
+
+// Prepared on every (re)connection: name -> SQL.
+const std::map<std::string, std::string>& Statements() {
+  static const auto* statements = new std::map<std::string, std::string>{
+      {"get_setting", "SELECT value FROM settings WHERE key = $1"},
+      {"put_setting",
+       "INSERT INTO settings (key, value) VALUES ($1, $2) "
+       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"},
+      {"put_token",
+       "INSERT INTO tokens (id, name, secret_hash, max_uses, uses, expires_ms, revoked, "
+       "created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+      {"list_tokens",
+       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
+       "FROM tokens ORDER BY created_ms, id"},
+      // One statement checks and counts: concurrent callers queue on the row lock and re-check
+      // the WHERE clause against the row as the winner left it.
+      {"consume_token",
+       "UPDATE tokens SET uses = uses + 1 WHERE secret_hash = $1 AND NOT revoked "
+       "AND (expires_ms = 0 OR expires_ms > $2) AND (max_uses = 0 OR uses < max_uses) "
+       "RETURNING id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms"},
+      {"find_token",
+       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
+       "FROM tokens WHERE secret_hash = $1"},
+      {"revoke_token", "UPDATE tokens SET revoked = TRUE WHERE id = $1"},
+      {"upsert_node",
+       "INSERT INTO nodes (node_id, registration, credential_hash, registered_ms, last_seen_ms, "
+       "lifecycle, last_status) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+       "ON CONFLICT (node_id) DO UPDATE SET registration = EXCLUDED.registration, "
+       "credential_hash = EXCLUDED.credential_hash, registered_ms = EXCLUDED.registered_ms, "
+       "last_seen_ms = EXCLUDED.last_seen_ms, lifecycle = EXCLUDED.lifecycle, "
+       "last_status = CASE WHEN octet_length(EXCLUDED.last_status) = 0 THEN nodes.last_status "
+       "ELSE EXCLUDED.last_status END"},
+      {"list_nodes",
+       "SELECT node_id, registration, credential_hash, registered_ms, last_seen_ms, lifecycle, "
+       "last_status FROM nodes ORDER BY node_id"},
+      {"get_node",
+       "SELECT node_id, registration, credential_hash, registered_ms, last_seen_ms, lifecycle, "
+       "last_status FROM nodes WHERE node_id = $1"},
+      {"delete_node_commands", "DELETE FROM commands WHERE node_id = $1"},
+      {"delete_node", "DELETE FROM nodes WHERE node_id = $1"},
+      {"set_lifecycle", "UPDATE nodes SET lifecycle = $2 WHERE node_id = $1"},
+      // The whole batch in one statement (one round trip); statuses travel hex-encoded in a
+      // text array, '' meaning a heartbeat that keeps the last status.
+      {"write_statuses",
+       "UPDATE nodes AS n SET last_seen_ms = w.seen_ms, last_status = CASE "
+       "WHEN w.status_hex = '' THEN n.last_status ELSE decode(w.status_hex, 'hex') END "
+       "FROM unnest($1::text[], $2::bigint[], $3::text[]) AS w(node_id, seen_ms, status_hex) "
+       "WHERE n.node_id = w.node_id"},
+      {"put_command",
+       "INSERT INTO commands (command_id, node_id, command, state, created_ms, finished_ms, "
+       "result) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+       "ON CONFLICT (command_id) DO UPDATE SET node_id = EXCLUDED.node_id, "
+       "command = EXCLUDED.command, state = EXCLUDED.state, created_ms = EXCLUDED.created_ms, "
+       "finished_ms = EXCLUDED.finished_ms, result = EXCLUDED.result"},
+      {"get_command",
+       "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+       "FROM commands WHERE command_id = $1"},
+      // ord (insertion order, kept by the upsert) breaks ties within a millisecond.
+      {"list_commands",
+       "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+       "FROM commands WHERE node_id = $1 ORDER BY created_ms, ord"},
+      {"list_unfinished_commands",
+       "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+       "FROM commands WHERE node_id = $1 AND state IN ('queued', 'sent') "
+       "ORDER BY created_ms, ord"},
+      {"append_event",
+       "INSERT INTO events (unix_ms, node_id, kind, message) VALUES ($1, $2, $3, $4) "
+       "RETURNING seq"},
+      {"list_events",
+       "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > $1 "
+       "ORDER BY seq LIMIT $2"},
+  };
+  return *statements;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+// Elements of a PostgreSQL array literal, each double-quoted so that any text survives.
+void AppendArrayElement(std::string& out, std::string_view v) {
+  if (out.size() > 1) out += ',';
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
+pqxx::binarystring Bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
+std::string BytesOf(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
+std::string TextOf(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
+
+TokenRecord ReadToken(const pqxx::row& r) {
+  TokenRecord t;
+  t.id = TextOf(r[0]);
+  t.name = TextOf(r[1]);
+  t.secret_hash = TextOf(r[2]);
+  t.max_uses = r[3].as<int32_t>();
+  t.uses = r[4].as<int32_t>();
+  t.expires_ms = r[5].as<int64_t>();
+  t.revoked = r[6].as<bool>();
+  t.created_ms = r[7].as<int64_t>();
+  return t;
+}
+
+NodeRecord ReadNode(const pqxx::row& r) {
+  NodeRecord n;
+  n.node_id = TextOf(r[0]);
+  n.registration = BytesOf(r[1]);
+  n.credential_hash = TextOf(r[2]);
+  n.registered_ms = r[3].as<int64_t>();
+  n.last_seen_ms = r[4].as<int64_t>();
+  n.lifecycle = TextOf(r[5]);
+  n.last_status = BytesOf(r[6]);
+  return n;
+}
+
+CommandRecord ReadCommand(const pqxx::row& r) {
+  CommandRecord c;
+  c.command_id = TextOf(r[0]);
+  c.node_id = TextOf(r[1]);
+  c.command = BytesOf(r[2]);
+  c.state = TextOf(r[3]);
+  c.created_ms = r[4].as<int64_t>();
+  c.finished_ms = r[5].as<int64_t>();
+  c.result = BytesOf(r[6]);
+  return c;
+}
+
+// The parts of a connection string worth logging; never the password.
+struct ConnParts {
+  std::string host, hostaddr, port, user, dbname;
+  bool has_connect_timeout = false;
+};
+
+Result<ConnParts> ParseConninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+  if (options == nullptr) {
+    std::string why = err != nullptr ? Trim(err) : "out of memory";
+    PQfreemem(err);
+    return Status::InvalidArgument("invalid PostgreSQL connection URL: " + why +
+                                   "; expected postgres://USER@HOST:PORT/DATABASE");
+  }
+  ConnParts parts;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    std::string_view key = o->keyword;
+    if (key == "host") parts.host = o->val;
+    if (key == "hostaddr") parts.hostaddr = o->val;
+    if (key == "port") parts.port = o->val;
+    if (key == "user") parts.user = o->val;
+    if (key == "dbname") parts.dbname = o->val;
+    if (key == "connect_timeout") parts.has_connect_timeout = true;
+  }
+  PQconninfoFree(options);
+  return parts;
+}
+
+std::string DescribeParts(const ConnParts& p) {
+  std::string host = p.host.empty() ? p.hostaddr : p.host;
+  if (host.empty() || host[0] == '/') {
+    // A unix socket directory (or libpq's default one): the query form names it.
+    std::string out = "postgres:///" + p.dbname;
+    char sep = '?';
+    auto add = [&](const char* key, const std::string& value) {
+      if (value.empty()) return;
+      out += sep;
+      out += key;
+      out += '=';
+      out += value;
+      sep = '&';
+    };
+    add("host", host);
+    add("port", p.port);
+    add("user", p.user);
+    return out;
+  }
+  if (host.find(':') != std::string::npos && host.find(',') == std::string::npos) {
+    host = "[" + host + "]";  // IPv6
+  }
+  return "postgres://" + (p.user.empty() ? "" : p.user + "@") + host +
+         (p.port.empty() ? "" : ":" + p.port) + "/" + p.dbname;
+}
+
+// Thread-safe: one connection, every method holds mu_ for its whole duration. A broken
+// connection is reopened once per call; a call that still cannot reach the server returns
+// Unavailable, and the next call tries again.
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(std::string conninfo, std::string description)
+      : conninfo_(std::move(conninfo)), description_(std::move(description)) {}
+
+  // Connects and creates the schema; called once before the store is shared.
+  Status Init() {
+    return Call<Status>("create the schema", [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      tx.exec("SET LOCAL client_min_messages TO WARNING");  // no "already exists" notices
+      tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kSchemaLockKey) + ")");
+      tx.exec(kSchema);
+      pqxx::result version = tx.exec_prepared("get_setting", std::string("schema_version"));
+      if (version.empty()) {
+        tx.exec_prepared("put_setting", std::string("schema_version"),
+                         std::to_string(kSchemaVersion));
+      } else if (TextOf(version[0][0]) != std::to_string(kSchemaVersion)) {
+        return Status::FailedPrecondition(
+            "PostgreSQL database " + description_ + " has schema version " + TextOf(version[0][0]) +
+            ", this carrierarr knows version " + std::to_string(kSchemaVersion) +
+            ": use the carrierarr release that wrote it, or a newer one");
+      }
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  std::string Describe() const override { return description_; }
+
+  Status PutToken(const TokenRecord& token) override {
+    return Call<Status>("store token " + token.id, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      try {
+        tx.exec_prepared("put_token", token.id, token.name, token.secret_hash, token.max_uses,
+                         token.uses, token.expires_ms, token.revoked, token.created_ms);
+      } catch (const pqxx::unique_violation& e) {
+        bool id_taken = std::string_view(e.what()).find("tokens_pkey") != std::string::npos;
+        return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
+                                              : "a token with the same secret already exists");
+      }
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<TokenRecord>> ListTokens() override {
+    return Call<Result<std::vector<TokenRecord>>>(
+        "list tokens", [&](pqxx::connection& c) -> Result<std::vector<TokenRecord>> {
+          pqxx::read_transaction tx(c);
+          std::vector<TokenRecord> out;
+          for (const pqxx::row& r : tx.exec_prepared("list_tokens")) out.push_back(ReadToken(r));
+          return out;
+        });
+  }
+
+  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
+    const std::string hash(secret_hash);
+    return Call<Result<TokenRecord>>(
+        "use an enrollment token", [&](pqxx::connection& c) -> Result<TokenRecord> {
+          pqxx::work tx(c);
+          pqxx::result used = tx.exec_prepared("consume_token", hash, now_ms);
+          if (!used.empty()) {
+            TokenRecord token = ReadToken(used[0]);
+            tx.commit();
+            return token;
+          }
+          // Not usable: find out why, for the operator.
+          pqxx::result found = tx.exec_prepared("find_token", hash);
+          tx.commit();
+          if (found.empty()) return Status::NotFound("no enrollment token matches this secret");
+          TokenRecord token = ReadToken(found[0]);
+          if (token.revoked) {
+            return Status::PermissionDenied("enrollment token " + token.id + " has been revoked");
+          }
+          if (token.expires_ms != 0 && now_ms >= token.expires_ms) {
+            return Status::PermissionDenied("enrollment token " + token.id +
+                                            " expired; create a new one");
+          }
+          return Status::PermissionDenied("enrollment token " + token.id + " already used (" +
+                                          std::to_string(token.uses) + " of " +
+                                          std::to_string(token.max_uses) + " uses)");
+        });
+  }
+
+  Status RevokeToken(std::string_view id) override {
+    const std::string key(id);
+    return Call<Status>("revoke token " + key, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      pqxx::result r = tx.exec_prepared("revoke_token", key);
+      tx.commit();
+      if (r.affected_rows() == 0) return Status::NotFound("no token with id " + key);
+      return Status::Ok();
+    });
+  }
+
+  Status UpsertNode(const NodeRecord& node) override {
+    return Call<Status>("store node " + node.node_id, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      tx.exec_prepared("upsert_node", node.node_id, Bytes(node.registration), node.credential_hash,
+                       node.registered_ms, node.last_seen_ms, node.lifecycle,
+                       Bytes(node.last_status));
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<NodeRecord>> ListNodes() override {
+    return Call<Result<std::vector<NodeRecord>>>(
+        "list nodes", [&](pqxx::connection& c) -> Result<std::vector<NodeRecord>> {
+          pqxx::read_transaction tx(c);
+          std::vector<NodeRecord> out;
+          for (const pqxx::row& r : tx.exec_prepared("list_nodes")) out.push_back(ReadNode(r));
+          return out;
+        });
+  }
+
+  Result<NodeRecord> GetNode(std::string_view node_id) override {
+    const std::string key(node_id);
+    return Call<Result<NodeRecord>>("read node " + key,
+                                    [&](pqxx::connection& c) -> Result<NodeRecord> {
+                                      pqxx::read_transaction tx(c);
+                                      pqxx::result r = tx.exec_prepared("get_node", key);
+                                      if (r.empty()) return Status::NotFound("no node " + key);
+                                      return ReadNode(r[0]);
+                                    });
+  }
+
+  Status DeleteNode(std::string_view node_id) override {
+    const std::string key(node_id);
+    return Call<Status>("delete node " + key, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      tx.exec_prepared("delete_node_commands", key);
+      pqxx::result r = tx.exec_prepared("delete_node", key);
+      if (r.affected_rows() == 0) return Status::NotFound("no node " + key);  // rolls back
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
+    const std::string key(node_id);
+    const std::string value(lifecycle);
+    return Call<Status>("set the lifecycle of node " + key, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      pqxx::result r = tx.exec_prepared("set_lifecycle", key, value);
+      tx.commit();
+      if (r.affected_rows() == 0) return Status::NotFound("no node " + key);
+      return Status::Ok();
+    });
+  }
+
+  Status WriteStatuses(std::span<const StatusWrite> writes) override {
+    if (writes.empty()) return Status::Ok();
+    // One row per node, as if the writes were applied in order: UPDATE ... FROM would apply
+    // only one of several rows for the same node, and not necessarily the last.
+    std::map<std::string_view, std::pair<int64_t, std::string_view>> merged;
+    for (const StatusWrite& w : writes) {
+      auto& [seen_ms, status] = merged[w.node_id];
+      seen_ms = w.seen_ms;
+      if (!w.status.empty()) status = w.status;
+    }
+    std::string ids = "{", seen = "{", statuses = "{";
+    for (const auto& [id, value] : merged) {
+      AppendArrayElement(ids, id);
+      if (seen.size() > 1) seen += ',';
+      seen += std::to_string(value.first);
+      AppendArrayElement(statuses, Hex(value.second));
+    }
+    ids += '}';
+    seen += '}';
+    statuses += '}';
+    return Call<Status>("record " + std::to_string(writes.size()) + " statuses",
+                        [&](pqxx::connection& c) -> Status {
+                          pqxx::work tx(c);
+                          tx.exec_prepared("write_statuses", ids, seen, statuses);
+                          tx.commit();
+                          return Status::Ok();
+                        });
+  }
+
+  Status PutCommand(const CommandRecord& command) override {
+    return Call<Status>("store command " + command.command_id, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      tx.exec_prepared("put_command", command.command_id, command.node_id, Bytes(command.command),
+                       command.state, command.created_ms, command.finished_ms,
+                       Bytes(command.result));
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  Result<CommandRecord> GetCommand(std::string_view command_id) override {
+    const std::string key(command_id);
+    return Call<Result<CommandRecord>>("read command " + key,
+                                       [&](pqxx::connection& c) -> Result<CommandRecord> {
+                                         pqxx::read_transaction tx(c);
+                                         pqxx::result r = tx.exec_prepared("get_command", key);
+                                         if (r.empty())
+                                           return Status::NotFound("no command " + key);
+                                         return ReadCommand(r[0]);
+                                       });
+  }
+
+  Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
+                                                  bool unfinished_only) override {
+    const std::string key(node_id);
+    return Call<Result<std::vector<CommandRecord>>>(
+        "list the commands of node " + key,
+        [&](pqxx::connection& c) -> Result<std::vector<CommandRecord>> {
+          pqxx::read_transaction tx(c);
+          std::vector<CommandRecord> out;
+          for (const pqxx::row& r : tx.exec_prepared(
+                   unfinished_only ? "list_unfinished_commands" : "list_commands", key)) {
+            out.push_back(ReadCommand(r));
+          }
+          return out;
+        });
+  }
+
+  Result<int64_t> AppendEvent(const EventRecord& event) override {
+    return Call<Result<int64_t>>("append an event", [&](pqxx::connection& c) -> Result<int64_t> {
+      pqxx::work tx(c);
+      pqxx::result r =
+          tx.exec_prepared("append_event", event.unix_ms, event.node_id, event.kind, event.message);
+      int64_t seq = r.at(0).at(0).as<int64_t>();
+      tx.commit();
+      return seq;
+    });
+  }
+
+  Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
+    if (limit <= 0) return std::vector<EventRecord>();
+    return Call<Result<std::vector<EventRecord>>>(
+        "list events", [&](pqxx::connection& c) -> Result<std::vector<EventRecord>> {
+          pqxx::read_transaction tx(c);
+          std::vector<EventRecord> out;
+          for (const pqxx::row& r : tx.exec_prepared("list_events", after_seq, limit)) {
+            EventRecord e;
+            e.seq = r[0].as<int64_t>();
+            e.unix_ms = r[1].as<int64_t>();
+            e.node_id = TextOf(r[2]);
+            e.kind = TextOf(r[3]);
+            e.message = TextOf(r[4]);
+            out.push_back(std::move(e));
+          }
+          return out;
+        });
+  }
+
+  Status PutSetting(std::string_view key, std::string_view value) override {
+    const std::string k(key), v(value);
+    return Call<Status>("store setting " + k, [&](pqxx::connection& c) -> Status {
+      pqxx::work tx(c);
+      tx.exec_prepared("put_setting", k, v);
+      tx.commit();
+      return Status::Ok();
+    });
+  }
+
+  Result<std::optional<std::string>> GetSetting(std::string_view key) override {
+    const std::string k(key);
+    return Call<Result<std::optional<std::string>>>(
+        "read setting " + k, [&](pqxx::connection& c) -> Result<std::optional<std::string>> {
+          pqxx::read_transaction tx(c);
+          pqxx::result r = tx.exec_prepared("get_setting", k);
+          if (r.empty()) return std::optional<std::string>();
+          return std::optional<std::string>(TextOf(r[0][0]));
+        });
+  }
+
+ private:
+  Status ConnectLocked() {
+    try {
+      auto conn = std::make_unique<pqxx::connection>(conninfo_);
+      for (const auto& [name, sql] : Statements()) conn->prepare(name, sql);
+      conn_ = std::move(conn);
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      return Status::Unavailable("cannot connect to PostgreSQL at " + description_ + ": " +
+                                 Trim(e.what()) +
+                                 "; check that the server is running and the --db URL");
+    }
+  }
+
+  // Runs fn(connection) under the lock and turns libpqxx's exceptions into Status codes. A
+  // broken connection gets one fresh connection and one more try: a transaction that broke
+  // before its commit was rolled back by the server, so running it again is safe.
+  template <typename R, typename Fn>
+  R Call(const std::string& what, Fn&& fn) {
+    std::lock_guard lock(mu_);
+    for (int attempt = 0;; ++attempt) {
+      if (conn_ == nullptr) CARRIERARR_RETURN_IF_ERROR(ConnectLocked());
+      try {
+        return fn(*conn_);
+      } catch (const pqxx::in_doubt_error& e) {
+        conn_.reset();
+        return Status::Unavailable(
+            "PostgreSQL at " + description_ + ": the connection broke while committing (" + what +
+            "); the change may or may not have been stored: " + Trim(e.what()));
+      } catch (const pqxx::broken_connection& e) {
+        conn_.reset();
+        if (attempt == 0) continue;
+        return Status::Unavailable("lost the connection to PostgreSQL at " + description_ + " (" +
+                                   what + "): " + Trim(e.what()) +
+                                   "; check that the server is running");
+      } catch (const pqxx::sql_error& e) {
+        return SqlError(e, what);
+      } catch (const std::exception& e) {
+        return Status::Internal("PostgreSQL at " + description_ + ": cannot " + what + ": " +
+                                Trim(e.what()));
+      }
+    }
+  }
+
+  Status SqlError(const pqxx::sql_error& e, const std::string& what) const {
+    const std::string state = e.sqlstate();
+    std::string msg = "PostgreSQL at " + description_ + ": cannot " + what + ": " + Trim(e.what());
+    std::string_view cls = std::string_view(state).substr(0, 2);
+    if (state == "23505") return Status::AlreadyExists(msg);
+    if (cls == "23" || cls == "22") return Status::InvalidArgument(msg);
+    if (state == "42501") {
+      return Status::PermissionDenied(msg + "; grant the --db user rights on its tables");
+    }
+    if (cls == "08" || cls == "40" || cls == "53" || cls == "57") {
+      return Status::Unavailable(msg);  // connection, conflict, resources, shutdown: retry
+    }
+    return Status::Internal(msg);
+  }
+
+  const std::string conninfo_;
+  const std::string description_;
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_;  // null after a break, until the next call
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
+  auto parts = ParseConninfo(conninfo);
+  if (!parts.ok()) return parts.status();
+  std::string effective = conninfo;
+  if (!parts->has_connect_timeout) {
+    // libpq waits forever for an unreachable host by default.
+    bool uri = conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://");
+    if (uri) {
+      effective += conninfo.find('?') == std::string::npos ? '?' : '&';
+      effective += std::string("connect_timeout=") + kDefaultConnectTimeoutS;
+    } else {
+      effective += std::string(" connect_timeout=") + kDefaultConnectTimeoutS;
+    }
+  }
+  auto store = std::make_unique<PostgresStore>(effective, DescribeParts(*parts));
+  CARRIERARR_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace carrierarr::fleet

@@ -1,0 +1,747 @@
+// The SQLite Store: one file beside the control plane, WAL mode with synchronous=FULL so that a
+// commit survives a crash or power cut before the call returns.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "core/file_util.h"
+#include "fleet/store.h"
+
+namespace carrierarr::fleet {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 5000;
+
+// Every statement the store runs; cached by text once prepared.
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  max_uses INTEGER NOT NULL,
+  uses INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  revoked INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  registration BLOB NOT NULL,
+  credential_hash TEXT NOT NULL,
+  registered_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  lifecycle TEXT NOT NULL,
+  last_status BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (
+  command_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  command BLOB NOT NULL,
+  state TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  result BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commands_by_node ON commands (node_id, created_ms);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  unix_ms INTEGER NOT NULL,
+  node_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+)sql";
+
+constexpr char kBegin[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kRollback[] = "ROLLBACK";
+
+constexpr char kGetSetting[] = "SELECT value FROM settings WHERE key = ?1";
+constexpr char kPutSetting[] =
+    "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+constexpr char kPutToken[] =
+    "INSERT INTO tokens (id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr char kListTokens[] =
+    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
+    "FROM tokens ORDER BY created_ms, id";
+constexpr char kFindToken[] =
+    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
+    "FROM tokens WHERE secret_hash = ?1";
+constexpr char kUseToken[] = "UPDATE tokens SET uses = uses + 1 WHERE id = ?1";
+constexpr char kRevokeToken[] = "UPDATE tokens SET revoked = 1 WHERE id = ?1";
+
+constexpr char kUpsertNode[] =
+    "INSERT INTO nodes (node_id, registration, credential_hash, registered_ms, last_seen_ms, "
+    "lifecycle, last_status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT (node_id) DO UPDATE SET registration = excluded.registration, "
+    "credential_hash = excluded.credential_hash, registered_ms = excluded.registered_ms, "
+    "last_seen_ms = excluded.last_seen_ms, lifecycle = excluded.lifecycle, "
+    "last_status = CASE WHEN length(excluded.last_status) = 0 THEN nodes.last_status "
+    "ELSE excluded.last_status END";
+constexpr char kListNodes[] =
+    "SELECT node_id, registration, credential_hash, registered_ms, last_seen_ms, lifecycle, "
+    "last_status FROM nodes ORDER BY node_id";
+constexpr char kGetNode[] =
+    "SELECT node_id, registration, credential_hash, registered_ms, last_seen_ms, lifecycle, "
+    "last_status FROM nodes WHERE node_id = ?1";
+constexpr char kDeleteNodeCommands[] = "DELETE FROM commands WHERE node_id = ?1";
+constexpr char kDeleteNode[] = "DELETE FROM nodes WHERE node_id = ?1";
+constexpr char kSetLifecycle[] = "UPDATE nodes SET lifecycle = ?2 WHERE node_id = ?1";
+constexpr char kWriteStatus[] =
+    "UPDATE nodes SET last_seen_ms = ?2, "
+    "last_status = CASE WHEN length(?3) = 0 THEN last_status ELSE ?3 END WHERE node_id = ?1";
+
+constexpr char kPutCommand[] =
+    "INSERT INTO commands (command_id, node_id, command, state, created_ms, finished_ms, result) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT (command_id) DO UPDATE SET node_id = excluded.node_id, "
+    "command = excluded.command, state = excluded.state, created_ms = excluded.created_ms, "
+    "finished_ms = excluded.finished_ms, result = excluded.result";
+constexpr char kGetCommand[] =
+    "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+    "FROM commands WHERE command_id = ?1";
+// rowid breaks ties within a millisecond: the upsert above keeps a command's rowid.
+constexpr char kListCommands[] =
+    "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+    "FROM commands WHERE node_id = ?1 ORDER BY created_ms, rowid";
+constexpr char kListUnfinishedCommands[] =
+    "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
+    "FROM commands WHERE node_id = ?1 AND state IN ('queued', 'sent') "
+    "ORDER BY created_ms, rowid";
+
+constexpr char kAppendEvent[] =
+    "INSERT INTO events (unix_ms, node_id, kind, message) VALUES (?1, ?2, ?3, ?4)";
+constexpr char kListEvents[] =
+    "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+// A cached statement in use: binds parameters, steps, reads columns, and resets itself (keeping
+// the compiled statement for the next call) when it goes out of scope.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Stmt() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Int(int i, int64_t v) {
+    Check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Stmt& Text(int i, std::string_view v) {
+    // SQLITE_TRANSIENT copies: the bound views need not outlive the call.
+    Check(sqlite3_bind_text64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT,
+                              SQLITE_UTF8));
+    return *this;
+  }
+  Stmt& Blob(int i, std::string_view v) {
+    // A null data pointer would bind NULL, not an empty blob.
+    Check(v.empty() ? sqlite3_bind_zeroblob(stmt_, i, 0)
+                    : sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
+    return *this;
+  }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code; a failed bind is reported here.
+  int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
+
+  int64_t ColInt(int i) const { return sqlite3_column_int64(stmt_, i); }
+  std::string ColText(int i) const { return ColBytes(i); }
+  std::string ColBytes(int i) const {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    int n = sqlite3_column_bytes(stmt_, i);
+    return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+TokenRecord ReadToken(const Stmt& s) {
+  TokenRecord t;
+  t.id = s.ColText(0);
+  t.name = s.ColText(1);
+  t.secret_hash = s.ColText(2);
+  t.max_uses = static_cast<int32_t>(s.ColInt(3));
+  t.uses = static_cast<int32_t>(s.ColInt(4));
+  t.expires_ms = s.ColInt(5);
+  t.revoked = s.ColInt(6) != 0;
+  t.created_ms = s.ColInt(7);
+  return t;
+}
+
+NodeRecord ReadNode(const Stmt& s) {
+  NodeRecord n;
+  n.node_id = s.ColText(0);
+  n.registration = s.ColBytes(1);
+  n.credential_hash = s.ColText(2);
+  n.registered_ms = s.ColInt(3);
+  n.last_seen_ms = s.ColInt(4);
+  n.lifecycle = s.ColText(5);
+  n.last_status = s.ColBytes(6);
+  return n;
+}
+
+CommandRecord ReadCommand(const Stmt& s) {
+  CommandRecord c;
+  c.command_id = s.ColText(0);
+  c.node_id = s.ColText(1);
+  c.command = s.ColBytes(2);
+  c.state = s.ColText(3);
+  c.created_ms = s.ColInt(4);
+  c.finished_ms = s.ColInt(5);
+  c.result = s.ColBytes(6);
+  return c;
+}
+
+// Thread-safe: one connection, every method holds mu_ for its whole duration (SQLite has one
+// writer at a time anyway). Other processes may open the same file; BEGIN IMMEDIATE and the busy
+// timeout make them take turns.
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  ~SqliteStore() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    // The last connection to close checkpoints the WAL into the database file.
+    sqlite3_close_v2(db_);
+  }
+
+  // Pragmas and schema; called once before the store is shared.
+  Status Init() {
+    std::lock_guard lock(mu_);
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    {
+      // The first read of the file: a file that is not a database fails here.
+      auto mode = Prepare("PRAGMA journal_mode = WAL");
+      if (!mode.ok()) return mode.status();
+      Stmt s(*mode);
+      int rc = s.Step();
+      if (rc != SQLITE_ROW) return Error(rc, "enable WAL mode");
+      std::string got = s.ColText(0);
+      if (got != "wal" && path_ != ":memory:") {
+        return Status::FailedPrecondition("SQLite database " + path_ +
+                                          " cannot use WAL mode (journal_mode is " + got +
+                                          "); put it on a local filesystem");
+      }
+    }
+    CARRIERARR_RETURN_IF_ERROR(
+        ExecScript("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", "set pragmas"));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin the schema transaction"));
+    Status st = CreateSchema();
+    if (!st.ok()) {
+      RollbackQuietly();
+      return st;
+    }
+    return Commit("commit the schema");
+  }
+
+  std::string Describe() const override { return "sqlite:" + path_; }
+
+  Status PutToken(const TokenRecord& token) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kPutToken);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, token.id)
+        .Text(2, token.name)
+        .Text(3, token.secret_hash)
+        .Int(4, token.max_uses)
+        .Int(5, token.uses)
+        .Int(6, token.expires_ms)
+        .Int(7, token.revoked ? 1 : 0)
+        .Int(8, token.created_ms);
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (IsUniqueViolation(rc)) {
+      bool id_taken = std::strstr(sqlite3_errmsg(db_), "tokens.id") != nullptr;
+      return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
+                                            : "a token with the same secret already exists");
+    }
+    return Error(rc, "store token " + token.id);
+  }
+
+  Result<std::vector<TokenRecord>> ListTokens() override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kListTokens);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    std::vector<TokenRecord> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadToken(s));
+    if (rc != SQLITE_DONE) return Error(rc, "list tokens");
+    return out;
+  }
+
+  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    // IMMEDIATE takes the write lock up front: another process cannot use the token between
+    // our check and our increment.
+    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
+    auto consumed = ConsumeTokenLocked(secret_hash, now_ms);
+    if (!consumed.ok()) {
+      RollbackQuietly();
+      return consumed;
+    }
+    CARRIERARR_RETURN_IF_ERROR(Commit("commit the token use"));
+    return consumed;
+  }
+
+  Status RevokeToken(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kRevokeToken);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, id);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "revoke token " + std::string(id));
+    if (sqlite3_changes(db_) == 0) {
+      return Status::NotFound("no token with id " + std::string(id));
+    }
+    return Status::Ok();
+  }
+
+  Status UpsertNode(const NodeRecord& node) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kUpsertNode);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, node.node_id)
+        .Blob(2, node.registration)
+        .Text(3, node.credential_hash)
+        .Int(4, node.registered_ms)
+        .Int(5, node.last_seen_ms)
+        .Text(6, node.lifecycle)
+        .Blob(7, node.last_status);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "store node " + node.node_id);
+    return Status::Ok();
+  }
+
+  Result<std::vector<NodeRecord>> ListNodes() override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kListNodes);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    std::vector<NodeRecord> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadNode(s));
+    if (rc != SQLITE_DONE) return Error(rc, "list nodes");
+    return out;
+  }
+
+  Result<NodeRecord> GetNode(std::string_view node_id) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kGetNode);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, node_id);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadNode(s);
+    if (rc == SQLITE_DONE) return Status::NotFound("no node " + std::string(node_id));
+    return Error(rc, "read node " + std::string(node_id));
+  }
+
+  Status DeleteNode(std::string_view node_id) override {
+    std::lock_guard lock(mu_);
+    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
+    Status st = DeleteNodeLocked(node_id);
+    if (!st.ok()) {
+      RollbackQuietly();
+      return st;
+    }
+    return Commit("commit the node's removal");
+  }
+
+  Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kSetLifecycle);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, node_id).Text(2, lifecycle);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "set the lifecycle of node " + std::string(node_id));
+    if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
+    return Status::Ok();
+  }
+
+  Status WriteStatuses(std::span<const StatusWrite> writes) override {
+    if (writes.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kWriteStatus);
+    if (!stmt.ok()) return stmt.status();
+    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
+    {
+      Stmt s(*stmt);
+      for (const StatusWrite& w : writes) {
+        s.Text(1, w.node_id).Int(2, w.seen_ms).Blob(3, w.status);
+        int rc = s.Step();
+        s.Reset();
+        if (rc != SQLITE_DONE) {
+          Status st = Error(rc, "record the status of node " + w.node_id);
+          RollbackQuietly();
+          return st;
+        }
+      }
+    }
+    return Commit("commit " + std::to_string(writes.size()) + " statuses");
+  }
+
+  Status PutCommand(const CommandRecord& command) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kPutCommand);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, command.command_id)
+        .Text(2, command.node_id)
+        .Blob(3, command.command)
+        .Text(4, command.state)
+        .Int(5, command.created_ms)
+        .Int(6, command.finished_ms)
+        .Blob(7, command.result);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "store command " + command.command_id);
+    return Status::Ok();
+  }
+
+  Result<CommandRecord> GetCommand(std::string_view command_id) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kGetCommand);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, command_id);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadCommand(s);
+    if (rc == SQLITE_DONE) return Status::NotFound("no command " + std::string(command_id));
+    return Error(rc, "read command " + std::string(command_id));
+  }
+
+  Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
+                                                  bool unfinished_only) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(unfinished_only ? kListUnfinishedCommands : kListCommands);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, node_id);
+    std::vector<CommandRecord> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadCommand(s));
+    if (rc != SQLITE_DONE) return Error(rc, "list the commands of node " + std::string(node_id));
+    return out;
+  }
+
+  Result<int64_t> AppendEvent(const EventRecord& event) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kAppendEvent);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Int(1, event.unix_ms).Text(2, event.node_id).Text(3, event.kind).Text(4, event.message);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "append an event");
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
+    std::vector<EventRecord> out;
+    if (limit <= 0) return out;
+    std::lock_guard lock(mu_);
+    auto stmt = Prepare(kListEvents);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Int(1, after_seq).Int(2, limit);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      EventRecord e;
+      e.seq = s.ColInt(0);
+      e.unix_ms = s.ColInt(1);
+      e.node_id = s.ColText(2);
+      e.kind = s.ColText(3);
+      e.message = s.ColText(4);
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return Error(rc, "list events");
+    return out;
+  }
+
+  Status PutSetting(std::string_view key, std::string_view value) override {
+    std::lock_guard lock(mu_);
+    return PutSettingLocked(key, value);
+  }
+
+  Result<std::optional<std::string>> GetSetting(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    return GetSettingLocked(key);
+  }
+
+ private:
+  // The compiled statement for `sql`, prepared on first use and kept until the store closes.
+  Result<sqlite3_stmt*> Prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return Error(rc, "prepare \"" + std::string(sql) + "\"");
+    cache_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  Status Exec(const char* sql, const std::string& what) {
+    auto stmt = Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error(rc, what);
+    return Status::Ok();
+  }
+
+  // For statements run once (schema, pragmas): not worth caching.
+  Status ExecScript(const char* sql, const std::string& what) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    sqlite3_free(err);
+    if (rc != SQLITE_OK) return Error(rc, what);
+    return Status::Ok();
+  }
+
+  // A COMMIT that fails (e.g. SQLITE_BUSY) leaves the transaction open: close it.
+  Status Commit(const std::string& what) {
+    Status st = Exec(kCommit, what);
+    if (!st.ok()) RollbackQuietly();
+    return st;
+  }
+
+  void RollbackQuietly() {
+    // Fails only when no transaction is open (SQLite may have rolled back already).
+    if (sqlite3_get_autocommit(db_) == 0) (void)Exec(kRollback, "roll back");
+  }
+
+  Status CreateSchema() {
+    CARRIERARR_RETURN_IF_ERROR(ExecScript(kSchema, "create the schema"));
+    auto version = GetSettingLocked("schema_version");
+    if (!version.ok()) return version.status();
+    if (!version->has_value()) {
+      return PutSettingLocked("schema_version", std::to_string(kSchemaVersion));
+    }
+    if (**version != std::to_string(kSchemaVersion)) {
+      return Status::FailedPrecondition(
+          "SQLite database " + path_ + " has schema version " + **version +
+          ", this carrierarr knows version " + std::to_string(kSchemaVersion) +
+          ": use the carrierarr release that wrote it, or a newer one");
+    }
+    return Status::Ok();
+  }
+
+  Result<TokenRecord> ConsumeTokenLocked(std::string_view secret_hash, int64_t now_ms) {
+    auto find = Prepare(kFindToken);
+    if (!find.ok()) return find.status();
+    TokenRecord token;
+    {
+      Stmt s(*find);
+      s.Text(1, secret_hash);
+      int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no enrollment token matches this secret");
+      if (rc != SQLITE_ROW) return Error(rc, "look up the enrollment token");
+      token = ReadToken(s);
+    }
+    if (token.revoked) {
+      return Status::PermissionDenied("enrollment token " + token.id + " has been revoked");
+    }
+    if (token.expires_ms != 0 && now_ms >= token.expires_ms) {
+      return Status::PermissionDenied("enrollment token " + token.id +
+                                      " expired; create a new one");
+    }
+    if (token.max_uses != 0 && token.uses >= token.max_uses) {
+      return Status::PermissionDenied("enrollment token " + token.id + " already used (" +
+                                      std::to_string(token.uses) + " of " +
+                                      std::to_string(token.max_uses) + " uses)");
+    }
+    auto use = Prepare(kUseToken);
+    if (!use.ok()) return use.status();
+    Stmt s(*use);
+    s.Text(1, token.id);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "count a use of token " + token.id);
+    ++token.uses;
+    return token;
+  }
+
+  Status DeleteNodeLocked(std::string_view node_id) {
+    auto commands = Prepare(kDeleteNodeCommands);
+    if (!commands.ok()) return commands.status();
+    auto node = Prepare(kDeleteNode);
+    if (!node.ok()) return node.status();
+    {
+      Stmt s(*commands);
+      s.Text(1, node_id);
+      int rc = s.Step();
+      if (rc != SQLITE_DONE) {
+        return Error(rc, "delete the commands of node " + std::string(node_id));
+      }
+    }
+    Stmt s(*node);
+    s.Text(1, node_id);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "delete node " + std::string(node_id));
+    if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
+    return Status::Ok();
+  }
+
+  Status PutSettingLocked(std::string_view key, std::string_view value) {
+    auto stmt = Prepare(kPutSetting);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, key).Text(2, value);
+    int rc = s.Step();
+    if (rc != SQLITE_DONE) return Error(rc, "store setting " + std::string(key));
+    return Status::Ok();
+  }
+
+  Result<std::optional<std::string>> GetSettingLocked(std::string_view key) {
+    auto stmt = Prepare(kGetSetting);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(*stmt);
+    s.Text(1, key);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(s.ColText(0));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return Error(rc, "read setting " + std::string(key));
+  }
+
+  bool IsUniqueViolation(int rc) const {
+    return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+  }
+
+  // Maps a SQLite result code to a Status that says what failed and what to do about it.
+  Status Error(int rc, const std::string& what) const {
+    std::string msg =
+        "SQLite database " + path_ + ": cannot " + what + ": " +
+        (db_ != nullptr && sqlite3_errcode(db_) == rc ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    switch (rc & 0xff) {
+      case SQLITE_CONSTRAINT:
+        if (IsUniqueViolation(rc)) return Status::AlreadyExists(msg);
+        return Status::InvalidArgument(msg);
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return Status::Unavailable(msg + " (another process held the database for " +
+                                   std::to_string(kBusyTimeoutMs / 1000) +
+                                   " s; is a second control plane using the same file?)");
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+      case SQLITE_AUTH:
+        return Status::PermissionDenied(msg +
+                                        "; check the permissions of the file, its -wal and "
+                                        "-shm files and their directory");
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+        return Status::DataLoss(msg + "; check the --db path, or restore the file from a backup");
+      case SQLITE_FULL:
+        return Status::Unavailable(msg + "; free some disk space");
+      case SQLITE_IOERR:
+      case SQLITE_CANTOPEN:
+      case SQLITE_PROTOCOL:
+        return Status::Unavailable(msg);
+      case SQLITE_TOOBIG:
+      case SQLITE_RANGE:
+        return Status::InvalidArgument(msg);
+      default:
+        return Status::Internal(msg);
+    }
+  }
+
+  const std::string path_;
+  std::mutex mu_;
+  sqlite3* const db_;
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;  // keyed by the k* constants above
+};
+
+// Creates the file with mode 0600 before SQLite sees it (SQLite would create it 0644 less the
+// umask), and turns open(2)'s errors into messages about the --db path.
+Status CreateDatabaseFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    // The umask may have taken bits away from 0600; fix the mode exactly.
+    int rc = ::fchmod(fd, 0600);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      return Status::Internal("cannot set the mode of SQLite database " + path + ": " +
+                              ErrnoString(err));
+    }
+    return Status::Ok();
+  }
+  if (errno == EEXIST) {
+    // Existing file: check now that we can open it for writing, for a clearer error than
+    // SQLite's "unable to open database file".
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      return Status::Ok();
+    }
+  }
+  int err = errno;
+  std::string msg = "cannot open SQLite database " + path + ": " + ErrnoString(err);
+  switch (err) {
+    case ENOENT:
+      return Status::NotFound(msg + "; create its directory or check the --db path");
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Status::PermissionDenied(msg + "; check the --db path and its permissions");
+    case EISDIR:
+      return Status::InvalidArgument(msg + "; the --db path must name a file");
+    case ENOTDIR:
+      return Status::InvalidArgument(msg + "; check the --db path");
+    default:
+      return Status::Unavailable(msg + "; check the --db path");
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("empty SQLite database path; check --db");
+  const bool memory = path == ":memory:";
+  if (!memory) CARRIERARR_RETURN_IF_ERROR(CreateDatabaseFile(path));
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (memory) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "cannot open SQLite database " + path + ": " +
+                      (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) +
+                      "; check the --db path";
+    sqlite3_close_v2(db);
+    return Status::Unavailable(msg);
+  }
+  auto store = std::make_unique<SqliteStore>(path, db);
+  CARRIERARR_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace carrierarr::fleet

@@ -1,0 +1,50 @@
+// OpenStore: picks the backend from the URL's form.
+#include "fleet/store.h"
+
+#include <string>
+#include <string_view>
+
+namespace carrierarr::fleet {
+namespace {
+
+constexpr std::string_view kAcceptedForms =
+    "use postgres://..., postgresql://..., sqlite:PATH or a plain file path";
+
+// True when `url` starts with "scheme://" (RFC 3986 scheme characters).
+bool HasUrlScheme(std::string_view url) {
+  size_t colon = url.find("://");
+  if (colon == std::string_view::npos || colon == 0) return false;
+  for (size_t i = 0; i < colon; ++i) {
+    char c = url[i];
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    bool other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!alpha && !(i > 0 && other)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  if (url.empty()) {
+    return Status::InvalidArgument("empty database URL: " + std::string(kAcceptedForms));
+  }
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return OpenPostgresStore(std::string(url));
+  }
+  if (url.starts_with("sqlite:")) {
+    std::string_view path = url.substr(std::string_view("sqlite:").size());
+    if (path.empty()) {
+      return Status::InvalidArgument("database URL \"sqlite:\" names no file: use sqlite:PATH");
+    }
+    return OpenSqliteStore(std::string(path));
+  }
+  if (HasUrlScheme(url)) {
+    std::string_view scheme = url.substr(0, url.find("://"));
+    return Status::InvalidArgument("unsupported database URL scheme \"" + std::string(scheme) +
+                                   "://\": " + std::string(kAcceptedForms));
+  }
+  return OpenSqliteStore(std::string(url));
+}
+
+}  // namespace carrierarr::fleet

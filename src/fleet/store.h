@@ -96,6 +96,7 @@ class Store {
   virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;  // NotFound
   // Removes the node and its commands. NotFound when absent.
   virtual Status DeleteNode(std::string_view node_id) = 0;
+  // NotFound when absent.
   virtual Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) = 0;
   // Records many statuses in one transaction (the batcher's flush). Writes for unknown nodes
   // are ignored (the node may have been deleted meanwhile).
@@ -112,7 +113,7 @@ class Store {
   // --- events ---
   // Stores the event (event.seq is ignored) and returns its sequence number.
   virtual Result<int64_t> AppendEvent(const EventRecord& event) = 0;
-  // Up to limit events with seq > after_seq, oldest first.
+  // Up to limit events with seq > after_seq, oldest first (none when limit <= 0).
   virtual Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) = 0;
 
   // --- settings (small key/value pairs, e.g. the admin token's hash) ---
