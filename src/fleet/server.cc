@@ -1,0 +1,236 @@
+#include "fleet/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "core/fd_closer.h"
+#include "core/file_util.h"
+#include "fleet/auth.h"
+#include "fleet/control_plane.h"
+#include "fleet/grpc_services.h"
+#include "fleet/http_api.h"
+
+namespace carrierarr::fleet {
+namespace {
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A unix socket left behind by a control plane that died is removed; one that still answers
+// belongs to a running control plane and is an error, never taken over.
+Status ClaimUnixSocket(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return Status::Ok();
+  if (!S_ISSOCK(st.st_mode))
+    return Status::AlreadyExists(path + " exists and is not a socket; remove it or choose another");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  FdCloser closer(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+    return Status::AlreadyExists("a control plane is already serving on " + path +
+                                 "; stop it first");
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Status::PermissionDenied("cannot remove stale socket " + path + ": " +
+                                    std::strerror(errno));
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const ServeOptions& o) {
+  if (o.tls_cert.empty() && o.tls_key.empty()) return grpc::InsecureServerCredentials();
+  if (o.tls_cert.empty() || o.tls_key.empty())
+    return Status::InvalidArgument("--tls-cert and --tls-key go together");
+  auto cert = ReadFile(o.tls_cert);
+  if (!cert.ok()) return cert.status().WithPrefix("--tls-cert");
+  auto key = ReadFile(o.tls_key);
+  if (!key.ok()) return key.status().WithPrefix("--tls-key");
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!o.tls_client_ca.empty()) {
+    auto ca = ReadFile(o.tls_client_ca);
+    if (!ca.ok()) return ca.status().WithPrefix("--tls-client-ca");
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+// Reads the admin token from state_dir/admin.token, creating it (0600) on first start.
+Result<std::string> LoadOrCreateAdminToken(const std::string& state_dir) {
+  const std::string path = state_dir + "/admin.token";
+  auto existing = ReadFile(path);
+  if (existing.ok()) {
+    std::string token = Trim(*existing);
+    if (token.size() < 32)
+      return Status::DataLoss(path + " holds no valid admin token; delete it to make a new one");
+    return token;
+  }
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  std::string token = NewSecret("cat_");
+  CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600, Overwrite::kNo));
+  return token;
+}
+
+bool SplitHostPort(const std::string& s, std::string* host, int* port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = s.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
+    *host = host->substr(1, host->size() - 2);
+  try {
+    size_t used = 0;
+    *port = std::stoi(s.substr(colon + 1), &used);
+    return used == s.size() - colon - 1 && *port >= 0 && *port <= 65535;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+struct Server::Impl {
+  std::unique_ptr<ControlPlane> cp;
+  std::unique_ptr<AgentService> agent_service;
+  std::unique_ptr<AdminService> admin_service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<HttpApi> http;
+  std::string admin_token;
+  int grpc_port = 0;
+  std::vector<std::string> unix_sockets;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool done = false;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Shutdown(); }
+
+Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
+  auto impl = std::make_unique<Impl>();
+  std::error_code ec;
+  std::filesystem::create_directories(o.state_dir, ec);
+  if (ec) return Status::PermissionDenied("cannot create state dir " + o.state_dir + ": " + ec.message());
+  chmod(o.state_dir.c_str(), 0700);  // the admin token and the socket live here
+
+  auto store = OpenStore(o.db);
+  if (!store.ok()) return store.status().WithPrefix("--db");
+  ControlPlaneOptions cpo{.heartbeat_interval = o.heartbeat_interval,
+                          .status_interval = o.status_interval,
+                          .stale_after = o.stale_after,
+                          .dead_after = o.dead_after,
+                          .idle_shutdown_minutes = o.idle_shutdown_minutes,
+                          .allow_exec = o.allow_exec,
+                          .batch_delay = o.batch_delay,
+                          .batch_max = o.batch_max,
+                          .command_grace = o.command_grace,
+                          .clock = o.clock};
+  auto cp = ControlPlane::Create(std::move(*store), cpo);
+  if (!cp.ok()) return cp.status();
+  impl->cp = std::move(*cp);
+
+  auto token = LoadOrCreateAdminToken(o.state_dir);
+  if (!token.ok()) return token.status();
+  impl->admin_token = *token;
+  CARRIERARR_RETURN_IF_ERROR(impl->cp->SetAdminToken(impl->admin_token));
+
+  impl->agent_service = std::make_unique<AgentService>(impl->cp.get());
+  impl->admin_service = std::make_unique<AdminService>(impl->cp.get());
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  // Agents keep their stream alive with pings every 30 s even when idle.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  if (o.grpc_listen.empty()) return Status::InvalidArgument("--listen: at least one address");
+  auto tcp_credentials = TcpCredentials(o);
+  if (!tcp_credentials.ok()) return tcp_credentials.status();
+  std::vector<std::unique_ptr<int>> ports;
+  int* first_tcp_port = nullptr;
+  for (const std::string& address : o.grpc_listen) {
+    if (address.rfind("unix:", 0) == 0) {
+      std::string path = address.substr(5);
+      CARRIERARR_RETURN_IF_ERROR(ClaimUnixSocket(path));
+      impl->unix_sockets.push_back(path);
+      builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+    } else {
+      std::string host;
+      int port = 0;
+      if (!SplitHostPort(address, &host, &port))
+        return Status::InvalidArgument("--listen " + address + ": want HOST:PORT or unix:PATH");
+      ports.push_back(std::make_unique<int>(0));
+      if (!first_tcp_port) first_tcp_port = ports.back().get();
+      builder.AddListeningPort(address, *tcp_credentials, ports.back().get());
+    }
+  }
+  builder.RegisterService(impl->agent_service.get());
+  builder.RegisterService(impl->admin_service.get());
+  impl->grpc_server = builder.BuildAndStart();
+  if (!impl->grpc_server)
+    return Status::Unavailable("cannot listen on " + [&] {
+      std::string all;
+      for (const auto& a : o.grpc_listen) all += (all.empty() ? "" : ", ") + a;
+      return all;
+    }() + " (address in use, or not an address of this host?)");
+  for (const std::string& path : impl->unix_sockets) chmod(path.c_str(), 0600);
+  if (first_tcp_port) impl->grpc_port = *first_tcp_port;
+
+  if (!o.http_listen.empty()) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(o.http_listen, &host, &port))
+      return Status::InvalidArgument("--http " + o.http_listen + ": want HOST:PORT");
+    auto http = HttpApi::Start(*impl->cp, host, port, o.tls_cert, o.tls_key, CARRIERARR_VERSION);
+    if (!http.ok()) return http.status().WithPrefix("--http");
+    impl->http = std::move(*http);
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::grpc_port() const { return impl_->grpc_port; }
+int Server::http_port() const { return impl_->http ? impl_->http->port() : 0; }
+const std::string& Server::admin_token() const { return impl_->admin_token; }
+ControlPlane& Server::control_plane() { return *impl_->cp; }
+
+void Server::Shutdown() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  if (impl_->http) impl_->http->Stop();
+  impl_->admin_service->Stop();
+  // Streams are cancelled after the deadline; agents reconnect to the next control plane.
+  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  impl_->grpc_server->Wait();
+  impl_->cp.reset();  // flushes pending status writes
+  for (const std::string& path : impl_->unix_sockets) unlink(path.c_str());
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->done = true;
+  }
+  impl_->cv.notify_all();
+}
+
+void Server::Wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->done; });
+}
+
+}  // namespace carrierarr::fleet

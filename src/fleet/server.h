@@ -1,0 +1,74 @@
+// `carrierarr serve`: the control plane as one object. Owns the store, the gRPC server
+// (ec2agent.v1.AgentControl for agents, carrierarr.v1.Fleet for the operator) and the HTTP API.
+// Tests start it on port 0 and read the bound ports back.
+//
+// Thread safety: Start/Shutdown from one thread; the accessors are safe from any thread.
+#ifndef CARRIERARR_FLEET_SERVER_H_
+#define CARRIERARR_FLEET_SERVER_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace carrierarr::fleet {
+
+class ControlPlane;
+
+struct ServeOptions {
+  // Store URL: a SQLite path ("sqlite:PATH" or PATH) or "postgres://...".
+  std::string db = "carrierarr.db";
+  // Where the admin token (admin.token, 0600) is written on first start.
+  std::string state_dir = ".";
+  // gRPC listeners: "HOST:PORT" (port 0 picks one) or "unix:/path/to.sock" (mode 0600).
+  std::vector<std::string> grpc_listen = {"0.0.0.0:50051"};
+  // HTTP API listener "HOST:PORT"; empty turns the HTTP API off.
+  std::string http_listen = "0.0.0.0:8090";
+  // Optional TLS for the TCP listeners of both APIs (unix sockets stay plain: file mode guards
+  // them). tls_client_ca additionally requires client certificates signed by it.
+  std::string tls_cert, tls_key, tls_client_ca;
+
+  std::chrono::seconds heartbeat_interval{10};
+  std::chrono::seconds status_interval{30};
+  std::chrono::seconds stale_after{0};  // 0 = 2 x status_interval
+  std::chrono::seconds dead_after{300};
+  int idle_shutdown_minutes = 0;
+  bool allow_exec = false;  // EXEC commands are refused unless the fleet allows them
+
+  // Status writes are batched: a batch is written when it has batch_max entries or its oldest
+  // entry is batch_delay old.
+  std::chrono::milliseconds batch_delay{20};
+  size_t batch_max = 2000;
+  size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
+  std::chrono::seconds command_grace{30};  // beyond a command's timeout before it is timed_out
+  const Clock* clock = SystemClock::Get();  // tests pass a SimulatedClock
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Start(const ServeOptions& options);
+  ~Server();  // shuts down if still running
+
+  // Bound ports of the first TCP gRPC listener and of the HTTP API (0 when off).
+  int grpc_port() const;
+  int http_port() const;
+  const std::string& admin_token() const;
+  ControlPlane& control_plane();
+
+  // Stops accepting, ends streams, flushes pending status writes. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown (e.g. from a signal handler thread).
+  void Wait();
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace carrierarr::fleet
+
+#endif  // CARRIERARR_FLEET_SERVER_H_

@@ -1,0 +1,494 @@
+// The control plane over real gRPC (port 0 on loopback) and a real store: every test runs on
+// SQLite and on a PostgreSQL server the suite starts itself. The test plays the agent with the
+// generated stubs, so it sees exactly what goes over the wire.
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "carrierarr/v1/fleet.grpc.pb.h"
+#include "ec2agent/v1/agent.grpc.pb.h"
+#include "fleet/control_plane.h"
+#include "fleet/server.h"
+#include "testing/postgres_server.h"
+#include "testing/tools.h"
+
+namespace carrierarr::fleet {
+namespace {
+
+using ec2agent::v1::AgentControl;
+using ec2agent::v1::AgentMessage;
+using ec2agent::v1::ControlMessage;
+using ec2agent::v1::RegisterRequest;
+using ec2agent::v1::RegisterResponse;
+
+enum class Backend { kSqlite, kPostgres };
+
+class ControlPlaneTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kSqlite) {
+      db_ = dir_ / "fleet.db";
+    } else {
+      static int n = 0;
+      db_ = testing::SharedPostgresServer().CreateDatabase(
+          "cp_" + std::to_string(getpid()) + "_" + std::to_string(++n));
+    }
+    StartServer();
+  }
+
+  void StartServer() {
+    ServeOptions o;
+    o.db = db_;
+    o.state_dir = dir_ / "state";
+    o.grpc_listen = {"127.0.0.1:0"};
+    o.http_listen = "";
+    o.status_interval = std::chrono::seconds(30);
+    o.batch_delay = std::chrono::milliseconds(5);
+    o.allow_exec = allow_exec_;
+    auto s = Server::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                   grpc::InsecureChannelCredentials());
+    agent_ = AgentControl::NewStub(channel_);
+    admin_ = carrierarr::v1::Fleet::NewStub(channel_);
+  }
+
+  void RestartServer() {
+    server_->Shutdown();
+    server_.reset();
+    StartServer();
+  }
+
+  std::string NewToken(int max_uses = 1, int64_t ttl = 3600) {
+    carrierarr::v1::CreateTokenRequest req;
+    req.set_max_uses(max_uses);
+    req.set_ttl_seconds(ttl);
+    req.set_name("test");
+    auto r = server_->control_plane().CreateToken(req);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r->secret();
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Ctx(const std::string& secret) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!secret.empty()) ctx->AddMetadata("authorization", "Bearer " + secret);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  }
+
+  grpc::Status Register(const std::string& secret, const std::string& node_id,
+                        RegisterResponse* response) {
+    RegisterRequest req;
+    req.set_node_id(node_id);
+    req.set_node_type(ec2agent::v1::NODE_TYPE_GPU_WORKER);
+    req.set_nebula_ip("10.42.2.1");
+    req.set_region("local");
+    req.mutable_capabilities()->set_gpu_count(2);
+    (*req.mutable_labels())["pool"] = "gpu";
+    return agent_->Register(Ctx(secret).get(), req, response);
+  }
+
+  std::string Enroll(const std::string& node_id) {
+    RegisterResponse resp;
+    grpc::Status s = Register(NewToken(), node_id, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.node_credential();
+  }
+
+  // Reads stream messages until `pred` holds (bounded).
+  template <typename Pred>
+  static bool ReadUntil(grpc::ClientReaderWriter<AgentMessage, ControlMessage>* stream,
+                        ControlMessage* out, Pred pred) {
+    for (int i = 0; i < 20; ++i) {
+      if (!stream->Read(out)) return false;
+      if (pred(*out)) return true;
+    }
+    return false;
+  }
+
+  carrierarr::v1::CommandRecord SendCommand(const std::string& node,
+                                            ec2agent::v1::CommandType type) {
+    carrierarr::v1::SendCommandRequest req;
+    req.set_node_id(node);
+    req.set_type(type);
+    req.add_argv("/bin/echo");
+    req.add_argv("a b");
+    (*req.mutable_args())["model"] = "llama3";
+    (*req.mutable_args())["service"] = "nebula";
+    carrierarr::v1::CommandRecord rec;
+    grpc::Status s = admin_->SendCommand(Ctx(server_->admin_token()).get(), req, &rec);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return rec;
+  }
+
+  testing::ScratchDir dir_;
+  std::string db_;
+  bool allow_exec_ = true;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<AgentControl::Stub> agent_;
+  std::unique_ptr<carrierarr::v1::Fleet::Stub> admin_;
+};
+
+TEST_P(ControlPlaneTest, RegisterWithAGoodTokenGivesANodeCredential) {
+  RegisterResponse resp;
+  grpc::Status s = Register(NewToken(), "gpu-1", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.accepted());
+  EXPECT_EQ(resp.assigned_id(), "gpu-1");
+  EXPECT_EQ(resp.status_interval_sec(), 30);
+  EXPECT_EQ(resp.node_credential().rfind("cnc_", 0), 0u);
+  auto stored = server_->control_plane().store().GetNode("gpu-1");
+  ASSERT_TRUE(stored.ok());
+  RegisterRequest reg;
+  ASSERT_TRUE(reg.ParseFromString(stored->registration));
+  EXPECT_EQ(reg.nebula_ip(), "10.42.2.1");
+  EXPECT_EQ(reg.labels().at("pool"), "gpu");
+  // Only hashes are stored.
+  EXPECT_EQ(stored->credential_hash.find(resp.node_credential()), std::string::npos);
+  EXPECT_EQ(stored->credential_hash.size(), 64u);
+
+  // The credential re-registers the node without a new credential.
+  RegisterResponse again;
+  ASSERT_TRUE(Register(resp.node_credential(), "gpu-1", &again).ok());
+  EXPECT_TRUE(again.node_credential().empty());
+  // ... but not as another node.
+  grpc::Status other = Register(resp.node_credential(), "gpu-2", &again);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_P(ControlPlaneTest, RegisterRefusesMissingUnknownReusedAndExpiredTokens) {
+  RegisterResponse resp;
+  grpc::Status none = Register("", "n1", &resp);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(none.error_message().find("authorization"), std::string::npos);
+
+  grpc::Status unknown = Register("cet_" + std::string(64, 'a'), "n1", &resp);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(unknown.error_message().find("not recognised"), std::string::npos);
+
+  std::string once = NewToken(1);
+  ASSERT_TRUE(Register(once, "n1", &resp).ok());
+  grpc::Status reused = Register(once, "n2", &resp);
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(reused.error_message().find("already used"), std::string::npos);
+
+  std::string expiring = NewToken(0, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  grpc::Status expired = Register(expiring, "n3", &resp);
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
+
+  // A reusable token enrolls several nodes.
+  std::string reusable = NewToken(0, 3600);
+  EXPECT_TRUE(Register(reusable, "n4", &resp).ok());
+  EXPECT_TRUE(Register(reusable, "n5", &resp).ok());
+  EXPECT_EQ(server_->control_plane().ListNodes().size(), 3u);  // n1, n4, n5
+}
+
+TEST_P(ControlPlaneTest, StatusFlowsToTheStoreUnderTheCredentialsNodeId) {
+  std::string cred = Enroll("gpu-1");
+  auto ctx = Ctx(cred);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = agent_->Connect(ctx.get());
+  ControlMessage in;
+  ASSERT_TRUE(stream->Read(&in));
+  ASSERT_TRUE(in.has_config()) << "the first message is the configuration";
+  EXPECT_EQ(in.config().status_interval_sec(), 30);
+
+  AgentMessage out;
+  auto* st = out.mutable_status();
+  st->set_node_id("someone-else");  // ignored: the credential says who this is
+  *st->mutable_timestamp() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  st->mutable_resources()->set_cpu_percent(42.5);
+  st->set_health(ec2agent::v1::HEALTH_STATE_HEALTHY);
+  st->add_gpus()->set_name("NVIDIA H100");
+  ASSERT_TRUE(stream->Write(out));
+
+  NodeRecord stored;
+  for (int i = 0; i < 200; ++i) {  // the batch is written within batch_delay
+    auto r = server_->control_plane().store().GetNode("gpu-1");
+    ASSERT_TRUE(r.ok());
+    stored = *r;
+    if (!stored.last_status.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ec2agent::v1::NodeStatus got;
+  ASSERT_TRUE(got.ParseFromString(stored.last_status));
+  EXPECT_EQ(got.node_id(), "gpu-1");
+  EXPECT_DOUBLE_EQ(got.resources().cpu_percent(), 42.5);
+  EXPECT_EQ(got.gpus(0).name(), "NVIDIA H100");
+  EXPECT_GE(server_->control_plane().store_latency().count(), 1u);
+
+  ec2agent::v1::FleetStatusResponse fleet;
+  ASSERT_TRUE(agent_->GetFleetStatus(Ctx(cred).get(), {}, &fleet).ok());
+  ASSERT_EQ(fleet.nodes_size(), 1);
+  EXPECT_TRUE(fleet.nodes(0).connected());
+  EXPECT_EQ(fleet.summary().healthy_nodes(), 1);
+  EXPECT_EQ(fleet.summary().total_gpus(), 2);
+  stream->WritesDone();
+}
+
+TEST_P(ControlPlaneTest, CommandsReachTheAgentAndResultsAreStoredAndAcked) {
+  std::string cred = Enroll("gpu-1");
+  auto ctx = Ctx(cred);
+  auto stream = agent_->Connect(ctx.get());
+  ControlMessage in;
+  ASSERT_TRUE(stream->Read(&in));  // config
+  for (int type = 1; type <= 8; ++type) {
+    auto rec = SendCommand("gpu-1", static_cast<ec2agent::v1::CommandType>(type));
+    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+    EXPECT_EQ(in.command().command_id(), rec.command_id());
+    EXPECT_EQ(static_cast<int>(in.command().type()), type);
+    if (type == ec2agent::v1::COMMAND_TYPE_EXEC) {
+      ASSERT_EQ(in.command().argv_size(), 2);
+      EXPECT_EQ(in.command().argv(1), "a b");  // unsplit
+    }
+    AgentMessage result;
+    result.mutable_command_result()->set_command_id(rec.command_id());
+    result.mutable_command_result()->set_success(type % 2 == 0);
+    result.mutable_command_result()->set_exit_code(type % 2 == 0 ? 0 : 3);
+    result.mutable_command_result()->set_stdout("out " + std::to_string(type));
+    ASSERT_TRUE(stream->Write(result));
+    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_ack(); }));
+    EXPECT_EQ(in.ack().message_id(), rec.command_id());
+
+    carrierarr::v1::GetCommandRequest get;
+    get.set_command_id(rec.command_id());
+    carrierarr::v1::CommandRecord done;
+    ASSERT_TRUE(admin_->GetCommand(Ctx(server_->admin_token()).get(), get, &done).ok());
+    EXPECT_EQ(done.state(), type % 2 == 0 ? "succeeded" : "failed");
+    EXPECT_EQ(done.result().stdout(), "out " + std::to_string(type));
+  }
+  stream->WritesDone();
+}
+
+TEST_P(ControlPlaneTest, ExecIsRefusedUnlessTheFleetAllowsIt) {
+  server_->Shutdown();
+  server_.reset();
+  allow_exec_ = false;
+  StartServer();
+  Enroll("gpu-1");
+  carrierarr::v1::SendCommandRequest req;
+  req.set_node_id("gpu-1");
+  req.set_type(ec2agent::v1::COMMAND_TYPE_EXEC);
+  req.add_argv("/bin/true");
+  carrierarr::v1::CommandRecord rec;
+  grpc::Status s = admin_->SendCommand(Ctx(server_->admin_token()).get(), req, &rec);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("--allow-exec"), std::string::npos);
+}
+
+TEST_P(ControlPlaneTest, ARestartLosesNoNodeTokenCommandOrResult) {
+  std::string cred = Enroll("gpu-1");
+  std::string spare = NewToken(1);
+  std::string done_id, queued_id;
+  {
+    auto ctx = Ctx(cred);
+    auto stream = agent_->Connect(ctx.get());
+    ControlMessage in;
+    ASSERT_TRUE(stream->Read(&in));
+    auto rec = SendCommand("gpu-1", ec2agent::v1::COMMAND_TYPE_REBOOT);
+    done_id = rec.command_id();
+    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+    AgentMessage result;
+    result.mutable_command_result()->set_command_id(done_id);
+    result.mutable_command_result()->set_success(true);
+    ASSERT_TRUE(stream->Write(result));
+    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_ack(); }));
+    stream->WritesDone();
+    stream->Finish();
+  }
+  queued_id = SendCommand("gpu-1", ec2agent::v1::COMMAND_TYPE_SHUTDOWN).command_id();
+  RestartServer();
+
+  EXPECT_EQ(server_->control_plane().ListNodes().size(), 1u);
+  auto tokens = server_->control_plane().ListTokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(tokens->size(), 2u);
+  auto done = server_->control_plane().GetCommand(done_id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), "succeeded");
+  // The spare token still works, once.
+  RegisterResponse resp;
+  EXPECT_TRUE(Register(spare, "gpu-2", &resp).ok());
+  // The node's credential still works, and the queued command is delivered on reconnect.
+  auto ctx = Ctx(cred);
+  auto stream = agent_->Connect(ctx.get());
+  ControlMessage in;
+  ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+  EXPECT_EQ(in.command().command_id(), queued_id);
+  stream->WritesDone();
+}
+
+TEST_P(ControlPlaneTest, MalformedAndOversizedMessagesAreRefused) {
+  std::string cred = Enroll("gpu-1");
+  {  // no credential on the stream
+    auto ctx = Ctx("");
+    auto stream = agent_->Connect(ctx.get());
+    ControlMessage in;
+    EXPECT_FALSE(stream->Read(&in));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {  // too many GPUs
+    auto ctx = Ctx(cred);
+    auto stream = agent_->Connect(ctx.get());
+    AgentMessage out;
+    for (int i = 0; i < 65; ++i) out.mutable_status()->add_gpus();
+    stream->Write(out);
+    ControlMessage in;
+    while (stream->Read(&in)) {
+    }
+    grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("GPUs"), std::string::npos);
+  }
+  {  // an empty AgentMessage
+    auto ctx = Ctx(cred);
+    auto stream = agent_->Connect(ctx.get());
+    stream->Write(AgentMessage());
+    ControlMessage in;
+    while (stream->Read(&in)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {  // over the 1 MiB limit
+    auto ctx = Ctx(cred);
+    auto stream = agent_->Connect(ctx.get());
+    AgentMessage out;
+    out.mutable_log()->set_message(std::string(2 << 20, 'x'));
+    stream->Write(out);
+    ControlMessage in;
+    while (stream->Read(&in)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  {  // bytes that are not a RegisterRequest
+    grpc::GenericStub generic(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    const char garbage[] = "\xff\xff\xff\xff\x0f not protobuf";
+    grpc::Slice slice(garbage, sizeof garbage - 1);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    generic.UnaryCall(&ctx, "/ec2agent.v1.AgentControl/Register", grpc::StubOptions(), &request,
+                      &response, [&](grpc::Status s) {
+                        std::lock_guard lock(mu);
+                        status = s;
+                        done = true;
+                        cv.notify_all();
+                      });
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));
+    EXPECT_FALSE(status.ok());
+  }
+  // The control plane is still fine.
+  EXPECT_EQ(server_->control_plane().ListNodes().size(), 1u);
+}
+
+TEST_P(ControlPlaneTest, AdminApiNeedsTheAdminToken) {
+  carrierarr::v1::ListNodesResponse nodes;
+  EXPECT_EQ(admin_->ListNodes(Ctx("").get(), {}, &nodes).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::string cred = Enroll("gpu-1");
+  EXPECT_EQ(admin_->ListNodes(Ctx(cred).get(), {}, &nodes).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(admin_->ListNodes(Ctx(server_->admin_token()).get(), {}, &nodes).ok());
+  EXPECT_EQ(nodes.nodes_size(), 1);
+  // The admin token file is 0600 and the same token is used after a restart.
+  EXPECT_EQ(testing::ModeOf(dir_ / "state/admin.token"), 0600u);
+  std::string token = server_->admin_token();
+  RestartServer();
+  EXPECT_EQ(server_->admin_token(), token);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ControlPlaneTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& param_info) {
+                           return param_info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+                         });
+
+// Lifecycle on a simulated clock: no sleeping.
+TEST(ControlPlaneLifecycleTest, ConnectedThenStaleThenDeadWithEvents) {
+  testing::ScratchDir dir;
+  auto store = OpenSqliteStore(dir / "fleet.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  SimulatedClock clock;
+  ControlPlaneOptions o{.status_interval = std::chrono::seconds(10),
+                        .dead_after = std::chrono::seconds(300),
+                        .clock = &clock,
+                        .background_threads = false};
+  auto cp = ControlPlane::Create(std::move(*store), o);
+  ASSERT_TRUE(cp.ok());
+  carrierarr::v1::CreateTokenRequest treq;
+  treq.set_max_uses(1);
+  auto token = (*cp)->CreateToken(treq);
+  ASSERT_TRUE(token.ok());
+  RegisterRequest req;
+  req.set_node_id("w1");
+  auto reg = (*cp)->Register(token->secret(), req);
+  ASSERT_TRUE(std::holds_alternative<RegisterResponse>(reg));
+  auto lifecycle = [&] { return (*cp)->GetNode("w1")->lifecycle(); };
+  EXPECT_EQ(lifecycle(), "connected");
+  clock.Advance(std::chrono::seconds(19));
+  (*cp)->Sweep();
+  EXPECT_EQ(lifecycle(), "connected");
+  clock.Advance(std::chrono::seconds(2));  // 21 s > 2 x 10 s
+  (*cp)->Sweep();
+  EXPECT_EQ(lifecycle(), "stale");
+  clock.Advance(std::chrono::seconds(280));
+  (*cp)->Sweep();
+  EXPECT_EQ(lifecycle(), "dead");
+  (*cp)->OnHeartbeat("w1");
+  EXPECT_EQ(lifecycle(), "connected");
+  auto events = (*cp)->Events(0, 100, std::chrono::milliseconds(0));
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> kinds;
+  for (const auto& e : *events)
+    if (e.node_id() == "w1") kinds.push_back(e.kind());
+  EXPECT_EQ(kinds, (std::vector<std::string>{"registered", "stale", "dead", "connected"}));
+  auto stored = (*cp)->store().GetNode("w1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->lifecycle, "dead");  // the sweep recorded it; the heartbeat's in the batch
+}
+
+TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
+  testing::ScratchDir dir;
+  auto store = OpenSqliteStore(dir / "fleet.db");
+  ASSERT_TRUE(store.ok());
+  SimulatedClock clock;
+  ControlPlaneOptions o{.command_grace = std::chrono::seconds(30),
+                        .clock = &clock,
+                        .background_threads = false};
+  auto cp = ControlPlane::Create(std::move(*store), o);
+  ASSERT_TRUE(cp.ok());
+  carrierarr::v1::CreateTokenRequest treq;
+  treq.set_max_uses(1);
+  auto token = (*cp)->CreateToken(treq);
+  RegisterRequest req;
+  req.set_node_id("w1");
+  ASSERT_TRUE(std::holds_alternative<RegisterResponse>((*cp)->Register(token->secret(), req)));
+  carrierarr::v1::SendCommandRequest c;
+  c.set_node_id("w1");
+  c.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  c.set_timeout_seconds(10);
+  auto rec = (*cp)->SendCommand(c);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->state(), "queued");  // no stream: waits for the node
+  clock.Advance(std::chrono::seconds(39));
+  (*cp)->Sweep();
+  EXPECT_EQ((*cp)->GetCommand(rec->command_id())->state(), "queued");
+  clock.Advance(std::chrono::seconds(2));
+  (*cp)->Sweep();
+  EXPECT_EQ((*cp)->GetCommand(rec->command_id())->state(), "timed_out");
+}
+
+}  // namespace
+}  // namespace carrierarr::fleet

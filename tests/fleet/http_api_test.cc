@@ -1,0 +1,463 @@
+// The HTTP API over a real ControlPlane and SQLite store, spoken to with httplib's client on
+// 127.0.0.1: authentication, the JSON shapes, status codes and the Prometheus text.
+#include "fleet/http_api.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "ec2agent/v1/agent.pb.h"
+#include "fleet/control_plane.h"
+#include "fleet/store.h"
+#include "testing/tools.h"
+
+namespace carrierarr::fleet {
+namespace {
+
+using nlohmann::json;
+
+// A connected agent that answers every command with exit code 7, from a thread of its own.
+class AnsweringAgent : public StreamSink {
+ public:
+  explicit AnsweringAgent(ControlPlane* cp) : cp_(cp) {}
+  ~AnsweringAgent() override {
+    for (auto& t : threads_) t.join();
+  }
+  bool Send(const ec2agent::v1::ControlMessage& message) override {
+    if (!message.has_command()) return true;
+    std::lock_guard lock(mu_);
+    threads_.emplace_back([this, id = message.command().command_id()] {
+      ec2agent::v1::AgentMessage m;
+      m.mutable_command_result()->set_command_id(id);
+      m.mutable_command_result()->set_exit_code(7);
+      m.mutable_command_result()->set_stdout("hello\n");
+      cp_->OnAgentMessage("gpu-1", m);
+    });
+    return true;
+  }
+  void Close(int, const std::string&) override {}
+
+ private:
+  ControlPlane* cp_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+constexpr char kAdmin[] = "cat_0123456789abcdef0123456789abcdef0123456789abcdef";
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(/*allow_exec=*/false); }
+
+  void Open(bool allow_exec) {
+    api_.reset();
+    cp_.reset();
+    auto store = OpenSqliteStore(dir_ / ("fleet" + std::to_string(opened_++) + ".db"));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ControlPlaneOptions options;
+    options.background_threads = false;
+    options.allow_exec = allow_exec;
+    options.command_grace = std::chrono::seconds(1);  // bounds the waits of unanswered commands
+    auto cp = ControlPlane::Create(std::move(*store), options);
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    cp_ = std::move(*cp);
+    ASSERT_TRUE(cp_->SetAdminToken(kAdmin).ok());
+    auto api = HttpApi::Start(*cp_, "127.0.0.1", 0, "", "", "9.8.7");
+    ASSERT_TRUE(api.ok()) << api.status().ToString();
+    api_ = std::move(*api);
+    ASSERT_GT(api_->port(), 0);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", api_->port());
+    client_->set_read_timeout(std::chrono::seconds(20));
+  }
+
+  void TearDown() override {
+    client_.reset();
+    if (api_) api_->Stop();
+    api_.reset();
+    cp_.reset();
+  }
+
+  httplib::Headers Admin() const { return {{"Authorization", std::string("Bearer ") + kAdmin}}; }
+
+  // Registers a node through the control plane with a fresh single-use token.
+  void RegisterNode(const std::string& id) {
+    carrierarr::v1::CreateTokenRequest t;
+    t.set_name("for " + id);
+    t.set_max_uses(1);
+    auto token = cp_->CreateToken(t);
+    ASSERT_TRUE(token.ok()) << token.status().ToString();
+    ec2agent::v1::RegisterRequest r;
+    r.set_node_id(id);
+    r.set_node_type(ec2agent::v1::NODE_TYPE_GPU_WORKER);
+    r.set_nebula_ip("10.42.0.7");
+    r.set_region("homelab");
+    r.mutable_capabilities()->set_gpu_count(2);
+    auto registered = cp_->Register(token->secret(), r);
+    ASSERT_TRUE(std::holds_alternative<ec2agent::v1::RegisterResponse>(registered))
+        << std::get<Refusal>(registered).message;
+  }
+
+  static json Json(const httplib::Result& r) {
+    EXPECT_TRUE(r) << "request failed: " << httplib::to_string(r.error());
+    if (!r) return json();
+    json j = json::parse(r->body, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r->body;
+    return j;
+  }
+
+  testing::ScratchDir dir_;
+  int opened_ = 0;
+  std::unique_ptr<ControlPlane> cp_;
+  std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpApiTest, HealthAndVersionNeedNoToken) {
+  auto health = client_->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Json(health)["status"], "ok");
+  EXPECT_EQ(health->get_header_value("Content-Type"), "application/json");
+
+  auto version = client_->Get("/version");
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->status, 200);
+  EXPECT_EQ(Json(version)["version"], "9.8.7");
+}
+
+TEST_F(HttpApiTest, EverythingElseNeedsTheAdminToken) {
+  for (const char* path : {"/api/v1/fleet", "/api/v1/nodes", "/api/v1/nodes/x", "/api/v1/stats",
+                           "/api/v1/commands/cmd_x", "/api/v1/events", "/metrics"}) {
+    SCOPED_TRACE(path);
+    auto none = client_->Get(path);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 401);
+    json j = Json(none);
+    EXPECT_EQ(j["error"], "no admin token");
+    EXPECT_NE(j["hint"].get<std::string>().find("admin.token"), std::string::npos);
+
+    auto wrong = client_->Get(path, {{"Authorization", "Bearer cat_wrong"}});
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_EQ(Json(wrong)["error"], "wrong admin token");
+
+    // Not a bearer value at all.
+    auto basic = client_->Get(path, {{"Authorization", std::string("Basic ") + kAdmin}});
+    ASSERT_TRUE(basic);
+    EXPECT_EQ(basic->status, 401);
+  }
+  auto post =
+      client_->Post("/api/v1/command", R"({"node_id":"a","type":"REBOOT"})", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  auto del = client_->Delete("/api/v1/nodes/a");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 401);
+}
+
+TEST_F(HttpApiTest, NodesFleetAndOneNode) {
+  auto empty = client_->Get("/api/v1/nodes", Admin());
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200);
+  json j = Json(empty);
+  ASSERT_TRUE(j["nodes"].is_array()) << empty->body;
+  EXPECT_TRUE(j["nodes"].empty());
+
+  RegisterNode("gpu-1");
+
+  auto list = client_->Get("/api/v1/nodes", Admin());
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  j = Json(list);
+  ASSERT_EQ(j["nodes"].size(), 1u) << list->body;
+  EXPECT_EQ(j["nodes"][0]["node_id"], "gpu-1");
+  EXPECT_EQ(j["nodes"][0]["nebula_ip"], "10.42.0.7");
+  EXPECT_EQ(j["nodes"][0]["node_type"], "NODE_TYPE_GPU_WORKER");  // snake_case names, enum names
+
+  auto one = client_->Get("/api/v1/nodes/gpu-1", Admin());
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  j = Json(one);
+  EXPECT_EQ(j["node_id"], "gpu-1");
+  EXPECT_EQ(j["region"], "homelab");
+  EXPECT_EQ(j["capabilities"]["gpu_count"], 2);
+
+  auto fleet = client_->Get("/api/v1/fleet", Admin());
+  ASSERT_TRUE(fleet);
+  EXPECT_EQ(fleet->status, 200);
+  j = Json(fleet);
+  EXPECT_EQ(j["summary"]["total_nodes"], 1) << fleet->body;
+  ASSERT_EQ(j["nodes"].size(), 1u);
+  EXPECT_EQ(j["nodes"][0]["node_id"], "gpu-1");
+
+  auto cpu_only = client_->Get("/api/v1/fleet?node_type=cpu_worker", Admin());
+  ASSERT_TRUE(cpu_only);
+  EXPECT_EQ(cpu_only->status, 200);
+  EXPECT_EQ(Json(cpu_only)["summary"]["total_nodes"], 0) << cpu_only->body;
+  auto bad_filter = client_->Get("/api/v1/fleet?node_type=toaster", Admin());
+  ASSERT_TRUE(bad_filter);
+  EXPECT_EQ(bad_filter->status, 400);
+
+  auto unknown = client_->Get("/api/v1/nodes/nope", Admin());
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  j = Json(unknown);
+  EXPECT_EQ(j["code"], "not found");
+  EXPECT_NE(j["error"].get<std::string>().find("nope"), std::string::npos);
+
+  auto deleted = client_->Delete("/api/v1/nodes/gpu-1", Admin());
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 200) << deleted->body;
+  EXPECT_TRUE(Json(client_->Get("/api/v1/nodes", Admin()))["nodes"].empty());
+  auto again = client_->Delete("/api/v1/nodes/gpu-1", Admin());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404);
+}
+
+TEST_F(HttpApiTest, CommandRequestsAreValidated) {
+  RegisterNode("gpu-1");
+  struct Case {
+    const char* body;
+    const char* error_part;
+  };
+  const Case cases[] = {
+      {"{not json", "not valid JSON"},
+      {"[1,2]", "JSON object"},
+      {R"({"type":"REBOOT"})", "node_id is required"},
+      {R"({"node_id":"gpu-1"})", "type is required"},
+      {R"({"node_id":"gpu-1","type":"TOASTER"})", "unknown command type"},
+      {R"({"node_id":"gpu-1","type":99})", "unknown command type"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","argv":"ls -l"})", "argv must be an array"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","args":{"a":[1]}})", "args.a must be a string"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":-1})", "timeout_seconds"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":1.5})", "timeout_seconds"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","wait":"yes"})", "wait must be"},
+      {R"({"node_id":"gpu-1","type":"REBOOT","timeout":5})", "unknown field \"timeout\""},
+      // Checked by the control plane: still a 400.
+      {R"({"node_id":"gpu-1","type":"PULL_MODEL"})", "model"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = client_->Post("/api/v1/command", Admin(), c.body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    json j = Json(r);
+    EXPECT_NE(j["error"].get<std::string>().find(c.error_part), std::string::npos) << r->body;
+  }
+
+  auto unknown = client_->Post("/api/v1/command", Admin(), R"({"node_id":"ghost","type":"REBOOT"})",
+                               "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+
+  // EXEC is off unless the fleet allows it: a state of the fleet, not a bad request.
+  auto exec = client_->Post("/api/v1/command", Admin(),
+                            R"({"node_id":"gpu-1","type":"EXEC","argv":["uname","-a"]})",
+                            "application/json");
+  ASSERT_TRUE(exec);
+  EXPECT_EQ(exec->status, 409);
+  EXPECT_NE(Json(exec)["error"].get<std::string>().find("--allow-exec"), std::string::npos);
+
+  // Over the 1 MiB body limit.
+  std::string huge =
+      R"({"node_id":"gpu-1","type":"REBOOT","args":{"x":")" + std::string(1 << 20, 'a') + R"("}})";
+  auto too_big = client_->Post("/api/v1/command", Admin(), huge, "application/json");
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 413);
+}
+
+TEST_F(HttpApiTest, QueuedCommandIsAcceptedAndCanBeRead) {
+  Open(/*allow_exec=*/true);
+  RegisterNode("gpu-1");
+  // No agent is connected: the command stays queued.
+  auto r = client_->Post(
+      "/api/v1/command", Admin(),
+      R"({"node_id":"gpu-1","type":"exec","argv":["echo","a b","*"],"timeout_seconds":5})",
+      "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  json j = Json(r);
+  EXPECT_EQ(j["state"], "queued");
+  EXPECT_EQ(j["type"], "COMMAND_TYPE_EXEC");
+  EXPECT_EQ(j["argv"], json::array({"echo", "a b", "*"}));  // passed as given, never split
+  const std::string id = j["command_id"];
+  ASSERT_FALSE(id.empty());
+
+  auto got = client_->Get("/api/v1/commands/" + id, Admin());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(Json(got)["command_id"], id);
+  EXPECT_EQ(Json(got)["node_id"], "gpu-1");
+
+  auto missing = client_->Get("/api/v1/commands/cmd_000000000000", Admin());
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // By number, with args given as a boolean: accepted as the text "true".
+  auto drain =
+      client_->Post("/api/v1/command", Admin(),
+                    R"({"node_id":"gpu-1","type":3,"args":{"force":true}})", "application/json");
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(drain->status, 202) << drain->body;
+  EXPECT_EQ(Json(drain)["type"], "COMMAND_TYPE_DRAIN");
+  EXPECT_EQ(Json(drain)["args"]["force"], "true");
+
+  auto events = client_->Get("/api/v1/events", Admin());
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->status, 200);
+  j = Json(events);
+  ASSERT_TRUE(j["events"].is_array());
+  bool saw_command = false;
+  for (const auto& e : j["events"]) saw_command |= e["kind"] == "command";
+  EXPECT_TRUE(saw_command) << events->body;
+}
+
+TEST_F(HttpApiTest, WaitedCommandReturnsTheResult) {
+  Open(/*allow_exec=*/true);
+  RegisterNode("gpu-1");
+  auto agent = std::make_shared<AnsweringAgent>(cp_.get());
+  cp_->AttachStream("gpu-1", agent);
+  auto r = client_->Post("/api/v1/command", Admin(),
+                         R"({"node_id":"gpu-1","type":"EXEC","argv":["true"],"wait":true})",
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  json j = Json(r);
+  EXPECT_EQ(j["state"], "failed") << r->body;  // exit 7, success false
+  EXPECT_EQ(j["result"]["exit_code"], 7);
+  EXPECT_EQ(j["result"]["stdout"], "hello\n");
+  cp_->DetachStream("gpu-1", agent.get());
+}
+
+TEST_F(HttpApiTest, UnansweredWaitIsBoundedAndStopDoesNotWaitForIt) {
+  RegisterNode("gpu-1");  // never connected: nobody answers
+  auto start = std::chrono::steady_clock::now();
+  auto r = client_->Post("/api/v1/command", Admin(),
+                         R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":1,"wait":true})",
+                         "application/json");
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;  // still to come
+  EXPECT_EQ(Json(r)["state"], "queued");
+  EXPECT_GE(took, std::chrono::milliseconds(1900));  // timeout 1 s + grace 1 s
+  EXPECT_LT(took, std::chrono::seconds(10));
+
+  // A request waiting (up to 300 s + grace) when the API stops is let go at once.
+  std::thread waiter([&] {
+    httplib::Client c("127.0.0.1", api_->port());
+    c.set_read_timeout(std::chrono::seconds(30));
+    c.Post("/api/v1/command", Admin(), R"({"node_id":"gpu-1","type":"REBOOT","wait":true})",
+           "application/json");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  start = std::chrono::steady_clock::now();
+  api_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  waiter.join();
+}
+
+TEST_F(HttpApiTest, MetricsAreValidPrometheusText) {
+  RegisterNode("gpu-1");
+  auto r = client_->Get("/metrics", Admin());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  // Every line is a comment (# HELP / # TYPE) or "name{labels} value".
+  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$)");
+  const std::regex comment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
+  std::istringstream lines(r->body);
+  std::string line;
+  int samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      EXPECT_TRUE(std::regex_match(line, comment)) << line;
+    } else {
+      EXPECT_TRUE(std::regex_match(line, sample)) << line;
+      ++samples;
+    }
+  }
+  EXPECT_GT(samples, 3);
+  EXPECT_NE(r->body.find("carrierarr_registrations_total 1"), std::string::npos) << r->body;
+}
+
+TEST_F(HttpApiTest, StatsIsJson) {
+  RegisterNode("gpu-1");
+  auto r = client_->Get("/api/v1/stats", Admin());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  json j = Json(r);
+  ASSERT_TRUE(j.is_object()) << r->body;
+  EXPECT_EQ(j["registrations"], 1);
+  EXPECT_TRUE(j.contains("store")) << r->body;
+}
+
+TEST_F(HttpApiTest, UnknownEndpointIsJson404) {
+  auto r = client_->Get("/api/v1/nothing", Admin());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(Json(r)["error"].get<std::string>().find("/api/v1/nothing"), std::string::npos);
+}
+
+TEST_F(HttpApiTest, ServesHttpsWithACertificate) {
+  const std::string openssl = testing::RequireProgram("openssl", "openssl");
+  ASSERT_FALSE(openssl.empty());
+  auto made = testing::RunIn(
+      dir_.path(), {openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto tls = HttpApi::Start(*cp_, "127.0.0.1", 0, dir_ / "cert.pem", dir_ / "key.pem", "9.8.7");
+  ASSERT_TRUE(tls.ok()) << tls.status().ToString();
+
+  httplib::SSLClient client("127.0.0.1", (*tls)->port());
+  client.set_ca_cert_path((dir_ / "cert.pem").c_str());
+  client.enable_server_certificate_verification(true);
+  auto r = client.Get("/api/v1/nodes", Admin());
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(Json(r)["nodes"].is_array());
+
+  // Plain HTTP to the TLS port gets nothing.
+  httplib::Client plain("127.0.0.1", (*tls)->port());
+  plain.set_read_timeout(std::chrono::seconds(5));
+  auto p = plain.Get("/health");
+  EXPECT_TRUE(!p || p->status != 200);
+  (*tls)->Stop();
+}
+
+TEST(HttpApiStartTest, RefusesHalfATlsConfigAndABusyPort) {
+  testing::ScratchDir dir;
+  auto store = OpenSqliteStore(dir / "fleet.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto cp = ControlPlane::Create(std::move(*store), {.background_threads = false});
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+
+  auto half = HttpApi::Start(**cp, "127.0.0.1", 0, dir / "cert.pem", "", "v");
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.status().code(), StatusCode::kInvalidArgument);
+
+  auto missing = HttpApi::Start(**cp, "127.0.0.1", 0, dir / "cert.pem", dir / "key.pem", "v");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cert.pem"), std::string::npos);
+
+  auto first = HttpApi::Start(**cp, "127.0.0.1", 0, "", "", "v");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = HttpApi::Start(**cp, "127.0.0.1", (*first)->port(), "", "", "v");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  (*first)->Stop();
+  (*first)->Stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace carrierarr::fleet
