@@ -92,7 +92,12 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   sigemptyset(&defaults);
   sigaddset(&defaults, SIGPIPE);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+  // Daemons block SIGTERM/SIGINT in every thread to sigwait for them; the child must not
+  // inherit that mask, or it could not be stopped.
+  sigset_t unblocked;
+  sigemptyset(&unblocked);
+  posix_spawnattr_setsigmask(&attr, &unblocked);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, args.data(), env.data());
@@ -187,6 +192,17 @@ std::optional<std::string> FindProgram(const std::string& name) {
     if (colon == std::string_view::npos) return std::nullopt;
     dirs.remove_prefix(colon + 1);
   }
+}
+
+std::optional<std::string> FindOwnProgram(const std::string& name) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string path(self, static_cast<size_t>(n));
+    path = path.substr(0, path.rfind('/') + 1) + name;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return FindProgram(name);
 }
 
 }  // namespace carrierarr

@@ -37,6 +37,10 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
 // nullopt when it is not an executable file.
 std::optional<std::string> FindProgram(const std::string& name);
 
+// One of carrierarr's own programs (carrierarr-fleet, carrierarr-agent): the one installed next
+// to the running executable, so that a build directory's binaries go together, else FindProgram.
+std::optional<std::string> FindOwnProgram(const std::string& name);
+
 }  // namespace carrierarr
 
 #endif  // CARRIERARR_CORE_SUBPROCESS_H_
