@@ -49,12 +49,20 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
           n.rtt_lighthouse_ms ? nlohmann::json(*n.rtt_lighthouse_ms) : nlohmann::json();
       j["rtt_homelab_ms"] = n.rtt_homelab_ms ? nlohmann::json(*n.rtt_homelab_ms) : nlohmann::json();
       if (!n.problem.empty()) j["problem"] = n.problem;
+      if (!n.agent.lifecycle.empty()) {
+        j["agent"] = {{"lifecycle", n.agent.lifecycle},
+                      {"health", n.agent.health},
+                      {"cpu_percent", n.agent.cpu_percent},
+                      {"memory_percent", n.agent.memory_percent},
+                      {"gpus", n.agent.gpus}};
+      }
       nodes.push_back(j);
     }
     out << nlohmann::json{{"fleet", status->fleet},
                           {"deployed", status->deployed},
                           {"healthy", healthy},
-                          {"nodes", nodes}}
+                          {"nodes", nodes},
+                          {"agents_problem", status->agents_problem}}
                .dump(2)
         << "\n";
   } else {
@@ -62,22 +70,32 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
         << " nodes healthy" << (status->deployed ? "" : " (not deployed; run 'carrierarr up')")
         << "\n\n";
     char line[256];
-    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-12s %-12s %s\n", "NODE",
-                  "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME", "HEALTH");
+    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n",
+                  "NODE", "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME",
+                  "HEALTH", "AGENT", "CPU/MEM");
     out << line;
     for (const auto& n : status->nodes) {
       std::string process = n.running ? "nebula " + std::to_string(n.pid) : "stopped";
-      std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-12s %-12s %s\n",
+      std::string agent = n.agent.lifecycle.empty() ? "-"
+                          : n.agent.lifecycle + (n.agent.health.empty() ? "" : " " + n.agent.health);
+      char usage[48] = "-";
+      if (!n.agent.lifecycle.empty())
+        std::snprintf(usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent,
+                      n.agent.memory_percent,
+                      n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
+      std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n",
                     n.name.c_str(), n.role.c_str(), n.mesh_ip.c_str(),
                     n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
                     Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),
-                    n.healthy ? "healthy" : "unhealthy");
+                    n.healthy ? "healthy" : "unhealthy", agent.c_str(), usage);
       out << line;
     }
     for (const auto& n : status->nodes) {
       if (!n.problem.empty() && status->deployed)
         out << "  " << n.name << ": " << n.problem << "\n";
     }
+    if (status->deployed && !status->agents_problem.empty())
+      out << "  agents: " << status->agents_problem << "\n";
   }
   return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
 }
