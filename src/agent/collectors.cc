@@ -35,7 +35,7 @@ using ec2agent::v1::ServiceStatus;
 // Status must never wait on Ollama for long: it answers on loopback in milliseconds when it is up.
 constexpr std::chrono::milliseconds kOllamaQueryTimeout(500);
 constexpr std::chrono::seconds kNvidiaSmiTimeout(10);
-constexpr int64_t kMiB = 1024 * 1024;
+constexpr int64_t kMiB = int64_t{1024} * 1024;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -261,7 +261,7 @@ ServiceStatus StateOf(const Found& f, const char* program, std::optional<double>
   if (f.found) {
     s.set_state(ec2agent::v1::SERVICE_STATE_RUNNING);
     s.set_message("pid " + std::to_string(f.pid));
-    static const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+    static const int64_t ticks_per_second = ::sysconf(_SC_CLK_TCK);
     if (host_uptime && ticks_per_second > 0) {
       double started = static_cast<double>(f.start_ticks) / static_cast<double>(ticks_per_second);
       s.set_uptime_seconds(std::max<int64_t>(0, static_cast<int64_t>(*host_uptime - started)));
@@ -347,6 +347,7 @@ std::vector<GPUStatus> ParseNvidiaSmiCsv(const std::string& csv) {
     }
     if (raw.size() < 6) continue;
     std::vector<std::string_view> f;
+    f.reserve(raw.size());
     for (auto r : raw) f.push_back(Trim(r));
     // A name with a comma in it splits into several fields: the numbers are the last four.
     std::string name(raw[1]);

@@ -82,7 +82,7 @@ std::string CapOutput(const std::string& s, size_t max) {
   for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++k) {
     --cut;
   }
-  std::string out = SanitizeUtf8(std::string_view(s).substr(0, cut));
+  std::string out = SanitizeUtf8(std::string_view{s}.substr(0, cut));
   out.append(kTruncated);
   return out;
 }
@@ -101,7 +101,7 @@ std::string Describe(const RunResult& r, std::chrono::milliseconds timeout) {
   return "exit status " + std::to_string(r.exit_code);
 }
 
-void Fail(CommandResult& result, std::string error) {
+void Fail(CommandResult& result, const std::string& error) {
   result.set_success(false);
   result.set_error(SanitizeUtf8(error));
 }

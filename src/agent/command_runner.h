@@ -22,7 +22,7 @@ struct RunnerOptions {
   std::string systemctl = "systemctl";
   std::string ollama_url = "http://127.0.0.1:11434";
   std::string node_name;                // Kubernetes node name for DRAIN when args has no "node"
-  size_t max_output_bytes = 64 * 1024;  // per stream; longer output is cut with a marker
+  size_t max_output_bytes = size_t{64} * 1024;  // per stream; longer output is cut with a marker
 };
 
 class CommandRunner {

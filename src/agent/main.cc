@@ -181,6 +181,7 @@ int Main(int argc, char** argv) {
   if (g_power_action == kReboot) {
     LogToStderr("restarting (power mode exit)");
     std::vector<char*> args;
+    args.reserve(saved_argv.size() + 1);
     for (const auto& a : saved_argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     // The signal mask survives execv: the new image blocks the same signals anyway.

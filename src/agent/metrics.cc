@@ -94,7 +94,7 @@ std::string AgentMetrics::RenderPrometheus() const {
 uint64_t CurrentRssBytes() {
   FILE* f = std::fopen("/proc/self/statm", "re");
   if (f == nullptr) return 0;
-  unsigned long long size = 0, resident = 0;  // NOLINT(runtime/int): fscanf's types
+  unsigned long long size = 0, resident = 0;  // NOLINT(google-runtime-int): fscanf's types
   int n = std::fscanf(f, "%llu %llu", &size, &resident);
   std::fclose(f);
   if (n != 2) return 0;

@@ -23,8 +23,7 @@ void FlagSet::Duration(const std::string& name, std::chrono::nanoseconds* target
   flags_[name] = {Kind::kDuration, target, def.count() == 0 ? "" : FormatGoDuration(def), usage};
 }
 
-void FlagSet::Int(const std::string& name, int64_t* target, int64_t def,
-                  const std::string& usage) {
+void FlagSet::Int(const std::string& name, int64_t* target, int64_t def, const std::string& usage) {
   *target = def;
   flags_[name] = {Kind::kInt, target, def == 0 ? "" : std::to_string(def), usage};
 }

@@ -347,9 +347,7 @@ int SendAndReport(Client& client, const ClientFlags& c,
   int code = 0;
   if (!request.wait()) {
     code = 0;
-  } else if (!Finished(record)) {
-    code = 1;
-  } else if (record.state() == "timed_out") {
+  } else if (!Finished(record) || record.state() == "timed_out") {
     code = 1;
   } else if (exec_style) {
     code = result.exit_code();

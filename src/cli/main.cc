@@ -4,12 +4,11 @@
 // for loading gRPC at every start.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <cerrno>
-#include <cstring>
 
 #include "cli/commands.h"
 #include "core/subprocess.h"

@@ -107,9 +107,8 @@ int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostre
     err << "Error: " << server.status().message() << "\n";
     return 1;
   }
-  err << "carrierarr serve: listening on " << listen
-      << (http.empty() ? "" : ", HTTP on " + http) << "; admin token in " << state_dir
-      << "/admin.token" << std::endl;
+  err << "carrierarr serve: listening on " << listen << (http.empty() ? "" : ", HTTP on " + http)
+      << "; admin token in " << state_dir << "/admin.token" << std::endl;
   int sig = 0;
   sigwait(&signals, &sig);
   err << "carrierarr serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down"

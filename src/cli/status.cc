@@ -76,15 +76,18 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
     out << line;
     for (const auto& n : status->nodes) {
       std::string process = n.running ? "nebula " + std::to_string(n.pid) : "stopped";
-      std::string agent = n.agent.lifecycle.empty() ? "-"
-                          : n.agent.lifecycle + (n.agent.health.empty() ? "" : " " + n.agent.health);
+      std::string agent =
+          n.agent.lifecycle.empty()
+              ? "-"
+              : n.agent.lifecycle + (n.agent.health.empty() ? "" : " " + n.agent.health);
       char usage[48] = "-";
       if (!n.agent.lifecycle.empty())
-        std::snprintf(usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent,
-                      n.agent.memory_percent,
-                      n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
-      std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n",
-                    n.name.c_str(), n.role.c_str(), n.mesh_ip.c_str(),
+        std::snprintf(
+            usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent, n.agent.memory_percent,
+            n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
+      std::snprintf(line, sizeof(line),
+                    "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n", n.name.c_str(),
+                    n.role.c_str(), n.mesh_ip.c_str(),
                     n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
                     Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),
                     n.healthy ? "healthy" : "unhealthy", agent.c_str(), usage);

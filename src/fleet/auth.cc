@@ -49,7 +49,8 @@ std::string_view BearerSecret(std::string_view authorization) {
   }
   std::string_view secret = authorization.substr(kScheme.size());
   while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
-  while (!secret.empty() && (secret.back() == ' ' || secret.back() == '\r')) secret.remove_suffix(1);
+  while (!secret.empty() && (secret.back() == ' ' || secret.back() == '\r'))
+    secret.remove_suffix(1);
   return secret;
 }
 

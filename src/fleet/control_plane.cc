@@ -4,8 +4,8 @@
 #include <grpcpp/support/status_code_enum.h>
 
 #include <algorithm>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "fleet/auth.h"
 
@@ -47,9 +47,9 @@ bool ValidNodeId(const std::string& id) {
 }
 
 std::optional<std::string> CheckRegistration(const RegisterRequest& r) {
-  for (const std::string* f : {&r.instance_id(), &r.nebula_ip(), &r.public_ip(), &r.region(),
-                               &r.availability_zone(), &r.capabilities().gpu_model(),
-                               &r.agent_version()}) {
+  for (const std::string* f :
+       {&r.instance_id(), &r.nebula_ip(), &r.public_ip(), &r.region(), &r.availability_zone(),
+        &r.capabilities().gpu_model(), &r.agent_version()}) {
     if (f->size() > kMaxFieldLength) return "a field is longer than 256 bytes";
   }
   if (r.labels_size() > kMaxLabels) return "more than 64 labels";
@@ -160,8 +160,7 @@ bool ControlPlane::IsAdmin(const std::string& secret) const {
   return !admin_hash_.empty() && hash == admin_hash_;
 }
 
-std::variant<std::string, Refusal> ControlPlane::AuthenticateNode(
-    const std::string& secret) const {
+std::variant<std::string, Refusal> ControlPlane::AuthenticateNode(const std::string& secret) const {
   if (secret.empty())
     return Refuse(grpc::StatusCode::UNAUTHENTICATED,
                   "no credentials: send 'authorization: Bearer <node credential>' metadata");
@@ -257,6 +256,7 @@ std::variant<RegisterResponse, Refusal> ControlPlane::Register(const std::string
     n.registered_ms = registered_ms;
     n.last_seen_ms = now;
     n.lifecycle = kConnected;
+    n.idle_shutdown_sent = false;
     node_by_credential_[credential_hash] = node_id;
   }
   if (replaced_stream)
@@ -264,8 +264,8 @@ std::variant<RegisterResponse, Refusal> ControlPlane::Register(const std::string
                            "node re-enrolled with a new token; this credential is no longer valid");
   registrations_.Add();
   Event(node_id, credential.empty() ? "reregistered" : "registered",
-        std::string(ec2agent::v1::NodeType_Name(request.node_type())) + " " +
-            request.nebula_ip() + (request.instance_id().empty() ? "" : " " + request.instance_id()));
+        std::string(ec2agent::v1::NodeType_Name(request.node_type())) + " " + request.nebula_ip() +
+            (request.instance_id().empty() ? "" : " " + request.instance_id()));
 
   RegisterResponse response;
   response.set_accepted(true);
@@ -279,7 +279,8 @@ std::variant<RegisterResponse, Refusal> ControlPlane::Register(const std::string
   return response;
 }
 
-void ControlPlane::AttachStream(const std::string& node_id, std::shared_ptr<StreamSink> sink) {
+void ControlPlane::AttachStream(const std::string& node_id,
+                                const std::shared_ptr<StreamSink>& sink) {
   std::shared_ptr<StreamSink> old;
   std::vector<Command> pending;  // queued, and sent without a result (the agent skips repeats)
   std::string was;
@@ -368,8 +369,9 @@ std::optional<Refusal> ControlPlane::OnAgentMessage(const std::string& node_id,
     case AgentMessage::kLog: {
       const auto& log = message.log();
       if (log.level() >= ec2agent::v1::LOG_LEVEL_WARN)
-        Event(node_id, "log", ec2agent::v1::LogLevel_Name(log.level()) + " " +
-                                  log.source() + ": " + log.message().substr(0, 1024));
+        Event(node_id, "log",
+              ec2agent::v1::LogLevel_Name(log.level()) + " " + log.source() + ": " +
+                  log.message().substr(0, 1024));
       OnHeartbeat(node_id);
       return std::nullopt;
     }
@@ -398,8 +400,7 @@ std::optional<Refusal> ControlPlane::OnResult(const std::string& node_id,
       CommandRecord& r = it->second.record;
       r.state = result.success() ? "succeeded" : "failed";
       r.finished_ms = options_.clock->NowMs();
-      CommandResult trimmed = result;
-      r.result = trimmed.SerializeAsString();
+      r.result = result.SerializeAsString();
       if (!store_->PutCommand(r).ok()) store_errors_.Add();
       unfinished_.erase(it);
     }
@@ -456,14 +457,16 @@ ec2agent::v1::FleetStatusResponse ControlPlane::FleetStatus(
     s.set_nebula_ip(n.registration.nebula_ip());
     s.set_instance_id(n.registration.instance_id());
     s.set_connected(n.stream != nullptr);
-    *s.mutable_last_seen() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(n.last_seen_ms);
+    *s.mutable_last_seen() =
+        google::protobuf::util::TimeUtil::MillisecondsToTimestamp(n.last_seen_ms);
     s.set_uptime_seconds(n.last_status.uptime_seconds());
     s.set_idle_seconds(n.last_status.idle_seconds());
     const auto& res = n.last_status.resources();
     s.set_cpu_percent(res.cpu_percent());
-    s.set_memory_percent(res.memory_total_mb() > 0 ? 100.0 * static_cast<double>(res.memory_used_mb()) /
-                                                         static_cast<double>(res.memory_total_mb())
-                                                   : 0);
+    s.set_memory_percent(res.memory_total_mb() > 0
+                             ? 100.0 * static_cast<double>(res.memory_used_mb()) /
+                                   static_cast<double>(res.memory_total_mb())
+                             : 0);
     int gpus = std::max(n.last_status.gpus_size(), n.registration.capabilities().gpu_count());
     s.set_gpu_count(gpus);
     s.set_loaded_models(n.last_status.loaded_models_size());
@@ -489,7 +492,8 @@ ec2agent::v1::FleetStatusResponse ControlPlane::FleetStatus(
 
 Result<carrierarr::v1::CreateTokenResponse> ControlPlane::CreateToken(
     const carrierarr::v1::CreateTokenRequest& request) {
-  if (request.max_uses() < 0) return Status::InvalidArgument("max_uses must be 0 (unlimited) or more");
+  if (request.max_uses() < 0)
+    return Status::InvalidArgument("max_uses must be 0 (unlimited) or more");
   if (request.ttl_seconds() < 0) return Status::InvalidArgument("ttl must be 0 (never) or more");
   if (request.max_uses() == 0 && request.ttl_seconds() == 0)
     return Status::InvalidArgument(
@@ -659,7 +663,8 @@ Result<carrierarr::v1::CommandRecord> ControlPlane::SendCommand(
     sink = it->second.stream;
     unfinished_.emplace(p.record.command_id, p);
   }
-  Event(request.node_id(), "command", p.record.command_id + " " + CommandTypeName(type) + " queued");
+  Event(request.node_id(), "command",
+        p.record.command_id + " " + CommandTypeName(type) + " queued");
   if (sink) DeliverCommand(sink.get(), p.command);
   return GetCommand(p.record.command_id);
 }
@@ -688,8 +693,8 @@ Result<carrierarr::v1::CommandRecord> ControlPlane::WaitCommand(
 
 void ControlPlane::Event(const std::string& node_id, const std::string& kind,
                          const std::string& message) {
-  EventRecord e{.unix_ms = options_.clock->NowMs(), .node_id = node_id, .kind = kind,
-                .message = message};
+  EventRecord e{
+      .unix_ms = options_.clock->NowMs(), .node_id = node_id, .kind = kind, .message = message};
   auto seq = store_->AppendEvent(e);
   if (!seq.ok()) {
     store_errors_.Add();
@@ -703,7 +708,7 @@ void ControlPlane::Event(const std::string& node_id, const std::string& kind,
 }
 
 Result<std::vector<carrierarr::v1::Event>> ControlPlane::Events(int64_t after_seq, int limit,
-                                                               std::chrono::milliseconds wait) {
+                                                                std::chrono::milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     auto events = store_->ListEvents(after_seq, limit);
@@ -723,9 +728,9 @@ Result<std::vector<carrierarr::v1::Event>> ControlPlane::Events(int64_t after_se
     }
     std::unique_lock lock(event_mu_);
     // Another replica sharing a PostgreSQL store appends without notifying us: poll at 1 s.
-    event_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                      std::chrono::seconds(1)),
-                         [&] { return last_event_seq_ > after_seq; });
+    event_cv_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)),
+        [&] { return last_event_seq_ > after_seq; });
   }
 }
 
@@ -761,14 +766,17 @@ void ControlPlane::UpdateIntervals(std::chrono::seconds heartbeat, std::chrono::
   ControlMessage m;
   *m.mutable_config() = CurrentConfig();
   for (auto& s : sinks) s->Send(m);
-  Event("", "config", "heartbeat " + std::to_string(heartbeat.count()) + "s, status " +
-                          std::to_string(status.count()) + "s");
+  Event("", "config",
+        "heartbeat " + std::to_string(heartbeat.count()) + "s, status " +
+            std::to_string(status.count()) + "s");
 }
 
 void ControlPlane::Sweep() {
   const int64_t now = options_.clock->NowMs();
   std::vector<std::tuple<std::string, std::string, int64_t>> changes;  // node, state, last seen
   std::vector<CommandRecord> timed_out;
+  std::vector<std::pair<std::string, int64_t>> idle;  // GPU nodes to shut down, idle seconds
+  const int64_t idle_limit_s = options_.idle_shutdown_minutes * 60LL;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, n] : nodes_) {
@@ -777,11 +785,18 @@ void ControlPlane::Sweep() {
         n.lifecycle = state;
         changes.emplace_back(id, state, n.last_seen_ms);
       }
+      // Idle GPUs cost money: one SHUTDOWN per idle spell (a new registration re-arms it).
+      if (idle_limit_s > 0 && !n.idle_shutdown_sent && n.has_status && n.lifecycle == kConnected &&
+          n.registration.node_type() == ec2agent::v1::NODE_TYPE_GPU_WORKER &&
+          n.last_status.idle_seconds() >= idle_limit_s) {
+        n.idle_shutdown_sent = true;
+        idle.emplace_back(id, n.last_status.idle_seconds());
+      }
     }
     for (auto it = unfinished_.begin(); it != unfinished_.end();) {
       int timeout = it->second.command.timeout_seconds();
-      int64_t limit = it->second.record.created_ms + timeout * 1000LL +
-                      options_.command_grace.count() * 1000;
+      int64_t limit =
+          it->second.record.created_ms + timeout * 1000LL + options_.command_grace.count() * 1000;
       if (timeout > 0 && now > limit) {
         it->second.record.state = "timed_out";
         it->second.record.finished_ms = now;
@@ -801,6 +816,14 @@ void ControlPlane::Sweep() {
     Event(r.node_id, "command", r.command_id + " timed out");
   }
   if (!timed_out.empty()) command_done_.notify_all();
+  for (const auto& [id, seconds] : idle) {
+    Event(id, "idle", "idle for " + std::to_string(seconds / 60) + " min: shutting it down");
+    carrierarr::v1::SendCommandRequest shutdown;
+    shutdown.set_node_id(id);
+    shutdown.set_type(ec2agent::v1::COMMAND_TYPE_SHUTDOWN);
+    shutdown.set_timeout_seconds(300);
+    if (auto r = SendCommand(shutdown); !r.ok()) store_errors_.Add();
+  }
 }
 
 void ControlPlane::Flush() {
@@ -831,13 +854,13 @@ void ControlPlane::Flush() {
 void ControlPlane::BatchLoop() {
   std::unique_lock lock(batch_mu_);
   for (;;) {
-    batch_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
-      return !batch_.empty() || stopping_;
-    });
+    batch_cv_.wait_for(lock, std::chrono::milliseconds(200),
+                       [&] { return !batch_.empty() || stopping_; });
     if (stopping_) return;  // the destructor flushes
     if (batch_.empty()) continue;
     auto due = batch_oldest_ + options_.batch_delay;
-    batch_cv_.wait_until(lock, due, [&] { return batch_.size() >= options_.batch_max || stopping_; });
+    batch_cv_.wait_until(lock, due,
+                         [&] { return batch_.size() >= options_.batch_max || stopping_; });
     lock.unlock();
     Flush();
     lock.lock();
@@ -898,8 +921,9 @@ std::string ControlPlane::PrometheusText() {
       if (n.stream) ++streams;
     }
   }
-  out += "# HELP carrierarr_nodes Registered nodes by lifecycle state.\n"
-         "# TYPE carrierarr_nodes gauge\n";
+  out +=
+      "# HELP carrierarr_nodes Registered nodes by lifecycle state.\n"
+      "# TYPE carrierarr_nodes gauge\n";
   for (const auto& [state, count] : by_lifecycle)
     out += "carrierarr_nodes{lifecycle=\"" + state + "\"} " + std::to_string(count) + "\n";
   RenderMetric("carrierarr_streams_open", "gauge", "Open agent Connect streams.",

@@ -84,7 +84,7 @@ class ControlPlane {
       const std::string& secret, const ec2agent::v1::RegisterRequest& request);
   // Attaches a node's new Connect stream (closing an older one), sends it the config and every
   // unfinished command.
-  void AttachStream(const std::string& node_id, std::shared_ptr<StreamSink> sink);
+  void AttachStream(const std::string& node_id, const std::shared_ptr<StreamSink>& sink);
   void DetachStream(const std::string& node_id, const StreamSink* sink);
   // A message from a node's stream; a Refusal ends the stream (invalid content).
   std::optional<Refusal> OnAgentMessage(const std::string& node_id,
@@ -111,8 +111,8 @@ class ControlPlane {
                                                     std::chrono::milliseconds wait);
 
   // --- observability ---
-  std::string StatsJson();        // the /api/v1/stats document
-  std::string PrometheusText();   // /metrics
+  std::string StatsJson();       // the /api/v1/stats document
+  std::string PrometheusText();  // /metrics
   const LatencyHistogram& store_latency() const { return store_latency_; }
 
   // --- driven by the background threads, or by tests ---
@@ -130,6 +130,7 @@ class ControlPlane {
     std::string lifecycle;
     ec2agent::v1::NodeStatus last_status;
     bool has_status = false;
+    bool idle_shutdown_sent = false;
     std::shared_ptr<StreamSink> stream;
   };
   struct PendingCommand {
@@ -155,9 +156,9 @@ class ControlPlane {
   ControlPlaneOptions options_;
 
   mutable std::mutex mu_;
-  std::map<std::string, NodeState> nodes_;                         // by node id
+  std::map<std::string, NodeState> nodes_;                           // by node id
   std::unordered_map<std::string, std::string> node_by_credential_;  // credential hash -> id
-  std::map<std::string, PendingCommand> unfinished_;               // by command id
+  std::map<std::string, PendingCommand> unfinished_;                 // by command id
   std::string admin_hash_;
   int64_t heartbeat_sec_ = 0, status_sec_ = 0;
   std::condition_variable command_done_;
@@ -180,8 +181,8 @@ class ControlPlane {
   std::thread batch_thread_, sweep_thread_;
 
   // Metrics.
-  Counter registrations_, refused_registrations_, statuses_, heartbeats_, results_,
-      commands_sent_, batches_, batch_rows_, store_errors_, invalid_messages_;
+  Counter registrations_, refused_registrations_, statuses_, heartbeats_, results_, commands_sent_,
+      batches_, batch_rows_, store_errors_, invalid_messages_;
   LatencyHistogram store_latency_;   // agent send (status timestamp) -> committed
   LatencyHistogram batch_write_ms_;  // one WriteStatuses call
 };

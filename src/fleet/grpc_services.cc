@@ -161,16 +161,35 @@ grpc::Status ToGrpc(const Status& status) {
   using C = grpc::StatusCode;
   C code = C::UNKNOWN;
   switch (status.code()) {
-    case StatusCode::kOk: return grpc::Status::OK;
-    case StatusCode::kInvalidArgument: code = C::INVALID_ARGUMENT; break;
-    case StatusCode::kNotFound: code = C::NOT_FOUND; break;
-    case StatusCode::kAlreadyExists: code = C::ALREADY_EXISTS; break;
-    case StatusCode::kPermissionDenied: code = C::PERMISSION_DENIED; break;
-    case StatusCode::kFailedPrecondition: code = C::FAILED_PRECONDITION; break;
-    case StatusCode::kDataLoss: code = C::DATA_LOSS; break;
-    case StatusCode::kUnavailable: code = C::UNAVAILABLE; break;
-    case StatusCode::kDeadlineExceeded: code = C::DEADLINE_EXCEEDED; break;
-    case StatusCode::kInternal: code = C::INTERNAL; break;
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      code = C::INVALID_ARGUMENT;
+      break;
+    case StatusCode::kNotFound:
+      code = C::NOT_FOUND;
+      break;
+    case StatusCode::kAlreadyExists:
+      code = C::ALREADY_EXISTS;
+      break;
+    case StatusCode::kPermissionDenied:
+      code = C::PERMISSION_DENIED;
+      break;
+    case StatusCode::kFailedPrecondition:
+      code = C::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kDataLoss:
+      code = C::DATA_LOSS;
+      break;
+    case StatusCode::kUnavailable:
+      code = C::UNAVAILABLE;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      code = C::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kInternal:
+      code = C::INTERNAL;
+      break;
   }
   return {code, status.message()};
 }
@@ -231,12 +250,12 @@ grpc::ServerUnaryReactor* AgentService::GetFleetStatus(
 
 // --- carrierarr.v1.Fleet ---
 
-#define CARRIERARR_REQUIRE_ADMIN(context)                                                   \
-  do {                                                                                      \
-    if (!cp_->IsAdmin(Secret(*(context))))                                                  \
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,                                \
-                          "admin token missing or wrong: use the token in the control "     \
-                          "plane's admin.token file (carrierarr --admin-token-file)");      \
+#define CARRIERARR_REQUIRE_ADMIN(context)                                               \
+  do {                                                                                  \
+    if (!cp_->IsAdmin(Secret(*(context))))                                              \
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,                            \
+                          "admin token missing or wrong: use the token in the control " \
+                          "plane's admin.token file (carrierarr --admin-token-file)");  \
   } while (0)
 
 grpc::Status AdminService::CreateToken(grpc::ServerContext* context,
@@ -299,10 +318,9 @@ grpc::Status AdminService::SendCommand(grpc::ServerContext* context,
   if (!r.ok()) return ToGrpc(r.status());
   if (request->wait()) {
     // Until the result, the command's own timeout (plus grace), or the caller's deadline.
-    auto limit = std::chrono::seconds(request->timeout_seconds() > 0
-                                          ? request->timeout_seconds()
-                                          : 3600) +
-                 cp_->options().command_grace;
+    auto limit =
+        std::chrono::seconds(request->timeout_seconds() > 0 ? request->timeout_seconds() : 3600) +
+        cp_->options().command_grace;
     auto deadline = std::min(std::chrono::steady_clock::now() + limit,
                              std::chrono::steady_clock::now() +
                                  (context->deadline() - std::chrono::system_clock::now()));

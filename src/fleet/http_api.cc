@@ -375,7 +375,7 @@ void HttpApi::AddRoutes() {
         return httplib::Server::HandlerResponse::Handled;
       }));
   s.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      [](const httplib::Request&, httplib::Response& res, const std::exception_ptr& ep) {
         std::string what = "unexpected error";
         try {
           if (ep) std::rethrow_exception(ep);

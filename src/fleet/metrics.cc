@@ -53,8 +53,8 @@ void LatencyHistogram::Render(const std::string& name, const std::string& help,
     }
     *out += line;
   }
-  std::snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", name.c_str(),
-                sum_ms() / 1000.0, name.c_str(), static_cast<unsigned long long>(count()));
+  std::snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", name.c_str(), sum_ms() / 1000.0,
+                name.c_str(), static_cast<unsigned long long>(count()));
   *out += line;
 }
 

@@ -23,9 +23,9 @@ class Counter {
 // read a p99 from two snapshots' difference.
 class LatencyHistogram {
  public:
-  static constexpr std::array<double, 24> kBoundsMs = {
-      1, 2, 3, 4, 5, 7.5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 500, 1000,
-      2500, 5000, 10000};
+  static constexpr std::array<double, 24> kBoundsMs = {1,   2,   3,   4,   5,    7.5,  10,   15,
+                                                       20,  25,  30,  40,  50,   60,   75,   100,
+                                                       150, 200, 300, 500, 1000, 2500, 5000, 10000};
   void Observe(double ms);
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   // Cumulative count of observations <= kBoundsMs[i]; i == kBoundsMs.size() is +Inf.

@@ -583,9 +583,9 @@ class PostgresStore final : public Store {
   }
 
   Status SqlError(const pqxx::sql_error& e, const std::string& what) const {
-    const std::string state = e.sqlstate();
+    const std::string& state = e.sqlstate();
     std::string msg = "PostgreSQL at " + description_ + ": cannot " + what + ": " + Trim(e.what());
-    std::string_view cls = std::string_view(state).substr(0, 2);
+    std::string_view cls = std::string_view{state}.substr(0, 2);
     if (state == "23505") return Status::AlreadyExists(msg);
     if (cls == "23" || cls == "22") return Status::InvalidArgument(msg);
     if (state == "42501") {

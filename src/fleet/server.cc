@@ -39,7 +39,8 @@ Status ClaimUnixSocket(const std::string& path) {
   FdCloser closer(fd);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument("socket path too long: " + path);
+  if (path.size() >= sizeof addr.sun_path)
+    return Status::InvalidArgument("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
     return Status::AlreadyExists("a control plane is already serving on " + path +
@@ -126,7 +127,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   auto impl = std::make_unique<Impl>();
   std::error_code ec;
   std::filesystem::create_directories(o.state_dir, ec);
-  if (ec) return Status::PermissionDenied("cannot create state dir " + o.state_dir + ": " + ec.message());
+  if (ec)
+    return Status::PermissionDenied("cannot create state dir " + o.state_dir + ": " + ec.message());
   chmod(o.state_dir.c_str(), 0700);  // the admin token and the socket live here
 
   auto store = OpenStore(o.db);

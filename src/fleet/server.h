@@ -42,8 +42,8 @@ struct ServeOptions {
   // entry is batch_delay old.
   std::chrono::milliseconds batch_delay{20};
   size_t batch_max = 2000;
-  size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
-  std::chrono::seconds command_grace{30};  // beyond a command's timeout before it is timed_out
+  size_t max_message_bytes = 1 << 20;       // larger gRPC messages are refused
+  std::chrono::seconds command_grace{30};   // beyond a command's timeout before it is timed_out
   const Clock* clock = SystemClock::Get();  // tests pass a SimulatedClock
 };
 

@@ -25,10 +25,12 @@ std::vector<FirewallRule> InboundRules(Role role, uint16_t grpc_port, uint16_t h
   std::vector<FirewallRule> rules{{"any", "icmp", "any", ""}};  // ping, for status and doctor
   switch (role) {
     case Role::kLighthouse:
-      break;  // a lighthouse only answers queries; nothing else comes in
+      rules.push_back({"8080", "tcp", "", "homelab"});  // its agent's health
+      break;
     case Role::kHomelab:
       rules.push_back(
           {std::to_string(grpc_port), "tcp", "", "workers"});  // agents -> control plane
+      rules.push_back({std::to_string(grpc_port), "tcp", "", "lighthouse"});
       rules.push_back({std::to_string(http_port), "tcp", "", "workers"});
       rules.push_back({"32379-32380", "tcp", "", "workers"});  // ClusterMesh, both directions
       break;

@@ -157,6 +157,7 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
     if (node.role != mesh::Role::kLighthouse) deps.push_back("nebula/lighthouse");
     d.ProviderFor(node).AddNodeResources(ctx.spec, ctx.paths, node, deps, d.resources);
   }
+  local::AddControlPlaneResources(ctx.spec, ctx.paths, d.nodes, d.resources);
   return d;
 }
 
@@ -315,7 +316,7 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
     CARRIERARR_RETURN_IF_ERROR((*store)->Erase());
     // Nothing of the fleet stays behind: its directories, then the lock, then .carrierarr.
     std::error_code ec;
-    for (const char* sub : {"/pki", "/nebula", "/logs"}) {
+    for (const char* sub : {"/pki", "/nebula", "/logs", "/control", "/agents"}) {
       std::filesystem::remove_all(ctx.paths.state_dir + sub, ec);
     }
     std::string lock = ctx.paths.state_dir + "/lock";

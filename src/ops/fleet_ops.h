@@ -104,11 +104,20 @@ struct NodeStatus {
   std::optional<double> rtt_homelab_ms;
   bool healthy = false;
   std::string problem;  // why not healthy
+  // What the node's agent last told the control plane (empty lifecycle: nothing known).
+  struct Agent {
+    std::string lifecycle;  // connected, stale, dead
+    std::string health;     // HEALTHY, DEGRADED, UNHEALTHY
+    double cpu_percent = 0;
+    double memory_percent = 0;
+    int gpus = 0;
+  } agent;
 };
 struct FleetStatus {
   std::string fleet;
   std::vector<NodeStatus> nodes;
-  bool deployed = false;  // the state records anything
+  bool deployed = false;       // the state records anything
+  std::string agents_problem;  // why agent reports are missing (control plane unreachable)
 };
 Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx);
 

@@ -586,6 +586,58 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
 // ---------------------------------------------------------------------------------------------
 // Crashes: SIGKILL at many points of `up` and `down`
 
+// The control plane runs in the homelab namespace, every node's agent registers with it over
+// the mesh with its own single-use token, and the operator reaches it through the unix socket.
+TEST_F(FleetE2eTest, AgentsRegisterOverTheMeshAndACommandRoundTrips) {
+  Fleet& f = NewFleet("g");
+  Up(f);
+  // Each agent registered during `up` (its readiness check); statuses follow within seconds.
+  Json nodes;
+  for (int i = 0; i < 100; ++i) {  // 10 s
+    RunResult r = Cli(f, {"nodes", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    nodes = ParseJson(r.out);
+    size_t reporting = 0;
+    for (const auto& n : nodes.value("nodes", Json::array()))
+      reporting += n.value("lifecycle", "") == "connected" && n.contains("last_status") ? 1 : 0;
+    if (reporting == 4) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  std::map<std::string, Json> by_name;
+  for (const auto& n : nodes.value("nodes", Json::array())) by_name[n.value("node_id", "")] = n;
+  ASSERT_EQ(by_name.size(), 4u) << nodes.dump(2);
+  for (const char* name : {"lighthouse", "homelab", "gpu-1", "cpu-1"}) {
+    ASSERT_EQ(by_name.count(name), 1u) << name;
+    EXPECT_EQ(by_name[name].value("lifecycle", ""), "connected") << name;
+    EXPECT_TRUE(by_name[name].contains("last_status")) << name << " sent no status";
+  }
+  // Registered from inside its namespace: the mesh address the agent found on its tun device.
+  EXPECT_EQ(by_name["gpu-1"].value("nebula_ip", ""), "10.42.2.1");
+  EXPECT_EQ(by_name["gpu-1"].value("node_type", ""), "NODE_TYPE_GPU_WORKER");
+
+  // A command round trip: argv arrives as given (no shell, no splitting).
+  RunResult exec = Cli(f, {"exec", "cpu-1", "--", "/bin/echo", "two  spaces", "'quoted'"});
+  ASSERT_EQ(exec.exit_code, 0) << Describe(exec);
+  EXPECT_EQ(exec.out, "two  spaces 'quoted'\n");
+  // It ran in the node's network namespace: its tun device has the node's mesh address.
+  RunResult ip = Cli(f, {"exec", "gpu-1", "--", "/usr/sbin/ip", "-4", "-o", "addr", "show",
+                         "dev", "nebula1"});
+  ASSERT_EQ(ip.exit_code, 0) << Describe(ip);
+  EXPECT_THAT(ip.out, HasSubstr("10.42.2.1/16"));
+  // The exit code comes back.
+  RunResult fails = Cli(f, {"exec", "homelab", "--", "/bin/false"});
+  EXPECT_EQ(fails.exit_code, 1) << Describe(fails);
+
+  // status shows what the agents report.
+  RunResult st = Cli(f, {"status", "--json"});
+  ASSERT_EQ(st.exit_code, 0) << Describe(st);
+  for (const auto& n : ParseJson(st.out).value("nodes", Json::array()))
+    EXPECT_EQ(n.value("agent", Json::object()).value("lifecycle", ""), "connected") << n.dump();
+
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
 TEST_F(FleetE2eTest, UpKilledAtAnyStepIsFinishedByTheNextUp) {
   Fleet& f = NewFleet("k");
   // Spread over the run (parallelism 1 runs: ca, configs, underlay, certs, namespaces, nebulas,

@@ -1,6 +1,8 @@
 // The control plane over real gRPC (port 0 on loopback) and a real store: every test runs on
 // SQLite and on a PostgreSQL server the suite starts itself. The test plays the agent with the
 // generated stubs, so it sees exactly what goes over the wire.
+#include "fleet/control_plane.h"
+
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -10,7 +12,6 @@
 
 #include "carrierarr/v1/fleet.grpc.pb.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
-#include "fleet/control_plane.h"
 #include "fleet/server.h"
 #include "testing/postgres_server.h"
 #include "testing/tools.h"
@@ -33,8 +34,8 @@ class ControlPlaneTest : public ::testing::TestWithParam<Backend> {
       db_ = dir_ / "fleet.db";
     } else {
       static int n = 0;
-      db_ = testing::SharedPostgresServer().CreateDatabase(
-          "cp_" + std::to_string(getpid()) + "_" + std::to_string(++n));
+      db_ = testing::SharedPostgresServer().CreateDatabase("cp_" + std::to_string(getpid()) + "_" +
+                                                           std::to_string(++n));
     }
     StartServer();
   }
@@ -241,7 +242,8 @@ TEST_P(ControlPlaneTest, CommandsReachTheAgentAndResultsAreStoredAndAcked) {
   ASSERT_TRUE(stream->Read(&in));  // config
   for (int type = 1; type <= 8; ++type) {
     auto rec = SendCommand("gpu-1", static_cast<ec2agent::v1::CommandType>(type));
-    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+    ASSERT_TRUE(
+        ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
     EXPECT_EQ(in.command().command_id(), rec.command_id());
     EXPECT_EQ(static_cast<int>(in.command().type()), type);
     if (type == ec2agent::v1::COMMAND_TYPE_EXEC) {
@@ -294,7 +296,8 @@ TEST_P(ControlPlaneTest, ARestartLosesNoNodeTokenCommandOrResult) {
     ASSERT_TRUE(stream->Read(&in));
     auto rec = SendCommand("gpu-1", ec2agent::v1::COMMAND_TYPE_REBOOT);
     done_id = rec.command_id();
-    ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+    ASSERT_TRUE(
+        ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
     AgentMessage result;
     result.mutable_command_result()->set_command_id(done_id);
     result.mutable_command_result()->set_success(true);
@@ -320,7 +323,8 @@ TEST_P(ControlPlaneTest, ARestartLosesNoNodeTokenCommandOrResult) {
   auto ctx = Ctx(cred);
   auto stream = agent_->Connect(ctx.get());
   ControlMessage in;
-  ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+  ASSERT_TRUE(
+      ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
   EXPECT_EQ(in.command().command_id(), queued_id);
   stream->WritesDone();
 }
@@ -464,9 +468,8 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
   auto store = OpenSqliteStore(dir / "fleet.db");
   ASSERT_TRUE(store.ok());
   SimulatedClock clock;
-  ControlPlaneOptions o{.command_grace = std::chrono::seconds(30),
-                        .clock = &clock,
-                        .background_threads = false};
+  ControlPlaneOptions o{
+      .command_grace = std::chrono::seconds(30), .clock = &clock, .background_threads = false};
   auto cp = ControlPlane::Create(std::move(*store), o);
   ASSERT_TRUE(cp.ok());
   carrierarr::v1::CreateTokenRequest treq;
@@ -488,6 +491,59 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
   clock.Advance(std::chrono::seconds(2));
   (*cp)->Sweep();
   EXPECT_EQ((*cp)->GetCommand(rec->command_id())->state(), "timed_out");
+}
+
+}  // namespace
+}  // namespace carrierarr::fleet
+
+namespace carrierarr::fleet {
+namespace {
+
+TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
+  testing::ScratchDir dir;
+  auto store = OpenSqliteStore(dir / "fleet.db");
+  ASSERT_TRUE(store.ok());
+  SimulatedClock clock;
+  ControlPlaneOptions o{.idle_shutdown_minutes = 10, .clock = &clock, .background_threads = false};
+  auto cp = ControlPlane::Create(std::move(*store), o);
+  ASSERT_TRUE(cp.ok());
+  carrierarr::v1::CreateTokenRequest treq;
+  treq.set_max_uses(0);
+  treq.set_ttl_seconds(60);
+  auto token = (*cp)->CreateToken(treq);
+  ASSERT_TRUE(token.ok());
+  for (auto [id, type] : {std::pair{"gpu-1", ec2agent::v1::NODE_TYPE_GPU_WORKER},
+                          std::pair{"cpu-1", ec2agent::v1::NODE_TYPE_CPU_WORKER}}) {
+    RegisterRequest req;
+    req.set_node_id(id);
+    req.set_node_type(type);
+    ASSERT_TRUE(std::holds_alternative<RegisterResponse>((*cp)->Register(token->secret(), req)));
+  }
+  auto report_idle = [&](const std::string& id, int64_t seconds) {
+    AgentMessage m;
+    m.mutable_status()->set_idle_seconds(seconds);
+    EXPECT_FALSE((*cp)->OnAgentMessage(id, m).has_value());
+  };
+  auto shutdowns = [&](const std::string& id) {
+    auto commands = (*cp)->store().ListCommands(id, /*unfinished_only=*/false);
+    EXPECT_TRUE(commands.ok());
+    int n = 0;
+    for (const auto& c : *commands) {
+      ec2agent::v1::Command command;
+      command.ParseFromString(c.command);
+      n += command.type() == ec2agent::v1::COMMAND_TYPE_SHUTDOWN ? 1 : 0;
+    }
+    return n;
+  };
+  report_idle("gpu-1", 599);
+  report_idle("cpu-1", 5000);
+  (*cp)->Sweep();
+  EXPECT_EQ(shutdowns("gpu-1"), 0);
+  report_idle("gpu-1", 600);
+  (*cp)->Sweep();
+  (*cp)->Sweep();
+  EXPECT_EQ(shutdowns("gpu-1"), 1);  // once, not at every sweep
+  EXPECT_EQ(shutdowns("cpu-1"), 0);  // only GPU nodes
 }
 
 }  // namespace

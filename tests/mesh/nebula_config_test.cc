@@ -106,7 +106,9 @@ TEST(NebulaConfigTest, LighthouseConfig) {
   EXPECT_EQ(y["tun"]["dev"].as<std::string>(), "nebula1");
   EXPECT_EQ(y["tun"]["mtu"].as<int>(), 1300);
   EXPECT_EQ(RulesOf(y["firewall"]["outbound"]), (std::vector<Rule>{{"any", "any", "any", ""}}));
-  EXPECT_EQ(RulesOf(y["firewall"]["inbound"]), (std::vector<Rule>{{"any", "icmp", "any", ""}}));
+  // Ping from anyone; its agent's health port only from the homelab (the control plane).
+  EXPECT_EQ(RulesOf(y["firewall"]["inbound"]),
+            (std::vector<Rule>{{"any", "icmp", "any", ""}, {"8080", "tcp", "", "homelab"}}));
 }
 
 TEST(NebulaConfigTest, NonLighthousesPointAtTheLighthouseAndListenOnAnyPort) {
@@ -159,13 +161,14 @@ TEST(NebulaConfigTest, FirewallRulesByGroupPerRole) {
   };
   const Rule icmp{"any", "icmp", "any", ""};
   const Case cases[] = {
-      {"Lighthouse", Role::kLighthouse, 50051, 8090, {icmp}},
+      {"Lighthouse", Role::kLighthouse, 50051, 8090, {icmp, {"8080", "tcp", "", "homelab"}}},
       {"Homelab",
        Role::kHomelab,
        50051,
        8090,
        {icmp,
         {"50051", "tcp", "", "workers"},
+        {"50051", "tcp", "", "lighthouse"},
         {"8090", "tcp", "", "workers"},
         {"32379-32380", "tcp", "", "workers"}}},
       {"HomelabCustomPorts",
@@ -174,6 +177,7 @@ TEST(NebulaConfigTest, FirewallRulesByGroupPerRole) {
        7000,
        {icmp,
         {"6000", "tcp", "", "workers"},
+        {"6000", "tcp", "", "lighthouse"},
         {"7000", "tcp", "", "workers"},
         {"32379-32380", "tcp", "", "workers"}}},
       {"Worker",

@@ -242,6 +242,7 @@ void RegisterLocalKinds(provision::KindRegistry& kinds) {
     return DeleteNamespace(attrs.value("netns", ""));
   });
   kinds.Register("nebula", StopNebula);
+  RegisterControlPlaneKinds(kinds);
 }
 
 ProcessInfo ObserveNebula(const Json& attrs) {

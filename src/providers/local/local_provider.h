@@ -43,8 +43,16 @@ struct NebulaProcessParams {
 };
 std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProcessParams& params);
 
-// Deleters for "netns" and "nebula".
+// Deleters for "netns", "nebula", "daemon" and "agent-token".
 void RegisterLocalKinds(provision::KindRegistry& kinds);
+
+// The control plane (`carrierarr serve` in the homelab node's namespace, on its mesh address and
+// on the unix socket <state dir>/control/serve.sock for the operator's shell), one single-use
+// enrollment token per node and `carrierarr-agent` in every node's namespace (agents.cc).
+void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
+                              const std::vector<mesh::NodePlan>& nodes,
+                              provision::ResourceList& out);
+void RegisterControlPlaneKinds(provision::KindRegistry& kinds);
 
 // The provider itself, as providers::MakeProvider("local") returns it.
 std::unique_ptr<providers::Provider> MakeLocalProvider();

@@ -1,0 +1,227 @@
+// The control plane and the agents of a local fleet: `carrierarr serve` in the homelab node's
+// namespace on its mesh address (and on a unix socket under the fleet's state directory, which
+// is how the operator's shell reaches it: the root namespace has no mesh route), one enrollment
+// token per node, and `carrierarr-agent` in every node's namespace.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "core/fd_closer.h"
+#include "core/file_util.h"
+#include "core/ipv4.h"
+#include "core/subprocess.h"
+#include "providers/local/local_provider.h"
+#include "providers/local/netns.h"
+
+namespace carrierarr::local {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string OwnProgram(const std::string& name) { return FindOwnProgram(name).value_or(name); }
+
+bool UnixSocketAnswers(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  FdCloser closer(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return false;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+// Stops every process of a "daemon" record: the recorded pid, and any process in its namespace
+// whose command line carries the marker (a run killed between start and record).
+Status StopDaemon(const Json& attrs) {
+  std::string marker = attrs.value("marker", "");
+  if (marker.empty()) return Status::Internal("daemon record without a marker");
+  if (attrs.contains("pid"))
+    CARRIERARR_RETURN_IF_ERROR(StopProcess(attrs["pid"].get<int>(), marker));
+  std::string ns = attrs.value("netns", "");
+  if (!ns.empty() && NamespaceExists(ns)) {
+    for (pid_t pid : NamespacePids(ns))
+      if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+  }
+  return Status::Ok();
+}
+
+// A long-running program of ours in a node's namespace, found again by a marker in its command
+// line (a path only it uses). `ready` is polled (bounded) after the start.
+class DaemonResource final : public provision::Resource {
+ public:
+  struct Params {
+    std::string id, summary, netns, marker, log_path;
+    std::vector<std::string> argv;
+    std::vector<std::string> deps;
+    std::function<bool()> ready;
+    std::string not_ready;  // what to say when ready() never held
+  };
+  explicit DaemonResource(Params p) : p_(std::move(p)) {}
+  std::string id() const override { return p_.id; }
+  std::string kind() const override { return "daemon"; }
+  std::string summary() const override { return p_.summary; }
+  std::vector<std::string> deps() const override { return p_.deps; }
+  std::string hash() const override {
+    std::string h = p_.netns;
+    for (const auto& a : p_.argv) h += "|" + a;
+    return h;
+  }
+  Json attrs() const override {
+    return {{"netns", p_.netns}, {"marker", p_.marker}, {"log_path", p_.log_path}};
+  }
+  Result<bool> Exists() const override {
+    if (!NamespaceExists(p_.netns)) return false;
+    for (pid_t pid : NamespacePids(p_.netns))
+      if (ProcessMatches(pid, p_.marker)) return !p_.ready || p_.ready();
+    return false;
+  }
+  Result<Json> Create() override {
+    CARRIERARR_RETURN_IF_ERROR(StopDaemon(attrs()));
+    auto pid = StartInNamespace(p_.netns, p_.argv, p_.log_path);
+    if (!pid.ok()) return pid.status();
+    for (int i = 0; i < 1000; ++i) {  // 10 s
+      if (!p_.ready || p_.ready()) {
+        Json a = attrs();
+        a["pid"] = *pid;
+        return a;
+      }
+      if (!ProcessMatches(*pid, p_.marker)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::string log;
+    if (auto text = ReadFile(p_.log_path); text.ok())
+      log = text->size() > 600 ? text->substr(text->size() - 600) : *text;
+    (void)StopDaemon(attrs());
+    return Status::Unavailable(p_.not_ready + " within 10 s; its log (" + p_.log_path +
+                               ") ends with:\n" + log);
+  }
+
+ private:
+  Params p_;
+};
+
+// A single-use enrollment token for one node, made through the control plane's admin API and
+// kept (0600) where that node's agent reads it.
+class AgentTokenResource final : public provision::Resource {
+ public:
+  AgentTokenResource(std::string node, std::string path, std::vector<std::string> argv)
+      : node_(std::move(node)), path_(std::move(path)), argv_(std::move(argv)) {}
+  std::string id() const override { return "agent-token/" + node_; }
+  std::string kind() const override { return "agent-token"; }
+  std::string summary() const override { return "enrollment token for " + node_ + "'s agent"; }
+  std::vector<std::string> deps() const override { return {"control-plane"}; }
+  std::string hash() const override { return node_ + "|" + path_; }
+  Json attrs() const override { return {{"path", path_}}; }
+  Result<bool> Exists() const override { return access(path_.c_str(), F_OK) == 0; }
+  Result<Json> Create() override {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+    if (ec)
+      return Status::PermissionDenied("cannot create the directory of " + path_ + ": " +
+                                      ec.message());
+    unlink(path_.c_str());  // a token from an interrupted run: the new one replaces it
+    auto run = Run(argv_, {.timeout = std::chrono::seconds(15)});
+    if (!run.ok()) return run.status();
+    if (run->exit_code != 0)
+      return Status::Unavailable("creating " + node_ + "'s enrollment token failed: " + run->err);
+    return attrs();
+  }
+
+ private:
+  std::string node_, path_;
+  std::vector<std::string> argv_;
+};
+
+std::string AgentType(const mesh::NodePlan& node) {
+  if (node.role == mesh::Role::kLighthouse) return "lighthouse";
+  if (node.role == mesh::Role::kWorker && node.pool_type == spec::PoolType::kGpuWorker)
+    return "gpu-worker";
+  return "cpu-worker";
+}
+
+}  // namespace
+
+void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
+                              const std::vector<mesh::NodePlan>& nodes,
+                              provision::ResourceList& out) {
+  const mesh::NodePlan* homelab = nullptr;
+  for (const auto& n : nodes)
+    if (n.role == mesh::Role::kHomelab) homelab = &n;
+  if (homelab == nullptr) return;
+  const std::string control_dir = paths.state_dir + "/control";
+  const std::string socket = control_dir + "/serve.sock";
+  const std::string admin_token = control_dir + "/admin.token";
+  const std::string grpc =
+      FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.grpc_port);
+  const std::string fleet_binary = OwnProgram("carrierarr-fleet");
+  out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
+      .id = "control-plane",
+      .summary = "carrierarr serve in " + NodeNamespace(fleet.name, homelab->name) + " on " + grpc,
+      .netns = NodeNamespace(fleet.name, homelab->name),
+      .marker = control_dir,
+      .log_path = paths.state_dir + "/logs/control-plane.log",
+      .argv = {fleet_binary, "serve", "--state-dir", control_dir, "--listen",
+               grpc + ",unix:" + socket, "--http",
+               FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.http_port),
+               "--status-interval", "10s", "--heartbeat-interval", "5s", "--allow-exec"},
+      .deps = {"nebula/" + homelab->name},
+      .ready = [socket] { return UnixSocketAnswers(socket); },
+      .not_ready = "the control plane did not answer on " + socket}));
+
+  for (const auto& node : nodes) {
+    const std::string agent_dir = paths.state_dir + "/agents/" + node.name;
+    const std::string token = agent_dir + ".token";
+    out.push_back(std::make_unique<AgentTokenResource>(
+        node.name, token,
+        std::vector<std::string>{fleet_binary, "tokens", "create", "--server", "unix:" + socket,
+                                 "--admin-token-file", admin_token, "--name", node.name, "--uses",
+                                 "1", "--ttl", "1h", "--out", token, "--force"}));
+    const std::string credential = agent_dir + "/credential";
+    out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
+        .id = "agent/" + node.name,
+        .summary = "carrierarr-agent in " + NodeNamespace(fleet.name, node.name),
+        .netns = NodeNamespace(fleet.name, node.name),
+        .marker = agent_dir,
+        .log_path = paths.state_dir + "/logs/agent-" + node.name + ".log",
+        .argv = {OwnProgram("carrierarr-agent"),
+                 "--control-plane",
+                 grpc,
+                 "--node-id",
+                 node.name,
+                 "--type",
+                 AgentType(node),
+                 "--token-file",
+                 token,
+                 "--state-dir",
+                 agent_dir,
+                 "--imds",
+                 "off",
+                 "--region",
+                 "local",
+                 "--allow-exec",
+                 "--power-mode",
+                 "exit",
+                 "--health-addr",
+                 FormatIpv4(node.mesh_ip)},
+        .deps = {"nebula/" + node.name, "agent-token/" + node.name, "control-plane"},
+        // Registered: the agent keeps the credential the control plane gave it.
+        .ready = [credential] { return access(credential.c_str(), F_OK) == 0; },
+        .not_ready = "the agent of " + node.name + " did not register"}));
+  }
+}
+
+void RegisterControlPlaneKinds(provision::KindRegistry& kinds) {
+  kinds.Register("daemon", StopDaemon);
+  kinds.Register("agent-token", [](const Json& attrs) {
+    std::string path = attrs.value("path", "");
+    if (!path.empty() && unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Status::PermissionDenied("cannot remove " + path + ": " + std::strerror(errno));
+    return Status::Ok();
+  });
+}
+
+}  // namespace carrierarr::local
