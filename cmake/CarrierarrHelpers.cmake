@@ -27,10 +27,12 @@ function(carrierarr_cc_binary)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# carrierarr_cc_test(NAME name SRCS ... DEPS ... [LABELS ...])
-# A GoogleTest binary registered with CTest, one CTest entry per test case.
+# carrierarr_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [WHOLE])
+# A GoogleTest binary registered with CTest, one CTest entry per test case; WHOLE registers the
+# binary as one entry instead (for suites whose per-process set-up, such as starting a
+# PostgreSQL server, costs more than their tests).
 function(carrierarr_cc_test)
-  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "WHOLE" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_compile_options(${ARG_NAME} PRIVATE ${CARRIERARR_WARNINGS})
   target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
@@ -38,5 +40,10 @@ function(carrierarr_cc_test)
   target_compile_definitions(${ARG_NAME} PRIVATE
     CARRIERARR_BINARY_DIR="${PROJECT_BINARY_DIR}"
     CARRIERARR_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS "${ARG_LABELS}")
+  if(ARG_WHOLE)
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+    set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}")
+  else()
+    gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
 endfunction()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end: builds carrierarr, writes a fleet.yaml, brings up a whole hybrid fleet
 # on this machine with the local provider (a lighthouse, the homelab node and two workers, each a
-# network namespace running the real nebula), shows it working, and takes it down again.
+# network namespace running the real nebula and the carrierarr agent, with the control plane on
+# the homelab node), shows it working, and takes it down again.
 # Needs root (network namespaces). Pass --keep to leave the fleet running in ./demo-fleet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ keep=false
 [ "${1:-}" = "--keep" ] && keep=true
 
 cmake --preset default >/dev/null
-cmake --build --preset default --target carrierarr -j "$(nproc)" >/dev/null
+cmake --build --preset default --target carrierarr carrierarr-fleet carrierarr-agent \
+  -j "$(nproc)" >/dev/null
 bin=$PWD/build/bin/carrierarr
 
 dir=$PWD/demo-fleet
@@ -28,6 +30,11 @@ say "$bin" status
 echo
 echo "# the mesh is real: the GPU worker pings the homelab node over Nebula"
 say ip netns exec demo.gpu-1 ping -c 3 -n 10.42.1.1
+echo
+echo "# the control plane runs on the homelab node; every node's agent enrolled with its own token"
+say "$bin" nodes
+say "$bin" exec gpu-1 -- ip -4 -brief addr show dev nebula1
+say "$bin" events
 say "$bin" doctor
 say "$bin" up   # a second up changes nothing
 if $keep; then
