@@ -23,5 +23,6 @@ for tool in nebula ip ping; do
 done
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCARRIERARR_BUILD_TESTS=OFF \
   -DCARRIERARR_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" --target carrierarr fleet_up_bench
+# `up` starts the control plane and the agents from the programs next to carrierarr.
+cmake --build "$build" --target carrierarr carrierarr-fleet carrierarr-agent fleet_up_bench
 exec "$build/bin/fleet_up_bench" "$@"

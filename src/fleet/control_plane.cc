@@ -356,10 +356,12 @@ std::optional<Refusal> ControlPlane::OnAgentMessage(const std::string& node_id,
         sent_us = google::protobuf::util::TimeUtil::TimestampToMicroseconds(status.timestamp());
       {
         std::lock_guard lock(batch_mu_);
+        // The writer sleeps while the batch is empty: wake it for the first entry (it then
+        // waits batch_delay for more) and when the batch is full.
         if (batch_.empty()) batch_oldest_ = std::chrono::steady_clock::now();
         batch_.push_back({node_id, now, copy.SerializeAsString()});
-        batch_sent_ms_.push_back(sent_us);
-        if (batch_.size() >= options_.batch_max) batch_cv_.notify_one();
+        batch_sent_us_.push_back(sent_us);
+        if (batch_.size() == 1 || batch_.size() >= options_.batch_max) batch_cv_.notify_one();
       }
       if (was != kConnected) Event(node_id, kConnected, "status received (was " + was + ")");
       return std::nullopt;
@@ -436,7 +438,8 @@ void ControlPlane::OnHeartbeat(const std::string& node_id) {
     std::lock_guard lock(batch_mu_);
     if (batch_.empty()) batch_oldest_ = std::chrono::steady_clock::now();
     batch_.push_back({node_id, now, ""});
-    batch_sent_ms_.push_back(-1);  // not a status: not part of the latency histogram
+    batch_sent_us_.push_back(-1);  // not a status: not part of the latency histogram
+    if (batch_.size() == 1) batch_cv_.notify_one();
   }
   if (was != kConnected) Event(node_id, kConnected, "heartbeat received (was " + was + ")");
 }
@@ -833,7 +836,7 @@ void ControlPlane::Flush() {
   {
     std::lock_guard lock(batch_mu_);
     writes.swap(batch_);
-    sent.swap(batch_sent_ms_);
+    sent.swap(batch_sent_us_);
   }
   if (writes.empty()) return;
   auto start = std::chrono::steady_clock::now();

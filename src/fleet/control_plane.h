@@ -167,7 +167,7 @@ class ControlPlane {
   std::mutex batch_mu_;
   std::condition_variable batch_cv_;
   std::vector<StatusWrite> batch_;
-  std::vector<int64_t> batch_sent_ms_;  // the agents' send times, for store_latency_
+  std::vector<int64_t> batch_sent_us_;  // the agents' send times (Unix us; -1: heartbeat)
   std::chrono::steady_clock::time_point batch_oldest_;
   std::mutex flush_mu_;  // one flush at a time
 

@@ -226,7 +226,11 @@ grpc::ServerUnaryReactor* AgentService::Heartbeat(grpc::CallbackServerContext* c
   }
   cp_->OnHeartbeat(std::get<std::string>(who));
   response->set_ok(true);
-  *response->mutable_server_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  // (protobuf 3.21's TimeUtil::GetCurrentTime() has whole seconds only.)
+  *response->mutable_server_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -44,7 +44,6 @@ using ::carrierarr::testing::RequireProgram;
 using ::carrierarr::testing::ScratchDir;
 using ::carrierarr::testing::Slurp;
 using ::carrierarr::testing::StreamingProcess;
-using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -71,6 +70,11 @@ struct Pool {
 
 // The issue's fleet: lighthouse, homelab and two workers.
 const std::vector<Pool> kTwoWorkers = {{"gpu", "gpu-worker", 1}, {"cpu", "cpu-worker", 1}};
+
+// The resources of a local fleet of `nodes` nodes: per node its certificate, nebula config,
+// namespace, nebula, agent enrollment token and agent; once the CA, the underlay and the control
+// plane. (The issue's fleet: 4 nodes, 27 resources.)
+constexpr int ResourcesOf(int nodes) { return 6 * nodes + 3; }
 
 // A fleet.yaml with the mesh `<mesh16>.0.0/16` (e.g. "10.42"). Line numbers matter to the
 // bad-input tests, which edit this text: keep the layout.
@@ -222,6 +226,14 @@ struct PlanCounts {
     }
     return out;
   }
+  // Id -> reason of the steps with `action`.
+  std::map<std::string, std::string> Reasons(const std::string& action) const {
+    std::map<std::string, std::string> out;
+    for (const auto& s : steps) {
+      if (s.value("action", "") == action) out[s.value("id", "")] = s.value("reason", "");
+    }
+    return out;
+  }
 };
 
 // Where to SIGKILL a streaming run: right after the first event line that matches (and `delay`
@@ -352,6 +364,29 @@ class FleetE2eTest : public ::testing::Test {
       out[info.name] = info;
     }
     return out;
+  }
+
+  // Pids of the fleet's control plane and of the agents of `nodes`, by resource id
+  // ("control-plane", "agent/<node>"); each is found by the state directory only it is given. A
+  // test failure when one does not run exactly once (none, or a second one left beside it).
+  std::map<std::string, int> DaemonPids(const Fleet& f,
+                                        const std::map<std::string, NodeInfo>& nodes) {
+    std::map<std::string, std::string> markers{{"control-plane", f.state_dir() + "/control"}};
+    for (const auto& [name, n] : nodes)
+      markers["agent/" + name] = f.state_dir() + "/agents/" + name;
+    std::map<std::string, int> out;
+    for (const auto& [id, dir] : markers) {
+      auto procs = AgentOrControlPlane(dir);
+      EXPECT_EQ(procs.size(), 1u) << f.name << ": " << id << " runs " << procs.size()
+                                  << " times: " << ::testing::PrintToString(procs);
+      if (procs.size() == 1) out[id] = std::stoi(procs[0]);
+    }
+    return out;
+  }
+
+  // The processes started with `--state-dir DIR` ("pid: cmdline"): a control plane or an agent.
+  static std::vector<std::string> AgentOrControlPlane(const std::string& dir) {
+    return ProcessesMentioning(" --state-dir " + dir + " ");  // whole arguments: gpu-1, not gpu-10
   }
 
   // Every node healthy, with a running nebula; returns them.
@@ -510,14 +545,36 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
   for (const auto& line : Lines(up.out)) events.push_back(ParseJson(line));
   ASSERT_GE(events.size(), 3u);
   EXPECT_EQ(events.front().value("event", ""), "plan");
-  EXPECT_EQ(events.front().value("create", -1), 18);
+  EXPECT_EQ(events.front().value("create", -1), ResourcesOf(4));
   std::map<std::string, std::vector<std::string>> by_step;
+  std::map<std::string, size_t> started_at, succeeded_at;  // event line of each step
   for (size_t i = 1; i + 1 < events.size(); ++i) {
-    by_step[events[i].value("id", "")].push_back(events[i].value("event", ""));
+    const std::string id = events[i].value("id", ""), event = events[i].value("event", "");
+    by_step[id].push_back(event);
+    (event == "started" ? started_at : succeeded_at)[id] = i;
   }
-  EXPECT_EQ(by_step.size(), 18u);
+  EXPECT_EQ(by_step.size(), static_cast<size_t>(ResourcesOf(4)));
   for (const auto& [id, seq] : by_step) {
     EXPECT_THAT(seq, ElementsAre("started", "succeeded")) << id;
+  }
+  // The control plane and every node's token and agent are among them, each started only once
+  // what it needs is made: the control plane the homelab's nebula (it listens on the mesh), a
+  // token the control plane (which issues it), an agent its node's nebula, its token and the
+  // control plane.
+  std::vector<std::pair<std::string, std::string>> needs{{"control-plane", "nebula/homelab"}};
+  for (const std::string node : {"lighthouse", "homelab", "gpu-1", "cpu-1"}) {
+    needs.push_back({"agent-token/" + node, "control-plane"});
+    needs.push_back({"agent/" + node, "nebula/" + node});
+    needs.push_back({"agent/" + node, "agent-token/" + node});
+    needs.push_back({"agent/" + node, "control-plane"});
+  }
+  for (const auto& [step, dep] : needs) {
+    if (started_at.count(step) == 0 || succeeded_at.count(dep) == 0) {
+      ADD_FAILURE() << step << " or " << dep << " was not made:\n" << up.out;
+      continue;
+    }
+    EXPECT_GT(started_at[step], succeeded_at[dep])
+        << step << " started before " << dep << " was made";
   }
   EXPECT_EQ(events.back(), (Json{{"event", "done"},
                                  {"nodes", 4},
@@ -538,6 +595,8 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
   EXPECT_EQ(nodes["homelab"].role, "homelab");
   EXPECT_EQ(nodes["gpu-1"].role, "worker");
   ExpectFullMesh(f, nodes);
+  const auto daemons = DaemonPids(f, nodes);  // one control plane, one agent per node
+  EXPECT_EQ(daemons.size(), 5u);
 
   // doctor: every check passes on a healthy fleet.
   RunResult doctor = Cli(f, {"doctor", "--json"});
@@ -554,21 +613,23 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
   EXPECT_EQ(plan.create, 0);
   EXPECT_EQ(plan.replace, 0);
   EXPECT_EQ(plan.del, 0);
-  EXPECT_EQ(plan.unchanged, 18);
+  EXPECT_EQ(plan.unchanged, ResourcesOf(4));
   RunResult again = Cli(f, {"up"});
   ASSERT_EQ(again.exit_code, 0) << Describe(again);
-  EXPECT_THAT(again.out, HasSubstr("Plan: 0 to create, 0 to replace, 0 to delete, 18 unchanged."));
+  EXPECT_THAT(again.out, HasSubstr("Plan: 0 to create, 0 to replace, 0 to delete, " +
+                                   std::to_string(ResourcesOf(4)) + " unchanged."));
   EXPECT_THAT(again.out, HasSubstr("No changes. Fleet '" + f.name + "' is up: 4/4 nodes"));
   EXPECT_THAT(again.out, Not(HasSubstr("ok   create")));
   auto after = ExpectHealthy(f, 4);
   EXPECT_EQ(Pids(after), Pids(nodes)) << "a no-op up restarted nebula";
+  EXPECT_EQ(DaemonPids(f, after), daemons) << "a no-op up restarted the control plane or an agent";
   PlanCounts plan2 = Plan(f);
   EXPECT_EQ(plan2.create + plan2.replace + plan2.del, 0);
 
   RunResult down = Cli(f, {"down"});
   ASSERT_EQ(down.exit_code, 0) << Describe(down);
-  EXPECT_THAT(down.out,
-              HasSubstr("Removed 18 resources of fleet '" + f.name + "'; nothing of it is left."));
+  EXPECT_THAT(down.out, HasSubstr("Removed " + std::to_string(ResourcesOf(4)) +
+                                  " resources of fleet '" + f.name + "'; nothing of it is left."));
   ExpectNothingLeft(f);
 
   // Read-only commands on a fleet that is down create nothing either.
@@ -576,7 +637,7 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
   EXPECT_EQ(status.exit_code, 1) << Describe(status);
   EXPECT_THAT(status.out, HasSubstr("not deployed"));
   PlanCounts fresh = Plan(f);
-  EXPECT_EQ(fresh.create, 18);
+  EXPECT_EQ(fresh.create, ResourcesOf(4));
   RunResult down_again = Cli(f, {"down"});
   EXPECT_EQ(down_again.exit_code, 0) << Describe(down_again);
   EXPECT_THAT(down_again.out, HasSubstr("Nothing to remove"));
@@ -584,7 +645,7 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crashes: SIGKILL at many points of `up` and `down`
+// The control plane and the agents
 
 // The control plane runs in the homelab namespace, every node's agent registers with it over
 // the mesh with its own single-use token, and the operator reaches it through the unix socket.
@@ -620,8 +681,8 @@ TEST_F(FleetE2eTest, AgentsRegisterOverTheMeshAndACommandRoundTrips) {
   ASSERT_EQ(exec.exit_code, 0) << Describe(exec);
   EXPECT_EQ(exec.out, "two  spaces 'quoted'\n");
   // It ran in the node's network namespace: its tun device has the node's mesh address.
-  RunResult ip = Cli(f, {"exec", "gpu-1", "--", "/usr/sbin/ip", "-4", "-o", "addr", "show",
-                         "dev", "nebula1"});
+  RunResult ip =
+      Cli(f, {"exec", "gpu-1", "--", "/usr/sbin/ip", "-4", "-o", "addr", "show", "dev", "nebula1"});
   ASSERT_EQ(ip.exit_code, 0) << Describe(ip);
   EXPECT_THAT(ip.out, HasSubstr("10.42.2.1/16"));
   // The exit code comes back.
@@ -638,21 +699,31 @@ TEST_F(FleetE2eTest, AgentsRegisterOverTheMeshAndACommandRoundTrips) {
   ExpectNothingLeft(f);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Crashes: SIGKILL at many points of `up` and `down`
+
 TEST_F(FleetE2eTest, UpKilledAtAnyStepIsFinishedByTheNextUp) {
   Fleet& f = NewFleet("k");
   // Spread over the run (parallelism 1 runs: ca, configs, underlay, certs, namespaces, nebulas,
-  // then the wait for the mesh); the delayed ones land inside a step rather than at its start.
+  // the control plane, the agents' tokens, the agents, then the wait for the mesh); the delayed
+  // ones land inside a step rather than at its start. A sample, not every step: each point is a
+  // whole up, up and down.
   const std::vector<KillPoint> points = {
-      {"plan", ""},                                  // addresses recorded, nothing made
-      {"started", "ca"},                             // mid CA
-      {"succeeded", "cert/homelab"},                 // between certificates
-      {"started", "underlay"},                       // mid bridge namespace
-      {"started", "netns/homelab"},                  // mid node namespace
-      {"started", "netns/cpu-1", milliseconds(15)},  // inside the veth setup
-      {"succeeded", "netns/gpu-1"},                  // between namespaces
-      {"started", "nebula/lighthouse"},              // mid nebula start
-      {"started", "nebula/gpu-1", milliseconds(5)},  // inside the nebula start
-      {"succeeded", "nebula/cpu-1", {}, true},       // all made: waiting for the mesh
+      {"plan", ""},                                        // addresses recorded, nothing made
+      {"started", "ca"},                                   // mid CA
+      {"succeeded", "cert/homelab"},                       // between certificates
+      {"started", "underlay"},                             // mid bridge namespace
+      {"started", "netns/homelab"},                        // mid node namespace
+      {"started", "netns/cpu-1", milliseconds(15)},        // inside the veth setup
+      {"succeeded", "netns/gpu-1"},                        // between namespaces
+      {"started", "nebula/lighthouse"},                    // mid nebula start
+      {"started", "nebula/gpu-1", milliseconds(5)},        // inside the nebula start
+      {"succeeded", "nebula/cpu-1"},                       // nebulas made, no control plane yet
+      {"started", "control-plane", milliseconds(10)},      // inside the control plane's start
+      {"started", "agent-token/gpu-1", milliseconds(10)},  // inside a token's creation
+      {"succeeded", "agent-token/cpu-1"},                  // tokens made, no agent yet
+      {"started", "agent/homelab", milliseconds(10)},      // inside an agent's registration
+      {"succeeded", "agent/cpu-1", {}, true},              // all made: waiting for the mesh
   };
   for (const auto& at : points) {
     SCOPED_TRACE("killed after " + ToString(at));
@@ -664,10 +735,12 @@ TEST_F(FleetE2eTest, UpKilledAtAnyStepIsFinishedByTheNextUp) {
     EXPECT_EQ(up.exit_code, 0) << Describe(up);
     EXPECT_THAT(up.out, HasSubstr("4/4 nodes reach the lighthouse")) << Describe(up);
     auto nodes = ExpectHealthy(f, 4);
-    // Exactly one nebula per node: a killed run's process was not left running beside it.
+    // Exactly one nebula per node, one control plane and one agent per node: a killed run's
+    // process was not left running beside it.
     for (const auto& [name, n] : nodes) {
       EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/" + name + ".yml").size(), 1u) << name;
     }
+    DaemonPids(f, nodes);
     PlanCounts settled = Plan(f);
     EXPECT_EQ(settled.create + settled.replace + settled.del, 0);
 
@@ -681,7 +754,9 @@ TEST_F(FleetE2eTest, UpKilledMidwayIsUndoneByDown) {
   Fleet& f = NewFleet("d");
   for (const KillPoint& at : std::vector<KillPoint>{{"started", "netns/gpu-1"},
                                                     {"started", "nebula/homelab"},
-                                                    {"succeeded", "nebula/lighthouse"}}) {
+                                                    {"succeeded", "nebula/lighthouse"},
+                                                    {"started", "control-plane", milliseconds(10)},
+                                                    {"started", "agent/gpu-1", milliseconds(10)}}) {
     SCOPED_TRACE("killed after " + ToString(at));
     if (!KillUpAt(f, at)) break;
     Down(f);
@@ -697,6 +772,8 @@ TEST_F(FleetE2eTest, DownKilledMidwayIsFinishedByTheNextDown) {
     bool up_again;  // resume with `up` (it must converge) before the final `down`
   };
   const std::vector<DownKill> points = {
+      {{"succeeded", "agent/gpu-1"}, true},   // agents partly stopped: up makes them again
+      {{"started", "control-plane"}, false},  // agents and tokens gone, mid control plane stop
       {{"started", "nebula/homelab"}, false},
       {{"succeeded", "nebula/lighthouse"}, true},
       {{"started", "netns/lighthouse"}, false},
@@ -722,7 +799,7 @@ TEST_F(FleetE2eTest, DownKilledMidwayIsFinishedByTheNextDown) {
     if (p.up_again) {
       RunResult up = Cli(f, {"up"});
       EXPECT_EQ(up.exit_code, 0) << Describe(up);
-      ExpectHealthy(f, 4);
+      DaemonPids(f, ExpectHealthy(f, 4));  // one control plane, one agent per node
     }
     RunResult down = Cli(f, {"down"});
     EXPECT_EQ(down.exit_code, 0) << Describe(down);
@@ -787,6 +864,7 @@ TEST_F(FleetE2eTest, TwoFleetsCoexistAndDownOfOneLeavesTheOther) {
   auto nodes_b = ExpectHealthy(b, 4);
   ExpectFullMesh(a, nodes_a);
   ExpectFullMesh(b, nodes_b);
+  const auto daemons_b = DaemonPids(b, nodes_b);  // each fleet has its own control plane
   // The meshes are separate: fleet a has no way into fleet b's mesh.
   RunResult cross = RunProgram(
       {"ip", "netns", "exec", a.name + ".homelab", "ping", "-c", "1", "-W", "1", "10.43.0.1"}, "",
@@ -797,6 +875,7 @@ TEST_F(FleetE2eTest, TwoFleetsCoexistAndDownOfOneLeavesTheOther) {
   ExpectNothingLeft(a);
   auto still = ExpectHealthy(b, 4);
   EXPECT_EQ(Pids(still), Pids(nodes_b)) << "down of one fleet touched the other";
+  EXPECT_EQ(DaemonPids(b, still), daemons_b) << "down of one fleet touched the other's agents";
   EXPECT_EQ(Namespaces(b.name + ".").size(), 5u);
   ExpectFullMesh(b, still);
   Down(b);
@@ -808,14 +887,18 @@ TEST_F(FleetE2eTest, CountChangeTouchesOnlyThatNode) {
   Up(f);
   ASSERT_FALSE(HasFatalFailure());
   auto before = ExpectHealthy(f, 4);
+  const auto daemons_before = DaemonPids(f, before);
 
-  // 2 -> 3 workers: one node's resources to create, nothing else.
+  // 2 -> 3 workers: one node's resources to create (its agent and that agent's token included),
+  // nothing else.
   WriteFleetYaml(f, {{"w", "cpu-worker", 3}});
   PlanCounts grow = Plan(f);
   EXPECT_EQ(grow.replace, 0);
   EXPECT_EQ(grow.del, 0);
   EXPECT_THAT(grow.Ids("create"),
-              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3"));
+              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3",
+                                   "agent-token/w-3", "agent/w-3"));
+  EXPECT_EQ(grow.unchanged, ResourcesOf(4));
   Up(f);
   auto grown = ExpectHealthy(f, 5);
   ASSERT_EQ(grown.count("w-3"), 1u);
@@ -824,6 +907,10 @@ TEST_F(FleetE2eTest, CountChangeTouchesOnlyThatNode) {
     EXPECT_EQ(grown[name].mesh_ip, n.mesh_ip) << name << " changed its address";
     EXPECT_EQ(grown[name].pid, n.pid) << name << "'s nebula was restarted";
   }
+  auto daemons_grown = DaemonPids(f, grown);
+  EXPECT_EQ(daemons_grown.count("agent/w-3"), 1u) << "the new node has no agent";
+  daemons_grown.erase("agent/w-3");
+  EXPECT_EQ(daemons_grown, daemons_before) << "the control plane or another agent was restarted";
   ExpectFullMesh(f, grown);
 
   // Back to 2: that node's resources to delete, only them.
@@ -832,7 +919,9 @@ TEST_F(FleetE2eTest, CountChangeTouchesOnlyThatNode) {
   EXPECT_EQ(shrink.create, 0);
   EXPECT_EQ(shrink.replace, 0);
   EXPECT_THAT(shrink.Ids("delete"),
-              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3"));
+              UnorderedElementsAre("cert/w-3", "config/w-3", "netns/w-3", "nebula/w-3",
+                                   "agent-token/w-3", "agent/w-3"));
+  EXPECT_EQ(shrink.unchanged, ResourcesOf(4));
 
   // --skip-teardown keeps them.
   PlanCounts kept = Plan(f, {"--skip-teardown"});
@@ -840,15 +929,19 @@ TEST_F(FleetE2eTest, CountChangeTouchesOnlyThatNode) {
   Up(f, {"--skip-teardown"});
   EXPECT_TRUE(NamespaceExists(f.name + ".w-3"));
   EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/w-3.yml").size(), 1u);
+  EXPECT_EQ(AgentOrControlPlane(f.state_dir() + "/agents/w-3").size(), 1u);
   PlanCounts still = Plan(f);
-  EXPECT_EQ(still.del, 4) << "what --skip-teardown kept is still recorded, to delete later";
+  EXPECT_EQ(still.del, ResourcesOf(5) - ResourcesOf(4))
+      << "what --skip-teardown kept is still recorded, to delete later";
 
   // A plain `up` deletes them, and only them.
   Up(f);
   EXPECT_FALSE(NamespaceExists(f.name + ".w-3"));
   EXPECT_THAT(ProcessesMentioning(f.state_dir() + "/nebula/w-3.yml"), IsEmpty());
+  EXPECT_THAT(AgentOrControlPlane(f.state_dir() + "/agents/w-3"), IsEmpty());
   auto shrunk = ExpectHealthy(f, 4);
   EXPECT_EQ(Pids(shrunk), Pids(before));
+  EXPECT_EQ(DaemonPids(f, shrunk), daemons_before);
   EXPECT_EQ(Addresses(shrunk), Addresses(before));
   EXPECT_EQ(Namespaces(f.name + ".").size(), 5u);
   Down(f);
@@ -860,11 +953,15 @@ TEST_F(FleetE2eTest, NamespaceDeletedByHandIsPlannedAndRepaired) {
   Up(f);
   ASSERT_FALSE(HasFatalFailure());
   auto before = ExpectHealthy(f, 4);
+  const auto daemons_before = DaemonPids(f, before);
   RunResult del = RunProgram({"ip", "netns", "del", f.name + ".gpu-1"}, "", seconds(10));
   ASSERT_EQ(del.exit_code, 0) << Describe(del);
 
+  // The namespace, and what ran in it: its nebula and its agent. The agent's token (a file in the
+  // state directory) and the control plane are untouched.
   PlanCounts drift = Plan(f);
-  EXPECT_THAT(drift.Ids("create"), UnorderedElementsAre("netns/gpu-1", "nebula/gpu-1"));
+  EXPECT_THAT(drift.Ids("create"),
+              UnorderedElementsAre("netns/gpu-1", "nebula/gpu-1", "agent/gpu-1"));
   EXPECT_EQ(drift.replace + drift.del, 0);
   for (const auto& s : drift.steps) {
     if (s.value("action", "") == "create") {
@@ -873,15 +970,43 @@ TEST_F(FleetE2eTest, NamespaceDeletedByHandIsPlannedAndRepaired) {
   }
   RunResult up = Cli(f, {"up"});
   ASSERT_EQ(up.exit_code, 0) << Describe(up);
-  EXPECT_THAT(up.out, HasSubstr("Plan: 2 to create, 0 to replace, 0 to delete"));
+  EXPECT_THAT(up.out, HasSubstr("Plan: 3 to create, 0 to replace, 0 to delete"));
   auto repaired = ExpectHealthy(f, 4);
   EXPECT_EQ(Addresses(repaired), Addresses(before));
   EXPECT_NE(repaired["gpu-1"].pid, before["gpu-1"].pid);
   EXPECT_EQ(repaired["cpu-1"].pid, before["cpu-1"].pid) << "other nodes were restarted";
-  // The nebula of the namespace deleted by hand kept running in it, unreachable by name: the
-  // repair must stop it, not leave two nebulas with one certificate.
+  // The nebula and the agent of the namespace deleted by hand kept running in it, unreachable by
+  // name: the repair must stop them, not leave two nebulas with one certificate or two agents
+  // with one node's credential.
   EXPECT_EQ(ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml").size(), 1u)
       << ::testing::PrintToString(ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml"));
+  auto daemons = DaemonPids(f, repaired);  // exactly one each
+  EXPECT_NE(daemons["agent/gpu-1"], daemons_before.at("agent/gpu-1"));
+  daemons.erase("agent/gpu-1");
+  auto others_before = daemons_before;
+  others_before.erase("agent/gpu-1");
+  EXPECT_EQ(daemons, others_before) << "the control plane or other agents were restarted";
+  // The new agent (its single-use token spent, it has the credential it was given) is back in
+  // touch with the control plane over the re-made mesh: it reports the new namespace's nebula,
+  // which only an agent inside that namespace sees.
+  const std::string new_nebula = "pid " + std::to_string(repaired["gpu-1"].pid);
+  auto nebula_reported = [](const Json& node) {
+    return node.value("last_status", Json::object())
+        .value("nebula", Json::object())
+        .value("message", "");
+  };
+  Json gpu = Json::object();
+  for (int i = 0; i < 150; ++i) {  // 15 s: it reports when it connects
+    RunResult r = Cli(f, {"nodes", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    for (const auto& n : ParseJson(r.out).value("nodes", Json::array()))
+      if (n.value("node_id", "") == "gpu-1") gpu = n;
+    if (gpu.value("lifecycle", "") == "connected" && nebula_reported(gpu) == new_nebula) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(gpu.value("lifecycle", ""), "connected") << gpu.dump(2);
+  EXPECT_EQ(nebula_reported(gpu), new_nebula)
+      << "gpu-1's agent did not report from the re-made namespace: " << gpu.dump(2);
   ExpectFullMesh(f, repaired);
   Down(f);
   ExpectNothingLeft(f);
@@ -892,6 +1017,7 @@ TEST_F(FleetE2eTest, DoctorReportsAKilledLighthouseWithAFix) {
   Up(f);
   ASSERT_FALSE(HasFatalFailure());
   auto nodes = ExpectHealthy(f, 4);
+  const auto daemons_before = DaemonPids(f, nodes);
   const int pid = nodes["lighthouse"].pid;
   ASSERT_GT(pid, 0);
   // Signalled only once it is certain that this pid is the lighthouse's nebula of this test.
@@ -928,13 +1054,81 @@ TEST_F(FleetE2eTest, DoctorReportsAKilledLighthouseWithAFix) {
 
   auto broken = StatusOf(f, 1);
   EXPECT_FALSE(broken["lighthouse"].healthy);
-  EXPECT_THAT(Plan(f).Ids("create"), Contains("nebula/lighthouse"));
+  // The other nebulas start after the lighthouse's, so they are re-made with it, and with them
+  // what runs over the mesh: the control plane (on the homelab's nebula), the tokens it issues
+  // (on the control plane) and every agent (on its node's nebula). Certificates, configs and
+  // namespaces stay.
+  PlanCounts repair = Plan(f);
+  EXPECT_THAT(repair.Ids("create"), ElementsAre("nebula/lighthouse"));
+  std::map<std::string, std::string> remade{{"control-plane", "re-made with nebula/homelab"}};
+  for (const std::string node : {"lighthouse", "homelab", "gpu-1", "cpu-1"}) {
+    if (node != "lighthouse") remade["nebula/" + node] = "re-made with nebula/lighthouse";
+    remade["agent-token/" + node] = "re-made with control-plane";
+    remade["agent/" + node] = "re-made with nebula/" + node;
+  }
+  EXPECT_EQ(repair.Reasons("replace"), remade);
+  EXPECT_EQ(repair.del, 0);
+  EXPECT_EQ(repair.unchanged, ResourcesOf(4) - 1 - static_cast<int>(remade.size()));
 
   // What doctor says to do works.
   Up(f);
-  ExpectHealthy(f, 4);
+  auto fixed_nodes = ExpectHealthy(f, 4);
+  // Each daemon re-made once: one control plane and one agent per node, none left from before.
+  auto daemons = DaemonPids(f, fixed_nodes);
+  EXPECT_EQ(daemons.size(), daemons_before.size());
+  for (const auto& [id, old_pid] : daemons_before) {
+    EXPECT_NE(daemons[id], old_pid) << id << " was not re-made";
+  }
   RunResult fixed = Cli(f, {"doctor", "--json"});
   EXPECT_EQ(fixed.exit_code, 0) << Describe(fixed);
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+// A worker's nebula killed: it is started again, and its agent with it (the agent runs over that
+// nebula); no other node, the control plane or another agent is touched.
+TEST_F(FleetE2eTest, KilledNebulaIsRestartedWithItsAgentOnly) {
+  Fleet& f = NewFleet("n");
+  Up(f);
+  ASSERT_FALSE(HasFatalFailure());
+  auto nodes = ExpectHealthy(f, 4);
+  const auto daemons_before = DaemonPids(f, nodes);
+  const int pid = nodes["gpu-1"].pid;
+  auto nebula = ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml");
+  ASSERT_EQ(nebula.size(), 1u);
+  ASSERT_EQ(nebula[0].substr(0, nebula[0].find(':')), std::to_string(pid));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const auto deadline = Clock::now() + seconds(10);
+  while (!ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml").empty() &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_THAT(ProcessesMentioning(f.state_dir() + "/nebula/gpu-1.yml"), IsEmpty());
+
+  PlanCounts plan = Plan(f);
+  EXPECT_THAT(plan.Ids("create"), ElementsAre("nebula/gpu-1"));
+  EXPECT_EQ(plan.Reasons("replace"),
+            (std::map<std::string, std::string>{{"agent/gpu-1", "re-made with nebula/gpu-1"}}));
+  EXPECT_EQ(plan.del, 0);
+  EXPECT_EQ(plan.unchanged, ResourcesOf(4) - 2);
+
+  RunResult up = Cli(f, {"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("Plan: 1 to create, 1 to replace, 0 to delete"));
+  auto after = ExpectHealthy(f, 4);
+  EXPECT_NE(after["gpu-1"].pid, pid);
+  for (const char* other : {"lighthouse", "homelab", "cpu-1"}) {
+    EXPECT_EQ(after[other].pid, nodes[other].pid) << other << "'s nebula was restarted";
+  }
+  auto daemons = DaemonPids(f, after);  // exactly one each: the old agent was stopped
+  EXPECT_NE(daemons["agent/gpu-1"], daemons_before.at("agent/gpu-1"))
+      << "its agent was not re-made";
+  daemons.erase("agent/gpu-1");
+  auto others_before = daemons_before;
+  others_before.erase("agent/gpu-1");
+  EXPECT_EQ(daemons, others_before) << "the control plane or another agent was restarted";
+  PlanCounts settled = Plan(f);
+  EXPECT_EQ(settled.create + settled.replace + settled.del, 0);
   Down(f);
   ExpectNothingLeft(f);
 }
@@ -951,10 +1145,43 @@ TEST_F(FleetE2eTest, TargetedUpMakesOnlyWhatTheTargetNeeds) {
       {"ip", "netns", "exec", f.name + ".gpu-1", "ping", "-c", "1", "-W", "2", "10.42.0.1"}, "",
       seconds(10));
   EXPECT_EQ(ping.exit_code, 0) << Describe(ping);
+  EXPECT_THAT(AgentOrControlPlane(f.state_dir() + "/control"), IsEmpty())
+      << "the control plane was started, but nebula/gpu-1 does not need it";
   PlanCounts rest = Plan(f);
-  EXPECT_EQ(rest.create, 8);  // homelab's and cpu-1's cert, config, namespace, nebula
+  // All but the CA, the underlay and the lighthouse's and gpu-1's cert, config, namespace and
+  // nebula: homelab's and cpu-1's four, the control plane, every node's token and agent.
+  EXPECT_EQ(rest.create, ResourcesOf(4) - (2 + 2 * 4));
+
+  // An agent needs its node's nebula, its token and the control plane; the control plane needs
+  // the homelab's nebula. So the homelab is made as well, and cpu-1 is not.
+  PlanCounts agent = Plan(f, {"--target", "agent/gpu-1"});
+  EXPECT_THAT(
+      agent.Ids("create"),
+      UnorderedElementsAre("cert/homelab", "config/homelab", "netns/homelab", "nebula/homelab",
+                           "control-plane", "agent-token/gpu-1", "agent/gpu-1"));
+  EXPECT_EQ(agent.replace + agent.del, 0);
+  Up(f, {"--target", "agent/gpu-1"});
+  EXPECT_THAT(Namespaces(f.name + "."),
+              UnorderedElementsAre(f.name + ".lighthouse", f.name + ".homelab", f.name + ".gpu-1",
+                                   f.name + ".ul"));
+  EXPECT_EQ(AgentOrControlPlane(f.state_dir() + "/control").size(), 1u);
+  EXPECT_EQ(AgentOrControlPlane(f.state_dir() + "/agents/gpu-1").size(), 1u);
+  for (const char* node : {"lighthouse", "homelab", "cpu-1"}) {
+    EXPECT_THAT(AgentOrControlPlane(f.state_dir() + "/agents/" + node), IsEmpty()) << node;
+  }
+  PlanCounts remaining = Plan(f);
+  // cpu-1's cert, config, namespace, nebula; the other three agents and their tokens.
+  EXPECT_THAT(
+      remaining.Ids("create"),
+      UnorderedElementsAre("cert/cpu-1", "config/cpu-1", "netns/cpu-1", "nebula/cpu-1",
+                           "agent-token/lighthouse", "agent/lighthouse", "agent-token/homelab",
+                           "agent/homelab", "agent-token/cpu-1", "agent/cpu-1"));
+  EXPECT_EQ(remaining.replace + remaining.del, 0);
+
   Up(f);
-  ExpectFullMesh(f, ExpectHealthy(f, 4));
+  auto nodes = ExpectHealthy(f, 4);
+  ExpectFullMesh(f, nodes);
+  DaemonPids(f, nodes);  // one control plane, one agent per node
   Down(f);
   ExpectNothingLeft(f);
 }
@@ -1098,7 +1325,7 @@ TEST_F(FleetE2eTest, MissingFleetYamlSuggestsInitAndInitNeverOverwrites) {
   // What init writes is a valid fleet: lighthouse, homelab and two workers.
   RunResult plan = RunProgram({CarrierarrBinary(), "plan", "--json"}, empty.path());
   EXPECT_EQ(plan.exit_code, 0) << Describe(plan);
-  EXPECT_EQ(ParseJson(plan.out).value("create", -1), 18);
+  EXPECT_EQ(ParseJson(plan.out).value("create", -1), ResourcesOf(4));
   EXPECT_FALSE(std::filesystem::exists(empty / ".carrierarr"));
   EXPECT_THAT(Namespaces(name + "."), IsEmpty());
 }

@@ -34,8 +34,10 @@ bool UnixSocketAnswers(const std::string& path) {
   return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
-// Stops every process of a "daemon" record: the recorded pid, and any process in its namespace
-// whose command line carries the marker (a run killed between start and record).
+// Stops every process of a "daemon" record: the recorded pid, any process in its namespace
+// whose command line carries the marker (a run killed between start and record), and any other
+// that has the marker as an argument (its namespace was deleted by hand and made anew: the old
+// daemon must not live on beside the new one).
 Status StopDaemon(const Json& attrs) {
   std::string marker = attrs.value("marker", "");
   if (marker.empty()) return Status::Internal("daemon record without a marker");
@@ -46,6 +48,8 @@ Status StopDaemon(const Json& attrs) {
     for (pid_t pid : NamespacePids(ns))
       if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
   }
+  for (pid_t pid : ProcessesWithArgs({marker}))
+    CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
   return Status::Ok();
 }
 

@@ -1,10 +1,8 @@
 #include "providers/local/local_provider.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <thread>
 
 #include "core/file_util.h"
@@ -83,27 +81,6 @@ class NodeNamespaceResource final : public provision::Resource {
   Ipv4Net address_;
 };
 
-// Every process on this machine whose arguments hold "-config <config_path>": a nebula we
-// started, or the `ip netns exec` about to become one. Found wherever it runs, also in a
-// namespace whose name was deleted by hand (the process keeps the namespace alive, and
-// `ip netns pids` can no longer reach it).
-std::vector<pid_t> ProcessesWithConfig(const std::string& config_path) {
-  std::vector<pid_t> out;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return out;
-  while (const dirent* e = ::readdir(dir)) {
-    char* end = nullptr;
-    int64_t pid = std::strtoll(e->d_name, &end, 10);
-    if (pid <= 0 || end == e->d_name || *end != '\0' || pid == ::getpid()) continue;
-    auto cmdline = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline");
-    if (!cmdline.ok()) continue;
-    const std::string needle = std::string("-config") + '\0' + config_path + '\0';
-    if (cmdline->find(needle) != std::string::npos) out.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(dir);
-  return out;
-}
-
 // Stops what a "nebula" record describes: the recorded pid if it still is ours, and any process
 // in the namespace carrying the same config (a run killed between start and record), or anywhere
 // else (its namespace was deleted by hand and made anew: the old nebula must not live on).
@@ -119,7 +96,7 @@ Status StopNebula(const Json& attrs) {
       if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
     }
   }
-  for (pid_t pid : ProcessesWithConfig(attrs.value("config_path", ""))) {
+  for (pid_t pid : ProcessesWithArgs({"-config", attrs.value("config_path", "")})) {
     CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
   }
   return Status::Ok();

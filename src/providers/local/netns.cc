@@ -783,6 +783,24 @@ Result<pid_t> StartInNamespace(const std::string& ns, const std::vector<std::str
   return pid;  // `ip` is slow to hand over but alive: the pid stays the program's.
 }
 
+std::vector<pid_t> ProcessesWithArgs(const std::vector<std::string>& args) {
+  std::string needle(1, '\0');
+  for (const auto& a : args) needle += a + '\0';
+  std::vector<pid_t> out;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return out;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    int64_t pid = std::strtoll(e->d_name, &end, 10);
+    if (pid <= 0 || end == e->d_name || *end != '\0' || pid == ::getpid()) continue;
+    auto cmdline = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline");
+    if (cmdline.ok() && cmdline->find(needle) != std::string::npos)
+      out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(dir);
+  return out;
+}
+
 bool ProcessMatches(pid_t pid, const std::string& marker) {
   if (pid <= 0 || marker.empty() || ProcessGone(pid)) return false;
   auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");

@@ -54,6 +54,12 @@ std::optional<Ipv4Net> InterfaceAddress(const std::string& ns, const std::string
 Result<pid_t> StartInNamespace(const std::string& ns, const std::vector<std::string>& argv,
                                const std::string& log_path);
 
+// Every process on this machine (but this one) whose arguments after argv[0] include `args`,
+// consecutive and each whole ({"-config", "/x/a.yml"} matches neither "/x/a.yml.bak" nor a
+// different flag). Found wherever it runs, also in a namespace whose name was deleted by hand
+// (the process keeps the namespace alive, and `ip netns pids` can no longer reach it).
+std::vector<pid_t> ProcessesWithArgs(const std::vector<std::string>& args);
+
 // True when `pid` is alive and its command line contains `marker` (guards against pid reuse).
 // Zombies count as gone; the arguments are joined with spaces; an empty marker never matches.
 bool ProcessMatches(pid_t pid, const std::string& marker);
