@@ -757,6 +757,16 @@ ec2agent::v1::ConfigUpdate ControlPlane::CurrentConfig() const {
   return c;
 }
 
+void ControlPlane::CloseStreams(const std::string& why) {
+  std::vector<std::shared_ptr<StreamSink>> sinks;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, n] : nodes_)
+      if (n.stream) sinks.push_back(n.stream);
+  }
+  for (auto& s : sinks) s->Close(static_cast<int>(grpc::StatusCode::UNAVAILABLE), why);
+}
+
 void ControlPlane::UpdateIntervals(std::chrono::seconds heartbeat, std::chrono::seconds status) {
   std::vector<std::shared_ptr<StreamSink>> sinks;
   {

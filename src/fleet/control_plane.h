@@ -118,6 +118,9 @@ class ControlPlane {
   // --- driven by the background threads, or by tests ---
   void Flush();  // writes the pending status batch now
   void Sweep();  // lifecycle transitions and command timeouts as of clock->NowMs()
+  // Ends every open Connect stream (UNAVAILABLE): the agents reconnect, to this control plane or
+  // the next one. Called on shutdown so that it need not wait for streams to time out.
+  void CloseStreams(const std::string& why);
   // Pushes new intervals to every connected node (ConfigUpdate).
   void UpdateIntervals(std::chrono::seconds heartbeat, std::chrono::seconds status);
 

@@ -218,7 +218,8 @@ void Server::Shutdown() {
   }
   if (impl_->http) impl_->http->Stop();
   impl_->admin_service->Stop();
-  // Streams are cancelled after the deadline; agents reconnect to the next control plane.
+  // Agents reconnect to the next control plane; streams still open at the deadline are cancelled.
+  impl_->cp->CloseStreams("control plane shutting down; reconnect");
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
   impl_->cp.reset();  // flushes pending status writes
