@@ -21,7 +21,7 @@ struct RunnerOptions {
   std::string kubectl = "kubectl";
   std::string systemctl = "systemctl";
   std::string ollama_url = "http://127.0.0.1:11434";
-  std::string node_name;                // Kubernetes node name for DRAIN when args has no "node"
+  std::string node_name;  // Kubernetes node name for DRAIN when args has no "node"
   size_t max_output_bytes = size_t{64} * 1024;  // per stream; longer output is cut with a marker
 };
 
