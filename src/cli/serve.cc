@@ -35,8 +35,9 @@ int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostre
                "store: a SQLite file (default <state-dir>/fleet.db) or postgres://user@host/db");
   flags.String("state-dir", &state_dir, ".carrierarr/control",
                "directory for the admin token and the default SQLite store (0700)");
-  flags.String("listen", &listen, "0.0.0.0:50051",
-               "gRPC listeners, comma separated: HOST:PORT or unix:PATH (mode 0600)");
+  flags.String("listen", &listen, "",
+               "gRPC listeners, comma separated: HOST:PORT or unix:PATH (mode 0600) (default "
+               "0.0.0.0:50051 and unix:<state-dir>/serve.sock, where the CLI looks)");
   flags.String("http", &http, "0.0.0.0:8090", "HTTP API listener HOST:PORT; empty turns it off");
   flags.String("tls-cert", &o.tls_cert, "", "PEM server certificate: TLS on the TCP listeners");
   flags.String("tls-key", &o.tls_key, "", "PEM private key of -tls-cert");
@@ -86,6 +87,7 @@ int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   o.state_dir = state_dir;
   o.db = db.empty() ? state_dir + "/fleet.db" : db;
+  if (listen.empty()) listen = "0.0.0.0:50051,unix:" + state_dir + "/serve.sock";
   o.grpc_listen = SplitCommaList(listen);
   o.http_listen = http;
   o.heartbeat_interval = Seconds(heartbeat);
