@@ -20,6 +20,7 @@
 #include "agent/backoff.h"
 #include "agent/options.h"
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
 
 namespace carrierarr::agent {
@@ -30,13 +31,6 @@ using std::chrono::milliseconds;
 using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>;
 
 namespace {
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::string GrpcCodeName(grpc::StatusCode code) {
   switch (code) {
@@ -286,7 +280,7 @@ void AgentClient::State::ApplyIntervals(int heartbeat_sec, int status_sec) {
 
 std::string AgentClient::State::ReadCredential() const {
   auto data = ReadFile(opt.state_dir + "/credential");
-  return data.ok() ? Trim(*data) : "";
+  return data.ok() ? std::string(TrimSpace(*data)) : "";
 }
 
 Result<std::string> AgentClient::State::ReadToken() const {
@@ -294,11 +288,11 @@ Result<std::string> AgentClient::State::ReadToken() const {
     auto data = ReadFile(opt.token_file);
     // The error names the file, never its contents.
     if (!data.ok()) return data.status().WithPrefix("reading the token file");
-    std::string token = Trim(*data);
+    std::string token(TrimSpace(*data));
     if (token.empty()) return Status::InvalidArgument("token file " + opt.token_file + " is empty");
     return token;
   }
-  return Trim(opt.token);
+  return std::string(TrimSpace(opt.token));
 }
 
 Status AgentClient::State::StoreCredential(const std::string& value) {

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "core/subprocess.h"
 
 namespace carrierarr::agent {
@@ -36,12 +37,6 @@ using ec2agent::v1::ServiceStatus;
 constexpr std::chrono::milliseconds kOllamaQueryTimeout(500);
 constexpr std::chrono::seconds kNvidiaSmiTimeout(10);
 constexpr int64_t kMiB = int64_t{1024} * 1024;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // Small files only (/proc entries, a few hundred bytes): nothing big is ever held.
 std::optional<std::string> ReadSmallFile(const std::string& path) {
@@ -118,7 +113,7 @@ Status OllamaError(const std::string& path, const httplib::Response& res) {
   if (body.is_object() && body.contains("error") && body["error"].is_string()) {
     message = body["error"].get<std::string>();
   } else {
-    message = std::string(Trim(res.body.substr(0, 512)));
+    message = std::string(TrimSpace(res.body.substr(0, 512)));
   }
   std::string text = "ollama " + path + " answered HTTP " + std::to_string(res.status);
   if (!message.empty()) text += ": " + message;
@@ -209,7 +204,7 @@ std::optional<uint64_t> ProcessStartTicks(const std::string& stat) {
 std::optional<double> ReadUptime(const std::string& proc_root) {
   auto text = ReadSmallFile(proc_root + "/uptime");
   if (!text) return std::nullopt;
-  std::string_view s = Trim(*text);
+  std::string_view s = TrimSpace(*text);
   return ParseDouble(s.substr(0, s.find(' ')));
 }
 
@@ -306,8 +301,8 @@ std::optional<Ec2Identity> QueryImds(const std::string& endpoint,
   auto token = client.Put("/latest/api/token",
                           httplib::Headers{{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}}, "",
                           "text/plain");
-  if (!token || token->status != 200 || Trim(token->body).empty()) return std::nullopt;
-  const httplib::Headers auth{{"X-aws-ec2-metadata-token", std::string(Trim(token->body))}};
+  if (!token || token->status != 200 || TrimSpace(token->body).empty()) return std::nullopt;
+  const httplib::Headers auth{{"X-aws-ec2-metadata-token", std::string(TrimSpace(token->body))}};
 
   // nullopt: no answer or an error; "" for a 404 (the item does not exist on this instance).
   auto get = [&](const std::string& item) -> std::optional<std::string> {
@@ -315,7 +310,7 @@ std::optional<Ec2Identity> QueryImds(const std::string& endpoint,
     if (!r) return std::nullopt;
     if (r->status == 404) return std::string();
     if (r->status != 200) return std::nullopt;
-    return std::string(Trim(r->body));
+    return std::string(TrimSpace(r->body));
   };
   Ec2Identity id;
   auto instance_id = get("instance-id");
@@ -348,7 +343,7 @@ std::vector<GPUStatus> ParseNvidiaSmiCsv(const std::string& csv) {
     if (raw.size() < 6) continue;
     std::vector<std::string_view> f;
     f.reserve(raw.size());
-    for (auto r : raw) f.push_back(Trim(r));
+    for (auto r : raw) f.push_back(TrimSpace(r));
     // A name with a comma in it splits into several fields: the numbers are the last four.
     std::string name(raw[1]);
     for (size_t i = 2; i + 4 < raw.size(); ++i) name += "," + std::string(raw[i]);
@@ -361,7 +356,7 @@ std::vector<GPUStatus> ParseNvidiaSmiCsv(const std::string& csv) {
     if (!index || !used || !total || !util || !temp) continue;
     GPUStatus& g = gpus.emplace_back();
     g.set_index(*index);
-    g.set_name(std::string(Trim(name)));
+    g.set_name(std::string(TrimSpace(name)));
     g.set_memory_used_mb(*used);
     g.set_memory_total_mb(*total);
     g.set_utilization_percent(*util);
@@ -390,7 +385,7 @@ std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* err
       std::string why = run->timed_out  ? "timed out"
                         : run->signaled ? "killed by signal " + std::to_string(run->signal)
                                         : "exit " + std::to_string(run->exit_code);
-      std::string_view said = Trim(run->err.empty() ? run->out : run->err);
+      std::string_view said = TrimSpace(run->err.empty() ? run->out : run->err);
       *error = "nvidia-smi failed (" + why + ")";
       if (!said.empty()) *error += ": " + std::string(said.substr(0, 512));
     }
@@ -460,7 +455,7 @@ ec2agent::v1::NodeCapabilities ResourceSampler::Capabilities() const {
     std::string line;
     while (std::getline(in, line)) {
       std::string_view l = line;
-      if (l.substr(0, 9) == "processor" && Trim(l.substr(9)).substr(0, 1) == ":") ++cores;
+      if (l.substr(0, 9) == "processor" && TrimSpace(l.substr(9)).substr(0, 1) == ":") ++cores;
     }
   }
   if (cores == 0) cores = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
@@ -491,7 +486,7 @@ ServiceStates ProbeServices(const std::string& proc_root) {
       auto comm = ReadSmallFile(base + "/comm");
       if (!comm) continue;  // the process exited meanwhile
       Found* slot = nullptr;
-      switch (ServiceOf(Trim(*comm))) {
+      switch (ServiceOf(TrimSpace(*comm))) {
         case Service::kNebula:
           slot = &nebula;
           break;

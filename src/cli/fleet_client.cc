@@ -22,6 +22,7 @@
 #include "cli/flags.h"
 #include "core/duration.h"
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "fleet/http_api.h"
 
 namespace carrierarr::cli {
@@ -111,13 +112,6 @@ void ResolveDefaults(const FlagSet& flags, ClientFlags* c) {
   }
 }
 
-std::string Trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t b = 0;
-  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  return s.substr(b);
-}
-
 class Client {
  public:
   // Reads the admin token and opens the channel (lazily: nothing connects until the first RPC).
@@ -148,7 +142,7 @@ class Client {
     // A fleet of thousands of nodes with their statuses is far over gRPC's 4 MiB default.
     args.SetMaxReceiveMessageSize(256 << 20);
     auto client = std::unique_ptr<Client>(new Client(c));
-    client->token_ = Trim(*token);
+    client->token_ = std::string(TrimSpace(*token));
     client->stub_ = Fleet::NewStub(grpc::CreateCustomChannel(c.server, credentials, args));
     return client;
   }

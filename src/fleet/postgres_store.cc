@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/strings.h"
 #include "fleet/store.h"
 
 namespace carrierarr::fleet {
@@ -141,11 +142,6 @@ const std::map<std::string, std::string>& Statements() {
   return *statements;
 }
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  return s;
-}
-
 // Elements of a PostgreSQL array literal, each double-quoted so that any text survives.
 void AppendArrayElement(std::string& out, std::string_view v) {
   if (out.size() > 1) out += ',';
@@ -219,7 +215,7 @@ Result<ConnParts> ParseConninfo(const std::string& conninfo) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
   if (options == nullptr) {
-    std::string why = err != nullptr ? Trim(err) : "out of memory";
+    std::string why = err != nullptr ? std::string(TrimSpace(err)) : "out of memory";
     PQfreemem(err);
     return Status::InvalidArgument("invalid PostgreSQL connection URL: " + why +
                                    "; expected postgres://USER@HOST:PORT/DATABASE");
@@ -547,7 +543,7 @@ class PostgresStore final : public Store {
       return Status::Ok();
     } catch (const std::exception& e) {
       return Status::Unavailable("cannot connect to PostgreSQL at " + description_ + ": " +
-                                 Trim(e.what()) +
+                                 std::string(TrimSpace(e.what())) +
                                  "; check that the server is running and the --db URL");
     }
   }
@@ -566,25 +562,26 @@ class PostgresStore final : public Store {
         conn_.reset();
         return Status::Unavailable(
             "PostgreSQL at " + description_ + ": the connection broke while committing (" + what +
-            "); the change may or may not have been stored: " + Trim(e.what()));
+            "); the change may or may not have been stored: " + std::string(TrimSpace(e.what())));
       } catch (const pqxx::broken_connection& e) {
         conn_.reset();
         if (attempt == 0) continue;
         return Status::Unavailable("lost the connection to PostgreSQL at " + description_ + " (" +
-                                   what + "): " + Trim(e.what()) +
+                                   what + "): " + std::string(TrimSpace(e.what())) +
                                    "; check that the server is running");
       } catch (const pqxx::sql_error& e) {
         return SqlError(e, what);
       } catch (const std::exception& e) {
         return Status::Internal("PostgreSQL at " + description_ + ": cannot " + what + ": " +
-                                Trim(e.what()));
+                                std::string(TrimSpace(e.what())));
       }
     }
   }
 
   Status SqlError(const pqxx::sql_error& e, const std::string& what) const {
     const std::string& state = e.sqlstate();
-    std::string msg = "PostgreSQL at " + description_ + ": cannot " + what + ": " + Trim(e.what());
+    std::string msg = "PostgreSQL at " + description_ + ": cannot " + what + ": " +
+                      std::string(TrimSpace(e.what()));
     std::string_view cls = std::string_view{state}.substr(0, 2);
     if (state == "23505") return Status::AlreadyExists(msg);
     if (cls == "23" || cls == "22") return Status::InvalidArgument(msg);

@@ -18,6 +18,7 @@
 
 #include "core/fd_closer.h"
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "core/subprocess.h"
 
 extern char** environ;
@@ -64,19 +65,9 @@ Status CheckDeviceName(const std::string& dev) {
                                  "limit is 15 characters), not starting with '-'");
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Multi-line tool output folded into one line for an error message.
 std::string OneLine(std::string_view s) {
-  std::string out(Trim(s));
+  std::string out(TrimSpace(s));
   for (size_t pos; (pos = out.find('\n')) != std::string::npos;) out.replace(pos, 1, "; ");
   return out;
 }
@@ -492,7 +483,7 @@ std::vector<pid_t> NamespacePids(const std::string& ns) {
   std::string_view text = r->out;
   while (!text.empty()) {
     size_t nl = text.find('\n');
-    std::string_view line = Trim(text.substr(0, nl));
+    std::string_view line = TrimSpace(text.substr(0, nl));
     if (!line.empty()) {
       pid_t pid = 0;
       bool digits =
