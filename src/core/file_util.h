@@ -35,6 +35,10 @@ struct FileToWrite {
 // Without it the content is still durable before a name appears (never a half-written file);
 // the name follows with the filesystem's next journal commit, so a power cut in that window
 // loses the new file whole.
+// True when something accepts connections on the unix socket at `path` (a live server; a
+// socket file left by a dead one refuses).
+bool UnixSocketAccepts(const std::string& path);
+
 enum class SyncDirectory { kYes, kNo };
 
 // Writes several files as one: every temporary file is written and fsynced first (their

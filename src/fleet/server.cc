@@ -2,9 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,8 +11,8 @@
 #include <filesystem>
 #include <mutex>
 
-#include "core/fd_closer.h"
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "fleet/auth.h"
 #include "fleet/control_plane.h"
 #include "fleet/grpc_services.h"
@@ -23,11 +21,6 @@
 namespace carrierarr::fleet {
 namespace {
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // A unix socket left behind by a control plane that died is removed; one that still answers
 // belongs to a running control plane and is an error, never taken over.
 Status ClaimUnixSocket(const std::string& path) {
@@ -35,14 +28,7 @@ Status ClaimUnixSocket(const std::string& path) {
   if (lstat(path.c_str(), &st) != 0) return Status::Ok();
   if (!S_ISSOCK(st.st_mode))
     return Status::AlreadyExists(path + " exists and is not a socket; remove it or choose another");
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  FdCloser closer(fd);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    return Status::InvalidArgument("socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+  if (UnixSocketAccepts(path))
     return Status::AlreadyExists("a control plane is already serving on " + path +
                                  "; stop it first");
   if (unlink(path.c_str()) != 0 && errno != ENOENT)
@@ -75,7 +61,7 @@ Result<std::string> LoadOrCreateAdminToken(const std::string& state_dir) {
   const std::string path = state_dir + "/admin.token";
   auto existing = ReadFile(path);
   if (existing.ok()) {
-    std::string token = Trim(*existing);
+    std::string token(TrimSpace(*existing));
     if (token.size() < 32)
       return Status::DataLoss(path + " holds no valid admin token; delete it to make a new one");
     return token;

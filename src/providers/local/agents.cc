@@ -2,15 +2,12 @@
 // namespace on its mesh address (and on a unix socket under the fleet's state directory, which
 // is how the operator's shell reaches it: the root namespace has no mesh route), one enrollment
 // token per node, and `carrierarr-agent` in every node's namespace.
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <thread>
 
-#include "core/fd_closer.h"
 #include "core/file_util.h"
 #include "core/ipv4.h"
 #include "core/subprocess.h"
@@ -23,16 +20,6 @@ namespace {
 using Json = nlohmann::json;
 
 std::string OwnProgram(const std::string& name) { return FindOwnProgram(name).value_or(name); }
-
-bool UnixSocketAnswers(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  FdCloser closer(fd);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
 
 // Stops every process of a "daemon" record: the recorded pid, any process in its namespace
 // whose command line carries the marker (a run killed between start and record), and any other
@@ -173,7 +160,7 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
                FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.http_port),
                "--status-interval", "10s", "--heartbeat-interval", "5s", "--allow-exec"},
       .deps = {"nebula/" + homelab->name},
-      .ready = [socket] { return UnixSocketAnswers(socket); },
+      .ready = [socket] { return UnixSocketAccepts(socket); },
       .not_ready = "the control plane did not answer on " + socket}));
 
   for (const auto& node : nodes) {
