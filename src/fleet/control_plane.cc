@@ -891,21 +891,23 @@ void ControlPlane::SweepLoop() {
 
 // --- observability ---
 
+ControlPlane::Census ControlPlane::TakeCensus() const {
+  Census c{.by_lifecycle = {{kConnected, 0}, {kStale, 0}, {kDead, 0}}};
+  std::lock_guard lock(mu_);
+  for (const auto& [id, n] : nodes_) {
+    c.by_lifecycle[n.lifecycle]++;
+    if (n.stream) ++c.streams;
+  }
+  c.unfinished_commands = unfinished_.size();
+  return c;
+}
+
 std::string ControlPlane::StatsJson() {
   nlohmann::json j;
-  std::map<std::string, int> by_lifecycle{{kConnected, 0}, {kStale, 0}, {kDead, 0}};
-  size_t streams = 0, unfinished = 0;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [id, n] : nodes_) {
-      by_lifecycle[n.lifecycle]++;
-      if (n.stream) ++streams;
-    }
-    unfinished = unfinished_.size();
-  }
-  j["nodes"] = by_lifecycle;
-  j["streams_open"] = streams;
-  j["commands_unfinished"] = unfinished;
+  const Census census = TakeCensus();
+  j["nodes"] = census.by_lifecycle;
+  j["streams_open"] = census.streams;
+  j["commands_unfinished"] = census.unfinished_commands;
   j["registrations"] = registrations_.value();
   j["registrations_refused"] = refused_registrations_.value();
   j["statuses"] = statuses_.value();
@@ -925,22 +927,14 @@ std::string ControlPlane::StatsJson() {
 
 std::string ControlPlane::PrometheusText() {
   std::string out;
-  std::map<std::string, int> by_lifecycle{{kConnected, 0}, {kStale, 0}, {kDead, 0}};
-  size_t streams = 0;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [id, n] : nodes_) {
-      by_lifecycle[n.lifecycle]++;
-      if (n.stream) ++streams;
-    }
-  }
+  const Census census = TakeCensus();
   out +=
       "# HELP carrierarr_nodes Registered nodes by lifecycle state.\n"
       "# TYPE carrierarr_nodes gauge\n";
-  for (const auto& [state, count] : by_lifecycle)
+  for (const auto& [state, count] : census.by_lifecycle)
     out += "carrierarr_nodes{lifecycle=\"" + state + "\"} " + std::to_string(count) + "\n";
   RenderMetric("carrierarr_streams_open", "gauge", "Open agent Connect streams.",
-               static_cast<double>(streams), &out);
+               static_cast<double>(census.streams), &out);
   RenderMetric("carrierarr_registrations_total", "counter", "Accepted registrations.",
                static_cast<double>(registrations_.value()), &out);
   RenderMetric("carrierarr_registrations_refused_total", "counter", "Refused registrations.",

@@ -141,6 +141,15 @@ class ControlPlane {
     ec2agent::v1::Command command;
   };
 
+  // Nodes by lifecycle, open streams and unfinished commands: what /api/v1/stats and /metrics
+  // both report.
+  struct Census {
+    std::map<std::string, int> by_lifecycle;
+    size_t streams = 0;
+    size_t unfinished_commands = 0;
+  };
+  Census TakeCensus() const;
+
   ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions options);
   Status Load();
   void Event(const std::string& node_id, const std::string& kind, const std::string& message);
