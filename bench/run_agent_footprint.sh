@@ -10,7 +10,9 @@
 #
 # GRPC_PORT (default 50561) and HTTP_PORT (default 58095) on 127.0.0.1; the agent's health
 # server listens on 127.0.0.1 at a port it picks. SETTLE (default 5) seconds pass between the
-# agent's stream opening and the start of the window. Prints a table and "RESULT_JSON {...}".
+# agent's stream opening and the start of the window. TLS=1 puts TLS on the gRPC listener
+# (a throwaway CA and server certificate made with the openssl command in the scratch
+# directory) and gives the agent -tls-ca. Prints a table and "RESULT_JSON {...}".
 set -euo pipefail
 
 bin=${1:-build/bin}
@@ -64,12 +66,35 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+serve_tls=()
+client_tls=()
+api_url="http://127.0.0.1:$http_port"
+api_tls=()
+if [ "${TLS:-0}" = 1 ]; then
+  # A P-256 CA and a server certificate for 127.0.0.1, valid for a day; only for this run.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=footprint-ca -keyout "$state/ca.key" -out "$state/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=footprint \
+    -keyout "$state/server.key" -out "$state/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$state/san.ext"
+  openssl x509 -req -in "$state/server.csr" -CA "$state/ca.pem" -CAkey "$state/ca.key" \
+    -CAcreateserial -days 1 -extfile "$state/san.ext" -out "$state/server.pem" 2>/dev/null
+  serve_tls=(--tls-cert "$state/server.pem" --tls-key "$state/server.key")
+  client_tls=(--tls-ca "$state/ca.pem")
+  api_url="https://127.0.0.1:$http_port"  # serve's HTTP API takes the same certificate
+  api_tls=(--cacert "$state/ca.pem")
+fi
+api() {  # api [CURL_ARGS...] PATH: a request to serve's HTTP API
+  local path=${*: -1}
+  curl -fsS "${api_tls[@]}" "${@:1:$#-1}" "$api_url$path"
+}
+
 "$fleet" serve --state-dir "$state/control" --listen "127.0.0.1:$grpc_port" \
-  --http "127.0.0.1:$http_port" >"$state/serve.log" 2>&1 &
+  --http "127.0.0.1:$http_port" "${serve_tls[@]}" >"$state/serve.log" 2>&1 &
 server_pid=$!
 for i in $(seq 1 100); do
   if [ -s "$state/control/admin.token" ] &&
-    curl -fsS -o /dev/null "http://127.0.0.1:$http_port/health"; then
+    api -o /dev/null /health; then
     break
   fi
   if ! kill -0 "$server_pid" 2>/dev/null || [ "$i" = 100 ]; then
@@ -79,20 +104,20 @@ for i in $(seq 1 100); do
   fi
   sleep 0.1
 done
-"$fleet" tokens create --server "127.0.0.1:$grpc_port" \
+"$fleet" tokens create --server "127.0.0.1:$grpc_port" "${client_tls[@]}" \
   --admin-token-file "$state/control/admin.token" --name footprint --uses 1 --ttl 1h \
   --out "$state/enroll.token" >/dev/null
 
 mkdir -m 0700 "$state/agent"
 "$agent" --control-plane "127.0.0.1:$grpc_port" --token-file "$state/enroll.token" \
   --state-dir "$state/agent" --imds off --health-addr 127.0.0.1 --health-port 0 \
-  --node-id footprint >"$state/agent.log" 2>&1 &
+  --node-id footprint "${client_tls[@]}" >"$state/agent.log" 2>&1 &
 agent_pid=$!
 
 # Wait (bounded) for the control plane to report the agent's stream open.
 admin=$(cat "$state/control/admin.token")
 for i in $(seq 1 150); do
-  if curl -fsS -H "Authorization: Bearer $admin" "http://127.0.0.1:$http_port/metrics" 2>/dev/null |
+  if api -H "Authorization: Bearer $admin" /metrics 2>/dev/null |
     grep -q '^carrierarr_streams_open 1$'; then
     break
   fi
@@ -132,22 +157,22 @@ top_maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = ($6 == "" ? "[anon]" : $6)}
   $1 == "Rss:" {rss[name] += $2}
   END {for (n in rss) if (rss[n] >= 256) printf "%d %s\n", rss[n], n}' "/proc/$agent_pid/smaps" |
   sort -rn | head -8)
-statuses=$(curl -fsS -H "Authorization: Bearer $admin" "http://127.0.0.1:$http_port/metrics" |
+statuses=$(api -H "Authorization: Bearer $admin" /metrics |
   awk '$1 == "carrierarr_status_messages_total" {print $2}')
-heartbeats=$(curl -fsS -H "Authorization: Bearer $admin" "http://127.0.0.1:$http_port/metrics" |
+heartbeats=$(api -H "Authorization: Bearer $admin" /metrics |
   awk '$1 == "carrierarr_heartbeats_total" {print $2}')
 
 awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$ticks" -v rss="$rss" \
   -v hwm="$hwm" -v rmax="$rss_max" -v th="$threads" -v st="$statuses" -v hb="$heartbeats" \
-  -v anon="$rss_anon" -v file="$rss_file" 'BEGIN {
+  -v anon="$rss_anon" -v file="$rss_file" -v tls="${TLS:-0}" 'BEGIN {
   wall = t1 - t0; cpu = (c1 - c0) / hz; pct = 100 * cpu / wall
-  printf "carrierarr-agent footprint over %.1f s (one agent, default intervals, loopback):\n", wall
+  printf "carrierarr-agent footprint over %.1f s (one agent, default intervals, loopback%s):\n", wall, (tls == 1 ? ", TLS" : "")
   printf "  VmRSS %.1f MB (max sampled %.1f MB), VmHWM %.1f MB, threads %d\n", rss / 1024, rmax / 1024, hwm / 1024, th
   printf "  RssAnon %.1f MB, RssFile %.1f MB (shared libraries and the binary)\n", anon / 1024, file / 1024
   printf "  CPU %.2f s = %.3f %% of one core\n", cpu, pct
   printf "  control plane received: %d statuses, %d heartbeats (since start)\n", st, hb
   printf "  targets: RSS < 12 MB: %s; idle CPU < 0.5 %%: %s\n", (hwm / 1024 < 12 ? "met" : "MISSED"), (pct < 0.5 ? "met" : "MISSED")
-  printf "RESULT_JSON {\"window_s\":%.1f,\"rss_mb\":%.2f,\"rss_max_sampled_mb\":%.2f,\"hwm_mb\":%.2f,\"rss_anon_mb\":%.2f,\"rss_file_mb\":%.2f,\"threads\":%d,\"cpu_s\":%.3f,\"cpu_pct\":%.4f,\"statuses\":%d,\"heartbeats\":%d}\n", wall, rss / 1024, rmax / 1024, hwm / 1024, anon / 1024, file / 1024, th, cpu, pct, st, hb
+  printf "RESULT_JSON {\"tls\":%s,\"window_s\":%.1f,\"rss_mb\":%.2f,\"rss_max_sampled_mb\":%.2f,\"hwm_mb\":%.2f,\"rss_anon_mb\":%.2f,\"rss_file_mb\":%.2f,\"threads\":%d,\"cpu_s\":%.3f,\"cpu_pct\":%.4f,\"statuses\":%d,\"heartbeats\":%d}\n", (tls == 1 ? "true" : "false"), wall, rss / 1024, rmax / 1024, hwm / 1024, anon / 1024, file / 1024, th, cpu, pct, st, hb
 }'
 echo "largest resident mappings (kB):"
 printf '%s\n' "$top_maps" | sed 's/^/  /'

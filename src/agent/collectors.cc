@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <httplib.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -21,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "agent/http_client.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
@@ -88,26 +88,27 @@ std::optional<double> CsvDouble(std::string_view v) {
   return ParseDouble(v);
 }
 
-// "http://host:port/" -> "http://host:port": httplib's Client takes no path.
+// "http://host:port/" -> "http://host:port", as messages show it.
 std::string StripSlash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
 }
 
-void SetTimeouts(httplib::Client& client, std::chrono::milliseconds connect,
-                 std::chrono::milliseconds read) {
-  client.set_connection_timeout(connect);
-  client.set_read_timeout(read);
-  client.set_write_timeout(read);
+Status HttpFailure(const std::string& base_url, const std::string& path, const Status& why) {
+  return Status::Unavailable("ollama at " + base_url + " did not answer " + path + ": " +
+                             why.message());
 }
 
-Status HttpFailure(const std::string& base_url, const std::string& path, const httplib::Result& r) {
-  return Status::Unavailable("ollama at " + base_url + " did not answer " + path + ": " +
-                             httplib::to_string(r.error()));
+Result<http::Endpoint> OllamaEndpoint(const std::string& base_url) {
+  auto endpoint = http::ParseHttpUrl(base_url);
+  if (!endpoint.ok()) {
+    return Status::InvalidArgument("bad ollama URL: " + endpoint.status().message());
+  }
+  return endpoint;
 }
 
 // Ollama reports failures as {"error": "..."}; fall back to the raw body.
-Status OllamaError(const std::string& path, const httplib::Response& res) {
+Status OllamaError(const std::string& path, const http::Response& res) {
   std::string message;
   auto body = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_object() && body.contains("error") && body["error"].is_string()) {
@@ -133,18 +134,19 @@ std::string JsonString(const nlohmann::json& obj, const char* key) {
 Result<std::vector<OllamaModel>> FetchModels(const std::string& base_url,
                                              std::chrono::milliseconds timeout,
                                              std::set<std::string>* ps_marks) {
-  httplib::Client client(base_url);
-  if (!client.is_valid()) return Status::InvalidArgument("bad ollama URL " + base_url);
-  SetTimeouts(client, timeout, timeout);
-  auto tags = client.Get("/api/tags");
-  if (!tags) return HttpFailure(base_url, "/api/tags", tags);
+  auto endpoint = OllamaEndpoint(base_url);
+  if (!endpoint.ok()) return endpoint.status();
+  const http::CallOptions call{.connect_timeout = timeout, .timeout = timeout};
+  auto tags = http::Call(*endpoint, {.method = "GET", .path = "/api/tags"}, call);
+  if (!tags.ok()) return HttpFailure(base_url, "/api/tags", tags.status());
   if (tags->status != 200) return OllamaError("/api/tags", *tags);
   auto tags_json = nlohmann::json::parse(tags->body, nullptr, false);
   if (!tags_json.is_object()) return Status::DataLoss("ollama /api/tags: not a JSON object");
 
   std::set<std::string> loaded;
-  auto ps = client.Get("/api/ps");  // older Ollama lacks /api/ps: then nothing counts as loaded
-  if (ps && ps->status == 200) {
+  // Older Ollama lacks /api/ps: then nothing counts as loaded.
+  auto ps = http::Call(*endpoint, {.method = "GET", .path = "/api/ps"}, call);
+  if (ps.ok() && ps->status == 200) {
     auto ps_json = nlohmann::json::parse(ps->body, nullptr, false);
     if (ps_json.is_object() && ps_json.contains("models") && ps_json["models"].is_array()) {
       for (const auto& m : ps_json["models"]) {
@@ -176,13 +178,19 @@ Result<std::vector<OllamaModel>> FetchModels(const std::string& base_url,
 
 Status OllamaPost(const std::string& base_url, const std::string& path, const nlohmann::json& body,
                   std::chrono::seconds timeout) {
-  httplib::Client client(base_url);
-  if (!client.is_valid()) return Status::InvalidArgument("bad ollama URL " + base_url);
+  auto endpoint = OllamaEndpoint(base_url);
+  if (!endpoint.ok()) return endpoint.status();
   // The connection is local and quick; the answer to a pull may take as long as the download.
-  SetTimeouts(client, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5)),
-              timeout);
-  auto res = client.Post(path, body.dump(), "application/json");
-  if (!res) return HttpFailure(base_url, path, res);
+  const http::CallOptions call{
+      .connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5)),
+      .timeout = timeout};
+  auto res = http::Call(*endpoint,
+                        {.method = "POST",
+                         .path = path,
+                         .headers = {{"Content-Type", "application/json"}},
+                         .body = body.dump()},
+                        call);
+  if (!res.ok()) return HttpFailure(base_url, path, res.status());
   if (res->status != 200) return OllamaError(path, *res);
   return Status::Ok();
 }
@@ -294,20 +302,23 @@ std::optional<std::string> DetectMeshIp(const std::string& device_prefix) {
 
 std::optional<Ec2Identity> QueryImds(const std::string& endpoint,
                                      std::chrono::milliseconds timeout) {
-  httplib::Client client(StripSlash(endpoint));
-  if (!client.is_valid()) return std::nullopt;
-  SetTimeouts(client, timeout, timeout);
+  auto imds = http::ParseHttpUrl(endpoint);
+  if (!imds.ok()) return std::nullopt;
+  const http::CallOptions call{.connect_timeout = timeout, .timeout = timeout};
   // IMDSv2: a session token first. An instance that requires v2 refuses plain GETs.
-  auto token = client.Put("/latest/api/token",
-                          httplib::Headers{{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}}, "",
-                          "text/plain");
-  if (!token || token->status != 200 || TrimSpace(token->body).empty()) return std::nullopt;
-  const httplib::Headers auth{{"X-aws-ec2-metadata-token", std::string(TrimSpace(token->body))}};
+  auto token = http::Call(*imds,
+                          {.method = "PUT",
+                           .path = "/latest/api/token",
+                           .headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}}},
+                          call);
+  if (!token.ok() || token->status != 200 || TrimSpace(token->body).empty()) return std::nullopt;
+  const http::Headers auth{{"X-aws-ec2-metadata-token", std::string(TrimSpace(token->body))}};
 
   // nullopt: no answer or an error; "" for a 404 (the item does not exist on this instance).
   auto get = [&](const std::string& item) -> std::optional<std::string> {
-    auto r = client.Get("/latest/meta-data/" + item, auth);
-    if (!r) return std::nullopt;
+    auto r = http::Call(
+        *imds, {.method = "GET", .path = "/latest/meta-data/" + item, .headers = auth}, call);
+    if (!r.ok()) return std::nullopt;
     if (r->status == 404) return std::string();
     if (r->status != 200) return std::nullopt;
     return std::string(TrimSpace(r->body));

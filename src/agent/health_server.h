@@ -1,12 +1,18 @@
 // The agent's health HTTP server: /health (liveness), /ready (200 only while connected to the
-// control plane), /version and /metrics (Prometheus text). Two worker threads, and connections
-// are not kept alive, so that a scraper cannot hold the pool and RSS stays small.
+// control plane), /version and /metrics (Prometheus text). GET and HEAD; another method on one
+// of these paths is 405, any other path 404.
+//
+// A small HTTP/1.1 server of our own (agent/http_wire.h) rather than a library's: one thread
+// with poll(), no keep-alive (one request per connection, then "Connection: close"), requests
+// bounded to 8 KiB and to `io_timeout`, at most 16 connections at once (more wait in the
+// kernel's backlog). Probes and a scraper need no more, and the agent stays small
+// (docs/benchmarks.md, agent footprint).
 //
 // Thread safety: Start and Stop from one thread; port() from any.
 #ifndef CARRIERARR_AGENT_HEALTH_SERVER_H_
 #define CARRIERARR_AGENT_HEALTH_SERVER_H_
 
-#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,16 +20,15 @@
 #include "agent/metrics.h"
 #include "core/status.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace carrierarr::agent {
 
 struct HealthServerOptions {
-  std::string addr = "0.0.0.0";
-  int port = 8080;  // 0 picks a free port (see HealthServer::port())
+  std::string addr = "0.0.0.0";  // a numeric address or a host name
+  int port = 8080;               // 0 picks a free port (see HealthServer::port())
   std::string version;
+  // How long a connection may take to send its request and read the answer; after that it is
+  // closed unanswered, so that a slow or stuck client cannot hold a slot.
+  std::chrono::milliseconds io_timeout{5000};
 };
 
 class HealthServer {
@@ -36,18 +41,21 @@ class HealthServer {
 
   // Binds (failing clearly when the address is taken) and serves on a thread of its own.
   Status Start();
-  // Stops serving and joins the thread. Idempotent.
+  // Stops serving, closes every connection and the listening socket, and joins the thread.
+  // Idempotent.
   void Stop();
   // The bound port, once Start succeeded.
   int port() const { return port_; }
 
  private:
+  void Serve();  // the server thread
+
   HealthServerOptions options_;
   std::shared_ptr<const AgentMetrics> metrics_;
-  std::unique_ptr<httplib::Server> server_;
+  int listen_fd_ = -1;  // owned; open between Start and Stop
+  int wake_fd_ = -1;    // owned eventfd: Stop writes it to end Serve()
   std::thread thread_;
   int port_ = 0;
-  std::atomic<bool> listen_done_{false};
 };
 
 }  // namespace carrierarr::agent

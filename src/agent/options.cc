@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "agent/http_client.h"
 #include "cli/flags.h"
 #include "core/duration.h"
 
@@ -256,12 +257,14 @@ Result<AgentOptions> ParseAgentOptions(const std::vector<std::string>& args,
   } else {
     return Bad("imds", "\"" + r.imds + "\" is not on or off");
   }
-  if (r.imds_endpoint.rfind("http://", 0) != 0) {
-    return Bad("imds-endpoint", "\"" + r.imds_endpoint + "\" is not an http:// URL");
+  // Both are plain-HTTP services on this node (agent/http_client.h): checked here so that a
+  // typo stops the start instead of quietly disabling what the service reports.
+  if (auto e = http::ParseHttpUrl(r.imds_endpoint); !e.ok()) {
+    return Bad("imds-endpoint", e.status().message());
   }
   o.imds_endpoint = r.imds_endpoint;
-  if (r.ollama_url.rfind("http://", 0) != 0 && r.ollama_url.rfind("https://", 0) != 0) {
-    return Bad("ollama-url", "\"" + r.ollama_url + "\" is not an http:// or https:// URL");
+  if (auto e = http::ParseHttpUrl(r.ollama_url); !e.ok()) {
+    return Bad("ollama-url", e.status().message());
   }
   o.ollama_url = r.ollama_url;
   for (auto [flag, value, target] : {std::tuple{"nvidia-smi", &r.nvidia_smi, &o.nvidia_smi},

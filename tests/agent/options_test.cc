@@ -221,7 +221,12 @@ TEST(AgentOptionsTest, BadValuesNameTheirFlag) {
       {{"--label", "=v"}, "-label"},
       {{"--imds", "maybe"}, "-imds"},
       {{"--imds-endpoint", "169.254.169.254"}, "-imds-endpoint"},
+      {{"--imds-endpoint", "http://169.254.169.254/latest"}, "-imds-endpoint"},
       {{"--ollama-url", "localhost:11434"}, "-ollama-url"},
+      // Plain HTTP on the node only (agent/http_client.h): no TLS, no path, a valid port.
+      {{"--ollama-url", "https://127.0.0.1:11434"}, "https:// is not supported"},
+      {{"--ollama-url", "http://127.0.0.1:11434/api"}, "-ollama-url"},
+      {{"--ollama-url", "http://127.0.0.1:0"}, "-ollama-url"},
       {{"--power-mode", "halt"}, "-power-mode"},
       {{"--backoff-initial", "0s"}, "-backoff-initial"},
       {{"--backoff-initial", "10s", "--backoff-max", "5s"}, "-backoff-max"},
