@@ -40,6 +40,8 @@ struct PoolSpec {
   std::string provider = "local";
   std::string instance_type;
   std::vector<std::string> groups;
+  bool spot = false;       // aws: a spot instance instead of on-demand
+  int root_volume_gb = 0;  // aws: 0 = the provider's default (30, or 100 for gpu-worker)
 };
 
 struct ControlPlaneSpec {
@@ -51,6 +53,38 @@ struct LocalProviderSpec {
   Ipv4Net underlay{0xc6120000, 0xfffe0000};  // 198.18.0.0/15, the benchmarking range (RFC 2544)
 };
 
+// How an AWS node gets its Nebula certificate, key and config.
+enum class NebulaMaterial {
+  kUserdata,        // embedded in the instance's userdata (the seeds' way)
+  kSecretsManager,  // one secret per node in the seeds' JSON shape, fetched at boot with the
+                    // instance profile (needs iam_instance_profile)
+};
+std::string_view NebulaMaterialName(NebulaMaterial m);  // "userdata", "secretsmanager"
+
+struct AwsProviderSpec {
+  std::string region;        // "" = the AWS CLI's rules (AWS_REGION, the profile, ...)
+  std::string profile;       // "" = AWS_PROFILE or default
+  std::string endpoint_url;  // "" = AWS; else an EC2-compatible endpoint for every service
+  std::string vpc_id;        // "" = the default VPC
+  std::string subnet_id;     // "" = the VPC's default for the zone AWS picks
+  // Who may reach SSH 22, k3s 6443, agent health 8080 and ClusterMesh 32379 besides the mesh
+  // (empty: nobody; never 0.0.0.0/0 unless written here).
+  std::vector<Ipv4Net> operator_cidrs;
+  std::string ami;                   // "" = the latest Amazon Linux 2023 for the arch
+  std::string key_type = "ed25519";  // or rsa
+  std::string iam_instance_profile;  // instance profile name; "" = none
+  NebulaMaterial nebula_material = NebulaMaterial::kUserdata;
+  std::string dns_name;                  // optional name that points at the lighthouse's Elastic IP
+  std::string nebula_version = "1.9.5";  // installed from the slackhq/nebula release
+  // Where instances download carrierarr-agent (a linux binary for their arch; "{arch}" in the
+  // URL becomes x86_64 or arm64). "" = no agent on cloud nodes (plan says so): carrierarr
+  // publishes no release binaries yet, so host build/bin/carrierarr-agent somewhere the nodes
+  // can fetch it. agent_sha256, when given, is checked before it runs.
+  std::string agent_url;
+  std::string agent_sha256;
+  bool k3s = true;  // lighthouse runs the k3s server, workers join it (flags bound to the mesh)
+};
+
 struct FleetSpec {
   std::string name = "demo";  // prefixes every resource, so fleets coexist
   MeshSpec mesh;
@@ -59,6 +93,8 @@ struct FleetSpec {
   std::vector<PoolSpec> pools;
   ControlPlaneSpec control_plane;
   LocalProviderSpec local;
+  AwsProviderSpec aws;
+  bool UsesProvider(std::string_view provider) const;  // the lighthouse's or any pool's
 };
 
 // Limits that validation enforces and docs quote.

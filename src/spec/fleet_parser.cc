@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -206,11 +207,38 @@ class Parser {
     return true;
   }
 
+  bool Bool(const YAML::Node& node, const std::string& what, bool* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    if (s == "true" || s == "yes") {
+      *out = true;
+    } else if (s == "false" || s == "no") {
+      *out = false;
+    } else {
+      Error(node.Mark(), what + " must be true or false, not '" + s + "'");
+      return false;
+    }
+    return true;
+  }
+
+  // A scalar that matches `ok`, else an error saying what it should look like.
+  bool Checked(const YAML::Node& node, const std::string& what, const std::string& shape,
+               const std::function<bool(const std::string&)>& ok, std::string* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    if (!ok(s)) {
+      Error(node.Mark(), what + " '" + s + "' must be " + shape);
+      return false;
+    }
+    *out = s;
+    return true;
+  }
+
   bool Provider(const YAML::Node& node, const std::string& what, std::string* out) {
     std::string s;
     if (!Scalar(node, what, &s)) return false;
-    if (s != "local") {
-      Error(node.Mark(), what + " '" + s + "' is not available; providers: local");
+    if (s != "local" && s != "aws") {
+      Error(node.Mark(), what + " '" + s + "' is not available; providers: local, aws");
       return false;
     }
     *out = s;
@@ -221,6 +249,106 @@ class Parser {
   std::string file_;
   std::vector<std::string> errors_;
 };
+
+bool IsHex(const std::string& s, size_t len) {
+  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+bool IsWord(const std::string& s, const std::string& extra) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string::npos;
+  });
+}
+
+bool HasPrefixAndWord(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0 && s.size() > prefix.size() && IsWord(s, "-");
+}
+
+bool IsUrl(const std::string& s) {
+  bool scheme = s.rfind("https://", 0) == 0 || s.rfind("http://", 0) == 0;
+  return scheme && s.size() > 8 && IsWord(s, ":/._-~%+={}") && s.find('?') == std::string::npos;
+}
+
+void ParseAws(Parser& p, const YAML::Node& node, AwsProviderSpec& aws) {
+  const std::string w = "providers.aws";
+  auto m = p.Map(node, w,
+                 {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs",
+                  "ami", "key_type", "iam_instance_profile", "nebula_material", "dns_name",
+                  "nebula_version", "agent_url", "agent_sha256", "k3s"});
+  auto word = [](const std::string& extra) {
+    return [extra](const std::string& s) { return IsWord(s, extra); };
+  };
+  if (m.count("region"))
+    p.Checked(m["region"], w + ".region", "a region name such as us-west-2", word("-"),
+              &aws.region);
+  if (m.count("profile"))
+    p.Checked(m["profile"], w + ".profile", "a profile name (letters, digits, '-', '_', '.')",
+              word("-_."), &aws.profile);
+  if (m.count("endpoint_url"))
+    p.Checked(m["endpoint_url"], w + ".endpoint_url", "an http(s) URL without a query", IsUrl,
+              &aws.endpoint_url);
+  if (m.count("vpc_id"))
+    p.Checked(
+        m["vpc_id"], w + ".vpc_id", "a VPC id such as vpc-0abc123",
+        [](const std::string& s) { return HasPrefixAndWord(s, "vpc-"); }, &aws.vpc_id);
+  if (m.count("subnet_id"))
+    p.Checked(
+        m["subnet_id"], w + ".subnet_id", "a subnet id such as subnet-0abc123",
+        [](const std::string& s) { return HasPrefixAndWord(s, "subnet-"); }, &aws.subnet_id);
+  if (m.count("ami"))
+    p.Checked(
+        m["ami"], w + ".ami", "an image id such as ami-0abc123",
+        [](const std::string& s) { return HasPrefixAndWord(s, "ami-"); }, &aws.ami);
+  if (m.count("key_type"))
+    p.Checked(
+        m["key_type"], w + ".key_type", "ed25519 or rsa",
+        [](const std::string& s) { return s == "ed25519" || s == "rsa"; }, &aws.key_type);
+  if (m.count("iam_instance_profile"))
+    p.Checked(m["iam_instance_profile"], w + ".iam_instance_profile",
+              "an instance profile name (letters, digits, '+=,.@-_')", word("+=,.@-_"),
+              &aws.iam_instance_profile);
+  if (m.count("dns_name"))
+    p.Checked(m["dns_name"], w + ".dns_name", "a host name such as nebula.example.org", word(".-"),
+              &aws.dns_name);
+  if (m.count("nebula_version"))
+    p.Checked(m["nebula_version"], w + ".nebula_version", "a version such as 1.9.5", word("."),
+              &aws.nebula_version);
+  if (m.count("agent_url"))
+    p.Checked(m["agent_url"], w + ".agent_url", "an http(s) URL without a query", IsUrl,
+              &aws.agent_url);
+  if (m.count("agent_sha256"))
+    p.Checked(
+        m["agent_sha256"], w + ".agent_sha256", "64 hex digits (sha256sum's output)",
+        [](const std::string& s) { return IsHex(s, 64); }, &aws.agent_sha256);
+  if (m.count("k3s")) p.Bool(m["k3s"], w + ".k3s", &aws.k3s);
+  if (m.count("nebula_material")) {
+    std::string s;
+    if (p.Checked(
+            m["nebula_material"], w + ".nebula_material", "userdata or secretsmanager",
+            [](const std::string& v) { return v == "userdata" || v == "secretsmanager"; }, &s)) {
+      aws.nebula_material =
+          s == "secretsmanager" ? NebulaMaterial::kSecretsManager : NebulaMaterial::kUserdata;
+      if (aws.nebula_material == NebulaMaterial::kSecretsManager &&
+          !m.count("iam_instance_profile"))
+        p.Error(m["nebula_material"].Mark(),
+                w + ".nebula_material: secretsmanager needs iam_instance_profile: each node "
+                    "fetches its secret at boot with its instance profile");
+    }
+  }
+  if (m.count("operator_cidrs")) {
+    const YAML::Node& list = m["operator_cidrs"];
+    if (!list.IsSequence()) {
+      p.Error(list.Mark(), w + ".operator_cidrs must be a list, e.g. [203.0.113.7/32]");
+    } else {
+      for (const auto& item : list) {
+        Ipv4Net net;
+        if (p.Cidr(item, w + ".operator_cidrs entry", &net)) aws.operator_cidrs.push_back(net);
+      }
+    }
+  }
+}
 
 void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
                    std::map<std::string, YAML::Mark>& marks) {
@@ -265,8 +393,9 @@ void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
       for (size_t i = 0; i < pools.size(); ++i) {
         const YAML::Node& node = pools[i];
         std::string where = "pools[" + std::to_string(i) + "]";
-        auto m =
-            p.Map(node, where, {"name", "type", "count", "provider", "instance_type", "groups"});
+        auto m = p.Map(node, where,
+                       {"name", "type", "count", "provider", "instance_type", "groups", "spot",
+                        "root_volume_gb"});
         if (!node.IsMap()) continue;  // reported once; "needs a name/type" would only add noise
         PoolSpec pool;
         if (!m.count("name")) {
@@ -303,6 +432,15 @@ void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
         if (m.count("instance_type"))
           p.Scalar(m["instance_type"], where + ".instance_type", &pool.instance_type);
         if (m.count("groups")) p.Groups(m["groups"], where + ".groups", &pool.groups);
+        if (m.count("spot")) p.Bool(m["spot"], where + ".spot", &pool.spot);
+        int64_t gb = 0;
+        if (m.count("root_volume_gb") &&
+            p.Int(m["root_volume_gb"], where + ".root_volume_gb", 8, 16384, &gb)) {
+          pool.root_volume_gb = static_cast<int>(gb);
+        }
+        if (pool.provider == "aws" && pool.instance_type.empty()) {
+          p.Error(node.Mark(), where + " is on aws and needs an instance_type, e.g. g4dn.xlarge");
+        }
         fleet.pools.push_back(pool);
       }
     }
@@ -318,7 +456,8 @@ void ParseDocument(Parser& p, const YAML::Node& root, FleetSpec& fleet,
     }
   }
   if (top.count("providers")) {
-    auto providers = p.Map(top["providers"], "providers", {"local"});
+    auto providers = p.Map(top["providers"], "providers", {"local", "aws"});
+    if (providers.count("aws")) ParseAws(p, providers["aws"], fleet.aws);
     if (providers.count("local")) {
       auto local = p.Map(providers["local"], "providers.local", {"underlay"});
       if (local.count("underlay") &&
@@ -383,6 +522,17 @@ void Validate(Parser& p, const FleetSpec& f, std::map<std::string, YAML::Mark>& 
 }
 
 }  // namespace
+
+std::string_view NebulaMaterialName(NebulaMaterial m) {
+  return m == NebulaMaterial::kSecretsManager ? "secretsmanager" : "userdata";
+}
+
+bool FleetSpec::UsesProvider(std::string_view provider) const {
+  if (lighthouse.provider == provider) return true;
+  for (const auto& pool : pools)
+    if (pool.provider == provider) return true;
+  return false;
+}
 
 std::string_view PoolTypeName(PoolType type) {
   return type == PoolType::kGpuWorker ? "gpu-worker" : "cpu-worker";

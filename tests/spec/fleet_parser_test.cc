@@ -192,6 +192,62 @@ TEST(ParseFleetTest, PoolCountDefaultsToOne) {
   EXPECT_EQ(fleet->pools[0].count, 1);
 }
 
+TEST(ParseFleetTest, ReadsTheAwsProvider) {
+  auto fleet = ParseFleet(R"(name: cloud
+lighthouse:
+  provider: aws
+  size: t3.small
+pools:
+  - name: gpu
+    type: gpu-worker
+    provider: aws
+    instance_type: g5.xlarge
+    spot: true
+    root_volume_gb: 200
+providers:
+  aws:
+    region: us-west-2
+    profile: sandbox
+    endpoint_url: http://127.0.0.1:4566
+    vpc_id: vpc-0abc
+    subnet_id: subnet-0def
+    operator_cidrs: [203.0.113.7/32, 198.51.100.0/24]
+    ami: ami-0123
+    key_type: rsa
+    iam_instance_profile: carrierarr-node
+    nebula_material: secretsmanager
+    dns_name: nebula.example.org
+    nebula_version: 1.9.4
+    agent_url: https://example.org/carrierarr-agent-{arch}
+    agent_sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    k3s: false
+)",
+                          "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  EXPECT_EQ(fleet->lighthouse.provider, "aws");
+  EXPECT_TRUE(fleet->pools[0].spot);
+  EXPECT_EQ(fleet->pools[0].root_volume_gb, 200);
+  const AwsProviderSpec& aws = fleet->aws;
+  EXPECT_EQ(aws.region, "us-west-2");
+  EXPECT_EQ(aws.profile, "sandbox");
+  EXPECT_EQ(aws.endpoint_url, "http://127.0.0.1:4566");
+  EXPECT_EQ(aws.vpc_id, "vpc-0abc");
+  EXPECT_EQ(aws.subnet_id, "subnet-0def");
+  ASSERT_EQ(aws.operator_cidrs.size(), 2u);
+  EXPECT_EQ(aws.operator_cidrs[1].ToString(), "198.51.100.0/24");
+  EXPECT_EQ(aws.ami, "ami-0123");
+  EXPECT_EQ(aws.key_type, "rsa");
+  EXPECT_EQ(aws.iam_instance_profile, "carrierarr-node");
+  EXPECT_EQ(aws.nebula_material, NebulaMaterial::kSecretsManager);
+  EXPECT_EQ(NebulaMaterialName(aws.nebula_material), "secretsmanager");
+  EXPECT_EQ(aws.dns_name, "nebula.example.org");
+  EXPECT_EQ(aws.nebula_version, "1.9.4");
+  EXPECT_EQ(aws.agent_url, "https://example.org/carrierarr-agent-{arch}");
+  EXPECT_FALSE(aws.k3s);
+  EXPECT_TRUE(fleet->UsesProvider("aws"));
+  EXPECT_TRUE(fleet->UsesProvider("local") == false);
+}
+
 TEST(PoolTypeNameTest, NamesBothTypes) {
   EXPECT_EQ(PoolTypeName(PoolType::kGpuWorker), "gpu-worker");
   EXPECT_EQ(PoolTypeName(PoolType::kCpuWorker), "cpu-worker");
@@ -219,8 +275,8 @@ const BadCase kBadCases[] = {
      "fleet.yaml:1:1: unknown key 'nodes' in fleet.yaml; allowed: ", "pools"},
     {"UnknownPoolKey", kPool + "    cnt: 2\n",
      "fleet.yaml:4:5: unknown key 'cnt' in pools[0] (did you mean 'count'?)", "instance_type"},
-    {"UnknownProvider", "providers:\n  aws:\n    region: us-east-1\n",
-     "fleet.yaml:2:3: unknown key 'aws' in providers", "allowed: local"},
+    {"UnknownProvider", "providers:\n  gcp:\n    region: us-east1\n",
+     "fleet.yaml:2:3: unknown key 'gcp' in providers", "allowed: local, aws"},
     {"DuplicateKey", "name: demo\nmesh:\n  cidr: 10.42.0.0/16\n  cidr: 10.43.0.0/16\n",
      "fleet.yaml:4:3: duplicate key 'cidr' in mesh", "keep one"},
     {"DuplicateTopLevelKey", "name: demo\nname: other\n",
@@ -302,10 +358,32 @@ const BadCase kBadCases[] = {
      "fleet.yaml:4:12: pool 'gpu'.count must be a whole number", "not '1.5'"},
     {"BadType", "pools:\n  - name: gpu\n    type: gpu\n",
      "fleet.yaml:3:11: pool 'gpu'.type 'gpu' must be gpu-worker or cpu-worker", ""},
-    {"PoolProviderNotAvailable", kPool + "    provider: aws\n",
-     "fleet.yaml:4:15: pool 'gpu'.provider 'aws' is not available", "providers: local"},
-    {"LighthouseProviderNotAvailable", "lighthouse:\n  provider: aws\n",
-     "fleet.yaml:2:13: lighthouse.provider 'aws' is not available", "providers: local"},
+    {"PoolProviderNotAvailable", kPool + "    provider: gcp\n",
+     "fleet.yaml:4:15: pool 'gpu'.provider 'gcp' is not available", "providers: local, aws"},
+    {"LighthouseProviderNotAvailable", "lighthouse:\n  provider: gcp\n",
+     "fleet.yaml:2:13: lighthouse.provider 'gcp' is not available", "providers: local, aws"},
+    {"AwsPoolWithoutInstanceType", kPool + "    provider: aws\n",
+     "fleet.yaml:2:5: pool 'gpu' is on aws and needs an instance_type", "g4dn.xlarge"},
+    {"AwsUnknownKey", "providers:\n  aws:\n    regoin: us-west-2\n",
+     "fleet.yaml:3:5: unknown key 'regoin' in providers.aws", "did you mean 'region'?"},
+    {"AwsSecretsManagerNeedsProfile", "providers:\n  aws:\n    nebula_material: secretsmanager\n",
+     "fleet.yaml:3:22: providers.aws.nebula_material: secretsmanager needs iam_instance_profile",
+     "instance profile"},
+    {"AwsBadMaterial", "providers:\n  aws:\n    nebula_material: s3\n",
+     "fleet.yaml:3:22: providers.aws.nebula_material 's3' must be userdata or secretsmanager", ""},
+    {"AwsBadSha", "providers:\n  aws:\n    agent_sha256: abc\n",
+     "fleet.yaml:3:19: providers.aws.agent_sha256 'abc' must be 64 hex digits", ""},
+    {"AwsBadVpc", "providers:\n  aws:\n    vpc_id: sg-123\n",
+     "fleet.yaml:3:13: providers.aws.vpc_id 'sg-123' must be a VPC id", "vpc-0abc123"},
+    {"AwsOperatorCidrHostBits", "providers:\n  aws:\n    operator_cidrs: [203.0.113.7/24]\n",
+     "fleet.yaml:3:22: providers.aws.operator_cidrs entry 203.0.113.7/24 has host bits set",
+     "203.0.113.0/24"},
+    {"AwsUrlWithQuote", "providers:\n  aws:\n    agent_url: \"https://x/a'b\"\n",
+     "fleet.yaml:3:16: providers.aws.agent_url", "an http(s) URL"},
+    {"SpotNotABool", kPool + "    spot: maybe\n",
+     "fleet.yaml:4:11: pool 'gpu'.spot must be true or false", ""},
+    {"RootVolumeTooSmall", kPool + "    root_volume_gb: 4\n",
+     "fleet.yaml:4:21: pool 'gpu'.root_volume_gb must be a whole number from 8 to 16384", ""},
     {"PoolsNotAList", "pools:\n  name: gpu\n  type: gpu-worker\n",
      "fleet.yaml:2:3: pools must be a list of pools", "'- name: ...'"},
     {"PoolsAScalar", "pools: gpu\n", "fleet.yaml:1:8: pools must be a list of pools",
