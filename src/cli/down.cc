@@ -15,6 +15,8 @@ int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "down", "Removes every resource carrierarr made for the fleet, in reverse order.",
       "carrierarr down [-f fleet.yaml] [--target IDS] [--json]"};
   FlagSet flags;
+  AwsFlags aws;
+  aws.Declare(flags);
   std::string fleet_file, targets;
   bool json = false;
   flags.String("target", &targets, "",
@@ -23,6 +25,7 @@ int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  aws.Apply(*ctx);
   if (!targets.empty()) {
     // An unknown --target is a usage error: found before the state directory is touched.
     auto state = ops::ReadState(*ctx);
@@ -54,14 +57,23 @@ int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (mode == OutputMode::kJson) {
     out << nlohmann::json{{"event", "done"},
                           {"removed", result->apply.succeeded},
-                          {"state_removed", result->state_removed}}
+                          {"state_removed", result->state_removed},
+                          {"leftovers", result->leftovers}}
                .dump()
         << "\n";
   } else if (result->plan.steps.empty()) {
     out << "Nothing to remove: fleet '" << ctx->spec.name << "' has no recorded resources.\n";
   } else {
     out << "Removed " << result->apply.succeeded << " resources of fleet '" << ctx->spec.name << "'"
-        << (result->state_removed ? "; nothing of it is left." : ".") << "\n";
+        << (result->state_removed && result->leftovers.empty() ? "; nothing of it is left." : ".")
+        << "\n";
+  }
+  if (!result->leftovers.empty()) {
+    err << "Error: still in AWS with the tag carrierarr:fleet=" << ctx->spec.name
+        << " (made outside this state, or not yet gone):\n";
+    for (const auto& l : result->leftovers) err << "  " << l << "\n";
+    err << "Run 'carrierarr down' again in a minute, or remove them in the AWS console.\n";
+    return kExitFailure;
   }
   return kExitOk;
 }

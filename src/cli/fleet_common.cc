@@ -1,6 +1,29 @@
 #include "cli/fleet_common.h"
 
+#include <cstdlib>
+
+#include "providers/aws/aws_provider.h"
+
 namespace carrierarr::cli {
+
+void AwsFlags::Declare(FlagSet& flags) {
+  flags.String("profile", &profile, "", "AWS profile (else AWS_PROFILE, else default)");
+  flags.String("region", &region, "",
+               "AWS region (else providers.aws.region, AWS_REGION, the profile's)");
+  flags.String("endpoint-url", &endpoint_url, "",
+               "an EC2-compatible endpoint for every AWS call (else CARRIERARR_AWS_ENDPOINT)");
+}
+
+void AwsFlags::Apply(ops::FleetContext& ctx) const {
+  std::string endpoint = endpoint_url;
+  if (endpoint.empty()) {
+    if (const char* env = std::getenv("CARRIERARR_AWS_ENDPOINT")) endpoint = env;
+  }
+  if (!profile.empty()) ctx.spec.aws.profile = profile;
+  if (!region.empty()) ctx.spec.aws.region = region;
+  if (!endpoint.empty()) ctx.spec.aws.endpoint_url = endpoint;
+  aws_provider::SetOverrides({.profile = profile, .region = region, .endpoint_url = endpoint});
+}
 
 std::optional<int> ParseCommandFlags(const CommandSpec& command, FlagSet& flags,
                                      const std::vector<std::string>& args, std::string* fleet_file,

@@ -30,6 +30,15 @@ std::optional<int> ParseCommandFlags(const CommandSpec& command, FlagSet& flags,
                                      const std::vector<std::string>& args, std::string* fleet_file,
                                      std::ostream& out, std::ostream& err);
 
+// --profile, --region and --endpoint-url (or CARRIERARR_AWS_ENDPOINT): the AWS account, region
+// and endpoint, beating fleet.yaml's providers.aws and what the state recorded.
+struct AwsFlags {
+  std::string profile, region, endpoint_url;
+  void Declare(FlagSet& flags);
+  // Into the context (recorded with new resources) and the provider (every AWS call).
+  void Apply(ops::FleetContext& ctx) const;
+};
+
 // Loads fleet.yaml; prints the problems (file:line:column) and returns nullopt on failure.
 std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file,
                                                    std::ostream& err);

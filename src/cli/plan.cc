@@ -40,12 +40,15 @@ int RunPlan(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "plan", "Shows what 'carrierarr up' would create, replace or delete.",
       "carrierarr plan [-f fleet.yaml] [--target IDS] [--skip-certs] [--json]"};
   FlagSet flags;
+  AwsFlags aws;
+  aws.Declare(flags);
   std::string fleet_file;
   PlanFlags plan_flags;
   plan_flags.Declare(flags);
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  aws.Apply(*ctx);
   auto plan = ops::PlanFleet(*ctx, plan_flags.Request());
   if (!plan.ok()) {
     ReportError(err, plan.status());
@@ -60,6 +63,8 @@ int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream&
       "up", "Makes the fleet match fleet.yaml: idempotent, resumable after any interruption.",
       "carrierarr up [-f fleet.yaml] [--target IDS] [--skip-certs] [--skip-teardown] [--json]"};
   FlagSet flags;
+  AwsFlags aws;
+  aws.Declare(flags);
   std::string fleet_file;
   PlanFlags plan_flags;
   plan_flags.Declare(flags);
@@ -76,6 +81,7 @@ int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   }
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  aws.Apply(*ctx);
   if (!plan_flags.targets.empty()) {
     // An unknown --target is a usage error: found before the state directory is touched.
     ops::PlanRequest check = plan_flags.Request();
@@ -116,14 +122,20 @@ int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream&
     out << nlohmann::json{{"event", "done"},
                           {"nodes", result->nodes},
                           {"meshed", result->nodes_meshed},
+                          {"cloud", result->nodes_cloud},
                           {"seconds", result->elapsed.count() / 1000.0}}
                .dump()
         << "\n";
   } else {
+    const int local = result->nodes - result->nodes_cloud;
     out << (result->plan.HasChanges() ? "Fleet '" : "No changes. Fleet '") << ctx->spec.name
-        << "' is up: " << result->nodes_meshed << "/" << result->nodes
-        << " nodes reach the lighthouse over the mesh (" << secs
-        << " s). See 'carrierarr status'.\n";
+        << "' is up: " << result->nodes_meshed << "/" << local
+        << (result->nodes_cloud > 0 ? " local" : "") << " nodes reach the lighthouse over the mesh";
+    if (result->nodes_cloud > 0) {
+      out << "; " << result->nodes_cloud
+          << " cloud nodes run and join the mesh as they finish their first boot";
+    }
+    out << " (" << secs << " s). See 'carrierarr status'.\n";
   }
   return kExitOk;
 }

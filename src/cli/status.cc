@@ -21,12 +21,15 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
   const CommandSpec command{"status", "Shows every node of the fleet and how it is doing.",
                             "carrierarr status [-f fleet.yaml] [--json]"};
   FlagSet flags;
+  AwsFlags aws;
+  aws.Declare(flags);
   std::string fleet_file;
   bool json = false;
   flags.Bool("json", &json, false, "print JSON");
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
   auto ctx = LoadFleetOrReport(fleet_file, err);
   if (!ctx) return kExitUsage;
+  aws.Apply(*ctx);
   auto status = ops::ReadFleetStatus(*ctx);
   if (!status.ok()) {
     ReportError(err, status.status());
@@ -48,6 +51,7 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
       j["rtt_lighthouse_ms"] =
           n.rtt_lighthouse_ms ? nlohmann::json(*n.rtt_lighthouse_ms) : nlohmann::json();
       j["rtt_homelab_ms"] = n.rtt_homelab_ms ? nlohmann::json(*n.rtt_homelab_ms) : nlohmann::json();
+      if (!n.detail.empty()) j["detail"] = n.detail;
       if (!n.problem.empty()) j["problem"] = n.problem;
       if (!n.agent.lifecycle.empty()) {
         j["agent"] = {{"lifecycle", n.agent.lifecycle},
@@ -70,12 +74,15 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
         << " nodes healthy" << (status->deployed ? "" : " (not deployed; run 'carrierarr up')")
         << "\n\n";
     char line[256];
-    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n",
+    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n",
                   "NODE", "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME",
                   "HEALTH", "AGENT", "CPU/MEM");
     out << line;
     for (const auto& n : status->nodes) {
-      std::string process = n.running ? "nebula " + std::to_string(n.pid) : "stopped";
+      // A namespace's nebula by pid; a cloud node by its instance id.
+      std::string process = n.pid != 0          ? "nebula " + std::to_string(n.pid)
+                            : !n.detail.empty() ? n.detail.substr(0, n.detail.find(' '))
+                                                : "stopped";
       std::string agent =
           n.agent.lifecycle.empty()
               ? "-"
@@ -86,7 +93,7 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostr
             usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent, n.agent.memory_percent,
             n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
       std::snprintf(line, sizeof(line),
-                    "%-14s %-10s %-12s %-13s %-14s %-10s %-10s %-10s %-22s %s\n", n.name.c_str(),
+                    "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n", n.name.c_str(),
                     n.role.c_str(), n.mesh_ip.c_str(),
                     n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
                     Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),

@@ -180,7 +180,17 @@ Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx) {
   // happened.
   const mesh::NodePlan& lighthouse = desired->nodes.front();
   std::string lh_ns = local::NodeNamespace(spec.name, lighthouse.name);
-  if (!env.ok()) return checks;
+  for (const auto& cidr : spec.aws.operator_cidrs) {
+    if (cidr.PrefixLength() == 0) {
+      checks.push_back(Fail("security group",
+                            "providers.aws.operator_cidrs opens SSH, 6443, 8080 and 32379 to "
+                            "the whole internet (0.0.0.0/0)",
+                            "name your own address (e.g. 203.0.113.7/32) or rely on the mesh"));
+    }
+  }
+  // The live checks below look into namespaces on this machine: a cloud lighthouse's nodes
+  // report through their agents instead ('carrierarr status').
+  if (!env.ok() || lighthouse.provider != "local") return checks;
   checks.push_back(UdpListening(lh_ns, spec.mesh.lighthouse_port)
                        ? Pass("lighthouse port", "the lighthouse listens on UDP " +
                                                      std::to_string(spec.mesh.lighthouse_port))
@@ -193,6 +203,7 @@ Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx) {
   std::vector<std::string> unreachable, no_handshake;
   for (size_t i = 1; i < desired->nodes.size(); ++i) {
     const auto& node = desired->nodes[i];
+    if (node.provider != "local") continue;
     std::string ns = local::NodeNamespace(spec.name, node.name);
     if (!local::Ping(ns, lh_underlay, std::chrono::milliseconds(1000)).ok())
       unreachable.push_back(node.name);

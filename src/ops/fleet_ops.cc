@@ -38,17 +38,17 @@ Status MakeDir(const std::string& path) {
 
 std::string ConfigFor(const FleetContext& ctx, const Desired& d, const mesh::NodePlan& node) {
   const mesh::NodePlan& lighthouse = d.nodes.front();
-  return mesh::RenderNebulaConfig(
-      {.node = node,
-       .ca_path = ctx.paths.CaCert(),
-       .cert_path = ctx.paths.HostCert(node.name),
-       .key_path = ctx.paths.HostKey(node.name),
-       .lighthouse_mesh_ip = lighthouse.mesh_ip,
-       .lighthouse_endpoint = d.ProviderFor(lighthouse).LighthouseEndpoint(ctx.spec, lighthouse),
-       .listen_port = ctx.spec.mesh.lighthouse_port,
-       .tun_dev = local::kTunDevice,
-       .grpc_port = ctx.spec.control_plane.grpc_port,
-       .http_port = ctx.spec.control_plane.http_port});
+  providers::NodeFiles files = d.ProviderFor(node).NebulaFiles(ctx.paths, node);
+  return mesh::RenderNebulaConfig({.node = node,
+                                   .ca_path = files.ca,
+                                   .cert_path = files.cert,
+                                   .key_path = files.key,
+                                   .lighthouse_mesh_ip = lighthouse.mesh_ip,
+                                   .lighthouse_endpoint = d.lighthouse_endpoint,
+                                   .listen_port = ctx.spec.mesh.lighthouse_port,
+                                   .tun_dev = files.tun,
+                                   .grpc_port = ctx.spec.control_plane.grpc_port,
+                                   .http_port = ctx.spec.control_plane.http_port});
 }
 
 // Node -> address for every node that exists after this run: those recorded (they keep theirs
@@ -119,7 +119,10 @@ Result<FleetContext> LoadContext(const std::string& fleet_file) {
 provision::KindRegistry AllKinds() {
   provision::KindRegistry kinds;
   provision::RegisterFileKinds(kinds);
-  local::RegisterLocalKinds(kinds);
+  for (const char* name : {"local", "aws"}) {
+    auto provider = providers::MakeProvider(name);
+    if (provider.ok()) (*provider)->RegisterKinds(kinds);
+  }
   return kinds;
 }
 
@@ -135,6 +138,8 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
     d.providers[n.provider] = std::move(*p);
   }
   d.kinds = AllKinds();
+  const mesh::NodePlan& lighthouse = d.nodes.front();
+  d.lighthouse_endpoint = d.ProviderFor(lighthouse).LighthouseEndpoint(ctx.spec, lighthouse, state);
   d.resources.push_back(provision::MakeCaResource({.name = ctx.spec.name + "-mesh",
                                                    .cert_path = ctx.paths.CaCert(),
                                                    .key_path = ctx.paths.CaKey(),
@@ -149,13 +154,24 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                          .ca_key_path = ctx.paths.CaKey(),
                                          .cert_path = ctx.paths.HostCert(node.name),
                                          .key_path = ctx.paths.HostKey(node.name)}));
-    d.resources.push_back(
-        provision::MakeFileResource("config/" + node.name, "nebula config for " + node.name,
-                                    ctx.paths.NebulaConfig(node.name), ConfigFor(ctx, d, node)));
+    // Every config names the lighthouse's address: made after what decides it (an Elastic IP).
+    d.resources.push_back(provision::MakeFileResource(
+        "config/" + node.name, "nebula config for " + node.name, ctx.paths.NebulaConfig(node.name),
+        ConfigFor(ctx, d, node), d.ProviderFor(lighthouse).EndpointResources(ctx.spec)));
     std::vector<std::string> deps{"cert/" + node.name, "config/" + node.name};
-    // Others start after the lighthouse, so their first handshake finds it listening.
-    if (node.role != mesh::Role::kLighthouse) deps.push_back("nebula/lighthouse");
-    d.ProviderFor(node).AddNodeResources(ctx.spec, ctx.paths, node, deps, d.resources);
+    // Local nodes start after a local lighthouse, so their first handshake finds it listening.
+    // Cloud nodes need only its address (Nebula keeps trying), so they launch in parallel.
+    if (node.role != mesh::Role::kLighthouse && node.provider == "local" &&
+        lighthouse.provider == "local") {
+      deps.push_back(d.ProviderFor(lighthouse).RunningResourceId(lighthouse));
+    }
+    d.ProviderFor(node).AddNodeResources({.fleet = ctx.spec,
+                                          .paths = ctx.paths,
+                                          .state = state,
+                                          .node = node,
+                                          .deps = deps,
+                                          .lighthouse_endpoint = d.lighthouse_endpoint},
+                                         d.resources);
   }
   local::AddControlPlaneResources(ctx.spec, ctx.paths, d.nodes, d.resources);
   return d;
@@ -222,7 +238,7 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
                                       "'; run 'carrierarr down' with the old name first");
   }
   for (const auto& dir : {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
-                          ctx.paths.state_dir + "/logs"}) {
+                          ctx.paths.state_dir + "/logs", ctx.paths.AwsDir()}) {
     CARRIERARR_RETURN_IF_ERROR(MakeDir(dir));
   }
   FleetState state = (*store)->Snapshot();
@@ -242,9 +258,35 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
 
   UpResult result;
   result.plan = *plan;
-  result.apply =
-      provision::Apply(*plan, desired->resources, **store, desired->kinds,
-                       {.parallelism = options.parallelism, .on_event = options.on_event});
+  const provision::ApplyOptions apply_options{.parallelism = options.parallelism,
+                                              .on_event = options.on_event};
+  // A cloud lighthouse's address (an Elastic IP) goes into every node's config: make what
+  // decides it first, then plan the rest again with the address known.
+  std::set<std::string> first;
+  for (const auto& step : plan->steps) {
+    for (const auto& id :
+         desired->ProviderFor(desired->nodes.front()).EndpointResources(ctx.spec)) {
+      if (step.id == id && step.action != provision::Action::kNone) first.insert(id);
+    }
+  }
+  if (!first.empty()) {
+    auto early = provision::MakePlan(desired->resources, (*store)->Snapshot(),
+                                     {.observe = options.plan.observe, .targets = first});
+    if (!early.ok()) return early.status();
+    result.apply =
+        provision::Apply(*early, desired->resources, **store, desired->kinds, apply_options);
+    if (!result.apply.status.ok()) return result.apply.status;
+    desired = BuildDesired(ctx, (*store)->Snapshot());
+    if (!desired.ok()) return desired.status();
+    plan = provision::MakePlan(desired->resources, (*store)->Snapshot(), plan_options);
+    if (!plan.ok()) return plan.status();
+  }
+  provision::ApplyResult rest =
+      provision::Apply(*plan, desired->resources, **store, desired->kinds, apply_options);
+  result.apply.succeeded += rest.succeeded;
+  result.apply.failed += rest.failed;
+  result.apply.skipped += rest.skipped;
+  result.apply.status = rest.status;
   FleetState after = (*store)->Snapshot();
   CARRIERARR_RETURN_IF_ERROR(
       (*store)->SetAddresses(ctx.spec.name, LiveAddresses(after, desired->nodes)));
@@ -253,17 +295,23 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   // Bounded wait until every node whose nebula runs reaches the lighthouse over the mesh. Nodes
   // left out by --target have none, and none can be reached while the lighthouse has none.
   result.nodes = static_cast<int>(desired->nodes.size());
+  for (const auto& n : desired->nodes) result.nodes_cloud += n.provider == "local" ? 0 : 1;
   const uint32_t lighthouse = desired->nodes.front().mesh_ip;
-  auto has_nebula = [&after](const mesh::NodePlan& n) {
-    auto rec = after.resources.find("nebula/" + n.name);
+  auto has_nebula = [&after, &desired](const mesh::NodePlan& n) {
+    auto rec = after.resources.find(desired->ProviderFor(n).RunningResourceId(n));
     return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady;
   };
+  // Only namespaces on this machine can be pinged from here; cloud nodes report through their
+  // agents (`carrierarr status`, `carrierarr nodes`).
+  auto local_with_nebula = [&](const mesh::NodePlan& n) {
+    return n.provider == "local" && has_nebula(n);
+  };
   std::vector<mesh::NodePlan> waiting;
-  if (has_nebula(desired->nodes.front())) {
+  if (local_with_nebula(desired->nodes.front())) {
     std::copy_if(desired->nodes.begin() + 1, desired->nodes.end(), std::back_inserter(waiting),
-                 has_nebula);
+                 local_with_nebula);
   }
-  result.nodes_meshed = has_nebula(desired->nodes.front()) ? 1 : 0;
+  result.nodes_meshed = local_with_nebula(desired->nodes.front()) ? 1 : 0;
   const auto deadline = Clock::now() + options.mesh_wait;
   while (!waiting.empty() && Clock::now() < deadline) {
     auto rtts = PingAll(ctx.spec.name, waiting, lighthouse, std::chrono::milliseconds(500));
@@ -293,8 +341,11 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   if (!store.ok()) return store.status();
   FleetState state = (*store)->Snapshot();
   bool needs_root = false;
-  for (const auto& [id, r] : state.resources)
+  bool had_cloud = false;
+  for (const auto& [id, r] : state.resources) {
     needs_root = needs_root || r.kind == "netns" || r.kind == "nebula";
+    had_cloud = had_cloud || r.kind.rfind("aws-", 0) == 0;
+  }
   if (needs_root) CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
   for (const auto& t : options.targets) {
     if (state.resources.count(t) == 0) {
@@ -312,11 +363,21 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   FleetState after = (*store)->Snapshot();
   CARRIERARR_RETURN_IF_ERROR((*store)->SetAddresses(after.fleet, LiveAddresses(after, {})));
   if (!result.apply.status.ok()) return result.apply.status;
+  // Cloud resources are found again by their tags: whatever still carries the fleet's name was
+  // not removed (made by hand with our tags, or a delete AWS accepted but did not carry out).
+  if (had_cloud && options.targets.empty()) {
+    auto aws = providers::MakeProvider("aws");
+    if (aws.ok()) {
+      auto left = (*aws)->Leftovers(ctx.spec);
+      if (!left.ok()) return left.status().WithPrefix("checking what is left in AWS");
+      result.leftovers = *left;
+    }
+  }
   if (after.resources.empty()) {
     CARRIERARR_RETURN_IF_ERROR((*store)->Erase());
     // Nothing of the fleet stays behind: its directories, then the lock, then .carrierarr.
     std::error_code ec;
-    for (const char* sub : {"/pki", "/nebula", "/logs", "/control", "/agents"}) {
+    for (const char* sub : {"/pki", "/nebula", "/logs", "/control", "/agents", "/aws"}) {
       std::filesystem::remove_all(ctx.paths.state_dir + sub, ec);
     }
     std::string lock = ctx.paths.state_dir + "/lock";

@@ -40,6 +40,7 @@ struct Desired {
   provision::ResourceList resources;
   provision::KindRegistry kinds;
   std::map<std::string, std::unique_ptr<providers::Provider>> providers;  // by name
+  std::string lighthouse_endpoint;  // "HOST:PORT" (a placeholder until a cloud address exists)
   const providers::Provider& ProviderFor(const mesh::NodePlan& node) const;
 };
 Result<Desired> BuildDesired(const FleetContext& ctx, const provision::FleetState& state);
@@ -75,6 +76,7 @@ struct UpResult {
   provision::ApplyResult apply;
   int nodes = 0;
   int nodes_meshed = 0;  // nodes that reached the lighthouse over the mesh
+  int nodes_cloud = 0;   // of `nodes`, launched in a cloud: they join at first boot, unwatched
   std::chrono::milliseconds elapsed{0};
 };
 Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options);
@@ -89,6 +91,8 @@ struct DownResult {
   provision::Plan plan;
   provision::ApplyResult apply;
   bool state_removed = false;  // everything is gone, and so is .carrierarr/
+  // Cloud resources still tagged with the fleet's name after the run (could not be removed).
+  std::vector<std::string> leftovers;
 };
 Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options);
 
@@ -103,6 +107,7 @@ struct NodeStatus {
   std::optional<double> rtt_lighthouse_ms;  // over the mesh
   std::optional<double> rtt_homelab_ms;
   bool healthy = false;
+  std::string detail;   // what the provider says of it ("i-0abc running")
   std::string problem;  // why not healthy
   // What the node's agent last told the control plane (empty lifecycle: nothing known).
   struct Agent {

@@ -1,6 +1,5 @@
 // `carrierarr status`: what exists, read back from the state and from reality.
 #include <cstdlib>
-#include <future>
 #include <map>
 
 #include "core/subprocess.h"
@@ -69,59 +68,61 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
     }
     return out;
   }
+  // Each provider reads its own nodes back at once (pings run in parallel, one cloud call).
+  std::map<std::string, std::vector<mesh::NodePlan>> by_provider;
+  for (const auto& node : desired->nodes) by_provider[node.provider].push_back(node);
   // Round trips are measured from inside the nodes' namespaces, which takes root.
-  CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
+  if (by_provider.count("local") != 0) CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
   const uint32_t lighthouse = desired->nodes[0].mesh_ip;
   const uint32_t homelab = desired->nodes[1].mesh_ip;
-  std::vector<std::future<NodeStatus>> futures;
+  std::map<std::string, providers::NodeObservation> seen;
+  for (const auto& [provider, nodes] : by_provider) {
+    auto observed =
+        desired->providers.at(provider)->ObserveNodes(ctx.spec, *state, nodes, lighthouse, homelab);
+    seen.insert(observed.begin(), observed.end());
+  }
+  std::vector<NodeStatus> statuses;
   for (const auto& node : desired->nodes) {
-    auto rec = state->resources.find("nebula/" + node.name);
-    nlohmann::json attrs = rec == state->resources.end() ? nlohmann::json() : rec->second.attrs;
-    std::string underlay = desired->ProviderFor(node).UnderlayAddress(ctx.spec, node);
-    futures.push_back(std::async(std::launch::async, [&ctx, node, attrs, underlay, lighthouse,
-                                                      homelab] {
-      NodeStatus s{.name = node.name,
-                   .role = std::string(mesh::RoleName(node.role)),
-                   .provider = node.provider,
-                   .mesh_ip = FormatIpv4(node.mesh_ip),
-                   .underlay_ip = underlay};
-      if (attrs.is_null()) {
-        s.problem = "not created; run 'carrierarr up'";
-        return s;
-      }
-      local::ProcessInfo p = local::ObserveNebula(attrs);
-      s.running = p.running;
-      s.pid = p.pid;
-      if (!s.running) {
-        s.problem = "nebula is not running; see " +
-                    attrs.value("log_path", std::string("its log")) +
-                    ", then 'carrierarr up' restarts it";
-        return s;
-      }
-      std::string ns = local::NodeNamespace(ctx.spec.name, node.name);
-      auto ping = [&](uint32_t target) -> std::optional<double> {
-        if (target == node.mesh_ip) return 0.0;
-        auto rtt = local::Ping(ns, target, std::chrono::milliseconds(1000));
-        if (!rtt.ok()) return std::nullopt;
-        return rtt->count() / 1000.0;
-      };
-      s.rtt_lighthouse_ms = ping(lighthouse);
-      s.rtt_homelab_ms = ping(homelab);
+    const providers::NodeObservation& o = seen[node.name];
+    NodeStatus s{.name = node.name,
+                 .role = std::string(mesh::RoleName(node.role)),
+                 .provider = node.provider,
+                 .mesh_ip = FormatIpv4(node.mesh_ip),
+                 .underlay_ip = o.underlay,
+                 .running = o.running,
+                 .pid = o.pid,
+                 .rtt_lighthouse_ms = o.rtt_lighthouse_ms,
+                 .rtt_homelab_ms = o.rtt_homelab_ms,
+                 .detail = o.detail,
+                 .problem = o.problem};
+    if (s.running && o.mesh_checked) {
       s.healthy = s.rtt_lighthouse_ms.has_value() && s.rtt_homelab_ms.has_value();
       if (!s.healthy) {
         s.problem = std::string("no answer over the mesh from the ") +
                     (s.rtt_lighthouse_ms ? "homelab" : "lighthouse") + "; run 'carrierarr doctor'";
       }
-      return s;
-    }));
+    }
+    statuses.push_back(std::move(s));
   }
   auto agents = AgentReports(ctx);
   if (!agents.ok()) out.agents_problem = "no agent reports: " + agents.status().message();
-  for (auto& f : futures) {
-    out.nodes.push_back(f.get());
+  for (auto& node_status : statuses) {
+    out.nodes.push_back(std::move(node_status));
+    NodeStatus& s = out.nodes.back();
     if (agents.ok()) {
-      auto it = agents->find(out.nodes.back().name);
-      if (it != agents->end()) out.nodes.back().agent = it->second;
+      auto it = agents->find(s.name);
+      if (it != agents->end()) s.agent = it->second;
+    }
+    // A node this machine cannot ping (a cloud instance) is vouched for by its agent, which
+    // reaches the control plane over the mesh.
+    if (s.running && !seen[s.name].mesh_checked) {
+      s.healthy = s.agent.lifecycle == "connected";
+      if (!s.healthy && s.problem.empty()) {
+        s.problem = s.agent.lifecycle.empty()
+                        ? "its agent has not registered over the mesh yet (first boot installs "
+                          "nebula and the agent; see /var/log/carrierarr-bootstrap.log on it)"
+                        : "its agent is " + s.agent.lifecycle;
+      }
     }
   }
   return out;

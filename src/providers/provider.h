@@ -4,12 +4,16 @@
 #ifndef CARRIERARR_PROVIDERS_PROVIDER_H_
 #define CARRIERARR_PROVIDERS_PROVIDER_H_
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "mesh/address_plan.h"
 #include "provision/resource.h"
+#include "provision/state_store.h"
 #include "spec/fleet.h"
 
 namespace carrierarr::providers {
@@ -27,6 +31,38 @@ struct FleetPaths {
   std::string HostKey(const std::string& node) const { return state_dir + "/pki/" + node + ".key"; }
   std::string CaCert() const { return state_dir + "/pki/ca.crt"; }
   std::string CaKey() const { return state_dir + "/pki/ca.key"; }
+  // The control plane's directory: its unix socket and admin token (local fleets run it).
+  std::string ControlDir() const { return state_dir + "/control"; }
+  std::string AwsDir() const { return state_dir + "/aws"; }  // key pair, k3s join token
+};
+
+// Where a node's Nebula finds its files, on the node.
+struct NodeFiles {
+  std::string ca, cert, key;
+  std::string tun = "nebula1";
+};
+
+// What `status` learns about a node from its provider.
+struct NodeObservation {
+  bool created = false;  // the provider has something for it
+  bool running = false;  // its nebula (namespace) or its instance (cloud) runs
+  int pid = 0;           // local: nebula's pid
+  std::string underlay;  // the address others reach it at, when known
+  std::string detail;    // "i-0abc running" and such
+  std::string problem;   // why it is not running, and what to do
+  // Round trips over the mesh, where this machine can measure them (local namespaces).
+  std::optional<double> rtt_lighthouse_ms, rtt_homelab_ms;
+  bool mesh_checked = false;  // the round trips above were attempted
+};
+
+// Everything a provider needs to add one node's resources.
+struct NodeRequest {
+  const spec::FleetSpec& fleet;
+  const FleetPaths& paths;
+  const provision::FleetState& state;  // what earlier runs made (recorded attributes)
+  const mesh::NodePlan& node;
+  std::vector<std::string> deps;    // its certificate and Nebula config (and the lighthouse)
+  std::string lighthouse_endpoint;  // underlay "HOST:PORT"
 };
 
 class Provider {
@@ -35,22 +71,36 @@ class Provider {
   virtual std::string name() const = 0;
   // What must hold on this machine before anything is made (root, programs); a clear error else.
   virtual Status CheckEnvironment() const = 0;
-  // The underlay "HOST:PORT" at which the other nodes reach the lighthouse.
+  // The underlay "HOST:PORT" at which the other nodes reach the lighthouse. Cloud providers may
+  // learn it only once something is made (an Elastic IP): see EndpointResources.
   virtual std::string LighthouseEndpoint(const spec::FleetSpec& fleet,
-                                         const mesh::NodePlan& lighthouse) const = 0;
-  // The node's underlay address as people should see it in `status`.
-  virtual std::string UnderlayAddress(const spec::FleetSpec& fleet,
-                                      const mesh::NodePlan& node) const = 0;
-  // Appends the resources hosting `node`; `node_deps` are the ids its process needs first (its
-  // certificate and config). Shared resources (a bridge) are added once, by id.
-  virtual void AddNodeResources(const spec::FleetSpec& fleet, const FleetPaths& paths,
-                                const mesh::NodePlan& node,
-                                const std::vector<std::string>& node_deps,
-                                provision::ResourceList& out) const = 0;
+                                         const mesh::NodePlan& lighthouse,
+                                         const provision::FleetState& state) const = 0;
+  // Resource ids that must exist before LighthouseEndpoint is known; `up` makes them first.
+  virtual std::vector<std::string> EndpointResources(const spec::FleetSpec& /*fleet*/) const {
+    return {};
+  }
+  // Paths and device of the node's Nebula files as they are on the node.
+  virtual NodeFiles NebulaFiles(const FleetPaths& paths, const mesh::NodePlan& node) const = 0;
+  // The id of the resource that runs the node's Nebula ("nebula/gpu-1", "instance/gpu-1").
+  virtual std::string RunningResourceId(const mesh::NodePlan& node) const = 0;
+  // Appends the resources hosting the node. Shared resources (a bridge, a security group) are
+  // added once, by id.
+  virtual void AddNodeResources(const NodeRequest& request, provision::ResourceList& out) const = 0;
   virtual void RegisterKinds(provision::KindRegistry& kinds) const = 0;
+  // Reads this provider's nodes back for `status`, all at once (one cloud call, parallel pings).
+  // `lighthouse` and `homelab` are the mesh addresses round trips are measured to.
+  virtual std::map<std::string, NodeObservation> ObserveNodes(
+      const spec::FleetSpec& fleet, const provision::FleetState& state,
+      const std::vector<mesh::NodePlan>& nodes, uint32_t lighthouse, uint32_t homelab) const = 0;
+  // What still exists in the provider under the fleet's name after `down` (cloud resources
+  // carrierarr tagged), one line each; empty when everything is gone.
+  virtual Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& /*fleet*/) const {
+    return std::vector<std::string>{};
+  }
 };
 
-// "local" today. Unknown names fail with the list of known ones.
+// "local" or "aws". Unknown names fail with the list of known ones.
 Result<std::unique_ptr<Provider>> MakeProvider(const std::string& name);
 
 }  // namespace carrierarr::providers

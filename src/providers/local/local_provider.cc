@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <future>
 #include <thread>
 
 #include "core/file_util.h"
@@ -158,31 +159,82 @@ class LocalProvider final : public providers::Provider {
  public:
   std::string name() const override { return "local"; }
   Status CheckEnvironment() const override { return CheckNetnsSupport(); }
-  std::string LighthouseEndpoint(const spec::FleetSpec& fleet,
-                                 const mesh::NodePlan& lighthouse) const override {
+  std::string LighthouseEndpoint(const spec::FleetSpec& fleet, const mesh::NodePlan& lighthouse,
+                                 const provision::FleetState& /*state*/) const override {
     return FormatIpv4(local::UnderlayAddress(fleet.local.underlay, lighthouse.mesh_ip).ip) + ":" +
            std::to_string(fleet.mesh.lighthouse_port);
   }
-  std::string UnderlayAddress(const spec::FleetSpec& fleet,
-                              const mesh::NodePlan& node) const override {
-    return FormatIpv4(local::UnderlayAddress(fleet.local.underlay, node.mesh_ip).ip);
+  providers::NodeFiles NebulaFiles(const providers::FleetPaths& paths,
+                                   const mesh::NodePlan& node) const override {
+    return {.ca = paths.CaCert(),
+            .cert = paths.HostCert(node.name),
+            .key = paths.HostKey(node.name),
+            .tun = kTunDevice};
   }
-  void AddNodeResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
-                        const mesh::NodePlan& node, const std::vector<std::string>& node_deps,
+  std::string RunningResourceId(const mesh::NodePlan& node) const override {
+    return "nebula/" + node.name;
+  }
+  void AddNodeResources(const providers::NodeRequest& r,
                         provision::ResourceList& out) const override {
     bool have_underlay = false;
-    for (const auto& r : out) have_underlay = have_underlay || r->id() == "underlay";
-    if (!have_underlay) out.push_back(MakeUnderlayResource(fleet.name));
-    out.push_back(MakeNodeNamespaceResource({fleet.name, node, fleet.local.underlay}));
-    std::vector<std::string> deps = node_deps;
-    deps.push_back("netns/" + node.name);
-    out.push_back(MakeNebulaProcessResource({.fleet = fleet.name,
-                                             .node = node,
-                                             .config_path = paths.NebulaConfig(node.name),
-                                             .log_path = paths.Log(node.name),
+    for (const auto& res : out) have_underlay = have_underlay || res->id() == "underlay";
+    if (!have_underlay) out.push_back(MakeUnderlayResource(r.fleet.name));
+    out.push_back(MakeNodeNamespaceResource({r.fleet.name, r.node, r.fleet.local.underlay}));
+    std::vector<std::string> deps = r.deps;
+    deps.push_back("netns/" + r.node.name);
+    out.push_back(MakeNebulaProcessResource({.fleet = r.fleet.name,
+                                             .node = r.node,
+                                             .config_path = r.paths.NebulaConfig(r.node.name),
+                                             .log_path = r.paths.Log(r.node.name),
                                              .deps = deps}));
   }
   void RegisterKinds(provision::KindRegistry& kinds) const override { RegisterLocalKinds(kinds); }
+
+  // Each node's nebula process, and round trips measured from inside its namespace (in
+  // parallel: a node that does not answer costs its timeout once, not once per node).
+  std::map<std::string, providers::NodeObservation> ObserveNodes(
+      const spec::FleetSpec& fleet, const provision::FleetState& state,
+      const std::vector<mesh::NodePlan>& nodes, uint32_t lighthouse,
+      uint32_t homelab) const override {
+    std::map<std::string, std::future<providers::NodeObservation>> futures;
+    for (const auto& node : nodes) {
+      auto rec = state.resources.find("nebula/" + node.name);
+      Json attrs = rec == state.resources.end() ? Json() : rec->second.attrs;
+      futures[node.name] =
+          std::async(std::launch::async, [&fleet, node, attrs, lighthouse, homelab] {
+            providers::NodeObservation o;
+            o.underlay = FormatIpv4(local::UnderlayAddress(fleet.local.underlay, node.mesh_ip).ip);
+            if (attrs.is_null()) {
+              o.problem = "not created; run 'carrierarr up'";
+              return o;
+            }
+            o.created = true;
+            ProcessInfo p = ObserveNebula(attrs);
+            o.running = p.running;
+            o.pid = p.pid;
+            if (!o.running) {
+              o.problem = "nebula is not running; see " +
+                          attrs.value("log_path", std::string("its log")) +
+                          ", then 'carrierarr up' restarts it";
+              return o;
+            }
+            std::string ns = NodeNamespace(fleet.name, node.name);
+            auto ping = [&](uint32_t target) -> std::optional<double> {
+              if (target == node.mesh_ip) return 0.0;
+              auto rtt = Ping(ns, target, std::chrono::milliseconds(1000));
+              if (!rtt.ok()) return std::nullopt;
+              return rtt->count() / 1000.0;
+            };
+            o.mesh_checked = true;
+            o.rtt_lighthouse_ms = ping(lighthouse);
+            o.rtt_homelab_ms = ping(homelab);
+            return o;
+          });
+    }
+    std::map<std::string, providers::NodeObservation> out;
+    for (auto& [name, f] : futures) out[name] = f.get();
+    return out;
+  }
 };
 
 }  // namespace

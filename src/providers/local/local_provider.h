@@ -54,6 +54,15 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
                               provision::ResourceList& out);
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds);
 
+// The agent's --type for a node: "lighthouse", "gpu-worker" or "cpu-worker".
+std::string AgentType(const mesh::NodePlan& node);
+// Where agents reach the control plane over the mesh: "<homelab mesh ip>:<grpc port>".
+std::string ControlPlaneAddress(const spec::FleetSpec& fleet);
+// A fresh single-use enrollment token for `node` from the running control plane (through
+// carrierarr-fleet and its unix socket); `ttl` as `carrierarr tokens create --ttl` takes it.
+Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
+                                        const std::string& ttl);
+
 // The provider itself, as providers::MakeProvider("local") returns it.
 std::unique_ptr<providers::Provider> MakeLocalProvider();
 

@@ -1,0 +1,242 @@
+#include "providers/aws/aws_provider.h"
+
+#include <cctype>
+
+#include "core/ipv4.h"
+#include "providers/aws/resources.h"
+#include "providers/aws/session.h"
+#include "providers/local/local_provider.h"
+
+namespace carrierarr::aws_provider {
+namespace {
+
+Target TargetOf(const spec::FleetSpec& fleet) {
+  return {.region = fleet.aws.region,
+          .profile = fleet.aws.profile,
+          .endpoint_url = fleet.aws.endpoint_url};
+}
+
+const spec::PoolSpec* PoolOf(const spec::FleetSpec& fleet, const mesh::NodePlan& node) {
+  for (const auto& p : fleet.pools)
+    if (p.name == node.pool) return &p;
+  return nullptr;
+}
+
+std::string InstanceTypeOf(const spec::FleetSpec& fleet, const mesh::NodePlan& node) {
+  if (node.role == mesh::Role::kLighthouse) return fleet.lighthouse.size;
+  const spec::PoolSpec* pool = PoolOf(fleet, node);
+  return pool == nullptr ? "" : pool->instance_type;
+}
+
+bool HasResource(const provision::ResourceList& out, const std::string& id) {
+  for (const auto& r : out)
+    if (r->id() == id) return true;
+  return false;
+}
+
+class AwsProvider final : public providers::Provider {
+ public:
+  std::string name() const override { return "aws"; }
+  // Credentials and region are checked at the first AWS call, with the chain's own advice;
+  // `plan` needs neither.
+  Status CheckEnvironment() const override { return Status::Ok(); }
+
+  std::string LighthouseEndpoint(const spec::FleetSpec& fleet, const mesh::NodePlan& /*lh*/,
+                                 const provision::FleetState& state) const override {
+    const std::string port = ":" + std::to_string(fleet.mesh.lighthouse_port);
+    if (!fleet.aws.dns_name.empty()) return fleet.aws.dns_name + port;
+    auto rec = state.resources.find("eip/lighthouse");
+    if (rec != state.resources.end() && rec->second.phase == provision::Phase::kReady) {
+      std::string ip = rec->second.attrs.value("public_ip", "");
+      if (!ip.empty()) return ip + port;
+    }
+    return "<lighthouse elastic ip>" + port;  // `up` allocates it before anything uses it
+  }
+  std::vector<std::string> EndpointResources(const spec::FleetSpec& fleet) const override {
+    if (!fleet.aws.dns_name.empty()) return {};
+    return {"eip/lighthouse"};
+  }
+  providers::NodeFiles NebulaFiles(const providers::FleetPaths& /*paths*/,
+                                   const mesh::NodePlan& /*node*/) const override {
+    return {.ca = "/etc/nebula/ca.crt",
+            .cert = "/etc/nebula/host.crt",
+            .key = "/etc/nebula/host.key",
+            .tun = "nebula1"};
+  }
+  std::string RunningResourceId(const mesh::NodePlan& node) const override {
+    return "instance/" + node.name;
+  }
+
+  void AddNodeResources(const providers::NodeRequest& r,
+                        provision::ResourceList& out) const override {
+    const spec::FleetSpec& fleet = r.fleet;
+    const Target target = TargetOf(fleet);
+    const std::string type = InstanceTypeOf(fleet, r.node);
+    const std::string arch = ArchOf(type);
+    std::vector<std::string> deps = r.deps;
+
+    if (!HasResource(out, "aws-sg")) out.push_back(MakeSecurityGroup(fleet, target));
+    if (!HasResource(out, "aws-key"))
+      out.push_back(
+          MakeKeyPair(fleet, target, r.paths.AwsDir() + "/" + KeyPairName(fleet.name) + ".pem"));
+    deps.insert(deps.end(), {"aws-sg", "aws-key", "control-plane"});
+
+    std::string image_hint;
+    if (fleet.aws.ami.empty()) {
+      const std::string image_id = "aws-image/" + arch;
+      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, arch));
+      deps.push_back(image_id);
+      auto rec = r.state.resources.find(image_id);
+      if (rec != r.state.resources.end()) image_hint = rec->second.attrs.value("image_id", "");
+    }
+
+    std::string k3s_token;
+    if (fleet.aws.k3s) {
+      k3s_token = r.paths.AwsDir() + "/k3s-token";
+      if (!HasResource(out, "k3s-token")) {
+        out.push_back(
+            MakeGeneratedSecretFile("k3s-token", "k3s join token, " + k3s_token, k3s_token));
+      }
+      deps.push_back("k3s-token");
+    }
+
+    const spec::PoolSpec* pool = PoolOf(fleet, r.node);
+    int root_gb = r.node.pool_type == spec::PoolType::kGpuWorker ? 100 : 30;
+    if (pool != nullptr) {
+      if (pool->root_volume_gb > 0) root_gb = pool->root_volume_gb;
+      const std::string quota_id = "aws-quota/" + pool->name;
+      if (!HasResource(out, quota_id)) out.push_back(MakeQuotaCheck(*pool, target));
+      deps.push_back(quota_id);
+    }
+
+    const NodeFilesOnDisk files{.ca = r.paths.CaCert(),
+                                .cert = r.paths.HostCert(r.node.name),
+                                .key = r.paths.HostKey(r.node.name),
+                                .config = r.paths.NebulaConfig(r.node.name)};
+    const bool secrets_manager = fleet.aws.nebula_material == spec::NebulaMaterial::kSecretsManager;
+    if (secrets_manager) {
+      out.push_back(MakeNodeSecret({.fleet = fleet.name,
+                                    .target = target,
+                                    .node = r.node,
+                                    .files = files,
+                                    .lighthouse_endpoint = r.lighthouse_endpoint,
+                                    .deps = r.deps}));
+      deps.push_back("aws-secret/" + r.node.name);
+    }
+
+    const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
+    out.push_back(MakeInstance({.fleet = fleet.name,
+                                .target = target,
+                                .node = r.node,
+                                .instance_type = type,
+                                .arch = arch,
+                                .ami = fleet.aws.ami,
+                                .image_hint = image_hint,
+                                .subnet_id = fleet.aws.subnet_id,
+                                .iam_instance_profile = fleet.aws.iam_instance_profile,
+                                .root_volume_gb = root_gb,
+                                .spot = pool != nullptr && pool->spot,
+                                .files = files,
+                                .secrets_manager = secrets_manager,
+                                .lighthouse_endpoint = r.lighthouse_endpoint,
+                                .nebula_version = fleet.aws.nebula_version,
+                                .agent_url = fleet.aws.agent_url,
+                                .agent_sha256 = fleet.aws.agent_sha256,
+                                .control_plane = local::ControlPlaneAddress(fleet),
+                                .paths = r.paths,
+                                .k3s_token_path = k3s_token,
+                                .k3s_server = lighthouse,
+                                .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
+                                .deps = deps}));
+    if (lighthouse) {
+      out.push_back(MakeElasticIp(fleet.name, target));
+      out.push_back(MakeElasticIpAssociation(fleet.name, target));
+    }
+  }
+
+  void RegisterKinds(provision::KindRegistry& kinds) const override { RegisterAwsKinds(kinds); }
+
+  std::map<std::string, providers::NodeObservation> ObserveNodes(
+      const spec::FleetSpec& fleet, const provision::FleetState& state,
+      const std::vector<mesh::NodePlan>& nodes, uint32_t /*lighthouse*/,
+      uint32_t /*homelab*/) const override {
+    std::map<std::string, providers::NodeObservation> out;
+    auto session = Session::For(TargetOf(fleet));
+    Status connected = session->Connect();
+    Result<std::map<std::string, aws::Instance>> instances = connected;
+    if (connected.ok()) {
+      session->InvalidateInstances();
+      instances = session->FleetInstances(fleet.name);
+    }
+    for (const auto& node : nodes) {
+      providers::NodeObservation& o = out[node.name];
+      const std::string id = "instance/" + node.name;
+      o.created = state.resources.count(id) != 0;
+      if (!instances.ok()) {
+        o.problem = "cannot read it back from AWS: " + instances.status().message();
+        continue;
+      }
+      auto it = instances->find(id);
+      if (it == instances->end()) {
+        o.problem = o.created ? "its instance is gone (terminated outside carrierarr?); "
+                                "'carrierarr up' launches it again"
+                              : "not created; run 'carrierarr up'";
+        continue;
+      }
+      const aws::Instance& i = it->second;
+      o.running = i.state == "running";
+      o.underlay = i.public_ip;
+      o.detail = i.id + " " + i.state + " (" + i.type + ")";
+      if (!o.running) o.problem = "its instance is " + i.state;
+    }
+    return out;
+  }
+
+  // Everything in AWS that still carries the fleet's tag (and the secrets by their names).
+  Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& fleet) const override {
+    auto session = Session::For(TargetOf(fleet));
+    CARRIERARR_RETURN_IF_ERROR(session->Connect());
+    aws::Ec2& ec2 = session->ec2();
+    const std::vector<aws::Filter> tagged{
+        {.name = std::string("tag:") + kFleetTag, .values = {fleet.name}}};
+    std::vector<std::string> left;
+    session->InvalidateInstances();
+    auto instances = session->FleetInstances(fleet.name);
+    if (!instances.ok()) return instances.status();
+    for (const auto& [id, i] : *instances) left.push_back("instance " + i.id + " (" + id + ")");
+    auto groups = ec2.DescribeSecurityGroups(tagged);
+    if (!groups.ok()) return groups.status();
+    for (const auto& g : *groups) left.push_back("security group " + g.id + " (" + g.name + ")");
+    auto keys = ec2.DescribeKeyPairs(tagged);
+    if (!keys.ok()) return keys.status();
+    for (const auto& k : *keys) left.push_back("key pair " + k.name);
+    auto addresses = ec2.DescribeAddresses(tagged);
+    if (!addresses.ok()) return addresses.status();
+    for (const auto& a : *addresses)
+      left.push_back("Elastic IP " + a.public_ip + " (" + a.allocation_id + ")");
+    auto nodes = mesh::PlanNodes(fleet, {});
+    if (nodes.ok()) {
+      for (const auto& n : *nodes) {
+        auto secret = session->secrets().DescribeSecret(SecretName(fleet.name, n.name));
+        if (secret.ok() && !secret->scheduled_for_deletion)
+          left.push_back("secret " + secret->name);
+      }
+    }
+    return left;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<providers::Provider> MakeAwsProvider() { return std::make_unique<AwsProvider>(); }
+
+std::string ArchOf(const std::string& instance_type) {
+  // The family is the part before the '.'; Graviton families carry a 'g' after the generation
+  // digit ("t4g", "c7gn", "g5g"); "g4dn" is a GPU family on x86.
+  std::string family = instance_type.substr(0, instance_type.find('.'));
+  size_t digit = family.find_first_of("0123456789");
+  if (digit == std::string::npos) return "x86_64";
+  return family.find('g', digit) != std::string::npos ? "arm64" : "x86_64";
+}
+
+}  // namespace carrierarr::aws_provider

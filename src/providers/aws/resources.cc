@@ -1,0 +1,814 @@
+#include "providers/aws/resources.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "core/file_util.h"
+#include "core/ipv4.h"
+#include "pki/crypto.h"
+#include "providers/aws/aws_provider.h"
+#include "providers/aws/userdata.h"
+#include "providers/local/local_provider.h"
+
+namespace carrierarr::aws_provider {
+namespace {
+
+using Json = nlohmann::json;
+
+// How long `up` and `down` wait for EC2 (bounded: a stuck instance fails the step).
+constexpr std::chrono::seconds kLaunchWait(600);
+constexpr std::chrono::seconds kTerminateWait(600);
+constexpr std::chrono::seconds kDependencyWait(300);
+
+std::string ShortDigest(const std::string& material) {
+  return pki::HexEncode(pki::Sha256(material)).substr(0, 16);
+}
+
+aws::Filter TagFilter(const std::string& key, const std::string& value) {
+  return {.name = "tag:" + key, .values = {value}};
+}
+
+std::vector<aws::Filter> OwnedBy(const std::string& fleet, const std::string& resource_id) {
+  return {TagFilter(kFleetTag, fleet), TagFilter(kResourceTag, resource_id)};
+}
+
+Result<std::shared_ptr<Session>> Connected(const Target& target) {
+  auto session = Session::For(target);
+  CARRIERARR_RETURN_IF_ERROR(session->Connect());
+  return session;
+}
+
+// Common to every AWS resource: its target, recorded so `down` reaches the same account.
+class AwsResource : public provision::Resource {
+ public:
+  AwsResource(std::string fleet, Target target) : fleet_(std::move(fleet)), target_(target) {}
+  Json attrs() const override {
+    Json a = target_.ToJson();
+    a["fleet"] = fleet_;
+    a["summary"] = summary();
+    return a;
+  }
+
+ protected:
+  std::string fleet_;
+  Target target_;
+};
+
+// ---- security group ---------------------------------------------------------------------
+
+std::string RuleKey(const aws::IngressRule& r) {
+  return r.protocol + "|" + std::to_string(r.from_port) + "|" + std::to_string(r.to_port) + "|" +
+         r.cidr;
+}
+
+Result<std::optional<aws::SecurityGroup>> FindGroup(Session& s, const std::string& fleet) {
+  auto groups = s.ec2().DescribeSecurityGroups(OwnedBy(fleet, "aws-sg"));
+  if (!groups.ok()) return groups.status();
+  if (groups->empty()) return std::optional<aws::SecurityGroup>();
+  return std::optional<aws::SecurityGroup>(groups->front());
+}
+
+class SecurityGroupResource final : public AwsResource {
+ public:
+  SecurityGroupResource(const spec::FleetSpec& fleet, const Target& target)
+      : AwsResource(fleet.name, target),
+        vpc_id_(fleet.aws.vpc_id),
+        rules_(SecurityGroupRules(fleet)) {}
+  std::string id() const override { return "aws-sg"; }
+  std::string kind() const override { return "aws-security-group"; }
+  std::string summary() const override {
+    return "security group " + SecurityGroupName(fleet_) + " (" + std::to_string(rules_.size()) +
+           " ingress rules: udp 4242 from anywhere, the rest from the mesh" +
+           (rules_.size() > 5 ? " and operator CIDRs" : "") + ")";
+  }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override {
+    std::string h = SecurityGroupName(fleet_) + "|" + vpc_id_;
+    for (const auto& r : rules_) h += "|" + RuleKey(r);
+    return h;
+  }
+  Result<bool> Exists() const override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto group = FindGroup(**s, fleet_);
+    if (!group.ok()) return group.status();
+    return group->has_value() && Keys((*group)->ingress) == Keys(rules_);
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    Session& session = **s;
+    auto group = FindGroup(session, fleet_);
+    if (!group.ok()) return group.status();
+    aws::SecurityGroup g;
+    if (group->has_value()) {
+      g = **group;
+    } else {
+      std::string vpc = vpc_id_;
+      if (vpc.empty()) {
+        auto found = session.ec2().DefaultVpc();
+        if (!found.ok()) return found.status();
+        vpc = *found;
+      }
+      const std::string name = SecurityGroupName(fleet_);
+      auto created = session.ec2().CreateSecurityGroup(
+          name, "carrierarr fleet " + fleet_ + ": Nebula from anywhere, the rest from the mesh",
+          vpc, BaseTags(fleet_, id(), name));
+      if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+        return Status::AlreadyExists("a security group named " + name + " exists in " + vpc +
+                                     " but carries no carrierarr tags for fleet " + fleet_ +
+                                     ": delete it or rename the fleet");
+      }
+      if (!created.ok()) return created.status();
+      g.id = *created;
+      g.vpc_id = vpc;
+    }
+    // Make the rules exactly the desired set: add what is missing, revoke what someone added.
+    std::set<std::string> want = Keys(rules_);
+    std::set<std::string> have = Keys(g.ingress);
+    std::vector<aws::IngressRule> add, remove;
+    for (const auto& r : rules_)
+      if (have.count(RuleKey(r)) == 0) add.push_back(r);
+    for (const auto& r : g.ingress)
+      if (want.count(RuleKey(r)) == 0) remove.push_back(r);
+    if (!add.empty()) CARRIERARR_RETURN_IF_ERROR(session.ec2().AuthorizeIngress(g.id, add));
+    if (!remove.empty()) CARRIERARR_RETURN_IF_ERROR(session.ec2().RevokeIngress(g.id, remove));
+    Json a = attrs();
+    a["group_id"] = g.id;
+    a["vpc_id"] = g.vpc_id;
+    return a;
+  }
+
+ private:
+  static std::set<std::string> Keys(const std::vector<aws::IngressRule>& rules) {
+    std::set<std::string> keys;
+    for (const auto& r : rules) keys.insert(RuleKey(r));
+    return keys;
+  }
+  std::string vpc_id_;
+  std::vector<aws::IngressRule> rules_;
+};
+
+Status DeleteSecurityGroup(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  std::string group_id = attrs.value("group_id", "");
+  if (group_id.empty()) {  // interrupted before it was recorded: find it by its tags
+    auto group = FindGroup(**s, attrs.value("fleet", ""));
+    if (!group.ok()) return group.status();
+    if (!group->has_value()) return Status::Ok();
+    group_id = (*group)->id;
+  }
+  // Instances that use the group release it only once they are terminated.
+  Status last;
+  Status waited =
+      (*s)->Poll("deleting security group " + group_id, kDependencyWait, [&]() -> Result<bool> {
+        last = (*s)->ec2().DeleteSecurityGroup(group_id);
+        if (last.ok()) return true;
+        if (aws::HasAwsCode(last, aws::kDependencyViolation)) return false;
+        return last;
+      });
+  if (!waited.ok() && !last.ok()) return last.WithPrefix(waited.message());
+  return waited;
+}
+
+// ---- key pair ---------------------------------------------------------------------------
+
+class KeyPairResource final : public AwsResource {
+ public:
+  KeyPairResource(const spec::FleetSpec& fleet, const Target& target, std::string pem_path)
+      : AwsResource(fleet.name, target), key_type_(fleet.aws.key_type), pem_(std::move(pem_path)) {}
+  std::string id() const override { return "aws-key"; }
+  std::string kind() const override { return "aws-key-pair"; }
+  std::string summary() const override {
+    return "key pair " + KeyPairName(fleet_) + " (" + key_type_ + "), private key in " + pem_;
+  }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return KeyPairName(fleet_) + "|" + key_type_ + "|" + pem_; }
+  Json attrs() const override {
+    Json a = AwsResource::attrs();
+    a["key_name"] = KeyPairName(fleet_);
+    a["pem_path"] = pem_;
+    return a;
+  }
+  Result<bool> Exists() const override {
+    if (access(pem_.c_str(), F_OK) != 0) return false;
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto keys =
+        (*s)->ec2().DescribeKeyPairs({{.name = "key-name", .values = {KeyPairName(fleet_)}}});
+    if (!keys.ok()) return keys.status();
+    return !keys->empty();
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    const std::string name = KeyPairName(fleet_);
+    auto keys = (*s)->ec2().DescribeKeyPairs({{.name = "key-name", .values = {name}}});
+    if (!keys.ok()) return keys.status();
+    if (!keys->empty()) {
+      if (access(pem_.c_str(), F_OK) == 0) return attrs();
+      // AWS keeps no copy of the private key: without ours the pair is useless. Only ours
+      // (tagged for this fleet) is replaced.
+      bool ours = false;
+      for (const auto& t : keys->front().tags)
+        ours = ours || (t.key == kFleetTag && t.value == fleet_);
+      if (!ours) {
+        return Status::AlreadyExists("a key pair named " + name +
+                                     " exists and is not this fleet's: delete it or rename "
+                                     "the fleet");
+      }
+      CARRIERARR_RETURN_IF_ERROR((*s)->ec2().DeleteKeyPair(name));
+    }
+    auto created = (*s)->ec2().CreateKeyPair(name, key_type_, BaseTags(fleet_, id(), name));
+    if (!created.ok()) return created.status();
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(pem_, created->material, 0600));
+    return attrs();
+  }
+
+ private:
+  std::string key_type_, pem_;
+};
+
+Status DeleteKeyPair(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  CARRIERARR_RETURN_IF_ERROR((*s)->ec2().DeleteKeyPair(attrs.value("key_name", "")));
+  std::string pem = attrs.value("pem_path", "");
+  if (!pem.empty() && unlink(pem.c_str()) != 0 && errno != ENOENT)
+    return Status::PermissionDenied("cannot remove " + pem + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+// ---- image lookup -----------------------------------------------------------------------
+
+Result<aws::Image> LatestImage(Session& s, const std::string& arch) {
+  auto images = s.ec2().DescribeImages(
+      "amazon", {{.name = "name", .values = {"al2023-ami-2023.*-kernel-*-" + arch}},
+                 {.name = "architecture", .values = {arch}},
+                 {.name = "state", .values = {"available"}}});
+  if (!images.ok()) return images.status();
+  if (images->empty()) {
+    return Status::NotFound("no Amazon Linux 2023 image for " + arch + " in " + s.region() +
+                            ": name one with providers.aws.ami");
+  }
+  return images->front();  // newest first
+}
+
+class ImageLookupResource final : public AwsResource {
+ public:
+  ImageLookupResource(const Target& target, std::string arch)
+      : AwsResource("", target), arch_(std::move(arch)) {}
+  std::string id() const override { return "aws-image/" + arch_; }
+  std::string kind() const override { return "aws-image"; }
+  std::string summary() const override {
+    return "look up the latest Amazon Linux 2023 image for " + arch_;
+  }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return arch_; }
+  // A lookup has nothing that can drift; a new image is picked up by instances made later.
+  Result<bool> Exists() const override { return true; }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto image = LatestImage(**s, arch_);
+    if (!image.ok()) return image.status();
+    Json a = attrs();
+    a["image_id"] = image->id;
+    a["image_name"] = image->name;
+    return a;
+  }
+
+ private:
+  std::string arch_;
+};
+
+// ---- vCPU quota -------------------------------------------------------------------------
+
+class QuotaCheckResource final : public AwsResource {
+ public:
+  QuotaCheckResource(const spec::PoolSpec& pool, const Target& target)
+      : AwsResource("", target), pool_(pool) {}
+  std::string id() const override { return "aws-quota/" + pool_.name; }
+  std::string kind() const override { return "aws-quota-check"; }
+  std::string summary() const override {
+    aws::VcpuQuota q = aws::VcpuQuotaFor(pool_.instance_type, pool_.spot);
+    return "check the vCPU quota " + q.code + " (" + q.name + ") holds " +
+           std::to_string(pool_.count) + " x " + pool_.instance_type;
+  }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override {
+    return pool_.instance_type + "|" + std::to_string(pool_.count) + "|" +
+           (pool_.spot ? "spot" : "on-demand");
+  }
+  Result<bool> Exists() const override { return true; }  // checked again when the pool changes
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    aws::VcpuQuota q = aws::VcpuQuotaFor(pool_.instance_type, pool_.spot);
+    auto value = (*s)->quotas().GetServiceQuota("ec2", q.code);
+    if (!value.ok()) return value.status();
+    const int per_instance = aws::VcpusOf(pool_.instance_type).value_or(1);
+    const int needed = per_instance * pool_.count;
+    if (*value < needed) {
+      const std::string region = (*s)->region();
+      return Status::FailedPrecondition(
+          "pool " + pool_.name + " needs " + std::to_string(needed) + " vCPUs of " +
+          pool_.instance_type + " but the quota " + q.code + " (" + q.name + ") in " + region +
+          " is " + std::to_string(static_cast<int>(*value)) +
+          ": request more with 'aws service-quotas request-service-quota-increase "
+          "--service-code ec2 --quota-code " +
+          q.code + " --desired-value " + std::to_string(needed) + " --region " + region +
+          "' (or the Service Quotas console); approval can take a day, nothing was launched");
+    }
+    Json a = attrs();
+    a["quota_code"] = q.code;
+    a["quota_value"] = *value;
+    return a;
+  }
+
+ private:
+  spec::PoolSpec pool_;
+};
+
+// ---- generated secret file --------------------------------------------------------------
+
+class GeneratedSecretFileResource final : public provision::Resource {
+ public:
+  GeneratedSecretFileResource(std::string id, std::string summary, std::string path)
+      : id_(std::move(id)), summary_(std::move(summary)), path_(std::move(path)) {}
+  std::string id() const override { return id_; }
+  std::string kind() const override { return "file"; }  // removed like any other file
+  std::string summary() const override { return summary_; }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return path_; }
+  Json attrs() const override { return {{"path", path_}}; }
+  Result<bool> Exists() const override { return access(path_.c_str(), R_OK) == 0; }
+  Result<Json> Create() override {
+    if (access(path_.c_str(), R_OK) == 0) return attrs();  // keep it: nodes joined with it
+    auto bytes = pki::RandomBytes(32);
+    if (!bytes.ok()) return bytes.status();
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(path_, pki::HexEncode(*bytes) + "\n", 0600));
+    return attrs();
+  }
+
+ private:
+  std::string id_, summary_, path_;
+};
+
+// ---- per-node secret --------------------------------------------------------------------
+
+Result<UserdataParams> MaterialFromFiles(const NodeFilesOnDisk& files) {
+  UserdataParams p;
+  for (auto [path, out] :
+       {std::pair{&files.ca, &p.ca_crt}, std::pair{&files.cert, &p.host_crt},
+        std::pair{&files.key, &p.host_key}, std::pair{&files.config, &p.nebula_config}}) {
+    auto text = ReadFile(*path);
+    if (!text.ok()) return text.status();
+    *out = std::move(*text);
+  }
+  return p;
+}
+
+class NodeSecretResource final : public AwsResource {
+ public:
+  explicit NodeSecretResource(SecretParams p) : AwsResource(p.fleet, p.target), p_(std::move(p)) {}
+  std::string id() const override { return "aws-secret/" + p_.node.name; }
+  std::string kind() const override { return "aws-secret"; }
+  std::string summary() const override {
+    return "secret " + SecretName(fleet_, p_.node.name) + " with " + p_.node.name +
+           "'s Nebula certificate, key and config";
+  }
+  std::vector<std::string> deps() const override { return p_.deps; }
+  std::string hash() const override {
+    return SecretName(fleet_, p_.node.name) + "|" + p_.lighthouse_endpoint;
+  }
+  Json attrs() const override {
+    Json a = AwsResource::attrs();
+    a["secret_name"] = SecretName(fleet_, p_.node.name);
+    return a;
+  }
+  Result<bool> Exists() const override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto info = (*s)->secrets().DescribeSecret(SecretName(fleet_, p_.node.name));
+    if (!info.ok() && info.status().code() == StatusCode::kNotFound) return false;
+    if (!info.ok()) return info.status();
+    return !info->scheduled_for_deletion;
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto material = MaterialFromFiles(p_.files);
+    if (!material.ok()) return material.status();
+    material->mesh_ip = FormatIpv4(p_.node.mesh_ip);
+    const std::string body = NebulaSecretJson(*material, p_.lighthouse_endpoint);
+    const std::string name = SecretName(fleet_, p_.node.name);
+    auto created = (*s)->secrets().CreateSecret(
+        name, body, "Nebula material of carrierarr fleet " + fleet_ + " node " + p_.node.name,
+        BaseTags(fleet_, id(), name));
+    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+      CARRIERARR_RETURN_IF_ERROR((*s)->secrets().PutSecretValue(name, body));
+    } else if (!created.ok()) {
+      return created.status();
+    }
+    return attrs();
+  }
+
+ private:
+  SecretParams p_;
+};
+
+Status DeleteSecret(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  return (*s)->secrets().DeleteSecret(attrs.value("secret_name", ""));
+}
+
+// ---- instance ---------------------------------------------------------------------------
+
+Result<aws::Instance> WaitRunning(Session& s, const std::string& instance_id) {
+  aws::Instance last;
+  Status waited = s.Poll("instance " + instance_id + " to run", kLaunchWait, [&]() -> Result<bool> {
+    auto found = s.ec2().DescribeInstances({instance_id}, {});
+    if (!found.ok()) return found.status();
+    if (found->empty()) return false;
+    last = found->front();
+    if (last.state == "running") return true;
+    if (last.state == "pending") return false;
+    return Status::FailedPrecondition("instance " + instance_id + " went to " + last.state +
+                                      (last.state_reason.empty() ? "" : ": " + last.state_reason) +
+                                      " instead of running");
+  });
+  if (!waited.ok()) return waited;
+  return last;
+}
+
+class InstanceResource final : public AwsResource {
+ public:
+  explicit InstanceResource(InstanceParams p) : AwsResource(p.fleet, p.target), p_(std::move(p)) {}
+  std::string id() const override { return "instance/" + p_.node.name; }
+  std::string kind() const override { return "aws-instance"; }
+  std::string summary() const override {
+    return std::string(p_.spot ? "spot " : "") + p_.instance_type + " instance for " +
+           p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) + "), " + p_.arch + ", " +
+           std::to_string(p_.root_volume_gb) + " GB encrypted, IMDSv2" +
+           (p_.k3s_token_path.empty() ? ""
+            : p_.k3s_server           ? ", k3s server"
+                                      : ", k3s agent");
+  }
+  std::vector<std::string> deps() const override { return p_.deps; }
+  std::string hash() const override {
+    return p_.node.name + "|" + p_.instance_type + "|" + p_.arch + "|" + p_.ami + "|" +
+           p_.subnet_id + "|" + p_.iam_instance_profile + "|" + std::to_string(p_.root_volume_gb) +
+           "|" + (p_.spot ? "spot" : "") + "|" + (p_.secrets_manager ? "sm" : "ud") + "|" +
+           p_.nebula_version + "|" + p_.agent_url + "|" + p_.agent_sha256 + "|" + p_.control_plane +
+           "|" + p_.k3s_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint;
+  }
+  Result<bool> Exists() const override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto instances = (*s)->FleetInstances(fleet_);
+    if (!instances.ok()) return instances.status();
+    auto it = instances->find(id());
+    return it != instances->end() && it->second.TagValue(kHashTag) == ShortDigest(hash()) &&
+           (it->second.state == "running" || it->second.state == "pending");
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    Session& session = **s;
+    session.InvalidateInstances();
+    auto instances = session.FleetInstances(fleet_);
+    if (!instances.ok()) return instances.status();
+    std::string instance_id;
+    if (auto it = instances->find(id()); it != instances->end()) {
+      if (it->second.TagValue(kHashTag) == ShortDigest(hash())) {
+        instance_id = it->second.id;  // launched by an interrupted run: adopt it
+      } else {
+        // Launched for other inputs by a run that was killed: never leave it running.
+        CARRIERARR_RETURN_IF_ERROR(Terminate(session, it->second.id));
+      }
+    }
+    if (instance_id.empty()) {
+      auto launched = Launch(session);
+      if (!launched.ok()) return launched.status();
+      instance_id = *launched;
+    }
+    session.InvalidateInstances();
+    auto running = WaitRunning(session, instance_id);
+    if (!running.ok()) return running.status();
+    Json a = attrs();
+    a["instance_id"] = instance_id;
+    a["public_ip"] = running->public_ip;
+    a["private_ip"] = running->private_ip;
+    return a;
+  }
+  Json attrs() const override {
+    Json a = AwsResource::attrs();
+    a["node"] = p_.node.name;
+    return a;
+  }
+
+  static Status Terminate(Session& s, const std::string& instance_id) {
+    CARRIERARR_RETURN_IF_ERROR(s.ec2().TerminateInstances({instance_id}));
+    s.InvalidateInstances();
+    return s.Poll("instance " + instance_id + " to terminate", kTerminateWait,
+                  [&]() -> Result<bool> {
+                    auto found = s.ec2().DescribeInstances({instance_id}, {});
+                    if (!found.ok() && found.status().code() == StatusCode::kNotFound) return true;
+                    if (!found.ok()) return found.status();
+                    return found->empty() || found->front().state == "terminated";
+                  });
+  }
+
+ private:
+  Result<std::string> Launch(Session& s) {
+    std::string image = p_.ami.empty() ? p_.image_hint : p_.ami;
+    if (image.empty()) {
+      auto latest = LatestImage(s, p_.arch);
+      if (!latest.ok()) return latest.status();
+      image = latest->id;
+    }
+    auto group = FindGroup(s, fleet_);
+    if (!group.ok()) return group.status();
+    if (!group->has_value()) {
+      return Status::FailedPrecondition(
+          "the fleet's security group is gone; run 'carrierarr up' "
+          "again to make it");
+    }
+    auto userdata = Userdata();
+    if (!userdata.ok()) return userdata.status();
+    auto nonce = pki::RandomBytes(16);
+    if (!nonce.ok()) return nonce.status();
+    aws::Tags tags = BaseTags(fleet_, id(), fleet_ + "-" + p_.node.name);
+    tags.push_back({kHashTag, ShortDigest(hash())});
+    tags.push_back({"carrierarr:node", p_.node.name});
+    auto instance = s.ec2().RunInstance({.image_id = image,
+                                         .instance_type = p_.instance_type,
+                                         .key_name = KeyPairName(fleet_),
+                                         .security_group_id = (*group)->id,
+                                         .user_data_base64 = Base64(*userdata),
+                                         // One per launch, the same on every HTTP retry of it.
+                                         .client_token = pki::HexEncode(*nonce),
+                                         .iam_instance_profile = p_.iam_instance_profile,
+                                         .subnet_id = p_.subnet_id,
+                                         .root_volume_gb = p_.root_volume_gb,
+                                         .spot = p_.spot,
+                                         .tags = tags});
+    if (!instance.ok()) return instance.status();
+    return instance->id;
+  }
+
+  Result<std::string> Userdata() const {
+    UserdataParams u;
+    if (!p_.secrets_manager) {
+      auto material = MaterialFromFiles(p_.files);
+      if (!material.ok()) return material.status();
+      u = std::move(*material);
+    } else {
+      u.secret_id = SecretName(fleet_, p_.node.name);
+    }
+    u.region = Session::For(target_)->region();
+    u.fleet = fleet_;
+    u.node = p_.node.name;
+    u.agent_type = local::AgentType(p_.node);
+    u.arch = p_.arch;
+    u.mesh_ip = FormatIpv4(p_.node.mesh_ip);
+    u.nebula_version = p_.nebula_version;
+    u.agent_url = p_.agent_url;
+    if (size_t at = u.agent_url.find("{arch}"); at != std::string::npos)
+      u.agent_url.replace(at, 6, p_.arch);
+    u.agent_sha256 = p_.agent_sha256;
+    u.control_plane = p_.control_plane;
+    // Single-use, and valid long enough for a slow first boot.
+    auto token = local::MintEnrollmentToken(p_.paths, p_.node.name, "24h");
+    if (!token.ok()) return token.status().WithPrefix("enrollment token for " + p_.node.name);
+    u.agent_token = *token;
+    if (!p_.k3s_token_path.empty()) {
+      auto k3s = ReadFile(p_.k3s_token_path);
+      if (!k3s.ok()) return k3s.status();
+      u.k3s_token = std::string(k3s->substr(0, k3s->find('\n')));
+      u.k3s_server = p_.k3s_server;
+      u.k3s_server_ip = p_.k3s_server_ip;
+    }
+    return RenderUserdata(u);
+  }
+
+  InstanceParams p_;
+};
+
+Status DeleteInstance(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  std::string instance_id = attrs.value("instance_id", "");
+  if (instance_id.empty()) {  // interrupted before it was recorded: find it by its tags
+    (*s)->InvalidateInstances();
+    auto instances = (*s)->FleetInstances(attrs.value("fleet", ""));
+    if (!instances.ok()) return instances.status();
+    auto it = instances->find("instance/" + attrs.value("node", ""));
+    if (it == instances->end()) return Status::Ok();
+    instance_id = it->second.id;
+  }
+  return InstanceResource::Terminate(**s, instance_id);
+}
+
+// ---- Elastic IP -------------------------------------------------------------------------
+
+Result<std::optional<aws::Address>> FindAddress(Session& s, const std::string& fleet) {
+  auto found = s.ec2().DescribeAddresses(OwnedBy(fleet, "eip/lighthouse"));
+  if (!found.ok()) return found.status();
+  if (found->empty()) return std::optional<aws::Address>();
+  return std::optional<aws::Address>(found->front());
+}
+
+class ElasticIpResource final : public AwsResource {
+ public:
+  ElasticIpResource(const std::string& fleet, const Target& target) : AwsResource(fleet, target) {}
+  std::string id() const override { return "eip/lighthouse"; }
+  std::string kind() const override { return "aws-eip"; }
+  std::string summary() const override { return "Elastic IP for the lighthouse"; }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return fleet_; }
+  Result<bool> Exists() const override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto found = FindAddress(**s, fleet_);
+    if (!found.ok()) return found.status();
+    return found->has_value();
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto found = FindAddress(**s, fleet_);
+    if (!found.ok()) return found.status();
+    aws::Address address;
+    if (found->has_value()) {
+      address = **found;
+    } else {
+      auto allocated = (*s)->ec2().AllocateAddress(BaseTags(fleet_, id(), fleet_ + "-lighthouse"));
+      if (!allocated.ok()) return allocated.status();
+      address = *allocated;
+    }
+    Json a = attrs();
+    a["allocation_id"] = address.allocation_id;
+    a["public_ip"] = address.public_ip;
+    return a;
+  }
+};
+
+Status ReleaseElasticIp(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  auto found = FindAddress(**s, attrs.value("fleet", ""));
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return Status::Ok();
+  if (!(*found)->association_id.empty())
+    CARRIERARR_RETURN_IF_ERROR((*s)->ec2().DisassociateAddress((*found)->association_id));
+  return (*s)->ec2().ReleaseAddress((*found)->allocation_id);
+}
+
+class ElasticIpAssociationResource final : public AwsResource {
+ public:
+  ElasticIpAssociationResource(const std::string& fleet, const Target& target)
+      : AwsResource(fleet, target) {}
+  std::string id() const override { return "eip-association/lighthouse"; }
+  std::string kind() const override { return "aws-eip-association"; }
+  std::string summary() const override { return "the Elastic IP on the lighthouse's instance"; }
+  std::vector<std::string> deps() const override {
+    return {"eip/lighthouse", "instance/lighthouse"};
+  }
+  std::string hash() const override { return fleet_; }
+  Result<bool> Exists() const override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    auto pair = Lookup(**s);
+    if (!pair.ok()) return pair.status();
+    return pair->first.instance_id == pair->second;
+  }
+  Result<Json> Create() override {
+    auto s = Connected(target_);
+    if (!s.ok()) return s.status();
+    (*s)->InvalidateInstances();
+    auto pair = Lookup(**s);
+    if (!pair.ok()) return pair.status();
+    if (pair->first.instance_id != pair->second) {
+      CARRIERARR_RETURN_IF_ERROR(
+          (*s)->ec2().AssociateAddress(pair->first.allocation_id, pair->second));
+    }
+    Json a = attrs();
+    a["allocation_id"] = pair->first.allocation_id;
+    a["instance_id"] = pair->second;
+    return a;
+  }
+
+ private:
+  // The address and the lighthouse's instance id.
+  Result<std::pair<aws::Address, std::string>> Lookup(Session& s) const {
+    auto address = FindAddress(s, fleet_);
+    if (!address.ok()) return address.status();
+    if (!address->has_value()) return Status::NotFound("the lighthouse's Elastic IP is gone");
+    auto instances = s.FleetInstances(fleet_);
+    if (!instances.ok()) return instances.status();
+    auto it = instances->find("instance/lighthouse");
+    if (it == instances->end()) return Status::NotFound("the lighthouse's instance is gone");
+    return std::make_pair(**address, it->second.id);
+  }
+};
+
+Status DisassociateElasticIp(const Json& attrs) {
+  auto s = Connected(Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  auto found = FindAddress(**s, attrs.value("fleet", ""));
+  if (!found.ok()) return found.status();
+  if (!found->has_value() || (*found)->association_id.empty()) return Status::Ok();
+  return (*s)->ec2().DisassociateAddress((*found)->association_id);
+}
+
+}  // namespace
+
+aws::Tags BaseTags(const std::string& fleet, const std::string& resource_id,
+                   const std::string& name) {
+  return {{"Name", name}, {kFleetTag, fleet}, {kResourceTag, resource_id}};
+}
+
+std::string SecurityGroupName(const std::string& fleet) { return "carrierarr-" + fleet; }
+std::string KeyPairName(const std::string& fleet) { return "carrierarr-" + fleet; }
+std::string SecretName(const std::string& fleet, const std::string& node) {
+  return "carrierarr/" + fleet + "/" + node;
+}
+
+std::vector<aws::IngressRule> SecurityGroupRules(const spec::FleetSpec& fleet) {
+  std::vector<aws::IngressRule> rules;
+  rules.push_back({.protocol = "udp",
+                   .from_port = fleet.mesh.lighthouse_port,
+                   .to_port = fleet.mesh.lighthouse_port,
+                   .cidr = "0.0.0.0/0",
+                   .description = "Nebula"});
+  std::vector<std::pair<std::string, std::string>> sources{{fleet.mesh.cidr.ToString(), "mesh"}};
+  for (const auto& c : fleet.aws.operator_cidrs) sources.push_back({c.ToString(), "operator"});
+  const std::pair<int, const char*> ports[] = {
+      {22, "SSH"}, {6443, "k3s API"}, {8080, "agent health"}, {32379, "ClusterMesh"}};
+  for (const auto& [port, what] : ports) {
+    for (const auto& [cidr, who] : sources) {
+      rules.push_back({.protocol = "tcp",
+                       .from_port = port,
+                       .to_port = port,
+                       .cidr = cidr,
+                       .description = std::string(what) + " from the " + who});
+    }
+  }
+  return rules;
+}
+
+std::unique_ptr<provision::Resource> MakeSecurityGroup(const spec::FleetSpec& fleet,
+                                                       const Target& target) {
+  return std::make_unique<SecurityGroupResource>(fleet, target);
+}
+std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, const Target& target,
+                                                 const std::string& pem_path) {
+  return std::make_unique<KeyPairResource>(fleet, target, pem_path);
+}
+std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
+                                                     const std::string& arch) {
+  return std::make_unique<ImageLookupResource>(target, arch);
+}
+std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
+                                                    const Target& target) {
+  return std::make_unique<QuotaCheckResource>(pool, target);
+}
+std::unique_ptr<provision::Resource> MakeGeneratedSecretFile(const std::string& id,
+                                                             const std::string& summary,
+                                                             const std::string& path) {
+  return std::make_unique<GeneratedSecretFileResource>(id, summary, path);
+}
+std::unique_ptr<provision::Resource> MakeNodeSecret(const SecretParams& params) {
+  return std::make_unique<NodeSecretResource>(params);
+}
+std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params) {
+  return std::make_unique<InstanceResource>(params);
+}
+std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target) {
+  return std::make_unique<ElasticIpResource>(fleet, target);
+}
+std::unique_ptr<provision::Resource> MakeElasticIpAssociation(const std::string& fleet,
+                                                              const Target& target) {
+  return std::make_unique<ElasticIpAssociationResource>(fleet, target);
+}
+
+void RegisterAwsKinds(provision::KindRegistry& kinds) {
+  kinds.Register("aws-security-group", DeleteSecurityGroup);
+  kinds.Register("aws-key-pair", DeleteKeyPair);
+  kinds.Register("aws-image", [](const Json&) { return Status::Ok(); });
+  kinds.Register("aws-quota-check", [](const Json&) { return Status::Ok(); });
+  kinds.Register("aws-secret", DeleteSecret);
+  kinds.Register("aws-instance", DeleteInstance);
+  kinds.Register("aws-eip", ReleaseElasticIp);
+  kinds.Register("aws-eip-association", DisassociateElasticIp);
+}
+
+}  // namespace carrierarr::aws_provider

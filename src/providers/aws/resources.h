@@ -1,0 +1,89 @@
+// The AWS provider's resources (resources.cc). Each finds its AWS object again by the
+// carrierarr:resource tag (or a fixed name), so Create() adopts what an interrupted run made
+// instead of making a second one, and each records its Target so `down` needs only the state.
+#ifndef CARRIERARR_PROVIDERS_AWS_RESOURCES_H_
+#define CARRIERARR_PROVIDERS_AWS_RESOURCES_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aws/ec2.h"
+#include "mesh/address_plan.h"
+#include "providers/aws/session.h"
+#include "providers/provider.h"
+#include "provision/resource.h"
+
+namespace carrierarr::aws_provider {
+
+// Name, carrierarr:fleet and carrierarr:resource.
+aws::Tags BaseTags(const std::string& fleet, const std::string& resource_id,
+                   const std::string& name);
+std::string SecurityGroupName(const std::string& fleet);  // "carrierarr-<fleet>"
+std::string KeyPairName(const std::string& fleet);        // "carrierarr-<fleet>"
+std::string SecretName(const std::string& fleet, const std::string& node);
+
+// The security group's rules: Nebula's UDP port from anywhere, SSH, k3s, agent health and
+// ClusterMesh only from the mesh and the operator's CIDRs.
+std::vector<aws::IngressRule> SecurityGroupRules(const spec::FleetSpec& fleet);
+
+std::unique_ptr<provision::Resource> MakeSecurityGroup(const spec::FleetSpec& fleet,
+                                                       const Target& target);
+std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, const Target& target,
+                                                 const std::string& pem_path);
+std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target, const std::string& arch);
+// Stops the plan when the pool's vCPU quota cannot hold it (the seeds' Phase 6).
+std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
+                                                    const Target& target);
+// A random shared secret kept 0600 in the state directory (k3s join token).
+std::unique_ptr<provision::Resource> MakeGeneratedSecretFile(const std::string& id,
+                                                             const std::string& summary,
+                                                             const std::string& path);
+
+struct NodeFilesOnDisk {
+  std::string ca, cert, key, config;  // local paths under the state directory
+};
+
+struct SecretParams {
+  std::string fleet;
+  Target target;
+  mesh::NodePlan node;
+  NodeFilesOnDisk files;
+  std::string lighthouse_endpoint;
+  std::vector<std::string> deps;
+};
+std::unique_ptr<provision::Resource> MakeNodeSecret(const SecretParams& params);
+
+struct InstanceParams {
+  std::string fleet;
+  Target target;
+  mesh::NodePlan node;
+  std::string instance_type, arch;
+  std::string ami;         // fleet.yaml's; "" = image_hint or the latest AL2023 for arch
+  std::string image_hint;  // what aws-image/<arch> recorded
+  std::string subnet_id, iam_instance_profile;
+  int root_volume_gb = 30;
+  bool spot = false;
+  NodeFilesOnDisk files;
+  bool secrets_manager = false;  // fetch the material at boot instead of embedding it
+  std::string lighthouse_endpoint;
+  std::string nebula_version, agent_url, agent_sha256;
+  std::string control_plane;    // agents' address over the mesh
+  providers::FleetPaths paths;  // to mint the agent's enrollment token
+  std::string k3s_token_path;   // "" = no k3s
+  bool k3s_server = false;
+  std::string k3s_server_ip;
+  std::vector<std::string> deps;
+};
+std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);
+
+std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target);
+std::unique_ptr<provision::Resource> MakeElasticIpAssociation(const std::string& fleet,
+                                                              const Target& target);
+
+// Deleters for every kind above.
+void RegisterAwsKinds(provision::KindRegistry& kinds);
+
+}  // namespace carrierarr::aws_provider
+
+#endif  // CARRIERARR_PROVIDERS_AWS_RESOURCES_H_

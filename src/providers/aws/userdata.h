@@ -1,0 +1,53 @@
+// The cloud-init userdata of an AWS node: a #cloud-config that writes the node's files and runs
+// its first boot. Everything it installs is pinned or checked; nothing the user typed reaches a
+// shell unquoted (values go through write_files or single-quoted words, and are validated).
+// Pure functions: thread-safe.
+#ifndef CARRIERARR_PROVIDERS_AWS_USERDATA_H_
+#define CARRIERARR_PROVIDERS_AWS_USERDATA_H_
+
+#include <string>
+
+#include "core/status.h"
+
+namespace carrierarr::aws_provider {
+
+inline constexpr size_t kMaxUserdataBytes = 16384;  // EC2's limit, before base64
+
+struct UserdataParams {
+  std::string fleet;
+  std::string node;        // "lighthouse", "gpu-1"
+  std::string agent_type;  // "lighthouse", "gpu-worker", "cpu-worker"
+  std::string arch;        // "x86_64" or "arm64"
+  std::string mesh_ip;     // "10.42.2.1"
+  std::string tun_device = "nebula1";
+
+  // Nebula material: either embedded (ca/cert/key/config non-empty) or fetched at boot from
+  // Secrets Manager (secret_id and region non-empty; the secret holds the seeds' JSON keys
+  // nebula_ca_crt, nebula_node_crt, nebula_node_key, nebula_ip, lighthouse_endpoint, plus
+  // nebula_config).
+  std::string ca_crt, host_crt, host_key, nebula_config;
+  std::string secret_id, region;
+  std::string nebula_version;  // "1.9.5"
+
+  // The agent: downloaded, checked when sha256 is given, enrolled with its single-use token.
+  std::string agent_url, agent_sha256, agent_token;
+  std::string control_plane;  // "10.42.1.1:50051": over the mesh
+
+  // k3s bound to the mesh address (../shared/spec/kubernetes.md). Off when k3s_token is empty.
+  bool k3s_server = false;    // the lighthouse
+  std::string k3s_server_ip;  // workers: the server's mesh address
+  std::string k3s_token;      // shared join secret
+};
+
+// Fails (kInvalidArgument) on a value that could break out of its place (a newline or quote in
+// a name, a token with spaces) and when the result passes kMaxUserdataBytes.
+Result<std::string> RenderUserdata(const UserdataParams& params);
+
+// The seeds' JSON shape for the node's secret (see UserdataParams).
+std::string NebulaSecretJson(const UserdataParams& params, const std::string& lighthouse_endpoint);
+
+std::string Base64(std::string_view bytes);
+
+}  // namespace carrierarr::aws_provider
+
+#endif  // CARRIERARR_PROVIDERS_AWS_USERDATA_H_
