@@ -1,0 +1,87 @@
+// FakeAws: a stateful test double of the three AWS APIs carrierarr uses (EC2's Query API,
+// Secrets Manager and Service Quotas), speaking real HTTP on 127.0.0.1 with AWS's documented
+// XML/JSON shapes and error documents. It verifies every request's SigV4 signature, so the real
+// client (libcurl, signing, retries, the credential chain) is what gets tested. AWS cannot run
+// here: this is the one fake for it, behind the same wire the real endpoint speaks.
+//
+// Behaviour worth knowing: a new instance is "pending" for `pending_describes` describes that
+// include it, then "running"; a terminated one is "shutting-down" for `terminating_describes`,
+// then "terminated" (and stays visible, as on AWS). RunInstances honours ClientToken. Deleting a
+// security group that a live instance uses fails with DependencyViolation.
+//
+// Thread-safe. The server runs on its own threads until Stop() or destruction.
+#ifndef CARRIERARR_TESTS_TESTING_FAKE_AWS_H_
+#define CARRIERARR_TESTS_TESTING_FAKE_AWS_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace carrierarr::testing {
+
+class FakeAws {
+ public:
+  struct Options {
+    std::string access_key_id = "AKIDCARRIERARRTEST";
+    std::string secret_access_key = "carrierarr-test-secret";
+    std::string region = "us-east-1";
+    std::chrono::milliseconds latency{0};  // added before every answer
+    int pending_describes = 1;
+    int terminating_describes = 1;
+    std::map<std::string, double> quotas;  // quota code -> value; others: 64
+    uint16_t port = 0;                     // 0: any free port
+  };
+
+  struct Rule {
+    std::string protocol;
+    int from_port = 0, to_port = 0;
+    std::string cidr, description;
+  };
+
+  // What RunInstances was asked for, and where the instance is now.
+  struct Instance {
+    std::string id, type, image_id, key_name, security_group_id, subnet_id;
+    std::string iam_instance_profile, http_tokens, client_token, user_data;  // decoded
+    int root_volume_gb = 0;
+    bool root_encrypted = false, spot = false;
+    std::string state, public_ip, private_ip;
+    std::vector<std::pair<std::string, std::string>> tags;
+    int describes = 0;  // how often a describe included it since its last state change
+    std::string TagValue(const std::string& key) const;
+  };
+
+  static Result<std::unique_ptr<FakeAws>> Start(Options options);
+  ~FakeAws();
+  void Stop();
+
+  std::string endpoint() const;  // "http://127.0.0.1:PORT"
+
+  // The next `times` calls of `action` fail with this AWS error.
+  void FailNext(const std::string& action, int http_status, const std::string& code,
+                const std::string& message, int times = 1);
+
+  int calls() const;
+  std::map<std::string, int> CallsByAction() const;
+  int max_in_flight() const;  // most requests handled at once
+
+  // Everything that still exists tagged carrierarr:fleet=<fleet>, one line each:
+  // "instance i-...", "security-group sg-...", "key-pair NAME", "address eipalloc-...",
+  // "secret NAME" (instances count until terminated).
+  std::vector<std::string> Live(const std::string& fleet) const;
+  std::vector<Instance> Instances(const std::string& fleet) const;  // not terminated
+  std::vector<Rule> IngressRules(const std::string& fleet) const;   // of the fleet's groups
+
+  struct State;  // the fake account (fake_aws.cc)
+
+ private:
+  FakeAws() = default;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace carrierarr::testing
+
+#endif  // CARRIERARR_TESTS_TESTING_FAKE_AWS_H_
