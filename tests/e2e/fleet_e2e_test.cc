@@ -579,6 +579,7 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
   EXPECT_EQ(events.back(), (Json{{"event", "done"},
                                  {"nodes", 4},
                                  {"meshed", 4},
+                                 {"cloud", 0},
                                  {"seconds", events.back().value("seconds", 0.0)}}));
 
   EXPECT_THAT(Namespaces(f.name + "."),
