@@ -137,6 +137,7 @@ class SecurityGroupResource final : public AwsResource {
       if (want.count(RuleKey(r)) == 0) remove.push_back(r);
     if (!add.empty()) CARRIERARR_RETURN_IF_ERROR(session.ec2().AuthorizeIngress(g.id, add));
     if (!remove.empty()) CARRIERARR_RETURN_IF_ERROR(session.ec2().RevokeIngress(g.id, remove));
+    session.Remember("security-group", g.id);
     Json a = attrs();
     a["group_id"] = g.id;
     a["vpc_id"] = g.vpc_id;
@@ -277,6 +278,7 @@ class ImageLookupResource final : public AwsResource {
     if (!s.ok()) return s.status();
     auto image = LatestImage(**s, arch_);
     if (!image.ok()) return image.status();
+    (*s)->Remember("image/" + arch_, image->id);
     Json a = attrs();
     a["image_id"] = image->id;
     a["image_name"] = image->name;
@@ -529,17 +531,21 @@ class InstanceResource final : public AwsResource {
  private:
   Result<std::string> Launch(Session& s) {
     std::string image = p_.ami.empty() ? p_.image_hint : p_.ami;
+    if (image.empty()) image = s.Remembered("image/" + p_.arch);
     if (image.empty()) {
       auto latest = LatestImage(s, p_.arch);
       if (!latest.ok()) return latest.status();
       image = latest->id;
     }
-    auto group = FindGroup(s, fleet_);
-    if (!group.ok()) return group.status();
-    if (!group->has_value()) {
-      return Status::FailedPrecondition(
-          "the fleet's security group is gone; run 'carrierarr up' "
-          "again to make it");
+    std::string group_id = s.Remembered("security-group");
+    if (group_id.empty()) {
+      auto group = FindGroup(s, fleet_);
+      if (!group.ok()) return group.status();
+      if (!group->has_value()) {
+        return Status::FailedPrecondition(
+            "the fleet's security group is gone; run 'carrierarr up' again to make it");
+      }
+      group_id = (*group)->id;
     }
     auto userdata = Userdata();
     if (!userdata.ok()) return userdata.status();
@@ -551,7 +557,7 @@ class InstanceResource final : public AwsResource {
     auto instance = s.ec2().RunInstance({.image_id = image,
                                          .instance_type = p_.instance_type,
                                          .key_name = KeyPairName(fleet_),
-                                         .security_group_id = (*group)->id,
+                                         .security_group_id = group_id,
                                          .user_data_base64 = Base64(*userdata),
                                          // One per launch, the same on every HTTP retry of it.
                                          .client_token = pki::HexEncode(*nonce),

@@ -112,6 +112,17 @@ Result<std::map<std::string, aws::Instance>> Session::FleetInstances(const std::
   return by_resource;
 }
 
+std::string Session::Remembered(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = remembered_.find(key);
+  return it == remembered_.end() ? "" : it->second;
+}
+
+void Session::Remember(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  remembered_[key] = value;
+}
+
 void Session::InvalidateInstances() {
   std::lock_guard<std::mutex> lock(mu_);
   instances_.reset();

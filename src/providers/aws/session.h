@@ -54,6 +54,11 @@ class Session {
   Result<std::map<std::string, aws::Instance>> FleetInstances(const std::string& fleet);
   void InvalidateInstances();
 
+  // Values one resource learns and others need, kept for the life of the process: the image
+  // chosen for an arch, the fleet's security group id ("" = not known yet).
+  std::string Remembered(const std::string& key) const;
+  void Remember(const std::string& key, const std::string& value);
+
   // Polls until `done` says yes or fails (bounded by `limit`), waiting 250 ms, then longer
   // (x1.5 up to 5 s). CARRIERARR_AWS_POLL_MS sets a fixed interval (tests, the fake endpoint).
   Status Poll(const std::string& what, std::chrono::seconds limit,
@@ -73,6 +78,7 @@ class Session {
   std::unique_ptr<aws::SecretsManager> secrets_;
   std::unique_ptr<aws::ServiceQuotas> quotas_;
   std::optional<std::map<std::string, aws::Instance>> instances_;  // guarded by mu_
+  std::map<std::string, std::string> remembered_;                  // guarded by mu_
 };
 
 }  // namespace carrierarr::aws_provider
