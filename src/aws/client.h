@@ -80,7 +80,7 @@ class AwsClient final : public AwsApi {
 
  private:
   Result<std::string> Call(const std::string& service, const std::string& action,
-                           HttpRequest request);
+                           const HttpRequest& request);
   ClientOptions options_;
   HttpTransport* transport_;
   CredentialSource* credentials_;

@@ -4,126 +4,246 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 
+#include <cstddef>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "aws/http.h"
 
 namespace carrierarr::aws {
 namespace {
 
-struct Curl {
+// The libcurl entry points we call, resolved with dlsym.
+struct CurlApi {
   decltype(&curl_global_init) global_init = nullptr;
   decltype(&curl_easy_init) easy_init = nullptr;
   decltype(&curl_easy_setopt) easy_setopt = nullptr;
   decltype(&curl_easy_perform) easy_perform = nullptr;
   decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&curl_easy_reset) easy_reset = nullptr;
   decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
   decltype(&curl_easy_strerror) easy_strerror = nullptr;
   decltype(&curl_slist_append) slist_append = nullptr;
   decltype(&curl_slist_free_all) slist_free_all = nullptr;
 };
 
-// Loaded once for the process; never unloaded (libcurl keeps global state).
-Result<const Curl*> LoadCurl() {
-  static std::once_flag once;
-  static Curl curl;
-  static std::string error;
-  std::call_once(once, [] {
-    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (lib == nullptr) {
-      error = std::string("cannot load libcurl (") + dlerror() +
-              "): install it with 'apt-get install libcurl4' (scripts/setup.sh does)";
-      return;
-    }
-    auto load = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (fn == nullptr && error.empty()) error = std::string("libcurl lacks ") + name;
-    };
-    load(curl.global_init, "curl_global_init");
-    load(curl.easy_init, "curl_easy_init");
-    load(curl.easy_setopt, "curl_easy_setopt");
-    load(curl.easy_perform, "curl_easy_perform");
-    load(curl.easy_getinfo, "curl_easy_getinfo");
-    load(curl.easy_cleanup, "curl_easy_cleanup");
-    load(curl.easy_strerror, "curl_easy_strerror");
-    load(curl.slist_append, "curl_slist_append");
-    load(curl.slist_free_all, "curl_slist_free_all");
-    if (error.empty()) curl.global_init(CURL_GLOBAL_DEFAULT);
-  });
-  if (!error.empty()) return Status::FailedPrecondition(error);
-  return &curl;
+// dlopen()s `library` and resolves every entry point. The handle is never closed: libcurl keeps
+// global state (its global init, OpenSSL's) for the life of the process.
+Result<CurlApi> LoadCurlApi(const std::string& library) {
+  void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    return Status::FailedPrecondition("cannot load " + library + " (" +
+                                      (why != nullptr ? why : "unknown error") +
+                                      "): carrierarr talks to AWS through libcurl; install it "
+                                      "with 'apt-get install libcurl4' (scripts/setup.sh does)");
+  }
+  CurlApi api;
+  std::string missing;
+  auto resolve = [&](auto& function, const char* name) {
+    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(dlsym(handle, name));
+    if (function == nullptr) missing += (missing.empty() ? "" : ", ") + std::string(name);
+  };
+  resolve(api.global_init, "curl_global_init");
+  resolve(api.easy_init, "curl_easy_init");
+  resolve(api.easy_setopt, "curl_easy_setopt");
+  resolve(api.easy_perform, "curl_easy_perform");
+  resolve(api.easy_getinfo, "curl_easy_getinfo");
+  resolve(api.easy_reset, "curl_easy_reset");
+  resolve(api.easy_cleanup, "curl_easy_cleanup");
+  resolve(api.easy_strerror, "curl_easy_strerror");
+  resolve(api.slist_append, "curl_slist_append");
+  resolve(api.slist_free_all, "curl_slist_free_all");
+  if (!missing.empty()) {
+    return Status::FailedPrecondition(library + " lacks " + missing +
+                                      ": install a current libcurl4 (apt-get install libcurl4)");
+  }
+  // curl_global_init is not thread-safe: this runs once, under LoadProcessCurl's once_flag (or
+  // in a test that loads its own copy before any transfer).
+  if (CURLcode rc = api.global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+    return Status::Internal(std::string("curl_global_init failed: ") + api.easy_strerror(rc));
+  return api;
 }
 
-size_t OnBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
+// The process's libcurl.so.4, loaded once (thread-safe through the function-local static).
+const Result<CurlApi>& LoadProcessCurl() {
+  static const Result<CurlApi> api = LoadCurlApi("libcurl.so.4");
+  return api;
 }
 
-size_t OnHeader(char* data, size_t size, size_t n, void* out) {
-  std::string_view line(data, size * n);
-  if (line.rfind("HTTP/", 0) == 0) {
-    static_cast<Headers*>(out)->clear();  // a 100 Continue's headers are not the answer's
-  } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+size_t OnBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// One header line at a time. A status line starts a new header block: the headers of an
+// interim answer (100 Continue) are not those of the final one.
+size_t OnHeader(char* data, size_t size, size_t count, void* out) {
+  auto* headers = static_cast<Headers*>(out);
+  std::string_view line(data, size * count);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {
+    headers->clear();
+  } else if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
       value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
-      value.remove_suffix(1);
-    static_cast<Headers*>(out)->emplace_back(std::string(line.substr(0, colon)),
-                                             std::string(value));
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    headers->emplace_back(std::string(line.substr(0, colon)), std::string(value));
   }
-  return size * n;
+  return size * count;
 }
 
+// Frees a header list however Send returns.
+class HeaderList {
+ public:
+  explicit HeaderList(const CurlApi* api) : api_(api) {}
+  ~HeaderList() {
+    if (list_ != nullptr) api_->slist_free_all(list_);
+  }
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  bool Append(const std::string& line) {
+    curl_slist* grown = api_->slist_append(list_, line.c_str());
+    if (grown == nullptr) return false;
+    list_ = grown;
+    return true;
+  }
+  curl_slist* get() const { return list_; }
+
+ private:
+  const CurlApi* api_;
+  curl_slist* list_ = nullptr;
+};
+
+// Thread-safe: each Send uses its own easy handle, taken from a small pool of idle ones so that
+// consecutive calls reuse their TLS connections (a fresh handshake per AWS call would double
+// `up`'s round trips).
 class CurlTransport final : public HttpTransport {
  public:
-  explicit CurlTransport(const Curl* curl) : c_(curl) {}
+  explicit CurlTransport(const CurlApi& api) : api_(api) {}
+  ~CurlTransport() override {
+    for (CURL* handle : idle_) api_.easy_cleanup(handle);
+  }
+  CurlTransport(const CurlTransport&) = delete;
+  CurlTransport& operator=(const CurlTransport&) = delete;
+
   Result<HttpResponse> Send(const HttpRequest& request) override {
-    CURL* h = c_->easy_init();
-    if (h == nullptr) return Status::Internal("curl_easy_init failed");
-    HttpResponse response;
-    curl_slist* headers = nullptr;
-    for (const auto& [k, v] : request.headers)
-      headers = c_->slist_append(headers, (k + ": " + v).c_str());
-    headers = c_->slist_append(headers, "Expect:");  // no 100-continue round trip
-    c_->easy_setopt(h, CURLOPT_URL, request.url.c_str());
-    c_->easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    if (request.method == "POST" || request.method == "PUT") {
-      c_->easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-      c_->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    CURL* handle = Take();
+    if (handle == nullptr) return Status::Internal("curl_easy_init failed (out of memory?)");
+    Result<HttpResponse> result = Perform(handle, request);
+    Return(handle);
+    return result;
+  }
+
+ private:
+  static constexpr size_t kMaxIdle = 8;
+
+  CURL* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        CURL* handle = idle_.back();
+        idle_.pop_back();
+        return handle;
+      }
     }
-    c_->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    c_->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    c_->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    c_->easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    c_->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                    static_cast<long>(request.connect_timeout.count()));
-    c_->easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
-    c_->easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
-    c_->easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
-    c_->easy_setopt(h, CURLOPT_HEADERDATA, &response.headers);
-    CURLcode rc = c_->easy_perform(h);
-    long status = 0;
-    c_->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    c_->slist_free_all(headers);
-    c_->easy_cleanup(h);
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-      return Status::DeadlineExceeded(request.url + ": " + c_->easy_strerror(rc));
-    if (rc != CURLE_OK) return Status::Unavailable(request.url + ": " + c_->easy_strerror(rc));
+    return api_.easy_init();
+  }
+
+  void Return(CURL* handle) {
+    api_.easy_reset(handle);  // forgets options, keeps live connections
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.size() < kMaxIdle) {
+      idle_.push_back(handle);
+      return;
+    }
+    api_.easy_cleanup(handle);
+  }
+
+  Result<HttpResponse> Perform(CURL* handle, const HttpRequest& request) const {
+    HttpResponse response;
+    HeaderList headers(&api_);
+    for (const auto& [name, value] : request.headers) {
+      // "Name:" alone would tell curl to drop the header; "Name;" sends it empty.
+      if (!headers.Append(value.empty() ? name + ";" : name + ": " + value))
+        return Status::Internal("curl_slist_append failed (out of memory?)");
+    }
+    // No "Expect: 100-continue" round trip before a large body.
+    if (!headers.Append("Expect:")) return Status::Internal("curl_slist_append failed");
+
+    char error[CURL_ERROR_SIZE] = {};
+    auto set = [&](CURLoption option, auto value) { api_.easy_setopt(handle, option, value); };
+    set(CURLOPT_URL, request.url.c_str());
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_NOSIGNAL, 1L);        // no SIGALRM for timeouts: we run in threads
+    set(CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is an answer, never followed
+    set(CURLOPT_ERRORBUFFER, error);
+    // NOLINTBEGIN(google-runtime-int): curl takes long
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
+    // NOLINTEND(google-runtime-int)
+    if (request.method == "GET") {
+      set(CURLOPT_HTTPGET, 1L);
+    } else if (request.method == "HEAD") {
+      set(CURLOPT_NOBODY, 1L);
+    } else {
+      // POST semantics (a body with its length) under whatever method is asked for: PUT for the
+      // IMDSv2 token, DELETE, POST.
+      set(CURLOPT_POST, 1L);
+      set(CURLOPT_POSTFIELDS, request.body.data());
+      set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      if (request.method != "POST") set(CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    set(CURLOPT_HTTPHEADER, headers.get());
+    set(CURLOPT_WRITEFUNCTION, &OnBody);
+    set(CURLOPT_WRITEDATA, &response.body);
+    set(CURLOPT_HEADERFUNCTION, &OnHeader);
+    set(CURLOPT_HEADERDATA, &response.headers);
+
+    const CURLcode rc = api_.easy_perform(handle);
+    if (rc != CURLE_OK) {
+      const std::string what = request.method + " " + request.url + ": " +
+                               (error[0] != '\0' ? error : api_.easy_strerror(rc));
+      switch (rc) {
+        case CURLE_OPERATION_TIMEDOUT:
+          return Status::DeadlineExceeded(what + " (no answer in time)");
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+          // The URL itself is wrong: no retry can help. (An endpoint_url typo lands here.)
+          return Status::InvalidArgument(what + "; check the endpoint URL");
+        default:
+          return Status::Unavailable(what);
+      }
+    }
+    long status = 0;  // NOLINT(google-runtime-int): curl writes a long
+    api_.easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
     response.status = static_cast<int>(status);
     return response;
   }
 
- private:
-  const Curl* c_;
+  const CurlApi api_;  // function pointers into a library that is never unloaded
+  std::mutex mu_;
+  std::vector<CURL*> idle_;  // guarded by mu_; owned (cleaned up in the destructor)
 };
 
 }  // namespace
 
 Result<std::unique_ptr<HttpTransport>> MakeCurlTransport() {
-  auto curl = LoadCurl();
-  if (!curl.ok()) return curl.status();
-  return std::unique_ptr<HttpTransport>(std::make_unique<CurlTransport>(*curl));
+  const Result<CurlApi>& api = LoadProcessCurl();
+  if (!api.ok()) return api.status();
+  return std::unique_ptr<HttpTransport>(std::make_unique<CurlTransport>(*api));
+}
+
+Result<std::unique_ptr<HttpTransport>> MakeCurlTransportFromLibrary(const std::string& library) {
+  if (library == "libcurl.so.4") return MakeCurlTransport();  // never initialise it twice
+  Result<CurlApi> api = LoadCurlApi(library);
+  if (!api.ok()) return api.status();
+  return std::unique_ptr<HttpTransport>(std::make_unique<CurlTransport>(*api));
 }
 
 }  // namespace carrierarr::aws

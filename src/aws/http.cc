@@ -1,12 +1,21 @@
+// The transport-independent part of the HTTP seam.
 #include "aws/http.h"
 
-#include <strings.h>
-
 namespace carrierarr::aws {
+namespace {
 
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+// HTTP field names are ASCII and case-insensitive (RFC 9110); HTTP/2 answers arrive lowercase.
 std::string FindHeader(const Headers& headers, std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
+  for (const auto& [key, value] : headers) {
+    if (key.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < key.size(); ++i)
+      same = AsciiLower(key[i]) == AsciiLower(name[i]);
+    if (same) return value;
   }
   return "";
 }

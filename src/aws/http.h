@@ -48,6 +48,11 @@ class HttpTransport {
 // libcurl through dlopen("libcurl.so.4"); a clear error when it is not installed.
 Result<std::unique_ptr<HttpTransport>> MakeCurlTransport();
 
+// The same from a library named by its soname or path: tests prove the error for a missing one.
+// Loading a library other than libcurl.so.4 runs its curl_global_init, which is not thread-safe:
+// call it before other threads use curl.
+Result<std::unique_ptr<HttpTransport>> MakeCurlTransportFromLibrary(const std::string& library);
+
 }  // namespace carrierarr::aws
 
 #endif  // CARRIERARR_AWS_HTTP_H_

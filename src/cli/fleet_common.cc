@@ -7,7 +7,8 @@
 namespace carrierarr::cli {
 
 void AwsFlags::Declare(FlagSet& flags) {
-  flags.String("profile", &profile, "", "AWS profile (else AWS_PROFILE, else default)");
+  flags.String("profile", &profile, "",
+               "AWS profile (else providers.aws.profile, AWS_PROFILE, default)");
   flags.String("region", &region, "",
                "AWS region (else providers.aws.region, AWS_REGION, the profile's)");
   flags.String("endpoint-url", &endpoint_url, "",

@@ -23,9 +23,10 @@ mesh:
   ca_lifetime: 87600h
 
 lighthouse:
-  # Where the lighthouse runs: local (a network namespace on this machine).
+  # Where the lighthouse runs: local (a network namespace on this machine) or aws (an EC2
+  # instance with an Elastic IP; fill in providers.aws below). See docs/providers/aws.md.
   provider: local
-  # Instance size, for providers that have them.
+  # The instance type with provider: aws (unused by local).
   size: t3.small
 
 homelab:
@@ -35,6 +36,8 @@ homelab:
   groups: [homelab, kubernetes]
 
 # Pools of worker nodes. Addresses are handed out from .2.1 upwards and kept for a node's life.
+# provider: local | aws. On aws a pool needs an instance_type and may add `spot: true` and
+# `root_volume_gb: 8-16384` (default 30, or 100 for gpu-worker); local ignores all three.
 pools:
   - name: gpu
     type: gpu-worker        # gpu-worker | cpu-worker
@@ -57,6 +60,26 @@ providers:
   local:
     # Underlay addresses of the namespaces' virtual links. Traffic never leaves this machine.
     underlay: 198.18.0.0/15
+  # EC2, for nodes with provider: aws. Uncomment the block (each line below) to use it; `plan`
+  # needs no credentials. Its security group opens only Nebula's UDP port to the world; SSH,
+  # k3s, agent health and ClusterMesh stay on the mesh and operator_cidrs. IMDSv2 and encrypted
+  # volumes always. "" keeps a key's default.
+  # aws:
+  #   region: us-west-2                 # where nodes run; "" = AWS_REGION or the profile's region
+  #   profile: ""                       # credentials profile; "" = AWS_PROFILE or default
+  #   endpoint_url: ""                  # an EC2-compatible endpoint for every call; "" = AWS
+  #   vpc_id: ""                        # vpc-...; "" = the default VPC
+  #   subnet_id: ""                     # subnet-...; "" = the VPC's default, zone AWS picks
+  #   operator_cidrs: [203.0.113.7/32]  # your address: may reach SSH/6443/8080/32379 too
+  #   ami: ""                           # ami-...; "" = newest Amazon Linux 2023 for the arch
+  #   key_type: ed25519                 # the SSH key pair carrierarr makes: ed25519 | rsa
+  #   iam_instance_profile: ""          # an instance profile name; secretsmanager needs one
+  #   nebula_material: userdata         # userdata (embedded) | secretsmanager (fetched at boot)
+  #   dns_name: ""                      # a name you point at the lighthouse's Elastic IP
+  #   nebula_version: 1.9.5             # slackhq/nebula release, checked against its SHASUM
+  #   agent_url: ""                     # where nodes fetch carrierarr-agent; {arch} = x86_64|arm64
+  #   agent_sha256: ""                  # the agent's sha256sum, checked before it runs
+  #   k3s: true                         # lighthouse runs the k3s server, workers join (mesh)
 )";
 }
 

@@ -1,21 +1,44 @@
-// The userdata of an AWS node: the seeds' "grep -c BEGIN NEBULA" check done as a test, the
-// files and their modes as cloud-init will write them (parsed back with yaml-cpp), k3s bound to
-// the mesh, the agent's argv, refusal of values that could break out of their place, the size
-// limit, and Base64 against RFC 4648.
+// The userdata of an AWS node, read back the way cloud-init reads it: a YAML document whose
+// write_files carry the Nebula PEM (minted here by the project's own CA) byte for byte with
+// private modes, k3s bound to the mesh address, the agent's argv, a bootstrap script that bash
+// accepts, a Secrets Manager mode without key material (its splitter run on the real secret
+// JSON), refusal of every value that could break out of its place, the 16 KB limit, and Base64
+// against RFC 4648.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
+#include "core/file_util.h"
+#include "core/ipv4.h"
+#include "core/subprocess.h"
+#include "pki/authority.h"
 #include "providers/aws/userdata.h"
 
 namespace carrierarr::aws_provider {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+constexpr char kBootstrap[] = "/usr/local/lib/carrierarr/bootstrap.sh";
+constexpr char kSplitSecret[] = "/usr/local/lib/carrierarr/split-secret.py";
+constexpr char kToken[] = "/etc/carrierarr/agent.token";
+constexpr char kK3sConfig[] = "/etc/rancher/k3s/config.yaml";
+constexpr char kAgentUnit[] = "/etc/systemd/system/carrierarr-agent.service";
+constexpr char kNebulaUnit[] = "/etc/systemd/system/nebula.service";
 
 int Count(const std::string& text, const std::string& needle) {
   int n = 0;
@@ -23,131 +46,603 @@ int Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-UserdataParams Worker() {
+// A CA and host certificates from the project's own PKI, so the PEM is the real thing.
+struct Material {
+  std::string ca, cert, key;
+};
+
+Material Mint(const std::string& name, const std::string& ip, std::vector<std::string> groups) {
+  const pki::TimePoint now = std::chrono::system_clock::now();
+  auto ca = pki::CreateCa({.name = "demo-mesh"}, now);
+  EXPECT_TRUE(ca.ok()) << ca.status().ToString();
+  if (!ca.ok()) return {};
+  auto authority = pki::CertificateAuthority::Create(ca->cert, ca->private_key);
+  EXPECT_TRUE(authority.ok()) << authority.status().ToString();
+  if (!authority.ok()) return {};
+  auto mesh_ip = ParseIpv4(ip);
+  EXPECT_TRUE(mesh_ip.ok());
+  auto host = authority->Sign(
+      {.name = name, .ip = Ipv4Net{*mesh_ip, PrefixToMask(16)}, .groups = std::move(groups)}, now);
+  EXPECT_TRUE(host.ok()) << host.status().ToString();
+  if (!host.ok()) return {};
+  return {ca->CertPem(), host->CertPem(), host->KeyPem()};
+}
+
+std::string NebulaConfig(const std::string& lighthouse_endpoint, bool am_lighthouse) {
+  return "pki:\n  ca: /etc/nebula/ca.crt\n  cert: /etc/nebula/host.crt\n  key: "
+         "/etc/nebula/host.key\nstatic_host_map:\n  \"10.42.0.1\": [\"" +
+         lighthouse_endpoint + "\"]\nlighthouse:\n  am_lighthouse: " +
+         (am_lighthouse ? "true\n  hosts: []\n" : "false\n  hosts:\n    - \"10.42.0.1\"\n") +
+         "listen:\n  host: 0.0.0.0\n  port: " + (am_lighthouse ? "4242" : "0") +
+         "\ntun:\n  dev: nebula1\n  mtu: 1300\nfirewall:\n  outbound:\n    - port: any\n"
+         "      proto: any\n      host: any\n  inbound:\n    - port: any\n      proto: icmp\n"
+         "      host: any\n";
+}
+
+// The lighthouse: the k3s server.
+UserdataParams Lighthouse() {
+  const Material m = Mint("lighthouse", "10.42.0.1", {"lighthouse"});
   UserdataParams p;
   p.fleet = "demo";
-  p.node = "gpu-1";
-  p.agent_type = "gpu-worker";
+  p.node = "lighthouse";
+  p.agent_type = "lighthouse";
   p.arch = "x86_64";
-  p.mesh_ip = "10.42.2.1";
-  p.ca_crt =
-      "-----BEGIN NEBULA CERTIFICATE-----\nCkAKDmRlbW8tbWVzaA==\n-----END NEBULA "
-      "CERTIFICATE-----\n";
-  p.host_crt =
-      "-----BEGIN NEBULA CERTIFICATE-----\nCmYKBWdwdS0x\n-----END NEBULA CERTIFICATE-----\n";
-  p.host_key =
-      "-----BEGIN NEBULA X25519 PRIVATE KEY-----\nc2VjcmV0\n-----END NEBULA X25519 PRIVATE "
-      "KEY-----\n";
-  p.nebula_config =
-      "pki:\n  ca: /etc/nebula/ca.crt\nstatic_host_map:\n  '10.42.0.1': ['198.51.100.7:4242']\n";
+  p.mesh_ip = "10.42.0.1";
+  p.ca_crt = m.ca;
+  p.host_crt = m.cert;
+  p.host_key = m.key;
+  p.nebula_config = NebulaConfig("198.51.100.7:4242", true);
+  p.region = "us-west-2";
   p.nebula_version = "1.9.5";
-  p.agent_url = "https://example.org/carrierarr-agent-x86_64";
-  p.agent_sha256 = std::string(64, 'a');
-  p.agent_token = "cet_0123456789abcdef";
+  p.agent_url = "https://downloads.example.org/carrierarr-agent-x86_64";
+  p.agent_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  p.agent_token = "cet_5d41402abc4b2a76b9719d911017c592aabbccddeeff00112233445566778899";
   p.control_plane = "10.42.1.1:50051";
-  p.k3s_server_ip = "10.42.0.1";
-  p.k3s_token = "0123456789abcdef";
+  p.k3s_server = true;
+  p.k3s_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
   return p;
 }
 
-// path -> (permissions, content) of write_files.
-std::map<std::string, std::pair<std::string, std::string>> Files(const std::string& userdata) {
-  YAML::Node doc = YAML::Load(userdata);
-  std::map<std::string, std::pair<std::string, std::string>> out;
-  for (const auto& f : doc["write_files"])
-    out[f["path"].as<std::string>()] = {f["permissions"].as<std::string>(),
-                                        f["content"].as<std::string>()};
+// A GPU worker on arm64: a k3s agent that joins the lighthouse.
+UserdataParams GpuWorker() {
+  const Material m = Mint("gpu-1", "10.42.2.1", {"workers", "gpu-compute"});
+  UserdataParams p = Lighthouse();
+  p.node = "gpu-1";
+  p.agent_type = "gpu-worker";
+  p.arch = "arm64";
+  p.mesh_ip = "10.42.2.1";
+  p.ca_crt = m.ca;
+  p.host_crt = m.cert;
+  p.host_key = m.key;
+  p.nebula_config = NebulaConfig("198.51.100.7:4242", false);
+  p.agent_url = "https://downloads.example.org/carrierarr-agent-arm64?X-Amz-Signature=abc123";
+  p.k3s_server = false;
+  p.k3s_server_ip = "10.42.0.1";
+  return p;
+}
+
+UserdataParams InSecretsManager(UserdataParams p) {
+  p.ca_crt.clear();
+  p.host_crt.clear();
+  p.host_key.clear();
+  p.nebula_config.clear();
+  p.secret_id = "carrierarr/demo/" + p.node;
+  return p;
+}
+
+struct File {
+  std::string owner, permissions, content;
+};
+
+// The document after "#cloud-config", parsed as cloud-init will: write_files by path.
+std::map<std::string, File> Files(const std::string& userdata) {
+  std::map<std::string, File> out;
+  EXPECT_EQ(userdata.rfind("#cloud-config\n", 0), 0u) << "cloud-init needs this first line";
+  YAML::Node doc = YAML::Load(userdata.substr(userdata.find('\n') + 1));
+  EXPECT_TRUE(doc["write_files"].IsSequence());
+  for (const auto& f : doc["write_files"]) {
+    const std::string path = f["path"].as<std::string>();
+    EXPECT_EQ(out.count(path), 0u) << path << " written twice";
+    out[path] = {f["owner"].as<std::string>(), f["permissions"].as<std::string>(),
+                 f["content"].as<std::string>()};
+  }
   return out;
 }
 
-TEST(UserdataTest, EmbedsTheCertificatesVerbatimWithPrivateModes) {
-  UserdataParams p = Worker();
+Result<std::map<std::string, File>> RenderFiles(const UserdataParams& p) {
+  auto ud = RenderUserdata(p);
+  if (!ud.ok()) return ud.status();
+  return Files(*ud);
+}
+
+std::set<std::string> Paths(const std::map<std::string, File>& files) {
+  std::set<std::string> out;
+  for (const auto& [path, file] : files) out.insert(path);
+  return out;
+}
+
+// The words of a systemd unit's ExecStart (no quoting in ours: every value is one word).
+std::vector<std::string> ExecStart(const std::string& unit) {
+  const size_t at = unit.find("\nExecStart=");
+  if (at == std::string::npos) return {};
+  const size_t start = at + 11;
+  std::istringstream words(unit.substr(start, unit.find('\n', start) - start));
+  std::vector<std::string> argv;
+  for (std::string w; words >> w;) argv.push_back(w);
+  return argv;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = std::filesystem::temp_directory_path().string() + "/userdata-test-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// ---- the lighthouse and a worker ------------------------------------------------------------
+
+TEST(RenderUserdataTest, LighthouseCarriesItsNebulaMaterialVerbatimWithPrivateModes) {
+  const UserdataParams p = Lighthouse();
   auto ud = RenderUserdata(p);
   ASSERT_TRUE(ud.ok()) << ud.status().ToString();
-  EXPECT_EQ(ud->rfind("#cloud-config\n", 0), 0u);
-  EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 3) << "CA certificate, host certificate, host key";
+  // The seeds' check: CA certificate, host certificate, host key.
+  EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 3) << *ud;
+
   auto files = Files(*ud);
-  EXPECT_EQ(files["/etc/nebula/ca.crt"], std::make_pair(std::string("0600"), p.ca_crt));
-  EXPECT_EQ(files["/etc/nebula/host.key"], std::make_pair(std::string("0600"), p.host_key));
-  EXPECT_EQ(files["/etc/nebula/config.yml"].second, p.nebula_config);
-  EXPECT_EQ(files["/etc/carrierarr/agent.token"].first, "0600");
-  EXPECT_EQ(files["/usr/local/lib/carrierarr/bootstrap.sh"].first, "0700");
-  // k3s agent on the mesh.
-  const std::string k3s = files["/etc/rancher/k3s/config.yaml"].second;
-  EXPECT_EQ(files["/etc/rancher/k3s/config.yaml"].first, "0600");
-  EXPECT_THAT(k3s, HasSubstr("node-ip: 10.42.2.1"));
-  EXPECT_THAT(k3s, HasSubstr("flannel-iface: nebula1"));
-  EXPECT_THAT(k3s, HasSubstr("server: https://10.42.0.1:6443"));
-  // The agent, enrolled with its token, pointed at the control plane over the mesh.
-  EXPECT_THAT(files["/etc/systemd/system/carrierarr-agent.service"].second,
-              HasSubstr("--control-plane 10.42.1.1:50051 --node-id gpu-1 --type gpu-worker "
-                        "--token-file /etc/carrierarr/agent.token"));
-  const std::string boot = files["/usr/local/lib/carrierarr/bootstrap.sh"].second;
-  EXPECT_THAT(boot, HasSubstr("nebula-linux-amd64.tar.gz"));
-  EXPECT_THAT(boot, HasSubstr("SHASUM256.txt"));
-  EXPECT_THAT(boot, HasSubstr("sha256sum -c"));
-  EXPECT_THAT(boot, HasSubstr("INSTALL_K3S_EXEC='agent'"));
+  EXPECT_EQ(Paths(files),
+            (std::set<std::string>{"/etc/nebula/ca.crt", "/etc/nebula/host.crt",
+                                   "/etc/nebula/host.key", "/etc/nebula/config.yml", kNebulaUnit,
+                                   kToken, kAgentUnit, kK3sConfig, kBootstrap}));
+  // Byte for byte what was given, readable by root alone.
+  const std::map<std::string, std::string> secret_files = {
+      {"/etc/nebula/ca.crt", p.ca_crt},
+      {"/etc/nebula/host.crt", p.host_crt},
+      {"/etc/nebula/host.key", p.host_key},
+      {"/etc/nebula/config.yml", p.nebula_config},
+      {kToken, p.agent_token + "\n"}};
+  for (const auto& [path, content] : secret_files) {
+    SCOPED_TRACE(path);
+    EXPECT_EQ(files[path].content, content);
+    EXPECT_EQ(files[path].permissions, "0600");
+    EXPECT_EQ(files[path].owner, "root:root");
+  }
+  EXPECT_EQ(files[kK3sConfig].permissions, "0600") << "it holds the k3s join token";
+  EXPECT_EQ(files[kBootstrap].permissions, "0700");
+  EXPECT_EQ(files[kNebulaUnit].permissions, "0644");
+  EXPECT_EQ(files[kAgentUnit].permissions, "0644");
+  EXPECT_THAT(files[kNebulaUnit].content,
+              HasSubstr("\nExecStart=/usr/local/bin/nebula -config /etc/nebula/config.yml\n"));
 }
 
-TEST(UserdataTest, TheServerAdvertisesItsMeshAddress) {
-  UserdataParams p = Worker();
-  p.node = "lighthouse";
-  p.agent_type = "lighthouse";
-  p.mesh_ip = "10.42.0.1";
-  p.k3s_server = true;
-  p.arch = "arm64";
-  auto ud = RenderUserdata(p);
-  ASSERT_TRUE(ud.ok());
-  const std::string k3s = Files(*ud)["/etc/rancher/k3s/config.yaml"].second;
-  EXPECT_THAT(k3s, HasSubstr("advertise-address: 10.42.0.1"));
-  EXPECT_THAT(k3s, HasSubstr("tls-san:\n  - 10.42.0.1"));
-  EXPECT_THAT(k3s, Not(HasSubstr("server:")));
-  EXPECT_THAT(*ud, HasSubstr("nebula-linux-arm64.tar.gz"));
+TEST(RenderUserdataTest, LighthouseRunsTheK3sServerOnItsMeshAddress) {
+  const UserdataParams p = Lighthouse();
+  auto files = RenderFiles(p);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const YAML::Node k3s = YAML::Load((*files)[kK3sConfig].content);
+  EXPECT_EQ(k3s["node-ip"].as<std::string>(), "10.42.0.1");
+  EXPECT_EQ(k3s["advertise-address"].as<std::string>(), "10.42.0.1");
+  ASSERT_TRUE(k3s["tls-san"].IsSequence());
+  EXPECT_EQ(k3s["tls-san"].as<std::vector<std::string>>(), std::vector<std::string>{"10.42.0.1"});
+  EXPECT_EQ(k3s["flannel-iface"].as<std::string>(), "nebula1");
+  EXPECT_EQ(k3s["token"].as<std::string>(), p.k3s_token);
+  EXPECT_EQ(k3s["node-name"].as<std::string>(), "lighthouse");
+  EXPECT_FALSE(k3s["server"].IsDefined()) << "the server joins nobody";
+  const std::string& boot = (*files)[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly K3S_ROLE='server'\n"));
+  EXPECT_THAT(boot, HasSubstr("https://get.k3s.io"));
+  EXPECT_THAT(boot, HasSubstr("INSTALL_K3S_EXEC=\"${K3S_ROLE}\""));
+  EXPECT_THAT(boot, HasSubstr("readonly NEBULA_ARCH='amd64'\n"));
 }
 
-TEST(UserdataTest, SecretsManagerModeCarriesNoKeyMaterial) {
-  UserdataParams p = Worker();
-  p.ca_crt = p.host_crt = p.host_key = p.nebula_config = "";
-  p.secret_id = "carrierarr/demo/gpu-1";
-  p.region = "us-west-2";
+TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
+  const UserdataParams p = GpuWorker();
   auto ud = RenderUserdata(p);
   ASSERT_TRUE(ud.ok()) << ud.status().ToString();
-  EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 0);
-  EXPECT_THAT(*ud, HasSubstr("aws secretsmanager get-secret-value --secret-id "
-                             "'carrierarr/demo/gpu-1' --region 'us-west-2'"));
-  auto j = nlohmann::json::parse(NebulaSecretJson(Worker(), "198.51.100.7:4242"));
-  for (const char* key : {"nebula_ca_crt", "nebula_node_crt", "nebula_node_key", "nebula_ip",
-                          "lighthouse_endpoint", "nebula_config"})
-    EXPECT_TRUE(j.contains(key)) << key;
-  EXPECT_EQ(j["lighthouse_endpoint"], "198.51.100.7:4242");
+  EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 3);
+  auto files = Files(*ud);
+  const YAML::Node k3s = YAML::Load(files[kK3sConfig].content);
+  EXPECT_EQ(k3s["server"].as<std::string>(), "https://10.42.0.1:6443");
+  EXPECT_EQ(k3s["node-ip"].as<std::string>(), "10.42.2.1");
+  EXPECT_EQ(k3s["flannel-iface"].as<std::string>(), "nebula1");
+  EXPECT_EQ(k3s["token"].as<std::string>(), p.k3s_token);
+  EXPECT_FALSE(k3s["advertise-address"].IsDefined());
+  EXPECT_FALSE(k3s["tls-san"].IsDefined());
+  const std::string& boot = files[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly K3S_ROLE='agent'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly NEBULA_ARCH='arm64'\n"));
+  EXPECT_THAT(boot, HasSubstr("nebula-linux-${NEBULA_ARCH}.tar.gz"));
+  EXPECT_THAT(boot, HasSubstr("SHASUM256.txt"));
+  EXPECT_THAT(boot,
+              HasSubstr("https://github.com/slackhq/nebula/releases/download/v${NEBULA_VERSION}"));
+  EXPECT_THAT(boot, HasSubstr("readonly NEBULA_VERSION='1.9.5'\n"));
 }
 
-TEST(UserdataTest, RefusesValuesThatCouldBreakOut) {
-  for (auto mutate : std::vector<std::function<void(UserdataParams&)>>{
-           [](UserdataParams& p) { p.node = "gpu-1'; rm -rf /"; },
-           [](UserdataParams& p) { p.node = "gpu\n-1"; },
-           [](UserdataParams& p) { p.agent_token = "cet_a b"; },
-           [](UserdataParams& p) { p.agent_url = "https://x/a'b"; },
-           [](UserdataParams& p) { p.agent_url = "ftp://x/a"; },
-           [](UserdataParams& p) { p.control_plane = "10.42.1.1:50051 --allow-exec"; },
-           [](UserdataParams& p) { p.arch = "mips"; },
-           [](UserdataParams& p) { p.host_key.clear(); }}) {
-    UserdataParams p = Worker();
-    mutate(p);
-    auto ud = RenderUserdata(p);
-    EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument) << p.node << " " << p.agent_url;
+TEST(RenderUserdataTest, AgentRunsWithItsTokenFileAndTheRealFlags) {
+  const UserdataParams p = GpuWorker();
+  auto files = RenderFiles(p);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const std::vector<std::string> argv = ExecStart((*files)[kAgentUnit].content);
+  EXPECT_THAT(argv,
+              ElementsAre("/usr/local/bin/carrierarr-agent", "--control-plane", "10.42.1.1:50051",
+                          "--node-id", "gpu-1", "--type", "gpu-worker", "--token-file", kToken,
+                          "--state-dir", "/var/lib/carrierarr-agent", "--nebula-dev", "nebula1"));
+  EXPECT_THAT((*files)[kAgentUnit].content,
+              HasSubstr("After=network-online.target nebula.service"));
+  // Every flag is one the agent defines (src/agent/options.cc), so a rename there fails here.
+  auto options = ReadFile(std::string(CARRIERARR_SOURCE_DIR) + "/src/agent/options.cc");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  for (const auto& word : argv) {
+    if (word.rfind("--", 0) != 0) continue;
+    EXPECT_THAT(*options, HasSubstr("(\"" + word.substr(2) + "\", &r.")) << word;
+  }
+  // The token never appears on a command line, only in its 0600 file.
+  EXPECT_THAT((*files)[kAgentUnit].content, Not(HasSubstr(p.agent_token)));
+  EXPECT_THAT((*files)[kBootstrap].content, Not(HasSubstr(p.agent_token)));
+}
+
+TEST(RenderUserdataTest, RunsOneFixedScriptAsAnArgvList) {
+  auto ud = RenderUserdata(Lighthouse());
+  ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+  const YAML::Node doc = YAML::Load(ud->substr(ud->find('\n') + 1));
+  ASSERT_TRUE(doc["runcmd"].IsSequence());
+  ASSERT_EQ(doc["runcmd"].size(), 1u);
+  // A list, not a string: cloud-init executes it without a shell.
+  ASSERT_TRUE(doc["runcmd"][0].IsSequence());
+  EXPECT_EQ(doc["runcmd"][0].as<std::vector<std::string>>(), std::vector<std::string>{kBootstrap});
+}
+
+TEST(RenderUserdataTest, BootstrapVerifiesWhatItInstallsAndLogsFailures) {
+  UserdataParams p = GpuWorker();
+  auto files = RenderFiles(p);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const std::string& boot = (*files)[kBootstrap].content;
+  EXPECT_EQ(boot.rfind("#!/bin/bash\n", 0), 0u);
+  EXPECT_THAT(boot, HasSubstr("set -Eeuo pipefail"));
+  EXPECT_THAT(boot, HasSubstr("exec >>/var/log/carrierarr-bootstrap.log 2>&1"));
+  EXPECT_THAT(boot, HasSubstr("carrierarr bootstrap FAILED in step"));
+  EXPECT_THAT(boot, HasSubstr("readonly AGENT_SHA256='" + p.agent_sha256 + "'\n"));
+  EXPECT_THAT(boot, HasSubstr("does not match providers.aws.agent_sha256"));
+  EXPECT_THAT(boot, HasSubstr("systemctl enable --now nebula.service"));
+  EXPECT_THAT(boot, HasSubstr("systemctl enable --now carrierarr-agent.service"));
+  // Every interpolated value is a single-quoted assignment at the top.
+  EXPECT_THAT(boot, HasSubstr("readonly NODE='gpu-1'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly MESH_IP='10.42.2.1'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly AGENT_URL='" + p.agent_url + "'\n"));
+
+  // Without a digest the agent is still installed, and the log says it was not verified.
+  p.agent_sha256.clear();
+  auto unverified = RenderFiles(p);
+  ASSERT_TRUE(unverified.ok()) << unverified.status().ToString();
+  EXPECT_THAT((*unverified)[kBootstrap].content, HasSubstr("readonly AGENT_SHA256=''\n"));
+  EXPECT_THAT((*unverified)[kBootstrap].content, HasSubstr("was NOT verified"));
+
+  // An uppercase digest is compared as sha256sum prints it.
+  p.agent_sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+  auto upper = RenderFiles(p);
+  ASSERT_TRUE(upper.ok()) << upper.status().ToString();
+  EXPECT_THAT(
+      (*upper)[kBootstrap].content,
+      HasSubstr("readonly AGENT_SHA256='9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6"
+                "c15b0f00a08'\n"));
+}
+
+TEST(RenderUserdataTest, BootstrapScriptIsValidBash) {
+  for (const UserdataParams& p :
+       {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())}) {
+    SCOPED_TRACE(p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager"));
+    auto files = RenderFiles(p);
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    TempDir dir;
+    const std::string script = dir.path() + "/bootstrap.sh";
+    ASSERT_TRUE(WriteFileAtomic(script, (*files)[kBootstrap].content, 0700).ok());
+    auto run = carrierarr::Run({"bash", "-n", script});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->exit_code, 0) << run->err;
   }
 }
 
-TEST(UserdataTest, OverSixteenKilobytesSaysHowToShrinkIt) {
-  UserdataParams p = Worker();
+TEST(RenderUserdataTest, WithoutAnAgentOrK3sThoseFilesStayOut) {
+  UserdataParams p = GpuWorker();
+  p.agent_url.clear();
+  p.agent_sha256.clear();
+  p.agent_token.clear();
+  p.control_plane.clear();
+  p.k3s_token.clear();
+  auto files = RenderFiles(p);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  EXPECT_EQ(Paths(*files), (std::set<std::string>{"/etc/nebula/ca.crt", "/etc/nebula/host.crt",
+                                                  "/etc/nebula/host.key", "/etc/nebula/config.yml",
+                                                  kNebulaUnit, kBootstrap}));
+  const std::string& boot = (*files)[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly K3S_ROLE=''\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly AGENT=''\n"));
+  EXPECT_THAT(boot, HasSubstr("no carrierarr-agent on this node"));
+}
+
+// ---- Secrets Manager ------------------------------------------------------------------------
+
+TEST(RenderUserdataTest, SecretsManagerModeCarriesNoKeyMaterial) {
+  const UserdataParams embedded = GpuWorker();
+  const UserdataParams p = InSecretsManager(embedded);
+  auto ud = RenderUserdata(p);
+  ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+  EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 0);
+  EXPECT_THAT(*ud, Not(HasSubstr(embedded.host_key.substr(50, 20))));
+  auto files = Files(*ud);
+  EXPECT_EQ(files.count("/etc/nebula/host.key"), 0u);
+  EXPECT_EQ(files.count("/etc/nebula/ca.crt"), 0u);
+  EXPECT_EQ(files[kSplitSecret].permissions, "0600");
+  const std::string& boot = files[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly SECRET_ID='carrierarr/demo/gpu-1'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly REGION='us-west-2'\n"));
+  EXPECT_THAT(boot, HasSubstr("aws secretsmanager get-secret-value --secret-id \"${SECRET_ID}\" "
+                              "--region \"${REGION}\" \\\n    --query SecretString --output text"));
+  EXPECT_THAT(boot, HasSubstr("python3 " + std::string(kSplitSecret)));
+  // Nebula starts only after its files exist: the fetch comes before the service.
+  EXPECT_LT(boot.find("get-secret-value"), boot.find("systemctl enable --now nebula.service"));
+  EXPECT_LT(ud->size(), RenderUserdata(embedded)->size());
+}
+
+TEST(RenderUserdataTest, SecretsManagerNeedsTheRegionAndNoEmbeddedMaterial) {
+  UserdataParams p = InSecretsManager(GpuWorker());
+  p.region.clear();
+  auto no_region = RenderUserdata(p);
+  ASSERT_FALSE(no_region.ok());
+  EXPECT_THAT(no_region.status().message(), HasSubstr("region"));
+
+  UserdataParams both = GpuWorker();
+  both.secret_id = "carrierarr/demo/gpu-1";
+  auto mixed = RenderUserdata(both);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(mixed.status().message(), HasSubstr("both a secret_id and embedded"));
+}
+
+TEST(NebulaSecretJsonTest, HasTheSeedsKeysPlusTheConfig) {
+  const UserdataParams p = GpuWorker();
+  const auto j = nlohmann::json::parse(NebulaSecretJson(p, "198.51.100.7:4242"));
+  std::set<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.insert(key);
+  EXPECT_EQ(keys, (std::set<std::string>{"nebula_ca_crt", "nebula_node_crt", "nebula_node_key",
+                                         "nebula_ip", "lighthouse_endpoint", "nebula_config"}));
+  EXPECT_EQ(j["nebula_ca_crt"], p.ca_crt);
+  EXPECT_EQ(j["nebula_node_crt"], p.host_crt);
+  EXPECT_EQ(j["nebula_node_key"], p.host_key);
+  EXPECT_EQ(j["nebula_ip"], "10.42.2.1");
+  EXPECT_EQ(j["lighthouse_endpoint"], "198.51.100.7:4242");
+  EXPECT_EQ(j["nebula_config"], p.nebula_config);
+}
+
+// The splitter from the userdata, run by python3 on the secret as the AWS CLI prints it
+// (SecretString and a line feed), into a scratch copy of /etc/nebula.
+TEST(SplitSecretTest, WritesEachNebulaFileVerbatimWithModeSixHundredPython3) {
+  const UserdataParams p = GpuWorker();
+  auto files = RenderFiles(InSecretsManager(p));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  std::string script = (*files)[kSplitSecret].content;
+  TempDir dir;
+  const std::string etc = dir.path() + "/etc/nebula";
+  // Point the fixed paths at the scratch directory; nothing else in the script changes.
+  for (size_t at = script.find("\"/etc/nebula"); at != std::string::npos;
+       at = script.find("\"/etc/nebula", at + etc.size())) {
+    script.replace(at + 1, 11, etc);
+  }
+  ASSERT_THAT(script, Not(HasSubstr("\"/etc/")));
+  const std::string secret = dir.path() + "/secret.json";
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/split.py", script, 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(secret, NebulaSecretJson(p, "198.51.100.7:4242") + "\n", 0600).ok());
+  auto run = carrierarr::Run({"python3", dir.path() + "/split.py", secret});
+  ASSERT_TRUE(run.ok()) << "python3 is needed here (Amazon Linux 2023 has it): "
+                        << run.status().ToString();
+  ASSERT_EQ(run->exit_code, 0) << run->err;
+  const std::map<std::string, std::string> want = {{"ca.crt", p.ca_crt},
+                                                   {"host.crt", p.host_crt},
+                                                   {"host.key", p.host_key},
+                                                   {"config.yml", p.nebula_config}};
+  for (const auto& [name, content] : want) {
+    SCOPED_TRACE(name);
+    auto got = ReadFile(etc + "/" + name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, content);
+    EXPECT_EQ(ModeOf(etc + "/" + name), 0600u);
+  }
+
+  // A secret without the key fails and says what is missing.
+  ASSERT_TRUE(WriteFileAtomic(secret, R"({"nebula_ca_crt": "x"})", 0600).ok());
+  auto partial = carrierarr::Run({"python3", dir.path() + "/split.py", secret});
+  ASSERT_TRUE(partial.ok());
+  EXPECT_NE(partial->exit_code, 0);
+  EXPECT_THAT(partial->err, HasSubstr("nebula_node_key"));
+}
+
+// ---- YAML round trips -----------------------------------------------------------------------
+
+TEST(RenderUserdataTest, EmbeddedTextSurvivesYamlByteForByte) {
+  // Shapes that a plain "content: |" would change: no final line feed, several, leading spaces
+  // (taken for indentation without an indicator), blank lines, tabs, trailing spaces, YAML and
+  // shell syntax, a document marker.
+  for (const std::string& config :
+       {std::string("a: 1"), std::string("a: 1\n\n\n"), std::string("  indented: first\nb: 2\n"),
+        std::string("\n\n  after blank lines\n"), std::string("a:\n\n\n  b: 1\n"),
+        std::string("\tk: v\t\ntrailing   \n"), std::string("--- \n...\n# '\"$(x)` |\n"),
+        std::string("   \n  x\n")}) {
+    SCOPED_TRACE("config: [" + config + "]");
+    UserdataParams p = Lighthouse();
+    p.nebula_config = config;
+    auto files = RenderFiles(p);
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    EXPECT_EQ((*files)["/etc/nebula/config.yml"].content, config);
+    EXPECT_EQ((*files)["/etc/nebula/host.key"].content, p.host_key);
+  }
+}
+
+TEST(RenderUserdataTest, RefusesTextThatYamlWouldNotKeep) {
+  UserdataParams p = Lighthouse();
+  p.nebula_config = "a: 1\r\nb: 2\n";
+  auto cr = RenderUserdata(p);
+  ASSERT_FALSE(cr.ok());
+  EXPECT_THAT(cr.status().message(), HasSubstr("nebula_config holds byte 0x0d at offset 4"));
+
+  p = Lighthouse();
+  p.host_key = "/home/me/.carrierarr/pki/lighthouse.key";
+  auto path = RenderUserdata(p);
+  ASSERT_FALSE(path.ok());
+  EXPECT_THAT(path.status().message(), HasSubstr("host_key is not a Nebula PEM block"));
+
+  p = Lighthouse();
+  p.ca_crt.clear();
+  auto missing = RenderUserdata(p);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("ca_crt is empty"));
+}
+
+// ---- refusals ------------------------------------------------------------------------------
+
+struct BadParams {
+  std::string name;
+  std::function<void(UserdataParams&)> mutate;
+  std::string want;  // in the message
+};
+
+TEST(RenderUserdataTest, RefusesValuesThatCouldBreakOutOfTheirPlace) {
+  const std::vector<BadParams> cases = {
+      {"NodeWithQuote", [](UserdataParams& p) { p.node = "gpu-1'; rm -rf /"; },
+       "node 'gpu-1'; rm -rf /' must be 1-63 lowercase"},
+      {"NodeWithNewline", [](UserdataParams& p) { p.node = "gpu\n-1"; }, "node 'gpu\\n-1' must"},
+      {"NodeUppercase", [](UserdataParams& p) { p.node = "GPU-1"; }, "node 'GPU-1' must"},
+      {"FleetWithSpace", [](UserdataParams& p) { p.fleet = "my lab"; }, "fleet 'my lab' must"},
+      {"UnknownType", [](UserdataParams& p) { p.agent_type = "tpu"; },
+       "agent_type 'tpu' must be lighthouse, gpu-worker or cpu-worker"},
+      {"UnknownArch", [](UserdataParams& p) { p.arch = "mips"; }, "arch 'mips' must be x86_64"},
+      {"MeshIpWithMask", [](UserdataParams& p) { p.mesh_ip = "10.42.2.1/16"; },
+       "mesh_ip '10.42.2.1/16' must be an IPv4 address without a mask"},
+      {"MeshIpNotCanonical", [](UserdataParams& p) { p.mesh_ip = "010.42.2.1"; }, "mesh_ip"},
+      {"TunTooLong", [](UserdataParams& p) { p.tun_device = "nebula-mesh-device"; },
+       "tun_device 'nebula-mesh-device' must be an interface name"},
+      {"VersionWithCommand", [](UserdataParams& p) { p.nebula_version = "1.9.5;reboot"; },
+       "nebula_version '1.9.5;reboot' must be a slackhq/nebula release"},
+      {"UrlWithQuote", [](UserdataParams& p) { p.agent_url = "https://x.org/a'b"; },
+       "agent_url 'https://x.org/a'b' must be an http(s) URL"},
+      {"UrlWithSpace", [](UserdataParams& p) { p.agent_url = "https://x.org/a b"; }, "agent_url"},
+      {"UrlWithCommand", [](UserdataParams& p) { p.agent_url = "https://x.org/$(reboot)"; },
+       "no quotes, spaces or '$'"},
+      {"UrlWithBacktick", [](UserdataParams& p) { p.agent_url = "https://x.org/`id`"; },
+       "agent_url"},
+      {"UrlNotHttp", [](UserdataParams& p) { p.agent_url = "file:///etc/shadow"; }, "agent_url"},
+      {"UrlBadHost", [](UserdataParams& p) { p.agent_url = "https://-x.org/a"; }, "agent_url"},
+      {"ShaNotHex", [](UserdataParams& p) { p.agent_sha256 = std::string(64, 'g'); },
+       "agent_sha256"},
+      {"ControlPlaneWithFlag",
+       [](UserdataParams& p) { p.control_plane = "10.42.1.1:50051 --allow-exec"; },
+       "control_plane '10.42.1.1:50051 --allow-exec' must be HOST:PORT"},
+      {"ControlPlaneWithoutPort", [](UserdataParams& p) { p.control_plane = "10.42.1.1"; },
+       "control_plane"},
+      {"AgentWithoutToken", [](UserdataParams& p) { p.agent_token.clear(); },
+       "needs its enrollment token"},
+      {"K3sAgentWithoutServer", [](UserdataParams& p) { p.k3s_server_ip.clear(); },
+       "k3s_server_ip (empty) must be the k3s server's mesh address"},
+      {"SecretIdWithQuote",
+       [](UserdataParams& p) {
+         p = InSecretsManager(p);
+         p.secret_id = "carrierarr/demo/gpu-1' --profile 'x";
+       },
+       "secret_id"},
+      {"RegionWithSpace", [](UserdataParams& p) { p.region = "us west 2"; }, "region"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    UserdataParams p = GpuWorker();
+    c.mutate(p);
+    auto ud = RenderUserdata(p);
+    ASSERT_FALSE(ud.ok());
+    EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(ud.status().message(), HasSubstr(c.want));
+    EXPECT_THAT(ud.status().message(), HasSubstr("userdata for node '"));
+    EXPECT_EQ(ud.status().message().find('\n'), std::string::npos) << "one line";
+  }
+}
+
+TEST(RenderUserdataTest, RefusesBadSecretsWithoutRepeatingThem) {
+  const std::vector<BadParams> cases = {
+      {"TokenWithSpace", [](UserdataParams& p) { p.agent_token = "cet_abc def"; }, "agent_token"},
+      {"TokenWithNewline",
+       [](UserdataParams& p) { p.agent_token = "cet_abc\nExecStartPre=/bin/sh"; }, "agent_token"},
+      {"K3sTokenWithQuote", [](UserdataParams& p) { p.k3s_token = "abc\"\nserver: evil"; },
+       "k3s_token"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    UserdataParams p = GpuWorker();
+    c.mutate(p);
+    auto ud = RenderUserdata(p);
+    ASSERT_FALSE(ud.ok());
+    EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(ud.status().message(), HasSubstr(c.want + " (a value not shown) must be"));
+    EXPECT_THAT(ud.status().message(), Not(HasSubstr("abc")));
+  }
+}
+
+// ---- size --------------------------------------------------------------------------------
+
+TEST(RenderUserdataTest, StaysUnderEc2sLimitWithRoomToSpare) {
+  for (const UserdataParams& p : {Lighthouse(), GpuWorker()}) {
+    auto ud = RenderUserdata(p);
+    ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+    // At least 4 KB left for larger Nebula configs (more rules, more lighthouses).
+    EXPECT_LT(ud->size(), kMaxUserdataBytes - 4096) << p.node;
+  }
+}
+
+TEST(RenderUserdataTest, OverTheLimitNamesTheNodeAndSuggestsSecretsManager) {
+  UserdataParams p = GpuWorker();
   p.nebula_config += "# " + std::string(kMaxUserdataBytes, 'x') + "\n";
   auto ud = RenderUserdata(p);
   ASSERT_FALSE(ud.ok());
+  EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(ud.status().message(), HasSubstr("userdata for node 'gpu-1' is "));
+  EXPECT_THAT(ud.status().message(), HasSubstr("over EC2's limit of 16384"));
   EXPECT_THAT(ud.status().message(), HasSubstr("nebula_material: secretsmanager"));
+
+  // The same node with its material in Secrets Manager fits: the config is not in the userdata.
+  auto moved = RenderUserdata(InSecretsManager(p));
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_LE(moved->size(), kMaxUserdataBytes);
+
+  // Exactly at the limit is still accepted; one byte more is not.
+  UserdataParams edge = GpuWorker();
+  auto base = RenderUserdata(edge);
+  ASSERT_TRUE(base.ok());
+  const size_t room = kMaxUserdataBytes - base->size();
+  // A comment line "#xxx\n" in the config adds its length plus the block's 6-space indent.
+  ASSERT_GT(room, 8u);
+  edge.nebula_config += "#" + std::string(room - 6 - 2, 'x') + "\n";
+  auto at_limit = RenderUserdata(edge);
+  ASSERT_TRUE(at_limit.ok()) << at_limit.status().ToString();
+  EXPECT_EQ(at_limit->size(), kMaxUserdataBytes);
+  edge.nebula_config.insert(edge.nebula_config.size() - 1, "x");
+  EXPECT_FALSE(RenderUserdata(edge).ok());
 }
 
-TEST(UserdataTest, Base64MatchesRfc4648) {
+// ---- Base64 ------------------------------------------------------------------------------
+
+TEST(Base64Test, MatchesRfc4648Vectors) {
+  // RFC 4648 section 10.
   EXPECT_EQ(Base64(""), "");
   EXPECT_EQ(Base64("f"), "Zg==");
   EXPECT_EQ(Base64("fo"), "Zm8=");
@@ -155,7 +650,25 @@ TEST(UserdataTest, Base64MatchesRfc4648) {
   EXPECT_EQ(Base64("foob"), "Zm9vYg==");
   EXPECT_EQ(Base64("fooba"), "Zm9vYmE=");
   EXPECT_EQ(Base64("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(Base64(std::string("\xff\xfe", 2)), "//4=");
+}
+
+TEST(Base64Test, UsesTheStandardAlphabetForEveryByte) {
+  // The last two characters of the standard alphabet, and bytes with the high bit set.
+  EXPECT_EQ(Base64(std::string("\xfb\xff", 2)), "+/8=");
+  EXPECT_EQ(Base64(std::string("\x00\x00\x00", 3)), "AAAA");
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  const std::string encoded = Base64(all);
+  EXPECT_EQ(encoded.size(), 344u);  // 4 * ceil(256 / 3)
+  EXPECT_EQ(encoded.substr(0, 8), "AAECAwQF");
+  EXPECT_EQ(encoded.substr(encoded.size() - 8), "/P3+/w==");
+  // Agrees with coreutils' base64 on real userdata.
+  auto ud = RenderUserdata(GpuWorker());
+  ASSERT_TRUE(ud.ok());
+  auto run = carrierarr::Run({"base64", "-w", "0"}, {.stdin_data = *ud});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_EQ(run->exit_code, 0) << run->err;
+  EXPECT_EQ(Base64(*ud), run->out);
 }
 
 }  // namespace

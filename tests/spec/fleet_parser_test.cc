@@ -119,6 +119,88 @@ TEST(InitTemplateTest, CarriesTheFleetNameAndExplainsItself) {
       << bad.status().message();
 }
 
+// The template's commented providers.aws block, uncommented the way a user would: "  # aws:"
+// and the "  #   key: value  # why" lines below it lose their "# ".
+std::string UncommentAwsBlock(const std::string& text, int* uncommented) {
+  std::string out;
+  bool in_block = false;
+  *uncommented = 0;
+  for (std::string line : Lines(text)) {
+    if (line == "  # aws:") {
+      in_block = true;
+    } else if (in_block && line.rfind("  #   ", 0) != 0) {
+      in_block = false;
+    }
+    if (in_block) {
+      line = "  " + line.substr(4);
+      ++*uncommented;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+TEST(InitTemplateTest, ShowsEveryAwsKeyCommentedOut) {
+  const std::string text = InitTemplate("demo");
+  for (const std::string key :
+       {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs", "ami",
+        "key_type", "iam_instance_profile", "nebula_material", "dns_name", "nebula_version",
+        "agent_url", "agent_sha256", "k3s"}) {
+    EXPECT_NE(text.find("\n  #   " + key + ": "), std::string::npos) << key;
+  }
+  // Commented out, the default fleet stays local and has no AWS settings.
+  auto fleet = ParseFleet(text, "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_FALSE(fleet->UsesProvider("aws"));
+  EXPECT_EQ(fleet->aws.region, "");
+  EXPECT_TRUE(fleet->aws.operator_cidrs.empty());
+  // The node sections say where aws goes.
+  EXPECT_NE(text.find("or aws (an EC2"), std::string::npos);
+  EXPECT_NE(text.find("provider: local | aws"), std::string::npos);
+}
+
+TEST(InitTemplateTest, ParsesWithItsAwsBlockUncommented) {
+  int uncommented = 0;
+  const std::string text = UncommentAwsBlock(InitTemplate("demo"), &uncommented);
+  EXPECT_EQ(uncommented, 16) << "aws: and its 15 keys\n" << text;
+  auto fleet = ParseFleet(text, "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message() << "\n" << text;
+  const AwsProviderSpec defaults;
+  const AwsProviderSpec& aws = fleet->aws;
+  // The two example values; everything else spelt out is the default.
+  EXPECT_EQ(aws.region, "us-west-2");
+  ASSERT_EQ(aws.operator_cidrs.size(), 1u);
+  EXPECT_EQ(aws.operator_cidrs[0], Net("203.0.113.7/32"));
+  EXPECT_EQ(aws.profile, defaults.profile);
+  EXPECT_EQ(aws.endpoint_url, defaults.endpoint_url);
+  EXPECT_EQ(aws.vpc_id, defaults.vpc_id);
+  EXPECT_EQ(aws.subnet_id, defaults.subnet_id);
+  EXPECT_EQ(aws.ami, defaults.ami);
+  EXPECT_EQ(aws.key_type, defaults.key_type);
+  EXPECT_EQ(aws.iam_instance_profile, defaults.iam_instance_profile);
+  EXPECT_EQ(aws.nebula_material, defaults.nebula_material);
+  EXPECT_EQ(aws.dns_name, defaults.dns_name);
+  EXPECT_EQ(aws.nebula_version, defaults.nebula_version);
+  EXPECT_EQ(aws.agent_url, defaults.agent_url);
+  EXPECT_EQ(aws.agent_sha256, defaults.agent_sha256);
+  EXPECT_EQ(aws.k3s, defaults.k3s);
+  EXPECT_FALSE(fleet->UsesProvider("aws"));  // until a node says provider: aws
+
+  // And with every node moved to aws, as the comments suggest.
+  std::string on_aws = text;
+  int moved = 0;
+  for (size_t at = on_aws.find("provider: local\n"); at != std::string::npos;
+       at = on_aws.find("provider: local\n", at)) {
+    on_aws.replace(at, 15, "provider: aws");
+    ++moved;
+  }
+  EXPECT_EQ(moved, 3) << "the lighthouse and two pools";
+  auto cloud = ParseFleet(on_aws, "fleet.yaml");
+  ASSERT_TRUE(cloud.ok()) << cloud.status().message() << "\n" << on_aws;
+  EXPECT_TRUE(cloud->UsesProvider("aws"));
+  EXPECT_FALSE(cloud->UsesProvider("local"));
+}
+
 TEST(ParseFleetTest, ReadsEveryKey) {
   const std::string yaml = R"(name: lab-2
 mesh:
@@ -204,48 +286,170 @@ pools:
     instance_type: g5.xlarge
     spot: true
     root_volume_gb: 200
+  - name: cpu
+    type: cpu-worker
+    provider: aws
+    instance_type: c7gn.metal-48xl
+    spot: false
+    root_volume_gb: 8
 providers:
   aws:
-    region: us-west-2
-    profile: sandbox
-    endpoint_url: http://127.0.0.1:4566
+    region: us-gov-west-1
+    profile: sandbox.admin_2
+    endpoint_url: http://127.0.0.1:4566/
     vpc_id: vpc-0abc
     subnet_id: subnet-0def
     operator_cidrs: [203.0.113.7/32, 198.51.100.0/24]
     ami: ami-0123
     key_type: rsa
-    iam_instance_profile: carrierarr-node
+    iam_instance_profile: carrierarr-node+ro@x
     nebula_material: secretsmanager
     dns_name: nebula.example.org
-    nebula_version: 1.9.4
-    agent_url: https://example.org/carrierarr-agent-{arch}
+    nebula_version: 1.10.0
+    agent_url: https://example.org/dl/carrierarr-agent-{arch}?v=2&sig=a%2Fb
     agent_sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     k3s: false
 )",
                           "fleet.yaml");
   ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
   EXPECT_EQ(fleet->lighthouse.provider, "aws");
+  EXPECT_EQ(fleet->lighthouse.size, "t3.small");
+  ASSERT_EQ(fleet->pools.size(), 2u);
+  EXPECT_EQ(fleet->pools[0].provider, "aws");
   EXPECT_TRUE(fleet->pools[0].spot);
   EXPECT_EQ(fleet->pools[0].root_volume_gb, 200);
+  EXPECT_EQ(fleet->pools[1].instance_type, "c7gn.metal-48xl");
+  EXPECT_FALSE(fleet->pools[1].spot);
+  EXPECT_EQ(fleet->pools[1].root_volume_gb, 8);
   const AwsProviderSpec& aws = fleet->aws;
-  EXPECT_EQ(aws.region, "us-west-2");
-  EXPECT_EQ(aws.profile, "sandbox");
-  EXPECT_EQ(aws.endpoint_url, "http://127.0.0.1:4566");
+  EXPECT_EQ(aws.region, "us-gov-west-1");
+  EXPECT_EQ(aws.profile, "sandbox.admin_2");
+  EXPECT_EQ(aws.endpoint_url, "http://127.0.0.1:4566/");
   EXPECT_EQ(aws.vpc_id, "vpc-0abc");
   EXPECT_EQ(aws.subnet_id, "subnet-0def");
   ASSERT_EQ(aws.operator_cidrs.size(), 2u);
-  EXPECT_EQ(aws.operator_cidrs[1].ToString(), "198.51.100.0/24");
+  EXPECT_EQ(aws.operator_cidrs[0], Net("203.0.113.7/32"));
+  EXPECT_EQ(aws.operator_cidrs[1], Net("198.51.100.0/24"));
   EXPECT_EQ(aws.ami, "ami-0123");
   EXPECT_EQ(aws.key_type, "rsa");
-  EXPECT_EQ(aws.iam_instance_profile, "carrierarr-node");
+  EXPECT_EQ(aws.iam_instance_profile, "carrierarr-node+ro@x");
   EXPECT_EQ(aws.nebula_material, NebulaMaterial::kSecretsManager);
-  EXPECT_EQ(NebulaMaterialName(aws.nebula_material), "secretsmanager");
   EXPECT_EQ(aws.dns_name, "nebula.example.org");
-  EXPECT_EQ(aws.nebula_version, "1.9.4");
-  EXPECT_EQ(aws.agent_url, "https://example.org/carrierarr-agent-{arch}");
+  EXPECT_EQ(aws.nebula_version, "1.10.0");
+  EXPECT_EQ(aws.agent_url, "https://example.org/dl/carrierarr-agent-{arch}?v=2&sig=a%2Fb");
+  EXPECT_EQ(aws.agent_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
   EXPECT_FALSE(aws.k3s);
-  EXPECT_TRUE(fleet->UsesProvider("aws"));
-  EXPECT_TRUE(fleet->UsesProvider("local") == false);
+}
+
+TEST(ParseFleetTest, AwsKeysDefaultToTheModel) {
+  auto fleet = ParseFleet("name: demo\nproviders:\n  aws:\n    region: eu-central-1\n", "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  const AwsProviderSpec defaults;
+  const AwsProviderSpec& aws = fleet->aws;
+  EXPECT_EQ(aws.region, "eu-central-1");
+  EXPECT_EQ(aws.profile, defaults.profile);
+  EXPECT_EQ(aws.endpoint_url, defaults.endpoint_url);
+  EXPECT_TRUE(aws.operator_cidrs.empty());
+  EXPECT_EQ(aws.key_type, "ed25519");
+  EXPECT_EQ(aws.nebula_material, NebulaMaterial::kUserdata);
+  EXPECT_EQ(aws.nebula_version, defaults.nebula_version);
+  EXPECT_EQ(aws.agent_url, "");
+  EXPECT_TRUE(aws.k3s);
+  // A pool's AWS keys default too, also on a local pool (which ignores them).
+  auto pools = ParseFleet("pools:\n  - name: a\n    type: cpu-worker\n", "f");
+  ASSERT_TRUE(pools.ok()) << pools.status().message();
+  EXPECT_FALSE(pools->pools[0].spot);
+  EXPECT_EQ(pools->pools[0].root_volume_gb, 0);
+}
+
+TEST(ParseFleetTest, AnEmptyAwsStringMeansTheDefault) {
+  auto fleet = ParseFleet(R"(providers:
+  aws:
+    region: ""
+    profile: ""
+    endpoint_url: ""
+    vpc_id: ""
+    subnet_id: ""
+    ami: ""
+    iam_instance_profile: ""
+    dns_name: ""
+    agent_url: ""
+    agent_sha256: ""
+    operator_cidrs: []
+)",
+                          "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  const AwsProviderSpec defaults;
+  EXPECT_EQ(fleet->aws.region, defaults.region);
+  EXPECT_EQ(fleet->aws.vpc_id, defaults.vpc_id);
+  EXPECT_EQ(fleet->aws.ami, defaults.ami);
+  EXPECT_TRUE(fleet->aws.operator_cidrs.empty());
+}
+
+TEST(ParseFleetTest, AcceptsTheWholeInternetOnlyWhenWritten) {
+  // The parser takes 0.0.0.0/0 at its word (plan warns about it); it never adds it itself.
+  auto open = ParseFleet("providers:\n  aws:\n    operator_cidrs: [0.0.0.0/0]\n", "f");
+  ASSERT_TRUE(open.ok()) << open.status().message();
+  ASSERT_EQ(open->aws.operator_cidrs.size(), 1u);
+  EXPECT_EQ(open->aws.operator_cidrs[0].PrefixLength(), 0);
+  auto closed = ParseFleet("providers:\n  aws:\n    region: us-east-1\n", "f");
+  ASSERT_TRUE(closed.ok()) << closed.status().message();
+  EXPECT_TRUE(closed->aws.operator_cidrs.empty());
+}
+
+TEST(ParseFleetTest, KeepsOneSpellingOfTheAgentDigest) {
+  auto fleet = ParseFleet(
+      "providers:\n  aws:\n    agent_sha256: "
+      "0123456789ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef\n",
+      "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->aws.agent_sha256,
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+}
+
+TEST(ParseFleetTest, ReadsBooleansAsYamlWritesThem) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, bool>>{
+           {"true", true}, {"yes", true}, {"false", false}, {"no", false}}) {
+    auto fleet = ParseFleet("providers:\n  aws:\n    k3s: " + text + "\n", "f");
+    ASSERT_TRUE(fleet.ok()) << text << ": " << fleet.status().message();
+    EXPECT_EQ(fleet->aws.k3s, want) << text;
+  }
+}
+
+TEST(ParseFleetTest, AcceptsTheAwsEndpointsTestsAndUsersWrite) {
+  for (const std::string url : {"http://127.0.0.1:4566", "https://ec2.us-west-2.amazonaws.com",
+                                "http://localhost/", "https://fake-aws.internal:8443"}) {
+    auto fleet = ParseFleet("providers:\n  aws:\n    endpoint_url: " + url + "\n", "f");
+    ASSERT_TRUE(fleet.ok()) << url << ": " << fleet.status().message();
+    EXPECT_EQ(fleet->aws.endpoint_url, url);
+  }
+}
+
+TEST(UsesProviderTest, LooksAtTheLighthouseAndEveryPool) {
+  FleetSpec fleet;
+  EXPECT_TRUE(fleet.UsesProvider("local"));  // the default lighthouse
+  EXPECT_FALSE(fleet.UsesProvider("aws"));
+  fleet.pools.push_back(PoolSpec{.name = "a", .provider = "local"});
+  fleet.pools.push_back(PoolSpec{.name = "b", .provider = "aws", .instance_type = "t3.small"});
+  EXPECT_TRUE(fleet.UsesProvider("aws"));
+  fleet.lighthouse.provider = "aws";
+  fleet.pools[0].provider = "aws";
+  EXPECT_FALSE(fleet.UsesProvider("local"));
+  EXPECT_TRUE(fleet.UsesProvider("aws"));
+  EXPECT_FALSE(fleet.UsesProvider(""));
+}
+
+TEST(NebulaMaterialNameTest, NamesBothWaysAsTheYamlSpellsThem) {
+  EXPECT_EQ(NebulaMaterialName(NebulaMaterial::kUserdata), "userdata");
+  EXPECT_EQ(NebulaMaterialName(NebulaMaterial::kSecretsManager), "secretsmanager");
+  for (NebulaMaterial m : {NebulaMaterial::kUserdata, NebulaMaterial::kSecretsManager}) {
+    auto fleet =
+        ParseFleet("providers:\n  aws:\n    iam_instance_profile: p\n    nebula_material: " +
+                       std::string(NebulaMaterialName(m)) + "\n",
+                   "f");
+    ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+    EXPECT_EQ(fleet->aws.nebula_material, m);
+  }
 }
 
 TEST(PoolTypeNameTest, NamesBothTypes) {

@@ -45,7 +45,8 @@ Result<std::shared_ptr<Session>> Connected(const Target& target) {
 // Common to every AWS resource: its target, recorded so `down` reaches the same account.
 class AwsResource : public provision::Resource {
  public:
-  AwsResource(std::string fleet, Target target) : fleet_(std::move(fleet)), target_(target) {}
+  AwsResource(std::string fleet, Target target)
+      : fleet_(std::move(fleet)), target_(std::move(target)) {}
   Json attrs() const override {
     Json a = target_.ToJson();
     a["fleet"] = fleet_;
@@ -598,7 +599,7 @@ class InstanceResource final : public AwsResource {
     if (!p_.k3s_token_path.empty()) {
       auto k3s = ReadFile(p_.k3s_token_path);
       if (!k3s.ok()) return k3s.status();
-      u.k3s_token = std::string(k3s->substr(0, k3s->find('\n')));
+      u.k3s_token = k3s->substr(0, k3s->find('\n'));
       u.k3s_server = p_.k3s_server;
       u.k3s_server_ip = p_.k3s_server_ip;
     }

@@ -1,191 +1,592 @@
 #include "providers/aws/userdata.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "core/ipv4.h"
 
 namespace carrierarr::aws_provider {
 namespace {
 
-bool AllOf(std::string_view s, std::string_view allowed_extra) {
+// Where the first boot puts things. Fixed paths: nothing the user wrote decides a path.
+constexpr std::string_view kBootstrapPath = "/usr/local/lib/carrierarr/bootstrap.sh";
+constexpr std::string_view kSplitSecretPath = "/usr/local/lib/carrierarr/split-secret.py";
+constexpr std::string_view kTokenPath = "/etc/carrierarr/agent.token";
+constexpr std::string_view kAgentStateDir = "/var/lib/carrierarr-agent";
+
+// ---- validation ---------------------------------------------------------------------------
+// Every value that lands in a YAML scalar, a systemd unit or the bootstrap script is held to an
+// alphabet in which it cannot end its quoting or start a new line, so quoting is belt and braces.
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool AllOf(std::string_view s, const std::function<bool(char)>& ok) {
+  return std::all_of(s.begin(), s.end(), ok);
+}
+
+bool OneOf(char c, std::string_view set) { return set.find(c) != std::string_view::npos; }
+
+// A value as it may appear in an error: control characters and quotes spelt out, so a refused
+// newline shows as \n instead of breaking the message.
+std::string Shown(std::string_view s) {
+  std::string out;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              allowed_extra.find(c) != std::string_view::npos;
-    if (!ok) return false;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (u < 0x20 || u >= 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", u);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Lowercase letters, digits and '-', not at either end: a DNS label (fleet and node names).
+bool IsLabel(std::string_view s) {
+  return !s.empty() && s.size() <= 63 && s.front() != '-' && s.back() != '-' &&
+         AllOf(s, [](char c) { return IsLowerAlnum(c) || c == '-'; });
+}
+
+bool IsCanonicalIpv4(std::string_view s) {
+  auto ip = ParseIpv4(s);
+  return ip.ok() && FormatIpv4(*ip) == s;
+}
+
+bool IsHostName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t dot = s.find('.', start);
+    if (dot == std::string_view::npos) dot = s.size();
+    std::string_view label = s.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+        !AllOf(label, [](char c) { return IsAlnum(c) || c == '-'; })) {
+      return false;
+    }
+    start = dot + 1;
   }
   return true;
 }
 
-// Every value that reaches a command line or a YAML scalar: letters, digits and a few safe
-// punctuation marks only, so no quoting can be broken.
-Status Check(std::string_view what, std::string_view value, std::string_view allowed_extra,
-             bool required = true) {
-  if (value.empty() && !required) return Status::Ok();
-  if (value.empty() || !AllOf(value, allowed_extra)) {
-    return Status::InvalidArgument("userdata: " + std::string(what) + " '" + std::string(value) +
-                                   "' may hold only letters, digits and '" +
-                                   std::string(allowed_extra) + "'");
+// host:port, the host a host name or an IPv4 address, the port 1-65535.
+bool IsHostPort(std::string_view s) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !AllOf(port, IsDigit)) return false;
+  const int n = std::stoi(std::string(port));
+  return n >= 1 && n <= 65535 && IsHostName(s.substr(0, colon));
+}
+
+// http(s)://host[:port]/path?query in a shell-inert alphabet: no quotes, spaces, '$', '`', '\',
+// ';', '|', '(' or newlines.
+bool IsSafeUrl(std::string_view s) {
+  std::string_view rest;
+  if (s.rfind("https://", 0) == 0) {
+    rest = s.substr(8);
+  } else if (s.rfind("http://", 0) == 0) {
+    rest = s.substr(7);
+  } else {
+    return false;
+  }
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (!(IsHostName(authority) || IsHostPort(authority))) return false;
+  if (slash == std::string_view::npos) return true;
+  return AllOf(rest.substr(slash), [](char c) { return IsAlnum(c) || OneOf(c, "-._~/%+=&?:@,"); });
+}
+
+bool IsVersion(std::string_view s) {
+  return !s.empty() && s.size() <= 32 && IsDigit(s.front()) && IsDigit(s.back()) &&
+         s.find("..") == std::string_view::npos &&
+         AllOf(s, [](char c) { return IsDigit(c) || c == '.'; });
+}
+
+bool IsHex64(std::string_view s) {
+  return s.size() == 64 && AllOf(s, [](char c) {
+           return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+// ASCII text that a YAML block scalar carries byte for byte: printable characters, tabs and
+// line feeds (no carriage returns, which YAML folds into line feeds).
+size_t FirstNonText(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (!(s[i] == '\n' || s[i] == '\t' || (u >= 0x20 && u < 0x7f))) return i;
+  }
+  return std::string_view::npos;
+}
+
+class Checker {
+ public:
+  explicit Checker(const UserdataParams& p) : node_(p.node) {}
+
+  // `value` must pass `ok`; `shape` says what it should look like. Secrets are never echoed.
+  Status Value(std::string_view field, std::string_view value, bool ok, std::string_view shape,
+               bool secret = false) const {
+    if (ok) return Status::Ok();
+    std::string shown = secret ? "(a value not shown)" : "'" + Shown(value) + "'";
+    if (value.empty()) shown = "(empty)";
+    return Status::InvalidArgument(Prefix() + std::string(field) + " " + shown + " must be " +
+                                   std::string(shape));
+  }
+
+  Status Text(std::string_view field, std::string_view text) const {
+    if (text.empty()) return Status::InvalidArgument(Prefix() + std::string(field) + " is empty");
+    const size_t bad = FirstNonText(text);
+    if (bad == std::string_view::npos) return Status::Ok();
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
+    return Status::InvalidArgument(Prefix() + std::string(field) + " holds byte " + hex +
+                                   " at offset " + std::to_string(bad) +
+                                   ": only printable ASCII, tabs and line feeds can be embedded "
+                                   "verbatim (PEM and Nebula configs are such text)");
+  }
+
+  Status Pem(std::string_view field, std::string_view pem) const {
+    CARRIERARR_RETURN_IF_ERROR(Text(field, pem));
+    if (pem.rfind("-----BEGIN NEBULA ", 0) != 0) {
+      return Status::InvalidArgument(
+          Prefix() + std::string(field) +
+          " is not a Nebula PEM block ('-----BEGIN NEBULA ...'); pass the file's contents, not "
+          "its path or the program that makes it");
+    }
+    return Status::Ok();
+  }
+
+  std::string Prefix() const { return "userdata for node '" + Shown(node_) + "': "; }
+
+ private:
+  std::string node_;
+};
+
+Status Validate(const UserdataParams& p) {
+  const Checker check(p);
+  CARRIERARR_RETURN_IF_ERROR(check.Value("node", p.node, IsLabel(p.node),
+                                         "1-63 lowercase letters, digits or '-', e.g. gpu-1"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("fleet", p.fleet, IsLabel(p.fleet),
+                                         "1-63 lowercase letters, digits or '-', e.g. demo"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value(
+      "agent_type", p.agent_type,
+      p.agent_type == "lighthouse" || p.agent_type == "gpu-worker" || p.agent_type == "cpu-worker",
+      "lighthouse, gpu-worker or cpu-worker"));
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("arch", p.arch, p.arch == "x86_64" || p.arch == "arm64", "x86_64 or arm64"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("mesh_ip", p.mesh_ip, IsCanonicalIpv4(p.mesh_ip),
+                                         "an IPv4 address without a mask, e.g. 10.42.2.1"));
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("tun_device", p.tun_device,
+                  !p.tun_device.empty() && p.tun_device.size() <= 15 &&
+                      AllOf(p.tun_device, [](char c) { return IsLowerAlnum(c) || OneOf(c, "-_"); }),
+                  "an interface name of 1-15 lowercase letters, digits, '-' or '_', e.g. nebula1"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("nebula_version", p.nebula_version,
+                                         IsVersion(p.nebula_version),
+                                         "a slackhq/nebula release such as 1.9.5"));
+
+  // The agent.
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("agent_url", p.agent_url, p.agent_url.empty() || IsSafeUrl(p.agent_url),
+                  "an http(s) URL of letters, digits and '-._~/%+=&?:@,' (no quotes, spaces or "
+                  "'$'), e.g. https://example.org/carrierarr-agent-x86_64"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("agent_sha256", p.agent_sha256,
+                                         p.agent_sha256.empty() || IsHex64(p.agent_sha256),
+                                         "64 hex digits, as sha256sum prints them"));
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("agent_token", p.agent_token,
+                  p.agent_token.size() <= 512 &&
+                      AllOf(p.agent_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_"); }),
+                  "letters, digits, '-' or '_' (an enrollment token such as cet_...)", true));
+  if (!p.agent_url.empty() && p.agent_token.empty()) {
+    return Status::InvalidArgument(check.Prefix() +
+                                   "an agent (agent_url) needs its enrollment token (agent_token) "
+                                   "to register; mint one with 'carrierarr tokens create'");
+  }
+  if (!p.agent_token.empty() || !p.control_plane.empty()) {
+    CARRIERARR_RETURN_IF_ERROR(check.Value("control_plane", p.control_plane,
+                                           IsHostPort(p.control_plane),
+                                           "HOST:PORT on the mesh, e.g. 10.42.1.1:50051"));
+  }
+
+  // k3s.
+  if (!p.k3s_token.empty()) {
+    CARRIERARR_RETURN_IF_ERROR(
+        check.Value("k3s_token", p.k3s_token,
+                    p.k3s_token.size() <= 512 &&
+                        AllOf(p.k3s_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_.:"); }),
+                    "letters, digits, '-', '_', '.' or ':' (a k3s join token)", true));
+    if (!p.k3s_server || !p.k3s_server_ip.empty()) {
+      CARRIERARR_RETURN_IF_ERROR(check.Value("k3s_server_ip", p.k3s_server_ip,
+                                             IsCanonicalIpv4(p.k3s_server_ip),
+                                             "the k3s server's mesh address, e.g. 10.42.0.1"));
+    }
+  }
+
+  // Nebula material: in the userdata, or in Secrets Manager.
+  const bool in_secret = !p.secret_id.empty();
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("region", p.region,
+                  (p.region.empty() && !in_secret) ||
+                      (!p.region.empty() && p.region.size() <= 32 &&
+                       AllOf(p.region, [](char c) { return IsLowerAlnum(c) || c == '-'; })),
+                  "a region such as us-west-2 (required with secret_id)"));
+  if (in_secret) {
+    CARRIERARR_RETURN_IF_ERROR(check.Value(
+        "secret_id", p.secret_id,
+        p.secret_id.size() <= 512 &&
+            AllOf(p.secret_id, [](char c) { return IsAlnum(c) || OneOf(c, "/_+=.@:-"); }),
+        "a Secrets Manager name or ARN (letters, digits and '/_+=.@:-')"));
+    if (!p.ca_crt.empty() || !p.host_crt.empty() || !p.host_key.empty() ||
+        !p.nebula_config.empty()) {
+      return Status::InvalidArgument(
+          check.Prefix() +
+          "both a secret_id and embedded Nebula material were given; with Secrets Manager the "
+          "certificates, key and config stay out of the userdata, so leave them empty");
+    }
+  } else {
+    CARRIERARR_RETURN_IF_ERROR(check.Pem("ca_crt", p.ca_crt));
+    CARRIERARR_RETURN_IF_ERROR(check.Pem("host_crt", p.host_crt));
+    CARRIERARR_RETURN_IF_ERROR(check.Pem("host_key", p.host_key));
+    CARRIERARR_RETURN_IF_ERROR(check.Text("nebula_config", p.nebula_config));
   }
   return Status::Ok();
 }
 
-// A YAML block scalar: the text verbatim, every line indented.
-std::string Block(const std::string& text, const std::string& indent) {
-  std::string out = "|\n";
+// ---- YAML ---------------------------------------------------------------------------------
+
+// `text` as a literal block scalar whose lines are indented by `indent` spaces, with the
+// chomping indicator that makes the parsed value equal `text` byte for byte: strip (-) without
+// a final line feed, clip for exactly one, keep (+) for more. An explicit indentation indicator
+// is added when the first line starts with a space (the parser would take it for indentation).
+// `text` has passed FirstNonText.
+std::string BlockScalar(std::string_view text, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  std::string header = "|";
+  const size_t first = text.find_first_not_of('\n');
+  if (first != std::string_view::npos && text[first] == ' ') header += "2";
+  if (text.empty() || text.back() != '\n') {
+    header += "-";
+  } else if (text.size() >= 2 && text[text.size() - 2] == '\n') {
+    header += "+";
+  }
+  std::string out = header + "\n";
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    out += indent + text.substr(start, nl - start) + "\n";
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(start, nl - start);
+    if (!line.empty()) out += pad;
+    out += line;
+    out += '\n';
     start = nl + 1;
   }
   return out;
 }
 
-std::string File(const std::string& path, const std::string& permissions,
-                 const std::string& content) {
-  return "  - path: " + path + "\n    permissions: '" + permissions + "'\n    owner: root:root\n" +
-         "    content: " + Block(content, "      ");
+// One write_files entry. Files are root's; `permissions` is octal, quoted so YAML keeps it a
+// string.
+std::string WriteFile(std::string_view path, std::string_view permissions,
+                      std::string_view content) {
+  return "  - path: " + std::string(path) + "\n    owner: root:root\n    permissions: '" +
+         std::string(permissions) + "'\n    content: " + BlockScalar(content, 6);
 }
 
-// The first boot, run once by cloud-init (runcmd calls it with no arguments). Values are
-// written into it only after the checks above.
-std::string Bootstrap(const UserdataParams& p, const std::string& nebula_arch) {
+// ---- files on the node --------------------------------------------------------------------
+
+std::string NebulaUnit() {
+  return R"([Unit]
+Description=Nebula mesh (carrierarr)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStartPre=/usr/local/bin/nebula -test -config /etc/nebula/config.yml
+ExecStart=/usr/local/bin/nebula -config /etc/nebula/config.yml
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+)";
+}
+
+// The agent reaches the control plane over the mesh, so it starts after Nebula. Every argument
+// is validated and free of spaces, so systemd's own word splitting keeps them apart.
+std::string AgentUnit(const UserdataParams& p) {
+  return "[Unit]\nDescription=carrierarr agent (node " + p.node +
+         ")\nWants=network-online.target\nAfter=network-online.target nebula.service\n\n"
+         "[Service]\nExecStart=/usr/local/bin/carrierarr-agent --control-plane " +
+         p.control_plane + " --node-id " + p.node + " --type " + p.agent_type + " --token-file " +
+         std::string(kTokenPath) + " --state-dir " + std::string(kAgentStateDir) +
+         " --nebula-dev " + p.tun_device +
+         "\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n";
+}
+
+// k3s reads /etc/rancher/k3s/config.yaml at start; every address in it is the mesh's
+// (kubernetes.md: "k3s over Nebula"), so the cluster's traffic stays on the mesh.
+std::string K3sConfig(const UserdataParams& p) {
+  auto q = [](const std::string& v) { return "\"" + v + "\""; };  // validated: no quotes
+  std::string y = "# k3s " + std::string(p.k3s_server ? "server" : "agent") +
+                  " bound to the Nebula mesh (written by carrierarr)\n"
+                  "node-name: " +
+                  q(p.node) + "\nnode-ip: " + q(p.mesh_ip) + "\nflannel-iface: " + q(p.tun_device) +
+                  "\ntoken: " + q(p.k3s_token) + "\n";
+  if (p.k3s_server) {
+    y += "advertise-address: " + q(p.mesh_ip) + "\ntls-san:\n  - " + q(p.mesh_ip) + "\n";
+  } else {
+    y += "server: " + q("https://" + p.k3s_server_ip + ":6443") + "\n";
+  }
+  return y;
+}
+
+// Runs with python3 (on Amazon Linux 2023, cloud-init's own interpreter) on the secret that the
+// bootstrap fetched: writes each Nebula file with mode 0600, atomically.
+std::string SplitSecretScript() {
+  return R"PY("""carrierarr: a node's Secrets Manager secret into its Nebula files (mode 0600)."""
+import json
+import os
+import sys
+
+FILES = [
+    ("nebula_ca_crt", "/etc/nebula/ca.crt"),
+    ("nebula_node_crt", "/etc/nebula/host.crt"),
+    ("nebula_node_key", "/etc/nebula/host.key"),
+    ("nebula_config", "/etc/nebula/config.yml"),
+]
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    secret = json.load(f)
+missing = [key for key, _ in FILES if not isinstance(secret.get(key), str) or not secret[key]]
+if missing:
+    sys.exit("the secret lacks " + ", ".join(missing) + "; run 'carrierarr up' again to rewrite it")
+os.makedirs(os.path.dirname(FILES[0][1]), mode=0o700, exist_ok=True)
+for key, path in FILES:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret[key])
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+print("wrote " + ", ".join(path for _, path in FILES))
+)PY";
+}
+
+// `value` as a single-quoted shell word. Validation already keeps quotes out; this holds even if
+// it did not.
+std::string ShellQuote(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// The first boot, run once by cloud-init (runcmd, no arguments). Only the assignments at the top
+// vary, each a validated value in single quotes; the rest is fixed text.
+std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
+  auto var = [](std::string_view name, std::string_view value) {
+    return "readonly " + std::string(name) + "=" + ShellQuote(value) + "\n";
+  };
   std::string s =
       "#!/bin/bash\n"
-      "# carrierarr first boot: Nebula, the agent and k3s, each checked before it runs.\n"
-      "set -euo pipefail\n"
-      "exec >>/var/log/carrierarr-bootstrap.log 2>&1\n"
-      "trap 'echo \"carrierarr bootstrap FAILED at line $LINENO\"' ERR\n"
-      "echo \"carrierarr bootstrap for node '" +
-      p.node + "' of fleet '" + p.fleet +
-      "'\"\n"
-      "work=$(mktemp -d)\n";
-  if (!p.secret_id.empty()) {
-    s += "# Nebula material from Secrets Manager, with the instance profile.\n"
-         "umask 077\n"
-         "aws secretsmanager get-secret-value --secret-id '" +
-         p.secret_id + "' --region '" + p.region +
-         "' --query SecretString --output text >\"$work/secret.json\"\n"
-         "python3 - \"$work/secret.json\" <<'PY'\n"
-         "import json, os, sys\n"
-         "s = json.load(open(sys.argv[1]))\n"
-         "for key, path in [('nebula_ca_crt', '/etc/nebula/ca.crt'),\n"
-         "                  ('nebula_node_crt', '/etc/nebula/host.crt'),\n"
-         "                  ('nebula_node_key', '/etc/nebula/host.key'),\n"
-         "                  ('nebula_config', '/etc/nebula/config.yml')]:\n"
-         "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)\n"
-         "    os.write(fd, s[key].encode())\n"
-         "    os.close(fd)\n"
-         "PY\n"
-         "rm -f \"$work/secret.json\"\n";
-  }
-  s += "# Nebula " + p.nebula_version + ", checked against the release's SHASUM256.txt.\n" +
-       "base='https://github.com/slackhq/nebula/releases/download/v" + p.nebula_version +
-       "'\n"
-       "tarball='nebula-linux-" +
-       nebula_arch +
-       ".tar.gz'\n"
-       "curl -fsSL --retry 5 -o \"$work/$tarball\" \"$base/$tarball\"\n"
-       "curl -fsSL --retry 5 -o \"$work/SHASUM256.txt\" \"$base/SHASUM256.txt\"\n"
-       "(cd \"$work\" && grep \" $tarball\\$\" SHASUM256.txt | sha256sum -c -)\n"
-       "tar -xzf \"$work/$tarball\" -C /usr/local/bin nebula nebula-cert\n"
-       "systemctl daemon-reload\n"
-       "systemctl enable --now nebula.service\n";
-  if (!p.agent_url.empty()) {
-    s += "# carrierarr-agent\n"
-         "curl -fsSL --retry 5 -o \"$work/carrierarr-agent\" '" +
-         p.agent_url + "'\n";
-    if (!p.agent_sha256.empty()) {
-      s += "echo '" + p.agent_sha256 + "  " + "'\"$work/carrierarr-agent\" | sha256sum -c -\n";
-    } else {
-      s += "echo 'carrierarr-agent NOT verified: providers.aws.agent_sha256 is not set'\n";
-    }
-    s += "install -m 0755 \"$work/carrierarr-agent\" /usr/local/bin/carrierarr-agent\n"
-         "systemctl enable --now carrierarr-agent.service\n";
-  } else {
-    s += "echo 'no carrierarr-agent: providers.aws.agent_url is not set'\n";
-  }
-  if (!p.k3s_token.empty()) {
-    s += std::string("# k3s ") + (p.k3s_server ? "server" : "agent") +
-         ", bound to the mesh (/etc/rancher/k3s/config.yaml)\n"
-         "curl -fsSL --retry 5 -o \"$work/k3s-install.sh\" https://get.k3s.io\n"
-         "INSTALL_K3S_EXEC='" +
-         (p.k3s_server ? "server" : "agent") + "' sh \"$work/k3s-install.sh\"\n";
-  }
-  s += "rm -rf \"$work\"\necho 'carrierarr bootstrap done'\n";
+      "# carrierarr first boot: Nebula, carrierarr-agent and k3s, each checked before it runs.\n"
+      "# Written by cloud-init and run once from runcmd; logs to "
+      "/var/log/carrierarr-bootstrap.log.\n"
+      "set -Eeuo pipefail\n"
+      "umask 077\n\n";
+  s += var("NODE", p.node);
+  s += var("FLEET", p.fleet);
+  s += var("MESH_IP", p.mesh_ip);
+  s += var("TUN_DEVICE", p.tun_device);
+  s += var("NEBULA_VERSION", p.nebula_version);
+  s += var("NEBULA_ARCH", p.arch == "arm64" ? "arm64" : "amd64");
+  s += var("SECRET_ID", secret ? p.secret_id : "");
+  s += var("REGION", secret ? p.region : "");
+  s += var("AGENT", agent ? "yes" : "");
+  s += var("AGENT_URL", p.agent_url);
+  std::string sha = p.agent_sha256;
+  std::transform(sha.begin(), sha.end(), sha.begin(),
+                 [](char c) { return c >= 'A' && c <= 'F' ? static_cast<char>(c + 32) : c; });
+  s += var("AGENT_SHA256", sha);
+  s += var("K3S_ROLE", p.k3s_token.empty() ? "" : (p.k3s_server ? "server" : "agent"));
+  s += R"SH(
+exec >>/var/log/carrierarr-bootstrap.log 2>&1
+step='start'
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*"; }
+fail() {
+  log "carrierarr bootstrap FAILED in step '${step}': $*"
+  # Also on the serial console, which 'aws ec2 get-console-output' shows without SSH.
+  echo "carrierarr bootstrap FAILED in step '${step}'; see /var/log/carrierarr-bootstrap.log" \
+    >/dev/console 2>/dev/null || true
+  exit 1
+}
+trap 'fail "line ${LINENO} exited with status $?"' ERR
+work="$(mktemp -d)"
+trap 'rm -rf "${work}"' EXIT
+
+# retry TRIES DELAY COMMAND...: downloads and the first AWS call may race the network or the
+# instance profile right after boot.
+retry() {
+  local tries=$1 delay=$2 n=1
+  shift 2
+  until "$@"; do
+    if [ "${n}" -ge "${tries}" ]; then return 1; fi
+    log "retrying $1 in ${delay}s (attempt ${n} of ${tries} failed)"
+    sleep "${delay}"
+    n=$((n + 1))
+  done
+}
+
+# sha256_is FILE DIGEST: the file's SHA-256 is DIGEST (lowercase hex).
+sha256_is() { [ "$(sha256sum "$1" | cut -d ' ' -f 1)" = "$2" ]; }
+
+# The tun device carries the node's mesh address. (No "| grep -q" under pipefail: an early exit
+# of grep can fail the pipe.)
+has_mesh_ip() {
+  local addrs
+  addrs="$(ip -4 -o addr show dev "${TUN_DEVICE}" 2>/dev/null)" || return 1
+  [[ "${addrs}" == *"inet ${MESH_IP}/"* ]]
+}
+
+log "carrierarr bootstrap of node ${NODE} (fleet ${FLEET}, mesh ${MESH_IP})"
+
+if [ -n "${SECRET_ID}" ]; then
+  step='Nebula material from Secrets Manager'
+  command -v aws >/dev/null || dnf install -y awscli-2
+  secret_file="$(mktemp "${work}/secret.XXXXXX")"
+  log "fetching secret ${SECRET_ID} in ${REGION} with the instance profile"
+  retry 10 6 aws secretsmanager get-secret-value --secret-id "${SECRET_ID}" --region "${REGION}" \
+    --query SecretString --output text >"${secret_file}" ||
+    fail "could not read secret ${SECRET_ID}:" \
+      "the instance profile needs secretsmanager:GetSecretValue on it"
+  python3 /usr/local/lib/carrierarr/split-secret.py "${secret_file}"
+  rm -f "${secret_file}"
+fi
+
+step="Nebula ${NEBULA_VERSION}"
+installed="$(/usr/local/bin/nebula -version 2>/dev/null || true)"
+if [ "${installed}" = "Version: ${NEBULA_VERSION}" ]; then
+  log "nebula ${NEBULA_VERSION} is already installed"
+else
+  command -v tar >/dev/null || dnf install -y tar
+  base="https://github.com/slackhq/nebula/releases/download/v${NEBULA_VERSION}"
+  tarball="nebula-linux-${NEBULA_ARCH}.tar.gz"
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/${tarball}" "${base}/${tarball}" ||
+    fail "could not download ${base}/${tarball}"
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/SHASUM256.txt" "${base}/SHASUM256.txt" ||
+    fail "could not download ${base}/SHASUM256.txt"
+  want="$(awk -v f="${tarball}" '$2 == f { print $1 }' "${work}/SHASUM256.txt")"
+  [ -n "${want}" ] || fail "${tarball} is not listed in the release's SHASUM256.txt"
+  sha256_is "${work}/${tarball}" "${want}" ||
+    fail "${tarball} does not match the sha256 in the release's SHASUM256.txt"
+  mkdir "${work}/nebula"
+  tar -xzf "${work}/${tarball}" -C "${work}/nebula"
+  install -D -m 0755 "${work}/nebula/nebula" /usr/local/bin/nebula
+  install -D -m 0755 "${work}/nebula/nebula-cert" /usr/local/bin/nebula-cert
+  log "nebula ${NEBULA_VERSION} installed (sha256 checked)"
+fi
+
+step='Nebula service'
+systemctl daemon-reload
+systemctl enable --now nebula.service
+for _ in $(seq 1 30); do
+  has_mesh_ip && break
+  sleep 2
+done
+has_mesh_ip ||
+  fail "${TUN_DEVICE} did not get ${MESH_IP} within 60 s; see 'journalctl -u nebula'"
+log "nebula is up: ${MESH_IP} on ${TUN_DEVICE}"
+
+step='carrierarr-agent'
+if [ -n "${AGENT_URL}" ]; then
+  shown_url="${AGENT_URL%%\?*}"  # a presigned URL's query holds its signature: keep it out of logs
+  retry 5 5 curl -fsSL -o "${work}/carrierarr-agent" "${AGENT_URL}" ||
+    fail "could not download carrierarr-agent from ${shown_url}"
+  if [ -n "${AGENT_SHA256}" ]; then
+    sha256_is "${work}/carrierarr-agent" "${AGENT_SHA256}" ||
+      fail "carrierarr-agent from ${shown_url} does not match providers.aws.agent_sha256"
+    log "carrierarr-agent from ${shown_url} verified (sha256)"
+  else
+    log "WARNING: carrierarr-agent from ${shown_url} was NOT verified:" \
+      "providers.aws.agent_sha256 is not set"
+  fi
+  install -D -m 0755 "${work}/carrierarr-agent" /usr/local/bin/carrierarr-agent
+fi
+if [ -n "${AGENT}" ] && [ -x /usr/local/bin/carrierarr-agent ]; then
+  install -d -m 0700 /var/lib/carrierarr-agent
+  systemctl enable --now carrierarr-agent.service
+  log "carrierarr-agent started"
+else
+  log "no carrierarr-agent on this node (providers.aws.agent_url is not set)"
+fi
+
+if [ -n "${K3S_ROLE}" ]; then
+  step="k3s ${K3S_ROLE}"
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/k3s-install.sh" https://get.k3s.io ||
+    fail "could not download the k3s installer from https://get.k3s.io"
+  # The installer reads /etc/rancher/k3s/config.yaml (mesh addresses, token). Amazon Linux 2023
+  # runs SELinux permissive and k3s-selinux does not install there, hence the skip.
+  INSTALL_K3S_EXEC="${K3S_ROLE}" INSTALL_K3S_SKIP_SELINUX_RPM=true sh "${work}/k3s-install.sh"
+  log "k3s ${K3S_ROLE} installed"
+fi
+
+step='done'
+log "carrierarr bootstrap done"
+)SH";
   return s;
 }
 
 }  // namespace
 
 Result<std::string> RenderUserdata(const UserdataParams& p) {
-  CARRIERARR_RETURN_IF_ERROR(Check("fleet", p.fleet, "-"));
-  CARRIERARR_RETURN_IF_ERROR(Check("node", p.node, "-"));
-  CARRIERARR_RETURN_IF_ERROR(Check("agent_type", p.agent_type, "-"));
-  CARRIERARR_RETURN_IF_ERROR(Check("mesh_ip", p.mesh_ip, "."));
-  CARRIERARR_RETURN_IF_ERROR(Check("tun_device", p.tun_device, "-_"));
-  CARRIERARR_RETURN_IF_ERROR(Check("nebula_version", p.nebula_version, "."));
-  CARRIERARR_RETURN_IF_ERROR(Check("agent_url", p.agent_url, ":/._-~%+=", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("agent_sha256", p.agent_sha256, "", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("agent_token", p.agent_token, "_-", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("control_plane", p.control_plane, ".:"));
-  CARRIERARR_RETURN_IF_ERROR(Check("k3s_token", p.k3s_token, "", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("k3s_server_ip", p.k3s_server_ip, ".", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("secret_id", p.secret_id, "/-_", false));
-  CARRIERARR_RETURN_IF_ERROR(Check("region", p.region, "-", !p.secret_id.empty()));
-  if (p.arch != "x86_64" && p.arch != "arm64")
-    return Status::InvalidArgument("userdata: arch must be x86_64 or arm64, not '" + p.arch + "'");
-  if (!p.agent_url.empty() && p.agent_url.rfind("https://", 0) != 0 &&
-      p.agent_url.rfind("http://", 0) != 0)
-    return Status::InvalidArgument("userdata: agent_url must be an http(s) URL");
-  const bool embedded = p.secret_id.empty();
-  if (embedded &&
-      (p.ca_crt.empty() || p.host_crt.empty() || p.host_key.empty() || p.nebula_config.empty()))
-    return Status::InvalidArgument("userdata for " + p.node +
-                                   ": the Nebula material is neither embedded nor in a secret");
+  CARRIERARR_RETURN_IF_ERROR(Validate(p));
+  const bool secret = !p.secret_id.empty();
+  const bool agent = !p.agent_token.empty();
 
-  std::string y = "#cloud-config\n# carrierarr node '" + p.node + "' of fleet '" + p.fleet +
-                  "'. Rendered by carrierarr; see docs/providers/aws.md.\nwrite_files:\n";
-  if (embedded) {
-    y += File("/etc/nebula/ca.crt", "0600", p.ca_crt);
-    y += File("/etc/nebula/host.crt", "0600", p.host_crt);
-    y += File("/etc/nebula/host.key", "0600", p.host_key);
-    y += File("/etc/nebula/config.yml", "0600", p.nebula_config);
+  std::string y = "#cloud-config\n# carrierarr node " + p.node + " of fleet " + p.fleet + " (" +
+                  p.agent_type + ", " + p.arch +
+                  "). Written by carrierarr; the first boot logs to "
+                  "/var/log/carrierarr-bootstrap.log.\n"
+                  "write_files:\n";
+  if (secret) {
+    y += WriteFile(kSplitSecretPath, "0600", SplitSecretScript());
+  } else {
+    y += WriteFile("/etc/nebula/ca.crt", "0600", p.ca_crt);
+    y += WriteFile("/etc/nebula/host.crt", "0600", p.host_crt);
+    y += WriteFile("/etc/nebula/host.key", "0600", p.host_key);
+    y += WriteFile("/etc/nebula/config.yml", "0600", p.nebula_config);
   }
-  y += File("/etc/systemd/system/nebula.service", "0644",
-            "[Unit]\nDescription=Nebula mesh (carrierarr)\nWants=network-online.target\n"
-            "After=network-online.target\n\n[Service]\nExecStart=/usr/local/bin/nebula -config "
-            "/etc/nebula/config.yml\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n");
-  if (!p.agent_token.empty()) y += File("/etc/carrierarr/agent.token", "0600", p.agent_token);
-  y += File("/etc/systemd/system/carrierarr-agent.service", "0644",
-            "[Unit]\nDescription=carrierarr agent\nAfter=nebula.service\n\n[Service]\n"
-            "ExecStart=/usr/local/bin/carrierarr-agent --control-plane " +
-                p.control_plane + " --node-id " + p.node + " --type " + p.agent_type +
-                " --token-file /etc/carrierarr/agent.token --state-dir /var/lib/carrierarr-agent "
-                "--nebula-dev " +
-                p.tun_device +
-                "\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n");
-  if (!p.k3s_token.empty()) {
-    std::string k3s = "node-ip: " + p.mesh_ip + "\nflannel-iface: " + p.tun_device +
-                      "\ntoken: " + p.k3s_token + "\n";
-    if (p.k3s_server) {
-      k3s += "advertise-address: " + p.mesh_ip + "\ntls-san:\n  - " + p.mesh_ip + "\n";
-    } else {
-      if (p.k3s_server_ip.empty())
-        return Status::InvalidArgument("userdata for " + p.node +
-                                       ": a k3s agent needs the "
-                                       "server's mesh address");
-      k3s += "server: https://" + p.k3s_server_ip + ":6443\n";
-    }
-    y += File("/etc/rancher/k3s/config.yaml", "0600", k3s);
+  y += WriteFile("/etc/systemd/system/nebula.service", "0644", NebulaUnit());
+  if (agent) {
+    y += WriteFile(kTokenPath, "0600", p.agent_token + "\n");
+    y += WriteFile("/etc/systemd/system/carrierarr-agent.service", "0644", AgentUnit(p));
   }
-  y += File("/usr/local/lib/carrierarr/bootstrap.sh", "0700",
-            Bootstrap(p, p.arch == "arm64" ? "arm64" : "amd64"));
-  y += "runcmd:\n  - [/usr/local/lib/carrierarr/bootstrap.sh]\n";
+  if (!p.k3s_token.empty()) y += WriteFile("/etc/rancher/k3s/config.yaml", "0600", K3sConfig(p));
+  y += WriteFile(kBootstrapPath, "0700", Bootstrap(p, agent, secret));
+  // An argv list: cloud-init executes it directly, no shell in between.
+  y += "runcmd:\n  - [" + std::string(kBootstrapPath) + "]\n";
+
   if (y.size() > kMaxUserdataBytes) {
     return Status::InvalidArgument(
-        "userdata for " + p.node + " is " + std::to_string(y.size()) +
+        "userdata for node '" + p.node + "' is " + std::to_string(y.size()) +
         " bytes, over EC2's limit of " + std::to_string(kMaxUserdataBytes) +
-        ": set providers.aws.nebula_material: secretsmanager to keep the certificates out of it");
+        " (before base64); set providers.aws.nebula_material: secretsmanager in fleet.yaml so "
+        "the node fetches its certificates, key and config at boot instead");
   }
   return y;
 }
@@ -201,27 +602,21 @@ std::string NebulaSecretJson(const UserdataParams& p, const std::string& lightho
 }
 
 std::string Base64(std::string_view bytes) {
-  static const char kAlphabet[] =
+  static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
-                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
-    for (int shift : {18, 12, 6, 0}) out += kAlphabet[(v >> shift) & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = 0;
+    for (size_t k = 0; k < 3; ++k) {
+      group <<= 8;
+      if (k < n) group |= static_cast<uint8_t>(bytes[i + k]);
+    }
+    // n input bytes give n + 1 characters; '=' pads the group to four.
+    for (size_t k = 0; k < 4; ++k) {
+      out += k <= n ? kAlphabet[(group >> (18 - 6 * k)) & 63] : '=';
+    }
   }
   return out;
 }
