@@ -162,12 +162,9 @@ class AwsProvider final : public providers::Provider {
       uint32_t /*homelab*/) const override {
     std::map<std::string, providers::NodeObservation> out;
     auto session = Session::For(TargetOf(fleet));
-    Status connected = session->Connect();
-    Result<std::map<std::string, aws::Instance>> instances = connected;
-    if (connected.ok()) {
-      session->InvalidateInstances();
-      instances = session->FleetInstances(fleet.name);
-    }
+    session->InvalidateInstances();
+    // FleetInstances connects first and carries the reason when it cannot.
+    Result<std::map<std::string, aws::Instance>> instances = session->FleetInstances(fleet.name);
     for (const auto& node : nodes) {
       providers::NodeObservation& o = out[node.name];
       const std::string id = "instance/" + node.name;
