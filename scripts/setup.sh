@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config ccache clang clang-format clang-tidy libclang-rt-14-dev
   # libraries
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 jobs=$(nproc)
+# Compiles go through ccache (CMakeLists.txt): paths relative to this checkout, so a fresh clone
+# elsewhere on the machine reuses the entries of an earlier run.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 step() { printf '\n==== %s\n' "$*"; }
 
 step "clang-format (check)"

@@ -238,7 +238,7 @@ AwsClient::AwsClient(ClientOptions options, HttpTransport* transport, Credential
       return std::uniform_real_distribution<double>(0.0, 1.0)(generator->engine);
     };
   }
-  if (options_.clock == nullptr) options_.clock = SystemClock::Get();
+  if (options_.clock == nullptr) options_.clock = RealTimeSource::Get();
   if (options_.max_attempts < 1) options_.max_attempts = 1;
 }
 

@@ -15,8 +15,8 @@
 
 #include "aws/credentials.h"
 #include "aws/http.h"
-#include "core/clock.h"
 #include "core/status.h"
+#include "core/time_source.h"
 
 namespace carrierarr::aws {
 
@@ -54,7 +54,7 @@ struct ClientOptions {
   // Seams: wait between attempts, uniform random in [0,1), now (signing time, expiries).
   std::function<void(std::chrono::milliseconds)> sleep;  // default: std::this_thread::sleep_for
   std::function<double()> random;                        // default: a seeded mt19937
-  const Clock* clock = nullptr;                          // default: SystemClock
+  const TimeSource* clock = nullptr;                     // default: RealTimeSource
 };
 
 // What a client did, for `up`'s report and the round-trip benchmark.

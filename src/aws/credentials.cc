@@ -2,7 +2,6 @@
 // what was tried and how to fix it; none carries a secret (keys, tokens, file or answer bodies).
 #include "aws/credentials.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,8 +15,6 @@
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
-
-extern char** environ;  // the process environment (POSIX)
 
 namespace carrierarr::aws {
 namespace {
@@ -267,25 +264,6 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-Environment Environment::FromProcess() {
-  Environment env;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    const std::string_view kv(*entry);
-    const size_t eq = kv.find('=');
-    if (eq != std::string_view::npos)
-      env.vars.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
-  env.home = env.Get("HOME");
-  if (env.home.empty()) {
-    passwd entry{};
-    passwd* found = nullptr;
-    std::vector<char> buffer(16384);
-    if (getpwuid_r(getuid(), &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr)
-      env.home = found->pw_dir;
-  }
-  return env;
-}
-
 // Python's configparser (which the AWS CLI uses) decides the details: '=' or ':' splits at its
 // first occurrence, keys are case-insensitive, whole-line '#'/';' comments only (a '#' inside a
 // value is part of it), text after a section's ']' is ignored. Unlike configparser, a repeated
@@ -379,7 +357,7 @@ Result<std::vector<std::string>> SplitCommandLine(const std::string& command) {
 }
 
 CredentialChain::CredentialChain(Environment env, AwsSelection selection, HttpTransport* metadata,
-                                 const Clock* clock)
+                                 const TimeSource* clock)
     : env_(std::move(env)), selection_(std::move(selection)), metadata_(metadata), clock_(clock) {}
 
 std::string CredentialChain::Profile() const {

@@ -14,20 +14,11 @@
 
 #include "aws/http.h"
 #include "aws/sigv4.h"
-#include "core/clock.h"
+#include "core/environment.h"
 #include "core/status.h"
+#include "core/time_source.h"
 
 namespace carrierarr::aws {
-
-struct Environment {
-  std::map<std::string, std::string> vars;
-  std::string home;  // for ~/.aws
-  std::string Get(const std::string& name) const {
-    auto it = vars.find(name);
-    return it == vars.end() ? "" : it->second;
-  }
-  static Environment FromProcess();  // environ and $HOME (or the passwd entry)
-};
 
 // What the user chose on the command line (empty: not given).
 struct AwsSelection {
@@ -59,7 +50,7 @@ class StaticCredentials final : public CredentialSource {
 class CredentialChain final : public CredentialSource {
  public:
   CredentialChain(Environment env, AwsSelection selection, HttpTransport* metadata,
-                  const Clock* clock);
+                  const TimeSource* clock);
   Result<Credentials> Get() override;
   // The region by the same rules; an error that says how to set one when none is found.
   Result<std::string> Region();
@@ -71,7 +62,7 @@ class CredentialChain final : public CredentialSource {
   Environment env_;
   AwsSelection selection_;
   HttpTransport* metadata_;
-  const Clock* clock_;
+  const TimeSource* clock_;
   std::mutex mu_;
   std::optional<Credentials> cached_;  // guarded by mu_
 };

@@ -20,10 +20,10 @@
 
 #include "carrierarr/v1/fleet.grpc.pb.h"
 #include "cli/flags.h"
+#include "control_plane/http_api.h"
 #include "core/duration.h"
 #include "core/file_util.h"
 #include "core/strings.h"
-#include "fleet/http_api.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -639,7 +639,7 @@ int RunFleetCommand(const std::vector<std::string>& args, std::ostream& out, std
   if (rc >= 0) return rc;
   if (pos.size() < 2) return UsageError(err, "command needs NODE and TYPE", kCommandUsage, flags);
   int type = 0;
-  if (!fleet::ParseCommandType(pos[1], &type))
+  if (!control_plane::ParseCommandType(pos[1], &type))
     return UsageError(err, "unknown command type \"" + pos[1] + "\"", kCommandUsage, flags);
   int32_t timeout_s = 0;
   if (!TimeoutSeconds(timeout, &timeout_s))

@@ -59,7 +59,7 @@ void ReportError(std::ostream& err, const Status& status) {
 
 std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file,
                                                    std::ostream& err) {
-  auto ctx = ops::LoadContext(fleet_file);
+  auto ctx = ops::LoadContext(fleet_file, Seams::FromProcess());
   if (!ctx.ok()) {
     if (ctx.status().code() == StatusCode::kInvalidArgument) {
       err << ctx.status().message() << "\n";

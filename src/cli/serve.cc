@@ -7,7 +7,7 @@
 
 #include "cli/flags.h"
 #include "cli/fleet_client.h"
-#include "fleet/server.h"
+#include "control_plane/server.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -26,7 +26,7 @@ std::chrono::seconds Seconds(std::chrono::nanoseconds d) {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  fleet::ServeOptions o;
+  control_plane::ServeOptions o;
   FlagSet flags;
   std::string listen, db, state_dir, http;
   std::chrono::nanoseconds heartbeat, status, stale, dead, batch_delay;
@@ -104,7 +104,7 @@ int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostre
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = fleet::Server::Start(o);
+  auto server = control_plane::Server::Start(o);
   if (!server.ok()) {
     err << "Error: " << server.status().message() << "\n";
     return 1;

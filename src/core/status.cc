@@ -24,6 +24,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "deadline exceeded";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kResourceExhausted:
+      return "resource exhausted";
   }
   return "unknown";
 }

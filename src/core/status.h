@@ -25,6 +25,8 @@ enum class StatusCode {
   kUnavailable,         // a dependency is down; retrying may help
   kDeadlineExceeded,    // a bounded wait ran out
   kInternal,            // a bug or an unexpected library failure
+  kUnauthenticated,     // no credential, or one that is not valid (a peer's token, an agent's)
+  kResourceExhausted,   // a limit was reached (a quota, a queue, a size)
 };
 
 // Returns a short lowercase name for the code ("invalid argument").
@@ -53,6 +55,12 @@ class [[nodiscard]] Status {
     return {StatusCode::kDeadlineExceeded, std::move(m)};
   }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status Unauthenticated(std::string m) {
+    return {StatusCode::kUnauthenticated, std::move(m)};
+  }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -111,5 +119,18 @@ class [[nodiscard]] Result {
     ::carrierarr::Status carrierarr_status_ = (expr);        \
     if (!carrierarr_status_.ok()) return carrierarr_status_; \
   } while (0)
+
+// Evaluates a Result<T> expression; on failure returns its Status from the enclosing function,
+// else moves the value into `lhs` (a declaration such as `auto x` or an existing variable):
+//   CARRIERARR_ASSIGN_OR_RETURN(auto spec, spec::LoadFleet(path));
+#define CARRIERARR_ASSIGN_OR_RETURN(lhs, expr)                                                    \
+  CARRIERARR_ASSIGN_OR_RETURN_IMPL_(CARRIERARR_STATUS_CONCAT_(carrierarr_result_, __LINE__), lhs, \
+                                    expr)
+#define CARRIERARR_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
+  auto result = (expr);                                      \
+  if (!result.ok()) return result.status();                  \
+  lhs = std::move(result).value()
+#define CARRIERARR_STATUS_CONCAT_(a, b) CARRIERARR_STATUS_CONCAT_INNER_(a, b)
+#define CARRIERARR_STATUS_CONCAT_INNER_(a, b) a##b
 
 #endif  // CARRIERARR_CORE_STATUS_H_

@@ -14,6 +14,7 @@
 #include "mesh/nebula_config.h"
 #include "providers/local/local_provider.h"
 #include "providers/local/netns.h"
+#include "providers/registry.h"
 #include "provision/file_resources.h"
 #include "spec/fleet_parser.h"
 
@@ -103,7 +104,7 @@ const providers::Provider& Desired::ProviderFor(const mesh::NodePlan& node) cons
   return *providers.at(node.provider);
 }
 
-Result<FleetContext> LoadContext(const std::string& fleet_file) {
+Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams) {
   auto spec = spec::LoadFleet(fleet_file);
   if (!spec.ok()) return spec.status();
   FleetContext ctx;
@@ -113,16 +114,15 @@ Result<FleetContext> LoadContext(const std::string& fleet_file) {
   ctx.fleet_dir = DirOf(ec ? fleet_file : absolute);
   ctx.spec = std::move(*spec);
   ctx.paths.state_dir = ctx.fleet_dir + "/.carrierarr";
+  ctx.seams = std::move(seams);
   return ctx;
 }
 
-provision::KindRegistry AllKinds() {
+provision::KindRegistry AllKinds(const Seams& seams) {
   provision::KindRegistry kinds;
   provision::RegisterFileKinds(kinds);
-  for (const char* name : {"local", "aws"}) {
-    auto provider = providers::MakeProvider(name);
-    if (provider.ok()) (*provider)->RegisterKinds(kinds);
-  }
+  for (const auto& entry : providers::RegisteredProviders())
+    entry.make(seams)->RegisterKinds(kinds);
   return kinds;
 }
 
@@ -133,11 +133,11 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   d.nodes = std::move(*nodes);
   for (const auto& n : d.nodes) {
     if (d.providers.count(n.provider) != 0) continue;
-    auto p = providers::MakeProvider(n.provider);
+    auto p = providers::MakeProvider(n.provider, ctx.seams);
     if (!p.ok()) return p.status();
     d.providers[n.provider] = std::move(*p);
   }
-  d.kinds = AllKinds();
+  d.kinds = AllKinds(ctx.seams);
   const mesh::NodePlan& lighthouse = d.nodes.front();
   d.lighthouse_endpoint = d.ProviderFor(lighthouse).LighthouseEndpoint(ctx.spec, lighthouse, state);
   d.resources.push_back(provision::MakeCaResource({.name = ctx.spec.name + "-mesh",
@@ -225,7 +225,7 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   std::set<std::string> provider_names{ctx.spec.lighthouse.provider, "local"};  // homelab: local
   for (const auto& pool : ctx.spec.pools) provider_names.insert(pool.provider);
   for (const auto& name : provider_names) {
-    auto p = providers::MakeProvider(name);
+    auto p = providers::MakeProvider(name, ctx.seams);
     if (!p.ok()) return p.status();
     CARRIERARR_RETURN_IF_ERROR((*p)->CheckEnvironment());
   }
@@ -356,7 +356,7 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   DownResult result;
   result.plan = provision::MakeDestroyPlan(state, options.targets);
   if (options.on_plan) options.on_plan(result.plan);
-  provision::KindRegistry kinds = AllKinds();
+  provision::KindRegistry kinds = AllKinds(ctx.seams);
   result.apply =
       provision::Apply(result.plan, {}, **store, kinds,
                        {.parallelism = options.parallelism, .on_event = options.on_event});
@@ -366,7 +366,7 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   // Cloud resources are found again by their tags: whatever still carries the fleet's name was
   // not removed (made by hand with our tags, or a delete AWS accepted but did not carry out).
   if (had_cloud && options.targets.empty()) {
-    auto aws = providers::MakeProvider("aws");
+    auto aws = providers::MakeProvider("aws", ctx.seams);
     if (aws.ok()) {
       auto left = (*aws)->Leftovers(ctx.spec);
       if (!left.ok()) return left.status().WithPrefix("checking what is left in AWS");

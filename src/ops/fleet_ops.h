@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/seams.h"
 #include "core/status.h"
 #include "mesh/address_plan.h"
 #include "providers/provider.h"
@@ -23,13 +24,17 @@
 
 namespace carrierarr::ops {
 
+// One fleet as every operation sees it: its spec, where its state lives, and the outside world
+// (time, processes, environment) that the operations and providers may use: nothing below the
+// CLI reaches around `seams`.
 struct FleetContext {
   std::string fleet_file;  // as given (for messages)
   std::string fleet_dir;   // its directory; the state lives in <fleet_dir>/.carrierarr
   spec::FleetSpec spec;
   providers::FleetPaths paths;
+  Seams seams;
 };
-Result<FleetContext> LoadContext(const std::string& fleet_file);
+Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams);
 
 // The recorded state, read without taking the lock: for commands that change nothing.
 Result<provision::FleetState> ReadState(const FleetContext& ctx);
@@ -45,7 +50,7 @@ struct Desired {
 };
 Result<Desired> BuildDesired(const FleetContext& ctx, const provision::FleetState& state);
 // Deleters for every kind any provider records (for `down` from the state alone).
-provision::KindRegistry AllKinds();
+provision::KindRegistry AllKinds(const Seams& seams);
 
 // Groups of resources that --skip-* flags leave alone, as the seeds' scripts did.
 struct SkipOptions {

@@ -1,6 +1,7 @@
 // Where nodes come from. A provider turns each planned node into the resources that host it
-// (a network namespace and a process locally; later an instance with userdata on AWS) and knows
-// how to delete them from the state file alone. Providers are chosen by name from fleet.yaml.
+// (a network namespace and a process locally, an instance with userdata on AWS) and knows how to
+// delete them from the state file alone. Providers are chosen by name from fleet.yaml through
+// providers/registry.h.
 #ifndef CARRIERARR_PROVIDERS_PROVIDER_H_
 #define CARRIERARR_PROVIDERS_PROVIDER_H_
 
@@ -99,9 +100,6 @@ class Provider {
     return std::vector<std::string>{};
   }
 };
-
-// "local" or "aws". Unknown names fail with the list of known ones.
-Result<std::unique_ptr<Provider>> MakeProvider(const std::string& name);
 
 }  // namespace carrierarr::providers
 

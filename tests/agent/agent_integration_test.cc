@@ -1,5 +1,5 @@
-// The real worker agent (AgentClient) against the real control plane (fleet::Server), both in
-// this process, over gRPC on loopback, with a SQLite store in a scratch directory. What cannot
+// The real worker agent (AgentClient) against the real control plane (control_plane::Server), both
+// in this process, over gRPC on loopback, with a SQLite store in a scratch directory. What cannot
 // run here stands in as fakes: kubectl and systemctl are scripts that record their argv, Ollama
 // is an HTTP server on 127.0.0.1, and SHUTDOWN/REBOOT/DRAIN power off through a recording hook
 // (power mode "exit"). Every wait is bounded.
@@ -17,9 +17,9 @@
 
 #include "agent/client.h"
 #include "agent/fake_http.h"
+#include "control_plane/control_plane.h"
+#include "control_plane/server.h"
 #include "core/file_util.h"
-#include "fleet/control_plane.h"
-#include "fleet/server.h"
 #include "testing/tools.h"
 
 namespace carrierarr::agent {
@@ -94,7 +94,7 @@ class AgentIntegrationTest : public ::testing::Test {
   // Starts the control plane on 127.0.0.1:`port` (0: any). A fixed port that is not free yet
   // (the previous server's socket) is retried for up to 5 s.
   void StartServer(int port) {
-    fleet::ServeOptions o;
+    control_plane::ServeOptions o;
     o.db = dir_ / "fleet.db";
     o.state_dir = dir_ / "cp-state";
     o.grpc_listen = {"127.0.0.1:" + std::to_string(port)};
@@ -104,7 +104,7 @@ class AgentIntegrationTest : public ::testing::Test {
     o.allow_exec = true;
     const auto deadline = std::chrono::steady_clock::now() + seconds(5);
     for (;;) {
-      auto s = fleet::Server::Start(o);
+      auto s = control_plane::Server::Start(o);
       if (s.ok()) {
         server_ = std::move(*s);
         break;
@@ -119,7 +119,7 @@ class AgentIntegrationTest : public ::testing::Test {
     }
   }
 
-  fleet::ControlPlane& cp() { return server_->control_plane(); }
+  control_plane::ControlPlane& cp() { return server_->control_plane(); }
 
   std::string NewToken() {
     carrierarr::v1::CreateTokenRequest req;
@@ -227,7 +227,7 @@ class AgentIntegrationTest : public ::testing::Test {
   testing::ScratchDir dir_;
   FakeOllama ollama_;
   std::string kubectl_, systemctl_;
-  std::unique_ptr<fleet::Server> server_;
+  std::unique_ptr<control_plane::Server> server_;
   std::vector<std::unique_ptr<AgentClient>> clients_;
   std::mutex mu_;
   std::vector<std::string> power_calls_;

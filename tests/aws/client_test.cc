@@ -92,7 +92,7 @@ class AwsClientTest : public ::testing::Test {
   }
   ScriptedTransport transport;
   StaticCredentials creds{{.access_key_id = "AKID", .secret_access_key = "secret"}};
-  SimulatedClock clock{1'780'000'000'000};  // 2026-05-28T20:26:40Z
+  SimulatedTimeSource clock{1'780'000'000'000};  // 2026-05-28T20:26:40Z
   std::vector<int64_t> sleeps;
 };
 

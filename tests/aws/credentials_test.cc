@@ -75,7 +75,7 @@ class CredentialsTest : public ::testing::Test {
     return chain.Get();
   }
   ScratchDir dir_;
-  SimulatedClock clock_{1'780'000'000'000};  // 2026-05-28T20:26:40Z
+  SimulatedTimeSource clock_{1'780'000'000'000};  // 2026-05-28T20:26:40Z
 };
 
 TEST_F(CredentialsTest, EnvironmentComesFirstUnlessAProfileIsNamedWithDashDashProfile) {

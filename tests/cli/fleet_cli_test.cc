@@ -15,13 +15,13 @@
 #include <variant>
 #include <vector>
 
+#include "control_plane/control_plane.h"
+#include "control_plane/server.h"
 #include "core/file_util.h"
 #include "core/subprocess.h"
-#include "fleet/control_plane.h"
-#include "fleet/server.h"
 #include "testing/tools.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using nlohmann::json;
@@ -441,4 +441,4 @@ TEST_F(FleetCliTest, FleetFileFlagFindsTheControlPlaneFromElsewhere) {
 }
 
 }  // namespace
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

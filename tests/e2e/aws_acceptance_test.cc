@@ -18,7 +18,7 @@
 
 #include "core/file_util.h"
 #include "core/subprocess.h"
-#include "providers/provider.h"
+#include "providers/registry.h"
 #include "spec/fleet_parser.h"
 #include "testing/tools.h"
 
@@ -98,7 +98,7 @@ std::vector<std::string> Tagged(const std::string& fleet_file) {
     ADD_FAILURE() << spec.status().ToString();
     return {};
   }
-  auto aws = providers::MakeProvider("aws");
+  auto aws = providers::MakeProvider("aws", Seams::FromProcess());
   if (!aws.ok()) {
     ADD_FAILURE() << aws.status().ToString();
     return {};

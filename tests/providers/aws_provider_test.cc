@@ -14,6 +14,7 @@
 
 #include "ops/fleet_ops.h"
 #include "providers/aws/resources.h"
+#include "providers/registry.h"
 #include "provision/plan.h"
 
 namespace carrierarr {
@@ -173,7 +174,7 @@ TEST(AwsProviderTest, ConfigsNameTheRecordedElasticIpAndPathsOnTheNode) {
 TEST(AwsProviderTest, ADnsNameMakesTheEndpointKnownUpFront) {
   spec::FleetSpec f = AwsFleet();
   f.aws.dns_name = "nebula.example.org";
-  auto provider = providers::MakeProvider("aws");
+  auto provider = providers::MakeProvider("aws", Seams::FromProcess());
   ASSERT_TRUE(provider.ok());
   EXPECT_TRUE((*provider)->EndpointResources(f).empty());
   auto desired = ops::BuildDesired(Context(f), {});

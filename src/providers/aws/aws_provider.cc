@@ -225,7 +225,9 @@ class AwsProvider final : public providers::Provider {
 
 }  // namespace
 
-std::unique_ptr<providers::Provider> MakeAwsProvider() { return std::make_unique<AwsProvider>(); }
+std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& /*seams*/) {
+  return std::make_unique<AwsProvider>();
+}
 
 std::string ArchOf(const std::string& instance_type) {
   // The family is the part before the '.'; Graviton families carry a 'g' after the generation

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/seams.h"
 #include "providers/provider.h"
 
 namespace carrierarr::aws_provider {
@@ -25,7 +26,7 @@ struct Overrides {
 };
 void SetOverrides(const Overrides& overrides);
 
-std::unique_ptr<providers::Provider> MakeAwsProvider();
+std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams);
 
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "core/clock.h"
+#include "core/time_source.h"
 #include "providers/aws/aws_provider.h"
 
 namespace carrierarr::aws_provider {
@@ -61,9 +61,9 @@ Status Session::Connect() {
     if (!transport.ok()) return transport.status();
     transport_ = std::move(*transport);
     credentials_ = std::make_unique<aws::CredentialChain>(
-        aws::Environment::FromProcess(),
+        Environment::FromProcess(),
         aws::AwsSelection{.profile = target_.profile, .region = target_.region}, transport_.get(),
-        SystemClock::Get());
+        RealTimeSource::Get());
   }
   auto region = credentials_->Region();
   if (!region.ok()) {

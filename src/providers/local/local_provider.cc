@@ -239,7 +239,7 @@ class LocalProvider final : public providers::Provider {
 
 }  // namespace
 
-std::unique_ptr<providers::Provider> MakeLocalProvider() {
+std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& /*seams*/) {
   return std::make_unique<LocalProvider>();
 }
 

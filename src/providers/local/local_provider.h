@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/ipv4.h"
+#include "core/seams.h"
 #include "mesh/address_plan.h"
 #include "providers/provider.h"
 #include "provision/resource.h"
@@ -63,8 +64,8 @@ std::string ControlPlaneAddress(const spec::FleetSpec& fleet);
 Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
                                         const std::string& ttl);
 
-// The provider itself, as providers::MakeProvider("local") returns it.
-std::unique_ptr<providers::Provider> MakeLocalProvider();
+// The provider itself, as the registry (providers/registry.h) makes it.
+std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& seams);
 
 // What `status` reports about a node's process.
 struct ProcessInfo {

@@ -1,9 +1,9 @@
-#include "fleet/metrics.h"
+#include "control_plane/metrics.h"
 
 #include <algorithm>
 #include <cstdio>
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 void LatencyHistogram::Observe(double ms) {
   if (ms < 0) ms = 0;
@@ -66,4 +66,4 @@ void RenderMetric(const std::string& name, const std::string& type, const std::s
           line + "\n";
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

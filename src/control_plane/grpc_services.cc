@@ -1,13 +1,13 @@
-#include "fleet/grpc_services.h"
+#include "control_plane/grpc_services.h"
 
 #include <google/protobuf/util/time_util.h>
 
 #include <deque>
 #include <mutex>
 
-#include "fleet/auth.h"
+#include "control_plane/auth.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using ec2agent::v1::AgentMessage;
@@ -190,6 +190,12 @@ grpc::Status ToGrpc(const Status& status) {
     case StatusCode::kInternal:
       code = C::INTERNAL;
       break;
+    case StatusCode::kUnauthenticated:
+      code = C::UNAUTHENTICATED;
+      break;
+    case StatusCode::kResourceExhausted:
+      code = C::RESOURCE_EXHAUSTED;
+      break;
   }
   return {code, status.message()};
 }
@@ -361,4 +367,4 @@ grpc::Status AdminService::WatchEvents(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

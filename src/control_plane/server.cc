@@ -1,4 +1,4 @@
-#include "fleet/server.h"
+#include "control_plane/server.h"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -11,14 +11,14 @@
 #include <filesystem>
 #include <mutex>
 
+#include "control_plane/auth.h"
+#include "control_plane/control_plane.h"
+#include "control_plane/grpc_services.h"
+#include "control_plane/http_api.h"
 #include "core/file_util.h"
 #include "core/strings.h"
-#include "fleet/auth.h"
-#include "fleet/control_plane.h"
-#include "fleet/grpc_services.h"
-#include "fleet/http_api.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 // A unix socket left behind by a control plane that died is removed; one that still answers
@@ -222,4 +222,4 @@ void Server::Wait() {
   impl_->cv.wait(lock, [&] { return impl_->done; });
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

@@ -1,13 +1,13 @@
 // Secrets of the control plane: enrollment tokens, node credentials and the admin token. Only
 // their SHA-256 is ever stored; comparisons go through the hash, so a stored value never
 // unlocks anything by itself.
-#ifndef CARRIERARR_FLEET_AUTH_H_
-#define CARRIERARR_FLEET_AUTH_H_
+#ifndef CARRIERARR_CONTROL_PLANE_AUTH_H_
+#define CARRIERARR_CONTROL_PLANE_AUTH_H_
 
 #include <string>
 #include <string_view>
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 // prefix + 64 hex characters from 32 random bytes (OpenSSL's CSPRNG). Prefixes make a leaked
 // secret recognisable: "cet_" enrollment token, "cnc_" node credential, "cat_" admin token.
@@ -19,6 +19,6 @@ std::string Sha256Hex(std::string_view data);
 // The secret of an "authorization: Bearer <secret>" value; empty when it is not one.
 std::string_view BearerSecret(std::string_view authorization);
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_AUTH_H_
+#endif  // CARRIERARR_CONTROL_PLANE_AUTH_H_

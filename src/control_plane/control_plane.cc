@@ -1,4 +1,4 @@
-#include "fleet/control_plane.h"
+#include "control_plane/control_plane.h"
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/support/status_code_enum.h>
@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
-#include "fleet/auth.h"
+#include "control_plane/auth.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using ec2agent::v1::AgentMessage;
@@ -962,4 +962,4 @@ std::string ControlPlane::PrometheusText() {
   return out;
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

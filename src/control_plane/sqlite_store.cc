@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "control_plane/store.h"
 #include "core/file_util.h"
-#include "fleet/store.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 constexpr int kSchemaVersion = 1;
@@ -744,4 +744,4 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   return std::unique_ptr<Store>(std::move(store));
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

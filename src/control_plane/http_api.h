@@ -19,8 +19,8 @@
 //
 // Thread safety: Start, port and Stop may be called from any thread; requests are served by a
 // small pool of threads of its own.
-#ifndef CARRIERARR_FLEET_HTTP_API_H_
-#define CARRIERARR_FLEET_HTTP_API_H_
+#ifndef CARRIERARR_CONTROL_PLANE_HTTP_API_H_
+#define CARRIERARR_CONTROL_PLANE_HTTP_API_H_
 
 #include <atomic>
 #include <memory>
@@ -35,7 +35,7 @@ struct Request;
 struct Response;
 }  // namespace httplib
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 class ControlPlane;
 
@@ -77,6 +77,6 @@ class HttpApi {
   std::atomic<bool> stopping_{false};
 };
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_HTTP_API_H_
+#endif  // CARRIERARR_CONTROL_PLANE_HTTP_API_H_

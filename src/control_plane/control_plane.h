@@ -6,8 +6,8 @@
 //
 // Thread safety: every public method may be called from any thread. Lock order: mu_ before
 // the store's own lock; never call a StreamSink while holding mu_ (a sink may call back).
-#ifndef CARRIERARR_FLEET_CONTROL_PLANE_H_
-#define CARRIERARR_FLEET_CONTROL_PLANE_H_
+#ifndef CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
+#define CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -24,13 +24,13 @@
 #include <vector>
 
 #include "carrierarr/v1/fleet.pb.h"
-#include "core/clock.h"
+#include "control_plane/metrics.h"
+#include "control_plane/store.h"
 #include "core/status.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
-#include "fleet/metrics.h"
-#include "fleet/store.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 struct ControlPlaneOptions {
   std::chrono::seconds heartbeat_interval{10};
@@ -42,7 +42,7 @@ struct ControlPlaneOptions {
   std::chrono::milliseconds batch_delay{20};
   size_t batch_max = 2000;
   std::chrono::seconds command_grace{30};
-  const Clock* clock = SystemClock::Get();
+  const TimeSource* clock = RealTimeSource::Get();
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false
 };
 
@@ -199,6 +199,6 @@ class ControlPlane {
   LatencyHistogram batch_write_ms_;  // one WriteStatuses call
 };
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_CONTROL_PLANE_H_
+#endif  // CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_

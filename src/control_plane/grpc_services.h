@@ -2,16 +2,16 @@
 // Connect stream, no thread per agent, so ten thousand streams cost memory, not threads) and
 // carrierarr.v1.Fleet (the operator's admin API; synchronous, few callers). Both only
 // authenticate, translate and delegate to ControlPlane.
-#ifndef CARRIERARR_FLEET_GRPC_SERVICES_H_
-#define CARRIERARR_FLEET_GRPC_SERVICES_H_
+#ifndef CARRIERARR_CONTROL_PLANE_GRPC_SERVICES_H_
+#define CARRIERARR_CONTROL_PLANE_GRPC_SERVICES_H_
 
 #include <atomic>
 
 #include "carrierarr/v1/fleet.grpc.pb.h"
+#include "control_plane/control_plane.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
-#include "fleet/control_plane.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 // Thread-safe; `cp` must outlive the service and the server it is registered with.
 class AgentService final : public ec2agent::v1::AgentControl::CallbackService {
@@ -76,6 +76,6 @@ class AdminService final : public carrierarr::v1::Fleet::Service {
 // carrierarr::Status -> grpc::Status with the same meaning.
 grpc::Status ToGrpc(const Status& status);
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_GRPC_SERVICES_H_
+#endif  // CARRIERARR_CONTROL_PLANE_GRPC_SERVICES_H_

@@ -1,6 +1,6 @@
 // The HTTP API over a real ControlPlane and SQLite store, spoken to with httplib's client on
 // 127.0.0.1: authentication, the JSON shapes, status codes and the Prometheus text.
-#include "fleet/http_api.h"
+#include "control_plane/http_api.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -14,12 +14,12 @@
 #include <variant>
 #include <vector>
 
+#include "control_plane/control_plane.h"
+#include "control_plane/store.h"
 #include "ec2agent/v1/agent.pb.h"
-#include "fleet/control_plane.h"
-#include "fleet/store.h"
 #include "testing/tools.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using nlohmann::json;
@@ -460,4 +460,4 @@ TEST(HttpApiStartTest, RefusesHalfATlsConfigAndABusyPort) {
 }
 
 }  // namespace
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

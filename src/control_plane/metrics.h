@@ -1,14 +1,14 @@
 // A few lock-free metric types and their Prometheus text rendering (exposition format 0.0.4).
 // Thread-safe: all updates are relaxed atomics; rendering reads a consistent-enough snapshot.
-#ifndef CARRIERARR_FLEET_METRICS_H_
-#define CARRIERARR_FLEET_METRICS_H_
+#ifndef CARRIERARR_CONTROL_PLANE_METRICS_H_
+#define CARRIERARR_CONTROL_PLANE_METRICS_H_
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 class Counter {
  public:
@@ -47,6 +47,6 @@ class LatencyHistogram {
 void RenderMetric(const std::string& name, const std::string& type, const std::string& help,
                   double value, std::string* out);
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_METRICS_H_
+#endif  // CARRIERARR_CONTROL_PLANE_METRICS_H_

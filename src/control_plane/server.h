@@ -3,18 +3,18 @@
 // Tests start it on port 0 and read the bound ports back.
 //
 // Thread safety: Start/Shutdown from one thread; the accessors are safe from any thread.
-#ifndef CARRIERARR_FLEET_SERVER_H_
-#define CARRIERARR_FLEET_SERVER_H_
+#ifndef CARRIERARR_CONTROL_PLANE_SERVER_H_
+#define CARRIERARR_CONTROL_PLANE_SERVER_H_
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
 #include "core/status.h"
+#include "core/time_source.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 class ControlPlane;
 
@@ -42,9 +42,9 @@ struct ServeOptions {
   // entry is batch_delay old.
   std::chrono::milliseconds batch_delay{20};
   size_t batch_max = 2000;
-  size_t max_message_bytes = 1 << 20;       // larger gRPC messages are refused
-  std::chrono::seconds command_grace{30};   // beyond a command's timeout before it is timed_out
-  const Clock* clock = SystemClock::Get();  // tests pass a SimulatedClock
+  size_t max_message_bytes = 1 << 20;      // larger gRPC messages are refused
+  std::chrono::seconds command_grace{30};  // beyond a command's timeout before it is timed_out
+  const TimeSource* clock = RealTimeSource::Get();  // tests pass a SimulatedTimeSource
 };
 
 class Server {
@@ -69,6 +69,6 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_SERVER_H_
+#endif  // CARRIERARR_CONTROL_PLANE_SERVER_H_

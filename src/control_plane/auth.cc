@@ -1,11 +1,11 @@
-#include "fleet/auth.h"
+#include "control_plane/auth.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 std::string Hex(const unsigned char* data, size_t n) {
@@ -54,4 +54,4 @@ std::string_view BearerSecret(std::string_view authorization) {
   return secret;
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

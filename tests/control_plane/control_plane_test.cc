@@ -1,7 +1,7 @@
 // The control plane over real gRPC (port 0 on loopback) and a real store: every test runs on
 // SQLite and on a PostgreSQL server the suite starts itself. The test plays the agent with the
 // generated stubs, so it sees exactly what goes over the wire.
-#include "fleet/control_plane.h"
+#include "control_plane/control_plane.h"
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "carrierarr/v1/fleet.grpc.pb.h"
+#include "control_plane/server.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
-#include "fleet/server.h"
 #include "testing/postgres_server.h"
 #include "testing/tools.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using ec2agent::v1::AgentControl;
@@ -424,7 +424,7 @@ TEST(ControlPlaneLifecycleTest, ConnectedThenStaleThenDeadWithEvents) {
   testing::ScratchDir dir;
   auto store = OpenSqliteStore(dir / "fleet.db");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  SimulatedClock clock;
+  SimulatedTimeSource clock;
   ControlPlaneOptions o{.status_interval = std::chrono::seconds(10),
                         .dead_after = std::chrono::seconds(300),
                         .clock = &clock,
@@ -467,7 +467,7 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
   testing::ScratchDir dir;
   auto store = OpenSqliteStore(dir / "fleet.db");
   ASSERT_TRUE(store.ok());
-  SimulatedClock clock;
+  SimulatedTimeSource clock;
   ControlPlaneOptions o{
       .command_grace = std::chrono::seconds(30), .clock = &clock, .background_threads = false};
   auto cp = ControlPlane::Create(std::move(*store), o);
@@ -494,16 +494,16 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
 }
 
 }  // namespace
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
   testing::ScratchDir dir;
   auto store = OpenSqliteStore(dir / "fleet.db");
   ASSERT_TRUE(store.ok());
-  SimulatedClock clock;
+  SimulatedTimeSource clock;
   ControlPlaneOptions o{.idle_shutdown_minutes = 10, .clock = &clock, .background_threads = false};
   auto cp = ControlPlane::Create(std::move(*store), o);
   ASSERT_TRUE(cp.ok());
@@ -547,4 +547,4 @@ TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
 }
 
 }  // namespace
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

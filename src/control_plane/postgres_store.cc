@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "control_plane/store.h"
 #include "core/strings.h"
-#include "fleet/store.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 constexpr int kSchemaVersion = 1;
@@ -621,4 +621,4 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
   return std::unique_ptr<Store>(std::move(store));
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

@@ -6,8 +6,8 @@
 //
 // Thread safety: every method may be called from any thread; implementations serialize
 // internally. Times are Unix milliseconds unless the name says otherwise.
-#ifndef CARRIERARR_FLEET_STORE_H_
-#define CARRIERARR_FLEET_STORE_H_
+#ifndef CARRIERARR_CONTROL_PLANE_STORE_H_
+#define CARRIERARR_CONTROL_PLANE_STORE_H_
 
 #include <cstdint>
 #include <memory>
@@ -19,7 +19,7 @@
 
 #include "core/status.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 
 struct TokenRecord {
   std::string id;           // public id ("tok_" + 12 hex); shown in lists, used to revoke
@@ -130,6 +130,6 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
 
-#endif  // CARRIERARR_FLEET_STORE_H_
+#endif  // CARRIERARR_CONTROL_PLANE_STORE_H_

@@ -1,4 +1,4 @@
-#include "fleet/http_api.h"
+#include "control_plane/http_api.h"
 
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
@@ -12,11 +12,11 @@
 #include <utility>
 
 #include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/auth.h"
+#include "control_plane/control_plane.h"
 #include "ec2agent/v1/agent.pb.h"
-#include "fleet/auth.h"
-#include "fleet/control_plane.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using nlohmann::json;
@@ -183,6 +183,10 @@ int HttpStatusFor(StatusCode code) {
       return 409;
     case StatusCode::kPermissionDenied:
       return 403;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kResourceExhausted:
+      return 429;
     case StatusCode::kUnavailable:
       return 503;
     case StatusCode::kDeadlineExceeded:
@@ -413,4 +417,4 @@ void HttpApi::PostCommand(const httplib::Request& req, httplib::Response& res) {
   SendJson(res, Finished(*r) ? 200 : 202, ProtoJson(*r));
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

@@ -1,10 +1,10 @@
 // OpenStore: picks the backend from the URL's form.
-#include "fleet/store.h"
+#include "control_plane/store.h"
 
 #include <string>
 #include <string_view>
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 constexpr std::string_view kAcceptedForms =
@@ -47,4 +47,4 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   return OpenSqliteStore(std::string(url));
 }
 
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane

@@ -1,6 +1,6 @@
 // One conformance suite for both Store backends: every test runs on a fresh SQLite file and on a
 // fresh database of a real PostgreSQL server that the test binary starts itself.
-#include "fleet/store.h"
+#include "control_plane/store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 #include "testing/postgres_server.h"
 #include "testing/tools.h"
 
-namespace carrierarr::fleet {
+namespace carrierarr::control_plane {
 namespace {
 
 using ::testing::HasSubstr;
@@ -847,4 +847,4 @@ TEST(PostgresStoreTest, ReconnectsAfterTheServerDropsTheConnection) {
 }
 
 }  // namespace
-}  // namespace carrierarr::fleet
+}  // namespace carrierarr::control_plane
