@@ -44,6 +44,12 @@ function(carrierarr_cc_test)
     add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
     set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}")
   else()
+    # gtest_discover_tests flattens PROPERTIES into one list, so a second label would be read as
+    # a property name and silently lost: discovered tests carry one label.
+    list(LENGTH ARG_LABELS label_count)
+    if(label_count GREATER 1)
+      message(FATAL_ERROR "${ARG_NAME}: one label per discovered test (or WHOLE), got ${ARG_LABELS}")
+    endif()
     gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS "${ARG_LABELS}")
   endif()
 endfunction()
