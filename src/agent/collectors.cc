@@ -540,18 +540,22 @@ StatusCollector::StatusCollector(CollectorOptions options)
 }
 
 void StatusCollector::NoteActivity() {
-  last_activity_ticks_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+  last_activity_ticks_.store(options_.time->MonotonicNow().time_since_epoch().count(),
                              std::memory_order_relaxed);
+}
+
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* ts) {
+  const auto since_epoch = t.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  ts->set_seconds(seconds.count());
+  ts->set_nanos(static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
 }
 
 ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   ec2agent::v1::NodeStatus status;
   status.set_node_id(node_id);
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now);
-  status.mutable_timestamp()->set_seconds(seconds.count());
-  status.mutable_timestamp()->set_nanos(static_cast<int32_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now - seconds).count()));
+  SetTimestamp(options_.time->SystemNow(), status.mutable_timestamp());
 
   ServiceStates services = ProbeServices(options_.proc_root);
   *status.mutable_resources() = sampler_.Sample();
@@ -574,7 +578,7 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   }
 
   status.set_uptime_seconds(sampler_.UptimeSeconds());
-  const auto idle = std::chrono::steady_clock::now() -
+  const auto idle = options_.time->MonotonicNow() -
                     std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(
                         last_activity_ticks_.load(std::memory_order_relaxed)));
   status.set_idle_seconds(

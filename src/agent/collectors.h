@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
@@ -45,6 +46,9 @@ std::vector<ec2agent::v1::GPUStatus> QueryGpus(const std::string& nvidia_smi = "
                                                std::string* error = nullptr);
 // Parses the CSV above; exposed for tests. Lines it cannot parse are skipped.
 std::vector<ec2agent::v1::GPUStatus> ParseNvidiaSmiCsv(const std::string& csv);
+
+// `t` as a protobuf Timestamp (NodeStatus.timestamp, HeartbeatRequest.timestamp).
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* ts);
 
 // Ollama's local HTTP API (default http://127.0.0.1:11434).
 class OllamaClient {
@@ -94,6 +98,8 @@ struct CollectorOptions {
   std::string disk_path = "/";
   std::string nvidia_smi = "nvidia-smi";
   std::string ollama_url = "http://127.0.0.1:11434";
+  // The status's timestamp and idle time. Not owned; outlives the collector.
+  TimeSource* time = RealTimeSource::Get();
 };
 class StatusCollector {
  public:
@@ -113,7 +119,8 @@ class StatusCollector {
   CollectorOptions options_;
   ResourceSampler sampler_;
   OllamaClient ollama_;
-  // steady_clock ticks of the last activity: atomic, as NoteActivity comes from other threads.
+  // Monotonic ticks (options_.time) of the last activity: atomic, as NoteActivity comes from other
+  // threads.
   std::atomic<std::chrono::steady_clock::rep> last_activity_ticks_{0};
   // "name expires_at" of each model in the last /api/ps answer, to spot the ones that moved.
   std::set<std::string> ps_marks_;

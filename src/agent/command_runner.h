@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
@@ -23,6 +24,9 @@ struct RunnerOptions {
   std::string ollama_url = "http://127.0.0.1:11434";
   std::string node_name;  // Kubernetes node name for DRAIN when args has no "node"
   size_t max_output_bytes = size_t{64} * 1024;  // per stream; longer output is cut with a marker
+  // DRAIN's deadline across its steps and each result's duration_ms. The programs' own
+  // timeouts run on the machine's clock (core/subprocess.h). Not owned; outlives the runner.
+  TimeSource* time = RealTimeSource::Get();
 };
 
 class CommandRunner {
