@@ -21,6 +21,7 @@
 
 #include "core/file_util.h"
 #include "core/time_source.h"
+#include "testing/eventually.h"
 #include "testing/fake_ollama.h"
 #include "testing/loopback_server.h"
 #include "testing/process.h"
@@ -29,6 +30,7 @@
 namespace carrierarr::agent {
 namespace {
 
+using ::carrierarr::testing::Eventually;
 using ::carrierarr::testing::FakeOllama;
 using ::carrierarr::testing::LoopbackServer;
 using ::carrierarr::testing::ScratchDir;
@@ -422,12 +424,10 @@ TEST(ProbeServicesTest, RealProcessIsRunningUntilKilled) {
   const std::string want = "pid " + std::to_string(child.pid());
   ServiceStates running;
   // Between spawn and exec the child still carries our name: wait for the exec.
-  const auto deadline = Clock::now() + std::chrono::seconds(5);
-  do {
+  Eventually([&] {
     running = ProbeServices();
-    if (running.k3s.message() == want) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  } while (Clock::now() < deadline);
+    return running.k3s.message() == want;
+  });
   EXPECT_EQ(running.k3s.state(), ec2agent::v1::SERVICE_STATE_RUNNING);
   EXPECT_EQ(running.k3s.message(), want);
   EXPECT_GE(running.k3s.uptime_seconds(), 0);
