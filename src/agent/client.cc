@@ -235,6 +235,7 @@ AgentClient::State::State(ClientOptions o, std::shared_ptr<AgentMetrics> m)
     : opt(std::move(o)), metrics(std::move(m)) {
   if (!opt.log) opt.log = LogToStderr;
   opt.collector.time = opt.runner.time = opt.time;
+  opt.collector.processes = opt.runner.processes = opt.processes;
   node_id = opt.identity.node_id();
   status_interval = opt.status_interval;
   heartbeat_interval = opt.heartbeat_interval;

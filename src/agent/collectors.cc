@@ -376,17 +376,18 @@ std::vector<GPUStatus> ParseNvidiaSmiCsv(const std::string& csv) {
   return gpus;
 }
 
-std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* error) {
+std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* error,
+                                 ProcessRunner* processes) {
   if (error != nullptr) error->clear();
   auto path = FindProgram(nvidia_smi);
   if (!path) return {};  // no NVIDIA driver: a CPU node, not an error
   RunOptions options;
   options.timeout = kNvidiaSmiTimeout;
-  auto run = Run({*path,
-                  "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
-                  "temperature.gpu",
-                  "--format=csv,noheader,nounits"},
-                 options);
+  auto run = processes->Run({*path,
+                             "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
+                             "temperature.gpu",
+                             "--format=csv,noheader,nounits"},
+                            options);
   if (!run.ok()) {
     if (error != nullptr) *error = run.status().message();
     return {};
@@ -559,7 +560,8 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
 
   ServiceStates services = ProbeServices(options_.proc_root);
   *status.mutable_resources() = sampler_.Sample();
-  for (auto& gpu : QueryGpus(options_.nvidia_smi)) *status.add_gpus() = std::move(gpu);
+  for (auto& gpu : QueryGpus(options_.nvidia_smi, nullptr, options_.processes))
+    *status.add_gpus() = std::move(gpu);
 
   std::set<std::string> marks;
   auto models = FetchModels(StripSlash(ollama_.base_url()), kOllamaQueryTimeout, &marks);
@@ -608,7 +610,7 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
 
 ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
   ec2agent::v1::NodeCapabilities caps = sampler_.Capabilities();
-  auto gpus = QueryGpus(options_.nvidia_smi);
+  auto gpus = QueryGpus(options_.nvidia_smi, nullptr, options_.processes);
   caps.set_has_gpu(!gpus.empty());
   caps.set_gpu_count(static_cast<int32_t>(gpus.size()));
   if (!gpus.empty()) caps.set_gpu_model(gpus.front().name());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/process_runner.h"
 #include "core/status.h"
 #include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
@@ -43,7 +44,8 @@ std::optional<Ec2Identity> QueryImds(const std::string& endpoint,
 // temperature.gpu --format=csv,noheader,nounits`. An empty list when nvidia-smi is not
 // installed or finds no GPU; `error` (optional) receives the reason when it ran and failed.
 std::vector<ec2agent::v1::GPUStatus> QueryGpus(const std::string& nvidia_smi = "nvidia-smi",
-                                               std::string* error = nullptr);
+                                               std::string* error = nullptr,
+                                               ProcessRunner* processes = RealProcessRunner::Get());
 // Parses the CSV above; exposed for tests. Lines it cannot parse are skipped.
 std::vector<ec2agent::v1::GPUStatus> ParseNvidiaSmiCsv(const std::string& csv);
 
@@ -100,6 +102,7 @@ struct CollectorOptions {
   std::string ollama_url = "http://127.0.0.1:11434";
   // The status's timestamp and idle time. Not owned; outlives the collector.
   TimeSource* time = RealTimeSource::Get();
+  ProcessRunner* processes = RealProcessRunner::Get();  // runs nvidia-smi; not owned
 };
 class StatusCollector {
  public:

@@ -12,8 +12,8 @@
 
 #include "agent/collectors.h"
 #include "core/duration.h"
+#include "core/process_runner.h"
 #include "core/status.h"
-#include "core/subprocess.h"
 
 namespace carrierarr::agent {
 namespace {
@@ -146,7 +146,7 @@ class Handler {
     run_options.timeout = command_.timeout_seconds() > 0
                               ? std::chrono::seconds(command_.timeout_seconds())
                               : kDefaultExecTimeout;
-    auto run = Run(argv, run_options);
+    auto run = options_.processes->Run(argv, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
     result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
@@ -191,7 +191,7 @@ class Handler {
     auto step = [&](const std::vector<std::string>& argv, std::chrono::milliseconds cap) -> bool {
       RunOptions run_options;
       run_options.timeout = Budget(options_.time->MonotonicNow(), deadline, cap);
-      auto run = Run(argv, run_options);
+      auto run = options_.processes->Run(argv, run_options);
       if (!run.ok()) {
         Fail(result_, run.status().message() + " (set the agent's kubectl path?)");
         return false;
@@ -285,7 +285,7 @@ class Handler {
                               ? std::chrono::seconds(command_.timeout_seconds())
                               : kSystemctlTimeout;
     const std::string unit = service + ".service";
-    auto run = Run({options_.systemctl, "restart", unit}, run_options);
+    auto run = options_.processes->Run({options_.systemctl, "restart", unit}, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
     result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
@@ -370,7 +370,7 @@ void CommandRunner::AfterResultSent(const Command& command, const CommandResult&
   RunOptions run_options;
   run_options.timeout = kSystemctlTimeout;
   const char* verb = reboot ? "reboot" : "poweroff";
-  auto run = carrierarr::Run({options_.systemctl, verb}, run_options);
+  auto run = options_.processes->Run({options_.systemctl, verb}, run_options);
   // The result is already with the control plane; all that is left is to say so in the log.
   if (!run.ok()) {
     std::fprintf(stderr, "carrierarr-agent: systemctl %s: %s\n", verb,

@@ -133,6 +133,7 @@ ClientOptions MakeClientOptions(const AgentOptions& o, const std::string& host,
     kill(getpid(), SIGUSR1);
   };
   c.time = seams.time;
+  c.processes = seams.processes;
   c.version = kVersion;
   c.log = LogToStderr;
   return c;

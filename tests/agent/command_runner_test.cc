@@ -115,6 +115,46 @@ TEST(ExecTest, ArgumentsArriveUnsplitAndUnquoted) {
   EXPECT_GE(r.duration_ms(), 0);
 }
 
+// Records what would have run and answers for it: exit 0, "ran <argv[0]>".
+class RecordingProcesses final : public ProcessRunner {
+ public:
+  Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    runs_.push_back({argv, options.timeout});
+    RunResult r;
+    r.exit_code = 0;
+    r.out = "ran " + argv[0];
+    return r;
+  }
+  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return runs_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs_;
+};
+
+TEST(ExecTest, ProgramsStartThroughTheInjectedProcessRunner) {
+  RecordingProcesses processes;
+  RunnerOptions o = ExecAllowed();
+  o.processes = &processes;
+  o.systemctl = "/no/such/systemctl";
+  CommandRunner runner(o, {});
+  auto exec = runner.Run(Exec({"/no/such/program", "a b"}, /*timeout_seconds=*/7));
+  EXPECT_TRUE(exec.success()) << exec.error();
+  EXPECT_EQ(exec.stdout(), "ran /no/such/program");
+  auto restart =
+      runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE, {{"service", "nebula"}}));
+  EXPECT_TRUE(restart.success()) << restart.error();
+  auto runs = processes.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].first, (std::vector<std::string>{"/no/such/program", "a b"}));
+  EXPECT_EQ(runs[0].second, std::chrono::seconds(7));
+  EXPECT_EQ(runs[1].first[0], "/no/such/systemctl");
+}
+
 TEST(ExecTest, CmdIsOneProgramWithoutArguments) {
   CommandRunner runner(ExecAllowed(), {});
   auto r = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "pwd"}}));
