@@ -26,7 +26,7 @@
 namespace carrierarr::agent {
 
 namespace v1 = ::ec2agent::v1;
-using Clock = std::chrono::steady_clock;
+using MonotonicTime = std::chrono::steady_clock::time_point;
 using std::chrono::milliseconds;
 using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>;
 
@@ -100,6 +100,11 @@ std::string CommandTypeName(v1::CommandType type) {
   }
 }
 
+Status RefusedRegistration(const v1::RegisterResponse& response) {
+  return Status::PermissionDenied("the control plane refused the registration: " +
+                                  response.message());
+}
+
 bool IsPowerCommand(v1::CommandType type) {
   return type == v1::COMMAND_TYPE_SHUTDOWN || type == v1::COMMAND_TYPE_REBOOT ||
          type == v1::COMMAND_TYPE_DRAIN;
@@ -109,14 +114,6 @@ std::string Seconds(milliseconds d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(d.count()) / 1000.0);
   return buf;
-}
-
-void SetNow(google::protobuf::Timestamp* ts) {
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
-  ts->set_seconds(secs.count());
-  ts->set_nanos(static_cast<int32_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count()));
 }
 
 }  // namespace
@@ -137,9 +134,25 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
 
   // --- the connection thread ---
   void ConnectionLoop();
+  // Registers with the stored credential, else (or once it was refused) the token.
   Status Register();
+  v1::RegisterRequest MakeRegisterRequest(bool* credential_was_rejected);
+  grpc::Status CallRegister(const std::string& secret, const v1::RegisterRequest& request,
+                            v1::RegisterResponse* response);
+  // nullopt: the control plane no longer knows the credential; enrol with the token.
+  std::optional<Status> RegisterWithCredential(const v1::RegisterRequest& request,
+                                               const std::string& stored_credential,
+                                               bool have_token);
+  Status RegisterWithToken(const v1::RegisterRequest& request, const std::string& token,
+                           bool credential_refused);
+  Status AcceptRegistration(const v1::RegisterRequest& request,
+                            const v1::RegisterResponse& response, const std::string& used_secret,
+                            const char* how);
   // Opens one stream and serves it until it ends or Stop(); returns how it ended.
-  grpc::Status RunStream(bool* was_connected, Clock::time_point* connected_at);
+  grpc::Status RunStream(bool* was_connected, MonotonicTime* connected_at);
+  // The status and heartbeat timers of an open stream, until it ends or Stop(); mu held.
+  void ServeStream(std::unique_lock<std::mutex>& lock, bool* was_connected,
+                   MonotonicTime* connected_at);
   void ReaderLoop(Stream* stream, grpc::Status* final_status);
   void SendStatus();
   void SendHeartbeat();
@@ -166,6 +179,9 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
   void Log(const std::string& key, const std::string& line);
   void SetDisconnected(const std::string& reason);
   bool SleepFor(milliseconds d);  // false when Stop() interrupted it
+  // Waits (mu held by `lock`) until done() or `d` of opt.time passed; returns done().
+  bool WaitFor(std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds d,
+               const std::function<bool()>& done);
   void ApplyIntervals(int heartbeat_sec, int status_sec);
 
   ClientOptions opt;
@@ -218,6 +234,8 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
 AgentClient::State::State(ClientOptions o, std::shared_ptr<AgentMetrics> m)
     : opt(std::move(o)), metrics(std::move(m)) {
   if (!opt.log) opt.log = LogToStderr;
+  opt.collector.time = opt.runner.time = opt.time;
+  opt.collector.processes = opt.runner.processes = opt.processes;
   node_id = opt.identity.node_id();
   status_interval = opt.status_interval;
   heartbeat_interval = opt.heartbeat_interval;
@@ -259,7 +277,19 @@ void AgentClient::State::SetDisconnected(const std::string& reason) {
 
 bool AgentClient::State::SleepFor(milliseconds d) {
   std::unique_lock<std::mutex> lock(mu);
-  return !cv.wait_for(lock, d, [&] { return stopping; });
+  return !WaitFor(lock, d, [&] { return stopping; });
+}
+
+bool AgentClient::State::WaitFor(std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds d,
+                                 const std::function<bool()>& done) {
+  // The machine's clock: on the condition variable, so that Stop() and the reader wake it.
+  if (opt.time == RealTimeSource::Get()) return cv.wait_for(lock, d, done);
+  // A test's clock decides how the time passes (a simulated one at once).
+  if (done()) return true;
+  lock.unlock();
+  opt.time->SleepFor(d);
+  lock.lock();
+  return done();
 }
 
 void AgentClient::State::ApplyIntervals(int heartbeat_sec, int status_sec) {
@@ -319,6 +349,7 @@ v1::NodeCapabilities AgentClient::State::Capabilities() {
 grpc::Status AgentClient::State::UnaryCall(
     const std::string& secret, const std::function<grpc::Status(grpc::ClientContext*)>& call) {
   grpc::ClientContext ctx;
+  // gRPC measures deadlines on the machine's clock, whatever opt.time is.
   ctx.set_deadline(std::chrono::system_clock::now() + opt.rpc_deadline);
   ctx.AddMetadata("authorization", "Bearer " + secret);
   {
@@ -332,7 +363,7 @@ grpc::Status AgentClient::State::UnaryCall(
   return status;
 }
 
-Status AgentClient::State::Register() {
+v1::RegisterRequest AgentClient::State::MakeRegisterRequest(bool* credential_was_rejected) {
   v1::RegisterRequest request = opt.identity;
   v1::NodeCapabilities caps = Capabilities();
   *request.mutable_capabilities() = caps;
@@ -340,92 +371,86 @@ Status AgentClient::State::Register() {
     request.set_node_type(caps.has_gpu() ? v1::NODE_TYPE_GPU_WORKER : v1::NODE_TYPE_CPU_WORKER);
   }
   request.set_agent_version(opt.version);
-  bool rejected;
+  std::lock_guard<std::mutex> lock(mu);
+  request.set_node_id(node_id);
+  *credential_was_rejected = credential_rejected;
+  return request;
+}
+
+grpc::Status AgentClient::State::CallRegister(const std::string& secret,
+                                              const v1::RegisterRequest& request,
+                                              v1::RegisterResponse* response) {
+  return UnaryCall(
+      secret, [&](grpc::ClientContext* ctx) { return stub->Register(ctx, request, response); });
+}
+
+Status AgentClient::State::AcceptRegistration(const v1::RegisterRequest& request,
+                                              const v1::RegisterResponse& response,
+                                              const std::string& used_secret, const char* how) {
+  std::string stored;
+  std::string cred = used_secret;
+  if (!response.node_credential().empty()) {
+    cred = response.node_credential();
+    Status s = StoreCredential(cred);
+    // Without the file the node works until the agent restarts; say so, but carry on.
+    stored = s.ok() ? ", credential stored in " + opt.state_dir + "/credential"
+                    : ", but the credential could not be stored (" + s.ToString() +
+                          "): the next start needs a token again";
+  }
+  std::string id = response.assigned_id().empty() ? request.node_id() : response.assigned_id();
   {
     std::lock_guard<std::mutex> lock(mu);
-    request.set_node_id(node_id);
-    rejected = credential_rejected;
+    credential = cred;
+    node_id = id;
+    registered = true;
+    if (!response.node_credential().empty()) credential_rejected = false;
+    if (response.idle_shutdown_minutes() > 0) {
+      idle_shutdown_minutes = response.idle_shutdown_minutes();
+    }
   }
+  ApplyIntervals(response.heartbeat_interval_sec(), response.status_interval_sec());
+  Log("registered", "registered with " + opt.control_plane + " as " + id + " (" +
+                        NodeTypeName(request.node_type()) + ", " + how + stored + ")");
+  return Status::Ok();
+}
 
-  auto call = [&](const std::string& secret, v1::RegisterResponse* response) {
-    return UnaryCall(
-        secret, [&](grpc::ClientContext* ctx) { return stub->Register(ctx, request, response); });
-  };
-  auto accept = [&](const v1::RegisterResponse& response, const std::string& used_secret,
-                    const char* how) -> Status {
-    std::string stored;
-    std::string cred = used_secret;
-    if (!response.node_credential().empty()) {
-      cred = response.node_credential();
-      Status s = StoreCredential(cred);
-      // Without the file the node works until the agent restarts; say so, but carry on.
-      stored = s.ok() ? ", credential stored in " + opt.state_dir + "/credential"
-                      : ", but the credential could not be stored (" + s.ToString() +
-                            "): the next start needs a token again";
-    }
-    std::string id = response.assigned_id().empty() ? request.node_id() : response.assigned_id();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      credential = cred;
-      node_id = id;
-      registered = true;
-      if (!response.node_credential().empty()) credential_rejected = false;
-      if (response.idle_shutdown_minutes() > 0) {
-        idle_shutdown_minutes = response.idle_shutdown_minutes();
-      }
-    }
-    ApplyIntervals(response.heartbeat_interval_sec(), response.status_interval_sec());
-    Log("registered", "registered with " + opt.control_plane + " as " + id + " (" +
-                          NodeTypeName(request.node_type()) + ", " + how + stored + ")");
-    return Status::Ok();
-  };
-
-  // The token is read first (and re-read every attempt: the operator may replace the file).
-  Result<std::string> token = ReadToken();
-  const bool have_token = token.ok() && !token->empty();
-
-  // 1. The node's own credential; once the control plane refused it, only while no token is
-  // at hand (the refusal may have been a control plane whose store was being restored).
-  std::string stored_credential = rejected && have_token ? "" : ReadCredential();
-  bool refused = false;
-  if (!stored_credential.empty()) {
-    v1::RegisterResponse response;
-    grpc::Status s = call(stored_credential, &response);
-    if (s.ok() && response.accepted()) return accept(response, stored_credential, "credential");
-    if (s.ok()) {
-      return Status::PermissionDenied("the control plane refused the registration: " +
-                                      response.message());
-    }
-    if (s.error_code() != grpc::UNAUTHENTICATED) {
-      return Status::Unavailable("register: " + Describe(s));
-    }
-    // The node was deleted, or the control plane's store was reset: enrol again.
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      credential_rejected = true;
-    }
-    refused = true;
-    Log("credential-refused", "the control plane refused the stored credential (" +
-                                  s.error_message() + ")" +
-                                  (have_token ? "; enrolling again with the token" : ""));
+std::optional<Status> AgentClient::State::RegisterWithCredential(
+    const v1::RegisterRequest& request, const std::string& stored_credential, bool have_token) {
+  v1::RegisterResponse response;
+  grpc::Status s = CallRegister(stored_credential, request, &response);
+  if (s.ok() && response.accepted()) {
+    return AcceptRegistration(request, response, stored_credential, "credential");
   }
+  if (s.ok()) return RefusedRegistration(response);
+  if (s.error_code() != grpc::UNAUTHENTICATED) {
+    return Status::Unavailable("register: " + Describe(s));
+  }
+  // The node was deleted, or the control plane's store was reset: enrol again.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    credential_rejected = true;
+  }
+  Log("credential-refused", "the control plane refused the stored credential (" +
+                                s.error_message() + ")" +
+                                (have_token ? "; enrolling again with the token" : ""));
+  return std::nullopt;
+}
 
-  // 2. The enrollment token.
-  if (!token.ok()) return token.status();
-  if (token->empty()) {
+Status AgentClient::State::RegisterWithToken(const v1::RegisterRequest& request,
+                                             const std::string& token, bool credential_refused) {
+  if (token.empty()) {
     return Status::FailedPrecondition(
-        std::string(refused ? "the stored node credential was refused"
-                            : "no node credential in " + opt.state_dir) +
+        std::string(credential_refused ? "the stored node credential was refused"
+                                       : "no node credential in " + opt.state_dir) +
         " and no enrollment token was given: create one with 'carrierarr tokens create' and "
         "pass it with -token-file (or CARRIERARR_TOKEN_FILE)");
   }
   v1::RegisterResponse response;
-  grpc::Status s = call(*token, &response);
-  if (s.ok() && response.accepted()) return accept(response, *token, "enrollment token");
-  if (s.ok()) {
-    return Status::PermissionDenied("the control plane refused the registration: " +
-                                    response.message());
+  grpc::Status s = CallRegister(token, request, &response);
+  if (s.ok() && response.accepted()) {
+    return AcceptRegistration(request, response, token, "enrollment token");
   }
+  if (s.ok()) return RefusedRegistration(response);
   if (s.error_code() == grpc::UNAUTHENTICATED || s.error_code() == grpc::PERMISSION_DENIED) {
     return Status::PermissionDenied(
         "the control plane refused the enrollment token: " + s.error_message() +
@@ -434,6 +459,27 @@ Status AgentClient::State::Register() {
                                 : " and write it to " + opt.token_file + "; it is re-read)"));
   }
   return Status::Unavailable("register: " + Describe(s));
+}
+
+Status AgentClient::State::Register() {
+  bool rejected = false;
+  const v1::RegisterRequest request = MakeRegisterRequest(&rejected);
+  // The token is read first (and re-read every attempt: the operator may replace the file).
+  Result<std::string> token = ReadToken();
+  const bool have_token = token.ok() && !token->empty();
+
+  // 1. The node's own credential; once the control plane refused it, only while no token is
+  // at hand (the refusal may have been a control plane whose store was being restored).
+  bool refused = false;
+  if (std::string stored = rejected && have_token ? "" : ReadCredential(); !stored.empty()) {
+    if (std::optional<Status> done = RegisterWithCredential(request, stored, have_token)) {
+      return *done;
+    }
+    refused = true;
+  }
+  // 2. The enrollment token.
+  if (!token.ok()) return token.status();
+  return RegisterWithToken(request, *token, refused);
 }
 
 bool AgentClient::State::Send(const v1::AgentMessage& message) {
@@ -471,7 +517,7 @@ void AgentClient::State::SendHeartbeat() {
   }
   v1::HeartbeatRequest request;
   request.set_node_id(id);
-  SetNow(request.mutable_timestamp());
+  SetTimestamp(opt.time->SystemNow(), request.mutable_timestamp());
   v1::HeartbeatResponse response;
   grpc::Status s = UnaryCall(
       secret, [&](grpc::ClientContext* ctx) { return stub->Heartbeat(ctx, request, &response); });
@@ -576,7 +622,8 @@ void AgentClient::State::RunCommand(const v1::Command& command) {
   {
     std::unique_lock<std::mutex> lock(mu);
     if (power) {
-      // The control plane should hear of the result before the node goes away.
+      // The control plane should hear of the result before the node goes away. Real time, as
+      // WaitConnected: a bound on another thread's progress, not a timer of the agent's.
       cv.wait_for(lock, opt.power_ack_wait, [&] { return stopping || unacked.count(id) == 0; });
     }
     stopped = stopping;
@@ -675,7 +722,60 @@ void AgentClient::State::ReaderLoop(Stream* stream, grpc::Status* final_status) 
   *final_status = stream->Finish();
 }
 
-grpc::Status AgentClient::State::RunStream(bool* was_connected, Clock::time_point* connected_at) {
+void AgentClient::State::ServeStream(std::unique_lock<std::mutex>& lock, bool* was_connected,
+                                     MonotonicTime* connected_at) {
+  TimeSource& time = *opt.time;
+  MonotonicTime next_status = MonotonicTime::max(), next_heartbeat = next_status;
+  MonotonicTime last_status{}, last_heartbeat{};
+  while (!stopping && !stream_done) {
+    if (just_connected) {
+      just_connected = false;
+      intervals_changed = false;
+      *was_connected = true;
+      *connected_at = time.MonotonicNow();
+      lock.unlock();
+      Log("connected", "connected to " + opt.control_plane);
+      ResendUnacked();
+      SendStatus();
+      lock.lock();
+      last_status = last_heartbeat = time.MonotonicNow();
+      next_status = last_status + status_interval;
+      next_heartbeat = last_heartbeat + heartbeat_interval;
+      continue;
+    }
+    if (intervals_changed && *was_connected) {
+      intervals_changed = false;
+      next_status = last_status + status_interval;
+      next_heartbeat = last_heartbeat + heartbeat_interval;
+    }
+    const MonotonicTime now = time.MonotonicNow();
+    if (now >= next_status) {
+      lock.unlock();
+      SendStatus();
+      lock.lock();
+      last_status = time.MonotonicNow();
+      next_status = last_status + status_interval;
+      continue;
+    }
+    if (now >= next_heartbeat) {
+      lock.unlock();
+      SendHeartbeat();
+      lock.lock();
+      last_heartbeat = time.MonotonicNow();
+      next_heartbeat = last_heartbeat + heartbeat_interval;
+      continue;
+    }
+    const MonotonicTime deadline = std::min(next_status, next_heartbeat);
+    if (deadline == MonotonicTime::max()) {
+      cv.wait(lock);  // not connected yet: nothing is timed, the reader wakes us
+    } else {
+      WaitFor(lock, deadline - now,
+              [&] { return stopping || stream_done || just_connected || intervals_changed; });
+    }
+  }
+}
+
+grpc::Status AgentClient::State::RunStream(bool* was_connected, MonotonicTime* connected_at) {
   *was_connected = false;
   grpc::ClientContext ctx;
   {
@@ -701,54 +801,8 @@ grpc::Status AgentClient::State::RunStream(bool* was_connected, Clock::time_poin
     cv.notify_all();
   });
 
-  Clock::time_point next_status = Clock::time_point::max(), next_heartbeat = next_status;
-  Clock::time_point last_status{}, last_heartbeat{};
   std::unique_lock<std::mutex> lock(mu);
-  while (!stopping && !stream_done) {
-    if (just_connected) {
-      just_connected = false;
-      intervals_changed = false;
-      *was_connected = true;
-      *connected_at = Clock::now();
-      lock.unlock();
-      Log("connected", "connected to " + opt.control_plane);
-      ResendUnacked();
-      SendStatus();
-      lock.lock();
-      last_status = last_heartbeat = Clock::now();
-      next_status = last_status + status_interval;
-      next_heartbeat = last_heartbeat + heartbeat_interval;
-      continue;
-    }
-    if (intervals_changed && *was_connected) {
-      intervals_changed = false;
-      next_status = last_status + status_interval;
-      next_heartbeat = last_heartbeat + heartbeat_interval;
-    }
-    auto now = Clock::now();
-    if (now >= next_status) {
-      lock.unlock();
-      SendStatus();
-      lock.lock();
-      last_status = Clock::now();
-      next_status = last_status + status_interval;
-      continue;
-    }
-    if (now >= next_heartbeat) {
-      lock.unlock();
-      SendHeartbeat();
-      lock.lock();
-      last_heartbeat = Clock::now();
-      next_heartbeat = last_heartbeat + heartbeat_interval;
-      continue;
-    }
-    auto deadline = std::min(next_status, next_heartbeat);
-    if (deadline == Clock::time_point::max()) {
-      cv.wait(lock);
-    } else {
-      cv.wait_until(lock, deadline);
-    }
-  }
+  ServeStream(lock, was_connected, connected_at);
   // Ends the stream when we stopped; harmless when it ended by itself.
   ctx.TryCancel();
   lock.unlock();
@@ -791,13 +845,15 @@ void AgentClient::State::ConnectionLoop() {
     }
 
     bool was_connected = false;
-    Clock::time_point connected_at{};
+    MonotonicTime connected_at{};
     grpc::Status s = RunStream(&was_connected, &connected_at);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) return;
     }
-    if (was_connected && Clock::now() - connected_at >= opt.stable_after) backoff.Reset();
+    if (was_connected && opt.time->MonotonicNow() - connected_at >= opt.stable_after) {
+      backoff.Reset();
+    }
     if (s.error_code() == grpc::UNAUTHENTICATED) {
       // The credential is no longer good (node deleted, store reset): register again.
       std::lock_guard<std::mutex> lock(mu);

@@ -24,7 +24,9 @@
 #include "agent/collectors.h"
 #include "agent/command_runner.h"
 #include "agent/metrics.h"
+#include "core/process_runner.h"
 #include "core/status.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
@@ -69,6 +71,13 @@ struct ClientOptions {
   // power and model_activity are passed to the CommandRunner as they are; update_config is
   // called after the client applied the new intervals itself.
   CommandRunner::Hooks hooks;
+
+  // The clock of the backoff, the status and heartbeat timers, the heartbeat's timestamp, and
+  // (set here for them) of the collector and the runner. Not owned; outlives the client. Waits
+  // on the real clock end early on Stop(); another source passes the time with its SleepFor.
+  TimeSource* time = RealTimeSource::Get();
+  // Starts every program the collector and the runner run (set here for them). Not owned.
+  ProcessRunner* processes = RealProcessRunner::Get();
 
   std::string version;  // sent as RegisterRequest.agent_version
   // One line per state change; never gets a token or credential. Empty: stderr.

@@ -376,17 +376,18 @@ std::vector<GPUStatus> ParseNvidiaSmiCsv(const std::string& csv) {
   return gpus;
 }
 
-std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* error) {
+std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* error,
+                                 ProcessRunner* processes) {
   if (error != nullptr) error->clear();
   auto path = FindProgram(nvidia_smi);
   if (!path) return {};  // no NVIDIA driver: a CPU node, not an error
   RunOptions options;
   options.timeout = kNvidiaSmiTimeout;
-  auto run = Run({*path,
-                  "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
-                  "temperature.gpu",
-                  "--format=csv,noheader,nounits"},
-                 options);
+  auto run = processes->Run({*path,
+                             "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
+                             "temperature.gpu",
+                             "--format=csv,noheader,nounits"},
+                            options);
   if (!run.ok()) {
     if (error != nullptr) *error = run.status().message();
     return {};
@@ -540,22 +541,27 @@ StatusCollector::StatusCollector(CollectorOptions options)
 }
 
 void StatusCollector::NoteActivity() {
-  last_activity_ticks_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+  last_activity_ticks_.store(options_.time->MonotonicNow().time_since_epoch().count(),
                              std::memory_order_relaxed);
+}
+
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* ts) {
+  const auto since_epoch = t.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  ts->set_seconds(seconds.count());
+  ts->set_nanos(static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
 }
 
 ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   ec2agent::v1::NodeStatus status;
   status.set_node_id(node_id);
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now);
-  status.mutable_timestamp()->set_seconds(seconds.count());
-  status.mutable_timestamp()->set_nanos(static_cast<int32_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now - seconds).count()));
+  SetTimestamp(options_.time->SystemNow(), status.mutable_timestamp());
 
   ServiceStates services = ProbeServices(options_.proc_root);
   *status.mutable_resources() = sampler_.Sample();
-  for (auto& gpu : QueryGpus(options_.nvidia_smi)) *status.add_gpus() = std::move(gpu);
+  for (auto& gpu : QueryGpus(options_.nvidia_smi, nullptr, options_.processes))
+    *status.add_gpus() = std::move(gpu);
 
   std::set<std::string> marks;
   auto models = FetchModels(StripSlash(ollama_.base_url()), kOllamaQueryTimeout, &marks);
@@ -574,7 +580,7 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   }
 
   status.set_uptime_seconds(sampler_.UptimeSeconds());
-  const auto idle = std::chrono::steady_clock::now() -
+  const auto idle = options_.time->MonotonicNow() -
                     std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(
                         last_activity_ticks_.load(std::memory_order_relaxed)));
   status.set_idle_seconds(
@@ -604,7 +610,7 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
 
 ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
   ec2agent::v1::NodeCapabilities caps = sampler_.Capabilities();
-  auto gpus = QueryGpus(options_.nvidia_smi);
+  auto gpus = QueryGpus(options_.nvidia_smi, nullptr, options_.processes);
   caps.set_has_gpu(!gpus.empty());
   caps.set_gpu_count(static_cast<int32_t>(gpus.size()));
   if (!gpus.empty()) caps.set_gpu_model(gpus.front().name());

@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/process_runner.h"
 #include "core/status.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
@@ -42,9 +44,13 @@ std::optional<Ec2Identity> QueryImds(const std::string& endpoint,
 // temperature.gpu --format=csv,noheader,nounits`. An empty list when nvidia-smi is not
 // installed or finds no GPU; `error` (optional) receives the reason when it ran and failed.
 std::vector<ec2agent::v1::GPUStatus> QueryGpus(const std::string& nvidia_smi = "nvidia-smi",
-                                               std::string* error = nullptr);
+                                               std::string* error = nullptr,
+                                               ProcessRunner* processes = RealProcessRunner::Get());
 // Parses the CSV above; exposed for tests. Lines it cannot parse are skipped.
 std::vector<ec2agent::v1::GPUStatus> ParseNvidiaSmiCsv(const std::string& csv);
+
+// `t` as a protobuf Timestamp (NodeStatus.timestamp, HeartbeatRequest.timestamp).
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* ts);
 
 // Ollama's local HTTP API (default http://127.0.0.1:11434).
 class OllamaClient {
@@ -94,6 +100,9 @@ struct CollectorOptions {
   std::string disk_path = "/";
   std::string nvidia_smi = "nvidia-smi";
   std::string ollama_url = "http://127.0.0.1:11434";
+  // The status's timestamp and idle time. Not owned; outlives the collector.
+  TimeSource* time = RealTimeSource::Get();
+  ProcessRunner* processes = RealProcessRunner::Get();  // runs nvidia-smi; not owned
 };
 class StatusCollector {
  public:
@@ -113,7 +122,8 @@ class StatusCollector {
   CollectorOptions options_;
   ResourceSampler sampler_;
   OllamaClient ollama_;
-  // steady_clock ticks of the last activity: atomic, as NoteActivity comes from other threads.
+  // Monotonic ticks (options_.time) of the last activity: atomic, as NoteActivity comes from other
+  // threads.
   std::atomic<std::chrono::steady_clock::rep> last_activity_ticks_{0};
   // "name expires_at" of each model in the last /api/ps answer, to spot the ones that moved.
   std::set<std::string> ps_marks_;

@@ -12,13 +12,13 @@
 
 #include "agent/collectors.h"
 #include "core/duration.h"
+#include "core/process_runner.h"
 #include "core/status.h"
-#include "core/subprocess.h"
 
 namespace carrierarr::agent {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using MonotonicTime = std::chrono::steady_clock::time_point;
 using ec2agent::v1::Command;
 using ec2agent::v1::CommandResult;
 
@@ -114,9 +114,10 @@ std::optional<int> ParseInterval(const std::string& s) {
   return v;
 }
 
-// The remaining time before `deadline`, capped at `cap`; at least 1 ms so a Run still starts.
-std::chrono::milliseconds Budget(Clock::time_point deadline, std::chrono::milliseconds cap) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+// The time left at `now` before `deadline`, capped at `cap`; at least 1 ms so a Run still starts.
+std::chrono::milliseconds Budget(MonotonicTime now, MonotonicTime deadline,
+                                 std::chrono::milliseconds cap) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
   return std::clamp(left, std::chrono::milliseconds(1), cap);
 }
 
@@ -145,7 +146,7 @@ class Handler {
     run_options.timeout = command_.timeout_seconds() > 0
                               ? std::chrono::seconds(command_.timeout_seconds())
                               : kDefaultExecTimeout;
-    auto run = Run(argv, run_options);
+    auto run = options_.processes->Run(argv, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
     result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
@@ -181,16 +182,16 @@ class Handler {
       drain_timeout = std::max<std::chrono::seconds>(std::chrono::seconds(1),
                                                      std::chrono::ceil<std::chrono::seconds>(*d));
     }
-    const Clock::time_point deadline =
-        command_.timeout_seconds() > 0
-            ? Clock::now() + std::chrono::seconds(command_.timeout_seconds())
-            : Clock::now() + kCordonTimeout + drain_timeout + kKubectlSlack;
+    const MonotonicTime deadline =
+        options_.time->MonotonicNow() + (command_.timeout_seconds() > 0
+                                             ? std::chrono::seconds(command_.timeout_seconds())
+                                             : kCordonTimeout + drain_timeout + kKubectlSlack);
 
     std::string out;
     auto step = [&](const std::vector<std::string>& argv, std::chrono::milliseconds cap) -> bool {
       RunOptions run_options;
-      run_options.timeout = Budget(deadline, cap);
-      auto run = Run(argv, run_options);
+      run_options.timeout = Budget(options_.time->MonotonicNow(), deadline, cap);
+      auto run = options_.processes->Run(argv, run_options);
       if (!run.ok()) {
         Fail(result_, run.status().message() + " (set the agent's kubectl path?)");
         return false;
@@ -284,7 +285,7 @@ class Handler {
                               ? std::chrono::seconds(command_.timeout_seconds())
                               : kSystemctlTimeout;
     const std::string unit = service + ".service";
-    auto run = Run({options_.systemctl, "restart", unit}, run_options);
+    auto run = options_.processes->Run({options_.systemctl, "restart", unit}, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
     result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
@@ -311,7 +312,7 @@ CommandRunner::CommandRunner(RunnerOptions options, Hooks hooks)
     : options_(std::move(options)), hooks_(std::move(hooks)) {}
 
 CommandResult CommandRunner::Run(const Command& command) const {
-  const auto start = Clock::now();
+  const MonotonicTime start = options_.time->MonotonicNow();
   CommandResult result;
   result.set_command_id(command.command_id());
   Handler h(options_, hooks_, command, result);
@@ -344,7 +345,8 @@ CommandResult CommandRunner::Run(const Command& command) const {
       Fail(result, "unknown command type " + std::to_string(static_cast<int>(command.type())));
   }
   result.set_duration_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.time->MonotonicNow() - start)
+          .count());
   return result;
 }
 
@@ -368,7 +370,7 @@ void CommandRunner::AfterResultSent(const Command& command, const CommandResult&
   RunOptions run_options;
   run_options.timeout = kSystemctlTimeout;
   const char* verb = reboot ? "reboot" : "poweroff";
-  auto run = carrierarr::Run({options_.systemctl, verb}, run_options);
+  auto run = options_.processes->Run({options_.systemctl, verb}, run_options);
   // The result is already with the control plane; all that is left is to say so in the log.
   if (!run.ok()) {
     std::fprintf(stderr, "carrierarr-agent: systemctl %s: %s\n", verb,

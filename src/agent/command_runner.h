@@ -1,5 +1,5 @@
 // Runs the control plane's commands on the node and turns each into a CommandResult. Every
-// external program runs as argv (core/subprocess.h), never through a shell. Thread-safe: the
+// external program runs as argv (RunnerOptions::processes), never through a shell. Thread-safe: the
 // agent runs commands on worker threads, one command per thread.
 #ifndef CARRIERARR_AGENT_COMMAND_RUNNER_H_
 #define CARRIERARR_AGENT_COMMAND_RUNNER_H_
@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "core/process_runner.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
@@ -23,6 +25,11 @@ struct RunnerOptions {
   std::string ollama_url = "http://127.0.0.1:11434";
   std::string node_name;  // Kubernetes node name for DRAIN when args has no "node"
   size_t max_output_bytes = size_t{64} * 1024;  // per stream; longer output is cut with a marker
+  // DRAIN's deadline across its steps and each result's duration_ms. The programs' own
+  // timeouts run on the machine's clock (core/subprocess.h). Not owned; outlives the runner.
+  TimeSource* time = RealTimeSource::Get();
+  // What starts kubectl, systemctl and EXEC's programs. Not owned; outlives the runner.
+  ProcessRunner* processes = RealProcessRunner::Get();
 };
 
 class CommandRunner {

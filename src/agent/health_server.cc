@@ -22,6 +22,7 @@
 namespace carrierarr::agent {
 namespace {
 
+// poll()-based socket deadlines: the kernel waits on the real clock, so no simulated one here.
 using Clock = std::chrono::steady_clock;
 
 // A request is a line and a few headers; anything bigger is not a probe.

@@ -17,6 +17,7 @@
 namespace carrierarr::agent::http {
 namespace {
 
+// poll()-based socket deadlines: the kernel waits on the real clock, so no simulated one here.
 using Clock = std::chrono::steady_clock;
 
 std::string Millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }

@@ -21,6 +21,7 @@
 #include "agent/health_server.h"
 #include "agent/metrics.h"
 #include "agent/options.h"
+#include "core/seams.h"
 
 namespace carrierarr::agent {
 namespace {
@@ -55,44 +56,25 @@ void ScrubTokenFromArgv(int argc, char** argv) {
   }
 }
 
-int Main(int argc, char** argv) {
-  // Fewer malloc arenas: a handful of threads, each would otherwise get its own (RSS).
-  mallopt(M_ARENA_MAX, 2);
-  const std::vector<std::string> saved_argv(argv, argv + argc);  // for a restart (re-exec)
-
-  // Before any thread starts, so that every thread inherits the mask.
+// Blocks the signals that main takes with sigwait. Before any thread starts, so that every
+// thread inherits the mask.
+sigset_t BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A health probe or the control plane hanging up must not kill us.
-  signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
-  auto parsed = ParseAgentOptions({argv + 1, argv + argc}, [](const char* n) { return getenv(n); });
-  ScrubTokenFromArgv(argc, argv);
-  if (!parsed.ok()) {
-    std::cerr << "carrierarr-agent: " << parsed.status().message() << "\n"
-              << "Run 'carrierarr-agent -h' for the flags.\n";
-    return 2;
-  }
-  AgentOptions& o = *parsed;
-  if (o.help) {
-    std::cout << AgentUsage();
-    return 0;
-  }
-  if (o.version) {
-    std::cout << "carrierarr-agent " << kVersion << "\n";
-    return 0;
-  }
-
-  // Identity: flags first, then what the host says.
-  const std::string host = HostName();
+// Fills in what the flags left open from the host: node id, mesh IP, EC2 identity, region.
+// False (after saying why) when the agent cannot start without it.
+bool DetectIdentity(const std::string& host, AgentOptions& o) {
   if (o.node_id.empty()) o.node_id = host;
   if (o.node_id.empty()) {
     std::cerr << "carrierarr-agent: cannot read the host name: pass -node-id\n";
-    return 2;
+    return false;
   }
   if (o.nebula_ip.empty()) {
     if (auto ip = DetectMeshIp(o.nebula_dev)) {
@@ -112,7 +94,11 @@ int Main(int argc, char** argv) {
     }
   }
   if (o.region.empty()) o.region = "homelab";
+  return true;
+}
 
+ClientOptions MakeClientOptions(const AgentOptions& o, const std::string& host,
+                                const Seams& seams) {
   ClientOptions c;
   c.control_plane = o.control_plane;
   auto& id = c.identity;
@@ -146,25 +132,15 @@ int Main(int argc, char** argv) {
     g_power_action = reboot ? kReboot : kShutdown;
     kill(getpid(), SIGUSR1);
   };
+  c.time = seams.time;
+  c.processes = seams.processes;
   c.version = kVersion;
   c.log = LogToStderr;
+  return c;
+}
 
-  auto metrics = std::make_shared<AgentMetrics>();
-  HealthServer health({.addr = o.health_addr, .port = o.health_port, .version = kVersion}, metrics);
-  if (Status s = health.Start(); !s.ok()) {
-    std::cerr << "carrierarr-agent: " << s.message() << "\n";
-    return 1;
-  }
-  AgentClient client(std::move(c), metrics);
-  if (Status s = client.Start(); !s.ok()) {
-    std::cerr << "carrierarr-agent: " << s.message() << "\n";
-    return 1;
-  }
-  LogToStderr("carrierarr-agent " + std::string(kVersion) + " started: node " + o.node_id +
-              ", control plane " + o.control_plane + ", health on " + o.health_addr + ":" +
-              std::to_string(health.port()) +
-              (o.nebula_ip.empty() ? "" : ", mesh IP " + o.nebula_ip) + ", region " + o.region);
-
+// Until SIGTERM or SIGINT, or the SIGUSR1 of a power action.
+void WaitForStop(const sigset_t& signals) {
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
@@ -173,11 +149,12 @@ int Main(int argc, char** argv) {
       LogToStderr(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ", stopping");
     }
-    break;
+    return;
   }
-  client.Stop();
-  health.Stop();  // frees the port before a restart binds it again
+}
 
+// After the client and the health server stopped: restart (re-exec) or exit, as asked.
+int Exit(const std::vector<std::string>& saved_argv, size_t commands_in_flight) {
   if (g_power_action == kReboot) {
     LogToStderr("restarting (power mode exit)");
     std::vector<char*> args;
@@ -190,13 +167,63 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (g_power_action == kShutdown) LogToStderr("shutting down (power mode exit)");
-  if (size_t n = client.commands_in_flight(); n > 0) {
+  if (commands_in_flight > 0) {
     // Their threads still use gRPC and the runner: leave without running static destructors.
-    LogToStderr("exiting with " + std::to_string(n) + " command(s) still running");
+    LogToStderr("exiting with " + std::to_string(commands_in_flight) + " command(s) still running");
     std::fflush(stderr);
     std::_Exit(0);
   }
   return 0;
+}
+
+int Main(int argc, char** argv) {
+  // Fewer malloc arenas: a handful of threads, each would otherwise get its own (RSS).
+  mallopt(M_ARENA_MAX, 2);
+  const std::vector<std::string> saved_argv(argv, argv + argc);  // for a restart (re-exec)
+  const sigset_t signals = BlockStopSignals();
+  // A health probe or the control plane hanging up must not kill us.
+  signal(SIGPIPE, SIG_IGN);
+  const Seams seams = Seams::FromProcess();
+
+  auto parsed = ParseAgentOptions({argv + 1, argv + argc}, seams.environment);
+  ScrubTokenFromArgv(argc, argv);
+  if (!parsed.ok()) {
+    std::cerr << "carrierarr-agent: " << parsed.status().message() << "\n"
+              << "Run 'carrierarr-agent -h' for the flags.\n";
+    return 2;
+  }
+  AgentOptions& o = *parsed;
+  if (o.help) {
+    std::cout << AgentUsage();
+    return 0;
+  }
+  if (o.version) {
+    std::cout << "carrierarr-agent " << kVersion << "\n";
+    return 0;
+  }
+  const std::string host = HostName();
+  if (!DetectIdentity(host, o)) return 2;
+
+  auto metrics = std::make_shared<AgentMetrics>();
+  HealthServer health({.addr = o.health_addr, .port = o.health_port, .version = kVersion}, metrics);
+  if (Status s = health.Start(); !s.ok()) {
+    std::cerr << "carrierarr-agent: " << s.message() << "\n";
+    return 1;
+  }
+  AgentClient client(MakeClientOptions(o, host, seams), metrics);
+  if (Status s = client.Start(); !s.ok()) {
+    std::cerr << "carrierarr-agent: " << s.message() << "\n";
+    return 1;
+  }
+  LogToStderr("carrierarr-agent " + std::string(kVersion) + " started: node " + o.node_id +
+              ", control plane " + o.control_plane + ", health on " + o.health_addr + ":" +
+              std::to_string(health.port()) +
+              (o.nebula_ip.empty() ? "" : ", mesh IP " + o.nebula_ip) + ", region " + o.region);
+
+  WaitForStop(signals);
+  client.Stop();
+  health.Stop();  // frees the port before a restart binds it again
+  return Exit(saved_argv, client.commands_in_flight());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "agent/options.h"
 
 #include <charconv>
+#include <tuple>
 
 #include "agent/http_client.h"
 #include "cli/flags.h"
@@ -103,10 +104,165 @@ Status CheckDuration(const std::string& flag, nanoseconds value, nanoseconds min
   return Status::Ok();
 }
 
-std::string Env(const std::function<const char*(const char*)>& getenv, const char* name) {
-  if (!getenv) return "";
-  const char* v = getenv(name);
-  return v == nullptr ? "" : v;
+// Every value of the repeatable -label: FlagSet keeps only the last one, so they are collected
+// from args first.
+std::vector<std::string> LabelValues(const std::vector<std::string>& args) {
+  std::vector<std::string> values;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    for (const char* prefix : {"-label=", "--label="}) {
+      if (a.rfind(prefix, 0) == 0) values.push_back(a.substr(std::string(prefix).size()));
+    }
+    if ((a == "-label" || a == "--label") && i + 1 < args.size()) values.push_back(args[++i]);
+  }
+  return values;
+}
+
+Status SetControlPlane(const cli::FlagSet& fs, const RawFlags& r, const Environment& env,
+                       AgentOptions& o) {
+  o.control_plane = fs.WasSet("control-plane") ? r.control_plane : env.Get("CONTROL_PLANE_ADDR");
+  if (o.control_plane.empty()) {
+    return Status::InvalidArgument(
+        "the control plane address is required: pass -control-plane HOST:PORT or set "
+        "CONTROL_PLANE_ADDR");
+  }
+  if (!ValidTarget(o.control_plane)) {
+    return Bad(fs.WasSet("control-plane") ? "control-plane" : "control-plane (CONTROL_PLANE_ADDR)",
+               "\"" + o.control_plane + "\" is not HOST:PORT (port 1-65535) or unix:PATH");
+  }
+  return Status::Ok();
+}
+
+Status SetNodeType(const std::string& type, AgentOptions& o) {
+  if (type == "gpu-worker") {
+    o.node_type = ec2agent::v1::NODE_TYPE_GPU_WORKER;
+  } else if (type == "cpu-worker") {
+    o.node_type = ec2agent::v1::NODE_TYPE_CPU_WORKER;
+  } else if (type == "lighthouse") {
+    o.node_type = ec2agent::v1::NODE_TYPE_LIGHTHOUSE;
+  } else {
+    return Bad("type", "\"" + type + "\" is not gpu-worker, cpu-worker or lighthouse");
+  }
+  o.node_type_set = true;
+  return Status::Ok();
+}
+
+// Who this node is and where its health server listens.
+Status SetIdentity(const cli::FlagSet& fs, const RawFlags& r,
+                   const std::vector<std::string>& label_values, AgentOptions& o) {
+  if (fs.WasSet("type")) CARRIERARR_RETURN_IF_ERROR(SetNodeType(r.type, o));
+  if (fs.WasSet("node-id") && r.node_id.empty()) return Bad("node-id", "must not be empty");
+  o.node_id = r.node_id;
+
+  if (r.health_port < 0 || r.health_port > 65535) {
+    return Bad("health-port", std::to_string(r.health_port) + " is not in 0-65535");
+  }
+  o.health_port = static_cast<int>(r.health_port);
+  if (r.health_addr.empty()) return Bad("health-addr", "must not be empty");
+  o.health_addr = r.health_addr;
+
+  o.instance_id = r.instance_id;
+  o.nebula_ip = r.nebula_ip;
+  if (r.nebula_dev.empty()) return Bad("nebula-dev", "must not be empty");
+  o.nebula_dev = r.nebula_dev;
+  o.public_ip = r.public_ip;
+  o.region = r.region;
+  o.az = r.az;
+
+  for (const std::string& value : label_values) {
+    for (const std::string& item : cli::SplitCommaList(value)) {
+      size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Bad("label", "\"" + item + "\" is not key=value");
+      }
+      o.labels[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+  }
+  return Status::Ok();
+}
+
+// The token (or its file), the state directory for the node credential, and TLS.
+Status SetCredentials(const cli::FlagSet& fs, const RawFlags& r, const Environment& env,
+                      AgentOptions& o) {
+  // Flags win over the environment; a token given twice is ambiguous. The messages name where
+  // the token came from, never its value.
+  const bool token_flag = fs.WasSet("token"), file_flag = fs.WasSet("token-file");
+  if (token_flag && file_flag) {
+    return Status::InvalidArgument("-token and -token-file are mutually exclusive: pass one");
+  }
+  if (token_flag) {
+    o.token = r.token;
+  } else if (file_flag) {
+    o.token_file = r.token_file;
+  } else {
+    o.token = env.Get("CARRIERARR_TOKEN");
+    o.token_file = env.Get("CARRIERARR_TOKEN_FILE");
+    if (!o.token.empty() && !o.token_file.empty()) {
+      return Status::InvalidArgument(
+          "CARRIERARR_TOKEN and CARRIERARR_TOKEN_FILE are both set: set one");
+    }
+  }
+  if (token_flag && o.token.empty()) return Bad("token", "must not be empty");
+  if (file_flag && o.token_file.empty()) return Bad("token-file", "must not be empty");
+
+  if (r.state_dir.empty()) return Bad("state-dir", "must not be empty");
+  o.state_dir = r.state_dir;
+  if (fs.WasSet("tls-ca") && r.tls_ca.empty()) return Bad("tls-ca", "must not be empty");
+  o.tls_ca = r.tls_ca;
+  if (!r.tls_server_name.empty() && r.tls_ca.empty()) {
+    return Status::InvalidArgument("-tls-server-name needs -tls-ca (TLS is off without it)");
+  }
+  o.tls_server_name = r.tls_server_name;
+  return Status::Ok();
+}
+
+// What the agent talks to on its node: IMDS, Ollama, the programs it runs, and power.
+Status SetLocalServices(const RawFlags& r, AgentOptions& o) {
+  if (r.imds == "on") {
+    o.imds = true;
+  } else if (r.imds == "off") {
+    o.imds = false;
+  } else {
+    return Bad("imds", "\"" + r.imds + "\" is not on or off");
+  }
+  // Both are plain-HTTP services on this node (agent/http_client.h): checked here so that a
+  // typo stops the start instead of quietly disabling what the service reports.
+  if (auto e = http::ParseHttpUrl(r.imds_endpoint); !e.ok()) {
+    return Bad("imds-endpoint", e.status().message());
+  }
+  o.imds_endpoint = r.imds_endpoint;
+  if (auto e = http::ParseHttpUrl(r.ollama_url); !e.ok()) {
+    return Bad("ollama-url", e.status().message());
+  }
+  o.ollama_url = r.ollama_url;
+  for (auto [flag, value, target] : {std::tuple{"nvidia-smi", &r.nvidia_smi, &o.nvidia_smi},
+                                     std::tuple{"kubectl", &r.kubectl, &o.kubectl},
+                                     std::tuple{"systemctl", &r.systemctl, &o.systemctl}}) {
+    if (value->empty()) return Bad(flag, "must not be empty");
+    *target = *value;
+  }
+  o.allow_exec = r.allow_exec;
+  if (r.power_mode == "system") {
+    o.power_mode = PowerMode::kSystem;
+  } else if (r.power_mode == "exit") {
+    o.power_mode = PowerMode::kExit;
+  } else {
+    return Bad("power-mode", "\"" + r.power_mode + "\" is not system or exit");
+  }
+  return Status::Ok();
+}
+
+Status SetTimers(const RawFlags& r, AgentOptions& o) {
+  CARRIERARR_RETURN_IF_ERROR(CheckDuration("backoff-initial", r.backoff_initial, milliseconds(10)));
+  CARRIERARR_RETURN_IF_ERROR(CheckDuration("backoff-max", r.backoff_max, r.backoff_initial));
+  CARRIERARR_RETURN_IF_ERROR(CheckDuration("status-interval", r.status_interval, seconds(1)));
+  CARRIERARR_RETURN_IF_ERROR(CheckDuration("heartbeat-interval", r.heartbeat_interval, seconds(1)));
+  o.backoff_initial = duration_cast<milliseconds>(r.backoff_initial);
+  o.backoff_max = duration_cast<milliseconds>(r.backoff_max);
+  o.status_interval = duration_cast<milliseconds>(r.status_interval);
+  o.heartbeat_interval = duration_cast<milliseconds>(r.heartbeat_interval);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -139,20 +295,11 @@ std::string AgentUsage() {
 }
 
 Result<AgentOptions> ParseAgentOptions(const std::vector<std::string>& args,
-                                       const std::function<const char*(const char*)>& getenv) {
+                                       const Environment& env) {
   cli::FlagSet fs;
   RawFlags r;
   DefineFlags(fs, r);
-  // A repeatable -label: FlagSet keeps only the last value, so collect every occurrence first.
-  std::vector<std::string> label_values;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") break;
-    for (const char* prefix : {"-label=", "--label="}) {
-      if (a.rfind(prefix, 0) == 0) label_values.push_back(a.substr(std::string(prefix).size()));
-    }
-    if ((a == "-label" || a == "--label") && i + 1 < args.size()) label_values.push_back(args[++i]);
-  }
+  const std::vector<std::string> label_values = LabelValues(args);
   CARRIERARR_RETURN_IF_ERROR(fs.Parse(args));
   AgentOptions o;
   if (fs.help()) {
@@ -167,130 +314,12 @@ Result<AgentOptions> ParseAgentOptions(const std::vector<std::string>& args,
     return Status::InvalidArgument("unexpected argument \"" + fs.args().front() +
                                    "\": carrierarr-agent takes only flags");
   }
-
-  o.control_plane =
-      fs.WasSet("control-plane") ? r.control_plane : Env(getenv, "CONTROL_PLANE_ADDR");
-  if (o.control_plane.empty()) {
-    return Status::InvalidArgument(
-        "the control plane address is required: pass -control-plane HOST:PORT or set "
-        "CONTROL_PLANE_ADDR");
-  }
-  if (!ValidTarget(o.control_plane)) {
-    return Bad(fs.WasSet("control-plane") ? "control-plane" : "control-plane (CONTROL_PLANE_ADDR)",
-               "\"" + o.control_plane + "\" is not HOST:PORT (port 1-65535) or unix:PATH");
-  }
-
-  if (fs.WasSet("type")) {
-    if (r.type == "gpu-worker") {
-      o.node_type = ec2agent::v1::NODE_TYPE_GPU_WORKER;
-    } else if (r.type == "cpu-worker") {
-      o.node_type = ec2agent::v1::NODE_TYPE_CPU_WORKER;
-    } else if (r.type == "lighthouse") {
-      o.node_type = ec2agent::v1::NODE_TYPE_LIGHTHOUSE;
-    } else {
-      return Bad("type", "\"" + r.type + "\" is not gpu-worker, cpu-worker or lighthouse");
-    }
-    o.node_type_set = true;
-  }
-  if (fs.WasSet("node-id") && r.node_id.empty()) return Bad("node-id", "must not be empty");
-  o.node_id = r.node_id;
-
-  if (r.health_port < 0 || r.health_port > 65535) {
-    return Bad("health-port", std::to_string(r.health_port) + " is not in 0-65535");
-  }
-  o.health_port = static_cast<int>(r.health_port);
-  if (r.health_addr.empty()) return Bad("health-addr", "must not be empty");
-  o.health_addr = r.health_addr;
-
-  o.instance_id = r.instance_id;
-  o.nebula_ip = r.nebula_ip;
-  if (r.nebula_dev.empty()) return Bad("nebula-dev", "must not be empty");
-  o.nebula_dev = r.nebula_dev;
-  o.public_ip = r.public_ip;
-  o.region = r.region;
-  o.az = r.az;
-
-  for (const std::string& value : label_values) {
-    for (const std::string& item : cli::SplitCommaList(value)) {
-      size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Bad("label", "\"" + item + "\" is not key=value");
-      }
-      o.labels[item.substr(0, eq)] = item.substr(eq + 1);
-    }
-  }
-
-  // Flags win over the environment; a token given twice is ambiguous. The messages name where
-  // the token came from, never its value.
-  const bool token_flag = fs.WasSet("token"), file_flag = fs.WasSet("token-file");
-  if (token_flag && file_flag) {
-    return Status::InvalidArgument("-token and -token-file are mutually exclusive: pass one");
-  }
-  if (token_flag) {
-    o.token = r.token;
-  } else if (file_flag) {
-    o.token_file = r.token_file;
-  } else {
-    o.token = Env(getenv, "CARRIERARR_TOKEN");
-    o.token_file = Env(getenv, "CARRIERARR_TOKEN_FILE");
-    if (!o.token.empty() && !o.token_file.empty()) {
-      return Status::InvalidArgument(
-          "CARRIERARR_TOKEN and CARRIERARR_TOKEN_FILE are both set: set one");
-    }
-  }
-  if (token_flag && o.token.empty()) return Bad("token", "must not be empty");
-  if (file_flag && o.token_file.empty()) return Bad("token-file", "must not be empty");
-
-  if (r.state_dir.empty()) return Bad("state-dir", "must not be empty");
-  o.state_dir = r.state_dir;
-  if (fs.WasSet("tls-ca") && r.tls_ca.empty()) return Bad("tls-ca", "must not be empty");
-  o.tls_ca = r.tls_ca;
-  if (!r.tls_server_name.empty() && r.tls_ca.empty()) {
-    return Status::InvalidArgument("-tls-server-name needs -tls-ca (TLS is off without it)");
-  }
-  o.tls_server_name = r.tls_server_name;
-
-  if (r.imds == "on") {
-    o.imds = true;
-  } else if (r.imds == "off") {
-    o.imds = false;
-  } else {
-    return Bad("imds", "\"" + r.imds + "\" is not on or off");
-  }
-  // Both are plain-HTTP services on this node (agent/http_client.h): checked here so that a
-  // typo stops the start instead of quietly disabling what the service reports.
-  if (auto e = http::ParseHttpUrl(r.imds_endpoint); !e.ok()) {
-    return Bad("imds-endpoint", e.status().message());
-  }
-  o.imds_endpoint = r.imds_endpoint;
-  if (auto e = http::ParseHttpUrl(r.ollama_url); !e.ok()) {
-    return Bad("ollama-url", e.status().message());
-  }
-  o.ollama_url = r.ollama_url;
-  for (auto [flag, value, target] : {std::tuple{"nvidia-smi", &r.nvidia_smi, &o.nvidia_smi},
-                                     std::tuple{"kubectl", &r.kubectl, &o.kubectl},
-                                     std::tuple{"systemctl", &r.systemctl, &o.systemctl}}) {
-    if (value->empty()) return Bad(flag, "must not be empty");
-    *target = *value;
-  }
-  o.allow_exec = r.allow_exec;
-  if (r.power_mode == "system") {
-    o.power_mode = PowerMode::kSystem;
-  } else if (r.power_mode == "exit") {
-    o.power_mode = PowerMode::kExit;
-  } else {
-    return Bad("power-mode", "\"" + r.power_mode + "\" is not system or exit");
-  }
-
-  CARRIERARR_RETURN_IF_ERROR(
-      CheckDuration("backoff-initial", r.backoff_initial, std::chrono::milliseconds(10)));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("backoff-max", r.backoff_max, r.backoff_initial));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("status-interval", r.status_interval, seconds(1)));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("heartbeat-interval", r.heartbeat_interval, seconds(1)));
-  o.backoff_initial = duration_cast<milliseconds>(r.backoff_initial);
-  o.backoff_max = duration_cast<milliseconds>(r.backoff_max);
-  o.status_interval = duration_cast<milliseconds>(r.status_interval);
-  o.heartbeat_interval = duration_cast<milliseconds>(r.heartbeat_interval);
+  // In this order, so that of several bad values the first one named is always the same.
+  CARRIERARR_RETURN_IF_ERROR(SetControlPlane(fs, r, env, o));
+  CARRIERARR_RETURN_IF_ERROR(SetIdentity(fs, r, label_values, o));
+  CARRIERARR_RETURN_IF_ERROR(SetCredentials(fs, r, env, o));
+  CARRIERARR_RETURN_IF_ERROR(SetLocalServices(r, o));
+  CARRIERARR_RETURN_IF_ERROR(SetTimers(r, o));
   return o;
 }
 

@@ -1,17 +1,17 @@
 // carrierarr-agent's command line: flags, their environment fallbacks and validation. Parsing is
-// pure (the environment comes in as a function) so that tests can drive it; detection that needs
+// pure (the environment comes in as a value) so that tests can drive it; detection that needs
 // the host (mesh IP, EC2 metadata, GPUs) happens later in main.
 #ifndef CARRIERARR_AGENT_OPTIONS_H_
 #define CARRIERARR_AGENT_OPTIONS_H_
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "agent/command_runner.h"
+#include "core/environment.h"
 #include "core/status.h"
 #include "ec2agent/v1/agent.pb.h"
 
@@ -67,12 +67,12 @@ struct AgentOptions {
   bool version = false;  // print the version and exit 0
 };
 
-// Parses args (argv without the program name). `getenv` supplies CONTROL_PLANE_ADDR,
+// Parses args (argv without the program name). `env` supplies CONTROL_PLANE_ADDR,
 // CARRIERARR_TOKEN and CARRIERARR_TOKEN_FILE; flags win over the environment. Errors name the
 // flag (and the variable where one applies) and never contain the token; main exits 2 on them.
 // When help or version is set, nothing else is validated.
 Result<AgentOptions> ParseAgentOptions(const std::vector<std::string>& args,
-                                       const std::function<const char*(const char*)>& getenv);
+                                       const Environment& env);
 
 // The -h text: what the agent does, then every flag with its default.
 std::string AgentUsage();

@@ -16,16 +16,19 @@
 #include <vector>
 
 #include "agent/client.h"
-#include "agent/fake_http.h"
 #include "control_plane/control_plane.h"
 #include "control_plane/server.h"
 #include "core/file_util.h"
+#include "testing/eventually.h"
+#include "testing/fake_ollama.h"
 #include "testing/tools.h"
 
 namespace carrierarr::agent {
 namespace {
 
 namespace v1 = ::ec2agent::v1;
+using ::carrierarr::testing::Eventually;
+using ::carrierarr::testing::FakeOllama;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
@@ -33,48 +36,6 @@ using ::testing::Not;
 
 constexpr char kNode[] = "node-int";
 constexpr auto kCommandDeadline = seconds(10);
-
-// For conditions nobody signals: polls every 10 ms for up to `timeout`.
-template <typename Pred>
-bool Eventually(Pred pred, milliseconds timeout = seconds(5)) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
-
-// Ollama's HTTP API, as much as the agent uses: pull and unload (recorded), tags and ps (empty).
-class FakeOllama {
- public:
-  FakeOllama() {
-    for (const char* path : {"/api/pull", "/api/generate"}) {
-      server_.server().Post(path,
-                            [this, path](const httplib::Request& req, httplib::Response& res) {
-                              std::lock_guard<std::mutex> lock(mu_);
-                              requests_.push_back(std::string(path) + " " + req.body);
-                              res.set_content(R"({"status":"success"})", "application/json");
-                            });
-    }
-    for (const char* path : {"/api/tags", "/api/ps"}) {
-      server_.server().Get(path, [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(R"({"models":[]})", "application/json");
-      });
-    }
-    server_.Start();
-  }
-  std::string url() const { return server_.url(); }
-  std::vector<std::string> requests() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-
- private:
-  testing::FakeHttpServer server_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
 
 class AgentIntegrationTest : public ::testing::Test {
  protected:

@@ -15,13 +15,16 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
+#include "testing/eventually.h"
 #include "testing/tools.h"
 
 namespace carrierarr::agent {
 namespace {
 
 namespace v1 = ::ec2agent::v1;
+using ::carrierarr::testing::Eventually;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
@@ -129,17 +132,6 @@ class FakeControlPlane final : public v1::AgentControl::Service {
   bool drop_next_result = false;
   int streams = 0, statuses = 0, heartbeats = 0;
 };
-
-// For conditions nobody signals: polls every 10 ms for up to `timeout`.
-template <typename Pred>
-bool Eventually(Pred pred, milliseconds timeout = seconds(5)) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
 
 class AgentClientTest : public ::testing::Test {
  protected:
@@ -339,6 +331,67 @@ TEST_F(AgentClientTest, NoTokenAndNoCredentialSaysWhatToDo) {
   EXPECT_THAT(client_->last_error(), HasSubstr("-token-file"));
   std::lock_guard<std::mutex> lock(fake_.mu);
   EXPECT_TRUE(fake_.register_secrets.empty());
+}
+
+// A simulated clock that also records each sleep: the delays the client waited between attempts.
+class RecordingTime final : public TimeSource {
+ public:
+  std::chrono::system_clock::time_point SystemNow() const override { return sim_.SystemNow(); }
+  std::chrono::steady_clock::time_point MonotonicNow() const override {
+    return sim_.MonotonicNow();
+  }
+  void SleepFor(std::chrono::nanoseconds d) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sleeps_.push_back(std::chrono::duration_cast<milliseconds>(d));
+    }
+    sim_.SleepFor(d);
+  }
+  std::vector<milliseconds> sleeps() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sleeps_;
+  }
+
+ private:
+  SimulatedTimeSource sim_;
+  mutable std::mutex mu_;
+  std::vector<milliseconds> sleeps_;
+};
+
+TEST_F(AgentClientTest, BackoffDoublesUpToItsMaximumOnTheInjectedClock) {
+  RecordingTime time;
+  ClientOptions o = Options();
+  o.control_plane = "127.0.0.1:1";
+  o.backoff_initial = seconds(1);
+  o.backoff_max = seconds(8);
+  o.backoff_random = [] { return 1.0; };  // every delay at its ceiling
+  o.time = &time;
+  const auto t0 = std::chrono::steady_clock::now();
+  StartClient(o);
+  ASSERT_TRUE(Eventually([&] { return time.sleeps().size() >= 6; }, seconds(10))) << Log();
+  client_->Stop();
+  // 31 s of backoff, none of it waited for on the machine's clock.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  std::vector<milliseconds> sleeps = time.sleeps();
+  sleeps.resize(6);
+  EXPECT_EQ(sleeps, (std::vector<milliseconds>{seconds(1), seconds(2), seconds(4), seconds(8),
+                                               seconds(8), seconds(8)}));
+  EXPECT_THAT(Log(), HasSubstr("unreachable"));
+  EXPECT_FALSE(client_->connected());
+}
+
+TEST_F(AgentClientTest, StatusAndHeartbeatTimersRunOnTheInjectedClock) {
+  SimulatedTimeSource time;
+  ClientOptions o = Options();
+  o.time = &time;
+  const auto t0 = std::chrono::steady_clock::now();
+  StartClient(o);
+  // Statuses every 4 s or more of the agent's time (Register, then the ConfigUpdate, set the
+  // intervals): five timed ones would take 20 s on the machine's clock.
+  ASSERT_TRUE(fake_.WaitFor([&] { return fake_.statuses >= 6 && fake_.heartbeats >= 3; })) << Log();
+  client_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  EXPECT_GE(time.slept(), seconds(20));
 }
 
 }  // namespace

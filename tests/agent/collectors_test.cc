@@ -19,15 +19,20 @@
 #include <thread>
 #include <vector>
 
-#include "agent/fake_http.h"
 #include "core/file_util.h"
+#include "core/time_source.h"
+#include "testing/eventually.h"
+#include "testing/fake_ollama.h"
+#include "testing/loopback_server.h"
 #include "testing/process.h"
 #include "testing/tools.h"
 
 namespace carrierarr::agent {
 namespace {
 
-using ::carrierarr::testing::FakeHttpServer;
+using ::carrierarr::testing::Eventually;
+using ::carrierarr::testing::FakeOllama;
+using ::carrierarr::testing::LoopbackServer;
 using ::carrierarr::testing::ScratchDir;
 using ::carrierarr::testing::SilentPort;
 using ::carrierarr::testing::Slurp;
@@ -235,7 +240,7 @@ class FakeImds {
   }
 
  private:
-  FakeHttpServer server_;
+  LoopbackServer server_;
   std::mutex mu_;
   std::string ttl_;
   int token_puts_ = 0;
@@ -266,7 +271,7 @@ TEST(QueryImdsTest, NoPublicIpIsEmptyAndRegionFallsBackToTheZone) {
 }
 
 TEST(QueryImdsTest, AnImdsThatRefusesTokensIsNotUsedWithV1) {
-  FakeHttpServer server;
+  LoopbackServer server;
   int gets = 0;
   std::mutex mu;
   server.server().Put("/latest/api/token",
@@ -419,12 +424,10 @@ TEST(ProbeServicesTest, RealProcessIsRunningUntilKilled) {
   const std::string want = "pid " + std::to_string(child.pid());
   ServiceStates running;
   // Between spawn and exec the child still carries our name: wait for the exec.
-  const auto deadline = Clock::now() + std::chrono::seconds(5);
-  do {
+  Eventually([&] {
     running = ProbeServices();
-    if (running.k3s.message() == want) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  } while (Clock::now() < deadline);
+    return running.k3s.message() == want;
+  });
   EXPECT_EQ(running.k3s.state(), ec2agent::v1::SERVICE_STATE_RUNNING);
   EXPECT_EQ(running.k3s.message(), want);
   EXPECT_GE(running.k3s.uptime_seconds(), 0);
@@ -438,68 +441,21 @@ TEST(ProbeServicesTest, RealProcessIsRunningUntilKilled) {
 // ---------------------------------------------------------------------------------------------
 // Ollama
 
-// Stands in for Ollama's HTTP API; records the request bodies it got.
-class FakeOllama {
- public:
-  FakeOllama() {
-    auto& s = server_.server();
-    s.Get("/api/tags", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"models":[
-          {"name":"llama3:8b","model":"llama3:8b","size":4661224676,"digest":"abc"},
-          {"name":"qwen2:0.5b","model":"qwen2:0.5b","size":352164041},
-          {"model":"nameless:1b","size":"not a number"},
-          {"size":1}]})",
-                      "application/json");
-    });
-    s.Get("/api/ps", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      res.set_content(R"({"models":[{"name":"llama3:8b","model":"llama3:8b","expires_at":")" +
-                          expires_at_ + R"("}]})",
-                      "application/json");
-    });
-    s.Post("/api/pull", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      bodies_.push_back("pull " + req.body);
-      if (req.body.find("nosuch") != std::string::npos) {
-        res.status = 500;
-        res.set_content(R"({"error":"pull model manifest: file does not exist"})",
-                        "application/json");
-        return;
-      }
-      res.set_content(R"({"status":"success"})", "application/json");
-    });
-    s.Post("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      bodies_.push_back("generate " + req.body);
-      if (req.body.find("nosuch") != std::string::npos) {
-        res.status = 404;
-        res.set_content(R"({"error":"model 'nosuch' not found"})", "application/json");
-        return;
-      }
-      res.set_content(R"({"model":"llama3:8b","done":true,"done_reason":"unload"})",
-                      "application/json");
-    });
-    server_.Start();
-  }
-  std::string url() const { return server_.url(); }
-  void set_expires_at(std::string e) {
-    std::lock_guard<std::mutex> lock(mu_);
-    expires_at_ = std::move(e);
-  }
-  std::vector<std::string> bodies() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return bodies_;
-  }
-
- private:
-  FakeHttpServer server_;
-  std::mutex mu_;
-  std::string expires_at_ = "2030-01-01T10:00:00Z";
-  std::vector<std::string> bodies_;
-};
+// The models the Ollama tests see: three installed (one with a size that is not a number, one
+// without a name), llama3:8b loaded until `expires_at`.
+void ServeModels(FakeOllama& ollama, const std::string& expires_at = "2030-01-01T10:00:00Z") {
+  ollama.set_tags(R"({"models":[
+      {"name":"llama3:8b","model":"llama3:8b","size":4661224676,"digest":"abc"},
+      {"name":"qwen2:0.5b","model":"qwen2:0.5b","size":352164041},
+      {"model":"nameless:1b","size":"not a number"},
+      {"size":1}]})");
+  ollama.set_ps(R"({"models":[{"name":"llama3:8b","model":"llama3:8b","expires_at":")" +
+                expires_at + R"("}]})");
+}
 
 TEST(OllamaClientTest, ListsModelsWithTheLoadedOnesMarked) {
   FakeOllama ollama;
+  ServeModels(ollama);
   OllamaClient client(ollama.url() + "/");
   auto models = client.Models();
   ASSERT_TRUE(models.ok()) << models.status().ToString();
@@ -519,14 +475,14 @@ TEST(OllamaClientTest, PullAndUnloadSendTheDocumentedBodies) {
   OllamaClient client(ollama.url());
   ASSERT_TRUE(client.Pull("qwen2:0.5b", std::chrono::seconds(5)).ok());
   ASSERT_TRUE(client.Unload("llama3:8b", std::chrono::seconds(5)).ok());
-  auto bodies = ollama.bodies();
-  ASSERT_EQ(bodies.size(), 2u);
-  ASSERT_EQ(bodies[0].rfind("pull ", 0), 0u);
-  auto pull = nlohmann::json::parse(bodies[0].substr(5));
+  auto requests = ollama.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  ASSERT_EQ(requests[0].rfind("/api/pull ", 0), 0u);
+  auto pull = nlohmann::json::parse(requests[0].substr(10));
   EXPECT_EQ(pull["name"], "qwen2:0.5b");
   EXPECT_EQ(pull["stream"], false);
-  ASSERT_EQ(bodies[1].rfind("generate ", 0), 0u);
-  auto unload = nlohmann::json::parse(bodies[1].substr(9));
+  ASSERT_EQ(requests[1].rfind("/api/generate ", 0), 0u);
+  auto unload = nlohmann::json::parse(requests[1].substr(14));
   EXPECT_EQ(unload, nlohmann::json({{"model", "llama3:8b"}, {"keep_alive", 0}}));
 }
 
@@ -539,7 +495,7 @@ TEST(OllamaClientTest, ErrorsCarryOllamasMessage) {
   EXPECT_THAT(pull.message(), HasSubstr("pull model manifest: file does not exist"));
   Status unload = client.Unload("nosuch", std::chrono::seconds(5));
   EXPECT_EQ(unload.code(), StatusCode::kNotFound);
-  EXPECT_THAT(unload.message(), HasSubstr("model 'nosuch' not found"));
+  EXPECT_THAT(unload.message(), HasSubstr("model \"nosuch\" not found"));
 }
 
 TEST(OllamaClientTest, UnreachableIsUnavailable) {
@@ -576,6 +532,7 @@ struct CollectorFixture {
 TEST(StatusCollectorTest, CollectsEverything) {
   CollectorFixture f;
   FakeOllama ollama;
+  ServeModels(ollama);
   FakeProcess(f.proc, 77, "nebula", kOurNet, 100 * ::sysconf(_SC_CLK_TCK));
   FakeProcess(f.proc, 78, "ollama", kOurNet, 200 * ::sysconf(_SC_CLK_TCK));
   ScopedPath path(f.bin.path());  // nothing else installed
@@ -639,16 +596,22 @@ TEST(StatusCollectorTest, AHungOllamaDoesNotHoldUpTheStatus) {
 TEST(StatusCollectorTest, IdleTimeRestartsOnActivityAndOnOllamaRequests) {
   CollectorFixture f;
   FakeOllama ollama;
-  StatusCollector collector(f.Options(ollama.url()));
+  ServeModels(ollama);
+  SimulatedTimeSource time;
+  CollectorOptions o = f.Options(ollama.url());
+  o.time = &time;
+  StatusCollector collector(o);
   EXPECT_EQ(collector.Collect("n").idle_seconds(), 0);  // the first /api/ps is a baseline
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(collector.Collect("n").idle_seconds(), 1);  // same expires_at: no request since
+  time.Advance(std::chrono::seconds(90));
+  EXPECT_EQ(collector.Collect("n").idle_seconds(), 90);  // same expires_at: no request since
 
-  ollama.set_expires_at("2030-01-01T10:05:00Z");  // a request moved the model's expiry
+  ServeModels(ollama, "2030-01-01T10:05:00Z");  // a request moved the model's expiry
   EXPECT_EQ(collector.Collect("n").idle_seconds(), 0);
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(collector.Collect("n").idle_seconds(), 1);
+  time.Advance(std::chrono::minutes(30));
+  auto s = collector.Collect("n");
+  EXPECT_EQ(s.idle_seconds(), 1800);
+  EXPECT_EQ(s.timestamp().seconds(), time.NowUnix());  // the status is stamped by the same clock
   collector.NoteActivity();
   EXPECT_EQ(collector.Collect("n").idle_seconds(), 0);
 }

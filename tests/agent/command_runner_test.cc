@@ -15,14 +15,16 @@
 #include <thread>
 #include <vector>
 
-#include "agent/fake_http.h"
 #include "core/file_util.h"
+#include "core/time_source.h"
+#include "testing/fake_ollama.h"
+#include "testing/loopback_server.h"
 #include "testing/tools.h"
 
 namespace carrierarr::agent {
 namespace {
 
-using ::carrierarr::testing::FakeHttpServer;
+using ::carrierarr::testing::FakeOllama;
 using ::carrierarr::testing::ScratchDir;
 using ::carrierarr::testing::SilentPort;
 using ::testing::HasSubstr;
@@ -111,6 +113,46 @@ TEST(ExecTest, ArgumentsArriveUnsplitAndUnquoted) {
   EXPECT_EQ(r.stderr(), "");
   EXPECT_EQ(r.error(), "");
   EXPECT_GE(r.duration_ms(), 0);
+}
+
+// Records what would have run and answers for it: exit 0, "ran <argv[0]>".
+class RecordingProcesses final : public ProcessRunner {
+ public:
+  Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    runs_.push_back({argv, options.timeout});
+    RunResult r;
+    r.exit_code = 0;
+    r.out = "ran " + argv[0];
+    return r;
+  }
+  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return runs_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs_;
+};
+
+TEST(ExecTest, ProgramsStartThroughTheInjectedProcessRunner) {
+  RecordingProcesses processes;
+  RunnerOptions o = ExecAllowed();
+  o.processes = &processes;
+  o.systemctl = "/no/such/systemctl";
+  CommandRunner runner(o, {});
+  auto exec = runner.Run(Exec({"/no/such/program", "a b"}, /*timeout_seconds=*/7));
+  EXPECT_TRUE(exec.success()) << exec.error();
+  EXPECT_EQ(exec.stdout(), "ran /no/such/program");
+  auto restart =
+      runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE, {{"service", "nebula"}}));
+  EXPECT_TRUE(restart.success()) << restart.error();
+  auto runs = processes.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].first, (std::vector<std::string>{"/no/such/program", "a b"}));
+  EXPECT_EQ(runs[0].second, std::chrono::seconds(7));
+  EXPECT_EQ(runs[1].first[0], "/no/such/systemctl");
 }
 
 TEST(ExecTest, CmdIsOneProgramWithoutArguments) {
@@ -277,6 +319,45 @@ TEST(DrainTest, CommandTimeoutBoundsTheDrainTimeout) {
   EXPECT_THAT(Log(dir, "kubectl"), HasSubstr("--timeout=570s\n"));
 }
 
+// Each reading of the monotonic clock moves it on by `step`, as if every step took that long.
+class SteppingTime final : public TimeSource {
+ public:
+  explicit SteppingTime(std::chrono::seconds step) : step_(step) {}
+  std::chrono::system_clock::time_point SystemNow() const override { return sim_.SystemNow(); }
+  std::chrono::steady_clock::time_point MonotonicNow() const override {
+    sim_.Advance(step_);
+    return sim_.MonotonicNow();
+  }
+  void SleepFor(std::chrono::nanoseconds d) override { sim_.SleepFor(d); }
+
+ private:
+  std::chrono::seconds step_;
+  mutable SimulatedTimeSource sim_;
+};
+
+TEST(DrainTest, TheStepsShareTheCommandsDeadlineOnTheInjectedClock) {
+  ScratchDir dir;
+  // Drain would take 5 s: it gets killed at once when the deadline is gone.
+  ASSERT_TRUE(WriteFileAtomic(dir / "kubectl",
+                              "#!/bin/sh\nif [ \"$1\" = drain ]; then sleep 5; fi\necho ok\n", 0755)
+                  .ok());
+  // Readings: start 60 s, deadline from 120 s (so at 220 s), cordon at 180 s (40 s left),
+  // drain at 240 s (none left: 1 ms), end at 300 s.
+  SteppingTime time(std::chrono::seconds(60));
+  RunnerOptions o;
+  o.kubectl = dir / "kubectl";
+  o.time = &time;
+  CommandRunner runner(o, {});
+  const auto t0 = Clock::now();
+  auto r = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_DRAIN, {{"node", "n1"}},
+                                  /*timeout_seconds=*/100));
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(4));
+  EXPECT_FALSE(r.success());
+  EXPECT_THAT(r.error(), HasSubstr("kubectl drain n1 failed (timed out"));
+  EXPECT_THAT(r.error(), HasSubstr("the node stays cordoned"));
+  EXPECT_EQ(r.duration_ms(), 240'000);
+}
+
 TEST(DrainTest, FailuresAreErrorsAndDoNotPowerOff) {
   for (const std::string failing : {"cordon", "drain"}) {
     ScratchDir dir;
@@ -373,37 +454,6 @@ TEST(PowerTest, SystemModeRunsSystemctl) {
 
 // ---------------------------------------------------------------------------------------------
 // PULL_MODEL, UNLOAD_MODEL
-
-class FakeOllama {
- public:
-  FakeOllama() {
-    for (const char* path : {"/api/pull", "/api/generate"}) {
-      server_.server().Post(
-          path, [this, path](const httplib::Request& req, httplib::Response& res) {
-            std::lock_guard<std::mutex> lock(mu_);
-            requests_.push_back(std::string(path) + " " + req.body);
-            if (req.body.find("nosuch") != std::string::npos) {
-              res.status = 404;
-              res.set_content(R"({"error":"model \"nosuch\" not found, try pulling it first"})",
-                              "application/json");
-              return;
-            }
-            res.set_content(R"({"status":"success"})", "application/json");
-          });
-    }
-    server_.Start();
-  }
-  std::string url() const { return server_.url(); }
-  std::vector<std::string> requests() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-
- private:
-  FakeHttpServer server_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
 
 TEST(ModelTest, PullAndUnloadGoToOllama) {
   FakeOllama ollama;

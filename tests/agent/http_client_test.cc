@@ -15,12 +15,12 @@
 #include <thread>
 #include <vector>
 
-#include "agent/fake_http.h"
+#include "testing/loopback_server.h"
 
 namespace carrierarr::agent::http {
 namespace {
 
-using ::carrierarr::testing::FakeHttpServer;
+using ::carrierarr::testing::LoopbackServer;
 using ::carrierarr::testing::SilentPort;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -90,7 +90,7 @@ Endpoint LocalEndpoint(int port) {
 int PortOf(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
 
 TEST(HttpCallTest, RequestAndAnswerThroughARealServer) {
-  FakeHttpServer server;
+  LoopbackServer server;
   std::mutex mu;
   httplib::Headers seen;
   std::string seen_body, seen_method;
@@ -146,7 +146,7 @@ TEST(HttpCallTest, RequestAndAnswerThroughARealServer) {
 }
 
 TEST(HttpCallTest, ChunkedAnswersFromARealServer) {
-  FakeHttpServer server;
+  LoopbackServer server;
   server.server().Get("/stream", [](const httplib::Request&, httplib::Response& res) {
     res.set_chunked_content_provider(
         "application/json", [](size_t offset, httplib::DataSink& sink) {

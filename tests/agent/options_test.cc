@@ -13,19 +13,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A fake environment for ParseAgentOptions.
-struct Env {
-  std::map<std::string, std::string> vars;
-  std::function<const char*(const char*)> fn() const {
-    return [this](const char* name) -> const char* {
-      auto it = vars.find(name);
-      return it == vars.end() ? nullptr : it->second.c_str();
-    };
-  }
-};
-
-Result<AgentOptions> Parse(std::vector<std::string> args, const Env& env = {}) {
-  return ParseAgentOptions(args, env.fn());
+Result<AgentOptions> Parse(std::vector<std::string> args, const Environment& env = {}) {
+  return ParseAgentOptions(args, env);
 }
 
 TEST(AgentOptionsTest, DefaultsWithOnlyTheControlPlane) {
@@ -159,7 +148,8 @@ TEST(AgentOptionsTest, ControlPlaneIsRequiredAndTheErrorNamesFlagAndVariable) {
 }
 
 TEST(AgentOptionsTest, EnvironmentFallbacksAndFlagsWin) {
-  Env env{{{"CONTROL_PLANE_ADDR", "10.0.0.1:50051"}, {"CARRIERARR_TOKEN_FILE", "/env/tok"}}};
+  Environment env{
+      {{"CONTROL_PLANE_ADDR", "10.0.0.1:50051"}, {"CARRIERARR_TOKEN_FILE", "/env/tok"}}};
   auto o = Parse({}, env);
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->control_plane, "10.0.0.1:50051");
@@ -171,7 +161,7 @@ TEST(AgentOptionsTest, EnvironmentFallbacksAndFlagsWin) {
   EXPECT_EQ(f->token, "flagtok");
   EXPECT_TRUE(f->token_file.empty()) << "a token flag replaces the environment's token file";
 
-  Env tok{{{"CONTROL_PLANE_ADDR", "unix:/run/cp.sock"}, {"CARRIERARR_TOKEN", "envtok"}}};
+  Environment tok{{{"CONTROL_PLANE_ADDR", "unix:/run/cp.sock"}, {"CARRIERARR_TOKEN", "envtok"}}};
   auto t = Parse({}, tok);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->control_plane, "unix:/run/cp.sock");
@@ -179,7 +169,7 @@ TEST(AgentOptionsTest, EnvironmentFallbacksAndFlagsWin) {
 }
 
 TEST(AgentOptionsTest, BadEnvironmentAddressNamesTheVariable) {
-  auto o = Parse({}, Env{{{"CONTROL_PLANE_ADDR", "nope"}}});
+  auto o = Parse({}, Environment{{{"CONTROL_PLANE_ADDR", "nope"}}});
   ASSERT_FALSE(o.ok());
   EXPECT_THAT(o.status().message(), HasSubstr("CONTROL_PLANE_ADDR"));
   EXPECT_THAT(o.status().message(), HasSubstr("\"nope\""));
@@ -192,7 +182,7 @@ TEST(AgentOptionsTest, TokenNeverAppearsInErrors) {
   EXPECT_THAT(both.status().message(), HasSubstr("mutually exclusive"));
   EXPECT_THAT(both.status().message(), Not(HasSubstr(secret)));
 
-  Env env{{{"CARRIERARR_TOKEN", secret}, {"CARRIERARR_TOKEN_FILE", "/f"}}};
+  Environment env{{{"CARRIERARR_TOKEN", secret}, {"CARRIERARR_TOKEN_FILE", "/f"}}};
   auto env_both = Parse({"--control-plane", "h:1"}, env);
   ASSERT_FALSE(env_both.ok());
   EXPECT_THAT(env_both.status().message(), Not(HasSubstr(secret)));

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "aws/loopback_server.h"
 #include "aws/sigv4.h"
+#include "testing/loopback_server.h"
 
 namespace carrierarr::aws {
 namespace {

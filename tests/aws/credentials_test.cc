@@ -13,8 +13,8 @@
 #include <map>
 #include <mutex>
 
-#include "aws/loopback_server.h"
 #include "core/file_util.h"
+#include "testing/loopback_server.h"
 #include "testing/tools.h"
 
 namespace carrierarr::aws {
