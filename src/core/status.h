@@ -27,6 +27,7 @@ enum class StatusCode {
   kInternal,            // a bug or an unexpected library failure
   kUnauthenticated,     // no credential, or one that is not valid (a peer's token, an agent's)
   kResourceExhausted,   // a limit was reached (a quota, a queue, a size)
+  kAborted,             // superseded by a concurrent action (a newer connection of the same peer)
 };
 
 // Returns a short lowercase name for the code ("invalid argument").
@@ -61,6 +62,7 @@ class [[nodiscard]] Status {
   static Status ResourceExhausted(std::string m) {
     return {StatusCode::kResourceExhausted, std::move(m)};
   }
+  static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
