@@ -209,8 +209,12 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* co
                                                  ec2agent::v1::RegisterResponse* response) {
   auto* reactor = context->DefaultReactor();
   auto result = cp_->Register(Secret(*context), *request);
-  if (result.ok()) *response = std::move(result).value();
-  reactor->Finish(ToGrpc(result.status()));
+  if (!result.ok()) {
+    reactor->Finish(ToGrpc(result.status()));
+    return reactor;
+  }
+  *response = std::move(result).value();
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

@@ -128,11 +128,14 @@ class [[nodiscard]] Result {
 #define CARRIERARR_ASSIGN_OR_RETURN(lhs, expr)                                                    \
   CARRIERARR_ASSIGN_OR_RETURN_IMPL_(CARRIERARR_STATUS_CONCAT_(carrierarr_result_, __LINE__), lhs, \
                                     expr)
+// `lhs` may be a declaration and `a##b` pastes tokens: neither can take parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define CARRIERARR_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
   auto result = (expr);                                      \
   if (!result.ok()) return result.status();                  \
   lhs = std::move(result).value()
 #define CARRIERARR_STATUS_CONCAT_(a, b) CARRIERARR_STATUS_CONCAT_INNER_(a, b)
 #define CARRIERARR_STATUS_CONCAT_INNER_(a, b) a##b
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // CARRIERARR_CORE_STATUS_H_
