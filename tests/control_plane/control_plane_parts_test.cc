@@ -1,6 +1,6 @@
-// The control plane's parts on their own, on a SQLite store and a simulated clock: the waits and
-// delays are measured by the TimeSource (time moves only when the test moves it), and a
-// notification ends a wait before its timeout.
+// The control plane's parts on their own, on a SQLite store and a simulated clock: the waits,
+// delays and token lifetimes are measured by the TimeSource (time moves only when the test moves
+// it), and a notification ends a wait before its timeout.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "control_plane/command_queue.h"
+#include "control_plane/enrollment.h"
 #include "control_plane/event_log.h"
+#include "control_plane/node_registry.h"
 #include "control_plane/status_batcher.h"
 #include "control_plane/store.h"
 #include "core/time_source.h"
@@ -174,6 +176,34 @@ TEST_F(PartsTest, EventWaitEndsWithTheNextEvent) {
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].message(), "hello");
   EXPECT_EQ((*listed)[0].unix_ms(), clock_.NowMs());
+}
+
+TEST_F(PartsTest, EnrollmentTokensExpireOnTheTimeSource) {
+  NodeRegistry nodes({}, seconds(10), seconds(30), 0);
+  EventLog events(*store_, clock_, store_errors_);
+  Enrollment enrollment(*store_, nodes, events, clock_, store_errors_);
+  carrierarr::v1::CreateTokenRequest request;
+  request.set_max_uses(0);
+  request.set_ttl_seconds(60);
+  auto token = enrollment.CreateToken(request);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  ec2agent::v1::RegisterRequest registration;
+  registration.set_node_id("early");
+  clock_.Advance(seconds(59));
+  auto early = enrollment.Register(token->secret(), registration);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_FALSE(early->node_credential().empty());
+  clock_.Advance(seconds(1));
+  registration.set_node_id("late");
+  auto late = enrollment.Register(token->secret(), registration);
+  EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied) << late.status().ToString();
+  EXPECT_NE(late.status().message().find("expired"), std::string::npos);
+  EXPECT_EQ(enrollment.registrations(), 1u);
+  EXPECT_EQ(enrollment.refused_registrations(), 1u);
+  // The node's own credential does not expire with the token.
+  auto again = enrollment.Register(early->node_credential(), {});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->assigned_id(), "early");
 }
 
 }  // namespace
