@@ -7,6 +7,14 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_L
   list(APPEND CARRIERARR_WARNINGS -Wno-restrict)
 endif()
 
+# The `tsa` preset: Clang proves the locking that core/thread_annotations.h declares.
+if(CARRIERARR_THREAD_SAFETY)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CARRIERARR_THREAD_SAFETY needs clang++ (cmake --preset tsa)")
+  endif()
+  list(APPEND CARRIERARR_WARNINGS -Wthread-safety)
+endif()
+
 # carrierarr_cc_library(NAME name SRCS ... DEPS ...)
 # Declares carrierarr_<name> with the alias carrierarr::<name>; headers are included as "core/x.h".
 function(carrierarr_cc_library)

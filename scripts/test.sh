@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds carrierarr and runs every test: clang-format and clang-tidy, the unit, interop and
-# end-to-end suites (release build; the end-to-end ones need root), the same suites under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded libFuzzer run of the certificate
-# decoders. Exits non-zero on the first failure.
+# Builds carrierarr and runs every test: clang-format and clang-tidy, Clang's thread-safety
+# analysis of the control plane (a build), the unit, interop and end-to-end suites (release
+# build; the end-to-end ones need root), the same suites under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and a bounded libFuzzer run of the certificate decoders. Exits
+# non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,10 @@ cmake --build --preset default -j "$jobs"
 
 step "clang-tidy"
 bash scripts/tidy.sh
+
+step "thread-safety analysis (clang -Wthread-safety; the control plane, build only)"
+cmake --preset tsa >/dev/null
+cmake --build --preset tsa -j "$jobs"
 
 step "tests (RelWithDebInfo)"
 ctest --preset default -j "$jobs"

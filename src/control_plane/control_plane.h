@@ -1,32 +1,41 @@
-// The control plane's logic, apart from its transports: registration and authentication, the
-// in-memory view of every node (served to readers without touching the store), batched status
-// writes, commands and their results, lifecycle (connected / stale / dead) and events. The gRPC
-// services (agent_service.cc, admin_service.cc) and the HTTP API (http_api.cc) are thin
-// adapters over it.
+// The control plane's logic, apart from its transports: a facade over its parts, each in its
+// own file with its own lock:
+//   enrollment.h      the admin token, enrollment tokens, registration, node credentials
+//   node_registry.h   the in-memory view of every node, lifecycle, open streams
+//   command_queue.h   unfinished commands, timeouts, waiting for a result
+//   status_batcher.h  batched status and heartbeat writes (its own thread)
+//   event_log.h       the event log and waiting for events
+//   fleet_metrics.h   /api/v1/stats and /metrics
+// The gRPC services (grpc_services.h) and the HTTP API (http_api.h) are thin adapters over it;
+// it reads time only from options.clock and knows no transport (StreamSink, Status).
 //
-// Thread safety: every public method may be called from any thread. Lock order: mu_ before
-// the store's own lock; never call a StreamSink while holding mu_ (a sink may call back).
+// Thread safety: every public method may be called from any thread. The parts' locks are
+// leaves, never nested in one another (the batcher's two and the command queue's, which each
+// precede the store's own lock, aside), and no StreamSink is called with any of them held (a
+// sink may call back). Threads: the gRPC reactors and admin handlers, the HTTP pool, the batch
+// thread and the sweep thread (once a second: lifecycle, command timeouts, idle shutdowns).
 #ifndef CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
 #define CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
-#include <variant>
 #include <vector>
 
 #include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/command_queue.h"
+#include "control_plane/enrollment.h"
+#include "control_plane/event_log.h"
+#include "control_plane/fleet_metrics.h"
 #include "control_plane/metrics.h"
+#include "control_plane/node_registry.h"
+#include "control_plane/status_batcher.h"
 #include "control_plane/store.h"
+#include "control_plane/stream_sink.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
@@ -46,28 +55,14 @@ struct ControlPlaneOptions {
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false
 };
 
-// Where the control plane sends a connected node's messages: the node's Connect stream.
-// Implemented by the gRPC reactor. Send returns false once the stream is gone.
-class StreamSink {
- public:
-  virtual ~StreamSink() = default;
-  virtual bool Send(const ec2agent::v1::ControlMessage& message) = 0;
-  // Ends the stream with this gRPC-style code (see grpc::StatusCode) and message.
-  virtual void Close(int grpc_code, const std::string& message) = 0;
-};
-
-// A refusal that maps onto a gRPC status: code is a grpc::StatusCode value.
-struct Refusal {
-  int grpc_code;
-  std::string message;
-};
-
 class ControlPlane {
  public:
   // Loads nodes, unfinished commands and the event sequence from `store` (which it keeps).
   static Result<std::unique_ptr<ControlPlane>> Create(std::unique_ptr<Store> store,
                                                       ControlPlaneOptions options);
   ~ControlPlane();  // stops the background threads and flushes pending status writes
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
 
   Store& store() { return *store_; }
   const ControlPlaneOptions& options() const { return options_; }
@@ -76,19 +71,19 @@ class ControlPlane {
   // The admin token: the one whose hash is in the "admin_token_sha256" setting.
   Status SetAdminToken(const std::string& secret);
   bool IsAdmin(const std::string& secret) const;
-  // The node id that this node credential belongs to, or a Refusal (UNAUTHENTICATED).
-  std::variant<std::string, Refusal> AuthenticateNode(const std::string& secret) const;
+  // The node id that this node credential belongs to; Unauthenticated when none.
+  Result<std::string> AuthenticateNode(const std::string& secret) const;
 
   // --- the agent service ---
-  std::variant<ec2agent::v1::RegisterResponse, Refusal> Register(
-      const std::string& secret, const ec2agent::v1::RegisterRequest& request);
+  // Errors: Unauthenticated, PermissionDenied, InvalidArgument, Unavailable (the store).
+  Result<ec2agent::v1::RegisterResponse> Register(const std::string& secret,
+                                                  const ec2agent::v1::RegisterRequest& request);
   // Attaches a node's new Connect stream (closing an older one), sends it the config and every
   // unfinished command.
   void AttachStream(const std::string& node_id, const std::shared_ptr<StreamSink>& sink);
   void DetachStream(const std::string& node_id, const StreamSink* sink);
-  // A message from a node's stream; a Refusal ends the stream (invalid content).
-  std::optional<Refusal> OnAgentMessage(const std::string& node_id,
-                                        const ec2agent::v1::AgentMessage& message);
+  // A message from a node's stream; an error ends the stream (invalid content, deleted node).
+  Status OnAgentMessage(const std::string& node_id, const ec2agent::v1::AgentMessage& message);
   void OnHeartbeat(const std::string& node_id);
   ec2agent::v1::FleetStatusResponse FleetStatus(const ec2agent::v1::FleetStatusRequest& request);
 
@@ -103,9 +98,10 @@ class ControlPlane {
   Result<carrierarr::v1::CommandRecord> SendCommand(
       const carrierarr::v1::SendCommandRequest& request);
   Result<carrierarr::v1::CommandRecord> GetCommand(const std::string& command_id);
-  // Waits until the command has finished or `deadline` passes; returns it as it is then.
+  // Waits until the command has finished or `timeout` (of options.clock's time) has passed;
+  // returns it as it is then.
   Result<carrierarr::v1::CommandRecord> WaitCommand(const std::string& command_id,
-                                                    std::chrono::steady_clock::time_point deadline);
+                                                    std::chrono::milliseconds timeout);
   // Events after after_seq (up to limit); waits up to `wait` for one when there is none yet.
   Result<std::vector<carrierarr::v1::Event>> Events(int64_t after_seq, int limit,
                                                     std::chrono::milliseconds wait);
@@ -113,7 +109,8 @@ class ControlPlane {
   // --- observability ---
   std::string StatsJson();       // the /api/v1/stats document
   std::string PrometheusText();  // /metrics
-  const LatencyHistogram& store_latency() const { return store_latency_; }
+  FleetMetrics Metrics() const;  // what both report
+  const LatencyHistogram& store_latency() const { return batcher_.store_latency(); }
 
   // --- driven by the background threads, or by tests ---
   void Flush();  // writes the pending status batch now
@@ -125,78 +122,32 @@ class ControlPlane {
   void UpdateIntervals(std::chrono::seconds heartbeat, std::chrono::seconds status);
 
  private:
-  struct NodeState {
-    ec2agent::v1::RegisterRequest registration;
-    std::string credential_hash;
-    int64_t registered_ms = 0;
-    int64_t last_seen_ms = 0;
-    std::string lifecycle;
-    ec2agent::v1::NodeStatus last_status;
-    bool has_status = false;
-    bool idle_shutdown_sent = false;
-    std::shared_ptr<StreamSink> stream;
-  };
-  struct PendingCommand {
-    CommandRecord record;
-    ec2agent::v1::Command command;
-  };
-
-  // Nodes by lifecycle, open streams and unfinished commands: what /api/v1/stats and /metrics
-  // both report.
-  struct Census {
-    std::map<std::string, int> by_lifecycle;
-    size_t streams = 0;
-    size_t unfinished_commands = 0;
-  };
-  Census TakeCensus() const;
-
   ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions options);
   Status Load();
-  void Event(const std::string& node_id, const std::string& kind, const std::string& message);
-  std::string LifecycleAt(int64_t last_seen_ms, int64_t now_ms) const;  // needs mu_ (or no threads)
-  ec2agent::v1::ConfigUpdate CurrentConfig() const;
-  carrierarr::v1::Node ToNode(const std::string& id, const NodeState& node) const;
-  carrierarr::v1::CommandRecord ToCommand(const CommandRecord& record) const;
   // Sends a command on a node's stream and marks it sent.
-  void DeliverCommand(StreamSink* sink, const ec2agent::v1::Command& command);
-  std::optional<Refusal> OnResult(const std::string& node_id,
-                                  const ec2agent::v1::CommandResult& result);
-  void BatchLoop();
-  void SweepLoop();
+  void DeliverCommand(StreamSink& sink, const ec2agent::v1::Command& command);
+  Status OnStatus(const std::string& node_id, const ec2agent::v1::NodeStatus& status);
+  void OnResult(const std::string& node_id, const ec2agent::v1::CommandResult& result);
+  void SweepLoop() EXCLUDES(stop_mu_);
 
   std::unique_ptr<Store> store_;
-  ControlPlaneOptions options_;
+  const ControlPlaneOptions options_;
+  const TimeSource& clock_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, NodeState> nodes_;                           // by node id
-  std::unordered_map<std::string, std::string> node_by_credential_;  // credential hash -> id
-  std::map<std::string, PendingCommand> unfinished_;                 // by command id
-  std::string admin_hash_;
-  int64_t heartbeat_sec_ = 0, status_sec_ = 0;
-  std::condition_variable command_done_;
+  // Counters the parts share; the rest live in the part they count.
+  Counter statuses_, heartbeats_, results_, commands_sent_, store_errors_, invalid_messages_;
+  // The parts, in construction order (each may use those above it).
+  EventLog events_;
+  NodeRegistry nodes_;
+  CommandQueue commands_;
+  StatusBatcher batcher_;
+  Enrollment enrollment_;
 
-  // Status batch: filled by OnAgentMessage, written by BatchLoop / Flush.
-  std::mutex batch_mu_;
-  std::condition_variable batch_cv_;
-  std::vector<StatusWrite> batch_;
-  std::vector<int64_t> batch_sent_us_;  // the agents' send times (Unix us; -1: heartbeat)
-  std::chrono::steady_clock::time_point batch_oldest_;
-  std::mutex flush_mu_;  // one flush at a time
-
-  std::mutex event_mu_;
-  std::condition_variable event_cv_;
-  int64_t last_event_seq_ = 0;
-
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread batch_thread_, sweep_thread_;
-
-  // Metrics.
-  Counter registrations_, refused_registrations_, statuses_, heartbeats_, results_, commands_sent_,
-      batches_, batch_rows_, store_errors_, invalid_messages_;
-  LatencyHistogram store_latency_;   // agent send (status timestamp) -> committed
-  LatencyHistogram batch_write_ms_;  // one WriteStatuses call
+  // The sweep thread's stop signal: stop_mu_ guards stopping_ (a leaf lock).
+  Mutex stop_mu_;
+  bool stopping_ GUARDED_BY(stop_mu_) = false;
+  CondVar stop_cv_;
+  std::thread sweep_thread_;
 };
 
 }  // namespace carrierarr::control_plane

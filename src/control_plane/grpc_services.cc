@@ -23,10 +23,6 @@ std::string Secret(const grpc::ServerContextBase& context) {
   return std::string(BearerSecret(std::string_view(it->second.data(), it->second.size())));
 }
 
-grpc::Status FromRefusal(const Refusal& r) {
-  return {static_cast<grpc::StatusCode>(r.grpc_code), r.message};
-}
-
 class ConnectReactor;
 
 // The control plane's handle on one Connect stream. It outlives the reactor (the control plane
@@ -37,7 +33,7 @@ class StreamHandle final : public StreamSink {
  public:
   explicit StreamHandle(ConnectReactor* reactor) : reactor_(reactor) {}
   bool Send(const ControlMessage& message) override;
-  void Close(int grpc_code, const std::string& message) override;
+  void Close(const Status& why) override;
   void Detach() {
     std::lock_guard lock(mu_);
     reactor_ = nullptr;
@@ -55,12 +51,12 @@ class ConnectReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
  public:
   ConnectReactor(ControlPlane* cp, grpc::CallbackServerContext* context) : cp_(cp) {
     auto who = cp_->AuthenticateNode(Secret(*context));
-    if (auto* refusal = std::get_if<Refusal>(&who)) {
+    if (!who.ok()) {
       finished_ = true;
-      Finish(FromRefusal(*refusal));
+      Finish(ToGrpc(who.status()));
       return;
     }
-    node_id_ = std::get<std::string>(who);
+    node_id_ = std::move(who).value();
     handle_ = std::make_shared<StreamHandle>(this);
     StartRead(&in_);
     cp_->AttachStream(node_id_, handle_);
@@ -95,10 +91,9 @@ class ConnectReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
       FinishLocked(grpc::Status::OK);
       return;
     }
-    std::optional<Refusal> refusal = cp_->OnAgentMessage(node_id_, in_);
-    if (refusal) {
+    if (Status refused = cp_->OnAgentMessage(node_id_, in_); !refused.ok()) {
       std::lock_guard lock(handle_->mu());
-      FinishLocked(FromRefusal(*refusal));
+      FinishLocked(ToGrpc(refused));
       return;
     }
     StartRead(&in_);
@@ -149,10 +144,9 @@ bool StreamHandle::Send(const ControlMessage& message) {
   return reactor_ != nullptr && reactor_->EnqueueLocked(message);
 }
 
-void StreamHandle::Close(int grpc_code, const std::string& message) {
+void StreamHandle::Close(const Status& why) {
   std::lock_guard lock(mu_);
-  if (reactor_ != nullptr)
-    reactor_->FinishLocked(grpc::Status(static_cast<grpc::StatusCode>(grpc_code), message));
+  if (reactor_ != nullptr) reactor_->FinishLocked(ToGrpc(why));
 }
 
 }  // namespace
@@ -196,6 +190,9 @@ grpc::Status ToGrpc(const Status& status) {
     case StatusCode::kResourceExhausted:
       code = C::RESOURCE_EXHAUSTED;
       break;
+    case StatusCode::kAborted:
+      code = C::ABORTED;
+      break;
   }
   return {code, status.message()};
 }
@@ -212,12 +209,12 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* co
                                                  ec2agent::v1::RegisterResponse* response) {
   auto* reactor = context->DefaultReactor();
   auto result = cp_->Register(Secret(*context), *request);
-  if (auto* refusal = std::get_if<Refusal>(&result)) {
-    reactor->Finish(FromRefusal(*refusal));
-  } else {
-    *response = std::move(std::get<ec2agent::v1::RegisterResponse>(result));
-    reactor->Finish(grpc::Status::OK);
+  if (!result.ok()) {
+    reactor->Finish(ToGrpc(result.status()));
+    return reactor;
   }
+  *response = std::move(result).value();
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
@@ -226,16 +223,16 @@ grpc::ServerUnaryReactor* AgentService::Heartbeat(grpc::CallbackServerContext* c
                                                   ec2agent::v1::HeartbeatResponse* response) {
   auto* reactor = context->DefaultReactor();
   auto who = cp_->AuthenticateNode(Secret(*context));
-  if (auto* refusal = std::get_if<Refusal>(&who)) {
-    reactor->Finish(FromRefusal(*refusal));
+  if (!who.ok()) {
+    reactor->Finish(ToGrpc(who.status()));
     return reactor;
   }
-  cp_->OnHeartbeat(std::get<std::string>(who));
+  cp_->OnHeartbeat(*who);
   response->set_ok(true);
   // (protobuf 3.21's TimeUtil::GetCurrentTime() has whole seconds only.)
   *response->mutable_server_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
       std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
+          cp_->options().clock->SystemNow().time_since_epoch())
           .count());
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -247,9 +244,8 @@ grpc::ServerUnaryReactor* AgentService::GetFleetStatus(
   auto* reactor = context->DefaultReactor();
   std::string secret = Secret(*context);
   if (!cp_->IsAdmin(secret)) {
-    auto who = cp_->AuthenticateNode(secret);
-    if (auto* refusal = std::get_if<Refusal>(&who)) {
-      reactor->Finish(FromRefusal(*refusal));
+    if (auto who = cp_->AuthenticateNode(secret); !who.ok()) {
+      reactor->Finish(ToGrpc(who.status()));
       return reactor;
     }
   }
@@ -328,13 +324,12 @@ grpc::Status AdminService::SendCommand(grpc::ServerContext* context,
   if (!r.ok()) return ToGrpc(r.status());
   if (request->wait()) {
     // Until the result, the command's own timeout (plus grace), or the caller's deadline.
-    auto limit =
+    const std::chrono::milliseconds limit =
         std::chrono::seconds(request->timeout_seconds() > 0 ? request->timeout_seconds() : 3600) +
         cp_->options().command_grace;
-    auto deadline = std::min(std::chrono::steady_clock::now() + limit,
-                             std::chrono::steady_clock::now() +
-                                 (context->deadline() - std::chrono::system_clock::now()));
-    r = cp_->WaitCommand(r->command_id(), deadline);
+    const auto until_deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
+        context->deadline() - cp_->options().clock->SystemNow());
+    r = cp_->WaitCommand(r->command_id(), std::min(limit, until_deadline));
     if (!r.ok()) return ToGrpc(r.status());
   }
   *response = std::move(*r);

@@ -14,6 +14,7 @@
 #include "carrierarr/v1/fleet.pb.h"
 #include "control_plane/auth.h"
 #include "control_plane/control_plane.h"
+#include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::control_plane {
@@ -180,6 +181,7 @@ int HttpStatusFor(StatusCode code) {
       return 404;
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kAborted:
       return 409;
     case StatusCode::kPermissionDenied:
       return 403;
@@ -262,8 +264,9 @@ Result<std::unique_ptr<HttpApi>> HttpApi::Start(ControlPlane& cp, const std::str
   api->listen_thread_ = std::thread([&s] { s.listen_after_bind(); });
   // httplib's stop() does nothing until the loop runs, so a Stop() racing the start would
   // leave the thread blocked in accept(): return only once it is running.
+  // (httplib's thread runs in real time, whatever clock the control plane reads.)
   for (int i = 0; i < 5000 && !s.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    RealTimeSource::Get()->SleepFor(std::chrono::milliseconds(1));
   if (!s.is_running()) {
     api->Stop();
     return Status::Internal("the HTTP server did not start");
@@ -288,6 +291,13 @@ bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) co
 
 void HttpApi::AddRoutes() {
   httplib::Server& s = *server_;
+  AddNodeRoutes(s);
+  AddCommandRoutes(s);
+  AddReportRoutes(s);
+  SetErrorHandlers(s);
+}
+
+void HttpApi::AddNodeRoutes(httplib::Server& s) {
   s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200, R"({"status":"ok"})");
   });
@@ -330,7 +340,9 @@ void HttpApi::AddRoutes() {
     if (!st.ok()) return SendStatus(res, st);
     SendJson(res, 200, json{{"node_id", id}, {"deleted", true}}.dump());
   });
+}
 
+void HttpApi::AddCommandRoutes(httplib::Server& s) {
   s.Post("/api/v1/command", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req, res)) return;
     PostCommand(req, res);
@@ -341,7 +353,9 @@ void HttpApi::AddRoutes() {
     if (!r.ok()) return SendStatus(res, r.status());
     SendJson(res, 200, ProtoJson(*r));
   });
+}
 
+void HttpApi::AddReportRoutes(httplib::Server& s) {
   s.Get("/api/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req, res)) return;
     int64_t after = 0, limit = 100;
@@ -365,7 +379,9 @@ void HttpApi::AddRoutes() {
     if (!Authorized(req, res)) return;
     res.set_content(cp_.PrometheusText(), "text/plain; version=0.0.4");
   });
+}
 
+void HttpApi::SetErrorHandlers(httplib::Server& s) {
   // httplib calls this for every response >= 400; ours already carry a JSON body.
   s.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
@@ -404,11 +420,13 @@ void HttpApi::PostCommand(const httplib::Request& req, httplib::Response& res) {
         (request.timeout_seconds() > 0 ? std::chrono::seconds(request.timeout_seconds())
                                        : kDefaultWait) +
         cp_.options().command_grace;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
+    const TimeSource& clock = *cp_.options().clock;
+    const auto deadline = clock.MonotonicNow() + limit;
     // In slices, so that Stop() is not held up by a handler waiting minutes for a result.
-    while (!Finished(*r) && !stopping_ && std::chrono::steady_clock::now() < deadline) {
-      auto next = cp_.WaitCommand(
-          r->command_id(), std::min(deadline, std::chrono::steady_clock::now() + kWaitSlice));
+    while (!Finished(*r) && !stopping_ && clock.MonotonicNow() < deadline) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.MonotonicNow());
+      auto next = cp_.WaitCommand(r->command_id(), std::min(left, kWaitSlice));
       if (!next.ok()) return SendStatus(res, next.status());
       r = std::move(next);
     }

@@ -65,6 +65,10 @@ class HttpApi {
  private:
   HttpApi(ControlPlane& cp, std::unique_ptr<httplib::Server> server, std::string version);
   void AddRoutes();
+  void AddNodeRoutes(httplib::Server& s);     // /health, /version, fleet and nodes
+  void AddCommandRoutes(httplib::Server& s);  // commands
+  void AddReportRoutes(httplib::Server& s);   // events, stats, /metrics
+  static void SetErrorHandlers(httplib::Server& s);
   // True when the request carries the admin token; otherwise fills a 401 response.
   bool Authorized(const httplib::Request& req, httplib::Response& res) const;
   void PostCommand(const httplib::Request& req, httplib::Response& res);

@@ -81,15 +81,12 @@ const std::map<std::string, std::string>& Statements() {
       {"list_tokens",
        "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
        "FROM tokens ORDER BY created_ms, id"},
-      // One statement checks and counts: concurrent callers queue on the row lock and re-check
-      // the WHERE clause against the row as the winner left it.
-      {"consume_token",
-       "UPDATE tokens SET uses = uses + 1 WHERE secret_hash = $1 AND NOT revoked "
-       "AND (expires_ms = 0 OR expires_ms > $2) AND (max_uses = 0 OR uses < max_uses) "
-       "RETURNING id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms"},
-      {"find_token",
+      // FOR UPDATE: concurrent callers queue on the row lock and each checks the row as the
+      // one before it left it.
+      {"lock_token",
        "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
-       "FROM tokens WHERE secret_hash = $1"},
+       "FROM tokens WHERE secret_hash = $1 FOR UPDATE"},
+      {"use_token", "UPDATE tokens SET uses = uses + 1 WHERE id = $1"},
       {"revoke_token", "UPDATE tokens SET revoked = TRUE WHERE id = $1"},
       {"upsert_node",
        "INSERT INTO nodes (node_id, registration, credential_hash, registered_ms, last_seen_ms, "
@@ -324,27 +321,14 @@ class PostgresStore final : public Store {
     return Call<Result<TokenRecord>>(
         "use an enrollment token", [&](pqxx::connection& c) -> Result<TokenRecord> {
           pqxx::work tx(c);
-          pqxx::result used = tx.exec_prepared("consume_token", hash, now_ms);
-          if (!used.empty()) {
-            TokenRecord token = ReadToken(used[0]);
-            tx.commit();
-            return token;
-          }
-          // Not usable: find out why, for the operator.
-          pqxx::result found = tx.exec_prepared("find_token", hash);
-          tx.commit();
+          pqxx::result found = tx.exec_prepared("lock_token", hash);
           if (found.empty()) return Status::NotFound("no enrollment token matches this secret");
           TokenRecord token = ReadToken(found[0]);
-          if (token.revoked) {
-            return Status::PermissionDenied("enrollment token " + token.id + " has been revoked");
-          }
-          if (token.expires_ms != 0 && now_ms >= token.expires_ms) {
-            return Status::PermissionDenied("enrollment token " + token.id +
-                                            " expired; create a new one");
-          }
-          return Status::PermissionDenied("enrollment token " + token.id + " already used (" +
-                                          std::to_string(token.uses) + " of " +
-                                          std::to_string(token.max_uses) + " uses)");
+          CARRIERARR_RETURN_IF_ERROR(CheckTokenUsable(token, now_ms));
+          tx.exec_prepared("use_token", token.id);
+          tx.commit();
+          ++token.uses;
+          return token;
         });
   }
 

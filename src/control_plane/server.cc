@@ -17,6 +17,7 @@
 #include "control_plane/http_api.h"
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "core/time_source.h"
 
 namespace carrierarr::control_plane {
 namespace {
@@ -206,7 +207,8 @@ void Server::Shutdown() {
   impl_->admin_service->Stop();
   // Agents reconnect to the next control plane; streams still open at the deadline are cancelled.
   impl_->cp->CloseStreams("control plane shutting down; reconnect");
-  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // gRPC measures this deadline against the machine's clock, whatever the control plane reads.
+  impl_->grpc_server->Shutdown(RealTimeSource::Get()->SystemNow() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
   impl_->cp.reset();  // flushes pending status writes
   for (const std::string& path : impl_->unix_sockets) unlink(path.c_str());

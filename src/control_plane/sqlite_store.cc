@@ -159,11 +159,6 @@ class Stmt {
                     : sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
     return *this;
   }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
   // SQLITE_ROW, SQLITE_DONE or an error code; a failed bind is reported here.
   int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
 
@@ -207,6 +202,17 @@ NodeRecord ReadNode(const Stmt& s) {
   n.last_status = s.ColBytes(6);
   return n;
 }
+
+EventRecord ReadEvent(const Stmt& s) {
+  return {.seq = s.ColInt(0),
+          .unix_ms = s.ColInt(1),
+          .node_id = s.ColText(2),
+          .kind = s.ColText(3),
+          .message = s.ColText(4)};
+}
+
+// For statements without parameters.
+constexpr auto kNoParams = [](Stmt&) {};
 
 CommandRecord ReadCommand(const Stmt& s) {
   CommandRecord c;
@@ -266,37 +272,25 @@ class SqliteStore final : public Store {
 
   Status PutToken(const TokenRecord& token) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kPutToken);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, token.id)
-        .Text(2, token.name)
-        .Text(3, token.secret_hash)
-        .Int(4, token.max_uses)
-        .Int(5, token.uses)
-        .Int(6, token.expires_ms)
-        .Int(7, token.revoked ? 1 : 0)
-        .Int(8, token.created_ms);
-    int rc = s.Step();
-    if (rc == SQLITE_DONE) return Status::Ok();
-    if (IsUniqueViolation(rc)) {
-      bool id_taken = std::strstr(sqlite3_errmsg(db_), "tokens.id") != nullptr;
-      return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
-                                            : "a token with the same secret already exists");
-    }
-    return Error(rc, "store token " + token.id);
+    Status st = Exec(kPutToken, "store token " + token.id, [&](Stmt& s) {
+      s.Text(1, token.id)
+          .Text(2, token.name)
+          .Text(3, token.secret_hash)
+          .Int(4, token.max_uses)
+          .Int(5, token.uses)
+          .Int(6, token.expires_ms)
+          .Int(7, token.revoked ? 1 : 0)
+          .Int(8, token.created_ms);
+    });
+    if (st.code() != StatusCode::kAlreadyExists) return st;
+    const bool id_taken = st.message().find("tokens.id") != std::string::npos;
+    return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
+                                          : "a token with the same secret already exists");
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kListTokens);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    std::vector<TokenRecord> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadToken(s));
-    if (rc != SQLITE_DONE) return Error(rc, "list tokens");
-    return out;
+    return QueryAll(kListTokens, "list tokens", kNoParams, ReadToken);
   }
 
   Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
@@ -315,78 +309,51 @@ class SqliteStore final : public Store {
 
   Status RevokeToken(std::string_view id) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kRevokeToken);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, id);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "revoke token " + std::string(id));
-    if (sqlite3_changes(db_) == 0) {
-      return Status::NotFound("no token with id " + std::string(id));
-    }
+    CARRIERARR_RETURN_IF_ERROR(
+        Exec(kRevokeToken, "revoke token " + std::string(id), [&](Stmt& s) { s.Text(1, id); }));
+    if (sqlite3_changes(db_) == 0) return Status::NotFound("no token with id " + std::string(id));
     return Status::Ok();
   }
 
   Status UpsertNode(const NodeRecord& node) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kUpsertNode);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, node.node_id)
-        .Blob(2, node.registration)
-        .Text(3, node.credential_hash)
-        .Int(4, node.registered_ms)
-        .Int(5, node.last_seen_ms)
-        .Text(6, node.lifecycle)
-        .Blob(7, node.last_status);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "store node " + node.node_id);
-    return Status::Ok();
+    return Exec(kUpsertNode, "store node " + node.node_id, [&](Stmt& s) {
+      s.Text(1, node.node_id)
+          .Blob(2, node.registration)
+          .Text(3, node.credential_hash)
+          .Int(4, node.registered_ms)
+          .Int(5, node.last_seen_ms)
+          .Text(6, node.lifecycle)
+          .Blob(7, node.last_status);
+    });
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kListNodes);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    std::vector<NodeRecord> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadNode(s));
-    if (rc != SQLITE_DONE) return Error(rc, "list nodes");
-    return out;
+    return QueryAll(kListNodes, "list nodes", kNoParams, ReadNode);
   }
 
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kGetNode);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, node_id);
-    int rc = s.Step();
-    if (rc == SQLITE_ROW) return ReadNode(s);
-    if (rc == SQLITE_DONE) return Status::NotFound("no node " + std::string(node_id));
-    return Error(rc, "read node " + std::string(node_id));
+    const std::string id(node_id);
+    CARRIERARR_ASSIGN_OR_RETURN(
+        std::optional<NodeRecord> node,
+        QueryOne(
+            kGetNode, "read node " + id, [&](Stmt& s) { s.Text(1, id); }, ReadNode));
+    if (!node) return Status::NotFound("no node " + id);
+    return std::move(*node);
   }
 
   Status DeleteNode(std::string_view node_id) override {
     std::lock_guard lock(mu_);
-    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
-    Status st = DeleteNodeLocked(node_id);
-    if (!st.ok()) {
-      RollbackQuietly();
-      return st;
-    }
-    return Commit("commit the node's removal");
+    return InTransaction("commit the node's removal", [&] { return DeleteNodeLocked(node_id); });
   }
 
   Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kSetLifecycle);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, node_id).Text(2, lifecycle);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "set the lifecycle of node " + std::string(node_id));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kSetLifecycle,
+                                    "set the lifecycle of node " + std::string(node_id),
+                                    [&](Stmt& s) { s.Text(1, node_id).Text(2, lifecycle); }));
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
     return Status::Ok();
   }
@@ -394,99 +361,62 @@ class SqliteStore final : public Store {
   Status WriteStatuses(std::span<const StatusWrite> writes) override {
     if (writes.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kWriteStatus);
-    if (!stmt.ok()) return stmt.status();
-    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
-    {
-      Stmt s(*stmt);
+    return InTransaction("commit " + std::to_string(writes.size()) + " statuses", [&] {
       for (const StatusWrite& w : writes) {
-        s.Text(1, w.node_id).Int(2, w.seen_ms).Blob(3, w.status);
-        int rc = s.Step();
-        s.Reset();
-        if (rc != SQLITE_DONE) {
-          Status st = Error(rc, "record the status of node " + w.node_id);
-          RollbackQuietly();
-          return st;
-        }
+        CARRIERARR_RETURN_IF_ERROR(
+            Exec(kWriteStatus, "record the status of node " + w.node_id,
+                 [&](Stmt& s) { s.Text(1, w.node_id).Int(2, w.seen_ms).Blob(3, w.status); }));
       }
-    }
-    return Commit("commit " + std::to_string(writes.size()) + " statuses");
+      return Status::Ok();
+    });
   }
 
   Status PutCommand(const CommandRecord& command) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kPutCommand);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, command.command_id)
-        .Text(2, command.node_id)
-        .Blob(3, command.command)
-        .Text(4, command.state)
-        .Int(5, command.created_ms)
-        .Int(6, command.finished_ms)
-        .Blob(7, command.result);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "store command " + command.command_id);
-    return Status::Ok();
+    return Exec(kPutCommand, "store command " + command.command_id, [&](Stmt& s) {
+      s.Text(1, command.command_id)
+          .Text(2, command.node_id)
+          .Blob(3, command.command)
+          .Text(4, command.state)
+          .Int(5, command.created_ms)
+          .Int(6, command.finished_ms)
+          .Blob(7, command.result);
+    });
   }
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kGetCommand);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, command_id);
-    int rc = s.Step();
-    if (rc == SQLITE_ROW) return ReadCommand(s);
-    if (rc == SQLITE_DONE) return Status::NotFound("no command " + std::string(command_id));
-    return Error(rc, "read command " + std::string(command_id));
+    const std::string id(command_id);
+    CARRIERARR_ASSIGN_OR_RETURN(
+        std::optional<CommandRecord> command,
+        QueryOne(
+            kGetCommand, "read command " + id, [&](Stmt& s) { s.Text(1, id); }, ReadCommand));
+    if (!command) return Status::NotFound("no command " + id);
+    return std::move(*command);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
                                                   bool unfinished_only) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(unfinished_only ? kListUnfinishedCommands : kListCommands);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, node_id);
-    std::vector<CommandRecord> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadCommand(s));
-    if (rc != SQLITE_DONE) return Error(rc, "list the commands of node " + std::string(node_id));
-    return out;
+    return QueryAll(
+        unfinished_only ? kListUnfinishedCommands : kListCommands,
+        "list the commands of node " + std::string(node_id), [&](Stmt& s) { s.Text(1, node_id); },
+        ReadCommand);
   }
 
   Result<int64_t> AppendEvent(const EventRecord& event) override {
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kAppendEvent);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Int(1, event.unix_ms).Text(2, event.node_id).Text(3, event.kind).Text(4, event.message);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "append an event");
+    CARRIERARR_RETURN_IF_ERROR(Exec(kAppendEvent, "append an event", [&](Stmt& s) {
+      s.Int(1, event.unix_ms).Text(2, event.node_id).Text(3, event.kind).Text(4, event.message);
+    }));
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   }
 
   Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
-    std::vector<EventRecord> out;
-    if (limit <= 0) return out;
+    if (limit <= 0) return std::vector<EventRecord>();
     std::lock_guard lock(mu_);
-    auto stmt = Prepare(kListEvents);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Int(1, after_seq).Int(2, limit);
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      EventRecord e;
-      e.seq = s.ColInt(0);
-      e.unix_ms = s.ColInt(1);
-      e.node_id = s.ColText(2);
-      e.kind = s.ColText(3);
-      e.message = s.ColText(4);
-      out.push_back(std::move(e));
-    }
-    if (rc != SQLITE_DONE) return Error(rc, "list events");
-    return out;
+    return QueryAll(
+        kListEvents, "list events", [&](Stmt& s) { s.Int(1, after_seq).Int(2, limit); }, ReadEvent);
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
@@ -511,13 +441,56 @@ class SqliteStore final : public Store {
     return stmt;
   }
 
-  Status Exec(const char* sql, const std::string& what) {
-    auto stmt = Prepare(sql);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
+  // Runs a statement for its effect; `bind` sets its parameters. `what` says what failed.
+  template <typename Bind = decltype(kNoParams)>
+  Status Exec(const char* sql, const std::string& what, const Bind& bind = kNoParams) {
+    CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    Stmt s(stmt);
+    bind(s);
     int rc = s.Step();
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error(rc, what);
     return Status::Ok();
+  }
+
+  // The first row `read` makes of the statement's result; nullopt when there is none.
+  template <typename Bind, typename Read>
+  auto QueryOne(const char* sql, const std::string& what, const Bind& bind, Read read)
+      -> Result<std::optional<decltype(read(std::declval<const Stmt&>()))>> {
+    using T = decltype(read(std::declval<const Stmt&>()));
+    CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    Stmt s(stmt);
+    bind(s);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return std::optional<T>(read(s));
+    if (rc == SQLITE_DONE) return std::optional<T>();
+    return Error(rc, what);
+  }
+
+  // Every row of the statement's result, as `read` makes them.
+  template <typename Bind, typename Read>
+  auto QueryAll(const char* sql, const std::string& what, const Bind& bind, Read read)
+      -> Result<std::vector<decltype(read(std::declval<const Stmt&>()))>> {
+    CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    Stmt s(stmt);
+    bind(s);
+    std::vector<decltype(read(std::declval<const Stmt&>()))> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(read(s));
+    if (rc != SQLITE_DONE) return Error(rc, what);
+    return out;
+  }
+
+  // Runs `body` (returning Status) in a BEGIN IMMEDIATE transaction: committed when it succeeds,
+  // rolled back when it does not.
+  template <typename Body>
+  Status InTransaction(const std::string& what, const Body& body) {
+    CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
+    Status st = body();
+    if (!st.ok()) {
+      RollbackQuietly();
+      return st;
+    }
+    return Commit(what);
   }
 
   // For statements run once (schema, pragmas): not worth caching.
@@ -558,79 +531,36 @@ class SqliteStore final : public Store {
   }
 
   Result<TokenRecord> ConsumeTokenLocked(std::string_view secret_hash, int64_t now_ms) {
-    auto find = Prepare(kFindToken);
-    if (!find.ok()) return find.status();
-    TokenRecord token;
-    {
-      Stmt s(*find);
-      s.Text(1, secret_hash);
-      int rc = s.Step();
-      if (rc == SQLITE_DONE) return Status::NotFound("no enrollment token matches this secret");
-      if (rc != SQLITE_ROW) return Error(rc, "look up the enrollment token");
-      token = ReadToken(s);
-    }
-    if (token.revoked) {
-      return Status::PermissionDenied("enrollment token " + token.id + " has been revoked");
-    }
-    if (token.expires_ms != 0 && now_ms >= token.expires_ms) {
-      return Status::PermissionDenied("enrollment token " + token.id +
-                                      " expired; create a new one");
-    }
-    if (token.max_uses != 0 && token.uses >= token.max_uses) {
-      return Status::PermissionDenied("enrollment token " + token.id + " already used (" +
-                                      std::to_string(token.uses) + " of " +
-                                      std::to_string(token.max_uses) + " uses)");
-    }
-    auto use = Prepare(kUseToken);
-    if (!use.ok()) return use.status();
-    Stmt s(*use);
-    s.Text(1, token.id);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "count a use of token " + token.id);
-    ++token.uses;
-    return token;
+    CARRIERARR_ASSIGN_OR_RETURN(std::optional<TokenRecord> token,
+                                QueryOne(
+                                    kFindToken, "look up the enrollment token",
+                                    [&](Stmt& s) { s.Text(1, secret_hash); }, ReadToken));
+    if (!token) return Status::NotFound("no enrollment token matches this secret");
+    CARRIERARR_RETURN_IF_ERROR(CheckTokenUsable(*token, now_ms));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kUseToken, "count a use of token " + token->id,
+                                    [&](Stmt& s) { s.Text(1, token->id); }));
+    ++token->uses;
+    return std::move(*token);
   }
 
   Status DeleteNodeLocked(std::string_view node_id) {
-    auto commands = Prepare(kDeleteNodeCommands);
-    if (!commands.ok()) return commands.status();
-    auto node = Prepare(kDeleteNode);
-    if (!node.ok()) return node.status();
-    {
-      Stmt s(*commands);
-      s.Text(1, node_id);
-      int rc = s.Step();
-      if (rc != SQLITE_DONE) {
-        return Error(rc, "delete the commands of node " + std::string(node_id));
-      }
-    }
-    Stmt s(*node);
-    s.Text(1, node_id);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "delete node " + std::string(node_id));
+    const auto bind_id = [&](Stmt& s) { s.Text(1, node_id); };
+    CARRIERARR_RETURN_IF_ERROR(
+        Exec(kDeleteNodeCommands, "delete the commands of node " + std::string(node_id), bind_id));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kDeleteNode, "delete node " + std::string(node_id), bind_id));
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
     return Status::Ok();
   }
 
   Status PutSettingLocked(std::string_view key, std::string_view value) {
-    auto stmt = Prepare(kPutSetting);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, key).Text(2, value);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return Error(rc, "store setting " + std::string(key));
-    return Status::Ok();
+    return Exec(kPutSetting, "store setting " + std::string(key),
+                [&](Stmt& s) { s.Text(1, key).Text(2, value); });
   }
 
   Result<std::optional<std::string>> GetSettingLocked(std::string_view key) {
-    auto stmt = Prepare(kGetSetting);
-    if (!stmt.ok()) return stmt.status();
-    Stmt s(*stmt);
-    s.Text(1, key);
-    int rc = s.Step();
-    if (rc == SQLITE_ROW) return std::optional<std::string>(s.ColText(0));
-    if (rc == SQLITE_DONE) return std::optional<std::string>();
-    return Error(rc, "read setting " + std::string(key));
+    return QueryOne(
+        kGetSetting, "read setting " + std::string(key), [&](Stmt& s) { s.Text(1, key); },
+        [](const Stmt& s) { return s.ColText(0); });
   }
 
   bool IsUniqueViolation(int rc) const {

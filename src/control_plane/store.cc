@@ -25,6 +25,18 @@ bool HasUrlScheme(std::string_view url) {
 
 }  // namespace
 
+Status CheckTokenUsable(const TokenRecord& token, int64_t now_ms) {
+  if (token.revoked)
+    return Status::PermissionDenied("enrollment token " + token.id + " has been revoked");
+  if (token.expires_ms != 0 && now_ms >= token.expires_ms)
+    return Status::PermissionDenied("enrollment token " + token.id + " expired; create a new one");
+  if (token.max_uses != 0 && token.uses >= token.max_uses)
+    return Status::PermissionDenied("enrollment token " + token.id + " already used (" +
+                                    std::to_string(token.uses) + " of " +
+                                    std::to_string(token.max_uses) + " uses)");
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   if (url.empty()) {
     return Status::InvalidArgument("empty database URL: " + std::string(kAcceptedForms));

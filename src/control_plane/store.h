@@ -30,7 +30,13 @@ struct TokenRecord {
   int64_t expires_ms = 0;  // 0 = never
   bool revoked = false;
   int64_t created_ms = 0;
+
+  bool operator==(const TokenRecord&) const = default;
 };
+
+// Whether `token` may enroll a node at now_ms: OK, or PermissionDenied saying why ("revoked",
+// "expired", "already used"). Both stores' ConsumeToken apply it, under their row lock.
+Status CheckTokenUsable(const TokenRecord& token, int64_t now_ms);
 
 struct NodeRecord {
   std::string node_id;
@@ -40,6 +46,8 @@ struct NodeRecord {
   int64_t last_seen_ms = 0;
   std::string lifecycle;    // "connected", "stale" or "dead"
   std::string last_status;  // serialized ec2agent.v1.NodeStatus; empty until the first one
+
+  bool operator==(const NodeRecord&) const = default;
 };
 
 // One status (or heartbeat, when status is empty: only last_seen moves) to record.
@@ -57,6 +65,8 @@ struct CommandRecord {
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while queued or sent
   std::string result;       // serialized ec2agent.v1.CommandResult; empty until finished
+
+  bool operator==(const CommandRecord&) const = default;
 };
 
 struct EventRecord {
@@ -65,6 +75,8 @@ struct EventRecord {
   std::string node_id;  // empty for fleet-wide events
   std::string kind;     // "registered", "connected", "disconnected", "stale", "dead", ...
   std::string message;
+
+  bool operator==(const EventRecord&) const = default;
 };
 
 class Store {

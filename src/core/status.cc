@@ -28,6 +28,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "unauthenticated";
     case StatusCode::kResourceExhausted:
       return "resource exhausted";
+    case StatusCode::kAborted:
+      return "aborted";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ enum class StatusCode {
   kInternal,            // a bug or an unexpected library failure
   kUnauthenticated,     // no credential, or one that is not valid (a peer's token, an agent's)
   kResourceExhausted,   // a limit was reached (a quota, a queue, a size)
+  kAborted,             // superseded by a concurrent action (a newer connection of the same peer)
 };
 
 // Returns a short lowercase name for the code ("invalid argument").
@@ -61,6 +62,7 @@ class [[nodiscard]] Status {
   static Status ResourceExhausted(std::string m) {
     return {StatusCode::kResourceExhausted, std::move(m)};
   }
+  static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -126,11 +128,14 @@ class [[nodiscard]] Result {
 #define CARRIERARR_ASSIGN_OR_RETURN(lhs, expr)                                                    \
   CARRIERARR_ASSIGN_OR_RETURN_IMPL_(CARRIERARR_STATUS_CONCAT_(carrierarr_result_, __LINE__), lhs, \
                                     expr)
+// `lhs` may be a declaration and `a##b` pastes tokens: neither can take parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define CARRIERARR_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
   auto result = (expr);                                      \
   if (!result.ok()) return result.status();                  \
   lhs = std::move(result).value()
 #define CARRIERARR_STATUS_CONCAT_(a, b) CARRIERARR_STATUS_CONCAT_INNER_(a, b)
 #define CARRIERARR_STATUS_CONCAT_INNER_(a, b) a##b
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // CARRIERARR_CORE_STATUS_H_

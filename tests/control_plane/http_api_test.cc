@@ -39,11 +39,11 @@ class AnsweringAgent : public StreamSink {
       m.mutable_command_result()->set_command_id(id);
       m.mutable_command_result()->set_exit_code(7);
       m.mutable_command_result()->set_stdout("hello\n");
-      cp_->OnAgentMessage("gpu-1", m);
+      EXPECT_TRUE(cp_->OnAgentMessage("gpu-1", m).ok());
     });
     return true;
   }
-  void Close(int, const std::string&) override {}
+  void Close(const Status&) override {}
 
  private:
   ControlPlane* cp_;
@@ -101,8 +101,7 @@ class HttpApiTest : public ::testing::Test {
     r.set_region("homelab");
     r.mutable_capabilities()->set_gpu_count(2);
     auto registered = cp_->Register(token->secret(), r);
-    ASSERT_TRUE(std::holds_alternative<ec2agent::v1::RegisterResponse>(registered))
-        << std::get<Refusal>(registered).message;
+    ASSERT_TRUE(registered.ok()) << registered.status().ToString();
   }
 
   static json Json(const httplib::Result& r) {

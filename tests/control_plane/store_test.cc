@@ -75,37 +75,6 @@ std::vector<std::string> CommandIds(const std::vector<CommandRecord>& commands) 
   return ids;
 }
 
-void ExpectTokenEq(const TokenRecord& got, const TokenRecord& want) {
-  EXPECT_EQ(got.id, want.id);
-  EXPECT_EQ(got.name, want.name);
-  EXPECT_EQ(got.secret_hash, want.secret_hash);
-  EXPECT_EQ(got.max_uses, want.max_uses);
-  EXPECT_EQ(got.uses, want.uses);
-  EXPECT_EQ(got.expires_ms, want.expires_ms);
-  EXPECT_EQ(got.revoked, want.revoked);
-  EXPECT_EQ(got.created_ms, want.created_ms);
-}
-
-void ExpectNodeEq(const NodeRecord& got, const NodeRecord& want) {
-  EXPECT_EQ(got.node_id, want.node_id);
-  EXPECT_EQ(got.registration, want.registration);
-  EXPECT_EQ(got.credential_hash, want.credential_hash);
-  EXPECT_EQ(got.registered_ms, want.registered_ms);
-  EXPECT_EQ(got.last_seen_ms, want.last_seen_ms);
-  EXPECT_EQ(got.lifecycle, want.lifecycle);
-  EXPECT_EQ(got.last_status, want.last_status);
-}
-
-void ExpectCommandEq(const CommandRecord& got, const CommandRecord& want) {
-  EXPECT_EQ(got.command_id, want.command_id);
-  EXPECT_EQ(got.node_id, want.node_id);
-  EXPECT_EQ(got.command, want.command);
-  EXPECT_EQ(got.state, want.state);
-  EXPECT_EQ(got.created_ms, want.created_ms);
-  EXPECT_EQ(got.finished_ms, want.finished_ms);
-  EXPECT_EQ(got.result, want.result);
-}
-
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -160,8 +129,8 @@ TEST_P(StoreTest, PutAndListTokens) {
   listed = store_->ListTokens();
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 2u);
-  ExpectTokenEq((*listed)[0], a);
-  ExpectTokenEq((*listed)[1], b);
+  EXPECT_EQ((*listed)[0], a);
+  EXPECT_EQ((*listed)[1], b);
 }
 
 TEST_P(StoreTest, PutTokenRefusesDuplicateIdOrHash) {
@@ -306,12 +275,12 @@ TEST_P(StoreTest, UpsertGetAndListNodes) {
   ASSERT_TRUE(store_->UpsertNode(a).ok());
   auto got = store_->GetNode("node-b");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ExpectNodeEq(*got, b);
+  EXPECT_EQ(*got, b);
   auto listed = store_->ListNodes();
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 2u);
-  ExpectNodeEq((*listed)[0], a);
-  ExpectNodeEq((*listed)[1], b);
+  EXPECT_EQ((*listed)[0], a);
+  EXPECT_EQ((*listed)[1], b);
   auto missing = store_->GetNode("node-c");
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
 }
@@ -329,7 +298,7 @@ TEST_P(StoreTest, UpsertReplacesTheNodeButKeepsItsLastStatusWhenGivenNone) {
   ASSERT_TRUE(got.ok());
   NodeRecord want = again;
   want.last_status = "first status";
-  ExpectNodeEq(*got, want);
+  EXPECT_EQ(*got, want);
 
   again.last_status = "second status";
   ASSERT_TRUE(store_->UpsertNode(again).ok());
@@ -471,7 +440,7 @@ TEST_P(StoreTest, BinaryBlobsRoundTripExactly) {
   ASSERT_TRUE(store_->PutCommand(c).ok());
   auto cmd = store_->GetCommand("c1");
   ASSERT_TRUE(cmd.ok());
-  ExpectCommandEq(*cmd, c);
+  EXPECT_EQ(*cmd, c);
 
   ASSERT_NO_FATAL_FAILURE(Reopen());
   got = store_->GetNode("n1");
@@ -479,7 +448,7 @@ TEST_P(StoreTest, BinaryBlobsRoundTripExactly) {
   EXPECT_EQ(got->last_status, status);
   cmd = store_->GetCommand("c1");
   ASSERT_TRUE(cmd.ok());
-  ExpectCommandEq(*cmd, c);
+  EXPECT_EQ(*cmd, c);
 }
 
 // --- commands ---
@@ -490,7 +459,7 @@ TEST_P(StoreTest, PutGetAndReplaceCommands) {
   ASSERT_TRUE(store_->PutCommand(c).ok());
   auto got = store_->GetCommand("c1");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ExpectCommandEq(*got, c);
+  EXPECT_EQ(*got, c);
 
   c.state = "succeeded";
   c.finished_ms = 200;
@@ -498,7 +467,7 @@ TEST_P(StoreTest, PutGetAndReplaceCommands) {
   ASSERT_TRUE(store_->PutCommand(c).ok());
   got = store_->GetCommand("c1");
   ASSERT_TRUE(got.ok());
-  ExpectCommandEq(*got, c);
+  EXPECT_EQ(*got, c);
   EXPECT_EQ(store_->GetCommand("c-unknown").status().code(), StatusCode::kNotFound);
 }
 
@@ -623,7 +592,7 @@ TEST_P(StoreTest, EverythingSurvivesClosingAndReopening) {
   ASSERT_TRUE(tokens.ok());
   ASSERT_EQ(tokens->size(), 2u);
   token.uses = 1;
-  ExpectTokenEq((*tokens)[0], token);
+  EXPECT_EQ((*tokens)[0], token);
   EXPECT_TRUE((*tokens)[1].revoked);
   // The use count survived: one use left, then none.
   EXPECT_TRUE(store_->ConsumeToken("hash-p", 10).ok());
@@ -634,10 +603,10 @@ TEST_P(StoreTest, EverythingSurvivesClosingAndReopening) {
   node.last_seen_ms = 4242;
   node.last_status = "newest status";
   node.lifecycle = "stale";
-  ExpectNodeEq(*got, node);
+  EXPECT_EQ(*got, node);
   auto cmd = store_->GetCommand("c1");
   ASSERT_TRUE(cmd.ok());
-  ExpectCommandEq(*cmd, command);
+  EXPECT_EQ(*cmd, command);
   auto events = store_->ListEvents(0, 10);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);

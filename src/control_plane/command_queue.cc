@@ -1,0 +1,160 @@
+#include "control_plane/command_queue.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "control_plane/auth.h"
+
+namespace carrierarr::control_plane {
+namespace {
+
+// How often a Wait looks at the TimeSource again (a simulated one moves without notifying).
+constexpr std::chrono::milliseconds kWaitSlice{50};
+
+}  // namespace
+
+Status CommandQueue::Load(const CommandRecord& record) {
+  Pending p{record, {}};
+  if (!p.command.ParseFromString(record.command))
+    return Status::DataLoss("stored command " + record.command_id + " is corrupt");
+  MutexLock lock(mu_);
+  unfinished_.emplace(record.command_id, std::move(p));
+  return Status::Ok();
+}
+
+Result<ec2agent::v1::Command> CommandQueue::Add(const std::string& node_id,
+                                                ec2agent::v1::Command command) {
+  command.set_command_id(NewId("cmd_"));
+  Pending p{.record = {.command_id = command.command_id(),
+                       .node_id = node_id,
+                       .command = command.SerializeAsString(),
+                       .state = "queued",
+                       .created_ms = clock_.NowMs()},
+            .command = command};
+  MutexLock lock(mu_);
+  CARRIERARR_RETURN_IF_ERROR(store_.PutCommand(p.record));
+  unfinished_.emplace(p.record.command_id, std::move(p));
+  return command;
+}
+
+void CommandQueue::Remove(const std::string& command_id) {
+  {
+    MutexLock lock(mu_);
+    unfinished_.erase(command_id);
+  }
+  done_.NotifyAll();
+}
+
+void CommandQueue::Put(const CommandRecord& record) {
+  if (!store_.PutCommand(record).ok()) store_errors_.Add();
+}
+
+std::vector<ec2agent::v1::Command> CommandQueue::PendingFor(const std::string& node_id) const {
+  std::vector<ec2agent::v1::Command> out;
+  MutexLock lock(mu_);
+  for (const auto& [id, p] : unfinished_)
+    if (p.record.node_id == node_id) out.push_back(p.command);
+  return out;
+}
+
+void CommandQueue::MarkSent(const std::string& command_id) {
+  MutexLock lock(mu_);
+  auto it = unfinished_.find(command_id);
+  if (it == unfinished_.end() || it->second.record.state != "queued") return;
+  it->second.record.state = "sent";
+  Put(it->second.record);
+}
+
+bool CommandQueue::Finish(const std::string& node_id, const ec2agent::v1::CommandResult& result) {
+  {
+    MutexLock lock(mu_);
+    auto it = unfinished_.find(result.command_id());
+    if (it == unfinished_.end() || it->second.record.node_id != node_id) return false;
+    CommandRecord& r = it->second.record;
+    r.state = result.success() ? "succeeded" : "failed";
+    r.finished_ms = clock_.NowMs();
+    r.result = result.SerializeAsString();
+    Put(r);
+    unfinished_.erase(it);
+  }
+  done_.NotifyAll();
+  return true;
+}
+
+std::vector<CommandRecord> CommandQueue::TimeOut(int64_t now_ms) {
+  std::vector<CommandRecord> timed_out;
+  {
+    MutexLock lock(mu_);
+    for (auto it = unfinished_.begin(); it != unfinished_.end();) {
+      const int timeout = it->second.command.timeout_seconds();
+      const int64_t limit = it->second.record.created_ms + timeout * 1000LL + grace_.count() * 1000;
+      if (timeout > 0 && now_ms > limit) {
+        it->second.record.state = "timed_out";
+        it->second.record.finished_ms = now_ms;
+        Put(it->second.record);
+        timed_out.push_back(it->second.record);
+        it = unfinished_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (!timed_out.empty()) done_.NotifyAll();
+  return timed_out;
+}
+
+void CommandQueue::DropNode(const std::string& node_id) {
+  {
+    MutexLock lock(mu_);
+    std::erase_if(unfinished_, [&](const auto& e) { return e.second.record.node_id == node_id; });
+  }
+  done_.NotifyAll();
+}
+
+size_t CommandQueue::size() const {
+  MutexLock lock(mu_);
+  return unfinished_.size();
+}
+
+Result<carrierarr::v1::CommandRecord> CommandQueue::Get(const std::string& command_id) {
+  {
+    MutexLock lock(mu_);
+    auto it = unfinished_.find(command_id);
+    if (it != unfinished_.end()) return ToCommandProto(it->second.record);
+  }
+  CARRIERARR_ASSIGN_OR_RETURN(CommandRecord r, store_.GetCommand(command_id));
+  return ToCommandProto(r);
+}
+
+Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& command_id,
+                                                         std::chrono::milliseconds timeout) {
+  const auto deadline = clock_.MonotonicNow() + timeout;
+  {
+    MutexLock lock(mu_);
+    while (unfinished_.count(command_id) != 0) {
+      const auto left = deadline - clock_.MonotonicNow();
+      if (left <= std::chrono::steady_clock::duration::zero()) break;
+      done_.WaitFor(mu_, std::min<std::chrono::nanoseconds>(left, kWaitSlice));
+    }
+  }
+  return Get(command_id);
+}
+
+carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& r) {
+  carrierarr::v1::CommandRecord out;
+  ec2agent::v1::Command command;
+  command.ParseFromString(r.command);
+  out.set_command_id(r.command_id);
+  out.set_node_id(r.node_id);
+  out.set_type(command.type());
+  out.mutable_args()->insert(command.args().begin(), command.args().end());
+  out.mutable_argv()->CopyFrom(command.argv());
+  out.set_timeout_seconds(command.timeout_seconds());
+  out.set_state(r.state);
+  out.set_created_unix_ms(r.created_ms);
+  out.set_finished_unix_ms(r.finished_ms);
+  if (!r.result.empty()) out.mutable_result()->ParseFromString(r.result);
+  return out;
+}
+
+}  // namespace carrierarr::control_plane

@@ -1,0 +1,84 @@
+// Commands not yet finished (queued or sent), with their timeouts, and the wait for a result.
+// Finished commands live only in the store.
+//
+// Thread safety: every method may be called from any thread. mu_ guards unfinished_; the store
+// is written under it (lock order: mu_ before the store's own lock) so that a command's states
+// reach the store in the order they happen (sent never overwrites succeeded). No StreamSink is
+// called under it. Callers: the admin and HTTP threads (send, get, wait), the gRPC reactors
+// (attach, deliver, result), the sweep thread (timeouts).
+#ifndef CARRIERARR_CONTROL_PLANE_COMMAND_QUEUE_H_
+#define CARRIERARR_CONTROL_PLANE_COMMAND_QUEUE_H_
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/metrics.h"
+#include "control_plane/store.h"
+#include "core/status.h"
+#include "core/thread_annotations.h"
+#include "core/time_source.h"
+#include "ec2agent/v1/agent.pb.h"
+
+namespace carrierarr::control_plane {
+
+class CommandQueue {
+ public:
+  // A failed store write counts in `store_errors`; the queue keeps going from memory.
+  CommandQueue(Store& store, const TimeSource& clock, std::chrono::seconds grace,
+               Counter& store_errors)
+      : store_(store), clock_(clock), grace_(grace), store_errors_(store_errors) {}
+
+  // Adds a stored unfinished command (at start-up); DataLoss when it does not parse.
+  Status Load(const CommandRecord& record) EXCLUDES(mu_);
+  // Stores a new command for `node_id` (state queued) and keeps it until it finishes.
+  Result<ec2agent::v1::Command> Add(const std::string& node_id, ec2agent::v1::Command command)
+      EXCLUDES(mu_);
+  // Forgets an unfinished command (its node went away while it was added).
+  void Remove(const std::string& command_id) EXCLUDES(mu_);
+  // The node's unfinished commands, oldest first by id order.
+  std::vector<ec2agent::v1::Command> PendingFor(const std::string& node_id) const EXCLUDES(mu_);
+  // A queued command went out on the node's stream: now it is sent.
+  void MarkSent(const std::string& command_id) EXCLUDES(mu_);
+  // The node's result for one of its commands; false for an unknown or foreign command id (a
+  // duplicate after a reconnect, or a command that already timed out).
+  bool Finish(const std::string& node_id, const ec2agent::v1::CommandResult& result) EXCLUDES(mu_);
+  // Ends every command whose timeout (plus grace) has passed at now_ms; returns them.
+  std::vector<CommandRecord> TimeOut(int64_t now_ms) EXCLUDES(mu_);
+  // Forgets the node's commands (the node was deleted).
+  void DropNode(const std::string& node_id) EXCLUDES(mu_);
+  size_t size() const EXCLUDES(mu_);
+
+  // The command as it is now: from memory while unfinished, else from the store.
+  Result<carrierarr::v1::CommandRecord> Get(const std::string& command_id) EXCLUDES(mu_);
+  // Waits until the command has finished or `timeout` (of the TimeSource's time) has passed;
+  // returns it as it is then.
+  Result<carrierarr::v1::CommandRecord> Wait(const std::string& command_id,
+                                             std::chrono::milliseconds timeout) EXCLUDES(mu_);
+
+ private:
+  struct Pending {
+    CommandRecord record;
+    ec2agent::v1::Command command;
+  };
+  void Put(const CommandRecord& record) REQUIRES(mu_);
+
+  Store& store_;
+  const TimeSource& clock_;
+  const std::chrono::seconds grace_;
+  Counter& store_errors_;
+
+  mutable Mutex mu_;
+  std::map<std::string, Pending> unfinished_ GUARDED_BY(mu_);  // by command id
+  CondVar done_;  // a command finished, timed out or was dropped
+};
+
+// The admin API's view of a stored command.
+carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& record);
+
+}  // namespace carrierarr::control_plane
+
+#endif  // CARRIERARR_CONTROL_PLANE_COMMAND_QUEUE_H_

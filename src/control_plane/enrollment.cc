@@ -1,0 +1,227 @@
+#include "control_plane/enrollment.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <utility>
+
+#include "control_plane/auth.h"
+
+namespace carrierarr::control_plane {
+namespace {
+
+using ec2agent::v1::RegisterRequest;
+using ec2agent::v1::RegisterResponse;
+
+constexpr char kAdminSetting[] = "admin_token_sha256";
+
+// Limits on what an agent may send: generous for any real node, small enough that one node
+// cannot make the control plane hold megabytes per registration.
+constexpr size_t kMaxIdLength = 63;
+constexpr size_t kMaxFieldLength = 256;
+constexpr int kMaxLabels = 64;
+
+bool ValidNodeId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxIdLength) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+Status CheckRegistration(const RegisterRequest& r) {
+  if (!r.node_id().empty() && !ValidNodeId(r.node_id()))
+    return Status::InvalidArgument(
+        "node_id must be 1-63 characters of letters, digits, '-', '_' or '.'");
+  for (const std::string* f :
+       {&r.instance_id(), &r.nebula_ip(), &r.public_ip(), &r.region(), &r.availability_zone(),
+        &r.capabilities().gpu_model(), &r.agent_version()}) {
+    if (f->size() > kMaxFieldLength)
+      return Status::InvalidArgument("invalid registration: a field is longer than 256 bytes");
+  }
+  if (r.labels_size() > kMaxLabels)
+    return Status::InvalidArgument("invalid registration: more than 64 labels");
+  for (const auto& [k, v] : r.labels())
+    if (k.size() > kMaxFieldLength || v.size() > kMaxFieldLength)
+      return Status::InvalidArgument("invalid registration: a label is too long");
+  return Status::Ok();
+}
+
+carrierarr::v1::Token ToTokenProto(const TokenRecord& t) {
+  carrierarr::v1::Token p;
+  p.set_id(t.id);
+  p.set_name(t.name);
+  p.set_max_uses(t.max_uses);
+  p.set_uses(t.uses);
+  p.set_expires_unix(t.expires_ms / 1000);
+  p.set_revoked(t.revoked);
+  p.set_created_unix(t.created_ms / 1000);
+  return p;
+}
+
+}  // namespace
+
+Status Enrollment::Load() {
+  CARRIERARR_ASSIGN_OR_RETURN(std::optional<std::string> admin, store_.GetSetting(kAdminSetting));
+  MutexLock lock(mu_);
+  if (admin) admin_hash_ = *admin;
+  return Status::Ok();
+}
+
+Status Enrollment::SetAdminToken(const std::string& secret) {
+  std::string hash = Sha256Hex(secret);
+  CARRIERARR_RETURN_IF_ERROR(store_.PutSetting(kAdminSetting, hash));
+  MutexLock lock(mu_);
+  admin_hash_ = hash;
+  return Status::Ok();
+}
+
+bool Enrollment::IsAdmin(const std::string& secret) const {
+  if (secret.empty()) return false;
+  std::string hash = Sha256Hex(secret);
+  MutexLock lock(mu_);
+  return !admin_hash_.empty() && hash == admin_hash_;
+}
+
+Result<std::string> Enrollment::AuthenticateNode(const std::string& secret) const {
+  if (secret.empty())
+    return Status::Unauthenticated(
+        "no credentials: send 'authorization: Bearer <node credential>' metadata");
+  if (auto node = nodes_.NodeOfCredential(Sha256Hex(secret))) return *node;
+  return Status::Unauthenticated(
+      "node credential not recognised (the node may have been deleted): register again with an "
+      "enrollment token");
+}
+
+Result<Enrollment::Identity> Enrollment::Identify(const std::string& secret,
+                                                  const RegisterRequest& request, int64_t now_ms) {
+  Identity who{.credential_hash = Sha256Hex(secret), .registered_ms = now_ms};
+  if (auto known = nodes_.NodeOfCredential(who.credential_hash)) {
+    if (!request.node_id().empty() && request.node_id() != *known)
+      return Status::PermissionDenied("this credential belongs to node " + *known + ", not " +
+                                      request.node_id());
+    who.node_id = *known;
+    who.registered_ms = nodes_.RegisteredMs(*known).value_or(now_ms);
+    return who;
+  }
+  auto token = store_.ConsumeToken(who.credential_hash, now_ms);
+  if (!token.ok()) {
+    const Status& s = token.status();
+    if (s.code() == StatusCode::kNotFound)
+      return Status::Unauthenticated(
+          "enrollment token not recognised: create one with 'carrierarr tokens create'");
+    if (s.code() == StatusCode::kPermissionDenied)
+      return Status::PermissionDenied("enrollment token refused (" + s.message() +
+                                      "): create a new one with 'carrierarr tokens create'");
+    store_errors_.Add();
+    return Status::Unavailable("store unavailable: " + s.message());
+  }
+  who.node_id = request.node_id().empty() ? NewId("node-") : request.node_id();
+  who.credential = NewSecret("cnc_");
+  who.credential_hash = Sha256Hex(who.credential);
+  return who;
+}
+
+Result<RegisterResponse> Enrollment::Admit(const Identity& who, const RegisterRequest& request,
+                                           int64_t now_ms) {
+  RegisterRequest stored = request;
+  stored.set_node_id(who.node_id);
+  NodeRecord record{.node_id = who.node_id,
+                    .registration = stored.SerializeAsString(),
+                    .credential_hash = who.credential_hash,
+                    .registered_ms = who.registered_ms,
+                    .last_seen_ms = now_ms,
+                    .lifecycle = kConnected};
+  if (Status s = store_.UpsertNode(record); !s.ok()) {
+    store_errors_.Add();
+    return Status::Unavailable("store unavailable: " + s.message());
+  }
+  const bool new_credential = !who.credential.empty();
+  std::shared_ptr<StreamSink> replaced = nodes_.Enroll(who.node_id, stored, who.credential_hash,
+                                                       new_credential, who.registered_ms, now_ms);
+  if (replaced)
+    replaced->Close(Status::Unauthenticated(
+        "node re-enrolled with a new token; this credential is no longer valid"));
+  registrations_.Add();
+  events_.Append(who.node_id, new_credential ? "registered" : "reregistered",
+                 std::string(ec2agent::v1::NodeType_Name(request.node_type())) + " " +
+                     request.nebula_ip() +
+                     (request.instance_id().empty() ? "" : " " + request.instance_id()));
+
+  RegisterResponse response;
+  response.set_accepted(true);
+  response.set_message(new_credential ? "registered" : "welcome back");
+  response.set_assigned_id(who.node_id);
+  const ec2agent::v1::ConfigUpdate config = nodes_.Config();
+  response.set_heartbeat_interval_sec(config.heartbeat_interval_sec());
+  response.set_status_interval_sec(config.status_interval_sec());
+  response.set_idle_shutdown_minutes(config.idle_shutdown_minutes());
+  response.set_node_credential(who.credential);
+  return response;
+}
+
+Result<RegisterResponse> Enrollment::Register(const std::string& secret,
+                                              const RegisterRequest& request) {
+  Status refused;
+  if (secret.empty())
+    refused = Status::Unauthenticated(
+        "no enrollment token: send 'authorization: Bearer <token>' metadata "
+        "(carrierarr-agent --token-file); create one with 'carrierarr tokens create'");
+  else
+    refused = CheckRegistration(request);
+  const int64_t now = clock_.NowMs();
+  if (refused.ok()) {
+    auto who = Identify(secret, request, now);
+    if (who.ok()) {
+      auto admitted = Admit(*who, request, now);
+      if (admitted.ok()) return admitted;
+      refused = admitted.status();
+    } else {
+      refused = who.status();
+    }
+  }
+  refused_.Add();
+  return refused;
+}
+
+Result<carrierarr::v1::CreateTokenResponse> Enrollment::CreateToken(
+    const carrierarr::v1::CreateTokenRequest& request) {
+  if (request.max_uses() < 0)
+    return Status::InvalidArgument("max_uses must be 0 (unlimited) or more");
+  if (request.ttl_seconds() < 0) return Status::InvalidArgument("ttl must be 0 (never) or more");
+  if (request.max_uses() == 0 && request.ttl_seconds() == 0)
+    return Status::InvalidArgument(
+        "a reusable token must expire: give a ttl (e.g. --ttl 24h) or a number of uses");
+  if (request.name().size() > kMaxFieldLength) return Status::InvalidArgument("name too long");
+  const int64_t now = clock_.NowMs();
+  std::string secret = NewSecret("cet_");
+  TokenRecord t{.id = NewId("tok_"),
+                .name = request.name(),
+                .secret_hash = Sha256Hex(secret),
+                .max_uses = request.max_uses(),
+                .uses = 0,
+                .expires_ms = request.ttl_seconds() > 0 ? now + request.ttl_seconds() * 1000 : 0,
+                .revoked = false,
+                .created_ms = now};
+  CARRIERARR_RETURN_IF_ERROR(store_.PutToken(t));
+  events_.Append("", "token", "created " + t.id + (t.name.empty() ? "" : " (" + t.name + ")"));
+  carrierarr::v1::CreateTokenResponse response;
+  *response.mutable_token() = ToTokenProto(t);
+  response.set_secret(secret);
+  return response;
+}
+
+Result<std::vector<carrierarr::v1::Token>> Enrollment::ListTokens() {
+  CARRIERARR_ASSIGN_OR_RETURN(std::vector<TokenRecord> tokens, store_.ListTokens());
+  std::vector<carrierarr::v1::Token> out;
+  out.reserve(tokens.size());
+  for (const TokenRecord& t : tokens) out.push_back(ToTokenProto(t));
+  return out;
+}
+
+Status Enrollment::RevokeToken(const std::string& id) {
+  CARRIERARR_RETURN_IF_ERROR(store_.RevokeToken(id));
+  events_.Append("", "token", "revoked " + id);
+  return Status::Ok();
+}
+
+}  // namespace carrierarr::control_plane

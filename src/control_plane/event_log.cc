@@ -1,0 +1,57 @@
+#include "control_plane/event_log.h"
+
+#include <algorithm>
+
+namespace carrierarr::control_plane {
+namespace {
+
+// Another replica sharing a PostgreSQL store appends without notifying us: look again this often.
+constexpr std::chrono::seconds kPollInterval{1};
+
+carrierarr::v1::Event ToEventProto(const EventRecord& e) {
+  carrierarr::v1::Event p;
+  p.set_seq(e.seq);
+  p.set_unix_ms(e.unix_ms);
+  p.set_node_id(e.node_id);
+  p.set_kind(e.kind);
+  p.set_message(e.message);
+  return p;
+}
+
+}  // namespace
+
+void EventLog::Append(const std::string& node_id, const std::string& kind,
+                      const std::string& message) {
+  EventRecord e{.unix_ms = clock_.NowMs(), .node_id = node_id, .kind = kind, .message = message};
+  auto seq = store_.AppendEvent(e);
+  if (!seq.ok()) {
+    store_errors_.Add();
+    return;
+  }
+  {
+    MutexLock lock(mu_);
+    last_seq_ = std::max(last_seq_, *seq);
+  }
+  appended_.NotifyAll();
+}
+
+Result<std::vector<carrierarr::v1::Event>> EventLog::List(int64_t after_seq, int limit,
+                                                          std::chrono::milliseconds wait) {
+  const auto deadline = clock_.MonotonicNow() + wait;
+  for (;;) {
+    CARRIERARR_ASSIGN_OR_RETURN(std::vector<EventRecord> events,
+                                store_.ListEvents(after_seq, limit));
+    const auto left = deadline - clock_.MonotonicNow();
+    if (!events.empty() || left <= std::chrono::steady_clock::duration::zero()) {
+      std::vector<carrierarr::v1::Event> out;
+      out.reserve(events.size());
+      for (const EventRecord& e : events) out.push_back(ToEventProto(e));
+      return out;
+    }
+    MutexLock lock(mu_);
+    if (last_seq_ <= after_seq)
+      appended_.WaitFor(mu_, std::min<std::chrono::nanoseconds>(left, kPollInterval));
+  }
+}
+
+}  // namespace carrierarr::control_plane

@@ -1,0 +1,51 @@
+// The fleet's event log: appends go to the store (which numbers them); readers list from the
+// store and may wait for the next one.
+//
+// Thread safety: every method may be called from any thread. mu_ guards last_seq_, the highest
+// sequence number appended through this log; it is a leaf lock, never held across a store call.
+// Callers: every part of the control plane appends; the admin (WatchEvents) and HTTP threads
+// read.
+#ifndef CARRIERARR_CONTROL_PLANE_EVENT_LOG_H_
+#define CARRIERARR_CONTROL_PLANE_EVENT_LOG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/metrics.h"
+#include "control_plane/store.h"
+#include "core/status.h"
+#include "core/thread_annotations.h"
+#include "core/time_source.h"
+
+namespace carrierarr::control_plane {
+
+class EventLog {
+ public:
+  // A failed append counts in `store_errors` and is otherwise dropped: events are a record of
+  // what happened, never a reason for it not to happen.
+  EventLog(Store& store, const TimeSource& clock, Counter& store_errors)
+      : store_(store), clock_(clock), store_errors_(store_errors) {}
+
+  void Append(const std::string& node_id, const std::string& kind, const std::string& message)
+      EXCLUDES(mu_);
+  // Events after after_seq (up to limit); waits up to `wait` (of the TimeSource's time) for one
+  // when there is none yet.
+  Result<std::vector<carrierarr::v1::Event>> List(int64_t after_seq, int limit,
+                                                  std::chrono::milliseconds wait) EXCLUDES(mu_);
+
+ private:
+  Store& store_;
+  const TimeSource& clock_;
+  Counter& store_errors_;
+
+  Mutex mu_;
+  int64_t last_seq_ GUARDED_BY(mu_) = 0;
+  CondVar appended_;
+};
+
+}  // namespace carrierarr::control_plane
+
+#endif  // CARRIERARR_CONTROL_PLANE_EVENT_LOG_H_

@@ -1,0 +1,210 @@
+// The control plane's parts on their own, on a SQLite store and a simulated clock: the waits,
+// delays and token lifetimes are measured by the TimeSource (time moves only when the test moves
+// it), and a notification ends a wait before its timeout.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "control_plane/command_queue.h"
+#include "control_plane/enrollment.h"
+#include "control_plane/event_log.h"
+#include "control_plane/node_registry.h"
+#include "control_plane/status_batcher.h"
+#include "control_plane/store.h"
+#include "core/time_source.h"
+#include "testing/tools.h"
+
+namespace carrierarr::control_plane {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class PartsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenSqliteStore(dir_ / "fleet.db");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    ASSERT_TRUE(
+        store_->UpsertNode({.node_id = "n1", .registration = "r", .lifecycle = "connected"}).ok());
+  }
+
+  // Moves the simulated clock by `step` every millisecond of real time until the returned
+  // object goes away: a wait on the clock then ends after about timeout / step ms.
+  class Ticker {
+   public:
+    Ticker(SimulatedTimeSource& clock, std::chrono::nanoseconds step)
+        : thread_([this, &clock, step] {
+            while (!stop_) {
+              clock.Advance(step);
+              std::this_thread::sleep_for(milliseconds(1));
+            }
+          }) {}
+    ~Ticker() {
+      stop_ = true;
+      thread_.join();
+    }
+
+   private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+  };
+
+  // Polls for up to 5 s of real time.
+  template <typename Pred>
+  static bool Eventually(Pred pred) {
+    for (int i = 0; i < 500; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return pred();
+  }
+
+  testing::ScratchDir dir_;
+  std::unique_ptr<Store> store_;
+  SimulatedTimeSource clock_;
+  Counter store_errors_;
+};
+
+TEST_F(PartsTest, BatcherWaitsOutItsDelayOnTheTimeSource) {
+  StatusBatcher batcher(*store_, clock_, seconds(3600), 100, store_errors_);
+  batcher.Start();
+  batcher.Add({.node_id = "n1", .seen_ms = 42}, -1);
+  std::this_thread::sleep_for(milliseconds(200));  // real time: the simulated hour has not passed
+  EXPECT_EQ(batcher.batches(), 0u);
+  EXPECT_EQ(store_->GetNode("n1")->last_seen_ms, 0);
+  clock_.Advance(seconds(3600));
+  ASSERT_TRUE(Eventually([&] { return batcher.batches() == 1; }));
+  EXPECT_EQ(store_->GetNode("n1")->last_seen_ms, 42);
+  EXPECT_EQ(store_errors_.value(), 0u);
+}
+
+TEST_F(PartsTest, BatcherWritesAFullBatchAtOnce) {
+  StatusBatcher batcher(*store_, clock_, seconds(3600), 2, store_errors_);
+  batcher.Start();
+  batcher.Add({.node_id = "n1", .seen_ms = 1}, -1);
+  batcher.Add({.node_id = "n1", .seen_ms = 2}, -1);
+  ASSERT_TRUE(Eventually([&] { return batcher.batches() == 1; }));
+  EXPECT_EQ(batcher.rows(), 2u);
+  EXPECT_EQ(store_->GetNode("n1")->last_seen_ms, 2);
+}
+
+TEST_F(PartsTest, BatcherFlushesWhatIsPendingWhenDestroyed) {
+  {
+    StatusBatcher batcher(*store_, clock_, seconds(3600), 100, store_errors_);
+    batcher.Start();
+    batcher.Add({.node_id = "n1", .seen_ms = 7}, -1);
+  }
+  EXPECT_EQ(store_->GetNode("n1")->last_seen_ms, 7);
+}
+
+TEST_F(PartsTest, CommandWaitEndsAtTheTimeoutOfTheTimeSource) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command command;
+  command.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  auto added = queue.Add("n1", command);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  const auto start = clock_.MonotonicNow();
+  Ticker ticker(clock_, milliseconds(500));
+  auto waited = queue.Wait(added->command_id(), seconds(60));
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->state(), "queued");
+  EXPECT_GE(clock_.MonotonicNow() - start, seconds(60));
+}
+
+TEST_F(PartsTest, CommandWaitEndsWithTheResult) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command command;
+  command.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  auto added = queue.Add("n1", command);
+  ASSERT_TRUE(added.ok());
+  ec2agent::v1::CommandResult result;
+  result.set_command_id(added->command_id());
+  result.set_success(true);
+  EXPECT_FALSE(queue.Finish("another-node", result));  // only the command's own node may finish it
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_TRUE(queue.Finish("n1", result));
+  });
+  auto waited = queue.Wait(added->command_id(), seconds(3600));  // the clock never moves
+  finisher.join();
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->state(), "succeeded");
+  EXPECT_EQ(queue.size(), 0u);
+  EXPECT_EQ(store_->GetCommand(added->command_id())->state, "succeeded");
+}
+
+TEST_F(PartsTest, CommandsTimeOutAfterTheirTimeoutAndGrace) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command command;
+  command.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  command.set_timeout_seconds(10);
+  auto added = queue.Add("n1", command);
+  ASSERT_TRUE(added.ok());
+  command.set_timeout_seconds(0);  // none: waits for its node however long it takes
+  ASSERT_TRUE(queue.Add("n1", command).ok());
+  EXPECT_TRUE(queue.TimeOut(clock_.NowMs() + 40'000).empty());
+  auto timed_out = queue.TimeOut(clock_.NowMs() + 40'001);
+  ASSERT_EQ(timed_out.size(), 1u);
+  EXPECT_EQ(timed_out[0].command_id, added->command_id());
+  EXPECT_EQ(store_->GetCommand(added->command_id())->state, "timed_out");
+  EXPECT_EQ(queue.size(), 1u);
+}
+
+TEST_F(PartsTest, EventWaitEndsAtTheTimeoutOfTheTimeSource) {
+  EventLog events(*store_, clock_, store_errors_);
+  const auto start = clock_.MonotonicNow();
+  Ticker ticker(clock_, milliseconds(100));
+  auto listed = events.List(0, 10, seconds(5));
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_GE(clock_.MonotonicNow() - start, seconds(5));
+}
+
+TEST_F(PartsTest, EventWaitEndsWithTheNextEvent) {
+  EventLog events(*store_, clock_, store_errors_);
+  std::thread appender([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    events.Append("n1", "test", "hello");
+  });
+  auto listed = events.List(0, 10, seconds(3600));  // the clock never moves
+  appender.join();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].message(), "hello");
+  EXPECT_EQ((*listed)[0].unix_ms(), clock_.NowMs());
+}
+
+TEST_F(PartsTest, EnrollmentTokensExpireOnTheTimeSource) {
+  NodeRegistry nodes({}, seconds(10), seconds(30), 0);
+  EventLog events(*store_, clock_, store_errors_);
+  Enrollment enrollment(*store_, nodes, events, clock_, store_errors_);
+  carrierarr::v1::CreateTokenRequest request;
+  request.set_max_uses(0);
+  request.set_ttl_seconds(60);
+  auto token = enrollment.CreateToken(request);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  ec2agent::v1::RegisterRequest registration;
+  registration.set_node_id("early");
+  clock_.Advance(seconds(59));
+  auto early = enrollment.Register(token->secret(), registration);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_FALSE(early->node_credential().empty());
+  clock_.Advance(seconds(1));
+  registration.set_node_id("late");
+  auto late = enrollment.Register(token->secret(), registration);
+  EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied) << late.status().ToString();
+  EXPECT_NE(late.status().message().find("expired"), std::string::npos);
+  EXPECT_EQ(enrollment.registrations(), 1u);
+  EXPECT_EQ(enrollment.refused_registrations(), 1u);
+  // The node's own credential does not expire with the token.
+  auto again = enrollment.Register(early->node_credential(), {});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->assigned_id(), "early");
+}
+
+}  // namespace
+}  // namespace carrierarr::control_plane
