@@ -43,6 +43,16 @@ class Client {
   // Explains a failed RPC on `err`; returns the exit code (1).
   int Fail(const grpc::Status& status, std::ostream& err) const;
 
+  // A unary RPC of the admin API with -timeout as its deadline: kExitOk, or the exit code of
+  // its failure, explained on `err`.
+  template <typename Request, typename Response>
+  int Call(grpc::Status (carrierarr::v1::Fleet::Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                            Response*),
+           const Request& request, Response* response, std::ostream& err) {
+    grpc::Status status = (stub_.get()->*rpc)(Context().get(), request, response);
+    return status.ok() ? kExitOk : Fail(status, err);
+  }
+
  private:
   Client(const ClientFlags& flags, TimeSource* time) : flags_(flags), time_(time) {}
 
@@ -86,6 +96,13 @@ class ClientCommand : public Command {
 // The preamble and the run: flags, -h, usage errors, defaults from the environment and -f, the
 // command's checks, the channel, and the command.
 int RunClientCommand(ClientCommand& command, const Invocation& invocation);
+
+// Runs a ClientCommand of type C: what each command's Run<Name> is.
+template <typename C>
+int RunClientCommand(const Invocation& invocation) {
+  C command;
+  return RunClientCommand(command, invocation);
+}
 
 // Whole seconds of a duration flag, for timeout_seconds (0..86400); false when out of range.
 bool TimeoutSeconds(std::chrono::nanoseconds d, int32_t* out);

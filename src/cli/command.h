@@ -44,8 +44,8 @@ class Command {
  public:
   virtual ~Command() = default;
   virtual CommandSpec Spec() const = 0;
-  // Declares the command's own flags; the family's preamble adds the shared ones.
-  virtual void DeclareFlags(FlagSet& flags) = 0;
+  // Declares the command's own flags, if it has any; the family's preamble adds the shared ones.
+  virtual void DeclareFlags(FlagSet& /*flags*/) {}
 };
 
 }  // namespace carrierarr::cli

@@ -14,14 +14,10 @@ class DoctorCommand final : public FleetCommand {
             "carrierarr doctor [-f fleet.yaml] [--json]"};
   }
   Preamble preamble() const override { return {.json_usage = "print JSON"}; }
-  void DeclareFlags(FlagSet& /*flags*/) override {}
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
     auto checks = ops::Doctor(*ctx);
-    if (!checks.ok()) {
-      ReportError(invocation.err, checks.status());
-      return kExitFailure;
-    }
+    if (!checks.ok()) return Fail(invocation.err, checks.status());
     std::ostream& out = invocation.out;
     int failed = 0;
     nlohmann::json list = nlohmann::json::array();
@@ -47,9 +43,6 @@ class DoctorCommand final : public FleetCommand {
 
 }  // namespace
 
-int RunDoctor(const Invocation& invocation) {
-  DoctorCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunDoctor(const Invocation& invocation) { return RunFleetCommand<DoctorCommand>(invocation); }
 
 }  // namespace carrierarr::cli

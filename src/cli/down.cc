@@ -27,10 +27,8 @@ class DownCommand final : public FleetCommand {
   }
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
-    if (Status known = CheckTargets(*ctx); !known.ok()) {
-      ReportError(invocation.err, known);
-      return kExitUsage;
-    }
+    if (Status known = CheckTargets(*ctx); !known.ok())
+      return Fail(invocation.err, known, kExitUsage);
     std::ostream& out = invocation.out;
     std::ostream& err = invocation.err;
     const OutputMode mode = ChooseOutputMode(json(), STDOUT_FILENO);
@@ -99,9 +97,6 @@ class DownCommand final : public FleetCommand {
 
 }  // namespace
 
-int RunDown(const Invocation& invocation) {
-  DownCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunDown(const Invocation& invocation) { return RunFleetCommand<DownCommand>(invocation); }
 
 }  // namespace carrierarr::cli

@@ -47,9 +47,6 @@ class DrainCommand final : public NodeCommand {
 
 }  // namespace
 
-int RunDrain(const Invocation& invocation) {
-  DrainCommand command;
-  return RunClientCommand(command, invocation);
-}
+int RunDrain(const Invocation& invocation) { return RunClientCommand<DrainCommand>(invocation); }
 
 }  // namespace carrierarr::cli

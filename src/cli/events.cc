@@ -123,9 +123,6 @@ class EventsCommand final : public ClientCommand {
 
 }  // namespace
 
-int RunEvents(const Invocation& invocation) {
-  EventsCommand command;
-  return RunClientCommand(command, invocation);
-}
+int RunEvents(const Invocation& invocation) { return RunClientCommand<EventsCommand>(invocation); }
 
 }  // namespace carrierarr::cli

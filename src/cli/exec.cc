@@ -38,9 +38,6 @@ class ExecCommand final : public NodeCommand {
 
 }  // namespace
 
-int RunExec(const Invocation& invocation) {
-  ExecCommand command;
-  return RunClientCommand(command, invocation);
-}
+int RunExec(const Invocation& invocation) { return RunClientCommand<ExecCommand>(invocation); }
 
 }  // namespace carrierarr::cli

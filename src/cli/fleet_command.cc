@@ -13,15 +13,18 @@ int RunFleetCommand(FleetCommand& command, const Invocation& invocation) {
                                     invocation.out, invocation.err)) {
     return *code;
   }
-  if (Status checked = command.CheckFlags(); !checked.ok()) {
-    ReportError(invocation.err, checked);
-    return kExitUsage;
-  }
+  if (Status checked = command.CheckFlags(); !checked.ok())
+    return Fail(invocation.err, checked, kExitUsage);
   if (!preamble.load_fleet) return command.Run(nullptr, invocation);
   auto ctx = LoadFleetOrReport(command.fleet_file_, invocation.seams, invocation.err);
   if (!ctx) return kExitUsage;
   if (preamble.aws_flags) aws.Apply(*ctx);
   return command.Run(&*ctx, invocation);
+}
+
+int Fail(std::ostream& err, const Status& status, int code) {
+  ReportError(err, status);
+  return code;
 }
 
 int ExitCodeOf(const Status& status) {

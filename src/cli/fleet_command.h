@@ -42,9 +42,19 @@ class FleetCommand : public Command {
 
 int RunFleetCommand(FleetCommand& command, const Invocation& invocation);
 
+// Runs a FleetCommand of type C: what each command's Run<Name> is.
+template <typename C>
+int RunFleetCommand(const Invocation& invocation) {
+  C command;
+  return RunFleetCommand(command, invocation);
+}
+
 // The exit code of a failed operation: kExitUsage for kInvalidArgument (a bad --target, say),
 // else kExitFailure.
 int ExitCodeOf(const Status& status);
+
+// Reports `status` (ReportError) and returns `code`.
+int Fail(std::ostream& err, const Status& status, int code = kExitFailure);
 
 }  // namespace carrierarr::cli
 

@@ -36,10 +36,7 @@ class InitCommand final : public FleetCommand {
                      << " already exists; edit it, or pass -f to write another file\n";
       return kExitFailure;
     }
-    if (!s.ok()) {
-      ReportError(invocation.err, s);
-      return kExitFailure;
-    }
+    if (!s.ok()) return Fail(invocation.err, s);
     invocation.out << "wrote " << fleet_file() << " (fleet '" << name_
                    << "'): a lighthouse, the homelab node, one GPU and one CPU worker on the "
                       "local provider.\nNext: 'carrierarr plan' to see what 'carrierarr up' "
@@ -53,9 +50,6 @@ class InitCommand final : public FleetCommand {
 
 }  // namespace
 
-int RunInit(const Invocation& invocation) {
-  InitCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunInit(const Invocation& invocation) { return RunFleetCommand<InitCommand>(invocation); }
 
 }  // namespace carrierarr::cli

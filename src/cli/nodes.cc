@@ -9,6 +9,8 @@
 namespace carrierarr::cli {
 namespace {
 
+using Stub = carrierarr::v1::Fleet::Stub;
+
 constexpr char kNodesUsage[] =
     "Usage: carrierarr nodes [flags]              list the registered nodes\n"
     "       carrierarr nodes get ID [flags]       one node in detail, with its last status\n"
@@ -108,7 +110,6 @@ void PrintNodeList(const carrierarr::v1::ListNodesResponse& response, int64_t no
 class NodesCommand final : public ClientCommand {
  public:
   CommandSpec Spec() const override { return {"nodes", "", kNodesUsage}; }
-  void DeclareFlags(FlagSet& /*flags*/) override {}
 
   Status Check(const ClientArgs& args) override {
     const auto& pos = args.positional;
@@ -133,8 +134,7 @@ class NodesCommand final : public ClientCommand {
     carrierarr::v1::GetNodeRequest request;
     request.set_node_id(id);
     carrierarr::v1::Node node;
-    grpc::Status st = client.stub().GetNode(client.Context().get(), request, &node);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::GetNode, request, &node, invocation.err)) return failed;
     if (flags().json)
       invocation.out << ProtoJson(node) << "\n";
     else
@@ -146,8 +146,8 @@ class NodesCommand final : public ClientCommand {
     carrierarr::v1::DeleteNodeRequest request;
     request.set_node_id(id);
     carrierarr::v1::DeleteNodeResponse response;
-    grpc::Status st = client.stub().DeleteNode(client.Context().get(), request, &response);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::DeleteNode, request, &response, invocation.err))
+      return failed;
     if (flags().json)
       invocation.out << nlohmann::ordered_json{{"node_id", id}, {"deleted", true}}.dump() << "\n";
     else
@@ -157,9 +157,9 @@ class NodesCommand final : public ClientCommand {
 
   int List(Client& client, const Invocation& invocation) {
     carrierarr::v1::ListNodesResponse response;
-    grpc::Status st = client.stub().ListNodes(client.Context().get(),
-                                              carrierarr::v1::ListNodesRequest(), &response);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::ListNodes, carrierarr::v1::ListNodesRequest(), &response,
+                                 invocation.err))
+      return failed;
     if (flags().json) {
       invocation.out << ProtoJson(response) << "\n";
     } else if (response.nodes().empty()) {
@@ -176,9 +176,6 @@ class NodesCommand final : public ClientCommand {
 
 }  // namespace
 
-int RunNodes(const Invocation& invocation) {
-  NodesCommand command;
-  return RunClientCommand(command, invocation);
-}
+int RunNodes(const Invocation& invocation) { return RunClientCommand<NodesCommand>(invocation); }
 
 }  // namespace carrierarr::cli

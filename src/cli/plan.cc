@@ -48,10 +48,7 @@ class PlanCommand final : public FleetCommand {
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
     auto plan = ops::PlanFleet(*ctx, plan_flags_.Request());
-    if (!plan.ok()) {
-      ReportError(invocation.err, plan.status());
-      return ExitCodeOf(plan.status());
-    }
+    if (!plan.ok()) return Fail(invocation.err, plan.status(), ExitCodeOf(plan.status()));
     PrintPlan(invocation.out, *plan, ChooseOutputMode(json(), STDOUT_FILENO), plan_flags_.verbose);
     return kExitOk;
   }
@@ -125,10 +122,8 @@ class UpCommand final : public FleetCommand {
       ops::PlanRequest check = plan_flags_.Request();
       check.observe = false;
       auto plan = ops::PlanFleet(*ctx, check);
-      if (!plan.ok() && plan.status().code() == StatusCode::kInvalidArgument) {
-        ReportError(invocation.err, plan.status());
-        return kExitUsage;
-      }
+      if (!plan.ok() && plan.status().code() == StatusCode::kInvalidArgument)
+        return Fail(invocation.err, plan.status(), kExitUsage);
     }
     std::ostream& out = invocation.out;
     const OutputMode mode = ChooseOutputMode(json(), STDOUT_FILENO);
@@ -161,14 +156,8 @@ class UpCommand final : public FleetCommand {
 
 }  // namespace
 
-int RunPlan(const Invocation& invocation) {
-  PlanCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunPlan(const Invocation& invocation) { return RunFleetCommand<PlanCommand>(invocation); }
 
-int RunUp(const Invocation& invocation) {
-  UpCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunUp(const Invocation& invocation) { return RunFleetCommand<UpCommand>(invocation); }
 
 }  // namespace carrierarr::cli

@@ -31,10 +31,7 @@ class RenderNebulaConfigCommand final : public FleetCommand {
       return kExitFailure;
     }
     auto written = ops::RenderNebulaConfigs(*ctx, out_dir_);
-    if (!written.ok()) {
-      ReportError(invocation.err, written.status());
-      return kExitFailure;
-    }
+    if (!written.ok()) return Fail(invocation.err, written.status());
     for (const auto& path : *written) invocation.out << "wrote " << path << "\n";
     return kExitOk;
   }
@@ -57,9 +54,7 @@ int RunRender(const Invocation& invocation) {
                    << "\n";
     return kExitUsage;
   }
-  RenderNebulaConfigCommand command;
-  return RunFleetCommand(
-      command,
+  return RunFleetCommand<RenderNebulaConfigCommand>(
       Invocation{{args.begin() + 1, args.end()}, invocation.seams, invocation.out, invocation.err});
 }
 

@@ -47,8 +47,7 @@ class SendCommand final : public NodeCommand {
 }  // namespace
 
 int RunSendCommand(const Invocation& invocation) {
-  SendCommand command;
-  return RunClientCommand(command, invocation);
+  return RunClientCommand<SendCommand>(invocation);
 }
 
 }  // namespace carrierarr::cli

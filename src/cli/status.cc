@@ -94,14 +94,10 @@ class StatusCommand final : public FleetCommand {
             "carrierarr status [-f fleet.yaml] [--json]"};
   }
   Preamble preamble() const override { return {.aws_flags = true, .json_usage = "print JSON"}; }
-  void DeclareFlags(FlagSet& /*flags*/) override {}
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
     auto status = ops::ReadFleetStatus(*ctx);
-    if (!status.ok()) {
-      ReportError(invocation.err, status.status());
-      return kExitFailure;
-    }
+    if (!status.ok()) return Fail(invocation.err, status.status());
     int healthy = 0;
     for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
     if (json())
@@ -114,9 +110,6 @@ class StatusCommand final : public FleetCommand {
 
 }  // namespace
 
-int RunStatus(const Invocation& invocation) {
-  StatusCommand command;
-  return RunFleetCommand(command, invocation);
-}
+int RunStatus(const Invocation& invocation) { return RunFleetCommand<StatusCommand>(invocation); }
 
 }  // namespace carrierarr::cli

@@ -9,6 +9,8 @@
 namespace carrierarr::cli {
 namespace {
 
+using Stub = carrierarr::v1::Fleet::Stub;
+
 using std::chrono::nanoseconds;
 
 constexpr char kTokensUsage[] =
@@ -91,8 +93,8 @@ class TokensCommand final : public ClientCommand {
     request.set_ttl_seconds(std::chrono::duration_cast<std::chrono::seconds>(ttl_).count());
     if (ttl_.count() > 0 && request.ttl_seconds() == 0) request.set_ttl_seconds(1);
     carrierarr::v1::CreateTokenResponse response;
-    grpc::Status st = client.stub().CreateToken(client.Context().get(), request, &response);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::CreateToken, request, &response, invocation.err))
+      return failed;
     const auto& t = response.token();
     if (!out_file_.empty()) {
       Status written = WriteFileAtomic(out_file_, response.secret() + "\n", 0600,
@@ -125,9 +127,9 @@ class TokensCommand final : public ClientCommand {
 
   int List(Client& client, const Invocation& invocation) {
     carrierarr::v1::ListTokensResponse response;
-    grpc::Status st = client.stub().ListTokens(client.Context().get(),
-                                               carrierarr::v1::ListTokensRequest(), &response);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::ListTokens, carrierarr::v1::ListTokensRequest(), &response,
+                                 invocation.err))
+      return failed;
     if (flags().json) {
       invocation.out << ProtoJson(response) << "\n";
       return kExitOk;
@@ -154,8 +156,8 @@ class TokensCommand final : public ClientCommand {
     carrierarr::v1::RevokeTokenRequest request;
     request.set_id(id);
     carrierarr::v1::RevokeTokenResponse response;
-    grpc::Status st = client.stub().RevokeToken(client.Context().get(), request, &response);
-    if (!st.ok()) return client.Fail(st, invocation.err);
+    if (int failed = client.Call(&Stub::RevokeToken, request, &response, invocation.err))
+      return failed;
     if (flags().json)
       invocation.out << nlohmann::ordered_json{{"id", id}, {"revoked", true}}.dump() << "\n";
     else
@@ -171,9 +173,6 @@ class TokensCommand final : public ClientCommand {
 
 }  // namespace
 
-int RunTokens(const Invocation& invocation) {
-  TokensCommand command;
-  return RunClientCommand(command, invocation);
-}
+int RunTokens(const Invocation& invocation) { return RunClientCommand<TokensCommand>(invocation); }
 
 }  // namespace carrierarr::cli
