@@ -1,29 +1,25 @@
-// The subcommands of `carrierarr`, one file each. A command gets its arguments (after its own
-// name) and the streams to write to, and returns the process exit code.
+// The commands `carrierarr` runs itself, one file each (the table of all commands, with their
+// summaries, is command_table.h).
 #ifndef CARRIERARR_CLI_COMMANDS_H_
 #define CARRIERARR_CLI_COMMANDS_H_
 
-#include <ostream>
-#include <string>
-#include <string_view>
-#include <vector>
+#include "cli/command_table.h"
 
 namespace carrierarr::cli {
 
-struct Command {
-  std::string_view name;
-  std::string_view summary;
-  int (*run)(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-};
+int RunPki(const Invocation& invocation);
+int RunInit(const Invocation& invocation);
+int RunPlan(const Invocation& invocation);
+int RunUp(const Invocation& invocation);
+int RunDown(const Invocation& invocation);
+int RunStatus(const Invocation& invocation);
+int RunDoctor(const Invocation& invocation);
+int RunRender(const Invocation& invocation);
 
-int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunInit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunPlan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunUp(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunDown(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunDoctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-int RunRender(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+inline constexpr CommandRunner kCarrierarrRunners[] = {
+    {"init", RunInit},     {"plan", RunPlan},     {"up", RunUp},         {"down", RunDown},
+    {"status", RunStatus}, {"doctor", RunDoctor}, {"render", RunRender}, {"pki", RunPki},
+};
 
 }  // namespace carrierarr::cli
 

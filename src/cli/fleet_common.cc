@@ -58,8 +58,8 @@ void ReportError(std::ostream& err, const Status& status) {
 }
 
 std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file,
-                                                   std::ostream& err) {
-  auto ctx = ops::LoadContext(fleet_file, Seams::FromProcess());
+                                                   const Seams& seams, std::ostream& err) {
+  auto ctx = ops::LoadContext(fleet_file, seams);
   if (!ctx.ok()) {
     if (ctx.status().code() == StatusCode::kInvalidArgument) {
       err << ctx.status().message() << "\n";

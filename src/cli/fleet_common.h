@@ -1,5 +1,5 @@
-// What the fleet subcommands (plan, up, down, status, doctor, render) share: the -f flag, loading
-// fleet.yaml, and reporting a failure the same way everywhere.
+// The pieces of the fleet commands' preamble (fleet_command.h): the -f flag, the AWS flags,
+// loading fleet.yaml, and reporting a failure the same way everywhere.
 #ifndef CARRIERARR_CLI_FLEET_COMMON_H_
 #define CARRIERARR_CLI_FLEET_COMMON_H_
 
@@ -8,21 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/command.h"
 #include "cli/flags.h"
 #include "ops/fleet_ops.h"
 
 namespace carrierarr::cli {
-
-// Exit codes of the fleet commands.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the operation failed
-inline constexpr int kExitUsage = 2;    // bad flags or a bad fleet.yaml
-
-struct CommandSpec {
-  std::string name;     // "up"
-  std::string summary;  // one line for help
-  std::string usage;    // "carrierarr up [-f fleet.yaml] [flags]"
-};
 
 // Parses `args` into `flags` (after adding -f/--file into *fleet_file). Prints help or a usage
 // error and returns the exit code when the command should stop; nullopt to go on.
@@ -41,7 +31,7 @@ struct AwsFlags {
 
 // Loads fleet.yaml; prints the problems (file:line:column) and returns nullopt on failure.
 std::optional<ops::FleetContext> LoadFleetOrReport(const std::string& fleet_file,
-                                                   std::ostream& err);
+                                                   const Seams& seams, std::ostream& err);
 
 // "Error: <message>" plus an indented continuation for multi-line messages.
 void ReportError(std::ostream& err, const Status& status);

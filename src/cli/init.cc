@@ -1,45 +1,55 @@
 // `carrierarr init`: writes a commented fleet.yaml to start from.
-#include <iostream>
-
 #include "cli/commands.h"
-#include "cli/fleet_common.h"
+#include "cli/fleet_command.h"
 #include "core/file_util.h"
 #include "spec/fleet_parser.h"
 
 namespace carrierarr::cli {
+namespace {
 
-int RunInit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const CommandSpec command{"init", "Writes a commented fleet.yaml (it refuses to overwrite one).",
-                            "carrierarr init [-f fleet.yaml] [-name NAME]"};
-  FlagSet flags;
-  std::string fleet_file, name;
-  flags.String("name", &name, "demo", "fleet name: 1-12 lowercase letters, digits or '-'");
-  if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
-  std::string yaml = spec::InitTemplate(name);
-  // The template must parse: this also validates -name with fleet.yaml's own rules.
-  auto parsed = spec::ParseFleet(yaml, "-name");
-  if (!parsed.ok()) {
-    err << "Error: -name '" << name
-        << "' is not a valid fleet name: 1-12 lowercase letters, digits "
-        << "or '-', starting with a letter\n";
-    return kExitUsage;
+class InitCommand final : public FleetCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"init", "Writes a commented fleet.yaml (it refuses to overwrite one).",
+            "carrierarr init [-f fleet.yaml] [-name NAME]"};
   }
-  Status s = WriteFileAtomic(fleet_file, yaml, 0644, Overwrite::kNo);
-  if (!s.ok()) {
-    if (s.code() == StatusCode::kAlreadyExists) {
-      err << "Error: " << fleet_file
-          << " already exists; edit it, or pass -f to write another file\n";
-    } else {
-      ReportError(err, s);
+  Preamble preamble() const override { return {.load_fleet = false}; }
+  void DeclareFlags(FlagSet& flags) override {
+    flags.String("name", &name_, "demo", "fleet name: 1-12 lowercase letters, digits or '-'");
+  }
+
+  Status CheckFlags() override {
+    yaml_ = spec::InitTemplate(name_);
+    // The template must parse: this also validates -name with fleet.yaml's own rules.
+    if (!spec::ParseFleet(yaml_, "-name").ok()) {
+      return Status::InvalidArgument("-name '" + name_ +
+                                     "' is not a valid fleet name: 1-12 lowercase letters, "
+                                     "digits or '-', starting with a letter");
     }
-    return kExitFailure;
+    return Status::Ok();
   }
-  out << "wrote " << fleet_file << " (fleet '" << name
-      << "'): a lighthouse, the homelab node, one GPU "
-      << "and one CPU worker on the local provider.\nNext: 'carrierarr plan' to see what "
-         "'carrierarr up' "
-      << "would make.\n";
-  return kExitOk;
-}
+
+  int Run(ops::FleetContext* /*ctx*/, const Invocation& invocation) override {
+    Status s = WriteFileAtomic(fleet_file(), yaml_, 0644, Overwrite::kNo);
+    if (s.code() == StatusCode::kAlreadyExists) {
+      invocation.err << "Error: " << fleet_file()
+                     << " already exists; edit it, or pass -f to write another file\n";
+      return kExitFailure;
+    }
+    if (!s.ok()) return Fail(invocation.err, s);
+    invocation.out << "wrote " << fleet_file() << " (fleet '" << name_
+                   << "'): a lighthouse, the homelab node, one GPU and one CPU worker on the "
+                      "local provider.\nNext: 'carrierarr plan' to see what 'carrierarr up' "
+                      "would make.\n";
+    return kExitOk;
+  }
+
+ private:
+  std::string name_, yaml_;
+};
+
+}  // namespace
+
+int RunInit(const Invocation& invocation) { return RunFleetCommand<InitCommand>(invocation); }
 
 }  // namespace carrierarr::cli

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/file_util.h"
@@ -33,13 +34,12 @@ struct Failure {
   std::vector<std::string> details;  // further lines, indented under the error
 };
 
-// One mode of `carrierarr pki`: it declares its flags (bound to its own members), and runs once
-// they are parsed.
-class Mode {
+// One mode of `carrierarr pki`, a Command whose Spec() has nebula-cert's name and summary (its
+// usage line is nebula-cert's too, made from them).
+class Mode : public Command {
  public:
-  virtual ~Mode() = default;
-  virtual void DeclareFlags(FlagSet& flags) = 0;
-  virtual std::optional<Failure> Run(std::ostream& out, std::ostream& err) = 0;
+  // Runs once the flags are parsed; returns what to report, or nothing when it succeeded.
+  virtual std::optional<Failure> Run(const Invocation& invocation) = 0;
 };
 
 Failure UsageError(std::string message) { return {std::move(message), true, {}}; }
@@ -62,8 +62,6 @@ Result<std::vector<Ipv4Net>> ParseNets(const std::string& csv, const std::string
   return nets;
 }
 
-TimePoint Now() { return std::chrono::system_clock::now(); }
-
 // Writes each (path, data) atomically without overwriting; if a later file fails, the earlier
 // ones are removed again so a failed command leaves nothing half-made behind.
 std::optional<Failure> WriteAllOrNothing(
@@ -85,6 +83,9 @@ std::optional<Failure> WriteAllOrNothing(
 
 class CaMode final : public Mode {
  public:
+  CommandSpec Spec() const override {
+    return {"ca", "create a self signed certificate authority", ""};
+  }
   void DeclareFlags(FlagSet& flags) override {
     flags.String("name", &name_, "", "Required: name of the certificate authority");
     flags.Duration("duration", &duration_, std::chrono::hours(8760),
@@ -105,14 +106,14 @@ class CaMode final : public Mode {
                  "subnets");
   }
 
-  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+  std::optional<Failure> Run(const Invocation& invocation) override;
 
  private:
   std::string name_, out_key_, out_crt_, groups_, ips_, subnets_;
   std::chrono::nanoseconds duration_;
 };
 
-std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+std::optional<Failure> CaMode::Run(const Invocation& invocation) {
   for (auto [flag, value] :
        {std::pair{"name", &name_}, {"out-key", &out_key_}, {"out-crt", &out_crt_}}) {
     if (auto f = Required(flag, *value)) return f;
@@ -129,7 +130,7 @@ std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/)
 
   if (PathExists(out_key_)) return Error("refusing to overwrite existing CA key: " + out_key_);
   if (PathExists(out_crt_)) return Error("refusing to overwrite existing CA cert: " + out_crt_);
-  auto ca = pki::CreateCa(options, Now());
+  auto ca = pki::CreateCa(options, invocation.seams.time->SystemNow());
   if (!ca.ok()) return Error(ca.status().message());
   std::string key_pem = ca->KeyPem();
   auto failure =
@@ -143,6 +144,7 @@ std::optional<Failure> CaMode::Run(std::ostream& /*out*/, std::ostream& /*err*/)
 
 class SignMode final : public Mode {
  public:
+  CommandSpec Spec() const override { return {"sign", "create and sign a certificate", ""}; }
   void DeclareFlags(FlagSet& flags) override {
     flags.String("ca-key", &ca_key_, "ca.key", "Optional: path to the signing CA key");
     flags.String("ca-crt", &ca_crt_, "ca.crt", "Optional: path to the signing CA cert");
@@ -164,14 +166,15 @@ class SignMode final : public Mode {
                  "Subnets this cert can serve for");
   }
 
-  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& err) override;
+  std::optional<Failure> Run(const Invocation& invocation) override;
 
  private:
   std::string ca_key_, ca_crt_, name_, ip_, in_pub_, out_key_, out_crt_, groups_, subnets_;
   std::chrono::nanoseconds duration_;
 };
 
-std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
+std::optional<Failure> SignMode::Run(const Invocation& invocation) {
+  std::ostream& err = invocation.err;
   for (auto [flag, value] :
        {std::pair{"ca-key", &ca_key_}, {"ca-crt", &ca_crt_}, {"name", &name_}, {"ip", &ip_}}) {
     if (auto f = Required(flag, *value)) return f;
@@ -191,7 +194,7 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
   auto authority = pki::CertificateAuthority::Create(*ca_cert, *key);
   pki::Cleanse(*key);
   if (!authority.ok()) return Error(authority.status().message());
-  const TimePoint now = Now();
+  const TimePoint now = invocation.seams.time->SystemNow();
   if (pki::IsExpired(authority->cert(), now)) return Error("ca certificate is expired");
 
   auto host_ip = ParseCidr(ip_);
@@ -246,18 +249,24 @@ std::optional<Failure> SignMode::Run(std::ostream& /*out*/, std::ostream& err) {
 
 class KeygenMode final : public Mode {
  public:
+  CommandSpec Spec() const override {
+    return {
+        "keygen",
+        "create a public/private key pair. the public key can be passed to `carrierarr pki sign`",
+        ""};
+  }
   void DeclareFlags(FlagSet& flags) override {
     flags.String("out-key", &out_key_, "", "Required: path to write the private key to");
     flags.String("out-pub", &out_pub_, "", "Required: path to write the public key to");
   }
 
-  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+  std::optional<Failure> Run(const Invocation& invocation) override;
 
  private:
   std::string out_key_, out_pub_;
 };
 
-std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+std::optional<Failure> KeygenMode::Run(const Invocation& /*invocation*/) {
   if (auto f = Required("out-key", out_key_)) return f;
   if (auto f = Required("out-pub", out_pub_)) return f;
   // nebula-cert overwrites here; losing a private key by a typo is worse than an error.
@@ -278,19 +287,21 @@ std::optional<Failure> KeygenMode::Run(std::ostream& /*out*/, std::ostream& /*er
 
 class PrintMode final : public Mode {
  public:
+  CommandSpec Spec() const override { return {"print", "prints details about a certificate", ""}; }
   void DeclareFlags(FlagSet& flags) override {
     flags.Bool("json", &json_, false, "Optional: outputs certificates in json format");
     flags.String("path", &path_, "", "Required: path to the certificate");
   }
 
-  std::optional<Failure> Run(std::ostream& out, std::ostream& /*err*/) override;
+  std::optional<Failure> Run(const Invocation& invocation) override;
 
  private:
   std::string path_;
   bool json_;
 };
 
-std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) {
+std::optional<Failure> PrintMode::Run(const Invocation& invocation) {
+  std::ostream& out = invocation.out;
   if (auto f = Required("path", path_)) return f;
   auto raw = ReadFile(path_);
   if (!raw.ok()) return Error("unable to read cert; " + raw.status().message());
@@ -308,22 +319,26 @@ std::optional<Failure> PrintMode::Run(std::ostream& out, std::ostream& /*err*/) 
 
 class VerifyMode final : public Mode {
  public:
+  CommandSpec Spec() const override {
+    return {"verify", "verifies a certificate isn't expired and was signed by a trusted authority.",
+            ""};
+  }
   void DeclareFlags(FlagSet& flags) override {
     flags.String("ca", &ca_path_, "",
                  "Required: path to a file containing one or more ca certificates");
     flags.String("crt", &crt_path_, "", "Required: path to a file containing a single certificate");
   }
 
-  std::optional<Failure> Run(std::ostream& /*out*/, std::ostream& /*err*/) override;
+  std::optional<Failure> Run(const Invocation& invocation) override;
 
  private:
   std::string ca_path_, crt_path_;
 };
 
-std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*err*/) {
+std::optional<Failure> VerifyMode::Run(const Invocation& invocation) {
   if (auto f = Required("ca", ca_path_)) return f;
   if (auto f = Required("crt", crt_path_)) return f;
-  const TimePoint now = Now();
+  const TimePoint now = invocation.seams.time->SystemNow();
   auto raw_ca = ReadFile(ca_path_);
   if (!raw_ca.ok()) return Error("error while reading ca: " + raw_ca.status().message());
   pki::CaPool pool;
@@ -361,73 +376,72 @@ std::optional<Failure> VerifyMode::Run(std::ostream& /*out*/, std::ostream& /*er
   return f;
 }
 
-struct ModeInfo {
-  std::string_view name;
-  std::string_view summary;
-  std::unique_ptr<Mode> (*make)();
-};
-
 template <typename T>
 std::unique_ptr<Mode> Make() {
   return std::make_unique<T>();
 }
 
-constexpr ModeInfo kModes[] = {
-    {"ca", "create a self signed certificate authority", Make<CaMode>},
-    {"keygen",
-     "create a public/private key pair. the public key can be passed to `carrierarr pki sign`",
-     Make<KeygenMode>},
-    {"sign", "create and sign a certificate", Make<SignMode>},
-    {"print", "prints details about a certificate", Make<PrintMode>},
-    {"verify", "verifies a certificate isn't expired and was signed by a trusted authority.",
-     Make<VerifyMode>},
-};
+// In the order help lists them.
+constexpr std::unique_ptr<Mode> (*kModes[])() = {Make<CaMode>, Make<KeygenMode>, Make<SignMode>,
+                                                 Make<PrintMode>, Make<VerifyMode>};
 
 void PrintPkiHelp(std::ostream& out) {
   out << "Usage: carrierarr pki <mode> <flags>\n"
          "A Nebula certificate authority, compatible with nebula-cert (flags as -name or "
          "--name).\n\n"
          "  Modes:\n";
-  for (const auto& m : kModes) out << "    " << m.name << " <flags>: " << m.summary << "\n";
+  for (auto make : kModes) {
+    const CommandSpec spec = make()->Spec();
+    out << "    " << spec.name << " <flags>: " << spec.summary << "\n";
+  }
+}
+
+// Parses the mode's flags and runs it: nebula-cert's usage and errors, exit 0 or 1.
+int RunMode(Mode& mode, const Invocation& invocation) {
+  const CommandSpec spec = mode.Spec();
+  FlagSet flags;
+  mode.DeclareFlags(flags);
+  std::optional<Failure> failure;
+  if (Status s = flags.Parse(invocation.args); !s.ok()) {
+    failure = UsageError(s.message());
+  } else if (flags.help()) {
+    invocation.out << "Usage of carrierarr pki " << spec.name << " <flags>: " << spec.summary
+                   << "\n"
+                   << flags.Usage();
+    return 0;
+  } else if (!flags.args().empty()) {
+    failure = UsageError("unexpected argument \"" + flags.args()[0] +
+                         "\": every value is given with a flag, e.g. -name NAME");
+  } else {
+    failure = mode.Run(invocation);
+  }
+  if (!failure) return 0;
+  invocation.err << "Error: " << failure->message << "\n";
+  for (const auto& line : failure->details) invocation.err << "  " << line << "\n";
+  if (failure->usage)
+    invocation.err << "Run 'carrierarr pki " << spec.name << " -h' for its flags.\n";
+  return 1;
 }
 
 }  // namespace
 
-int RunPki(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int RunPki(const Invocation& invocation) {
+  const auto& args = invocation.args;
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" ||
       args[0] == "help") {
-    PrintPkiHelp(args.empty() ? err : out);
+    PrintPkiHelp(args.empty() ? invocation.err : invocation.out);
     return args.empty() ? 1 : 0;
   }
-  for (const auto& mode : kModes) {
-    if (mode.name != args[0]) continue;
-    std::unique_ptr<Mode> impl = mode.make();
-    FlagSet flags;
-    impl->DeclareFlags(flags);
-    auto usage = [&](std::ostream& s) {
-      s << "Usage of carrierarr pki " << mode.name << " <flags>: " << mode.summary << "\n"
-        << flags.Usage();
-    };
-    std::optional<Failure> failure;
-    if (Status s = flags.Parse({args.begin() + 1, args.end()}); !s.ok()) {
-      failure = UsageError(s.message());
-    } else if (flags.help()) {
-      usage(out);
-      return 0;
-    } else if (!flags.args().empty()) {
-      failure = UsageError("unexpected argument \"" + flags.args()[0] +
-                           "\": every value is given with a flag, e.g. -name NAME");
-    } else {
-      failure = impl->Run(out, err);
-    }
-    if (!failure) return 0;
-    err << "Error: " << failure->message << "\n";
-    for (const auto& line : failure->details) err << "  " << line << "\n";
-    if (failure->usage) err << "Run 'carrierarr pki " << mode.name << " -h' for its flags.\n";
-    return 1;
+  for (auto make : kModes) {
+    std::unique_ptr<Mode> mode = make();
+    if (mode->Spec().name == args[0])
+      return RunMode(
+          *mode,
+          Invocation{
+              {args.begin() + 1, args.end()}, invocation.seams, invocation.out, invocation.err});
   }
-  err << "Error: unknown mode: " << args[0] << "\n";
-  PrintPkiHelp(err);
+  invocation.err << "Error: unknown mode: " << args[0] << "\n";
+  PrintPkiHelp(invocation.err);
   return 1;
 }
 

@@ -1,9 +1,10 @@
 // `carrierarr status`: every node with its role, addresses, process and the measured round trip
 // over the mesh to the lighthouse and to the homelab node.
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/fleet_common.h"
+#include "cli/fleet_command.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -15,99 +16,100 @@ std::string Ms(const std::optional<double>& v) {
   return buf;
 }
 
+void PrintJson(const ops::FleetStatus& status, int healthy, std::ostream& out) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : status.nodes) {
+    nlohmann::json j{{"name", n.name},
+                     {"role", n.role},
+                     {"provider", n.provider},
+                     {"mesh_ip", n.mesh_ip},
+                     {"underlay_ip", n.underlay_ip},
+                     {"running", n.running},
+                     {"healthy", n.healthy}};
+    if (n.pid != 0) j["pid"] = n.pid;
+    j["rtt_lighthouse_ms"] =
+        n.rtt_lighthouse_ms ? nlohmann::json(*n.rtt_lighthouse_ms) : nlohmann::json();
+    j["rtt_homelab_ms"] = n.rtt_homelab_ms ? nlohmann::json(*n.rtt_homelab_ms) : nlohmann::json();
+    if (!n.detail.empty()) j["detail"] = n.detail;
+    if (!n.problem.empty()) j["problem"] = n.problem;
+    if (!n.agent.lifecycle.empty()) {
+      j["agent"] = {{"lifecycle", n.agent.lifecycle},
+                    {"health", n.agent.health},
+                    {"cpu_percent", n.agent.cpu_percent},
+                    {"memory_percent", n.agent.memory_percent},
+                    {"gpus", n.agent.gpus}};
+    }
+    nodes.push_back(j);
+  }
+  out << nlohmann::json{{"fleet", status.fleet},
+                        {"deployed", status.deployed},
+                        {"healthy", healthy},
+                        {"nodes", nodes},
+                        {"agents_problem", status.agents_problem}}
+             .dump(2)
+      << "\n";
+}
+
+void PrintText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
+  out << "Fleet '" << status.fleet << "': " << healthy << "/" << status.nodes.size()
+      << " nodes healthy" << (status.deployed ? "" : " (not deployed; run 'carrierarr up')")
+      << "\n\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n",
+                "NODE", "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME", "HEALTH",
+                "AGENT", "CPU/MEM");
+  out << line;
+  for (const auto& n : status.nodes) {
+    // A namespace's nebula by pid; a cloud node by its instance id.
+    std::string process = n.pid != 0          ? "nebula " + std::to_string(n.pid)
+                          : !n.detail.empty() ? n.detail.substr(0, n.detail.find(' '))
+                                              : "stopped";
+    std::string agent =
+        n.agent.lifecycle.empty()
+            ? "-"
+            : n.agent.lifecycle + (n.agent.health.empty() ? "" : " " + n.agent.health);
+    char usage[48] = "-";
+    if (!n.agent.lifecycle.empty())
+      std::snprintf(usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent,
+                    n.agent.memory_percent,
+                    n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
+    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n",
+                  n.name.c_str(), n.role.c_str(), n.mesh_ip.c_str(),
+                  n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
+                  Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),
+                  n.healthy ? "healthy" : "unhealthy", agent.c_str(), usage);
+    out << line;
+  }
+  for (const auto& n : status.nodes) {
+    if (!n.problem.empty() && status.deployed) out << "  " << n.name << ": " << n.problem << "\n";
+  }
+  if (status.deployed && !status.agents_problem.empty())
+    out << "  agents: " << status.agents_problem << "\n";
+}
+
+class StatusCommand final : public FleetCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"status", "Shows every node of the fleet and how it is doing.",
+            "carrierarr status [-f fleet.yaml] [--json]"};
+  }
+  Preamble preamble() const override { return {.aws_flags = true, .json_usage = "print JSON"}; }
+
+  int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
+    auto status = ops::ReadFleetStatus(*ctx);
+    if (!status.ok()) return Fail(invocation.err, status.status());
+    int healthy = 0;
+    for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
+    if (json())
+      PrintJson(*status, healthy, invocation.out);
+    else
+      PrintText(*status, healthy, invocation.out);
+    return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
+  }
+};
+
 }  // namespace
 
-int RunStatus(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const CommandSpec command{"status", "Shows every node of the fleet and how it is doing.",
-                            "carrierarr status [-f fleet.yaml] [--json]"};
-  FlagSet flags;
-  AwsFlags aws;
-  aws.Declare(flags);
-  std::string fleet_file;
-  bool json = false;
-  flags.Bool("json", &json, false, "print JSON");
-  if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
-  auto ctx = LoadFleetOrReport(fleet_file, err);
-  if (!ctx) return kExitUsage;
-  aws.Apply(*ctx);
-  auto status = ops::ReadFleetStatus(*ctx);
-  if (!status.ok()) {
-    ReportError(err, status.status());
-    return kExitFailure;
-  }
-  int healthy = 0;
-  for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
-  if (json) {
-    nlohmann::json nodes = nlohmann::json::array();
-    for (const auto& n : status->nodes) {
-      nlohmann::json j{{"name", n.name},
-                       {"role", n.role},
-                       {"provider", n.provider},
-                       {"mesh_ip", n.mesh_ip},
-                       {"underlay_ip", n.underlay_ip},
-                       {"running", n.running},
-                       {"healthy", n.healthy}};
-      if (n.pid != 0) j["pid"] = n.pid;
-      j["rtt_lighthouse_ms"] =
-          n.rtt_lighthouse_ms ? nlohmann::json(*n.rtt_lighthouse_ms) : nlohmann::json();
-      j["rtt_homelab_ms"] = n.rtt_homelab_ms ? nlohmann::json(*n.rtt_homelab_ms) : nlohmann::json();
-      if (!n.detail.empty()) j["detail"] = n.detail;
-      if (!n.problem.empty()) j["problem"] = n.problem;
-      if (!n.agent.lifecycle.empty()) {
-        j["agent"] = {{"lifecycle", n.agent.lifecycle},
-                      {"health", n.agent.health},
-                      {"cpu_percent", n.agent.cpu_percent},
-                      {"memory_percent", n.agent.memory_percent},
-                      {"gpus", n.agent.gpus}};
-      }
-      nodes.push_back(j);
-    }
-    out << nlohmann::json{{"fleet", status->fleet},
-                          {"deployed", status->deployed},
-                          {"healthy", healthy},
-                          {"nodes", nodes},
-                          {"agents_problem", status->agents_problem}}
-               .dump(2)
-        << "\n";
-  } else {
-    out << "Fleet '" << status->fleet << "': " << healthy << "/" << status->nodes.size()
-        << " nodes healthy" << (status->deployed ? "" : " (not deployed; run 'carrierarr up')")
-        << "\n\n";
-    char line[256];
-    std::snprintf(line, sizeof(line), "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n",
-                  "NODE", "ROLE", "MESH IP", "UNDERLAY IP", "PROCESS", "RTT LH", "RTT HOME",
-                  "HEALTH", "AGENT", "CPU/MEM");
-    out << line;
-    for (const auto& n : status->nodes) {
-      // A namespace's nebula by pid; a cloud node by its instance id.
-      std::string process = n.pid != 0          ? "nebula " + std::to_string(n.pid)
-                            : !n.detail.empty() ? n.detail.substr(0, n.detail.find(' '))
-                                                : "stopped";
-      std::string agent =
-          n.agent.lifecycle.empty()
-              ? "-"
-              : n.agent.lifecycle + (n.agent.health.empty() ? "" : " " + n.agent.health);
-      char usage[48] = "-";
-      if (!n.agent.lifecycle.empty())
-        std::snprintf(
-            usage, sizeof usage, "%.0f%%/%.0f%%%s", n.agent.cpu_percent, n.agent.memory_percent,
-            n.agent.gpus > 0 ? (" " + std::to_string(n.agent.gpus) + " GPU").c_str() : "");
-      std::snprintf(line, sizeof(line),
-                    "%-14s %-10s %-12s %-15s %-19s %-10s %-10s %-10s %-22s %s\n", n.name.c_str(),
-                    n.role.c_str(), n.mesh_ip.c_str(),
-                    n.underlay_ip.empty() ? "-" : n.underlay_ip.c_str(), process.c_str(),
-                    Ms(n.rtt_lighthouse_ms).c_str(), Ms(n.rtt_homelab_ms).c_str(),
-                    n.healthy ? "healthy" : "unhealthy", agent.c_str(), usage);
-      out << line;
-    }
-    for (const auto& n : status->nodes) {
-      if (!n.problem.empty() && status->deployed)
-        out << "  " << n.name << ": " << n.problem << "\n";
-    }
-    if (status->deployed && !status->agents_problem.empty())
-      out << "  agents: " << status->agents_problem << "\n";
-  }
-  return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
-}
+int RunStatus(const Invocation& invocation) { return RunFleetCommand<StatusCommand>(invocation); }
 
 }  // namespace carrierarr::cli

@@ -1,0 +1,39 @@
+// How the control-plane clients print: proto3 JSON, aligned tables, times and the names of the
+// agent protocol's enums as people write them.
+#ifndef CARRIERARR_CLI_CLIENT_OUTPUT_H_
+#define CARRIERARR_CLI_CLIENT_OUTPUT_H_
+
+#include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ec2agent/v1/agent.pb.h"
+
+namespace carrierarr::cli {
+
+// Proto3 JSON with the proto field names and every primitive field, "{}" should it fail.
+std::string ProtoJson(const google::protobuf::Message& message);
+
+// Columns padded to their widest cell, two spaces apart.
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
+// "42s ago", "5m ago", "3h ago", "2d ago" from `now_ms`; "never" for 0.
+std::string Ago(int64_t unix_ms, int64_t now_ms);
+// "2026-01-02T03:04:05Z"; "-" for 0.
+std::string UtcTime(int64_t unix_seconds);
+// No decimals: "42".
+std::string Percent(double v);
+
+std::string NodeTypeName(ec2agent::v1::NodeType t);             // "gpu-worker"
+std::string CommandTypeName(ec2agent::v1::CommandType t);       // "pull-model"
+std::string HealthText(ec2agent::v1::HealthState h);            // "healthy", "unknown"
+std::string ServiceText(const ec2agent::v1::ServiceStatus& s);  // "running (message)"
+std::string MemPercent(const ec2agent::v1::ResourceUsage& r);   // "-" without a total
+int LoadedModels(const ec2agent::v1::NodeStatus& s);
+
+}  // namespace carrierarr::cli
+
+#endif  // CARRIERARR_CLI_CLIENT_OUTPUT_H_
