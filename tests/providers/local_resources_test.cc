@@ -101,7 +101,8 @@ class ScriptedIp {
       int peer = it->second.peer;
       links_.erase(it);
       // Deleting one end of a veth deletes both.
-      std::erase_if(links_, [peer](const auto& l) { return peer != 0 && l.second.ifindex == peer; });
+      std::erase_if(links_,
+                    [peer](const auto& l) { return peer != 0 && l.second.ifindex == peer; });
       return FakeProcessRunner::Exit(0);
     }
     if (rest.size() >= 5 && rest[0] == "link" && rest[1] == "set") {
