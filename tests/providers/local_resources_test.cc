@@ -349,5 +349,32 @@ TEST_F(LocalResourcesTest, StartingInAMissingNamespaceSaysToCreateItFirst) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(LocalResourcesTest, AgentTokensAreMintedThroughTheRunnerAndFailuresQuoteIt) {
+  spec::FleetSpec fleet;
+  std::vector<mesh::NodePlan> nodes = {
+      {.name = "homelab", .role = mesh::Role::kHomelab, .provider = "local", .mesh_ip = 0x0a2a0002},
+      {.name = "w-1", .provider = "local", .mesh_ip = 0x0a2a0205}};
+  provision::ResourceList list;
+  AddControlPlaneResources(fleet, {.state_dir = dir_}, nodes, list,
+                           Seams{.time = &time_, .processes = &runner_});
+  provision::Resource* token = nullptr;
+  for (const auto& r : list) {
+    if (r->id() == "agent-token/w-1") token = r.get();
+  }
+  ASSERT_NE(token, nullptr);
+  EXPECT_FALSE(Exists(*token));
+
+  runner_.OnRun({}, FakeProcessRunner::Exit(1, "", "admin token rejected"));
+  auto created = token->Create();
+  EXPECT_EQ(created.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(created.status().message(),
+              HasSubstr("creating w-1's enrollment token failed: admin token rejected"));
+  ASSERT_EQ(runner_.runs().size(), 1u);
+  const Argv run = runner_.runs()[0];
+  EXPECT_THAT(run, ::testing::IsSupersetOf({std::string("tokens"), std::string("create"),
+                                            "unix:" + dir_ + "/control/serve.sock",
+                                            dir_ + "/agents/w-1.token"}));
+}
+
 }  // namespace
 }  // namespace carrierarr::local
