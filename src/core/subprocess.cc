@@ -43,29 +43,9 @@ struct Pipe {
   }
 };
 
-}  // namespace
-
-Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
-  if (argv.empty()) return Status::InvalidArgument("Run: empty argv");
-  Pipe in, out, err;
-  CARRIERARR_RETURN_IF_ERROR(in.Open());
-  CARRIERARR_RETURN_IF_ERROR(out.Open());
-  CARRIERARR_RETURN_IF_ERROR(err.Open());
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in.read_fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out.write_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err.write_fd, 2);
-  if (!options.working_dir.empty()) {
-    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
-  }
-
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  // extra_env replaces inherited entries of the same name: getenv() (and Go) take the first.
+// Our environment with options.extra_env added; extra_env replaces inherited entries of the same
+// name: getenv() (and Go) take the first. The pointers live as long as environ and `options`.
+std::vector<char*> ChildEnvironment(const RunOptions& options) {
   auto overridden = [&options](std::string_view entry) {
     std::string_view name = entry.substr(0, entry.find('='));
     for (const auto& e : options.extra_env) {
@@ -81,6 +61,26 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   }
   for (const auto& e : options.extra_env) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
+  return env;
+}
+
+// Starts argv with the pipes as its standard streams; its pid.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const RunOptions& options, const Pipe& in,
+                    const Pipe& out, const Pipe& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.read_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out.write_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err.write_fd, 2);
+  if (!options.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
+  }
+
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env = ChildEnvironment(options);
 
   // A child that exits early must not kill us with SIGPIPE while we feed its stdin: we ignore the
   // signal process-wide (EPIPE is handled) and give the child the default disposition back.
@@ -104,11 +104,13 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::NotFound("cannot run " + argv[0] + ": " + ErrnoString(rc));
-  in.CloseRead();
-  out.CloseWrite();
-  err.CloseWrite();
+  return pid;
+}
 
-  RunResult result;
+// Feeds `stdin_data` to the child and collects its output until both output pipes close or the
+// timeout passes (then the child is SIGKILLed and result.timed_out set).
+void Exchange(pid_t pid, const RunOptions& options, Pipe& in, Pipe& out, Pipe& err,
+              RunResult& result) {
   std::string_view to_write = options.stdin_data;
   if (to_write.empty()) in.CloseWrite();
   if (in.write_fd >= 0) ::fcntl(in.write_fd, F_SETFL, O_NONBLOCK);
@@ -160,9 +162,26 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
     }
   }
   in.CloseWrite();
+}
 
+}  // namespace
+
+Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
+  if (argv.empty()) return Status::InvalidArgument("Run: empty argv");
+  Pipe in, out, err;
+  CARRIERARR_RETURN_IF_ERROR(in.Open());
+  CARRIERARR_RETURN_IF_ERROR(out.Open());
+  CARRIERARR_RETURN_IF_ERROR(err.Open());
+  auto pid = Spawn(argv, options, in, out, err);
+  if (!pid.ok()) return pid.status();
+  in.CloseRead();
+  out.CloseWrite();
+  err.CloseWrite();
+
+  RunResult result;
+  Exchange(*pid, options, in, out, err, result);
   int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  while (::waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(wstatus)) {
     result.exit_code = WEXITSTATUS(wstatus);

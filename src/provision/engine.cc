@@ -8,20 +8,19 @@
 namespace carrierarr::provision {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // Runs one batch of steps (all deletes, or all creates) over a DAG with a fixed pool of threads.
 // `waits_for[i]` lists the indices step i must wait for.
 class DagRunner {
  public:
   DagRunner(std::vector<const Step*> steps, std::vector<std::vector<size_t>> waits_for,
-            int parallelism, std::function<Status(const Step&)> run,
-            const std::function<void(const StepEvent&)>& on_event, ApplyResult& result)
+            const ApplyOptions& options, std::function<Status(const Step&)> run,
+            ApplyResult& result)
       : steps_(std::move(steps)),
         run_(std::move(run)),
-        on_event_(on_event),
+        on_event_(options.on_event),
+        time_(*options.time),
         result_(result),
-        parallelism_(std::max(1, parallelism)) {
+        parallelism_(std::max(1, options.parallelism)) {
     pending_.resize(steps_.size());
     dependents_.resize(steps_.size());
     state_.assign(steps_.size(), kWaiting);
@@ -92,9 +91,10 @@ class DagRunner {
       }
       const Step& step = *steps_[i];
       Emit({StepEvent::Type::kStarted, &step});
-      auto start = Clock::now();
+      auto start = time_.MonotonicNow();
       Status s = run_(step);
-      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(time_.MonotonicNow() - start);
       Emit({s.ok() ? StepEvent::Type::kSucceeded : StepEvent::Type::kFailed, &step, elapsed,
             s.ok() ? "" : s.message()});
       std::unique_lock<std::mutex> lock(mu_);
@@ -129,6 +129,7 @@ class DagRunner {
   const std::vector<const Step*> steps_;
   const std::function<Status(const Step&)> run_;
   const std::function<void(const StepEvent&)>& on_event_;
+  TimeSource& time_;
   ApplyResult& result_;
   const int parallelism_;
 
@@ -203,8 +204,8 @@ ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& sto
     }
   }
   DagRunner(
-      deletes, delete_waits, options.parallelism,
-      [&](const Step& s) { return DeleteRecorded(s.id, store, kinds); }, options.on_event, result)
+      deletes, delete_waits, options,
+      [&](const Step& s) { return DeleteRecorded(s.id, store, kinds); }, result)
       .Run();
   if (!result.status.ok()) return result;
 
@@ -223,13 +224,13 @@ ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& sto
     }
   }
   DagRunner(
-      creates, create_waits, options.parallelism,
+      creates, create_waits, options,
       [&](const Step& s) -> Status {
         auto it = by_id.find(s.id);
         if (it == by_id.end()) return Status::Internal("plan step without a resource");
         return CreateOne(s, *it->second, store);
       },
-      options.on_event, result)
+      result)
       .Run();
   return result;
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "core/time_source.h"
 #include "provision/plan.h"
 #include "provision/resource.h"
 #include "provision/state_store.h"
@@ -27,6 +28,8 @@ struct ApplyOptions {
   int parallelism = 8;
   // Called from worker threads, one call at a time (the engine serialises them).
   std::function<void(const StepEvent&)> on_event;
+  // Measures each step's elapsed time (not owned).
+  TimeSource* time = RealTimeSource::Get();
 };
 
 struct ApplyResult {

@@ -31,8 +31,6 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
-std::chrono::system_clock::time_point Now() { return std::chrono::system_clock::now(); }
-
 class CaResource final : public Resource {
  public:
   explicit CaResource(CaParams p) : p_(std::move(p)) {}
@@ -56,7 +54,8 @@ class CaResource final : public Resource {
     if (Load().ok()) return attrs();  // a run killed after writing both files
     // Anything half-made (one file, or a key from a killed run) is replaced as a whole.
     CARRIERARR_RETURN_IF_ERROR(RemovePaths(attrs()));
-    auto ca = pki::CreateCa({.name = p_.name, .duration = p_.lifetime, .ips = {p_.mesh}}, Now());
+    auto ca = pki::CreateCa({.name = p_.name, .duration = p_.lifetime, .ips = {p_.mesh}},
+                            p_.time->SystemNow());
     if (!ca.ok()) return ca.status();
     std::string key_pem = ca->KeyPem();
     Status s = WriteFileAtomic(p_.key_path, key_pem, 0600, Overwrite::kNo);
@@ -79,7 +78,8 @@ class CaResource final : public Resource {
     auto authority = pki::CertificateAuthority::Create(*cert, *raw_key);
     pki::Cleanse(*raw_key);
     if (!authority.ok()) return authority.status();
-    if (pki::IsExpired(authority->cert(), Now())) return Status::FailedPrecondition("CA expired");
+    if (pki::IsExpired(authority->cert(), p_.time->SystemNow()))
+      return Status::FailedPrecondition("CA expired");
     return authority;
   }
 
@@ -117,9 +117,10 @@ class HostCertResource final : public Resource {
     auto ca_cert = pki::CertificateFromPem(*ca);
     if (!ca_cert.ok()) return false;
     pki::CaPool pool;
-    if (!pool.AddCa(*ca_cert, Now()).ok()) return false;
+    if (!pool.AddCa(*ca_cert, p_.time->SystemNow()).ok()) return false;
     return pub.ok() && *pub == d.public_key && d.name == p_.node.name && d.ips.size() == 1 &&
-           d.ips[0] == HostIp() && d.groups == p_.node.groups && pool.Verify(*cert, Now()).ok();
+           d.ips[0] == HostIp() && d.groups == p_.node.groups &&
+           pool.Verify(*cert, p_.time->SystemNow()).ok();
   }
 
   Result<Json> Create() override {
@@ -136,8 +137,8 @@ class HostCertResource final : public Resource {
     auto authority = pki::CertificateAuthority::Create(*cert, *raw_key);
     pki::Cleanse(*raw_key);
     if (!authority.ok()) return authority.status();
-    auto host =
-        authority->Sign({.name = p_.node.name, .ip = HostIp(), .groups = p_.node.groups}, Now());
+    auto host = authority->Sign({.name = p_.node.name, .ip = HostIp(), .groups = p_.node.groups},
+                                p_.time->SystemNow());
     if (!host.ok()) return host.status();
     std::string key_pem = host->KeyPem();
     Status s = WriteFileAtomic(p_.key_path, key_pem, 0600, Overwrite::kNo);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/ipv4.h"
+#include "core/time_source.h"
 #include "mesh/address_plan.h"
 #include "provision/resource.h"
 
@@ -21,6 +22,8 @@ struct CaParams {
   std::string cert_path, key_path;
   std::chrono::nanoseconds lifetime;
   Ipv4Net mesh;  // the CA is limited to the mesh network
+  // Signing and expiry read this clock (not owned). A CA is made anew once it has expired.
+  TimeSource* time = RealTimeSource::Get();
 };
 std::unique_ptr<Resource> MakeCaResource(const CaParams& params);
 
@@ -29,6 +32,9 @@ struct HostCertParams {
   int mesh_prefix = 16;
   std::string ca_cert_path, ca_key_path;
   std::string cert_path, key_path;
+  // Signing and expiry read this clock (not owned). A certificate is valid until the CA's expiry
+  // and is signed anew once it no longer verifies (expired, or its CA was replaced).
+  TimeSource* time = RealTimeSource::Get();
 };
 std::unique_ptr<Resource> MakeHostCertResource(const HostCertParams& params);
 

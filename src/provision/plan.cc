@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <functional>
 
 namespace carrierarr::provision {
 namespace {
@@ -58,6 +59,107 @@ Result<std::vector<std::string>> TopoOrder(
   return order;
 }
 
+// The desired resources by id, with their dependencies, in the order given.
+struct Graph {
+  std::map<std::string, const Resource*> by_id;
+  std::map<std::string, std::vector<std::string>> deps;
+  std::vector<std::string> ids;
+};
+
+// Fails on a duplicate id or a dependency on an unknown one.
+Result<Graph> MakeGraph(const ResourceList& desired) {
+  Graph g;
+  for (const auto& r : desired) {
+    std::string id = r->id();
+    if (!g.by_id.emplace(id, r.get()).second) {
+      return Status::Internal("duplicate resource id " + id);
+    }
+    g.deps[id] = r->deps();
+    g.ids.push_back(id);
+  }
+  for (const auto& [id, ds] : g.deps) {
+    for (const auto& d : ds) {
+      if (g.by_id.count(d) == 0) return Status::Internal(id + " depends on unknown resource " + d);
+    }
+  }
+  return g;
+}
+
+// The targets and everything they depend on; empty when there are no targets.
+Result<std::set<std::string>> Wanted(const Graph& g, const FleetState& state,
+                                     const std::set<std::string>& targets) {
+  std::set<std::string> wanted;
+  for (const auto& t : targets) {
+    if (g.by_id.count(t) == 0 && state.resources.count(t) == 0) {
+      return Status::InvalidArgument("--target " + t +
+                                     " is not a resource of this fleet; "
+                                     "see 'carrierarr plan' for the ids");
+    }
+  }
+  std::vector<std::string> stack(targets.begin(), targets.end());
+  while (!stack.empty()) {
+    std::string id = stack.back();
+    stack.pop_back();
+    auto deps = g.deps.find(id);
+    if (!wanted.insert(id).second || deps == g.deps.end()) continue;
+    for (const auto& d : deps->second) stack.push_back(d);
+  }
+  return wanted;
+}
+
+// Deletions of what is recorded but no longer desired, dependents before what they depend on.
+Status AddDeletes(const Graph& g, const FleetState& state, const PlanOptions& options,
+                  const std::function<bool(const std::string&)>& in_scope, Plan& plan) {
+  std::vector<std::string> gone;
+  std::map<std::string, std::vector<std::string>> gone_deps;
+  for (const auto& [id, record] : state.resources) {
+    if (g.by_id.count(id) != 0 || !in_scope(id)) continue;
+    if (options.skip_deletes || options.skip_kinds.count(record.kind) != 0) continue;
+    gone.push_back(id);
+    gone_deps[id] = record.deps;
+  }
+  auto gone_order = TopoOrder(gone, gone_deps);
+  if (!gone_order.ok()) return gone_order.status();
+  for (auto it = gone_order->rbegin(); it != gone_order->rend(); ++it) {
+    const ResourceRecord& record = state.resources.at(*it);
+    plan.steps.push_back({*it, record.kind, Action::kDelete, "no longer in fleet.yaml",
+                          record.attrs.value("summary", *it), record.hash, record.deps});
+  }
+  return Status::Ok();
+}
+
+// What a desired resource needs on its own account (its record, its inputs, reality); sets
+// step.action and step.reason, leaving both empty when nothing is to be done.
+void Decide(const Resource& r, const ResourceRecord* rec, bool in_scope, const PlanOptions& options,
+            Step& step) {
+  if (!in_scope) {
+    step.reason = "not targeted";
+  } else if (options.skip_kinds.count(step.kind) != 0) {
+    step.reason = "skipped";
+  } else if (rec == nullptr) {
+    step.action = Action::kCreate;
+    step.reason = "new";
+  } else if (rec->phase == Phase::kCreating) {
+    step.action = Action::kCreate;
+    step.reason = "interrupted while creating; finishing";
+  } else if (rec->phase == Phase::kDeleting) {
+    step.action = Action::kCreate;
+    step.reason = "interrupted while deleting; making it again";
+  } else if (rec->hash != step.hash) {
+    step.action = Action::kReplace;
+    step.reason = "inputs changed";
+  } else if (options.observe) {
+    auto exists = r.Exists();
+    if (!exists.ok()) {
+      step.action = Action::kCreate;
+      step.reason = "cannot read it back (" + exists.status().message() + ")";
+    } else if (!*exists) {
+      step.action = Action::kCreate;
+      step.reason = "missing or changed outside carrierarr";
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view ActionName(Action action) {
@@ -95,102 +197,38 @@ int Plan::Count(Action action) const {
 
 Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,
                       const PlanOptions& options) {
-  std::map<std::string, const Resource*> by_id;
-  std::map<std::string, std::vector<std::string>> deps;
-  std::vector<std::string> ids;
-  for (const auto& r : desired) {
-    std::string id = r->id();
-    if (!by_id.emplace(id, r.get()).second) return Status::Internal("duplicate resource id " + id);
-    deps[id] = r->deps();
-    ids.push_back(id);
-  }
-  for (const auto& [id, ds] : deps) {
-    for (const auto& d : ds) {
-      if (by_id.count(d) == 0) return Status::Internal(id + " depends on unknown resource " + d);
-    }
-  }
-  auto order = TopoOrder(ids, deps);
+  auto graph = MakeGraph(desired);
+  if (!graph.ok()) return graph.status();
+  const Graph& g = *graph;
+  auto order = TopoOrder(g.ids, g.deps);
   if (!order.ok()) return order.status();
 
   // Targets pull in what they depend on.
-  std::set<std::string> wanted;
-  if (!options.targets.empty()) {
-    for (const auto& t : options.targets) {
-      if (by_id.count(t) == 0 && state.resources.count(t) == 0) {
-        return Status::InvalidArgument("--target " + t +
-                                       " is not a resource of this fleet; "
-                                       "see 'carrierarr plan' for the ids");
-      }
-    }
-    std::vector<std::string> stack(options.targets.begin(), options.targets.end());
-    while (!stack.empty()) {
-      std::string id = stack.back();
-      stack.pop_back();
-      if (!wanted.insert(id).second || deps.count(id) == 0) continue;
-      for (const auto& d : deps[id]) stack.push_back(d);
-    }
-  }
+  auto wanted = Wanted(g, state, options.targets);
+  if (!wanted.ok()) return wanted.status();
   auto in_scope = [&](const std::string& id) {
-    return options.targets.empty() || wanted.count(id) != 0;
+    return options.targets.empty() || wanted->count(id) != 0;
   };
 
   Plan plan;
-  // Deletions first, dependents before what they depend on.
-  std::vector<std::string> gone;
-  std::map<std::string, std::vector<std::string>> gone_deps;
-  for (const auto& [id, record] : state.resources) {
-    if (by_id.count(id) != 0 || !in_scope(id)) continue;
-    if (options.skip_deletes || options.skip_kinds.count(record.kind) != 0) continue;
-    gone.push_back(id);
-    gone_deps[id] = record.deps;
-  }
-  auto gone_order = TopoOrder(gone, gone_deps);
-  if (!gone_order.ok()) return gone_order.status();
-  for (auto it = gone_order->rbegin(); it != gone_order->rend(); ++it) {
-    const ResourceRecord& record = state.resources.at(*it);
-    plan.steps.push_back({*it, record.kind, Action::kDelete, "no longer in fleet.yaml",
-                          record.attrs.value("summary", *it), record.hash, record.deps});
-  }
+  // Deletions first.
+  CARRIERARR_RETURN_IF_ERROR(AddDeletes(g, state, options, in_scope, plan));
 
   std::map<std::string, std::string> effective;
   std::map<std::string, Action> actions;
   for (const auto& id : *order) {
-    const Resource* r = by_id[id];
+    const Resource* r = g.by_id.at(id);
+    const std::vector<std::string>& deps = g.deps.at(id);
     std::string material = r->hash();
-    for (const auto& d : deps[id]) material += "|" + effective[d];
+    for (const auto& d : deps) material += "|" + effective[d];
     effective[id] = Digest(material);
-    Step step{id, r->kind(), Action::kNone, "", r->summary(), effective[id], deps[id]};
+    Step step{id, r->kind(), Action::kNone, "", r->summary(), effective[id], deps};
     auto rec = state.resources.find(id);
-    if (!in_scope(id)) {
-      step.reason = "not targeted";
-    } else if (options.skip_kinds.count(step.kind) != 0) {
-      step.reason = "skipped";
-    } else if (rec == state.resources.end()) {
-      step.action = Action::kCreate;
-      step.reason = "new";
-    } else if (rec->second.phase == Phase::kCreating) {
-      step.action = Action::kCreate;
-      step.reason = "interrupted while creating; finishing";
-    } else if (rec->second.phase == Phase::kDeleting) {
-      step.action = Action::kCreate;
-      step.reason = "interrupted while deleting; making it again";
-    } else if (rec->second.hash != step.hash) {
-      step.action = Action::kReplace;
-      step.reason = "inputs changed";
-    } else if (options.observe) {
-      auto exists = r->Exists();
-      if (!exists.ok()) {
-        step.action = Action::kCreate;
-        step.reason = "cannot read it back (" + exists.status().message() + ")";
-      } else if (!*exists) {
-        step.action = Action::kCreate;
-        step.reason = "missing or changed outside carrierarr";
-      }
-    }
+    Decide(*r, rec == state.resources.end() ? nullptr : &rec->second, in_scope(id), options, step);
     // What is made from a dependency that is made anew must be made anew too (a certificate
     // signed by a replaced CA, a nebula whose namespace was re-created), even with equal inputs.
     if (step.action == Action::kNone && step.reason.empty()) {
-      for (const auto& d : deps[id]) {
+      for (const auto& d : deps) {
         if (actions[d] == Action::kNone) continue;
         step.action = Action::kReplace;
         step.reason = "re-made with " + d;

@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/process_runner.h"
 #include "core/subprocess.h"
+#include "core/time_source.h"
 
 namespace carrierarr::local {
 namespace {
@@ -34,6 +36,13 @@ using std::chrono::steady_clock;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+ProcessRunner& Processes() { return *RealProcessRunner::Get(); }
+
+// StopProcess with the grace the local provider gives its daemons unless a test says otherwise.
+Status Stop(pid_t pid, const std::string& marker, milliseconds grace = milliseconds(1000)) {
+  return Processes().StopProcess(pid, marker, grace);
+}
 
 uint32_t Ip(const char* s) {
   auto r = ParseIpv4(s);
@@ -152,7 +161,7 @@ bool WaitIgnoresSigterm(pid_t pid) {
 }
 
 // True when the pid is a live sleep (not a zombie waiting to be reaped).
-bool SleepAlive(pid_t pid) { return ProcessMatches(pid, "sleep"); }
+bool SleepAlive(pid_t pid) { return Processes().ProcessMatches(pid, "sleep"); }
 
 class NetnsTest : public ::testing::Test {
  protected:
@@ -160,7 +169,7 @@ class NetnsTest : public ::testing::Test {
     ASSERT_EQ(::geteuid(), 0u)
         << "netns_test needs root: it creates network namespaces, veth links and a bridge "
            "(CAP_NET_ADMIN, CAP_SYS_ADMIN). Run it with sudo; it never touches the root namespace.";
-    Status support = CheckNetnsSupport();
+    Status support = netns_.CheckSupport();
     ASSERT_TRUE(support.ok()) << support.ToString();
     prefix_ = "cnt" + std::to_string(::getpid()) + "-";
     char tmpl[] = "/tmp/netns-test-XXXXXX";
@@ -170,14 +179,14 @@ class NetnsTest : public ::testing::Test {
 
   void TearDown() override {
     for (const auto& [pid, marker] : started_) {
-      Status s = StopProcess(pid, marker, milliseconds(200));
+      Status s = Stop(pid, marker, milliseconds(200));
       EXPECT_TRUE(s.ok()) << s.ToString();
     }
-    for (const auto& ns : ListNamespaces()) {
+    for (const auto& ns : netns_.ListNamespaces()) {
       if (ns.rfind(prefix_, 0) != 0) continue;
-      Status s = DeleteNamespace(ns, milliseconds(200));
+      Status s = netns_.DeleteNamespace(ns, milliseconds(200));
       EXPECT_TRUE(s.ok()) << s.ToString();
-      EXPECT_FALSE(NamespaceExists(ns)) << ns << " left behind";
+      EXPECT_FALSE(netns_.NamespaceExists(ns)) << ns << " left behind";
     }
     if (!dir_.empty()) {
       std::error_code ec;
@@ -190,7 +199,7 @@ class NetnsTest : public ::testing::Test {
   // Starts argv in ns, remembers it for TearDown and fails the test when it cannot start.
   pid_t Start(const std::string& ns, const std::vector<std::string>& argv,
               const std::string& marker, const std::string& log = "") {
-    auto pid = StartInNamespace(ns, argv, log.empty() ? dir_ + "/daemon.log" : log);
+    auto pid = netns_.StartInNamespace(ns, argv, log.empty() ? dir_ + "/daemon.log" : log);
     EXPECT_TRUE(pid.ok()) << pid.status().ToString();
     if (!pid.ok()) return -1;
     started_.emplace_back(*pid, marker);
@@ -200,14 +209,14 @@ class NetnsTest : public ::testing::Test {
   // Builds bridge namespace "br" with bridge and two nodes "a" (198.18.0.2) and "b" (.3).
   void BuildTwoNodes() {
     for (const char* n : {"br", "a", "b"}) {
-      Status s = CreateNamespace(Ns(n));
+      Status s = netns_.CreateNamespace(Ns(n));
       ASSERT_TRUE(s.ok()) << s.ToString();
     }
-    Status s = EnsureBridge(Ns("br"), Bridge());
+    Status s = netns_.EnsureBridge(Ns("br"), Bridge());
     ASSERT_TRUE(s.ok()) << s.ToString();
-    s = ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
+    s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
     ASSERT_TRUE(s.ok()) << s.ToString();
-    s = ConnectToBridge(Ns("br"), Bridge(), Port("b"), Ns("b"), Cidr("198.18.0.3/15"));
+    s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("b"), Ns("b"), Cidr("198.18.0.3/15"));
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // Link names unique to this run, so the root-namespace watcher cannot confuse them.
@@ -216,6 +225,7 @@ class NetnsTest : public ::testing::Test {
     return "cnt" + std::to_string(::getpid()) + node;
   }
 
+  const Netns netns_{*RealProcessRunner::Get(), *RealTimeSource::Get()};
   std::string prefix_;
   std::string dir_;
   std::vector<std::pair<pid_t, std::string>> started_;
@@ -223,40 +233,40 @@ class NetnsTest : public ::testing::Test {
 
 TEST_F(NetnsTest, CreateExistsDeleteAreIdempotent) {
   const std::string ns = Ns("a");
-  EXPECT_FALSE(NamespaceExists(ns));
-  EXPECT_TRUE(DeleteNamespace(ns).ok());  // deleting what is not there succeeds
+  EXPECT_FALSE(netns_.NamespaceExists(ns));
+  EXPECT_TRUE(netns_.DeleteNamespace(ns).ok());  // deleting what is not there succeeds
 
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_TRUE(NamespaceExists(ns));
-  EXPECT_THAT(ListNamespaces(), Contains(ns));
-  s = CreateNamespace(ns);  // creating what exists succeeds
+  EXPECT_TRUE(netns_.NamespaceExists(ns));
+  EXPECT_THAT(netns_.ListNamespaces(), Contains(ns));
+  s = netns_.CreateNamespace(ns);  // creating what exists succeeds
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_TRUE(NamespacePids(ns).empty());
+  EXPECT_TRUE(netns_.NamespacePids(ns).empty());
 
   // Loopback is up: the namespace can reach itself.
-  auto rtt = Ping(ns, Ip("127.0.0.1"), milliseconds(1000));
+  auto rtt = netns_.Ping(ns, Ip("127.0.0.1"), milliseconds(1000));
   ASSERT_TRUE(rtt.ok()) << rtt.status().ToString();
   EXPECT_GT(rtt->count(), 0);
 
-  s = DeleteNamespace(ns);
+  s = netns_.DeleteNamespace(ns);
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_FALSE(NamespaceExists(ns));
-  EXPECT_THAT(ListNamespaces(), Not(Contains(ns)));
-  s = DeleteNamespace(ns);
+  EXPECT_FALSE(netns_.NamespaceExists(ns));
+  EXPECT_THAT(netns_.ListNamespaces(), Not(Contains(ns)));
+  s = netns_.DeleteNamespace(ns);
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 TEST_F(NetnsTest, RejectsNamesThatCouldEscapeOrBeReadAsOptions) {
   for (const std::string& bad :
        std::vector<std::string>{"", "a/b", "..", "-n", "has space", std::string(65, 'x')}) {
-    Status s = CreateNamespace(bad);
+    Status s = netns_.CreateNamespace(bad);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << "'" << bad << "': " << s.ToString();
-    EXPECT_FALSE(NamespaceExists(bad));
+    EXPECT_FALSE(netns_.NamespaceExists(bad));
   }
-  Status s = CreateNamespace(Ns("a"));
+  Status s = netns_.CreateNamespace(Ns("a"));
   ASSERT_TRUE(s.ok()) << s.ToString();
-  s = EnsureBridge(Ns("a"), "a-very-long-bridge-name");  // over the kernel's 15 characters
+  s = netns_.EnsureBridge(Ns("a"), "a-very-long-bridge-name");  // over the kernel's 15 characters
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("15"));
 }
@@ -267,19 +277,19 @@ TEST_F(NetnsTest, BridgeConnectsTwoNamespacesWithoutTouchingTheRootNamespace) {
   ASSERT_TRUE(watcher.ok()) << "netlink socket: " << ErrnoString(errno);
 
   ASSERT_NO_FATAL_FAILURE(BuildTwoNodes());
-  Status s = EnsureBridge(Ns("br"), Bridge());  // again: kept
+  Status s = netns_.EnsureBridge(Ns("br"), Bridge());  // again: kept
   EXPECT_TRUE(s.ok()) << s.ToString();
 
-  EXPECT_EQ(InterfaceAddress(Ns("a"), "eth0"), Cidr("198.18.0.2/15"));
-  EXPECT_EQ(InterfaceAddress(Ns("b"), "eth0"), Cidr("198.18.0.3/15"));
-  EXPECT_EQ(InterfaceAddress(Ns("a"), "nosuchdev"), std::nullopt);
-  EXPECT_EQ(InterfaceAddress(Ns("nosuchns"), "eth0"), std::nullopt);
+  EXPECT_EQ(netns_.InterfaceAddress(Ns("a"), "eth0"), Cidr("198.18.0.2/15"));
+  EXPECT_EQ(netns_.InterfaceAddress(Ns("b"), "eth0"), Cidr("198.18.0.3/15"));
+  EXPECT_EQ(netns_.InterfaceAddress(Ns("a"), "nosuchdev"), std::nullopt);
+  EXPECT_EQ(netns_.InterfaceAddress(Ns("nosuchns"), "eth0"), std::nullopt);
 
-  auto rtt = Ping(Ns("a"), Ip("198.18.0.3"), milliseconds(2000));
+  auto rtt = netns_.Ping(Ns("a"), Ip("198.18.0.3"), milliseconds(2000));
   ASSERT_TRUE(rtt.ok()) << rtt.status().ToString();
   EXPECT_GT(rtt->count(), 0);
   EXPECT_LT(rtt->count(), 1'000'000);
-  rtt = Ping(Ns("b"), Ip("198.18.0.2"), milliseconds(2000));
+  rtt = netns_.Ping(Ns("b"), Ip("198.18.0.2"), milliseconds(2000));
   ASSERT_TRUE(rtt.ok()) << rtt.status().ToString();
   EXPECT_GT(rtt->count(), 0);
 
@@ -289,31 +299,31 @@ TEST_F(NetnsTest, BridgeConnectsTwoNamespacesWithoutTouchingTheRootNamespace) {
     return r.ok() ? r->out.substr(0, r->out.find(':')) : "";
   };
   const std::string index_before = ifindex(Ns("a"));
-  s = ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
+  s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(ifindex(Ns("a")), index_before);
   // A new address replaces the old one rather than adding to it.
-  s = ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.4/15"));
+  s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.4/15"));
   ASSERT_TRUE(s.ok()) << s.ToString();
   auto addrs = carrierarr::Run({"ip", "-n", Ns("a"), "-o", "-4", "addr", "show", "dev", "eth0"});
   ASSERT_TRUE(addrs.ok());
   EXPECT_THAT(addrs->out, HasSubstr("198.18.0.4/15"));
   EXPECT_THAT(addrs->out, Not(HasSubstr("198.18.0.2/")));
-  rtt = Ping(Ns("b"), Ip("198.18.0.4"), milliseconds(2000));
+  rtt = netns_.Ping(Ns("b"), Ip("198.18.0.4"), milliseconds(2000));
   EXPECT_TRUE(rtt.ok()) << rtt.status().ToString();
 
   // No reply: an error after about the timeout (sub-second timeouts are honoured).
   auto start = steady_clock::now();
-  rtt = Ping(Ns("a"), Ip("198.18.0.99"), milliseconds(300));
+  rtt = netns_.Ping(Ns("a"), Ip("198.18.0.99"), milliseconds(300));
   auto took = steady_clock::now() - start;
   EXPECT_FALSE(rtt.ok());
   EXPECT_EQ(rtt.status().code(), StatusCode::kDeadlineExceeded) << rtt.status().ToString();
   EXPECT_LT(took, milliseconds(1500));
   // No route at all (the mesh range is not routed on the underlay).
-  rtt = Ping(Ns("a"), Ip("10.42.0.1"), milliseconds(300));
+  rtt = netns_.Ping(Ns("a"), Ip("10.42.0.1"), milliseconds(300));
   EXPECT_FALSE(rtt.ok());
   EXPECT_THAT(rtt.status().message(), HasSubstr("unreachable"));
-  rtt = Ping(Ns("nosuchns"), Ip("198.18.0.3"), milliseconds(300));
+  rtt = netns_.Ping(Ns("nosuchns"), Ip("198.18.0.3"), milliseconds(300));
   EXPECT_FALSE(rtt.ok());
 
   // The root namespace saw nothing, not even a link passing through, and has nothing new.
@@ -323,28 +333,28 @@ TEST_F(NetnsTest, BridgeConnectsTwoNamespacesWithoutTouchingTheRootNamespace) {
         << "link " << name << " appeared in the root namespace";
   }
   for (const char* n : {"a", "b", "br"}) {
-    s = DeleteNamespace(Ns(n));
+    s = netns_.DeleteNamespace(Ns(n));
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   EXPECT_EQ(RootSnapshot(), before);
 }
 
 TEST_F(NetnsTest, ConnectFailsClearlyWithoutBridgeOrNamespace) {
-  Status s = CreateNamespace(Ns("br"));
+  Status s = netns_.CreateNamespace(Ns("br"));
   ASSERT_TRUE(s.ok()) << s.ToString();
-  s = ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
+  s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
   EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr(Ns("a")));
-  s = CreateNamespace(Ns("a"));
+  s = netns_.CreateNamespace(Ns("a"));
   ASSERT_TRUE(s.ok()) << s.ToString();
-  s = ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
+  s = netns_.ConnectToBridge(Ns("br"), Bridge(), Port("a"), Ns("a"), Cidr("198.18.0.2/15"));
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("EnsureBridge"));
 }
 
 TEST_F(NetnsTest, StartedProcessRunsDetachedInTheNamespaceAndStops) {
   const std::string ns = Ns("a");
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
   // A descriptor we leak on purpose: the daemon must not inherit it.
   int leaked = ::open("/dev/null", O_RDONLY);
@@ -354,10 +364,10 @@ TEST_F(NetnsTest, StartedProcessRunsDetachedInTheNamespaceAndStops) {
   ::close(leaked);
   ASSERT_GT(pid, 0);
 
-  EXPECT_THAT(NamespacePids(ns), Contains(pid));
-  EXPECT_TRUE(ProcessMatches(pid, "sleep 30"));
-  EXPECT_FALSE(ProcessMatches(pid, "nebula"));
-  EXPECT_FALSE(ProcessMatches(pid, ""));
+  EXPECT_THAT(netns_.NamespacePids(ns), Contains(pid));
+  EXPECT_TRUE(Processes().ProcessMatches(pid, "sleep 30"));
+  EXPECT_FALSE(Processes().ProcessMatches(pid, "nebula"));
+  EXPECT_FALSE(Processes().ProcessMatches(pid, ""));
   auto [ppid, session] = ParentAndSession(pid);
   EXPECT_NE(ppid, ::getpid()) << "the daemon must not be our child";
   EXPECT_NE(session, ::getsid(0)) << "the daemon must have its own session";
@@ -370,24 +380,25 @@ TEST_F(NetnsTest, StartedProcessRunsDetachedInTheNamespaceAndStops) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   // A wrong marker means "not ours": nothing is killed, and that is not an error.
-  s = StopProcess(pid, "not-the-marker");
+  s = Stop(pid, "not-the-marker");
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_TRUE(ProcessMatches(pid, "sleep 30")) << "StopProcess killed a process it did not match";
+  EXPECT_TRUE(Processes().ProcessMatches(pid, "sleep 30"))
+      << "StopProcess killed a process it did not match";
 
   auto start = steady_clock::now();
-  s = StopProcess(pid, "sleep 30");
+  s = Stop(pid, "sleep 30");
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_LT(steady_clock::now() - start, milliseconds(1000));  // SIGTERM was enough
-  EXPECT_FALSE(ProcessMatches(pid, "sleep 30"));
-  EXPECT_THAT(NamespacePids(ns), Not(Contains(pid)));
-  s = StopProcess(pid, "sleep 30");  // again: already gone is success
+  EXPECT_FALSE(Processes().ProcessMatches(pid, "sleep 30"));
+  EXPECT_THAT(netns_.NamespacePids(ns), Not(Contains(pid)));
+  s = Stop(pid, "sleep 30");  // again: already gone is success
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(StopProcess(pid, "").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Stop(pid, "").code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(NetnsTest, LogIsAppendedNotTruncated) {
   const std::string ns = Ns("a");
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
   const std::string log = dir_ + "/append.log";
   s = WriteFileAtomic(log, "earlier run\n", 0600);
@@ -412,60 +423,60 @@ TEST_F(NetnsTest, LogIsAppendedNotTruncated) {
 
 TEST_F(NetnsTest, StartFailsClearly) {
   const std::string ns = Ns("a");
-  auto r = StartInNamespace(ns, {"sleep", "30"}, dir_ + "/x.log");
+  auto r = netns_.StartInNamespace(ns, {"sleep", "30"}, dir_ + "/x.log");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr("create it first"));
 
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  r = StartInNamespace(ns, {"no-such-program-carrierarr"}, dir_ + "/x.log");
+  r = netns_.StartInNamespace(ns, {"no-such-program-carrierarr"}, dir_ + "/x.log");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("not found in PATH"));
-  r = StartInNamespace(ns, {}, dir_ + "/x.log");
+  r = netns_.StartInNamespace(ns, {}, dir_ + "/x.log");
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  r = StartInNamespace(ns, {"sleep", "30"}, dir_ + "/no/such/dir/x.log");
+  r = netns_.StartInNamespace(ns, {"sleep", "30"}, dir_ + "/no/such/dir/x.log");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("no/such/dir/x.log"));
-  EXPECT_TRUE(NamespacePids(ns).empty());
+  EXPECT_TRUE(netns_.NamespacePids(ns).empty());
 }
 
 TEST_F(NetnsTest, StopEscalatesToSigkill) {
   const std::string ns = Ns("a");
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
   // SIGTERM is ignored (and the ignoring is inherited by sleep, whether sh forks or execs it).
   pid_t pid = Start(ns, {"sh", "-c", "trap '' TERM; sleep 28"}, "sleep 28");
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(WaitIgnoresSigterm(pid));
   auto start = steady_clock::now();
-  s = StopProcess(pid, "sleep 28", milliseconds(200));
+  s = Stop(pid, "sleep 28", milliseconds(200));
   auto took = steady_clock::now() - start;
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_GE(took, milliseconds(200));
   EXPECT_LT(took, milliseconds(3000));
-  EXPECT_FALSE(ProcessMatches(pid, "sleep 28"));
+  EXPECT_FALSE(Processes().ProcessMatches(pid, "sleep 28"));
 }
 
 TEST_F(NetnsTest, DeleteNamespaceKillsLeftoverProcesses) {
   const std::string ns = Ns("a");
-  Status s = CreateNamespace(ns);
+  Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
   pid_t polite = Start(ns, {"sleep", "27"}, "sleep 27");
   pid_t stubborn = Start(ns, {"sh", "-c", "trap '' TERM; sleep 26"}, "sleep 26");
   ASSERT_GT(polite, 0);
   ASSERT_GT(stubborn, 0);
   ASSERT_TRUE(WaitIgnoresSigterm(stubborn));
-  EXPECT_THAT(NamespacePids(ns), ::testing::IsSupersetOf({polite, stubborn}));
+  EXPECT_THAT(netns_.NamespacePids(ns), ::testing::IsSupersetOf({polite, stubborn}));
 
   auto start = steady_clock::now();
-  s = DeleteNamespace(ns, milliseconds(200));
+  s = netns_.DeleteNamespace(ns, milliseconds(200));
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_LT(steady_clock::now() - start, milliseconds(3000));
-  EXPECT_FALSE(NamespaceExists(ns));
+  EXPECT_FALSE(netns_.NamespaceExists(ns));
   EXPECT_FALSE(SleepAlive(polite));
   EXPECT_FALSE(SleepAlive(stubborn));
-  EXPECT_TRUE(NamespacePids(ns).empty());
+  EXPECT_TRUE(netns_.NamespacePids(ns).empty());
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/time_source.h"
 #include "provision/fake_resource.h"
 #include "testing/tools.h"
 
@@ -188,6 +189,29 @@ TEST_F(EngineTest, CreatesInDependencyOrderAndRecordsReady) {
     EXPECT_EQ(rec.attrs["summary"], s.summary);
   }
   ExpectConverged(desired);
+}
+
+TEST_F(EngineTest, ElapsedTimeIsMeasuredOnTheInjectedClock) {
+  SimulatedTimeSource time;
+  // Each create "takes" a fixed time on the simulated clock and none of the real one.
+  world_.set_on_create([&time](const std::string& id) {
+    time.Advance(id == "a" ? std::chrono::seconds(90) : std::chrono::milliseconds(250));
+  });
+  ResourceList desired;
+  desired.push_back(MakeFake(world_, "b", {"a"}));
+  desired.push_back(MakeFake(world_, "a"));
+  plan_ = MustPlan(desired);
+  std::map<std::string, milliseconds> elapsed;
+  ApplyResult result = Apply(plan_, desired, *store_, kinds_,
+                             {.parallelism = 1,
+                              .on_event =
+                                  [&elapsed](const StepEvent& e) {
+                                    if (e.type == Type::kSucceeded) elapsed[e.step->id] = e.elapsed;
+                                  },
+                              .time = &time});
+  ASSERT_TRUE(result.status.ok()) << result.status.ToString();
+  EXPECT_EQ(elapsed["a"], milliseconds(90'000));
+  EXPECT_EQ(elapsed["b"], milliseconds(250));
 }
 
 TEST_F(EngineTest, IndependentStepsRunInParallel) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/file_util.h"
+#include "core/time_source.h"
 #include "pki/authority.h"
 #include "pki/ca_pool.h"
 #include "pki/cert.h"
@@ -328,6 +329,52 @@ TEST_F(FileResourcesTest, DeletersRemoveRecordedPathsAndTolerateGoneOnes) {
   Status s = (*file_deleter)({{"path", dir_ / "dir.yml"}});
   EXPECT_EQ(s.code(), StatusCode::kInternal);
   EXPECT_THAT(s.message(), HasSubstr("remove " + dir_ / "dir.yml"));
+}
+
+// The rule on a simulated clock: a certificate still valid, even a minute before it expires, is
+// kept; once expired, the plan makes the CA anew and signs the host again from the new "now".
+TEST_F(FileResourcesTest, ExpiredCertificatesAreMadeAnewAndValidOnesKept) {
+  SimulatedTimeSource time;
+  CaParams ca_params = Ca();
+  ca_params.time = &time;
+  HostCertParams host_params = Host();
+  host_params.time = &time;
+  auto store = StateStore::Open(dir_.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  KindRegistry kinds;
+  RegisterFileKinds(kinds);
+  ResourceList desired;
+  desired.push_back(MakeCaResource(ca_params));
+  desired.push_back(MakeHostCertResource(host_params));
+  auto up = [&] {
+    auto plan = MakePlan(desired, (*store)->Snapshot(), {});
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    if (!plan.ok()) return Plan{};
+    ApplyResult result = Apply(*plan, desired, **store, kinds, {.time = &time});
+    EXPECT_TRUE(result.status.ok()) << result.status.ToString();
+    return *plan;
+  };
+
+  EXPECT_EQ(up().Count(Action::kCreate), 2);
+  const pki::Certificate first = MustLoadCert(dir_ / "gpu-1.crt");
+  EXPECT_EQ(first.details.not_before, time.NowUnix());
+  // Valid until one second before the CA (a day) expires.
+  EXPECT_EQ(first.details.not_after, time.NowUnix() + 24 * 3600 - 1);
+
+  time.Advance(std::chrono::hours(24) - std::chrono::minutes(1));
+  EXPECT_FALSE(up().HasChanges()) << "a certificate that still verifies is kept";
+  EXPECT_EQ(MustLoadCert(dir_ / "gpu-1.crt").details.not_before, first.details.not_before);
+
+  time.Advance(std::chrono::minutes(2));
+  EXPECT_FALSE(Exists(*desired[0]));
+  EXPECT_FALSE(Exists(*desired[1]));
+  Plan renewed = up();
+  EXPECT_TRUE(renewed.HasChanges());
+  const pki::Certificate second = MustLoadCert(dir_ / "gpu-1.crt");
+  EXPECT_EQ(second.details.not_before, time.NowUnix());
+  EXPECT_EQ(MustLoadCert(dir_ / "ca.crt").details.not_before, time.NowUnix());
+  EXPECT_TRUE(Exists(*desired[0]));
+  EXPECT_TRUE(Exists(*desired[1]));
 }
 
 // CA, two host certificates and a config, through the planner and the engine: up, a CA change

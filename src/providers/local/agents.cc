@@ -6,7 +6,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include "core/file_util.h"
 #include "core/ipv4.h"
@@ -22,22 +21,29 @@ using Json = nlohmann::json;
 
 std::string OwnProgram(const std::string& name) { return FindOwnProgram(name).value_or(name); }
 
+// How long a stopped daemon gets between SIGTERM and SIGKILL.
+constexpr std::chrono::milliseconds kStopGrace = std::chrono::seconds(1);
+// carrierarr-fleet's `tokens create` answers over a local socket; 15 s means it is stuck.
+constexpr std::chrono::milliseconds kTokenTimeout = std::chrono::seconds(15);
+
 // Stops every process of a "daemon" record: the recorded pid, any process in its namespace
 // whose command line carries the marker (a run killed between start and record), and any other
 // that has the marker as an argument (its namespace was deleted by hand and made anew: the old
 // daemon must not live on beside the new one).
-Status StopDaemon(const Json& attrs) {
+Status StopDaemon(const Netns& netns, const Json& attrs) {
   std::string marker = attrs.value("marker", "");
   if (marker.empty()) return Status::Internal("daemon record without a marker");
+  ProcessRunner& processes = netns.processes();
   if (attrs.contains("pid"))
-    CARRIERARR_RETURN_IF_ERROR(StopProcess(attrs["pid"].get<int>(), marker));
+    CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(attrs["pid"].get<int>(), marker, kStopGrace));
   std::string ns = attrs.value("netns", "");
-  if (!ns.empty() && NamespaceExists(ns)) {
-    for (pid_t pid : NamespacePids(ns))
-      if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+  if (!ns.empty() && netns.NamespaceExists(ns)) {
+    for (pid_t pid : netns.NamespacePids(ns))
+      if (processes.ProcessMatches(pid, marker))
+        CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(pid, marker, kStopGrace));
   }
-  for (pid_t pid : ProcessesWithArgs({marker}))
-    CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+  for (pid_t pid : processes.ProcessesWithArgs({marker}))
+    CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(pid, marker, kStopGrace));
   return Status::Ok();
 }
 
@@ -46,11 +52,12 @@ Status StopDaemon(const Json& attrs) {
 class DaemonResource final : public provision::Resource {
  public:
   struct Params {
-    std::string id, summary, netns, marker, log_path;
+    std::string id, summary, ns, marker, log_path;
     std::vector<std::string> argv;
     std::vector<std::string> deps;
     std::function<bool()> ready;
     std::string not_ready;  // what to say when ready() never held
+    Netns netns;
   };
   explicit DaemonResource(Params p) : p_(std::move(p)) {}
   std::string id() const override { return p_.id; }
@@ -58,22 +65,22 @@ class DaemonResource final : public provision::Resource {
   std::string summary() const override { return p_.summary; }
   std::vector<std::string> deps() const override { return p_.deps; }
   std::string hash() const override {
-    std::string h = p_.netns;
+    std::string h = p_.ns;
     for (const auto& a : p_.argv) h += "|" + a;
     return h;
   }
   Json attrs() const override {
-    return {{"netns", p_.netns}, {"marker", p_.marker}, {"log_path", p_.log_path}};
+    return {{"netns", p_.ns}, {"marker", p_.marker}, {"log_path", p_.log_path}};
   }
   Result<bool> Exists() const override {
-    if (!NamespaceExists(p_.netns)) return false;
-    for (pid_t pid : NamespacePids(p_.netns))
-      if (ProcessMatches(pid, p_.marker)) return !p_.ready || p_.ready();
+    if (!p_.netns.NamespaceExists(p_.ns)) return false;
+    for (pid_t pid : p_.netns.NamespacePids(p_.ns))
+      if (p_.netns.processes().ProcessMatches(pid, p_.marker)) return !p_.ready || p_.ready();
     return false;
   }
   Result<Json> Create() override {
-    CARRIERARR_RETURN_IF_ERROR(StopDaemon(attrs()));
-    auto pid = StartInNamespace(p_.netns, p_.argv, p_.log_path);
+    CARRIERARR_RETURN_IF_ERROR(StopDaemon(p_.netns, attrs()));
+    auto pid = p_.netns.StartInNamespace(p_.ns, p_.argv, p_.log_path);
     if (!pid.ok()) return pid.status();
     for (int i = 0; i < 1000; ++i) {  // 10 s
       if (!p_.ready || p_.ready()) {
@@ -81,13 +88,13 @@ class DaemonResource final : public provision::Resource {
         a["pid"] = *pid;
         return a;
       }
-      if (!ProcessMatches(*pid, p_.marker)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!p_.netns.processes().ProcessMatches(*pid, p_.marker)) break;
+      p_.netns.time().SleepFor(std::chrono::milliseconds(10));
     }
     std::string log;
     if (auto text = ReadFile(p_.log_path); text.ok())
       log = text->size() > 600 ? text->substr(text->size() - 600) : *text;
-    (void)StopDaemon(attrs());
+    (void)StopDaemon(p_.netns, attrs());
     return Status::Unavailable(p_.not_ready + " within 10 s; its log (" + p_.log_path +
                                ") ends with:\n" + log);
   }
@@ -100,8 +107,12 @@ class DaemonResource final : public provision::Resource {
 // kept (0600) where that node's agent reads it.
 class AgentTokenResource final : public provision::Resource {
  public:
-  AgentTokenResource(std::string node, std::string path, std::vector<std::string> argv)
-      : node_(std::move(node)), path_(std::move(path)), argv_(std::move(argv)) {}
+  AgentTokenResource(std::string node, std::string path, std::vector<std::string> argv,
+                     ProcessRunner& processes)
+      : node_(std::move(node)),
+        path_(std::move(path)),
+        argv_(std::move(argv)),
+        processes_(processes) {}
   std::string id() const override { return "agent-token/" + node_; }
   std::string kind() const override { return "agent-token"; }
   std::string summary() const override { return "enrollment token for " + node_ + "'s agent"; }
@@ -116,7 +127,7 @@ class AgentTokenResource final : public provision::Resource {
       return Status::PermissionDenied("cannot create the directory of " + path_ + ": " +
                                       ec.message());
     unlink(path_.c_str());  // a token from an interrupted run: the new one replaces it
-    auto run = Run(argv_, {.timeout = std::chrono::seconds(15)});
+    auto run = processes_.Run(argv_, {.timeout = kTokenTimeout});
     if (!run.ok()) return run.status();
     if (run->exit_code != 0)
       return Status::Unavailable("creating " + node_ + "'s enrollment token failed: " + run->err);
@@ -126,6 +137,7 @@ class AgentTokenResource final : public provision::Resource {
  private:
   std::string node_, path_;
   std::vector<std::string> argv_;
+  ProcessRunner& processes_;
 };
 
 }  // namespace
@@ -142,15 +154,16 @@ std::string ControlPlaneAddress(const spec::FleetSpec& fleet) {
 }
 
 Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
-                                        const std::string& ttl) {
+                                        const std::string& ttl, ProcessRunner& processes) {
   const std::string dir = paths.ControlDir();
   // Written by carrierarr-fleet (0600), read back and removed at once: the token lives on only
   // where it is going (the node's userdata).
   const std::string out = dir + "/.token-" + node;
-  auto run = Run({OwnProgram("carrierarr-fleet"), "tokens", "create", "--server",
-                  "unix:" + dir + "/serve.sock", "--admin-token-file", dir + "/admin.token",
-                  "--name", node, "--uses", "1", "--ttl", ttl, "--out", out, "--force"},
-                 {.timeout = std::chrono::seconds(15)});
+  auto run =
+      processes.Run({OwnProgram("carrierarr-fleet"), "tokens", "create", "--server",
+                     "unix:" + dir + "/serve.sock", "--admin-token-file", dir + "/admin.token",
+                     "--name", node, "--uses", "1", "--ttl", ttl, "--out", out, "--force"},
+                    {.timeout = kTokenTimeout});
   if (!run.ok()) return run.status();
   if (run->exit_code != 0)
     return Status::Unavailable("creating " + node + "'s enrollment token failed: " + run->err);
@@ -162,7 +175,8 @@ Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, cons
 
 void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
                               const std::vector<mesh::NodePlan>& nodes,
-                              provision::ResourceList& out) {
+                              provision::ResourceList& out, const Seams& seams) {
+  const Netns netns(seams);
   const mesh::NodePlan* homelab = nullptr;
   for (const auto& n : nodes)
     if (n.role == mesh::Role::kHomelab) homelab = &n;
@@ -175,7 +189,7 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
   out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
       .id = "control-plane",
       .summary = "carrierarr serve in " + NodeNamespace(fleet.name, homelab->name) + " on " + grpc,
-      .netns = NodeNamespace(fleet.name, homelab->name),
+      .ns = NodeNamespace(fleet.name, homelab->name),
       .marker = control_dir,
       .log_path = paths.state_dir + "/logs/control-plane.log",
       .argv = {fleet_binary, "serve", "--state-dir", control_dir, "--listen",
@@ -184,7 +198,8 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
                "--status-interval", "10s", "--heartbeat-interval", "5s", "--allow-exec"},
       .deps = {"nebula/" + homelab->name},
       .ready = [socket] { return UnixSocketAccepts(socket); },
-      .not_ready = "the control plane did not answer on " + socket}));
+      .not_ready = "the control plane did not answer on " + socket,
+      .netns = netns}));
 
   for (const auto& node : nodes) {
     // Cloud nodes get their token in their userdata when they are launched.
@@ -195,12 +210,13 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
         node.name, token,
         std::vector<std::string>{fleet_binary, "tokens", "create", "--server", "unix:" + socket,
                                  "--admin-token-file", admin_token, "--name", node.name, "--uses",
-                                 "1", "--ttl", "1h", "--out", token, "--force"}));
+                                 "1", "--ttl", "1h", "--out", token, "--force"},
+        *seams.processes));
     const std::string credential = agent_dir + "/credential";
     out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
         .id = "agent/" + node.name,
         .summary = "carrierarr-agent in " + NodeNamespace(fleet.name, node.name),
-        .netns = NodeNamespace(fleet.name, node.name),
+        .ns = NodeNamespace(fleet.name, node.name),
         .marker = agent_dir,
         .log_path = paths.state_dir + "/logs/agent-" + node.name + ".log",
         .argv = {OwnProgram("carrierarr-agent"),
@@ -226,12 +242,13 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
         .deps = {"nebula/" + node.name, "agent-token/" + node.name, "control-plane"},
         // Registered: the agent keeps the credential the control plane gave it.
         .ready = [credential] { return access(credential.c_str(), F_OK) == 0; },
-        .not_ready = "the agent of " + node.name + " did not register"}));
+        .not_ready = "the agent of " + node.name + " did not register",
+        .netns = netns}));
   }
 }
 
-void RegisterControlPlaneKinds(provision::KindRegistry& kinds) {
-  kinds.Register("daemon", StopDaemon);
+void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns) {
+  kinds.Register("daemon", [netns](const Json& attrs) { return StopDaemon(netns, attrs); });
   kinds.Register("agent-token", [](const Json& attrs) {
     std::string path = attrs.value("path", "");
     if (!path.empty() && unlink(path.c_str()) != 0 && errno != ENOENT)

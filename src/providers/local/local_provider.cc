@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <future>
-#include <thread>
 
 #include "core/file_util.h"
 #include "providers/local/netns.h"
@@ -25,24 +24,31 @@ std::string BridgePort(uint32_t mesh_ip) {
 // confirmed to be ours before it is signalled.
 std::string Marker(const std::string& config_path) { return config_path; }
 
+// How long a stopped nebula gets between SIGTERM and SIGKILL.
+constexpr std::chrono::milliseconds kStopGrace = std::chrono::seconds(1);
+
 class UnderlayResource final : public provision::Resource {
  public:
-  explicit UnderlayResource(const std::string& fleet) : ns_(UnderlayNamespace(fleet)) {}
+  UnderlayResource(const std::string& fleet, const Netns& netns)
+      : ns_(UnderlayNamespace(fleet)), netns_(netns) {}
   std::string id() const override { return "underlay"; }
   std::string kind() const override { return "netns"; }
   std::string summary() const override { return "underlay bridge namespace " + ns_; }
   std::vector<std::string> deps() const override { return {}; }
   std::string hash() const override { return ns_; }
   Json attrs() const override { return {{"netns", ns_}}; }
-  Result<bool> Exists() const override { return NamespaceExists(ns_) && LinkExists(ns_, kBridge); }
+  Result<bool> Exists() const override {
+    return netns_.NamespaceExists(ns_) && netns_.LinkExists(ns_, kBridge);
+  }
   Result<Json> Create() override {
-    CARRIERARR_RETURN_IF_ERROR(CreateNamespace(ns_));
-    CARRIERARR_RETURN_IF_ERROR(EnsureBridge(ns_, kBridge));
+    CARRIERARR_RETURN_IF_ERROR(netns_.CreateNamespace(ns_));
+    CARRIERARR_RETURN_IF_ERROR(netns_.EnsureBridge(ns_, kBridge));
     return attrs();
   }
 
  private:
   std::string ns_;
+  Netns netns_;
 };
 
 class NodeNamespaceResource final : public provision::Resource {
@@ -65,14 +71,14 @@ class NodeNamespaceResource final : public provision::Resource {
             {"bridge_port", BridgePort(p_.node.mesh_ip)}};
   }
   Result<bool> Exists() const override {
-    if (!NamespaceExists(ns_)) return false;
-    auto addr = InterfaceAddress(ns_, "eth0");
+    if (!p_.netns.NamespaceExists(ns_)) return false;
+    auto addr = p_.netns.InterfaceAddress(ns_, "eth0");
     return addr.has_value() && *addr == address_;
   }
   Result<Json> Create() override {
-    CARRIERARR_RETURN_IF_ERROR(CreateNamespace(ns_));
-    CARRIERARR_RETURN_IF_ERROR(ConnectToBridge(UnderlayNamespace(p_.fleet), kBridge,
-                                               BridgePort(p_.node.mesh_ip), ns_, address_));
+    CARRIERARR_RETURN_IF_ERROR(p_.netns.CreateNamespace(ns_));
+    CARRIERARR_RETURN_IF_ERROR(p_.netns.ConnectToBridge(
+        UnderlayNamespace(p_.fleet), kBridge, BridgePort(p_.node.mesh_ip), ns_, address_));
     return attrs();
   }
 
@@ -85,20 +91,23 @@ class NodeNamespaceResource final : public provision::Resource {
 // Stops what a "nebula" record describes: the recorded pid if it still is ours, and any process
 // in the namespace carrying the same config (a run killed between start and record), or anywhere
 // else (its namespace was deleted by hand and made anew: the old nebula must not live on).
-Status StopNebula(const Json& attrs) {
+Status StopNebula(const Netns& netns, const Json& attrs) {
   std::string marker = Marker(attrs.value("config_path", ""));
   if (marker.empty()) return Status::Internal("nebula record without a config path");
+  ProcessRunner& processes = netns.processes();
   if (attrs.contains("pid")) {
-    CARRIERARR_RETURN_IF_ERROR(StopProcess(attrs["pid"].get<int>(), marker));
+    CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(attrs["pid"].get<int>(), marker, kStopGrace));
   }
   std::string ns = attrs.value("netns", "");
-  if (!ns.empty() && NamespaceExists(ns)) {
-    for (pid_t pid : NamespacePids(ns)) {
-      if (ProcessMatches(pid, marker)) CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+  if (!ns.empty() && netns.NamespaceExists(ns)) {
+    for (pid_t pid : netns.NamespacePids(ns)) {
+      if (processes.ProcessMatches(pid, marker)) {
+        CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(pid, marker, kStopGrace));
+      }
     }
   }
-  for (pid_t pid : ProcessesWithArgs({"-config", attrs.value("config_path", "")})) {
-    CARRIERARR_RETURN_IF_ERROR(StopProcess(pid, marker));
+  for (pid_t pid : processes.ProcessesWithArgs({"-config", attrs.value("config_path", "")})) {
+    CARRIERARR_RETURN_IF_ERROR(processes.StopProcess(pid, marker, kStopGrace));
   }
   return Status::Ok();
 }
@@ -118,34 +127,35 @@ class NebulaProcessResource final : public provision::Resource {
     return {{"netns", ns_}, {"config_path", p_.config_path}, {"log_path", p_.log_path}};
   }
   Result<bool> Exists() const override {
-    if (!NamespaceExists(ns_)) return false;
-    for (pid_t pid : NamespacePids(ns_)) {
-      if (ProcessMatches(pid, Marker(p_.config_path))) {
-        return InterfaceAddress(ns_, kTunDevice).has_value();
+    if (!p_.netns.NamespaceExists(ns_)) return false;
+    for (pid_t pid : p_.netns.NamespacePids(ns_)) {
+      if (p_.netns.processes().ProcessMatches(pid, Marker(p_.config_path))) {
+        return p_.netns.InterfaceAddress(ns_, kTunDevice).has_value();
       }
     }
     return false;
   }
   Result<Json> Create() override {
     // A previous, interrupted run may have left one running: never run two.
-    CARRIERARR_RETURN_IF_ERROR(StopNebula(attrs()));
-    auto pid = StartInNamespace(ns_, {p_.nebula_binary, "-config", p_.config_path}, p_.log_path);
+    CARRIERARR_RETURN_IF_ERROR(StopNebula(p_.netns, attrs()));
+    auto pid =
+        p_.netns.StartInNamespace(ns_, {p_.nebula_binary, "-config", p_.config_path}, p_.log_path);
     if (!pid.ok()) return pid.status();
     // Bounded wait for the tun device: nebula is up once it has its mesh address.
     for (int i = 0; i < 500; ++i) {  // 5 s: generous for a loaded machine
-      if (InterfaceAddress(ns_, kTunDevice).has_value()) {
+      if (p_.netns.InterfaceAddress(ns_, kTunDevice).has_value()) {
         Json a = attrs();
         a["pid"] = *pid;
         return a;
       }
-      if (!ProcessMatches(*pid, Marker(p_.config_path))) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!p_.netns.processes().ProcessMatches(*pid, Marker(p_.config_path))) break;
+      p_.netns.time().SleepFor(std::chrono::milliseconds(10));
     }
     std::string log;
     if (auto text = ReadFile(p_.log_path); text.ok()) {
       log = text->size() > 600 ? text->substr(text->size() - 600) : *text;
     }
-    (void)StopNebula(attrs());
+    (void)StopNebula(p_.netns, attrs());
     return Status::Unavailable("nebula in " + ns_ + " did not bring up " + kTunDevice +
                                " within 5 s; its log (" + p_.log_path + ") ends with:\n" + log);
   }
@@ -157,8 +167,9 @@ class NebulaProcessResource final : public provision::Resource {
 
 class LocalProvider final : public providers::Provider {
  public:
+  explicit LocalProvider(const Seams& seams) : netns_(seams) {}
   std::string name() const override { return "local"; }
-  Status CheckEnvironment() const override { return CheckNetnsSupport(); }
+  Status CheckEnvironment() const override { return netns_.CheckSupport(); }
   std::string LighthouseEndpoint(const spec::FleetSpec& fleet, const mesh::NodePlan& lighthouse,
                                  const provision::FleetState& /*state*/) const override {
     return FormatIpv4(local::UnderlayAddress(fleet.local.underlay, lighthouse.mesh_ip).ip) + ":" +
@@ -178,17 +189,21 @@ class LocalProvider final : public providers::Provider {
                         provision::ResourceList& out) const override {
     bool have_underlay = false;
     for (const auto& res : out) have_underlay = have_underlay || res->id() == "underlay";
-    if (!have_underlay) out.push_back(MakeUnderlayResource(r.fleet.name));
-    out.push_back(MakeNodeNamespaceResource({r.fleet.name, r.node, r.fleet.local.underlay}));
+    if (!have_underlay) out.push_back(MakeUnderlayResource(r.fleet.name, netns_));
+    out.push_back(
+        MakeNodeNamespaceResource({r.fleet.name, r.node, r.fleet.local.underlay, netns_}));
     std::vector<std::string> deps = r.deps;
     deps.push_back("netns/" + r.node.name);
     out.push_back(MakeNebulaProcessResource({.fleet = r.fleet.name,
                                              .node = r.node,
                                              .config_path = r.paths.NebulaConfig(r.node.name),
                                              .log_path = r.paths.Log(r.node.name),
-                                             .deps = deps}));
+                                             .deps = deps,
+                                             .netns = netns_}));
   }
-  void RegisterKinds(provision::KindRegistry& kinds) const override { RegisterLocalKinds(kinds); }
+  void RegisterKinds(provision::KindRegistry& kinds) const override {
+    RegisterLocalKinds(kinds, netns_);
+  }
 
   // Each node's nebula process, and round trips measured from inside its namespace (in
   // parallel: a node that does not answer costs its timeout once, not once per node).
@@ -201,7 +216,7 @@ class LocalProvider final : public providers::Provider {
       auto rec = state.resources.find("nebula/" + node.name);
       Json attrs = rec == state.resources.end() ? Json() : rec->second.attrs;
       futures[node.name] =
-          std::async(std::launch::async, [&fleet, node, attrs, lighthouse, homelab] {
+          std::async(std::launch::async, [this, &fleet, node, attrs, lighthouse, homelab] {
             providers::NodeObservation o;
             o.underlay = FormatIpv4(local::UnderlayAddress(fleet.local.underlay, node.mesh_ip).ip);
             if (attrs.is_null()) {
@@ -209,7 +224,7 @@ class LocalProvider final : public providers::Provider {
               return o;
             }
             o.created = true;
-            ProcessInfo p = ObserveNebula(attrs);
+            ProcessInfo p = ObserveNebula(attrs, netns_.processes());
             o.running = p.running;
             o.pid = p.pid;
             if (!o.running) {
@@ -221,7 +236,7 @@ class LocalProvider final : public providers::Provider {
             std::string ns = NodeNamespace(fleet.name, node.name);
             auto ping = [&](uint32_t target) -> std::optional<double> {
               if (target == node.mesh_ip) return 0.0;
-              auto rtt = Ping(ns, target, std::chrono::milliseconds(1000));
+              auto rtt = netns_.Ping(ns, target, std::chrono::milliseconds(1000));
               if (!rtt.ok()) return std::nullopt;
               return rtt->count() / 1000.0;
             };
@@ -235,12 +250,15 @@ class LocalProvider final : public providers::Provider {
     for (auto& [name, f] : futures) out[name] = f.get();
     return out;
   }
+
+ private:
+  Netns netns_;
 };
 
 }  // namespace
 
-std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& /*seams*/) {
-  return std::make_unique<LocalProvider>();
+std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& seams) {
+  return std::make_unique<LocalProvider>(seams);
 }
 
 std::string UnderlayNamespace(const std::string& fleet) { return fleet + ".ul"; }
@@ -253,8 +271,9 @@ Ipv4Net UnderlayAddress(const Ipv4Net& underlay, uint32_t mesh_ip) {
   return {underlay.Network() | (mesh_ip & 0xffff), underlay.mask};
 }
 
-std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet) {
-  return std::make_unique<UnderlayResource>(fleet);
+std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet,
+                                                          const Netns& netns) {
+  return std::make_unique<UnderlayResource>(fleet, netns);
 }
 
 std::unique_ptr<provision::Resource> MakeNodeNamespaceResource(const NodeNamespaceParams& params) {
@@ -265,19 +284,19 @@ std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProce
   return std::make_unique<NebulaProcessResource>(params);
 }
 
-void RegisterLocalKinds(provision::KindRegistry& kinds) {
-  kinds.Register("netns", [](const Json& attrs) {
+void RegisterLocalKinds(provision::KindRegistry& kinds, const Netns& netns) {
+  kinds.Register("netns", [netns](const Json& attrs) {
     // Deleting a namespace stops what runs in it and removes its veth (and the peer end).
-    return DeleteNamespace(attrs.value("netns", ""));
+    return netns.DeleteNamespace(attrs.value("netns", ""));
   });
-  kinds.Register("nebula", StopNebula);
-  RegisterControlPlaneKinds(kinds);
+  kinds.Register("nebula", [netns](const Json& attrs) { return StopNebula(netns, attrs); });
+  RegisterControlPlaneKinds(kinds, netns);
 }
 
-ProcessInfo ObserveNebula(const Json& attrs) {
+ProcessInfo ObserveNebula(const Json& attrs, ProcessRunner& processes) {
   ProcessInfo info;
   std::string marker = Marker(attrs.value("config_path", ""));
-  if (attrs.contains("pid") && ProcessMatches(attrs["pid"].get<int>(), marker)) {
+  if (attrs.contains("pid") && processes.ProcessMatches(attrs["pid"].get<int>(), marker)) {
     info.running = true;
     info.pid = attrs["pid"].get<int>();
   }

@@ -9,6 +9,7 @@
 #include "core/ipv4.h"
 #include "core/seams.h"
 #include "mesh/address_plan.h"
+#include "providers/local/netns.h"
 #include "providers/provider.h"
 #include "provision/resource.h"
 
@@ -25,12 +26,16 @@ Ipv4Net UnderlayAddress(const Ipv4Net& underlay, uint32_t mesh_ip);
 inline constexpr char kBridge[] = "br0";
 inline constexpr char kTunDevice[] = "nebula1";
 
-std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet);
+// Every resource below reaches namespaces and processes only through the Netns it is given (a
+// copy: it shares the provider's runner and clock).
+std::unique_ptr<provision::Resource> MakeUnderlayResource(const std::string& fleet,
+                                                          const Netns& netns);
 
 struct NodeNamespaceParams {
   std::string fleet;
   mesh::NodePlan node;
   Ipv4Net underlay;
+  Netns netns;
 };
 std::unique_ptr<provision::Resource> MakeNodeNamespaceResource(const NodeNamespaceParams& params);
 
@@ -41,30 +46,36 @@ struct NebulaProcessParams {
   std::string log_path;
   std::string nebula_binary = "nebula";
   std::vector<std::string> deps;  // the node's namespace, certificate, config (and lighthouse)
+  Netns netns;
 };
 std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProcessParams& params);
 
 // Deleters for "netns", "nebula", "daemon" and "agent-token".
-void RegisterLocalKinds(provision::KindRegistry& kinds);
+void RegisterLocalKinds(provision::KindRegistry& kinds, const Netns& netns);
 
 // The control plane (`carrierarr serve` in the homelab node's namespace, on its mesh address and
 // on the unix socket <state dir>/control/serve.sock for the operator's shell), one single-use
-// enrollment token per node and `carrierarr-agent` in every node's namespace (agents.cc).
+// enrollment token per node and `carrierarr-agent` in every node's namespace (agents.cc). They
+// start and stop their programs through `seams` (the default: this machine, for ops until it
+// passes its context's seams).
 void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
                               const std::vector<mesh::NodePlan>& nodes,
-                              provision::ResourceList& out);
-void RegisterControlPlaneKinds(provision::KindRegistry& kinds);
+                              provision::ResourceList& out, const Seams& seams = Seams());
+void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns);
 
 // The agent's --type for a node: "lighthouse", "gpu-worker" or "cpu-worker".
 std::string AgentType(const mesh::NodePlan& node);
 // Where agents reach the control plane over the mesh: "<homelab mesh ip>:<grpc port>".
 std::string ControlPlaneAddress(const spec::FleetSpec& fleet);
 // A fresh single-use enrollment token for `node` from the running control plane (through
-// carrierarr-fleet and its unix socket); `ttl` as `carrierarr tokens create --ttl` takes it.
+// carrierarr-fleet and its unix socket, run by `processes`); `ttl` as `carrierarr tokens create
+// --ttl` takes it.
 Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
-                                        const std::string& ttl);
+                                        const std::string& ttl,
+                                        ProcessRunner& processes = *RealProcessRunner::Get());
 
-// The provider itself, as the registry (providers/registry.h) makes it.
+// The provider itself, as the registry (providers/registry.h) makes it: every program it runs
+// goes through seams.processes, every wait through seams.time.
 std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& seams);
 
 // What `status` reports about a node's process.
@@ -72,7 +83,7 @@ struct ProcessInfo {
   bool running = false;
   int pid = 0;
 };
-ProcessInfo ObserveNebula(const nlohmann::json& attrs);
+ProcessInfo ObserveNebula(const nlohmann::json& attrs, ProcessRunner& processes);
 
 }  // namespace carrierarr::local
 
