@@ -3,7 +3,8 @@
 // making it twice; the security group's deletion waiting out DependencyViolation on simulated
 // time; and the shared instance cache under concurrency: a list read while another thread
 // launched must not answer that thread's read-back, shown once deterministically and then by
-// the whole fleet applied in parallel against a fake with random latency, many times.
+// the whole fleet applied in parallel against a fake with random latency, many times; and the
+// command line's overrides reaching the deleters.
 //
 // Every provider here is made over a SessionFactory of the test's own (curl to the fake on
 // 127.0.0.1, a written Environment, a SimulatedTimeSource), so polls and retries wait no real
@@ -336,6 +337,36 @@ TEST_F(AwsResourcesTest, SecurityGroupDeletionWaitsOutDependencyViolation) {
   EXPECT_THAT(stuck.message(), HasSubstr("DependencyViolation"));
   EXPECT_LE(time_.slept() - slept_before, std::chrono::seconds(300));
   EXPECT_GT(time_.slept() - slept_before, std::chrono::seconds(290));
+}
+
+// --endpoint-url (or CARRIERARR_AWS_ENDPOINT), --region and --profile beat what the state
+// recorded, also in the deleters of a provider the registry's way makes from the Seams.
+TEST_F(AwsResourcesTest, CommandLineOverridesBeatTheRecordedTarget) {
+  StartFake();
+  const Json recorded = {{"region", "ap-south-1"},
+                         {"profile", ""},
+                         {"endpoint_url", "http://127.0.0.1:1"},  // nothing answers there
+                         {"key_name", "carrierarr-gone"},
+                         {"pem_path", ""}};
+  Seams by_flag{.environment = Deps().environment};
+  by_flag.overrides = {{aws_provider::kEndpointOverride, fake_->endpoint()},
+                       {aws_provider::kRegionOverride, "us-east-1"}};
+  Seams by_env{.environment = Deps().environment};
+  by_env.environment.vars["CARRIERARR_AWS_ENDPOINT"] = fake_->endpoint();
+  by_env.overrides = {{aws_provider::kRegionOverride, "us-east-1"}};  // the fake's region
+  for (const Seams* seams : {&by_flag, &by_env}) {
+    provision::KindRegistry kinds;
+    aws_provider::MakeAwsProvider(*seams)->RegisterKinds(kinds);
+    Status deleted = (*kinds.Find("aws-key-pair"))(recorded);
+    EXPECT_TRUE(deleted.ok()) << deleted.ToString();
+  }
+  EXPECT_EQ(Calls("DeleteKeyPair"), 2);
+
+  SessionFactory sessions({.overrides = {.region = "eu-west-1", .endpoint_url = "http://e"}});
+  const Target t = sessions.Resolve({.region = "us-east-1", .profile = "p", .endpoint_url = "x"});
+  EXPECT_EQ(t.region, "eu-west-1");
+  EXPECT_EQ(t.profile, "p");  // not overridden: the recorded one
+  EXPECT_EQ(t.endpoint_url, "http://e");
 }
 
 // The race itself, made to happen: a fleet-wide list is read before an instance is launched
