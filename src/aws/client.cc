@@ -10,7 +10,6 @@
 #include <optional>
 #include <pugixml.hpp>
 #include <random>
-#include <thread>
 
 #include "aws/sigv4.h"
 
@@ -224,8 +223,6 @@ bool HasAwsCode(const Status& status, std::string_view code) {
 
 AwsClient::AwsClient(ClientOptions options, HttpTransport* transport, CredentialSource* credentials)
     : options_(std::move(options)), transport_(transport), credentials_(credentials) {
-  if (!options_.sleep)
-    options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   if (!options_.random) {
     // Shared by the copies of the function, guarded: Query/Json run on several threads.
     struct Generator {
@@ -238,7 +235,7 @@ AwsClient::AwsClient(ClientOptions options, HttpTransport* transport, Credential
       return std::uniform_real_distribution<double>(0.0, 1.0)(generator->engine);
     };
   }
-  if (options_.clock == nullptr) options_.clock = RealTimeSource::Get();
+  if (options_.time == nullptr) options_.time = RealTimeSource::Get();
   if (options_.max_attempts < 1) options_.max_attempts = 1;
 }
 
@@ -291,14 +288,13 @@ Result<std::string> AwsClient::Call(const std::string& service, const std::strin
       const double seconds = options_.random() * std::pow(2.0, attempt - 2);
       const double capped_ms =
           std::min(seconds * 1000.0, static_cast<double>(options_.max_backoff.count()));
-      options_.sleep(std::chrono::milliseconds(static_cast<int64_t>(capped_ms)));
+      options_.time->SleepFor(std::chrono::milliseconds(static_cast<int64_t>(capped_ms)));
     }
     auto credentials = credentials_->Get();
     if (!credentials.ok()) return credentials.status().WithPrefix(call);
     // Signed anew for every attempt: the signature carries the time it was made.
     HttpRequest signed_request = request;
-    Sign(signed_request, *credentials, options_.region, service,
-         std::chrono::system_clock::time_point(std::chrono::milliseconds(options_.clock->NowMs())));
+    Sign(signed_request, *credentials, options_.region, service, options_.time->SystemNow());
     ++calls_;
     auto response = transport_->Send(signed_request);
     if (!response.ok()) {

@@ -51,10 +51,10 @@ struct ClientOptions {
   std::string endpoint_url;  // "" = the AWS endpoint of each service; else all services here
   int max_attempts = 5;      // the first try and four retries
   std::chrono::milliseconds max_backoff{20000};
-  // Seams: wait between attempts, uniform random in [0,1), now (signing time, expiries).
-  std::function<void(std::chrono::milliseconds)> sleep;  // default: std::this_thread::sleep_for
-  std::function<double()> random;                        // default: a seeded mt19937
-  const TimeSource* clock = nullptr;                     // default: RealTimeSource
+  // Seams: the signing time and the waits between attempts; uniform random in [0,1) for the
+  // jitter. Not owned.
+  TimeSource* time = RealTimeSource::Get();
+  std::function<double()> random;  // default: a seeded mt19937
 };
 
 // What a client did, for `up`'s report and the round-trip benchmark.

@@ -262,6 +262,152 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
+// One link of the chain: credentials, an error that ends the search, or nullopt to go on (the
+// link then adds what it tried to `tried`, for the final message).
+using Step = std::optional<Result<Credentials>>;
+
+// 1. The environment, unless --profile chose a profile.
+Step FromEnvironment(const Environment& env, const AwsSelection& selection,
+                     const std::string& profile, std::vector<std::string>& tried) {
+  if (!selection.profile.empty()) {
+    tried.push_back("environment (skipped: --profile " + profile + ")");
+    return std::nullopt;
+  }
+  const std::string id = env.Get("AWS_ACCESS_KEY_ID");
+  if (id.empty()) {
+    tried.push_back("environment (AWS_ACCESS_KEY_ID)");
+    return std::nullopt;
+  }
+  if (env.Get("AWS_SECRET_ACCESS_KEY").empty())
+    return Status::InvalidArgument(
+        "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: export both, or unset "
+        "AWS_ACCESS_KEY_ID to use a profile");
+  return Credentials{.access_key_id = id,
+                     .secret_access_key = env.Get("AWS_SECRET_ACCESS_KEY"),
+                     .session_token = env.Get("AWS_SESSION_TOKEN"),
+                     .source = "environment (AWS_ACCESS_KEY_ID)"};
+}
+
+// The profile's sections of the shared credentials and config files (empty when absent), and
+// how messages name them.
+struct ProfileFiles {
+  std::string profile;
+  ConfigPath config_path;
+  Section shared, config;
+  std::string shared_where, config_where;
+};
+
+Result<ProfileFiles> LoadProfileFiles(const Environment& env, const std::string& profile) {
+  const ConfigPath credentials_path =
+      PathFor(env, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+  ProfileFiles f{.profile = profile, .config_path = PathFor(env, "AWS_CONFIG_FILE", ".aws/config")};
+  auto credentials_file = LoadIni(credentials_path);
+  if (!credentials_file.ok()) return credentials_file.status();
+  auto config_file = LoadIni(f.config_path);
+  if (!config_file.ok()) return config_file.status();
+  const auto shared = credentials_file->find(profile);
+  const Section* config = ConfigProfile(*config_file, profile);
+  if (profile != "default" && shared == credentials_file->end() && config == nullptr) {
+    return Status::NotFound("AWS profile '" + profile + "' is in neither " +
+                            credentials_path.display + " nor " + f.config_path.display +
+                            ": create it with 'aws configure --profile " + profile +
+                            "', or name another with --profile or AWS_PROFILE");
+  }
+  if (shared != credentials_file->end()) f.shared = shared->second;
+  if (config != nullptr) f.config = *config;
+  f.shared_where = credentials_path.display + " [" + profile + "]";
+  f.config_where = f.config_path.display + " [" +
+                   (profile == "default" ? "default" : "profile " + profile) + "]";
+  return f;
+}
+
+// 2. Keys in the shared credentials file; 3. credential_process (the AWS CLI merges both files'
+// sections: the credentials file wins); 4. keys in the config file.
+Step FromProfileFiles(const ProfileFiles& f, std::vector<std::string>& tried) {
+  auto keys = KeysIn(&f.shared, f.shared_where);
+  if (!keys.ok()) return keys.status();
+  if (*keys) return **keys;
+  tried.push_back(f.shared_where);
+  if (std::string command = Value(&f.shared, "credential_process"); !command.empty())
+    return RunCredentialProcess(command, f.shared_where);
+  if (std::string command = Value(&f.config, "credential_process"); !command.empty())
+    return RunCredentialProcess(command, f.config_where);
+  tried.push_back("credential_process");
+  keys = KeysIn(&f.config, f.config_where);
+  if (!keys.ok()) return keys.status();
+  if (*keys) return **keys;
+  tried.push_back(f.config_where);
+  return std::nullopt;
+}
+
+// 5. Container credentials (ECS task role, EKS pod identity).
+Step FromContainer(const Environment& env, HttpTransport& metadata,
+                   std::vector<std::string>& tried) {
+  const std::string relative = env.Get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  const std::string full = env.Get("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  if (relative.empty() && full.empty()) {
+    tried.push_back("container credentials (AWS_CONTAINER_CREDENTIALS_*_URI unset)");
+    return std::nullopt;
+  }
+  const std::string url = !relative.empty() ? kContainerHost + relative : full;
+  if (relative.empty() && !AllowedContainerUri(full))
+    return Status::InvalidArgument(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI must use https or name this machine (127.0.0.1, "
+        "localhost) or the ECS/EKS agent: refusing to fetch credentials from " +
+        full);
+  HttpRequest request{.method = "GET",
+                      .url = url,
+                      .timeout = kContainerTimeout,
+                      .connect_timeout = kContainerTimeout};
+  std::string authorization = env.Get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+  if (std::string file = env.Get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); !file.empty()) {
+    auto token = ReadFile(file);
+    if (!token.ok()) return token.status().WithPrefix("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    authorization = std::string(TrimSpace(*token));
+  }
+  if (!authorization.empty()) request.headers.emplace_back("Authorization", authorization);
+  auto answer = metadata.Send(request);
+  if (!answer.ok()) return answer.status().WithPrefix("container credentials (" + url + ")");
+  if (answer->status != 200) {
+    const std::string what =
+        "container credentials (" + url + ") answered HTTP " + std::to_string(answer->status);
+    if (answer->status >= 500) return Status::Unavailable(what + ": try again");
+    return Status::PermissionDenied(what +
+                                    ": check AWS_CONTAINER_AUTHORIZATION_TOKEN and "
+                                    "the task or pod role");
+  }
+  return CredentialsFromJson(answer->body, "container credentials (" + url + ")", false);
+}
+
+// 6. Instance metadata, IMDSv2 only.
+Step FromInstanceMetadata(const Environment& env, HttpTransport& metadata,
+                          std::vector<std::string>& tried) {
+  if (MetadataDisabled(env)) {
+    tried.push_back("instance metadata (AWS_EC2_METADATA_DISABLED=true)");
+    return std::nullopt;
+  }
+  const std::string base = MetadataEndpoint(env);
+  auto instance = ImdsCredentials(metadata, base);
+  if (instance.ok() || instance.status().code() == StatusCode::kDataLoss) return instance;
+  tried.push_back("instance metadata at " + base + " (" + instance.status().message() + ")");
+  return std::nullopt;
+}
+
+// The end of the chain: what was tried, and the likeliest fix.
+Status NoCredentials(const ProfileFiles& f, const std::vector<std::string>& tried) {
+  std::string hint =
+      "run 'aws configure' (or 'aws configure --profile NAME' and --profile), "
+      "set AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+  if (!Value(&f.config, "role_arn").empty() || !Value(&f.config, "sso_session").empty() ||
+      !Value(&f.config, "sso_start_url").empty()) {
+    hint = f.config_where +
+           " uses role_arn or SSO, which carrierarr does not resolve itself: add "
+           "'credential_process = aws configure export-credentials --profile " +
+           f.profile + " --format process' to it";
+  }
+  return Status::PermissionDenied("no AWS credentials found: tried " + Join(tried) + "; " + hint);
+}
+
 }  // namespace
 
 // Python's configparser (which the AWS CLI uses) decides the details: '=' or ':' splits at its
@@ -386,124 +532,15 @@ Result<Credentials> CredentialChain::Get() {
 
 Result<Credentials> CredentialChain::Resolve() {
   std::vector<std::string> tried;
-  const std::string profile = Profile();
-  const bool profile_named = profile != "default";
-
-  // 1. The environment, unless --profile chose a profile.
-  if (!selection_.profile.empty()) {
-    tried.push_back("environment (skipped: --profile " + profile + ")");
-  } else if (std::string id = env_.Get("AWS_ACCESS_KEY_ID"); !id.empty()) {
-    if (env_.Get("AWS_SECRET_ACCESS_KEY").empty())
-      return Status::InvalidArgument(
-          "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: export both, or unset "
-          "AWS_ACCESS_KEY_ID to use a profile");
-    return Credentials{.access_key_id = id,
-                       .secret_access_key = env_.Get("AWS_SECRET_ACCESS_KEY"),
-                       .session_token = env_.Get("AWS_SESSION_TOKEN"),
-                       .source = "environment (AWS_ACCESS_KEY_ID)"};
-  } else {
-    tried.push_back("environment (AWS_ACCESS_KEY_ID)");
-  }
-
-  const ConfigPath credentials_path =
-      PathFor(env_, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-  const ConfigPath config_path = PathFor(env_, "AWS_CONFIG_FILE", ".aws/config");
-  auto credentials_file = LoadIni(credentials_path);
-  if (!credentials_file.ok()) return credentials_file.status();
-  auto config_file = LoadIni(config_path);
-  if (!config_file.ok()) return config_file.status();
-  const Section* shared = nullptr;
-  if (auto it = credentials_file->find(profile); it != credentials_file->end())
-    shared = &it->second;
-  const Section* config = ConfigProfile(*config_file, profile);
-  const std::string shared_where = credentials_path.display + " [" + profile + "]";
-  const std::string config_where =
-      config_path.display + " [" + (profile == "default" ? "default" : "profile " + profile) + "]";
-  if (profile_named && shared == nullptr && config == nullptr) {
-    return Status::NotFound("AWS profile '" + profile + "' is in neither " +
-                            credentials_path.display + " nor " + config_path.display +
-                            ": create it with 'aws configure --profile " + profile +
-                            "', or name another with --profile or AWS_PROFILE");
-  }
-
-  // 2. The shared credentials file.
-  auto keys = KeysIn(shared, shared_where);
-  if (!keys.ok()) return keys.status();
-  if (*keys) return **keys;
-  tried.push_back(shared_where);
-
-  // 3. credential_process (the AWS CLI merges both files' sections: the credentials file wins).
-  if (std::string command = Value(shared, "credential_process"); !command.empty())
-    return RunCredentialProcess(command, shared_where);
-  if (std::string command = Value(config, "credential_process"); !command.empty())
-    return RunCredentialProcess(command, config_where);
-  tried.push_back("credential_process");
-
-  // 4. Keys in the config file.
-  keys = KeysIn(config, config_where);
-  if (!keys.ok()) return keys.status();
-  if (*keys) return **keys;
-  tried.push_back(config_where);
-
+  if (Step env = FromEnvironment(env_, selection_, Profile(), tried)) return std::move(*env);
+  auto files = LoadProfileFiles(env_, Profile());
+  if (!files.ok()) return files.status();
+  if (Step shared = FromProfileFiles(*files, tried)) return std::move(*shared);
   if (metadata_ != nullptr) {
-    // 5. Container credentials (ECS task role, EKS pod identity).
-    const std::string relative = env_.Get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const std::string full = env_.Get("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    if (!relative.empty() || !full.empty()) {
-      const std::string url = !relative.empty() ? kContainerHost + relative : full;
-      if (relative.empty() && !AllowedContainerUri(full))
-        return Status::InvalidArgument(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI must use https or name this machine (127.0.0.1, "
-            "localhost) or the ECS/EKS agent: refusing to fetch credentials from " +
-            full);
-      HttpRequest request{.method = "GET",
-                          .url = url,
-                          .timeout = kContainerTimeout,
-                          .connect_timeout = kContainerTimeout};
-      std::string authorization = env_.Get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-      if (std::string file = env_.Get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); !file.empty()) {
-        auto token = ReadFile(file);
-        if (!token.ok()) return token.status().WithPrefix("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-        authorization = std::string(TrimSpace(*token));
-      }
-      if (!authorization.empty()) request.headers.emplace_back("Authorization", authorization);
-      auto answer = metadata_->Send(request);
-      if (!answer.ok()) return answer.status().WithPrefix("container credentials (" + url + ")");
-      if (answer->status != 200) {
-        const std::string what =
-            "container credentials (" + url + ") answered HTTP " + std::to_string(answer->status);
-        if (answer->status >= 500) return Status::Unavailable(what + ": try again");
-        return Status::PermissionDenied(what +
-                                        ": check AWS_CONTAINER_AUTHORIZATION_TOKEN and "
-                                        "the task or pod role");
-      }
-      return CredentialsFromJson(answer->body, "container credentials (" + url + ")", false);
-    }
-    tried.push_back("container credentials (AWS_CONTAINER_CREDENTIALS_*_URI unset)");
-
-    // 6. Instance metadata, IMDSv2 only.
-    if (MetadataDisabled(env_)) {
-      tried.push_back("instance metadata (AWS_EC2_METADATA_DISABLED=true)");
-    } else {
-      const std::string base = MetadataEndpoint(env_);
-      auto instance = ImdsCredentials(*metadata_, base);
-      if (instance.ok()) return instance;
-      if (instance.status().code() == StatusCode::kDataLoss) return instance.status();
-      tried.push_back("instance metadata at " + base + " (" + instance.status().message() + ")");
-    }
+    if (Step container = FromContainer(env_, *metadata_, tried)) return std::move(*container);
+    if (Step instance = FromInstanceMetadata(env_, *metadata_, tried)) return std::move(*instance);
   }
-
-  std::string hint =
-      "run 'aws configure' (or 'aws configure --profile NAME' and --profile), "
-      "set AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-  if (!Value(config, "role_arn").empty() || !Value(config, "sso_session").empty() ||
-      !Value(config, "sso_start_url").empty()) {
-    hint = config_where +
-           " uses role_arn or SSO, which carrierarr does not resolve itself: add "
-           "'credential_process = aws configure export-credentials --profile " +
-           profile + " --format process' to it";
-  }
-  return Status::PermissionDenied("no AWS credentials found: tried " + Join(tried) + "; " + hint);
+  return NoCredentials(*files, tried);
 }
 
 Result<std::string> CredentialChain::Region() {

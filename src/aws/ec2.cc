@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <pugixml.hpp>
-#include <thread>
 
 namespace carrierarr::aws {
 namespace {
@@ -281,7 +280,7 @@ Result<std::vector<Instance>> Ec2::DescribeInstances(const std::vector<std::stri
   Result<std::string> body = Status::Internal("not called");
   // Right after RunInstances, EC2 may not know the id yet (eventual consistency).
   for (int attempt = 0; attempt < 5; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
+    if (attempt > 0) time_->SleepFor(std::chrono::milliseconds(200 * attempt));
     body = api_->Query(kService, "DescribeInstances", p);
     if (body.ok() || ids.empty() || !HasAwsCode(body.status(), kInstanceNotFound)) break;
   }

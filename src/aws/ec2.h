@@ -10,6 +10,7 @@
 
 #include "aws/client.h"
 #include "core/status.h"
+#include "core/time_source.h"
 
 namespace carrierarr::aws {
 
@@ -76,7 +77,8 @@ struct RunInstancesRequest {
 
 class Ec2 {
  public:
-  explicit Ec2(AwsApi* api) : api_(api) {}
+  // `time` paces the retries of a fresh instance id (eventual consistency). Neither is owned.
+  Ec2(AwsApi* api, TimeSource* time) : api_(api), time_(time) {}
 
   // DescribeVpcs isDefault=true: the default VPC's id; NotFound with how to name one otherwise.
   Result<std::string> DefaultVpc();
@@ -118,6 +120,7 @@ class Ec2 {
 
  private:
   AwsApi* api_;
+  TimeSource* time_;
 };
 
 // Retries with these codes are the caller's business; these name them once.

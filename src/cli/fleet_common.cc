@@ -1,7 +1,5 @@
 #include "cli/fleet_common.h"
 
-#include <cstdlib>
-
 #include "providers/aws/aws_provider.h"
 
 namespace carrierarr::cli {
@@ -17,13 +15,13 @@ void AwsFlags::Declare(FlagSet& flags) {
 
 void AwsFlags::Apply(ops::FleetContext& ctx) const {
   std::string endpoint = endpoint_url;
-  if (endpoint.empty()) {
-    if (const char* env = std::getenv("CARRIERARR_AWS_ENDPOINT")) endpoint = env;
-  }
+  if (endpoint.empty()) endpoint = ctx.seams.environment.Get("CARRIERARR_AWS_ENDPOINT");
   if (!profile.empty()) ctx.spec.aws.profile = profile;
   if (!region.empty()) ctx.spec.aws.region = region;
   if (!endpoint.empty()) ctx.spec.aws.endpoint_url = endpoint;
-  aws_provider::SetOverrides({.profile = profile, .region = region, .endpoint_url = endpoint});
+  ctx.seams.overrides[aws_provider::kProfileOverride] = profile;
+  ctx.seams.overrides[aws_provider::kRegionOverride] = region;
+  ctx.seams.overrides[aws_provider::kEndpointOverride] = endpoint;
 }
 
 std::optional<int> ParseCommandFlags(const CommandSpec& command, FlagSet& flags,

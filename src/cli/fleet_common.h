@@ -25,7 +25,8 @@ std::optional<int> ParseCommandFlags(const CommandSpec& command, FlagSet& flags,
 struct AwsFlags {
   std::string profile, region, endpoint_url;
   void Declare(FlagSet& flags);
-  // Into the context (recorded with new resources) and the provider (every AWS call).
+  // Into the context: its spec (recorded with new resources) and its seams' overrides (every
+  // AWS call, deletions of recorded resources included).
   void Apply(ops::FleetContext& ctx) const;
 };
 

@@ -1,5 +1,5 @@
 // AwsClient over a scripted transport: request shape (endpoints, headers, signature, body),
-// signing on every attempt, retries with jittered backoff (recorded through the sleep seam),
+// signing on every attempt, retries with jittered backoff (recorded on a simulated TimeSource),
 // error documents of both families turned into a Status with the AWS code and advice,
 // HasAwsCode, and stats. Then the real curl transport against a loopback server.
 #include "aws/client.h"
@@ -74,26 +74,46 @@ std::string Ec2Error(const std::string& code, const std::string& message = "m",
 
 const std::string kThrottle = Ec2Error("RequestLimitExceeded", "Request limit exceeded.", "r-1");
 
+// Simulated time that also records every sleep, in milliseconds, in order. Thread-safe.
+class RecordingTime final : public TimeSource {
+ public:
+  explicit RecordingTime(int64_t start_unix_ms) : time_(start_unix_ms) {}
+  std::chrono::system_clock::time_point SystemNow() const override { return time_.SystemNow(); }
+  std::chrono::steady_clock::time_point MonotonicNow() const override {
+    return time_.MonotonicNow();
+  }
+  void SleepFor(std::chrono::nanoseconds d) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sleeps_.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    }
+    time_.SleepFor(d);
+  }
+  std::vector<int64_t> sleeps() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sleeps_;
+  }
+
+ private:
+  SimulatedTimeSource time_;
+  mutable std::mutex mu_;
+  std::vector<int64_t> sleeps_;  // guarded by mu_
+};
+
 class AwsClientTest : public ::testing::Test {
  protected:
   ClientOptions Options(const std::string& endpoint = "") {
-    return {.region = "eu-west-1",
-            .endpoint_url = endpoint,
-            .sleep =
-                [this](std::chrono::milliseconds d) {
-                  sleeps.push_back(d.count());
-                  clock.Advance(d);
-                },
-            .random = [] { return 0.5; },
-            .clock = &clock};
+    return {.region = "eu-west-1", .endpoint_url = endpoint, .time = &time, .random = [] {
+              return 0.5;
+            }};
   }
   AwsClient MakeClient(const std::string& endpoint = "") {
     return AwsClient(Options(endpoint), &transport, &creds);
   }
+  std::vector<int64_t> sleeps() const { return time.sleeps(); }
   ScriptedTransport transport;
   StaticCredentials creds{{.access_key_id = "AKID", .secret_access_key = "secret"}};
-  SimulatedTimeSource clock{1'780'000'000'000};  // 2026-05-28T20:26:40Z
-  std::vector<int64_t> sleeps;
+  RecordingTime time{1'780'000'000'000};  // 2026-05-28T20:26:40Z
 };
 
 // Recomputes the signature of a request as it was sent, as AWS (or the fake server) would.
@@ -197,7 +217,7 @@ TEST_F(AwsClientTest, RetriesThenSucceedsSigningEveryAttemptAnew) {
   ASSERT_TRUE(body.ok()) << body.status().ToString();
   EXPECT_EQ(*body, "<ok/>");
   // random() = 0.5: 0.5 s * 2^(retry-1).
-  EXPECT_THAT(sleeps, ElementsAre(500, 1000, 2000, 4000, 8000));
+  EXPECT_THAT(sleeps(), ElementsAre(500, 1000, 2000, 4000, 8000));
   EXPECT_EQ(client.Stats().calls, 6);
   EXPECT_EQ(client.Stats().retries, 5);
   EXPECT_EQ(counting.calls.load(), 6);
@@ -228,7 +248,7 @@ TEST_F(AwsClientTest, BackoffIsCappedAndGivingUpSaysWhatHappened) {
                     HasSubstr("throttled"), HasSubstr("retried 7 times"),
                     HasSubstr("gave up after 8 attempts")));
   EXPECT_TRUE(HasAwsCode(body.status(), "RequestLimitExceeded"));
-  EXPECT_THAT(sleeps, ElementsAre(999, 1998, 3000, 3000, 3000, 3000, 3000));
+  EXPECT_THAT(sleeps(), ElementsAre(999, 1998, 3000, 3000, 3000, 3000, 3000));
   EXPECT_EQ(client.Stats().calls, 8);
   EXPECT_EQ(client.Stats().retries, 7);
 }
@@ -243,7 +263,7 @@ TEST_F(AwsClientTest, NoAnswerAtAllEndsUnavailableNamingTheAttempts) {
               AllOf(StartsWith("secretsmanager DescribeSecret: connection refused; "),
                     HasSubstr("gave up after 5 attempts")));
   EXPECT_EQ(transport.sent.size(), 5u);
-  EXPECT_THAT(sleeps, ElementsAre(500, 1000, 2000, 4000));
+  EXPECT_THAT(sleeps(), ElementsAre(500, 1000, 2000, 4000));
 }
 
 TEST_F(AwsClientTest, ABadUrlIsNotRetried) {
@@ -267,7 +287,7 @@ TEST_F(AwsClientTest, ClientErrorsAreNotRetriedAndCarryCodeMessageRequestAndAdvi
   EXPECT_TRUE(HasAwsCode(r.status(), "InvalidGroup.Duplicate"));
   EXPECT_FALSE(HasAwsCode(r.status(), "InvalidGroup"));
   EXPECT_EQ(transport.sent.size(), 1u);
-  EXPECT_TRUE(sleeps.empty());
+  EXPECT_TRUE(sleeps().empty());
   EXPECT_EQ(client.Stats().calls, 1);
   EXPECT_EQ(client.Stats().retries, 0);
 }
@@ -302,7 +322,7 @@ TEST_F(AwsClientTest, ErrorFamiliesMapToStatusCodesAndAdvice) {
     EXPECT_THAT(r.status().message(), HasSubstr(c.advice)) << c.code;
     EXPECT_TRUE(HasAwsCode(r.status(), c.code)) << c.code;
   }
-  EXPECT_TRUE(sleeps.empty());
+  EXPECT_TRUE(sleeps().empty());
 }
 
 TEST_F(AwsClientTest, XmlErrorsWithNamespacesAndTheErrorResponseShape) {
@@ -355,7 +375,7 @@ TEST_F(AwsClientTest, JsonErrorsFromBodyOrHeader) {
   EXPECT_EQ(deleting.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(deleting.status().message(), HasSubstr("scheduled for deletion"));
   EXPECT_TRUE(client.Json("servicequotas", "ServiceQuotasV20190624.GetServiceQuota", "{}").ok());
-  EXPECT_THAT(sleeps, ElementsAre(500));  // the throttled call, retried once
+  EXPECT_THAT(sleeps(), ElementsAre(500));  // the throttled call, retried once
 }
 
 TEST(HasAwsCodeTest, MatchesOnlyTheCodeOfAnAwsCall) {
@@ -387,7 +407,7 @@ TEST_F(AwsClientTest, MissingCredentialsStopBeforeAnyRequest) {
 
 TEST_F(AwsClientTest, StatsCountAcrossThreads) {
   ClientOptions options = Options();
-  options.sleep = [](std::chrono::milliseconds) {};  // called from several threads
+  // Retries sleep on simulated time, which several threads may share.
   AwsClient client(options, &transport, &creds);
   for (int i = 0; i < 4; ++i) transport.Push(503, kThrottle);  // four retries among all calls
   std::vector<std::thread> threads;

@@ -63,7 +63,8 @@ const Tags kTags = {{"Name", "demo-sg"}, {"carrierarr:fleet", "demo"}};
 class Ec2Test : public ::testing::Test {
  protected:
   RecordingApi api;
-  Ec2 ec2{&api};
+  SimulatedTimeSource time;
+  Ec2 ec2{&api, &time};
   const std::string& Body() const { return api.calls.back().body; }
 };
 
@@ -224,6 +225,7 @@ TEST_F(Ec2Test, DescribeInstancesRetriesAFreshIdAndParsesReservations) {
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].private_ip, "172.31.1.5");
   EXPECT_EQ(api.calls.size(), 2u);
+  EXPECT_EQ(time.slept(), std::chrono::milliseconds(200));  // one pause, on the simulated clock
   EXPECT_EQ(Body(),
             "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-0f1e&Filter.1.Name="
             "instance-state-name&Filter.1.Value.1=pending&Filter.1.Value.2=running");

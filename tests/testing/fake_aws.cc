@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -223,6 +224,14 @@ struct FakeAws::State {
   std::map<std::string, std::string> token_params;   // token -> request fingerprint
   std::map<std::string, Address> addresses;          // by allocation id
   std::map<std::string, Secret> secrets;             // by name
+
+  // Sleeps for up to options.jitter, at random.
+  void Jitter() {
+    if (options.jitter.count() <= 0) return;
+    thread_local std::mt19937 random{std::random_device{}()};
+    std::uniform_int_distribution<int64_t> pick(0, options.jitter.count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(random)));
+  }
 
   std::string NewId(const std::string& prefix, int hex_digits) {
     char buf[32];
@@ -832,7 +841,9 @@ Result<std::unique_ptr<FakeAws>> FakeAws::Start(Options options) {
       s->max_in_flight = std::max(s->max_in_flight, ++s->in_flight);
     }
     if (s->options.latency.count() > 0) std::this_thread::sleep_for(s->options.latency);
+    s->Jitter();
     Reply r = s->Handle(req);
+    s->Jitter();
     res.status = r.status;
     if (!r.error_type.empty()) res.set_header("X-Amzn-ErrorType", r.error_type);
     res.set_header("x-amzn-RequestId", "fake-request");

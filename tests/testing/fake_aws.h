@@ -30,6 +30,9 @@ class FakeAws {
     std::string secret_access_key = "carrierarr-test-secret";
     std::string region = "us-east-1";
     std::chrono::milliseconds latency{0};  // added before every answer
+    // Up to this much more, at random, both before the answer is made and after it is made (it
+    // travels while the account changes, as on a real network): races between calls show.
+    std::chrono::milliseconds jitter{0};
     int pending_describes = 1;
     int terminating_describes = 1;
     std::map<std::string, double> quotas;  // quota code -> value; others: 64

@@ -36,6 +36,7 @@ bool HasResource(const provision::ResourceList& out, const std::string& id) {
 
 class AwsProvider final : public providers::Provider {
  public:
+  explicit AwsProvider(std::shared_ptr<SessionFactory> sessions) : sessions_(std::move(sessions)) {}
   std::string name() const override { return "aws"; }
   // Credentials and region are checked at the first AWS call, with the chain's own advice;
   // `plan` needs neither.
@@ -75,16 +76,16 @@ class AwsProvider final : public providers::Provider {
     const std::string arch = ArchOf(type);
     std::vector<std::string> deps = r.deps;
 
-    if (!HasResource(out, "aws-sg")) out.push_back(MakeSecurityGroup(fleet, target));
+    if (!HasResource(out, "aws-sg")) out.push_back(MakeSecurityGroup(fleet, target, sessions_));
     if (!HasResource(out, "aws-key"))
-      out.push_back(
-          MakeKeyPair(fleet, target, r.paths.AwsDir() + "/" + KeyPairName(fleet.name) + ".pem"));
+      out.push_back(MakeKeyPair(fleet, target, sessions_,
+                                r.paths.AwsDir() + "/" + KeyPairName(fleet.name) + ".pem"));
     deps.insert(deps.end(), {"aws-sg", "aws-key", "control-plane"});
 
     std::string image_hint;
     if (fleet.aws.ami.empty()) {
       const std::string image_id = "aws-image/" + arch;
-      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, arch));
+      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, sessions_, arch));
       deps.push_back(image_id);
       auto rec = r.state.resources.find(image_id);
       if (rec != r.state.resources.end()) image_hint = rec->second.attrs.value("image_id", "");
@@ -105,7 +106,7 @@ class AwsProvider final : public providers::Provider {
     if (pool != nullptr) {
       if (pool->root_volume_gb > 0) root_gb = pool->root_volume_gb;
       const std::string quota_id = "aws-quota/" + pool->name;
-      if (!HasResource(out, quota_id)) out.push_back(MakeQuotaCheck(*pool, target));
+      if (!HasResource(out, quota_id)) out.push_back(MakeQuotaCheck(*pool, target, sessions_));
       deps.push_back(quota_id);
     }
 
@@ -117,6 +118,7 @@ class AwsProvider final : public providers::Provider {
     if (secrets_manager) {
       out.push_back(MakeNodeSecret({.fleet = fleet.name,
                                     .target = target,
+                                    .sessions = sessions_,
                                     .node = r.node,
                                     .files = files,
                                     .lighthouse_endpoint = r.lighthouse_endpoint,
@@ -127,6 +129,7 @@ class AwsProvider final : public providers::Provider {
     const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
     out.push_back(MakeInstance({.fleet = fleet.name,
                                 .target = target,
+                                .sessions = sessions_,
                                 .node = r.node,
                                 .instance_type = type,
                                 .arch = arch,
@@ -149,19 +152,21 @@ class AwsProvider final : public providers::Provider {
                                 .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
                                 .deps = deps}));
     if (lighthouse) {
-      out.push_back(MakeElasticIp(fleet.name, target));
-      out.push_back(MakeElasticIpAssociation(fleet.name, target));
+      out.push_back(MakeElasticIp(fleet.name, target, sessions_));
+      out.push_back(MakeElasticIpAssociation(fleet.name, target, sessions_));
     }
   }
 
-  void RegisterKinds(provision::KindRegistry& kinds) const override { RegisterAwsKinds(kinds); }
+  void RegisterKinds(provision::KindRegistry& kinds) const override {
+    RegisterAwsKinds(kinds, sessions_);
+  }
 
   std::map<std::string, providers::NodeObservation> ObserveNodes(
       const spec::FleetSpec& fleet, const provision::FleetState& state,
       const std::vector<mesh::NodePlan>& nodes, uint32_t /*lighthouse*/,
       uint32_t /*homelab*/) const override {
     std::map<std::string, providers::NodeObservation> out;
-    auto session = Session::For(TargetOf(fleet));
+    auto session = sessions_->For(TargetOf(fleet));
     session->InvalidateInstances();
     // FleetInstances connects first and carries the reason when it cannot.
     Result<std::map<std::string, aws::Instance>> instances = session->FleetInstances(fleet.name);
@@ -191,7 +196,7 @@ class AwsProvider final : public providers::Provider {
 
   // Everything in AWS that still carries the fleet's tag (and the secrets by their names).
   Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& fleet) const override {
-    auto session = Session::For(TargetOf(fleet));
+    auto session = sessions_->For(TargetOf(fleet));
     CARRIERARR_RETURN_IF_ERROR(session->Connect());
     aws::Ec2& ec2 = session->ec2();
     const std::vector<aws::Filter> tagged{
@@ -221,12 +226,34 @@ class AwsProvider final : public providers::Provider {
     }
     return left;
   }
+
+ private:
+  std::shared_ptr<SessionFactory> sessions_;  // shared with the resources and deleters it makes
 };
+
+std::string Override(const Seams& seams, const char* key) {
+  auto it = seams.overrides.find(key);
+  return it == seams.overrides.end() ? "" : it->second;
+}
 
 }  // namespace
 
-std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& /*seams*/) {
-  return std::make_unique<AwsProvider>();
+std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams) {
+  Target overrides{.region = Override(seams, kRegionOverride),
+                   .profile = Override(seams, kProfileOverride),
+                   .endpoint_url = Override(seams, kEndpointOverride)};
+  // Also for callers that never parsed the flags.
+  if (overrides.endpoint_url.empty())
+    overrides.endpoint_url = seams.environment.Get("CARRIERARR_AWS_ENDPOINT");
+  return MakeAwsProviderWith(
+      std::make_shared<SessionFactory>(SessionDeps{.make_transport = aws::MakeCurlTransport,
+                                                   .environment = seams.environment,
+                                                   .time = seams.time,
+                                                   .overrides = std::move(overrides)}));
+}
+
+std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<SessionFactory> sessions) {
+  return std::make_unique<AwsProvider>(std::move(sessions));
 }
 
 std::string ArchOf(const std::string& instance_type) {

@@ -14,19 +14,24 @@
 
 namespace carrierarr::aws_provider {
 
+class SessionFactory;  // session.h
+
 inline constexpr char kFleetTag[] = "carrierarr:fleet";
 inline constexpr char kResourceTag[] = "carrierarr:resource";
 inline constexpr char kHashTag[] = "carrierarr:hash";
 
-// Command-line choices that beat fleet.yaml and the recorded state (--profile, --region,
-// --endpoint-url); CARRIERARR_AWS_ENDPOINT counts as --endpoint-url. Set once, before any AWS
-// call, by the CLI.
-struct Overrides {
-  std::string profile, region, endpoint_url;
-};
-void SetOverrides(const Overrides& overrides);
+// The command line's choices that beat fleet.yaml and the recorded state on every command: the
+// CLI puts --profile, --region and --endpoint-url into Seams::overrides under these keys, so
+// that every AwsProvider a command makes (its deleters included) sees them.
+// CARRIERARR_AWS_ENDPOINT in Seams::environment counts as --endpoint-url.
+inline constexpr char kProfileOverride[] = "aws.profile";
+inline constexpr char kRegionOverride[] = "aws.region";
+inline constexpr char kEndpointOverride[] = "aws.endpoint_url";
 
+// The provider as the registry makes it: libcurl, and the seams' environment, time and overrides.
 std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams);
+// The same over the given sessions (tests: a transport to an in-process FakeAws, simulated time).
+std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<SessionFactory> sessions);
 
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);

@@ -36,17 +36,12 @@ std::vector<aws::Filter> OwnedBy(const std::string& fleet, const std::string& re
   return {TagFilter(kFleetTag, fleet), TagFilter(kResourceTag, resource_id)};
 }
 
-Result<std::shared_ptr<Session>> Connected(const Target& target) {
-  auto session = Session::For(target);
-  CARRIERARR_RETURN_IF_ERROR(session->Connect());
-  return session;
-}
-
-// Common to every AWS resource: its target, recorded so `down` reaches the same account.
+// Common to every AWS resource: its target, recorded so `down` reaches the same account, and the
+// provider's sessions its calls go through.
 class AwsResource : public provision::Resource {
  public:
-  AwsResource(std::string fleet, Target target)
-      : fleet_(std::move(fleet)), target_(std::move(target)) {}
+  AwsResource(std::string fleet, Target target, std::shared_ptr<SessionFactory> sessions)
+      : fleet_(std::move(fleet)), target_(std::move(target)), sessions_(std::move(sessions)) {}
   Json attrs() const override {
     Json a = target_.ToJson();
     a["fleet"] = fleet_;
@@ -55,8 +50,11 @@ class AwsResource : public provision::Resource {
   }
 
  protected:
+  Result<std::shared_ptr<Session>> Connect() const { return Connected(*sessions_, target_); }
+
   std::string fleet_;
   Target target_;
+  std::shared_ptr<SessionFactory> sessions_;
 };
 
 // ---- security group ---------------------------------------------------------------------
@@ -75,8 +73,9 @@ Result<std::optional<aws::SecurityGroup>> FindGroup(Session& s, const std::strin
 
 class SecurityGroupResource final : public AwsResource {
  public:
-  SecurityGroupResource(const spec::FleetSpec& fleet, const Target& target)
-      : AwsResource(fleet.name, target),
+  SecurityGroupResource(const spec::FleetSpec& fleet, const Target& target,
+                        std::shared_ptr<SessionFactory> sessions)
+      : AwsResource(fleet.name, target, std::move(sessions)),
         vpc_id_(fleet.aws.vpc_id),
         rules_(SecurityGroupRules(fleet)) {}
   std::string id() const override { return "aws-sg"; }
@@ -93,14 +92,14 @@ class SecurityGroupResource final : public AwsResource {
     return h;
   }
   Result<bool> Exists() const override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto group = FindGroup(**s, fleet_);
     if (!group.ok()) return group.status();
     return group->has_value() && Keys((*group)->ingress) == Keys(rules_);
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     Session& session = **s;
     auto group = FindGroup(session, fleet_);
@@ -155,8 +154,8 @@ class SecurityGroupResource final : public AwsResource {
   std::vector<aws::IngressRule> rules_;
 };
 
-Status DeleteSecurityGroup(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status DeleteSecurityGroup(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   std::string group_id = attrs.value("group_id", "");
   if (group_id.empty()) {  // interrupted before it was recorded: find it by its tags
@@ -182,8 +181,11 @@ Status DeleteSecurityGroup(const Json& attrs) {
 
 class KeyPairResource final : public AwsResource {
  public:
-  KeyPairResource(const spec::FleetSpec& fleet, const Target& target, std::string pem_path)
-      : AwsResource(fleet.name, target), key_type_(fleet.aws.key_type), pem_(std::move(pem_path)) {}
+  KeyPairResource(const spec::FleetSpec& fleet, const Target& target,
+                  std::shared_ptr<SessionFactory> sessions, std::string pem_path)
+      : AwsResource(fleet.name, target, std::move(sessions)),
+        key_type_(fleet.aws.key_type),
+        pem_(std::move(pem_path)) {}
   std::string id() const override { return "aws-key"; }
   std::string kind() const override { return "aws-key-pair"; }
   std::string summary() const override {
@@ -199,7 +201,7 @@ class KeyPairResource final : public AwsResource {
   }
   Result<bool> Exists() const override {
     if (access(pem_.c_str(), F_OK) != 0) return false;
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto keys =
         (*s)->ec2().DescribeKeyPairs({{.name = "key-name", .values = {KeyPairName(fleet_)}}});
@@ -207,7 +209,7 @@ class KeyPairResource final : public AwsResource {
     return !keys->empty();
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     const std::string name = KeyPairName(fleet_);
     auto keys = (*s)->ec2().DescribeKeyPairs({{.name = "key-name", .values = {name}}});
@@ -236,8 +238,8 @@ class KeyPairResource final : public AwsResource {
   std::string key_type_, pem_;
 };
 
-Status DeleteKeyPair(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status DeleteKeyPair(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   CARRIERARR_RETURN_IF_ERROR((*s)->ec2().DeleteKeyPair(attrs.value("key_name", "")));
   std::string pem = attrs.value("pem_path", "");
@@ -263,8 +265,9 @@ Result<aws::Image> LatestImage(Session& s, const std::string& arch) {
 
 class ImageLookupResource final : public AwsResource {
  public:
-  ImageLookupResource(const Target& target, std::string arch)
-      : AwsResource("", target), arch_(std::move(arch)) {}
+  ImageLookupResource(const Target& target, std::shared_ptr<SessionFactory> sessions,
+                      std::string arch)
+      : AwsResource("", target, std::move(sessions)), arch_(std::move(arch)) {}
   std::string id() const override { return "aws-image/" + arch_; }
   std::string kind() const override { return "aws-image"; }
   std::string summary() const override {
@@ -275,7 +278,7 @@ class ImageLookupResource final : public AwsResource {
   // A lookup has nothing that can drift; a new image is picked up by instances made later.
   Result<bool> Exists() const override { return true; }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto image = LatestImage(**s, arch_);
     if (!image.ok()) return image.status();
@@ -294,8 +297,9 @@ class ImageLookupResource final : public AwsResource {
 
 class QuotaCheckResource final : public AwsResource {
  public:
-  QuotaCheckResource(const spec::PoolSpec& pool, const Target& target)
-      : AwsResource("", target), pool_(pool) {}
+  QuotaCheckResource(const spec::PoolSpec& pool, const Target& target,
+                     std::shared_ptr<SessionFactory> sessions)
+      : AwsResource("", target, std::move(sessions)), pool_(pool) {}
   std::string id() const override { return "aws-quota/" + pool_.name; }
   std::string kind() const override { return "aws-quota-check"; }
   std::string summary() const override {
@@ -310,7 +314,7 @@ class QuotaCheckResource final : public AwsResource {
   }
   Result<bool> Exists() const override { return true; }  // checked again when the pool changes
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     aws::VcpuQuota q = aws::VcpuQuotaFor(pool_.instance_type, pool_.spot);
     auto value = (*s)->quotas().GetServiceQuota("ec2", q.code);
@@ -379,7 +383,8 @@ Result<UserdataParams> MaterialFromFiles(const NodeFilesOnDisk& files) {
 
 class NodeSecretResource final : public AwsResource {
  public:
-  explicit NodeSecretResource(SecretParams p) : AwsResource(p.fleet, p.target), p_(std::move(p)) {}
+  explicit NodeSecretResource(SecretParams p)
+      : AwsResource(p.fleet, p.target, p.sessions), p_(std::move(p)) {}
   std::string id() const override { return "aws-secret/" + p_.node.name; }
   std::string kind() const override { return "aws-secret"; }
   std::string summary() const override {
@@ -396,7 +401,7 @@ class NodeSecretResource final : public AwsResource {
     return a;
   }
   Result<bool> Exists() const override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto info = (*s)->secrets().DescribeSecret(SecretName(fleet_, p_.node.name));
     if (!info.ok() && info.status().code() == StatusCode::kNotFound) return false;
@@ -404,7 +409,7 @@ class NodeSecretResource final : public AwsResource {
     return !info->scheduled_for_deletion;
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto material = MaterialFromFiles(p_.files);
     if (!material.ok()) return material.status();
@@ -426,8 +431,8 @@ class NodeSecretResource final : public AwsResource {
   SecretParams p_;
 };
 
-Status DeleteSecret(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status DeleteSecret(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   return (*s)->secrets().DeleteSecret(attrs.value("secret_name", ""));
 }
@@ -453,7 +458,8 @@ Result<aws::Instance> WaitRunning(Session& s, const std::string& instance_id) {
 
 class InstanceResource final : public AwsResource {
  public:
-  explicit InstanceResource(InstanceParams p) : AwsResource(p.fleet, p.target), p_(std::move(p)) {}
+  explicit InstanceResource(InstanceParams p)
+      : AwsResource(p.fleet, p.target, p.sessions), p_(std::move(p)) {}
   std::string id() const override { return "instance/" + p_.node.name; }
   std::string kind() const override { return "aws-instance"; }
   std::string summary() const override {
@@ -473,7 +479,7 @@ class InstanceResource final : public AwsResource {
            "|" + p_.k3s_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint;
   }
   Result<bool> Exists() const override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto instances = (*s)->FleetInstances(fleet_);
     if (!instances.ok()) return instances.status();
@@ -482,7 +488,7 @@ class InstanceResource final : public AwsResource {
            (it->second.state == "running" || it->second.state == "pending");
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     Session& session = **s;
     session.InvalidateInstances();
@@ -580,7 +586,7 @@ class InstanceResource final : public AwsResource {
     } else {
       u.secret_id = SecretName(fleet_, p_.node.name);
     }
-    u.region = Session::For(target_)->region();
+    u.region = sessions_->For(target_)->region();
     u.fleet = fleet_;
     u.node = p_.node.name;
     u.agent_type = local::AgentType(p_.node);
@@ -609,8 +615,8 @@ class InstanceResource final : public AwsResource {
   InstanceParams p_;
 };
 
-Status DeleteInstance(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status DeleteInstance(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   std::string instance_id = attrs.value("instance_id", "");
   if (instance_id.empty()) {  // interrupted before it was recorded: find it by its tags
@@ -635,21 +641,23 @@ Result<std::optional<aws::Address>> FindAddress(Session& s, const std::string& f
 
 class ElasticIpResource final : public AwsResource {
  public:
-  ElasticIpResource(const std::string& fleet, const Target& target) : AwsResource(fleet, target) {}
+  ElasticIpResource(const std::string& fleet, const Target& target,
+                    std::shared_ptr<SessionFactory> sessions)
+      : AwsResource(fleet, target, std::move(sessions)) {}
   std::string id() const override { return "eip/lighthouse"; }
   std::string kind() const override { return "aws-eip"; }
   std::string summary() const override { return "Elastic IP for the lighthouse"; }
   std::vector<std::string> deps() const override { return {}; }
   std::string hash() const override { return fleet_; }
   Result<bool> Exists() const override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto found = FindAddress(**s, fleet_);
     if (!found.ok()) return found.status();
     return found->has_value();
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto found = FindAddress(**s, fleet_);
     if (!found.ok()) return found.status();
@@ -668,8 +676,8 @@ class ElasticIpResource final : public AwsResource {
   }
 };
 
-Status ReleaseElasticIp(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status ReleaseElasticIp(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   auto found = FindAddress(**s, attrs.value("fleet", ""));
   if (!found.ok()) return found.status();
@@ -681,8 +689,9 @@ Status ReleaseElasticIp(const Json& attrs) {
 
 class ElasticIpAssociationResource final : public AwsResource {
  public:
-  ElasticIpAssociationResource(const std::string& fleet, const Target& target)
-      : AwsResource(fleet, target) {}
+  ElasticIpAssociationResource(const std::string& fleet, const Target& target,
+                               std::shared_ptr<SessionFactory> sessions)
+      : AwsResource(fleet, target, std::move(sessions)) {}
   std::string id() const override { return "eip-association/lighthouse"; }
   std::string kind() const override { return "aws-eip-association"; }
   std::string summary() const override { return "the Elastic IP on the lighthouse's instance"; }
@@ -691,14 +700,14 @@ class ElasticIpAssociationResource final : public AwsResource {
   }
   std::string hash() const override { return fleet_; }
   Result<bool> Exists() const override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     auto pair = Lookup(**s);
     if (!pair.ok()) return pair.status();
     return pair->first.instance_id == pair->second;
   }
   Result<Json> Create() override {
-    auto s = Connected(target_);
+    auto s = Connect();
     if (!s.ok()) return s.status();
     (*s)->InvalidateInstances();
     auto pair = Lookup(**s);
@@ -727,8 +736,8 @@ class ElasticIpAssociationResource final : public AwsResource {
   }
 };
 
-Status DisassociateElasticIp(const Json& attrs) {
-  auto s = Connected(Target::FromJson(attrs));
+Status DisassociateElasticIp(SessionFactory& sessions, const Json& attrs) {
+  auto s = Connected(sessions, Target::FromJson(attrs));
   if (!s.ok()) return s.status();
   auto found = FindAddress(**s, attrs.value("fleet", ""));
   if (!found.ok()) return found.status();
@@ -773,20 +782,24 @@ std::vector<aws::IngressRule> SecurityGroupRules(const spec::FleetSpec& fleet) {
 }
 
 std::unique_ptr<provision::Resource> MakeSecurityGroup(const spec::FleetSpec& fleet,
-                                                       const Target& target) {
-  return std::make_unique<SecurityGroupResource>(fleet, target);
+                                                       const Target& target,
+                                                       std::shared_ptr<SessionFactory> sessions) {
+  return std::make_unique<SecurityGroupResource>(fleet, target, std::move(sessions));
 }
 std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, const Target& target,
+                                                 std::shared_ptr<SessionFactory> sessions,
                                                  const std::string& pem_path) {
-  return std::make_unique<KeyPairResource>(fleet, target, pem_path);
+  return std::make_unique<KeyPairResource>(fleet, target, std::move(sessions), pem_path);
 }
 std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
+                                                     std::shared_ptr<SessionFactory> sessions,
                                                      const std::string& arch) {
-  return std::make_unique<ImageLookupResource>(target, arch);
+  return std::make_unique<ImageLookupResource>(target, std::move(sessions), arch);
 }
 std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
-                                                    const Target& target) {
-  return std::make_unique<QuotaCheckResource>(pool, target);
+                                                    const Target& target,
+                                                    std::shared_ptr<SessionFactory> sessions) {
+  return std::make_unique<QuotaCheckResource>(pool, target, std::move(sessions));
 }
 std::unique_ptr<provision::Resource> MakeGeneratedSecretFile(const std::string& id,
                                                              const std::string& summary,
@@ -799,23 +812,28 @@ std::unique_ptr<provision::Resource> MakeNodeSecret(const SecretParams& params) 
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params) {
   return std::make_unique<InstanceResource>(params);
 }
-std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target) {
-  return std::make_unique<ElasticIpResource>(fleet, target);
+std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target,
+                                                   std::shared_ptr<SessionFactory> sessions) {
+  return std::make_unique<ElasticIpResource>(fleet, target, std::move(sessions));
 }
-std::unique_ptr<provision::Resource> MakeElasticIpAssociation(const std::string& fleet,
-                                                              const Target& target) {
-  return std::make_unique<ElasticIpAssociationResource>(fleet, target);
+std::unique_ptr<provision::Resource> MakeElasticIpAssociation(
+    const std::string& fleet, const Target& target, std::shared_ptr<SessionFactory> sessions) {
+  return std::make_unique<ElasticIpAssociationResource>(fleet, target, std::move(sessions));
 }
 
-void RegisterAwsKinds(provision::KindRegistry& kinds) {
-  kinds.Register("aws-security-group", DeleteSecurityGroup);
-  kinds.Register("aws-key-pair", DeleteKeyPair);
+void RegisterAwsKinds(provision::KindRegistry& kinds, std::shared_ptr<SessionFactory> sessions) {
+  // The deleters keep the sessions alive: the provider that registered them may be gone.
+  auto with = [&sessions](Status (*deleter)(SessionFactory&, const Json&)) {
+    return [sessions, deleter](const Json& attrs) { return deleter(*sessions, attrs); };
+  };
+  kinds.Register("aws-security-group", with(DeleteSecurityGroup));
+  kinds.Register("aws-key-pair", with(DeleteKeyPair));
   kinds.Register("aws-image", [](const Json&) { return Status::Ok(); });
   kinds.Register("aws-quota-check", [](const Json&) { return Status::Ok(); });
-  kinds.Register("aws-secret", DeleteSecret);
-  kinds.Register("aws-instance", DeleteInstance);
-  kinds.Register("aws-eip", ReleaseElasticIp);
-  kinds.Register("aws-eip-association", DisassociateElasticIp);
+  kinds.Register("aws-secret", with(DeleteSecret));
+  kinds.Register("aws-instance", with(DeleteInstance));
+  kinds.Register("aws-eip", with(ReleaseElasticIp));
+  kinds.Register("aws-eip-association", with(DisassociateElasticIp));
 }
 
 }  // namespace carrierarr::aws_provider

@@ -27,14 +27,20 @@ std::string SecretName(const std::string& fleet, const std::string& node);
 // ClusterMesh only from the mesh and the operator's CIDRs.
 std::vector<aws::IngressRule> SecurityGroupRules(const spec::FleetSpec& fleet);
 
+// Every resource records `target` and makes its calls through `sessions` (the provider's).
 std::unique_ptr<provision::Resource> MakeSecurityGroup(const spec::FleetSpec& fleet,
-                                                       const Target& target);
+                                                       const Target& target,
+                                                       std::shared_ptr<SessionFactory> sessions);
 std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, const Target& target,
+                                                 std::shared_ptr<SessionFactory> sessions,
                                                  const std::string& pem_path);
-std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target, const std::string& arch);
+std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
+                                                     std::shared_ptr<SessionFactory> sessions,
+                                                     const std::string& arch);
 // Stops the plan when the pool's vCPU quota cannot hold it (the seeds' Phase 6).
 std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
-                                                    const Target& target);
+                                                    const Target& target,
+                                                    std::shared_ptr<SessionFactory> sessions);
 // A random shared secret kept 0600 in the state directory (k3s join token).
 std::unique_ptr<provision::Resource> MakeGeneratedSecretFile(const std::string& id,
                                                              const std::string& summary,
@@ -47,6 +53,7 @@ struct NodeFilesOnDisk {
 struct SecretParams {
   std::string fleet;
   Target target;
+  std::shared_ptr<SessionFactory> sessions;
   mesh::NodePlan node;
   NodeFilesOnDisk files;
   std::string lighthouse_endpoint;
@@ -57,6 +64,7 @@ std::unique_ptr<provision::Resource> MakeNodeSecret(const SecretParams& params);
 struct InstanceParams {
   std::string fleet;
   Target target;
+  std::shared_ptr<SessionFactory> sessions;
   mesh::NodePlan node;
   std::string instance_type, arch;
   std::string ami;         // fleet.yaml's; "" = image_hint or the latest AL2023 for arch
@@ -77,12 +85,13 @@ struct InstanceParams {
 };
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);
 
-std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target);
-std::unique_ptr<provision::Resource> MakeElasticIpAssociation(const std::string& fleet,
-                                                              const Target& target);
+std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target,
+                                                   std::shared_ptr<SessionFactory> sessions);
+std::unique_ptr<provision::Resource> MakeElasticIpAssociation(
+    const std::string& fleet, const Target& target, std::shared_ptr<SessionFactory> sessions);
 
-// Deleters for every kind above.
-void RegisterAwsKinds(provision::KindRegistry& kinds);
+// Deleters for every kind above; they reach AWS through `sessions`.
+void RegisterAwsKinds(provision::KindRegistry& kinds, std::shared_ptr<SessionFactory> sessions);
 
 }  // namespace carrierarr::aws_provider
 

@@ -1,26 +1,10 @@
 #include "providers/aws/session.h"
 
 #include <cstdlib>
-#include <thread>
 
-#include "core/time_source.h"
 #include "providers/aws/aws_provider.h"
 
 namespace carrierarr::aws_provider {
-namespace {
-
-std::mutex overrides_mu;
-Overrides overrides;  // guarded by overrides_mu
-
-}  // namespace
-
-void SetOverrides(const Overrides& o) {
-  std::lock_guard<std::mutex> lock(overrides_mu);
-  overrides = o;
-  if (overrides.endpoint_url.empty()) {
-    if (const char* env = std::getenv("CARRIERARR_AWS_ENDPOINT")) overrides.endpoint_url = env;
-  }
-}
 
 nlohmann::json Target::ToJson() const {
   return {{"region", region}, {"profile", profile}, {"endpoint_url", endpoint_url}};
@@ -32,38 +16,19 @@ Target Target::FromJson(const nlohmann::json& attrs) {
           .endpoint_url = attrs.value("endpoint_url", "")};
 }
 
-Session::Session(Target target) : target_(std::move(target)) {}
-
-std::shared_ptr<Session> Session::For(Target target) {
-  {
-    std::lock_guard<std::mutex> lock(overrides_mu);
-    if (!overrides.profile.empty()) target.profile = overrides.profile;
-    if (!overrides.region.empty()) target.region = overrides.region;
-    if (!overrides.endpoint_url.empty()) {
-      target.endpoint_url = overrides.endpoint_url;
-    } else if (const char* env = std::getenv("CARRIERARR_AWS_ENDPOINT"); env && *env) {
-      target.endpoint_url = env;  // also for callers that never parsed flags
-    }
-  }
-  static std::mutex mu;
-  static std::map<Target, std::shared_ptr<Session>> sessions;  // guarded by mu; process-long
-  std::lock_guard<std::mutex> lock(mu);
-  auto& s = sessions[target];
-  if (!s) s = std::make_shared<Session>(target);
-  return s;
-}
+Session::Session(Target target, SessionDeps deps)
+    : target_(std::move(target)), deps_(std::move(deps)) {}
 
 Status Session::Connect() {
   std::lock_guard<std::mutex> lock(mu_);
   if (connected_) return Status::Ok();
   if (!transport_) {
-    auto transport = aws::MakeCurlTransport();
+    auto transport = deps_.make_transport();
     if (!transport.ok()) return transport.status();
     transport_ = std::move(*transport);
     credentials_ = std::make_unique<aws::CredentialChain>(
-        Environment::FromProcess(),
-        aws::AwsSelection{.profile = target_.profile, .region = target_.region}, transport_.get(),
-        RealTimeSource::Get());
+        deps_.environment, aws::AwsSelection{.profile = target_.profile, .region = target_.region},
+        transport_.get(), deps_.time);
   }
   auto region = credentials_->Region();
   if (!region.ok()) {
@@ -74,9 +39,10 @@ Status Session::Connect() {
   auto creds = credentials_->Get();
   if (!creds.ok()) return creds.status();
   client_ = std::make_unique<aws::AwsClient>(
-      aws::ClientOptions{.region = *region, .endpoint_url = target_.endpoint_url}, transport_.get(),
-      credentials_.get());
-  ec2_ = std::make_unique<aws::Ec2>(client_.get());
+      aws::ClientOptions{
+          .region = *region, .endpoint_url = target_.endpoint_url, .time = deps_.time},
+      transport_.get(), credentials_.get());
+  ec2_ = std::make_unique<aws::Ec2>(client_.get(), deps_.time);
   secrets_ = std::make_unique<aws::SecretsManager>(client_.get());
   quotas_ = std::make_unique<aws::ServiceQuotas>(client_.get());
   region_ = *region;
@@ -93,9 +59,11 @@ aws::CallStats Session::Stats() const { return client_ ? client_->Stats() : aws:
 
 Result<std::map<std::string, aws::Instance>> Session::FleetInstances(const std::string& fleet) {
   CARRIERARR_RETURN_IF_ERROR(Connect());
+  uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (instances_) return *instances_;
+    if (auto it = instances_.find(fleet); it != instances_.end()) return it->second;
+    generation = instances_generation_;
   }
   auto found = ec2_->DescribeInstances(
       {},
@@ -108,8 +76,16 @@ Result<std::map<std::string, aws::Instance>> Session::FleetInstances(const std::
     if (!id.empty()) by_resource[id] = std::move(i);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  instances_ = by_resource;
+  // Another thread launched or terminated something while this list was on its way: the list
+  // may not show it, so it must not answer the next reader (that thread's read-back above all).
+  if (instances_generation_ == generation) instances_[fleet] = by_resource;
   return by_resource;
+}
+
+void Session::InvalidateInstances() {
+  std::lock_guard<std::mutex> lock(mu_);
+  instances_.clear();
+  ++instances_generation_;
 }
 
 std::string Session::Remembered(const std::string& key) const {
@@ -123,31 +99,49 @@ void Session::Remember(const std::string& key, const std::string& value) {
   remembered_[key] = value;
 }
 
-void Session::InvalidateInstances() {
-  std::lock_guard<std::mutex> lock(mu_);
-  instances_.reset();
-}
-
 Status Session::Poll(const std::string& what, std::chrono::seconds limit,
                      const std::function<Result<bool>()>& done) {
   std::chrono::milliseconds interval(250);
-  bool fixed = false;
-  if (const char* env = std::getenv("CARRIERARR_AWS_POLL_MS")) {
-    interval = std::chrono::milliseconds(std::atoi(env));
-    fixed = true;
+  const bool fixed = deps_.environment.Has("CARRIERARR_AWS_POLL_MS");
+  if (fixed) {
+    interval = std::chrono::milliseconds(
+        std::atoi(deps_.environment.Get("CARRIERARR_AWS_POLL_MS").c_str()));
   }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  TimeSource& time = *deps_.time;
+  const auto deadline = time.MonotonicNow() + limit;
   while (true) {
     auto r = done();
     if (!r.ok()) return r.status();
     if (*r) return Status::Ok();
-    if (std::chrono::steady_clock::now() + interval > deadline) break;
-    std::this_thread::sleep_for(interval);
+    if (time.MonotonicNow() + interval > deadline) break;
+    time.SleepFor(interval);
     if (!fixed)
       interval = std::min<std::chrono::milliseconds>(interval * 3 / 2, std::chrono::seconds(5));
   }
   return Status::DeadlineExceeded(what + ": still not done after " + std::to_string(limit.count()) +
                                   " s");
+}
+
+Target SessionFactory::Resolve(Target target) const {
+  const Target& o = deps_.overrides;
+  if (!o.profile.empty()) target.profile = o.profile;
+  if (!o.region.empty()) target.region = o.region;
+  if (!o.endpoint_url.empty()) target.endpoint_url = o.endpoint_url;
+  return target;
+}
+
+std::shared_ptr<Session> SessionFactory::For(const Target& target) {
+  Target resolved = Resolve(target);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& s = sessions_[resolved];
+  if (!s) s = std::make_shared<Session>(resolved, deps_);
+  return s;
+}
+
+Result<std::shared_ptr<Session>> Connected(SessionFactory& sessions, const Target& target) {
+  auto session = sessions.For(target);
+  CARRIERARR_RETURN_IF_ERROR(session->Connect());
+  return session;
 }
 
 }  // namespace carrierarr::aws_provider

@@ -396,9 +396,9 @@ std::string ShellQuote(std::string_view value) {
   return out + "'";
 }
 
-// The first boot, run once by cloud-init (runcmd, no arguments). Only the assignments at the top
-// vary, each a validated value in single quotes; the rest is fixed text.
-std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
+// The top of the first-boot script: the only part that varies, each a validated value in single
+// quotes.
+std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret) {
   auto var = [](std::string_view name, std::string_view value) {
     return "readonly " + std::string(name) + "=" + ShellQuote(value) + "\n";
   };
@@ -424,8 +424,12 @@ std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
                  [](char c) { return c >= 'A' && c <= 'F' ? static_cast<char>(c + 32) : c; });
   s += var("AGENT_SHA256", sha);
   s += var("K3S_ROLE", p.k3s_token.empty() ? "" : (p.k3s_server ? "server" : "agent"));
-  s += R"SH(
-exec >>/var/log/carrierarr-bootstrap.log 2>&1
+  s += "\n";
+  return s;
+}
+
+// The log, failure reporting (also on the console), retries and checks the steps share.
+constexpr char kShellHelpers[] = R"SH(exec >>/var/log/carrierarr-bootstrap.log 2>&1
 step='start'
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*"; }
 fail() {
@@ -465,7 +469,10 @@ has_mesh_ip() {
 
 log "carrierarr bootstrap of node ${NODE} (fleet ${FLEET}, mesh ${MESH_IP})"
 
-if [ -n "${SECRET_ID}" ]; then
+)SH";
+
+// The Nebula material from Secrets Manager, when the node fetches it at boot.
+constexpr char kSecretStep[] = R"SH(if [ -n "${SECRET_ID}" ]; then
   step='Nebula material from Secrets Manager'
   command -v aws >/dev/null || dnf install -y awscli-2
   secret_file="$(mktemp "${work}/secret.XXXXXX")"
@@ -478,7 +485,10 @@ if [ -n "${SECRET_ID}" ]; then
   rm -f "${secret_file}"
 fi
 
-step="Nebula ${NEBULA_VERSION}"
+)SH";
+
+// Nebula's release, checked against the release's SHA256 sums.
+constexpr char kNebulaInstallStep[] = R"SH(step="Nebula ${NEBULA_VERSION}"
 installed="$(/usr/local/bin/nebula -version 2>/dev/null || true)"
 if [ "${installed}" = "Version: ${NEBULA_VERSION}" ]; then
   log "nebula ${NEBULA_VERSION} is already installed"
@@ -501,7 +511,10 @@ else
   log "nebula ${NEBULA_VERSION} installed (sha256 checked)"
 fi
 
-step='Nebula service'
+)SH";
+
+// Nebula running, and the tun device carrying the mesh address.
+constexpr char kNebulaServiceStep[] = R"SH(step='Nebula service'
 systemctl daemon-reload
 systemctl enable --now nebula.service
 for _ in $(seq 1 30); do
@@ -512,7 +525,10 @@ has_mesh_ip ||
   fail "${TUN_DEVICE} did not get ${MESH_IP} within 60 s; see 'journalctl -u nebula'"
 log "nebula is up: ${MESH_IP} on ${TUN_DEVICE}"
 
-step='carrierarr-agent'
+)SH";
+
+// carrierarr-agent downloaded (checked when a digest is given) and started.
+constexpr char kAgentStep[] = R"SH(step='carrierarr-agent'
 if [ -n "${AGENT_URL}" ]; then
   shown_url="${AGENT_URL%%\?*}"  # a presigned URL's query holds its signature: keep it out of logs
   retry 5 5 curl -fsSL -o "${work}/carrierarr-agent" "${AGENT_URL}" ||
@@ -535,7 +551,10 @@ else
   log "no carrierarr-agent on this node (providers.aws.agent_url is not set)"
 fi
 
-if [ -n "${K3S_ROLE}" ]; then
+)SH";
+
+// k3s as server or agent, when the fleet runs k3s; then the end.
+constexpr char kK3sStep[] = R"SH(if [ -n "${K3S_ROLE}" ]; then
   step="k3s ${K3S_ROLE}"
   retry 5 5 curl -fsSL --proto '=https' -o "${work}/k3s-install.sh" https://get.k3s.io ||
     fail "could not download the k3s installer from https://get.k3s.io"
@@ -548,7 +567,11 @@ fi
 step='done'
 log "carrierarr bootstrap done"
 )SH";
-  return s;
+
+// The first boot, run once by cloud-init (runcmd, no arguments): the variables, then fixed text.
+std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
+  return BootstrapVariables(p, agent, secret) + kShellHelpers + kSecretStep + kNebulaInstallStep +
+         kNebulaServiceStep + kAgentStep + kK3sStep;
 }
 
 }  // namespace
