@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/fleet_common.h"
 #include "core/file_util.h"
+#include "providers/registry.h"
 #include "spec/fleet_parser.h"
 
 namespace carrierarr::cli {
@@ -17,7 +18,7 @@ int RunInit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (auto code = ParseCommandFlags(command, flags, args, &fleet_file, out, err)) return *code;
   std::string yaml = spec::InitTemplate(name);
   // The template must parse: this also validates -name with fleet.yaml's own rules.
-  auto parsed = spec::ParseFleet(yaml, "-name");
+  auto parsed = spec::ParseFleet(yaml, "-name", providers::FleetRules());
   if (!parsed.ok()) {
     err << "Error: -name '" << name
         << "' is not a valid fleet name: 1-12 lowercase letters, digits "

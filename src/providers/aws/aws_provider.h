@@ -12,7 +12,13 @@
 #include "core/seams.h"
 #include "providers/provider.h"
 
+namespace carrierarr::spec {
+class ProviderRules;
+}
+
 namespace carrierarr::aws_provider {
+
+inline constexpr char kName[] = "aws";  // fleet.yaml's `provider: aws`
 
 inline constexpr char kFleetTag[] = "carrierarr:fleet";
 inline constexpr char kResourceTag[] = "carrierarr:resource";
@@ -26,7 +32,9 @@ struct Overrides {
 };
 void SetOverrides(const Overrides& overrides);
 
+// The provider and its part of fleet.yaml (fleet_rules.cc), as the registry makes them.
 std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams);
+const spec::ProviderRules& AwsFleetRules();
 
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);

@@ -12,7 +12,13 @@
 #include "providers/provider.h"
 #include "provision/resource.h"
 
+namespace carrierarr::spec {
+class ProviderRules;
+}
+
 namespace carrierarr::local {
+
+inline constexpr char kName[] = "local";  // fleet.yaml's `provider: local`
 
 // Names and addresses, all derived from the fleet name and the node's mesh address so that they
 // are stable across runs and distinct between fleets. The '.' cannot occur in fleet or node
@@ -55,17 +61,15 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
                               provision::ResourceList& out);
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds);
 
-// The agent's --type for a node: "lighthouse", "gpu-worker" or "cpu-worker".
-std::string AgentType(const mesh::NodePlan& node);
-// Where agents reach the control plane over the mesh: "<homelab mesh ip>:<grpc port>".
-std::string ControlPlaneAddress(const spec::FleetSpec& fleet);
-// A fresh single-use enrollment token for `node` from the running control plane (through
-// carrierarr-fleet and its unix socket); `ttl` as `carrierarr tokens create --ttl` takes it.
-Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
-                                        const std::string& ttl);
-
-// The provider itself, as the registry (providers/registry.h) makes it.
+// The provider itself and its part of fleet.yaml, as the registry (providers/registry.h) makes
+// them.
 std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& seams);
+const spec::ProviderRules& LocalFleetRules();
+
+// `doctor`: root, iproute2 and nebula here; once deployed, the lighthouse's port, the underlay
+// and handshakes as seen from inside the namespaces (doctor_checks.cc).
+std::vector<providers::DoctorCheck> LocalEnvironmentChecks();
+std::vector<providers::DoctorCheck> LocalDeploymentChecks(const providers::DoctorRequest& request);
 
 // What `status` reports about a node's process.
 struct ProcessInfo {
