@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <filesystem>
 #include <iterator>
-#include <thread>
 
 #include "core/file_util.h"
 #include "mesh/nebula_config.h"
