@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/fleet_command.h"
 #include "core/file_util.h"
+#include "providers/registry.h"
 #include "spec/fleet_parser.h"
 
 namespace carrierarr::cli {
@@ -21,7 +22,7 @@ class InitCommand final : public FleetCommand {
   Status CheckFlags() override {
     yaml_ = spec::InitTemplate(name_);
     // The template must parse: this also validates -name with fleet.yaml's own rules.
-    if (!spec::ParseFleet(yaml_, "-name").ok()) {
+    if (!spec::ParseFleet(yaml_, "-name", providers::FleetRules()).ok()) {
       return Status::InvalidArgument("-name '" + name_ +
                                      "' is not a valid fleet name: 1-12 lowercase letters, "
                                      "digits or '-', starting with a letter");

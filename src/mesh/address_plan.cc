@@ -38,7 +38,7 @@ Result<std::vector<NodePlan>> PlanNodes(const spec::FleetSpec& fleet, const Assi
   nodes.push_back(lighthouse);
   NodePlan homelab{.name = "homelab",
                    .role = Role::kHomelab,
-                   .provider = "local",
+                   .provider = fleet.homelab.provider,
                    .mesh_ip = fleet.homelab.mesh_ip,
                    .groups = {"homelab"}};
   AddGroups(homelab.groups, fleet.homelab.groups);

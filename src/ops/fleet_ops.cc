@@ -6,14 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <future>
 #include <iterator>
-#include <thread>
 
 #include "core/file_util.h"
 #include "mesh/nebula_config.h"
-#include "providers/local/local_provider.h"
-#include "providers/local/netns.h"
 #include "providers/registry.h"
 #include "provision/file_resources.h"
 #include "spec/fleet_parser.h"
@@ -52,6 +48,14 @@ std::string ConfigFor(const FleetContext& ctx, const Desired& d, const mesh::Nod
                                    .http_port = ctx.spec.control_plane.http_port});
 }
 
+provision::PlanOptions PlanOptionsFor(const PlanRequest& request) {
+  provision::PlanOptions options{.observe = request.observe,
+                                 .targets = request.targets,
+                                 .skip_deletes = request.skip.teardown};
+  if (request.skip.certs) options.skip_kinds = {"pki-ca", "pki-cert"};
+  return options;
+}
+
 // Node -> address for every node that exists after this run: those recorded (they keep theirs
 // until deleted) plus the desired ones.
 mesh::Assignments MergeAddresses(const FleetState& state,
@@ -77,25 +81,37 @@ mesh::Assignments LiveAddresses(const FleetState& state,
   return out;
 }
 
-// One ping per node to `target` over the mesh, all nodes in parallel; RTT in ms per node.
-std::map<std::string, std::optional<double>> PingAll(const std::string& fleet,
-                                                     const std::vector<mesh::NodePlan>& nodes,
-                                                     uint32_t target,
-                                                     std::chrono::milliseconds timeout) {
-  std::map<std::string, std::future<std::optional<double>>> futures;
-  for (const auto& n : nodes) {
-    if (n.mesh_ip == target) continue;
-    std::string ns = local::NodeNamespace(fleet, n.name);
-    futures[n.name] =
-        std::async(std::launch::async, [ns, target, timeout]() -> std::optional<double> {
-          auto rtt = local::Ping(ns, target, timeout);
-          if (!rtt.ok()) return std::nullopt;
-          return rtt->count() / 1000.0;
-        });
+// The node's certificate and Nebula config, and what its provider hosts it with.
+void AddNodeResources(const FleetContext& ctx, const FleetState& state, const mesh::NodePlan& node,
+                      Desired& d) {
+  const mesh::NodePlan& lighthouse = d.nodes.front();
+  d.resources.push_back(
+      provision::MakeHostCertResource({.node = node,
+                                       .mesh_prefix = ctx.spec.mesh.cidr.PrefixLength(),
+                                       .ca_cert_path = ctx.paths.CaCert(),
+                                       .ca_key_path = ctx.paths.CaKey(),
+                                       .cert_path = ctx.paths.HostCert(node.name),
+                                       .key_path = ctx.paths.HostKey(node.name)}));
+  // Every config names the lighthouse's address: made after what decides it (an Elastic IP).
+  d.resources.push_back(provision::MakeFileResource(
+      "config/" + node.name, "nebula config for " + node.name, ctx.paths.NebulaConfig(node.name),
+      ConfigFor(ctx, d, node), d.ProviderFor(lighthouse).EndpointResources(ctx.spec)));
+  std::vector<std::string> deps{"cert/" + node.name, "config/" + node.name};
+  // Nodes on this machine start after a lighthouse on this machine, so their first handshake
+  // finds it listening. Cloud nodes need only its address (Nebula keeps trying), so they launch
+  // in parallel.
+  if (node.role != mesh::Role::kLighthouse && !d.ProviderFor(node).IsCloud() &&
+      !d.ProviderFor(lighthouse).IsCloud()) {
+    deps.push_back(d.ProviderFor(lighthouse).RunningResourceId(lighthouse));
   }
-  std::map<std::string, std::optional<double>> out;
-  for (auto& [name, f] : futures) out[name] = f.get();
-  return out;
+  d.ProviderFor(node).AddNodeResources({.fleet = ctx.spec,
+                                        .paths = ctx.paths,
+                                        .state = state,
+                                        .node = node,
+                                        .deps = deps,
+                                        .lighthouse_endpoint = d.lighthouse_endpoint,
+                                        .enrollment = d.enrollment},
+                                       d.resources);
 }
 
 }  // namespace
@@ -104,8 +120,9 @@ const providers::Provider& Desired::ProviderFor(const mesh::NodePlan& node) cons
   return *providers.at(node.provider);
 }
 
-Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams) {
-  auto spec = spec::LoadFleet(fleet_file);
+Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams,
+                                 const providers::ProviderRegistry& registry) {
+  auto spec = spec::LoadFleet(fleet_file, registry.FleetRules());
   if (!spec.ok()) return spec.status();
   FleetContext ctx;
   ctx.fleet_file = fleet_file;
@@ -115,14 +132,14 @@ Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams) {
   ctx.spec = std::move(*spec);
   ctx.paths.state_dir = ctx.fleet_dir + "/.carrierarr";
   ctx.seams = std::move(seams);
+  ctx.registry = &registry;
   return ctx;
 }
 
-provision::KindRegistry AllKinds(const Seams& seams) {
+provision::KindRegistry AllKinds(const FleetContext& ctx) {
   provision::KindRegistry kinds;
   provision::RegisterFileKinds(kinds);
-  for (const auto& entry : providers::RegisteredProviders())
-    entry.make(seams)->RegisterKinds(kinds);
+  for (const auto& entry : ctx.registry->entries()) entry.make(ctx.seams)->RegisterKinds(kinds);
   return kinds;
 }
 
@@ -133,11 +150,14 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   d.nodes = std::move(*nodes);
   for (const auto& n : d.nodes) {
     if (d.providers.count(n.provider) != 0) continue;
-    auto p = providers::MakeProvider(n.provider, ctx.seams);
+    auto p = ctx.registry->Make(n.provider, ctx.seams);
     if (!p.ok()) return p.status();
     d.providers[n.provider] = std::move(*p);
   }
-  d.kinds = AllKinds(ctx.seams);
+  d.kinds = AllKinds(ctx);
+  d.enrollment = ctx.enrollment != nullptr
+                     ? ctx.enrollment
+                     : providers::MakeControlPlaneMinter(ctx.paths, *ctx.seams.processes);
   const mesh::NodePlan& lighthouse = d.nodes.front();
   d.lighthouse_endpoint = d.ProviderFor(lighthouse).LighthouseEndpoint(ctx.spec, lighthouse, state);
   d.resources.push_back(provision::MakeCaResource({.name = ctx.spec.name + "-mesh",
@@ -145,35 +165,12 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                                    .key_path = ctx.paths.CaKey(),
                                                    .lifetime = ctx.spec.mesh.ca_lifetime,
                                                    .mesh = ctx.spec.mesh.cidr}));
-  const int prefix = ctx.spec.mesh.cidr.PrefixLength();
+  for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
   for (const auto& node : d.nodes) {
-    d.resources.push_back(
-        provision::MakeHostCertResource({.node = node,
-                                         .mesh_prefix = prefix,
-                                         .ca_cert_path = ctx.paths.CaCert(),
-                                         .ca_key_path = ctx.paths.CaKey(),
-                                         .cert_path = ctx.paths.HostCert(node.name),
-                                         .key_path = ctx.paths.HostKey(node.name)}));
-    // Every config names the lighthouse's address: made after what decides it (an Elastic IP).
-    d.resources.push_back(provision::MakeFileResource(
-        "config/" + node.name, "nebula config for " + node.name, ctx.paths.NebulaConfig(node.name),
-        ConfigFor(ctx, d, node), d.ProviderFor(lighthouse).EndpointResources(ctx.spec)));
-    std::vector<std::string> deps{"cert/" + node.name, "config/" + node.name};
-    // Local nodes start after a local lighthouse, so their first handshake finds it listening.
-    // Cloud nodes need only its address (Nebula keeps trying), so they launch in parallel.
-    if (node.role != mesh::Role::kLighthouse && node.provider == "local" &&
-        lighthouse.provider == "local") {
-      deps.push_back(d.ProviderFor(lighthouse).RunningResourceId(lighthouse));
-    }
-    d.ProviderFor(node).AddNodeResources({.fleet = ctx.spec,
-                                          .paths = ctx.paths,
-                                          .state = state,
-                                          .node = node,
-                                          .deps = deps,
-                                          .lighthouse_endpoint = d.lighthouse_endpoint},
-                                         d.resources);
+    if (node.role != mesh::Role::kHomelab) continue;
+    d.ProviderFor(node).AddFleetResources({.fleet = ctx.spec, .paths = ctx.paths, .nodes = d.nodes},
+                                          d.resources);
   }
-  local::AddControlPlaneResources(ctx.spec, ctx.paths, d.nodes, d.resources);
   return d;
 }
 
@@ -197,11 +194,7 @@ Result<provision::Plan> PlanFleet(const FleetContext& ctx, const PlanRequest& re
   if (!state.ok()) return state.status();
   auto desired = BuildDesired(ctx, *state);
   if (!desired.ok()) return desired.status();
-  provision::PlanOptions options{.observe = request.observe,
-                                 .targets = request.targets,
-                                 .skip_deletes = request.skip.teardown};
-  if (request.skip.certs) options.skip_kinds = {"pki-ca", "pki-cert"};
-  return provision::MakePlan(desired->resources, *state, options);
+  return provision::MakePlan(desired->resources, *state, PlanOptionsFor(request));
 }
 
 Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
@@ -219,28 +212,168 @@ Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
   return written;
 }
 
-Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
-  const auto start = Clock::now();
-  // Before the state directory exists: a run that cannot work must leave nothing behind.
-  std::set<std::string> provider_names{ctx.spec.lighthouse.provider, "local"};  // homelab: local
-  for (const auto& pool : ctx.spec.pools) provider_names.insert(pool.provider);
-  for (const auto& name : provider_names) {
-    auto p = providers::MakeProvider(name, ctx.seams);
+namespace {
+
+using StorePtr = std::unique_ptr<provision::StateStore>;
+
+// Every provider the fleet's nodes are on can work on this machine.
+Status CheckEnvironments(const FleetContext& ctx) {
+  std::set<std::string> names{ctx.spec.lighthouse.provider, ctx.spec.homelab.provider};
+  for (const auto& pool : ctx.spec.pools) names.insert(pool.provider);
+  for (const auto& name : names) {
+    auto p = ctx.registry->Make(name, ctx.seams);
     if (!p.ok()) return p.status();
     CARRIERARR_RETURN_IF_ERROR((*p)->CheckEnvironment());
   }
+  return Status::Ok();
+}
+
+// The fleet's state, locked, and its directories; another fleet's state is refused.
+Result<StorePtr> OpenStateForUp(const FleetContext& ctx) {
   auto store = provision::StateStore::Open(ctx.fleet_dir);
   if (!store.ok()) return store.status();
-  if (!(*store)->Snapshot().fleet.empty() && (*store)->Snapshot().fleet != ctx.spec.name) {
-    return Status::FailedPrecondition("this directory's state belongs to fleet '" +
-                                      (*store)->Snapshot().fleet + "', but " + ctx.fleet_file +
-                                      " names '" + ctx.spec.name +
+  const std::string recorded = (*store)->Snapshot().fleet;
+  if (!recorded.empty() && recorded != ctx.spec.name) {
+    return Status::FailedPrecondition("this directory's state belongs to fleet '" + recorded +
+                                      "', but " + ctx.fleet_file + " names '" + ctx.spec.name +
                                       "'; run 'carrierarr down' with the old name first");
   }
   for (const auto& dir : {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
                           ctx.paths.state_dir + "/logs", ctx.paths.AwsDir()}) {
     CARRIERARR_RETURN_IF_ERROR(MakeDir(dir));
   }
+  return store;
+}
+
+// A cloud lighthouse's address (an Elastic IP) goes into every node's config: makes what
+// decides it first, then plans the rest again with the address known (`desired` and `plan`
+// are replaced). Nothing to do when the address is known already.
+Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
+                          provision::StateStore& store, Desired& desired, provision::Plan& plan,
+                          provision::ApplyResult& applied) {
+  std::set<std::string> first;
+  const auto endpoint_ids = desired.ProviderFor(desired.nodes.front()).EndpointResources(ctx.spec);
+  for (const auto& step : plan.steps) {
+    for (const auto& id : endpoint_ids) {
+      if (step.id == id && step.action != provision::Action::kNone) first.insert(id);
+    }
+  }
+  if (first.empty()) return Status::Ok();
+  auto early = provision::MakePlan(desired.resources, store.Snapshot(),
+                                   {.observe = options.plan.observe, .targets = first});
+  if (!early.ok()) return early.status();
+  applied = provision::Apply(*early, desired.resources, store, desired.kinds,
+                             {.parallelism = options.parallelism, .on_event = options.on_event});
+  if (!applied.status.ok()) return applied.status;
+  auto rebuilt = BuildDesired(ctx, store.Snapshot());
+  if (!rebuilt.ok()) return rebuilt.status();
+  desired = std::move(*rebuilt);
+  auto replanned =
+      provision::MakePlan(desired.resources, store.Snapshot(), PlanOptionsFor(options.plan));
+  if (!replanned.ok()) return replanned.status();
+  plan = std::move(*replanned);
+  return Status::Ok();
+}
+
+// Bounded wait until every node on this machine whose nebula runs reaches the lighthouse over
+// the mesh (cloud nodes report through their agents: `carrierarr status`, `carrierarr nodes`).
+// Nodes left out by --target have none, and none can be reached while the lighthouse has none.
+Status WaitForMesh(const FleetContext& ctx, const Desired& d, const FleetState& after,
+                   std::chrono::milliseconds wait, UpResult& result) {
+  const mesh::NodePlan& lighthouse = d.nodes.front();
+  auto watched = [&](const mesh::NodePlan& n) {
+    if (d.ProviderFor(n).IsCloud()) return false;
+    auto rec = after.resources.find(d.ProviderFor(n).RunningResourceId(n));
+    return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady;
+  };
+  std::vector<mesh::NodePlan> waiting;
+  if (watched(lighthouse)) {
+    std::copy_if(d.nodes.begin() + 1, d.nodes.end(), std::back_inserter(waiting), watched);
+  }
+  result.nodes_meshed = watched(lighthouse) ? 1 : 0;
+  const auto deadline = Clock::now() + wait;
+  while (!waiting.empty() && Clock::now() < deadline) {
+    std::map<std::string, std::vector<mesh::NodePlan>> by_provider;
+    for (const auto& n : waiting) by_provider[n.provider].push_back(n);
+    std::vector<mesh::NodePlan> still;
+    for (const auto& [provider, nodes] : by_provider) {
+      auto rtts = d.providers.at(provider)->MeshRoundTrips(ctx.spec, nodes, lighthouse.mesh_ip,
+                                                           std::chrono::milliseconds(500));
+      for (const auto& n : nodes) {
+        auto rtt = rtts.find(n.name);
+        if (rtt == rtts.end()) continue;  // its provider cannot measure it from here
+        if (rtt->second.has_value()) {
+          ++result.nodes_meshed;
+        } else {
+          still.push_back(n);
+        }
+      }
+    }
+    waiting.swap(still);
+  }
+  if (waiting.empty()) return Status::Ok();
+  std::string names;
+  for (const auto& n : waiting) names += (names.empty() ? "" : ", ") + n.name;
+  return Status::Unavailable("the mesh did not converge: " + names +
+                             " cannot reach the lighthouse "
+                             "over Nebula; run 'carrierarr doctor' to find out why");
+}
+
+// The registered providers that recorded something in `state` (a resource of one of their
+// kinds), by name.
+std::map<std::string, std::unique_ptr<providers::Provider>> RecordedProviders(
+    const FleetContext& ctx, const FleetState& state) {
+  std::map<std::string, std::unique_ptr<providers::Provider>> out;
+  for (const auto& entry : ctx.registry->entries()) {
+    auto provider = entry.make(ctx.seams);
+    provision::KindRegistry kinds;
+    provider->RegisterKinds(kinds);
+    for (const auto& [id, r] : state.resources) {
+      if (kinds.Find(r.kind) == nullptr) continue;
+      out[std::string(entry.name)] = std::move(provider);
+      break;
+    }
+  }
+  return out;
+}
+
+// Cloud resources are found again by their tags: whatever still carries the fleet's name was
+// not removed (made by hand with our tags, or a delete the cloud accepted but did not carry out).
+Result<std::vector<std::string>> CloudLeftovers(
+    const FleetContext& ctx,
+    const std::map<std::string, std::unique_ptr<providers::Provider>>& recorded) {
+  std::vector<std::string> left;
+  for (const auto& [name, provider] : recorded) {
+    if (!provider->IsCloud()) continue;
+    auto found = provider->Leftovers(ctx.spec);
+    if (!found.ok()) return found.status();
+    left.insert(left.end(), found->begin(), found->end());
+  }
+  return left;
+}
+
+// Nothing of the fleet stays behind: its directories, then the lock, then .carrierarr.
+bool RemoveStateDir(const FleetContext& ctx, StorePtr& store) {
+  std::error_code ec;
+  for (const std::string& dir : {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
+                                 ctx.paths.state_dir + "/logs", ctx.paths.ControlDir(),
+                                 ctx.paths.state_dir + "/agents", ctx.paths.AwsDir()}) {
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string lock = ctx.paths.state_dir + "/lock";
+  ::unlink(lock.c_str());
+  store.reset();  // releases the flock
+  return ::rmdir(ctx.paths.state_dir.c_str()) == 0;
+}
+
+}  // namespace
+
+Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
+  const auto start = Clock::now();
+  // Before the state directory exists: a run that cannot work must leave nothing behind.
+  CARRIERARR_RETURN_IF_ERROR(CheckEnvironments(ctx));
+  auto store = OpenStateForUp(ctx);
+  if (!store.ok()) return store.status();
   FleetState state = (*store)->Snapshot();
   auto desired = BuildDesired(ctx, state);
   if (!desired.ok()) return desired.status();
@@ -248,41 +381,18 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   CARRIERARR_RETURN_IF_ERROR(
       (*store)->SetAddresses(ctx.spec.name, MergeAddresses(state, desired->nodes)));
 
-  provision::PlanOptions plan_options{.observe = options.plan.observe,
-                                      .targets = options.plan.targets,
-                                      .skip_deletes = options.plan.skip.teardown};
-  if (options.plan.skip.certs) plan_options.skip_kinds = {"pki-ca", "pki-cert"};
-  auto plan = provision::MakePlan(desired->resources, (*store)->Snapshot(), plan_options);
+  auto plan =
+      provision::MakePlan(desired->resources, (*store)->Snapshot(), PlanOptionsFor(options.plan));
   if (!plan.ok()) return plan.status();
   if (options.on_plan) options.on_plan(*plan);
 
   UpResult result;
   result.plan = *plan;
-  const provision::ApplyOptions apply_options{.parallelism = options.parallelism,
-                                              .on_event = options.on_event};
-  // A cloud lighthouse's address (an Elastic IP) goes into every node's config: make what
-  // decides it first, then plan the rest again with the address known.
-  std::set<std::string> first;
-  for (const auto& step : plan->steps) {
-    for (const auto& id :
-         desired->ProviderFor(desired->nodes.front()).EndpointResources(ctx.spec)) {
-      if (step.id == id && step.action != provision::Action::kNone) first.insert(id);
-    }
-  }
-  if (!first.empty()) {
-    auto early = provision::MakePlan(desired->resources, (*store)->Snapshot(),
-                                     {.observe = options.plan.observe, .targets = first});
-    if (!early.ok()) return early.status();
-    result.apply =
-        provision::Apply(*early, desired->resources, **store, desired->kinds, apply_options);
-    if (!result.apply.status.ok()) return result.apply.status;
-    desired = BuildDesired(ctx, (*store)->Snapshot());
-    if (!desired.ok()) return desired.status();
-    plan = provision::MakePlan(desired->resources, (*store)->Snapshot(), plan_options);
-    if (!plan.ok()) return plan.status();
-  }
+  CARRIERARR_RETURN_IF_ERROR(
+      ApplyEndpointFirst(ctx, options, **store, *desired, *plan, result.apply));
   provision::ApplyResult rest =
-      provision::Apply(*plan, desired->resources, **store, desired->kinds, apply_options);
+      provision::Apply(*plan, desired->resources, **store, desired->kinds,
+                       {.parallelism = options.parallelism, .on_event = options.on_event});
   result.apply.succeeded += rest.succeeded;
   result.apply.failed += rest.failed;
   result.apply.skipped += rest.skipped;
@@ -292,47 +402,11 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
       (*store)->SetAddresses(ctx.spec.name, LiveAddresses(after, desired->nodes)));
   if (!result.apply.status.ok()) return result.apply.status;
 
-  // Bounded wait until every node whose nebula runs reaches the lighthouse over the mesh. Nodes
-  // left out by --target have none, and none can be reached while the lighthouse has none.
   result.nodes = static_cast<int>(desired->nodes.size());
-  for (const auto& n : desired->nodes) result.nodes_cloud += n.provider == "local" ? 0 : 1;
-  const uint32_t lighthouse = desired->nodes.front().mesh_ip;
-  auto has_nebula = [&after, &desired](const mesh::NodePlan& n) {
-    auto rec = after.resources.find(desired->ProviderFor(n).RunningResourceId(n));
-    return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady;
-  };
-  // Only namespaces on this machine can be pinged from here; cloud nodes report through their
-  // agents (`carrierarr status`, `carrierarr nodes`).
-  auto local_with_nebula = [&](const mesh::NodePlan& n) {
-    return n.provider == "local" && has_nebula(n);
-  };
-  std::vector<mesh::NodePlan> waiting;
-  if (local_with_nebula(desired->nodes.front())) {
-    std::copy_if(desired->nodes.begin() + 1, desired->nodes.end(), std::back_inserter(waiting),
-                 local_with_nebula);
-  }
-  result.nodes_meshed = local_with_nebula(desired->nodes.front()) ? 1 : 0;
-  const auto deadline = Clock::now() + options.mesh_wait;
-  while (!waiting.empty() && Clock::now() < deadline) {
-    auto rtts = PingAll(ctx.spec.name, waiting, lighthouse, std::chrono::milliseconds(500));
-    std::vector<mesh::NodePlan> still;
-    for (const auto& n : waiting) {
-      if (rtts[n.name].has_value()) {
-        ++result.nodes_meshed;
-      } else {
-        still.push_back(n);
-      }
-    }
-    waiting.swap(still);
-  }
+  for (const auto& n : desired->nodes) result.nodes_cloud += desired->ProviderFor(n).IsCloud();
+  Status meshed = WaitForMesh(ctx, *desired, after, options.mesh_wait, result);
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-  if (!waiting.empty()) {
-    std::string names;
-    for (const auto& n : waiting) names += (names.empty() ? "" : ", ") + n.name;
-    return Status::Unavailable("the mesh did not converge: " + names +
-                               " cannot reach the lighthouse "
-                               "over Nebula; run 'carrierarr doctor' to find out why");
-  }
+  if (!meshed.ok()) return meshed;
   return result;
 }
 
@@ -340,13 +414,10 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   auto store = provision::StateStore::Open(ctx.fleet_dir);
   if (!store.ok()) return store.status();
   FleetState state = (*store)->Snapshot();
-  bool needs_root = false;
-  bool had_cloud = false;
-  for (const auto& [id, r] : state.resources) {
-    needs_root = needs_root || r.kind == "netns" || r.kind == "nebula";
-    had_cloud = had_cloud || r.kind.rfind("aws-", 0) == 0;
+  const auto recorded = RecordedProviders(ctx, state);
+  for (const auto& [name, provider] : recorded) {
+    CARRIERARR_RETURN_IF_ERROR(provider->CheckEnvironment());
   }
-  if (needs_root) CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
   for (const auto& t : options.targets) {
     if (state.resources.count(t) == 0) {
       return Status::InvalidArgument("--target " + t +
@@ -356,34 +427,21 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   DownResult result;
   result.plan = provision::MakeDestroyPlan(state, options.targets);
   if (options.on_plan) options.on_plan(result.plan);
-  provision::KindRegistry kinds = AllKinds(ctx.seams);
+  provision::KindRegistry kinds = AllKinds(ctx);
   result.apply =
       provision::Apply(result.plan, {}, **store, kinds,
                        {.parallelism = options.parallelism, .on_event = options.on_event});
   FleetState after = (*store)->Snapshot();
   CARRIERARR_RETURN_IF_ERROR((*store)->SetAddresses(after.fleet, LiveAddresses(after, {})));
   if (!result.apply.status.ok()) return result.apply.status;
-  // Cloud resources are found again by their tags: whatever still carries the fleet's name was
-  // not removed (made by hand with our tags, or a delete AWS accepted but did not carry out).
-  if (had_cloud && options.targets.empty()) {
-    auto aws = providers::MakeProvider("aws", ctx.seams);
-    if (aws.ok()) {
-      auto left = (*aws)->Leftovers(ctx.spec);
-      if (!left.ok()) return left.status().WithPrefix("checking what is left in AWS");
-      result.leftovers = *left;
-    }
+  if (options.targets.empty()) {
+    auto left = CloudLeftovers(ctx, recorded);
+    if (!left.ok()) return left.status();
+    result.leftovers = std::move(*left);
   }
   if (after.resources.empty()) {
     CARRIERARR_RETURN_IF_ERROR((*store)->Erase());
-    // Nothing of the fleet stays behind: its directories, then the lock, then .carrierarr.
-    std::error_code ec;
-    for (const char* sub : {"/pki", "/nebula", "/logs", "/control", "/agents", "/aws"}) {
-      std::filesystem::remove_all(ctx.paths.state_dir + sub, ec);
-    }
-    std::string lock = ctx.paths.state_dir + "/lock";
-    ::unlink(lock.c_str());
-    store->reset();  // releases the flock
-    result.state_removed = ::rmdir(ctx.paths.state_dir.c_str()) == 0;
+    result.state_removed = RemoveStateDir(ctx, *store);
   }
   return result;
 }

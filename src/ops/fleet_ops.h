@@ -16,7 +16,9 @@
 #include "core/seams.h"
 #include "core/status.h"
 #include "mesh/address_plan.h"
+#include "providers/enrollment.h"
 #include "providers/provider.h"
+#include "providers/registry.h"
 #include "provision/engine.h"
 #include "provision/plan.h"
 #include "provision/state_store.h"
@@ -24,17 +26,25 @@
 
 namespace carrierarr::ops {
 
-// One fleet as every operation sees it: its spec, where its state lives, and the outside world
-// (time, processes, environment) that the operations and providers may use: nothing below the
-// CLI reaches around `seams`.
+// One fleet as every operation sees it: its spec, where its state lives, the outside world
+// (time, processes, environment) that the operations and providers may use (nothing below the
+// CLI reaches around `seams`), and the providers its nodes may be on.
 struct FleetContext {
   std::string fleet_file;  // as given (for messages)
   std::string fleet_dir;   // its directory; the state lives in <fleet_dir>/.carrierarr
   spec::FleetSpec spec;
   providers::FleetPaths paths;
   Seams seams;
+  // Not owned; outlives the context. Tests hand in a registry with fakes.
+  const providers::ProviderRegistry* registry = &providers::ProviderRegistry::BuiltIn();
+  // Enrollment tokens for agents that providers launch; null: the fleet's control plane
+  // (providers::MakeControlPlaneMinter through seams.processes).
+  std::shared_ptr<const providers::EnrollmentMinter> enrollment;
 };
-Result<FleetContext> LoadContext(const std::string& fleet_file, Seams seams);
+// Reads fleet_file with the providers of `registry` (which must outlive the context).
+Result<FleetContext> LoadContext(
+    const std::string& fleet_file, Seams seams,
+    const providers::ProviderRegistry& registry = providers::ProviderRegistry::BuiltIn());
 
 // The recorded state, read without taking the lock: for commands that change nothing.
 Result<provision::FleetState> ReadState(const FleetContext& ctx);
@@ -45,12 +55,14 @@ struct Desired {
   provision::ResourceList resources;
   provision::KindRegistry kinds;
   std::map<std::string, std::unique_ptr<providers::Provider>> providers;  // by name
+  std::shared_ptr<const providers::EnrollmentMinter> enrollment;
   std::string lighthouse_endpoint;  // "HOST:PORT" (a placeholder until a cloud address exists)
   const providers::Provider& ProviderFor(const mesh::NodePlan& node) const;
 };
 Result<Desired> BuildDesired(const FleetContext& ctx, const provision::FleetState& state);
-// Deleters for every kind any provider records (for `down` from the state alone).
-provision::KindRegistry AllKinds(const Seams& seams);
+// Deleters for every kind any provider of ctx.registry records (for `down` from the state
+// alone).
+provision::KindRegistry AllKinds(const FleetContext& ctx);
 
 // Groups of resources that --skip-* flags leave alone, as the seeds' scripts did.
 struct SkipOptions {
@@ -131,12 +143,7 @@ struct FleetStatus {
 };
 Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx);
 
-struct DoctorCheck {
-  std::string name;
-  bool ok = true;
-  std::string detail;  // what was found
-  std::string fix;     // how to fix it (when !ok)
-};
+using DoctorCheck = providers::DoctorCheck;
 Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx);
 
 // Writes every node's Nebula config into `out_dir` (<node>.yml); returns the paths written.

@@ -4,8 +4,6 @@
 
 #include "core/subprocess.h"
 #include "ops/fleet_ops.h"
-#include "providers/local/local_provider.h"
-#include "providers/local/netns.h"
 
 namespace carrierarr::ops {
 
@@ -71,8 +69,11 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
   // Each provider reads its own nodes back at once (pings run in parallel, one cloud call).
   std::map<std::string, std::vector<mesh::NodePlan>> by_provider;
   for (const auto& node : desired->nodes) by_provider[node.provider].push_back(node);
-  // Round trips are measured from inside the nodes' namespaces, which takes root.
-  if (by_provider.count("local") != 0) CARRIERARR_RETURN_IF_ERROR(local::CheckNetnsSupport());
+  // Reading nodes back may need this machine's help (root, to measure round trips from inside
+  // namespaces).
+  for (const auto& [provider, nodes] : by_provider) {
+    CARRIERARR_RETURN_IF_ERROR(desired->providers.at(provider)->CheckEnvironment());
+  }
   const uint32_t lighthouse = desired->nodes[0].mesh_ip;
   const uint32_t homelab = desired->nodes[1].mesh_ip;
   std::map<std::string, providers::NodeObservation> seen;

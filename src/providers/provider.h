@@ -5,6 +5,7 @@
 #ifndef CARRIERARR_PROVIDERS_PROVIDER_H_
 #define CARRIERARR_PROVIDERS_PROVIDER_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,6 +57,8 @@ struct NodeObservation {
   bool mesh_checked = false;  // the round trips above were attempted
 };
 
+class EnrollmentMinter;  // providers/enrollment.h
+
 // Everything a provider needs to add one node's resources.
 struct NodeRequest {
   const spec::FleetSpec& fleet;
@@ -64,12 +67,51 @@ struct NodeRequest {
   const mesh::NodePlan& node;
   std::vector<std::string> deps;    // its certificate and Nebula config (and the lighthouse)
   std::string lighthouse_endpoint;  // underlay "HOST:PORT"
+  std::shared_ptr<const EnrollmentMinter> enrollment;  // tokens for the node's agent
+};
+
+// What the provider hosting the homelab adds once for the whole fleet.
+struct FleetRequest {
+  const spec::FleetSpec& fleet;
+  const FleetPaths& paths;
+  const std::vector<mesh::NodePlan>& nodes;  // lighthouse, homelab, then the workers
+};
+
+// One line of `carrierarr doctor`.
+struct DoctorCheck {
+  std::string name;
+  bool ok = true;
+  std::string detail;  // what was found
+  std::string fix;     // how to fix it (when !ok)
+
+  static DoctorCheck Pass(std::string name, std::string detail) {
+    return {std::move(name), true, std::move(detail), ""};
+  }
+  static DoctorCheck Fail(std::string name, std::string detail, std::string fix) {
+    return {std::move(name), false, std::move(detail), std::move(fix)};
+  }
+  // Problems as one detail: "a; b".
+  static std::string List(const std::vector<std::string>& problems) {
+    std::string out;
+    for (const auto& p : problems) out += (out.empty() ? "" : "; ") + p;
+    return out;
+  }
+};
+
+// What a provider's doctor checks look at once the fleet is deployed.
+struct DoctorRequest {
+  const spec::FleetSpec& fleet;
+  const FleetPaths& paths;
+  const std::vector<mesh::NodePlan>& nodes;  // lighthouse, homelab, then the workers
 };
 
 class Provider {
  public:
   virtual ~Provider() = default;
   virtual std::string name() const = 0;
+  // Its nodes are launched elsewhere and join the mesh at first boot: this machine neither
+  // waits for them nor pings them; their agents vouch for them.
+  virtual bool IsCloud() const = 0;
   // What must hold on this machine before anything is made (root, programs); a clear error else.
   virtual Status CheckEnvironment() const = 0;
   // The underlay "HOST:PORT" at which the other nodes reach the lighthouse. Cloud providers may
@@ -89,6 +131,25 @@ class Provider {
   // added once, by id.
   virtual void AddNodeResources(const NodeRequest& request, provision::ResourceList& out) const = 0;
   virtual void RegisterKinds(provision::KindRegistry& kinds) const = 0;
+  // Called on the provider hosting the homelab: what the fleet needs once (the control plane,
+  // and the agents of the nodes on this provider).
+  virtual void AddFleetResources(const FleetRequest& /*request*/,
+                                 provision::ResourceList& /*out*/) const {}
+  // `doctor`: what this machine needs for the provider, checked before anything is deployed.
+  virtual std::vector<DoctorCheck> EnvironmentChecks() const { return {}; }
+  // `doctor` once deployed: its settings and what it can see of its nodes (every registered
+  // provider is asked: each decides what concerns it).
+  virtual std::vector<DoctorCheck> DeploymentChecks(const DoctorRequest& /*request*/) const {
+    return {};
+  }
+  // Round trips over the mesh from each of `nodes` (all on this provider) to `target`, all at
+  // once; nullopt for a node with no answer within `timeout`. Nodes this machine cannot measure
+  // from are left out (cloud instances).
+  virtual std::map<std::string, std::optional<double>> MeshRoundTrips(
+      const spec::FleetSpec& /*fleet*/, const std::vector<mesh::NodePlan>& /*nodes*/,
+      uint32_t /*target*/, std::chrono::milliseconds /*timeout*/) const {
+    return {};
+  }
   // Reads this provider's nodes back for `status`, all at once (one cloud call, parallel pings).
   // `lighthouse` and `homelab` are the mesh addresses round trips are measured to.
   virtual std::map<std::string, NodeObservation> ObserveNodes(

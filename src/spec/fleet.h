@@ -16,6 +16,10 @@ namespace carrierarr::spec {
 enum class PoolType { kGpuWorker, kCpuWorker };
 std::string_view PoolTypeName(PoolType type);  // "gpu-worker", "cpu-worker"
 
+// The provider of a node whose provider fleet.yaml does not name: the model's one default (the
+// registry, providers/registry.h, lists it first).
+inline constexpr char kDefaultProvider[] = "local";
+
 struct MeshSpec {
   Ipv4Net cidr{0x0a2a0000, 0xffff0000};                              // 10.42.0.0/16
   uint16_t lighthouse_port = 4242;                                   // UDP
@@ -23,7 +27,7 @@ struct MeshSpec {
 };
 
 struct LighthouseSpec {
-  std::string provider = "local";
+  std::string provider = kDefaultProvider;
   std::string size = "t3.small";  // instance type where the provider has them
 };
 
@@ -31,13 +35,15 @@ struct HomelabSpec {
   uint32_t mesh_ip = 0x0a2a0101;  // 10.42.1.1: the seeds' .1.x range
   std::vector<std::string> groups{"homelab", "kubernetes"};
   std::string kubeconfig;  // optional; used once Kubernetes federation lands
+  // Where the homelab's node and the control plane run (fleet.yaml has no key for it yet).
+  std::string provider = kDefaultProvider;
 };
 
 struct PoolSpec {
   std::string name;
   PoolType type = PoolType::kCpuWorker;
   int count = 1;
-  std::string provider = "local";
+  std::string provider = kDefaultProvider;
   std::string instance_type;
   std::vector<std::string> groups;
   bool spot = false;       // aws: a spot instance instead of on-demand

@@ -93,7 +93,7 @@ std::string Describe(const RunResult& r) {
 
 // What the account holds under the fleet's tag, read with carrierarr's own AWS client.
 std::vector<std::string> Tagged(const std::string& fleet_file) {
-  auto spec = spec::LoadFleet(fleet_file);
+  auto spec = spec::LoadFleet(fleet_file, providers::FleetRules());
   if (!spec.ok()) {
     ADD_FAILURE() << spec.status().ToString();
     return {};

@@ -13,9 +13,18 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "providers/registry.h"
 
 namespace carrierarr::spec {
 namespace {
+
+// fleet.yaml as this build reads it: with every registered provider's rules.
+Result<FleetSpec> ParseFleet(std::string_view yaml, const std::string& filename) {
+  return spec::ParseFleet(yaml, filename, providers::FleetRules());
+}
+Result<FleetSpec> LoadFleet(const std::string& path) {
+  return spec::LoadFleet(path, providers::FleetRules());
+}
 
 using std::chrono::hours;
 using std::chrono::minutes;

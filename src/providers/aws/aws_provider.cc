@@ -5,7 +5,7 @@
 #include "core/ipv4.h"
 #include "providers/aws/resources.h"
 #include "providers/aws/session.h"
-#include "providers/local/local_provider.h"
+#include "providers/enrollment.h"
 
 namespace carrierarr::aws_provider {
 namespace {
@@ -37,7 +37,8 @@ bool HasResource(const provision::ResourceList& out, const std::string& id) {
 class AwsProvider final : public providers::Provider {
  public:
   explicit AwsProvider(std::shared_ptr<SessionFactory> sessions) : sessions_(std::move(sessions)) {}
-  std::string name() const override { return "aws"; }
+  std::string name() const override { return kName; }
+  bool IsCloud() const override { return true; }
   // Credentials and region are checked at the first AWS call, with the chain's own advice;
   // `plan` needs neither.
   Status CheckEnvironment() const override { return Status::Ok(); }
@@ -145,8 +146,8 @@ class AwsProvider final : public providers::Provider {
                                 .nebula_version = fleet.aws.nebula_version,
                                 .agent_url = fleet.aws.agent_url,
                                 .agent_sha256 = fleet.aws.agent_sha256,
-                                .control_plane = local::ControlPlaneAddress(fleet),
-                                .paths = r.paths,
+                                .control_plane = providers::ControlPlaneAddress(fleet),
+                                .enrollment = r.enrollment,
                                 .k3s_token_path = k3s_token,
                                 .k3s_server = lighthouse,
                                 .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
@@ -159,6 +160,21 @@ class AwsProvider final : public providers::Provider {
 
   void RegisterKinds(provision::KindRegistry& kinds) const override {
     RegisterAwsKinds(kinds, sessions_);
+  }
+
+  // The security group's openings, whichever provider the fleet's nodes are on.
+  std::vector<providers::DoctorCheck> DeploymentChecks(
+      const providers::DoctorRequest& request) const override {
+    std::vector<providers::DoctorCheck> checks;
+    for (const auto& cidr : request.fleet.aws.operator_cidrs) {
+      if (cidr.PrefixLength() != 0) continue;
+      checks.push_back(providers::DoctorCheck::Fail(
+          "security group",
+          "providers.aws.operator_cidrs opens SSH, 6443, 8080 and 32379 to the whole internet "
+          "(0.0.0.0/0)",
+          "name your own address (e.g. 203.0.113.7/32) or rely on the mesh"));
+    }
+    return checks;
   }
 
   std::map<std::string, providers::NodeObservation> ObserveNodes(
@@ -194,8 +210,15 @@ class AwsProvider final : public providers::Provider {
     return out;
   }
 
-  // Everything in AWS that still carries the fleet's tag (and the secrets by their names).
   Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& fleet) const override {
+    auto left = TaggedLeftovers(fleet);
+    if (!left.ok()) return left.status().WithPrefix("checking what is left in AWS");
+    return left;
+  }
+
+ private:
+  // Everything in AWS that still carries the fleet's tag (and the secrets by their names).
+  Result<std::vector<std::string>> TaggedLeftovers(const spec::FleetSpec& fleet) const {
     auto session = sessions_->For(TargetOf(fleet));
     CARRIERARR_RETURN_IF_ERROR(session->Connect());
     aws::Ec2& ec2 = session->ec2();

@@ -12,7 +12,13 @@
 #include "core/seams.h"
 #include "providers/provider.h"
 
+namespace carrierarr::spec {
+class ProviderRules;
+}
+
 namespace carrierarr::aws_provider {
+
+inline constexpr char kName[] = "aws";  // fleet.yaml's `provider: aws`
 
 class SessionFactory;  // session.h
 
@@ -32,6 +38,8 @@ inline constexpr char kEndpointOverride[] = "aws.endpoint_url";
 std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams);
 // The same over the given sessions (tests: a transport to an in-process FakeAws, simulated time).
 std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<SessionFactory> sessions);
+// Its part of fleet.yaml (fleet_rules.cc), as the registry hands it to the parser.
+const spec::ProviderRules& AwsFleetRules();
 
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);

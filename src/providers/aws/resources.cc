@@ -12,7 +12,6 @@
 #include "pki/crypto.h"
 #include "providers/aws/aws_provider.h"
 #include "providers/aws/userdata.h"
-#include "providers/local/local_provider.h"
 
 namespace carrierarr::aws_provider {
 namespace {
@@ -589,7 +588,7 @@ class InstanceResource final : public AwsResource {
     u.region = sessions_->For(target_)->region();
     u.fleet = fleet_;
     u.node = p_.node.name;
-    u.agent_type = local::AgentType(p_.node);
+    u.agent_type = providers::AgentType(p_.node);
     u.arch = p_.arch;
     u.mesh_ip = FormatIpv4(p_.node.mesh_ip);
     u.nebula_version = p_.nebula_version;
@@ -599,7 +598,7 @@ class InstanceResource final : public AwsResource {
     u.agent_sha256 = p_.agent_sha256;
     u.control_plane = p_.control_plane;
     // Single-use, and valid long enough for a slow first boot.
-    auto token = local::MintEnrollmentToken(p_.paths, p_.node.name, "24h");
+    auto token = p_.enrollment->Mint(p_.node.name, "24h");
     if (!token.ok()) return token.status().WithPrefix("enrollment token for " + p_.node.name);
     u.agent_token = *token;
     if (!p_.k3s_token_path.empty()) {

@@ -11,6 +11,7 @@
 #include "aws/ec2.h"
 #include "mesh/address_plan.h"
 #include "providers/aws/session.h"
+#include "providers/enrollment.h"
 #include "providers/provider.h"
 #include "provision/resource.h"
 
@@ -76,9 +77,9 @@ struct InstanceParams {
   bool secrets_manager = false;  // fetch the material at boot instead of embedding it
   std::string lighthouse_endpoint;
   std::string nebula_version, agent_url, agent_sha256;
-  std::string control_plane;    // agents' address over the mesh
-  providers::FleetPaths paths;  // to mint the agent's enrollment token
-  std::string k3s_token_path;   // "" = no k3s
+  std::string control_plane;                                      // agents' address over the mesh
+  std::shared_ptr<const providers::EnrollmentMinter> enrollment;  // the agent's token
+  std::string k3s_token_path;                                     // "" = no k3s
   bool k3s_server = false;
   std::string k3s_server_ip;
   std::vector<std::string> deps;

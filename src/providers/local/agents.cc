@@ -9,8 +9,8 @@
 
 #include "core/file_util.h"
 #include "core/ipv4.h"
-#include "core/strings.h"
 #include "core/subprocess.h"
+#include "providers/enrollment.h"
 #include "providers/local/local_provider.h"
 #include "providers/local/netns.h"
 
@@ -142,37 +142,6 @@ class AgentTokenResource final : public provision::Resource {
 
 }  // namespace
 
-std::string AgentType(const mesh::NodePlan& node) {
-  if (node.role == mesh::Role::kLighthouse) return "lighthouse";
-  if (node.role == mesh::Role::kWorker && node.pool_type == spec::PoolType::kGpuWorker)
-    return "gpu-worker";
-  return "cpu-worker";
-}
-
-std::string ControlPlaneAddress(const spec::FleetSpec& fleet) {
-  return FormatIpv4(fleet.homelab.mesh_ip) + ":" + std::to_string(fleet.control_plane.grpc_port);
-}
-
-Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
-                                        const std::string& ttl, ProcessRunner& processes) {
-  const std::string dir = paths.ControlDir();
-  // Written by carrierarr-fleet (0600), read back and removed at once: the token lives on only
-  // where it is going (the node's userdata).
-  const std::string out = dir + "/.token-" + node;
-  auto run =
-      processes.Run({OwnProgram("carrierarr-fleet"), "tokens", "create", "--server",
-                     "unix:" + dir + "/serve.sock", "--admin-token-file", dir + "/admin.token",
-                     "--name", node, "--uses", "1", "--ttl", ttl, "--out", out, "--force"},
-                    {.timeout = kTokenTimeout});
-  if (!run.ok()) return run.status();
-  if (run->exit_code != 0)
-    return Status::Unavailable("creating " + node + "'s enrollment token failed: " + run->err);
-  auto token = ReadFile(out);
-  unlink(out.c_str());
-  if (!token.ok()) return token.status();
-  return std::string(TrimSpace(*token));
-}
-
 void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
                               const std::vector<mesh::NodePlan>& nodes,
                               provision::ResourceList& out, const Seams& seams) {
@@ -183,8 +152,7 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
   if (homelab == nullptr) return;
   const std::string control_dir = paths.state_dir + "/control";
   const std::string socket = control_dir + "/serve.sock";
-  const std::string admin_token = control_dir + "/admin.token";
-  const std::string grpc = ControlPlaneAddress(fleet);
+  const std::string grpc = providers::ControlPlaneAddress(fleet);
   const std::string fleet_binary = OwnProgram("carrierarr-fleet");
   out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
       .id = "control-plane",
@@ -203,14 +171,11 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
 
   for (const auto& node : nodes) {
     // Cloud nodes get their token in their userdata when they are launched.
-    if (node.provider != "local") continue;
+    if (node.provider != kName) continue;
     const std::string agent_dir = paths.state_dir + "/agents/" + node.name;
     const std::string token = agent_dir + ".token";
     out.push_back(std::make_unique<AgentTokenResource>(
-        node.name, token,
-        std::vector<std::string>{fleet_binary, "tokens", "create", "--server", "unix:" + socket,
-                                 "--admin-token-file", admin_token, "--name", node.name, "--uses",
-                                 "1", "--ttl", "1h", "--out", token, "--force"},
+        node.name, token, providers::TokenCreateArgv(paths, node.name, "1h", token),
         *seams.processes));
     const std::string credential = agent_dir + "/credential";
     out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
@@ -225,7 +190,7 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
                  "--node-id",
                  node.name,
                  "--type",
-                 AgentType(node),
+                 providers::AgentType(node),
                  "--token-file",
                  token,
                  "--state-dir",

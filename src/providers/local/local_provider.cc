@@ -165,10 +165,21 @@ class NebulaProcessResource final : public provision::Resource {
   std::string ns_;
 };
 
+// One ping over the mesh from inside `ns` (the node at `self`) to `target`, in milliseconds; a
+// node reaches itself at once.
+std::optional<double> RoundTripMs(const Netns& netns, const std::string& ns, uint32_t self,
+                                  uint32_t target, std::chrono::milliseconds timeout) {
+  if (target == self) return 0.0;
+  auto rtt = netns.Ping(ns, target, timeout);
+  if (!rtt.ok()) return std::nullopt;
+  return rtt->count() / 1000.0;
+}
+
 class LocalProvider final : public providers::Provider {
  public:
-  explicit LocalProvider(const Seams& seams) : netns_(seams) {}
-  std::string name() const override { return "local"; }
+  explicit LocalProvider(const Seams& seams) : seams_(seams), netns_(seams) {}
+  std::string name() const override { return kName; }
+  bool IsCloud() const override { return false; }
   Status CheckEnvironment() const override { return netns_.CheckSupport(); }
   std::string LighthouseEndpoint(const spec::FleetSpec& fleet, const mesh::NodePlan& lighthouse,
                                  const provision::FleetState& /*state*/) const override {
@@ -204,6 +215,34 @@ class LocalProvider final : public providers::Provider {
   void RegisterKinds(provision::KindRegistry& kinds) const override {
     RegisterLocalKinds(kinds, netns_);
   }
+  void AddFleetResources(const providers::FleetRequest& r,
+                         provision::ResourceList& out) const override {
+    AddControlPlaneResources(r.fleet, r.paths, r.nodes, out, seams_);
+  }
+  std::vector<providers::DoctorCheck> EnvironmentChecks() const override {
+    return LocalEnvironmentChecks(netns_);
+  }
+  std::vector<providers::DoctorCheck> DeploymentChecks(
+      const providers::DoctorRequest& request) const override {
+    return LocalDeploymentChecks(netns_, request);
+  }
+
+  // One ping per node from inside its namespace, all nodes in parallel.
+  std::map<std::string, std::optional<double>> MeshRoundTrips(
+      const spec::FleetSpec& fleet, const std::vector<mesh::NodePlan>& nodes, uint32_t target,
+      std::chrono::milliseconds timeout) const override {
+    std::map<std::string, std::future<std::optional<double>>> futures;
+    for (const auto& n : nodes) {
+      const std::string ns = NodeNamespace(fleet.name, n.name);
+      const uint32_t self = n.mesh_ip;
+      futures[n.name] = std::async(std::launch::async, [this, ns, self, target, timeout] {
+        return RoundTripMs(netns_, ns, self, target, timeout);
+      });
+    }
+    std::map<std::string, std::optional<double>> out;
+    for (auto& [name, f] : futures) out[name] = f.get();
+    return out;
+  }
 
   // Each node's nebula process, and round trips measured from inside its namespace (in
   // parallel: a node that does not answer costs its timeout once, not once per node).
@@ -233,16 +272,11 @@ class LocalProvider final : public providers::Provider {
                           ", then 'carrierarr up' restarts it";
               return o;
             }
-            std::string ns = NodeNamespace(fleet.name, node.name);
-            auto ping = [&](uint32_t target) -> std::optional<double> {
-              if (target == node.mesh_ip) return 0.0;
-              auto rtt = netns_.Ping(ns, target, std::chrono::milliseconds(1000));
-              if (!rtt.ok()) return std::nullopt;
-              return rtt->count() / 1000.0;
-            };
+            const std::string ns = NodeNamespace(fleet.name, node.name);
+            const std::chrono::milliseconds timeout(1000);
             o.mesh_checked = true;
-            o.rtt_lighthouse_ms = ping(lighthouse);
-            o.rtt_homelab_ms = ping(homelab);
+            o.rtt_lighthouse_ms = RoundTripMs(netns_, ns, node.mesh_ip, lighthouse, timeout);
+            o.rtt_homelab_ms = RoundTripMs(netns_, ns, node.mesh_ip, homelab, timeout);
             return o;
           });
     }
@@ -252,6 +286,7 @@ class LocalProvider final : public providers::Provider {
   }
 
  private:
+  Seams seams_;
   Netns netns_;
 };
 

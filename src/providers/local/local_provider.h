@@ -13,7 +13,13 @@
 #include "providers/provider.h"
 #include "provision/resource.h"
 
+namespace carrierarr::spec {
+class ProviderRules;
+}
+
 namespace carrierarr::local {
+
+inline constexpr char kName[] = "local";  // fleet.yaml's `provider: local`
 
 // Names and addresses, all derived from the fleet name and the node's mesh address so that they
 // are stable across runs and distinct between fleets. The '.' cannot occur in fleet or node
@@ -56,27 +62,23 @@ void RegisterLocalKinds(provision::KindRegistry& kinds, const Netns& netns);
 // The control plane (`carrierarr serve` in the homelab node's namespace, on its mesh address and
 // on the unix socket <state dir>/control/serve.sock for the operator's shell), one single-use
 // enrollment token per node and `carrierarr-agent` in every node's namespace (agents.cc). They
-// start and stop their programs through `seams` (the default: this machine, for ops until it
-// passes its context's seams).
+// start and stop their programs through `seams`.
 void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
                               const std::vector<mesh::NodePlan>& nodes,
-                              provision::ResourceList& out, const Seams& seams = Seams());
+                              provision::ResourceList& out, const Seams& seams);
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns);
 
-// The agent's --type for a node: "lighthouse", "gpu-worker" or "cpu-worker".
-std::string AgentType(const mesh::NodePlan& node);
-// Where agents reach the control plane over the mesh: "<homelab mesh ip>:<grpc port>".
-std::string ControlPlaneAddress(const spec::FleetSpec& fleet);
-// A fresh single-use enrollment token for `node` from the running control plane (through
-// carrierarr-fleet and its unix socket, run by `processes`); `ttl` as `carrierarr tokens create
-// --ttl` takes it.
-Result<std::string> MintEnrollmentToken(const providers::FleetPaths& paths, const std::string& node,
-                                        const std::string& ttl,
-                                        ProcessRunner& processes = *RealProcessRunner::Get());
-
-// The provider itself, as the registry (providers/registry.h) makes it: every program it runs
-// goes through seams.processes, every wait through seams.time.
+// The provider itself and its part of fleet.yaml, as the registry (providers/registry.h) makes
+// them: every program the provider runs goes through seams.processes, every wait through
+// seams.time.
 std::unique_ptr<providers::Provider> MakeLocalProvider(const Seams& seams);
+const spec::ProviderRules& LocalFleetRules();
+
+// `doctor`: root, iproute2 and nebula here; once deployed, the lighthouse's port, the underlay
+// and handshakes as seen from inside the namespaces (doctor_checks.cc).
+std::vector<providers::DoctorCheck> LocalEnvironmentChecks(const Netns& netns);
+std::vector<providers::DoctorCheck> LocalDeploymentChecks(const Netns& netns,
+                                                          const providers::DoctorRequest& request);
 
 // What `status` reports about a node's process.
 struct ProcessInfo {

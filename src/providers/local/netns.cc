@@ -562,12 +562,4 @@ Result<std::chrono::microseconds> Netns::Ping(const std::string& ns, uint32_t ta
   return Status::Unavailable(what + ": " + (err.empty() ? "ping failed" : err));
 }
 
-Status CheckNetnsSupport() { return Netns(Seams()).CheckSupport(); }
-
-Result<std::chrono::microseconds> Ping(const std::string& ns, uint32_t target,
-                                       milliseconds timeout) {
-  static const Netns* netns = new Netns(Seams());  // keeps what it learnt about ping
-  return netns->Ping(ns, target, timeout);
-}
-
 }  // namespace carrierarr::local

@@ -85,12 +85,6 @@ class Netns {
   std::shared_ptr<PingFlavour> ping_;
 };
 
-// For callers that hold no Seams yet (ops' up, status and doctor, until they ask the provider):
-// the same as Netns over the machine's processes and clocks.
-Status CheckNetnsSupport();
-Result<std::chrono::microseconds> Ping(const std::string& ns, uint32_t target,
-                                       std::chrono::milliseconds timeout);
-
 }  // namespace carrierarr::local
 
 #endif  // CARRIERARR_PROVIDERS_LOCAL_NETNS_H_

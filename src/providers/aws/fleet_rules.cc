@@ -1,0 +1,269 @@
+// fleet.yaml's part for the AWS provider: the providers.aws section, EC2 instance types for the
+// lighthouse and the pools placed on aws.
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "providers/aws/aws_provider.h"
+#include "spec/fleet_reader.h"
+
+namespace carrierarr::aws_provider {
+namespace {
+
+// ---- shapes of the AWS values ---------------------------------------------------------------
+// Several of these values end up in AWS requests, resource names or a node's first-boot files,
+// so each is held to the narrow shape AWS itself uses: nothing with quotes, spaces or shell
+// punctuation gets past the parser.
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool AllIn(const std::string& s, const std::function<bool(char)>& ok) {
+  return std::all_of(s.begin(), s.end(), ok);
+}
+
+bool IsHex(const std::string& s, size_t len) {
+  return s.size() == len && AllIn(s, [](char c) {
+           return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+// us-west-2, us-gov-east-1, ap-southeast-4.
+bool IsRegion(const std::string& s) {
+  return s.size() >= 4 && s.size() <= 32 && s[0] >= 'a' && s[0] <= 'z' && IsDigit(s.back()) &&
+         s.find('-') != std::string::npos && s.find("--") == std::string::npos &&
+         AllIn(s, [](char c) { return IsLowerAlnum(c) || c == '-'; });
+}
+
+bool IsProfileName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         AllIn(s, [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// vpc-0abc123, subnet-0def456, ami-0123abcd: the prefix, then lowercase letters and digits.
+bool IsAwsId(const std::string& s, const std::string& prefix) {
+  return s.size() > prefix.size() && s.size() <= prefix.size() + 32 && s.rfind(prefix, 0) == 0 &&
+         AllIn(s.substr(prefix.size()), IsLowerAlnum);
+}
+
+// IAM's own rule for instance profile names.
+bool IsInstanceProfileName(const std::string& s) {
+  return !s.empty() && s.size() <= 128 && AllIn(s, [](char c) {
+    return IsAlnum(c) || std::string_view("+=,.@_-").find(c) != std::string_view::npos;
+  });
+}
+
+// A DNS host name (labels of letters, digits and '-', not starting or ending with '-'), or an
+// IPv4 address, which has the same shape.
+bool IsHostName(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t dot = s.find('.', start);
+    if (dot == std::string::npos) dot = s.size();
+    const std::string label = s.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+        !AllIn(label, [](char c) { return IsAlnum(c) || c == '-'; })) {
+      return false;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+// host or host:port (port 1-65535).
+bool IsHostPort(const std::string& s) {
+  const size_t colon = s.find(':');
+  if (colon == std::string::npos) return IsHostName(s);
+  const std::string port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !AllIn(port, IsDigit)) return false;
+  const int n = std::stoi(port);
+  return n >= 1 && n <= 65535 && IsHostName(s.substr(0, colon));
+}
+
+// 1.9.5: digits separated by single dots.
+bool IsVersion(const std::string& s) {
+  return !s.empty() && s.size() <= 32 && IsDigit(s.front()) && IsDigit(s.back()) &&
+         s.find("..") == std::string::npos &&
+         AllIn(s, [](char c) { return IsDigit(c) || c == '.'; });
+}
+
+// Splits "http(s)://HOST[:PORT]REST" into its authority and the rest; false for other schemes.
+bool SplitUrl(const std::string& s, std::string* authority, std::string* rest) {
+  std::string tail;
+  if (s.rfind("https://", 0) == 0) {
+    tail = s.substr(8);
+  } else if (s.rfind("http://", 0) == 0) {
+    tail = s.substr(7);
+  } else {
+    return false;
+  }
+  const size_t slash = tail.find('/');
+  *authority = tail.substr(0, slash);
+  *rest = slash == std::string::npos ? "" : tail.substr(slash);
+  return IsHostPort(*authority);
+}
+
+// http(s)://host[:port] with at most a trailing '/': every service's requests go to its root.
+bool IsEndpointUrl(const std::string& s) {
+  std::string authority, rest;
+  return SplitUrl(s, &authority, &rest) && (rest.empty() || rest == "/");
+}
+
+// http(s)://host[:port]/path, possibly with a query; "{arch}" is the one placeholder. No quotes,
+// spaces, backslashes or '$': the URL is written into the node's bootstrap script.
+bool IsDownloadUrl(const std::string& s) {
+  std::string authority, rest;
+  if (!SplitUrl(s, &authority, &rest)) return false;
+  for (size_t at = rest.find("{arch}"); at != std::string::npos; at = rest.find("{arch}"))
+    rest.replace(at, 6, "x");
+  return AllIn(rest, [](char c) {
+    return IsAlnum(c) || std::string_view("-._~/%+=&?:@,").find(c) != std::string_view::npos;
+  });
+}
+
+// g4dn.xlarge, t3.small, u-6tb1.112xlarge: family, a dot, size.
+bool IsInstanceType(const std::string& s) {
+  const size_t dot = s.find('.');
+  return s.size() <= 32 && dot != std::string::npos && dot > 0 && dot + 1 < s.size() &&
+         s.find('.', dot + 1) == std::string::npos &&
+         AllIn(s, [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
+}
+
+void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
+  const std::string w = "providers.aws";
+  auto m = p.Map(node, w,
+                 {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs",
+                  "ami", "key_type", "iam_instance_profile", "nebula_material", "dns_name",
+                  "nebula_version", "agent_url", "agent_sha256", "k3s"});
+  // An optional string: "" means the same as leaving the key out, so the template can show
+  // every key uncommented without choosing for the user.
+  auto optional = [&](const std::string& key, const std::string& shape,
+                      const std::function<bool(const std::string&)>& ok, std::string* out) {
+    if (!m.count(key)) return;
+    p.Checked(
+        m[key], w + "." + key, shape + " (or \"\" to leave it unset)",
+        [&](const std::string& s) { return s.empty() || ok(s); }, out);
+  };
+  optional("region", "a region name such as us-west-2", IsRegion, &aws.region);
+  optional("profile", "a profile name of letters, digits, '-', '_' or '.'", IsProfileName,
+           &aws.profile);
+  optional("endpoint_url",
+           "http(s)://HOST[:PORT] with no path or query, e.g. http://127.0.0.1:4566", IsEndpointUrl,
+           &aws.endpoint_url);
+  optional(
+      "vpc_id", "a VPC id such as vpc-0abc123",
+      [](const std::string& s) { return IsAwsId(s, "vpc-"); }, &aws.vpc_id);
+  optional(
+      "subnet_id", "a subnet id such as subnet-0abc123",
+      [](const std::string& s) { return IsAwsId(s, "subnet-"); }, &aws.subnet_id);
+  optional(
+      "ami", "an image id such as ami-0abc123",
+      [](const std::string& s) { return IsAwsId(s, "ami-"); }, &aws.ami);
+  optional("iam_instance_profile",
+           "an instance profile name: up to 128 letters, digits or '+=,.@_-'",
+           IsInstanceProfileName, &aws.iam_instance_profile);
+  optional("dns_name", "a host name such as nebula.example.org", IsHostName, &aws.dns_name);
+  optional("agent_url",
+           "an http(s) URL without quotes, spaces or '$', e.g. "
+           "https://example.org/carrierarr-agent-{arch}",
+           IsDownloadUrl, &aws.agent_url);
+  optional(
+      "agent_sha256", "64 hex digits, as sha256sum prints them",
+      [](const std::string& s) { return IsHex(s, 64); }, &aws.agent_sha256);
+  // sha256sum prints lowercase; keep one spelling so plans compare equal.
+  std::transform(
+      aws.agent_sha256.begin(), aws.agent_sha256.end(), aws.agent_sha256.begin(),
+      [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  if (m.count("key_type"))
+    p.Checked(
+        m["key_type"], w + ".key_type", "ed25519 or rsa",
+        [](const std::string& s) { return s == "ed25519" || s == "rsa"; }, &aws.key_type);
+  if (m.count("nebula_version"))
+    p.Checked(m["nebula_version"], w + ".nebula_version",
+              "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
+              &aws.nebula_version);
+  if (m.count("k3s")) p.Bool(m["k3s"], w + ".k3s", &aws.k3s);
+  if (m.count("nebula_material")) {
+    std::string s;
+    if (p.Checked(
+            m["nebula_material"], w + ".nebula_material", "userdata or secretsmanager",
+            [](const std::string& v) { return v == "userdata" || v == "secretsmanager"; }, &s)) {
+      aws.nebula_material = s == "secretsmanager" ? spec::NebulaMaterial::kSecretsManager
+                                                  : spec::NebulaMaterial::kUserdata;
+      // Judged on the key as written, so a malformed profile name is reported once, not twice.
+      const bool has_profile = m.count("iam_instance_profile") != 0 &&
+                               m["iam_instance_profile"].IsScalar() &&
+                               !m["iam_instance_profile"].Scalar().empty();
+      if (aws.nebula_material == spec::NebulaMaterial::kSecretsManager && !has_profile) {
+        p.Error(m["nebula_material"].Mark(),
+                w + ".nebula_material: secretsmanager needs iam_instance_profile, because each "
+                    "node fetches its secret at boot with its instance profile; set "
+                    "iam_instance_profile to a profile allowed secretsmanager:GetSecretValue on "
+                    "carrierarr/<fleet>/*, or use nebula_material: userdata");
+      }
+    }
+  }
+  if (m.count("operator_cidrs")) {
+    const YAML::Node& list = m["operator_cidrs"];
+    if (!list.IsSequence()) {
+      p.Error(list.Mark(), w + ".operator_cidrs must be a list, e.g. [203.0.113.7/32]");
+    } else {
+      std::set<std::string> seen;
+      for (const auto& item : list) {
+        Ipv4Net net;
+        if (!p.Cidr(item, w + ".operator_cidrs entry", &net)) continue;
+        if (!seen.insert(net.ToString()).second) {
+          p.Error(item.Mark(), w + ".operator_cidrs lists " + net.ToString() + " twice; keep one");
+          continue;
+        }
+        aws.operator_cidrs.push_back(net);
+      }
+    }
+  }
+}
+
+class Rules final : public spec::ProviderRules {
+ public:
+  std::string_view name() const override { return kName; }
+  void ReadSettings(spec::FleetReader& reader, const YAML::Node& section,
+                    spec::FleetSpec& fleet) const override {
+    ParseAws(reader, section, fleet.aws);
+  }
+  void CheckLighthouseSize(spec::FleetReader& reader, const YAML::Node& size,
+                           const std::string& value) const override {
+    if (IsInstanceType(value)) return;
+    reader.Error(size.Mark(), "lighthouse.size '" + value +
+                                  "' must be an EC2 instance type such as t3.small, because "
+                                  "the lighthouse is on aws");
+  }
+  void CheckPool(spec::FleetReader& reader, const std::map<std::string, YAML::Node>& keys,
+                 const spec::PoolSpec& pool, const std::string& where) const override {
+    auto type = keys.find("instance_type");
+    const bool has_type = type != keys.end() && type->second.IsScalar();
+    if (pool.instance_type.empty() && (type == keys.end() || has_type)) {
+      auto provider = keys.find("provider");
+      reader.Error(provider == keys.end() ? YAML::Mark() : provider->second.Mark(),
+                   where +
+                       " is on aws and needs an instance_type, e.g. g4dn.xlarge (GPU) or "
+                       "t3.medium");
+    } else if (has_type && !IsInstanceType(pool.instance_type)) {
+      reader.Error(type->second.Mark(), where + ".instance_type '" + pool.instance_type +
+                                            "' must be an EC2 instance type such as g4dn.xlarge");
+    }
+  }
+};
+
+}  // namespace
+
+const spec::ProviderRules& AwsFleetRules() {
+  static const Rules rules;
+  return rules;
+}
+
+}  // namespace carrierarr::aws_provider

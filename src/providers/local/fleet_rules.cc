@@ -1,0 +1,53 @@
+// fleet.yaml's part for the local provider: providers.local.underlay, and that it fits the mesh.
+#include "providers/local/local_provider.h"
+#include "spec/fleet_reader.h"
+
+namespace carrierarr::local {
+namespace {
+
+bool Overlap(const Ipv4Net& a, const Ipv4Net& b) {
+  uint32_t mask = a.mask & b.mask;  // the shorter prefix decides
+  return (a.ip & mask) == (b.ip & mask);
+}
+
+class Rules final : public spec::ProviderRules {
+ public:
+  std::string_view name() const override { return kName; }
+  void ReadSettings(spec::FleetReader& reader, const YAML::Node& section,
+                    spec::FleetSpec& fleet) const override {
+    auto m = reader.Map(section, "providers.local", {"underlay"});
+    if (m.count("underlay") &&
+        reader.Cidr(m["underlay"], "providers.local.underlay", &fleet.local.underlay)) {
+      reader.Remember("providers.local.underlay", m["underlay"].Mark());
+    }
+  }
+  void Validate(spec::FleetReader& reader, const spec::FleetSpec& f) const override {
+    const Ipv4Net& mesh = f.mesh.cidr;
+    const Ipv4Net& underlay = f.local.underlay;
+    if (Overlap(mesh, underlay)) {
+      reader.Error(
+          reader.MarkOf(reader.Remembered("providers.local.underlay") ? "providers.local.underlay"
+                                                                      : "mesh.cidr"),
+          "mesh.cidr " + mesh.ToString() + " overlaps providers.local.underlay " +
+              underlay.ToString() + "; the overlay and the underlay must be disjoint");
+    }
+    // A node's underlay address is the underlay network plus the low 16 bits of its mesh
+    // address; a narrower underlay would give two nodes the same underlay address.
+    if (underlay.PrefixLength() > 16) {
+      reader.Error(reader.MarkOf("providers.local.underlay"),
+                   "providers.local.underlay " + underlay.ToString() +
+                       " is narrower than /16: "
+                       "each node's underlay address is this network plus the low 16 bits of its "
+                       "mesh address; use a /16 or wider, e.g. 198.18.0.0/15");
+    }
+  }
+};
+
+}  // namespace
+
+const spec::ProviderRules& LocalFleetRules() {
+  static const Rules rules;
+  return rules;
+}
+
+}  // namespace carrierarr::local
