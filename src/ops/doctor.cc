@@ -14,16 +14,10 @@
 namespace carrierarr::ops {
 namespace {
 
-using std::chrono::system_clock;
 constexpr int64_t kExpiryWarningSeconds = int64_t{30} * 24 * 3600;
 constexpr auto Pass = DoctorCheck::Pass;
 constexpr auto Fail = DoctorCheck::Fail;
 constexpr auto List = DoctorCheck::List;
-
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch())
-      .count();
-}
 
 Result<pki::Certificate> LoadCert(const std::string& path) {
   auto text = ReadFile(path);
@@ -84,10 +78,10 @@ void CheckConfig(const std::string& node, const std::string& path, const pki::Ce
 FileProblems CheckNodeFiles(const FleetContext& ctx, const pki::Certificate& ca,
                             const std::vector<mesh::NodePlan>& nodes) {
   const int mesh_prefix = ctx.spec.mesh.cidr.PrefixLength();
-  const int64_t now = NowSeconds();
+  const int64_t now = ctx.seams.time->NowUnix();
   FileProblems found;
   pki::CaPool pool;
-  Status pool_status = pool.AddCa(ca, system_clock::now());
+  Status pool_status = pool.AddCa(ca, ctx.seams.time->SystemNow());
   if (ca.details.not_after - now < kExpiryWarningSeconds)
     found.expiring.push_back("CA (" + pki::FormatUtc(ca.details.not_after) + ")");
   for (const auto& node : nodes) {
@@ -100,7 +94,7 @@ FileProblems CheckNodeFiles(const FleetContext& ctx, const pki::Certificate& ca,
       if (ip.PrefixLength() != mesh_prefix)
         found.masks.push_back(node.name + " has " + ip.ToString());
     }
-    pki::VerifyResult v = pool.Verify(*cert, system_clock::now());
+    pki::VerifyResult v = pool.Verify(*cert, ctx.seams.time->SystemNow());
     if (!pool_status.ok() || !v.ok()) {
       found.chains.push_back(node.name + ": " +
                              (pool_status.ok() ? v.status.message() : pool_status.message()));

@@ -18,7 +18,6 @@ namespace carrierarr::ops {
 namespace {
 
 using provision::FleetState;
-using Clock = std::chrono::steady_clock;
 
 std::string DirOf(const std::string& path) {
   auto slash = path.rfind('/');
@@ -91,7 +90,8 @@ void AddNodeResources(const FleetContext& ctx, const FleetState& state, const me
                                        .ca_cert_path = ctx.paths.CaCert(),
                                        .ca_key_path = ctx.paths.CaKey(),
                                        .cert_path = ctx.paths.HostCert(node.name),
-                                       .key_path = ctx.paths.HostKey(node.name)}));
+                                       .key_path = ctx.paths.HostKey(node.name),
+                                       .time = ctx.seams.time}));
   // Every config names the lighthouse's address: made after what decides it (an Elastic IP).
   d.resources.push_back(provision::MakeFileResource(
       "config/" + node.name, "nebula config for " + node.name, ctx.paths.NebulaConfig(node.name),
@@ -164,7 +164,8 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                                    .cert_path = ctx.paths.CaCert(),
                                                    .key_path = ctx.paths.CaKey(),
                                                    .lifetime = ctx.spec.mesh.ca_lifetime,
-                                                   .mesh = ctx.spec.mesh.cidr}));
+                                                   .mesh = ctx.spec.mesh.cidr,
+                                                   .time = ctx.seams.time}));
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;
@@ -263,7 +264,7 @@ Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
                                    {.observe = options.plan.observe, .targets = first});
   if (!early.ok()) return early.status();
   applied = provision::Apply(*early, desired.resources, store, desired.kinds,
-                             {.parallelism = options.parallelism, .on_event = options.on_event});
+                             {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   if (!applied.status.ok()) return applied.status;
   auto rebuilt = BuildDesired(ctx, store.Snapshot());
   if (!rebuilt.ok()) return rebuilt.status();
@@ -291,8 +292,8 @@ Status WaitForMesh(const FleetContext& ctx, const Desired& d, const FleetState& 
     std::copy_if(d.nodes.begin() + 1, d.nodes.end(), std::back_inserter(waiting), watched);
   }
   result.nodes_meshed = watched(lighthouse) ? 1 : 0;
-  const auto deadline = Clock::now() + wait;
-  while (!waiting.empty() && Clock::now() < deadline) {
+  const auto deadline = ctx.seams.time->MonotonicNow() + wait;
+  while (!waiting.empty() && ctx.seams.time->MonotonicNow() < deadline) {
     std::map<std::string, std::vector<mesh::NodePlan>> by_provider;
     for (const auto& n : waiting) by_provider[n.provider].push_back(n);
     std::vector<mesh::NodePlan> still;
@@ -369,7 +370,7 @@ bool RemoveStateDir(const FleetContext& ctx, StorePtr& store) {
 }  // namespace
 
 Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
-  const auto start = Clock::now();
+  const auto start = ctx.seams.time->MonotonicNow();
   // Before the state directory exists: a run that cannot work must leave nothing behind.
   CARRIERARR_RETURN_IF_ERROR(CheckEnvironments(ctx));
   auto store = OpenStateForUp(ctx);
@@ -392,7 +393,7 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
       ApplyEndpointFirst(ctx, options, **store, *desired, *plan, result.apply));
   provision::ApplyResult rest =
       provision::Apply(*plan, desired->resources, **store, desired->kinds,
-                       {.parallelism = options.parallelism, .on_event = options.on_event});
+                       {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   result.apply.succeeded += rest.succeeded;
   result.apply.failed += rest.failed;
   result.apply.skipped += rest.skipped;
@@ -405,7 +406,7 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   result.nodes = static_cast<int>(desired->nodes.size());
   for (const auto& n : desired->nodes) result.nodes_cloud += desired->ProviderFor(n).IsCloud();
   Status meshed = WaitForMesh(ctx, *desired, after, options.mesh_wait, result);
-  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.seams.time->MonotonicNow() - start);
   if (!meshed.ok()) return meshed;
   return result;
 }
@@ -430,7 +431,7 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   provision::KindRegistry kinds = AllKinds(ctx);
   result.apply =
       provision::Apply(result.plan, {}, **store, kinds,
-                       {.parallelism = options.parallelism, .on_event = options.on_event});
+                       {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   FleetState after = (*store)->Snapshot();
   CARRIERARR_RETURN_IF_ERROR((*store)->SetAddresses(after.fleet, LiveAddresses(after, {})));
   if (!result.apply.status.ok()) return result.apply.status;

@@ -17,6 +17,7 @@
 
 #include "core/file_util.h"
 #include "core/time_source.h"
+#include "testing/fake_process_runner.h"
 #include "testing/fake_ollama.h"
 #include "testing/loopback_server.h"
 #include "testing/tools.h"
@@ -115,29 +116,10 @@ TEST(ExecTest, ArgumentsArriveUnsplitAndUnquoted) {
   EXPECT_GE(r.duration_ms(), 0);
 }
 
-// Records what would have run and answers for it: exit 0, "ran <argv[0]>".
-class RecordingProcesses final : public ProcessRunner {
- public:
-  Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    runs_.push_back({argv, options.timeout});
-    RunResult r;
-    r.exit_code = 0;
-    r.out = "ran " + argv[0];
-    return r;
-  }
-  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return runs_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::pair<std::vector<std::string>, std::chrono::milliseconds>> runs_;
-};
-
 TEST(ExecTest, ProgramsStartThroughTheInjectedProcessRunner) {
-  RecordingProcesses processes;
+  ::carrierarr::testing::FakeProcessRunner processes;
+  processes.OnRun({"/no/such/program"},
+                  ::carrierarr::testing::FakeProcessRunner::Exit(0, "ran /no/such/program"));
   RunnerOptions o = ExecAllowed();
   o.processes = &processes;
   o.systemctl = "/no/such/systemctl";
@@ -150,9 +132,9 @@ TEST(ExecTest, ProgramsStartThroughTheInjectedProcessRunner) {
   EXPECT_TRUE(restart.success()) << restart.error();
   auto runs = processes.runs();
   ASSERT_EQ(runs.size(), 2u);
-  EXPECT_EQ(runs[0].first, (std::vector<std::string>{"/no/such/program", "a b"}));
-  EXPECT_EQ(runs[0].second, std::chrono::seconds(7));
-  EXPECT_EQ(runs[1].first[0], "/no/such/systemctl");
+  EXPECT_EQ(runs[0], (std::vector<std::string>{"/no/such/program", "a b"}));
+  EXPECT_EQ(processes.run_options()[0].timeout, std::chrono::seconds(7));
+  EXPECT_EQ(runs[1][0], "/no/such/systemctl");
 }
 
 TEST(ExecTest, CmdIsOneProgramWithoutArguments) {

@@ -8,8 +8,8 @@
 //
 // Every provider here is made over a SessionFactory of the test's own (curl to the fake on
 // 127.0.0.1, a written Environment, a SimulatedTimeSource), so polls and retries wait no real
-// time. Instances carry an agent enrollment token, minted by the real `carrierarr-fleet tokens
-// create` against a control plane (`carrierarr-fleet serve` on a unix socket) the test starts.
+// time. Instances carry an agent enrollment token from a minter of the test's own (the real one is
+// the control plane's: providers/enrollment.h).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -25,7 +25,6 @@
 
 #include "aws/http.h"
 #include "core/file_util.h"
-#include "core/subprocess.h"
 #include "core/time_source.h"
 #include "mesh/address_plan.h"
 #include "providers/aws/aws_provider.h"
@@ -36,7 +35,6 @@
 #include "provision/plan.h"
 #include "provision/state_store.h"
 #include "testing/fake_aws.h"
-#include "testing/process.h"
 #include "testing/tools.h"
 
 namespace carrierarr {
@@ -47,7 +45,6 @@ using aws_provider::SessionFactory;
 using aws_provider::Target;
 using ::carrierarr::testing::FakeAws;
 using ::carrierarr::testing::ScratchDir;
-using ::carrierarr::testing::StreamingProcess;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
@@ -56,27 +53,12 @@ using Json = nlohmann::json;
 constexpr char kPem[] =
     "-----BEGIN NEBULA CERTIFICATE-----\nAAAA\n-----END NEBULA CERTIFICATE-----\n";
 
-// The control plane the agents' tokens come from, in the fleet's control directory.
-class ControlPlane {
+// Hands out a recognisable token per node, as the control plane would a single-use one.
+class FakeMinter final : public providers::EnrollmentMinter {
  public:
-  Status Start(const std::string& control_dir) {
-    auto fleet = FindOwnProgram("carrierarr-fleet");
-    if (!fleet) return Status::NotFound("carrierarr-fleet is not built next to this test");
-    const std::string socket = control_dir + "/serve.sock";
-    CARRIERARR_RETURN_IF_ERROR(serve_.Start(
-        {*fleet, "serve", "--state-dir", control_dir, "--listen", "unix:" + socket, "--http="},
-        control_dir.substr(0, control_dir.rfind('/'))));
-    for (int i = 0; i < 500; ++i) {  // bounded: 10 s
-      if (::access(socket.c_str(), F_OK) == 0 &&
-          ::access((control_dir + "/admin.token").c_str(), F_OK) == 0)
-        return Status::Ok();
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return Status::DeadlineExceeded("carrierarr-fleet serve did not start: " + serve_.err());
+  Result<std::string> Mint(const std::string& node, const std::string& /*ttl*/) const override {
+    return "token-for-" + node;
   }
-
- private:
-  StreamingProcess serve_;  // killed by its own pid when the test ends
 };
 
 // Stands in for the local provider's control plane, which every instance depends on.
@@ -140,7 +122,6 @@ class AwsResourcesTest : public ::testing::Test {
     paths_.state_dir = dir_ / ".carrierarr";
     for (const char* sub : {"/pki", "/nebula", "/aws", "/control"})
       std::filesystem::create_directories(paths_.state_dir + sub);
-    ASSERT_TRUE(control_plane_.Start(paths_.ControlDir()).ok());
     ASSERT_TRUE(WriteFileAtomic(paths_.CaCert(), kPem, 0600).ok());
   }
 
@@ -198,7 +179,8 @@ class AwsResourcesTest : public ::testing::Test {
                                  .state = state,
                                  .node = node,
                                  .deps = {},
-                                 .lighthouse_endpoint = "198.51.100.1:4242"},
+                                 .lighthouse_endpoint = "198.51.100.1:4242",
+                                 .enrollment = minter_},
                                 out);
     }
     return out;
@@ -234,7 +216,7 @@ class AwsResourcesTest : public ::testing::Test {
 
   ScratchDir dir_;
   providers::FleetPaths paths_;
-  ControlPlane control_plane_;
+  std::shared_ptr<const providers::EnrollmentMinter> minter_ = std::make_shared<FakeMinter>();
   SimulatedTimeSource time_;
   std::unique_ptr<FakeAws> fake_;
   int next_fleet_ = 0;

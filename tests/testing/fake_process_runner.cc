@@ -64,6 +64,11 @@ std::vector<FakeProcessRunner::Argv> FakeProcessRunner::runs() const {
   return runs_;
 }
 
+std::vector<RunOptions> FakeProcessRunner::run_options() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return run_options_;
+}
+
 std::vector<FakeProcessRunner::Daemon> FakeProcessRunner::daemons() const {
   std::lock_guard<std::mutex> lock(mu_);
   return daemons_;
@@ -74,12 +79,13 @@ std::vector<FakeProcessRunner::Stop> FakeProcessRunner::stops() const {
   return stops_;
 }
 
-Result<RunResult> FakeProcessRunner::Run(const Argv& argv, const RunOptions& /*options*/) {
+Result<RunResult> FakeProcessRunner::Run(const Argv& argv, const RunOptions& options) {
   if (argv.empty()) return Status::InvalidArgument("Run: empty argv");
   Handler handler;
   {
     std::lock_guard<std::mutex> lock(mu_);
     runs_.push_back(argv);
+    run_options_.push_back(options);
     size_t best = 0;
     for (const auto& [prefix, h] : handlers_) {
       if (StartsWith(argv, prefix) && (!handler || prefix.size() > best)) {

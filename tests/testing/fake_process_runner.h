@@ -51,6 +51,7 @@ class FakeProcessRunner final : public ProcessRunner {
     std::string marker;  // empty for StopAll
   };
   std::vector<Argv> runs() const;       // the argv of every Run, in order
+  std::vector<RunOptions> run_options() const;  // the options of every Run, in the same order
   std::vector<Daemon> daemons() const;  // every StartDaemon that started one, in order
   std::vector<Stop> stops() const;      // every process StopProcess or StopAll ended
 
@@ -76,6 +77,7 @@ class FakeProcessRunner final : public ProcessRunner {
   std::map<pid_t, Process> table_;
   pid_t next_pid_ = 4000;
   std::vector<Argv> runs_;
+  std::vector<RunOptions> run_options_;
   std::vector<Daemon> daemons_;
   std::vector<Stop> stops_;
 };
