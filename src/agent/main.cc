@@ -22,11 +22,11 @@
 #include "agent/metrics.h"
 #include "agent/options.h"
 #include "core/seams.h"
+#include "core/version.h"
 
 namespace carrierarr::agent {
 namespace {
 
-constexpr const char* kVersion = CARRIERARR_VERSION;
 
 // What a SHUTDOWN/REBOOT in -power-mode exit asked for; main acts on it after SIGUSR1.
 enum PowerAction : int { kNone = 0, kShutdown = 1, kReboot = 2 };

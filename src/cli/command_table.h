@@ -53,7 +53,7 @@ struct CommandRunner {
 struct Program {
   Binary binary;
   std::string_view name;     // "carrierarr"
-  std::string_view version;  // CARRIERARR_VERSION
+  std::string_view version;  // core/version.h
   std::string_view tagline;  // after "<name> <version>: " in help
   std::span<const CommandRunner> runners;
   // Runs a command of the other binary (all the arguments, its name first); null: this binary

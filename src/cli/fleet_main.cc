@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/client_commands.h"
+#include "core/version.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -13,7 +14,7 @@ namespace {
 constexpr Program kProgram{
     .binary = Binary::kCarrierarrFleet,
     .name = "carrierarr-fleet",
-    .version = CARRIERARR_VERSION,
+    .version = kVersion,
     .tagline =
         "the carrierarr control plane and its commands (usually run as 'carrierarr "
         "<command>').",

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/subprocess.h"
+#include "core/version.h"
 #include "pki/crypto.h"
 
 namespace carrierarr::cli {
@@ -39,7 +40,7 @@ int ExecFleet(const std::vector<std::string>& args) {
 constexpr Program kProgram{
     .binary = Binary::kCarrierarr,
     .name = "carrierarr",
-    .version = CARRIERARR_VERSION,
+    .version = kVersion,
     .tagline = "cloud capacity for a homelab Kubernetes cluster over a Nebula mesh.",
     .runners = kCarrierarrRunners,
     .delegate = ExecFleet,

@@ -18,6 +18,7 @@
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "core/time_source.h"
+#include "core/version.h"
 
 namespace carrierarr::control_plane {
 namespace {
@@ -185,7 +186,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
     int port = 0;
     if (!SplitHostPort(o.http_listen, &host, &port))
       return Status::InvalidArgument("--http " + o.http_listen + ": want HOST:PORT");
-    auto http = HttpApi::Start(*impl->cp, host, port, o.tls_cert, o.tls_key, CARRIERARR_VERSION);
+    auto http = HttpApi::Start(*impl->cp, host, port, o.tls_cert, o.tls_key, kVersion);
     if (!http.ok()) return http.status().WithPrefix("--http");
     impl->http = std::move(*http);
   }

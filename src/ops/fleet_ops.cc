@@ -276,6 +276,8 @@ Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
   return Status::Ok();
 }
 
+constexpr std::chrono::milliseconds kMeshRetry(100);
+
 // Bounded wait until every node on this machine whose nebula runs reaches the lighthouse over
 // the mesh (cloud nodes report through their agents: `carrierarr status`, `carrierarr nodes`).
 // Nodes left out by --target have none, and none can be reached while the lighthouse has none.
@@ -311,6 +313,8 @@ Status WaitForMesh(const FleetContext& ctx, const Desired& d, const FleetState& 
       }
     }
     waiting.swap(still);
+    // A round whose pings failed fast (no route yet) must not spin: wait a little between rounds.
+    if (!waiting.empty()) ctx.seams.time->SleepFor(kMeshRetry);
   }
   if (waiting.empty()) return Status::Ok();
   std::string names;

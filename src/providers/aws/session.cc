@@ -1,6 +1,7 @@
 #include "providers/aws/session.h"
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "providers/aws/aws_provider.h"
 
