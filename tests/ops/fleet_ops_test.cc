@@ -184,8 +184,7 @@ TEST_F(FleetOpsTest, UpMakesEveryNodeMeshesItAndASecondUpChangesNothing) {
     EXPECT_TRUE(std::filesystem::exists(ctx.paths.HostCert(node))) << node;
     EXPECT_TRUE(std::filesystem::exists(ctx.paths.NebulaConfig(node))) << node;
   }
-  EXPECT_EQ(std::filesystem::status(ctx.paths.CaKey()).permissions() &
-                std::filesystem::perms::all,
+  EXPECT_EQ(std::filesystem::status(ctx.paths.CaKey()).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
   UpResult second = UpOk(ctx);
@@ -201,9 +200,9 @@ TEST_F(FleetOpsTest, UpRepairsAHostThatVanished) {
     machine_->hosts.erase("w-2");
   }
   UpResult again = UpOk(ctx);
-  EXPECT_EQ(again.plan.Count(provision::Action::kCreate) +
-                again.plan.Count(provision::Action::kReplace),
-            1);
+  EXPECT_EQ(
+      again.plan.Count(provision::Action::kCreate) + again.plan.Count(provision::Action::kReplace),
+      1);
   EXPECT_TRUE(machine_->Has("w-2"));
 }
 
