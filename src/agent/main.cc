@@ -27,7 +27,6 @@
 namespace carrierarr::agent {
 namespace {
 
-
 // What a SHUTDOWN/REBOOT in -power-mode exit asked for; main acts on it after SIGUSR1.
 enum PowerAction : int { kNone = 0, kShutdown = 1, kReboot = 2 };
 std::atomic<int> g_power_action{kNone};

@@ -263,8 +263,9 @@ Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
   auto early = provision::MakePlan(desired.resources, store.Snapshot(),
                                    {.observe = options.plan.observe, .targets = first});
   if (!early.ok()) return early.status();
-  applied = provision::Apply(*early, desired.resources, store, desired.kinds,
-                             {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
+  applied = provision::Apply(
+      *early, desired.resources, store, desired.kinds,
+      {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   if (!applied.status.ok()) return applied.status;
   auto rebuilt = BuildDesired(ctx, store.Snapshot());
   if (!rebuilt.ok()) return rebuilt.status();
@@ -395,9 +396,9 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   result.plan = *plan;
   CARRIERARR_RETURN_IF_ERROR(
       ApplyEndpointFirst(ctx, options, **store, *desired, *plan, result.apply));
-  provision::ApplyResult rest =
-      provision::Apply(*plan, desired->resources, **store, desired->kinds,
-                       {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
+  provision::ApplyResult rest = provision::Apply(
+      *plan, desired->resources, **store, desired->kinds,
+      {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   result.apply.succeeded += rest.succeeded;
   result.apply.failed += rest.failed;
   result.apply.skipped += rest.skipped;
@@ -410,7 +411,8 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   result.nodes = static_cast<int>(desired->nodes.size());
   for (const auto& n : desired->nodes) result.nodes_cloud += desired->ProviderFor(n).IsCloud();
   Status meshed = WaitForMesh(ctx, *desired, after, options.mesh_wait, result);
-  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.seams.time->MonotonicNow() - start);
+  result.elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(ctx.seams.time->MonotonicNow() - start);
   if (!meshed.ok()) return meshed;
   return result;
 }
@@ -433,9 +435,9 @@ Result<DownResult> Down(const FleetContext& ctx, const DownOptions& options) {
   result.plan = provision::MakeDestroyPlan(state, options.targets);
   if (options.on_plan) options.on_plan(result.plan);
   provision::KindRegistry kinds = AllKinds(ctx);
-  result.apply =
-      provision::Apply(result.plan, {}, **store, kinds,
-                       {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
+  result.apply = provision::Apply(
+      result.plan, {}, **store, kinds,
+      {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   FleetState after = (*store)->Snapshot();
   CARRIERARR_RETURN_IF_ERROR((*store)->SetAddresses(after.fleet, LiveAddresses(after, {})));
   if (!result.apply.status.ok()) return result.apply.status;

@@ -15,10 +15,10 @@ Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext
   auto fleet = FindOwnProgram("carrierarr-fleet");
   if (!fleet) return Status::NotFound("carrierarr-fleet is not installed next to carrierarr");
   const std::string control = ctx.paths.state_dir + "/control";
-  auto run = ctx.seams.processes->Run({*fleet, "nodes", "--json", "--server",
-                                       "unix:" + control + "/serve.sock", "--admin-token-file",
-                                       control + "/admin.token"},
-                                      {.timeout = std::chrono::seconds(10)});
+  auto run = ctx.seams.processes->Run(
+      {*fleet, "nodes", "--json", "--server", "unix:" + control + "/serve.sock",
+       "--admin-token-file", control + "/admin.token"},
+      {.timeout = std::chrono::seconds(10)});
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) return Status::Unavailable(run->err);
   auto json = nlohmann::json::parse(run->out, nullptr, false);

@@ -17,8 +17,8 @@
 
 #include "core/file_util.h"
 #include "core/time_source.h"
-#include "testing/fake_process_runner.h"
 #include "testing/fake_ollama.h"
+#include "testing/fake_process_runner.h"
 #include "testing/loopback_server.h"
 #include "testing/tools.h"
 

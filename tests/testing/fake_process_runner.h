@@ -50,10 +50,10 @@ class FakeProcessRunner final : public ProcessRunner {
     pid_t pid;
     std::string marker;  // empty for StopAll
   };
-  std::vector<Argv> runs() const;       // the argv of every Run, in order
+  std::vector<Argv> runs() const;               // the argv of every Run, in order
   std::vector<RunOptions> run_options() const;  // the options of every Run, in the same order
-  std::vector<Daemon> daemons() const;  // every StartDaemon that started one, in order
-  std::vector<Stop> stops() const;      // every process StopProcess or StopAll ended
+  std::vector<Daemon> daemons() const;          // every StartDaemon that started one, in order
+  std::vector<Stop> stops() const;              // every process StopProcess or StopAll ended
 
   Result<RunResult> Run(const Argv& argv, const RunOptions& options) override;
   Result<pid_t> StartDaemon(const Argv& argv, const DaemonOptions& options) override;

@@ -16,7 +16,8 @@ using providers::DoctorCheck;
 // Is anything bound to UDP `port` inside `ns`? Reads the namespace's /proc/net/udp.
 bool UdpListening(const Netns& netns, const std::string& ns, uint16_t port) {
   // nebula binds a dual-stack IPv6 socket even for 0.0.0.0, so look in both tables.
-  auto r = netns.processes().Run({"ip", "netns", "exec", ns, "cat", "/proc/net/udp", "/proc/net/udp6"});
+  auto r =
+      netns.processes().Run({"ip", "netns", "exec", ns, "cat", "/proc/net/udp", "/proc/net/udp6"});
   if (!r.ok() || r->exit_code != 0) return false;
   char hex[8];
   std::snprintf(hex, sizeof(hex), ":%04X ", port);
