@@ -159,11 +159,12 @@ Result<std::optional<Credentials>> KeysIn(const Section* section, const std::str
                   .source = where});
 }
 
-Result<Credentials> RunCredentialProcess(const std::string& command, const std::string& where) {
+Result<Credentials> RunCredentialProcess(ProcessRunner& processes, const std::string& command,
+                                         const std::string& where) {
   auto argv = SplitCommandLine(command);
   if (!argv.ok()) return argv.status().WithPrefix("credential_process in " + where);
   const std::string program = argv->front();
-  auto run = Run(*argv, {.timeout = kProcessTimeout});
+  auto run = processes.Run(*argv, {.timeout = kProcessTimeout});
   if (!run.ok())
     return Status::FailedPrecondition("credential_process in " + where + ": cannot run " + program +
                                       ": " + run.status().message());
@@ -323,15 +324,16 @@ Result<ProfileFiles> LoadProfileFiles(const Environment& env, const std::string&
 
 // 2. Keys in the shared credentials file; 3. credential_process (the AWS CLI merges both files'
 // sections: the credentials file wins); 4. keys in the config file.
-Step FromProfileFiles(const ProfileFiles& f, std::vector<std::string>& tried) {
+Step FromProfileFiles(ProcessRunner& processes, const ProfileFiles& f,
+                      std::vector<std::string>& tried) {
   auto keys = KeysIn(&f.shared, f.shared_where);
   if (!keys.ok()) return keys.status();
   if (*keys) return **keys;
   tried.push_back(f.shared_where);
   if (std::string command = Value(&f.shared, "credential_process"); !command.empty())
-    return RunCredentialProcess(command, f.shared_where);
+    return RunCredentialProcess(processes, command, f.shared_where);
   if (std::string command = Value(&f.config, "credential_process"); !command.empty())
-    return RunCredentialProcess(command, f.config_where);
+    return RunCredentialProcess(processes, command, f.config_where);
   tried.push_back("credential_process");
   keys = KeysIn(&f.config, f.config_where);
   if (!keys.ok()) return keys.status();
@@ -503,8 +505,12 @@ Result<std::vector<std::string>> SplitCommandLine(const std::string& command) {
 }
 
 CredentialChain::CredentialChain(Environment env, AwsSelection selection, HttpTransport* metadata,
-                                 const TimeSource* clock)
-    : env_(std::move(env)), selection_(std::move(selection)), metadata_(metadata), clock_(clock) {}
+                                 const TimeSource* clock, ProcessRunner* processes)
+    : env_(std::move(env)),
+      selection_(std::move(selection)),
+      metadata_(metadata),
+      clock_(clock),
+      processes_(processes) {}
 
 std::string CredentialChain::Profile() const {
   if (!selection_.profile.empty()) return selection_.profile;
@@ -535,7 +541,7 @@ Result<Credentials> CredentialChain::Resolve() {
   if (Step env = FromEnvironment(env_, selection_, Profile(), tried)) return std::move(*env);
   auto files = LoadProfileFiles(env_, Profile());
   if (!files.ok()) return files.status();
-  if (Step shared = FromProfileFiles(*files, tried)) return std::move(*shared);
+  if (Step shared = FromProfileFiles(*processes_, *files, tried)) return std::move(*shared);
   if (metadata_ != nullptr) {
     if (Step container = FromContainer(env_, *metadata_, tried)) return std::move(*container);
     if (Step instance = FromInstanceMetadata(env_, *metadata_, tried)) return std::move(*instance);

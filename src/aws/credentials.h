@@ -15,6 +15,7 @@
 #include "aws/http.h"
 #include "aws/sigv4.h"
 #include "core/environment.h"
+#include "core/process_runner.h"
 #include "core/status.h"
 #include "core/time_source.h"
 
@@ -46,11 +47,12 @@ class StaticCredentials final : public CredentialSource {
 // The AWS CLI's chain. Resolves lazily on the first Get() (so `plan` needs no credentials),
 // caches the answer and refreshes temporary credentials 5 minutes before they expire.
 // `metadata` is the transport for the container and instance metadata endpoints (may be null:
-// those steps are then skipped); `clock` decides expiry.
+// those steps are then skipped); `clock` decides expiry; `processes` runs credential_process
+// (not owned; outlive the chain).
 class CredentialChain final : public CredentialSource {
  public:
   CredentialChain(Environment env, AwsSelection selection, HttpTransport* metadata,
-                  const TimeSource* clock);
+                  const TimeSource* clock, ProcessRunner* processes = RealProcessRunner::Get());
   Result<Credentials> Get() override;
   // The region by the same rules; an error that says how to set one when none is found.
   Result<std::string> Region();
@@ -63,6 +65,7 @@ class CredentialChain final : public CredentialSource {
   AwsSelection selection_;
   HttpTransport* metadata_;
   const TimeSource* clock_;
+  ProcessRunner* processes_;
   std::mutex mu_;
   std::optional<Credentials> cached_;  // guarded by mu_
 };

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "core/file_util.h"
+#include "testing/fake_process_runner.h"
 #include "testing/loopback_server.h"
 #include "testing/tools.h"
 
@@ -104,6 +105,22 @@ TEST_F(CredentialsTest, HalfSetEnvironmentIsAnErrorThatNamesTheMissingVariable) 
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(c.status().message(), HasSubstr("AWS_SECRET_ACCESS_KEY is not"));
+}
+
+// credential_process is split into argv and run through the injected runner, never a shell.
+TEST_F(CredentialsTest, CredentialProcessRunsThroughTheInjectedRunner) {
+  ::carrierarr::testing::FakeProcessRunner processes;
+  processes.OnRun({"/opt/sso/issue", "--profile"},
+                  ::carrierarr::testing::FakeProcessRunner::Exit(
+                      0, R"({"Version":1,"AccessKeyId":"AKIDFAKE","SecretAccessKey":"f"})"));
+  Write(".aws/config", "[default]\ncredential_process = /opt/sso/issue --profile 'a b' $HOME\n");
+  CredentialChain chain(Env(), {}, nullptr, &clock_, &processes);
+  auto c = chain.Get();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->access_key_id, "AKIDFAKE");
+  ASSERT_EQ(processes.runs().size(), 1u);
+  EXPECT_EQ(processes.runs()[0],
+            (std::vector<std::string>{"/opt/sso/issue", "--profile", "a b", "$HOME"}));
 }
 
 // One profile configured at every step: each step wins over the ones after it.

@@ -272,6 +272,7 @@ std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams) {
       std::make_shared<SessionFactory>(SessionDeps{.make_transport = aws::MakeCurlTransport,
                                                    .environment = seams.environment,
                                                    .time = seams.time,
+                                                   .processes = seams.processes,
                                                    .overrides = std::move(overrides)}));
 }
 

@@ -29,7 +29,7 @@ Status Session::Connect() {
     transport_ = std::move(*transport);
     credentials_ = std::make_unique<aws::CredentialChain>(
         deps_.environment, aws::AwsSelection{.profile = target_.profile, .region = target_.region},
-        transport_.get(), deps_.time);
+        transport_.get(), deps_.time, deps_.processes);
   }
   auto region = credentials_->Region();
   if (!region.ok()) {

@@ -44,6 +44,7 @@ struct SessionDeps {
   std::function<Result<std::unique_ptr<aws::HttpTransport>>()> make_transport;
   Environment environment;  // the credential chain's, and CARRIERARR_AWS_POLL_MS
   TimeSource* time = RealTimeSource::Get();
+  ProcessRunner* processes = RealProcessRunner::Get();  // credential_process
   // The command line's choices (--profile, --region, --endpoint-url or CARRIERARR_AWS_ENDPOINT):
   // a non-empty field beats fleet.yaml's and the recorded target's.
   Target overrides;
