@@ -84,8 +84,9 @@ class ServeCommand final : public Command {
     return Status::Ok();
   }
 
-  // Serves until SIGINT or SIGTERM.
-  int Run(std::ostream& err) {
+  // Serves until SIGINT or SIGTERM, reading time from `time`.
+  int Run(const TimeSource* time, std::ostream& err) {
+    o_.clock = time;
     // Signals are taken by sigwait below, on this thread, never by a handler.
     sigset_t signals;
     sigemptyset(&signals);
@@ -139,7 +140,7 @@ int RunServe(const Invocation& invocation) {
     invocation.err << "Error: " << checked.message() << "\n";
     return kExitUsage;
   }
-  return command.Run(invocation.err);
+  return command.Run(invocation.seams.time, invocation.err);
 }
 
 }  // namespace carrierarr::cli
