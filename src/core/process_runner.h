@@ -33,7 +33,7 @@ class ProcessRunner {
   // Runs argv and waits for it, as carrierarr::Run does. A non-zero exit is not an error: check
   // RunResult. Fails only when the program cannot be started.
   virtual Result<RunResult> Run(const std::vector<std::string>& argv,
-                                const RunOptions& options = {}) = 0;
+                                const RunOptions& options) = 0;
 
   // Starts argv as a detached daemon (own session, stdin /dev/null, stdout and stderr appended to
   // the log, no descriptor of ours inherited) and returns its pid without waiting for it to

@@ -16,8 +16,8 @@ using providers::DoctorCheck;
 // Is anything bound to UDP `port` inside `ns`? Reads the namespace's /proc/net/udp.
 bool UdpListening(const Netns& netns, const std::string& ns, uint16_t port) {
   // nebula binds a dual-stack IPv6 socket even for 0.0.0.0, so look in both tables.
-  auto r =
-      netns.processes().Run({"ip", "netns", "exec", ns, "cat", "/proc/net/udp", "/proc/net/udp6"});
+  auto r = netns.processes().Run(
+      {"ip", "netns", "exec", ns, "cat", "/proc/net/udp", "/proc/net/udp6"}, {});
   if (!r.ok() || r->exit_code != 0) return false;
   char hex[8];
   std::snprintf(hex, sizeof(hex), ":%04X ", port);
@@ -74,7 +74,7 @@ std::vector<DoctorCheck> LocalEnvironmentChecks(const Netns& netns) {
   Status env = netns.CheckSupport();
   if (!env.ok())
     return {DoctorCheck::Fail("environment", env.message(), "run carrierarr as root (sudo)")};
-  auto nebula = netns.processes().Run({"nebula", "-version"});
+  auto nebula = netns.processes().Run({"nebula", "-version"}, {});
   if (!nebula.ok() || nebula->exit_code != 0) {
     return {DoctorCheck::Fail("environment", "nebula is not installed",
                               "apt-get install nebula (or bash scripts/setup.sh)")};
