@@ -14,12 +14,14 @@ constexpr char kDrainUsage[] =
 
 class DrainCommand final : public NodeCommand {
  public:
-  DrainCommand() : NodeCommand(/*exec_style=*/false) {}
+  DrainCommand()
+      : NodeCommand(
+            {.spec = {"drain", "", kDrainUsage},
+             .default_timeout = std::chrono::minutes(5),
+             .timeout_usage = "how long kubectl drain may take (kubectl drain --timeout)"}) {}
 
-  CommandSpec Spec() const override { return {"drain", "", kDrainUsage}; }
   void DeclareFlags(FlagSet& flags) override {
-    DeclareTimeoutAndNoWait(flags, std::chrono::minutes(5),
-                            "how long kubectl drain may take (kubectl drain --timeout)");
+    NodeCommand::DeclareFlags(flags);
     flags.Bool("force", &force_, false, "also evict pods no controller manages (kubectl --force)");
     flags.String("k8s-node", &k8s_node_, "", "the node's Kubernetes name (default: NODE)");
   }

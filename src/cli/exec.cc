@@ -13,13 +13,12 @@ constexpr char kExecUsage[] =
 
 class ExecCommand final : public NodeCommand {
  public:
-  ExecCommand() : NodeCommand(/*exec_style=*/true) {}
+  ExecCommand()
+      : NodeCommand({.spec = {"exec", "", kExecUsage},
+                     .exec_style = true,
+                     .default_timeout = std::chrono::seconds(60),
+                     .timeout_usage = "how long the program may run on the node"}) {}
 
-  CommandSpec Spec() const override { return {"exec", "", kExecUsage}; }
-  void DeclareFlags(FlagSet& flags) override {
-    DeclareTimeoutAndNoWait(flags, std::chrono::seconds(60),
-                            "how long the program may run on the node");
-  }
   size_t verbatim_after() const override { return 1; }
 
   Status Check(const ClientArgs& args) override {

@@ -63,9 +63,8 @@ int PrintRecord(const carrierarr::v1::SendCommandRequest& request,
 
 }  // namespace
 
-void NodeCommand::DeclareTimeoutAndNoWait(FlagSet& flags, nanoseconds default_timeout,
-                                          const std::string& timeout_usage) {
-  flags.Duration("timeout", &timeout_, default_timeout, timeout_usage);
+void NodeCommand::DeclareFlags(FlagSet& flags) {
+  flags.Duration("timeout", &timeout_, options_.default_timeout, options_.timeout_usage);
   flags.Bool("no-wait", &no_wait_, false, "queue it and print the command id; do not wait");
 }
 
@@ -89,12 +88,12 @@ int NodeCommand::Run(Client& client, const ClientArgs& /*args*/, const Invocatio
   carrierarr::v1::CommandRecord record;
   grpc::Status st = client.stub().SendCommand(client.Context(deadline).get(), request_, &record);
   if (!st.ok()) return client.Fail(st, invocation.err);
-  const int code = ExitCode(request_, record, exec_style_);
+  const int code = ExitCode(request_, record, options_.exec_style);
   if (flags().json) {
     invocation.out << ProtoJson(record) << "\n";
     return code;
   }
-  return PrintRecord(request_, record, exec_style_, code, invocation.out, invocation.err);
+  return PrintRecord(request_, record, options_.exec_style, code, invocation.out, invocation.err);
 }
 
 }  // namespace carrierarr::cli

@@ -3,22 +3,35 @@
 #ifndef CARRIERARR_CLI_NODE_COMMAND_H_
 #define CARRIERARR_CLI_NODE_COMMAND_H_
 
+#include <chrono>
+#include <string>
+#include <utility>
+
 #include "cli/client_command.h"
 
 namespace carrierarr::cli {
 
 class NodeCommand : public ClientCommand {
  public:
+  CommandSpec Spec() const final { return options_.spec; }
+  // Declares -timeout (how long the command may run on the node) and -no-wait; a command with
+  // flags of its own declares them after calling this.
+  void DeclareFlags(FlagSet& flags) override;
   // The command's own -timeout (how long it may run on the node) replaces the RPC's.
   bool rpc_timeout_flag() const override { return false; }
   int Run(Client& client, const ClientArgs& args, const Invocation& invocation) final;
 
  protected:
-  // exec: the program's own output goes to out/err as it is, and the exit code is the program's.
-  explicit NodeCommand(bool exec_style) : exec_style_(exec_style) {}
-  // Declares -timeout (how long the command may run on the node) and -no-wait.
-  void DeclareTimeoutAndNoWait(FlagSet& flags, std::chrono::nanoseconds default_timeout,
-                               const std::string& timeout_usage);
+  // What sets one node command apart from the others, besides its Check.
+  struct Options {
+    CommandSpec spec;
+    // exec: the program's own output goes to out/err as it is, and the exit code is the
+    // program's.
+    bool exec_style = false;
+    std::chrono::nanoseconds default_timeout;
+    std::string timeout_usage;
+  };
+  explicit NodeCommand(Options options) : options_(std::move(options)) {}
   // -timeout in whole seconds, 0..86400; false when out of that range.
   bool TimeoutSeconds(int32_t* seconds) const;
   // Starts request_ (what Check fills in) with the node, the type and whether to wait.
@@ -27,7 +40,7 @@ class NodeCommand : public ClientCommand {
   carrierarr::v1::SendCommandRequest request_;
 
  private:
-  bool exec_style_;
+  const Options options_;
   std::chrono::nanoseconds timeout_{0};
   bool no_wait_ = false;
 };

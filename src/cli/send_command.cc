@@ -15,13 +15,10 @@ constexpr char kCommandUsage[] =
 
 class SendCommand final : public NodeCommand {
  public:
-  SendCommand() : NodeCommand(/*exec_style=*/false) {}
-
-  CommandSpec Spec() const override { return {"command", "", kCommandUsage}; }
-  void DeclareFlags(FlagSet& flags) override {
-    DeclareTimeoutAndNoWait(flags, std::chrono::minutes(10),
-                            "how long the command may run on the node (0 = no limit)");
-  }
+  SendCommand()
+      : NodeCommand({.spec = {"command", "", kCommandUsage},
+                     .default_timeout = std::chrono::minutes(10),
+                     .timeout_usage = "how long the command may run on the node (0 = no limit)"}) {}
 
   Status Check(const ClientArgs& args) override {
     const auto& pos = args.positional;
