@@ -39,6 +39,13 @@ Result<pugi::xml_node> Parse(pugi::xml_document& doc, const Result<std::string>&
   return doc.document_element();
 }
 
+// Runs one EC2 Query action and parses its answer into `doc`; `action` also names the call in
+// the error when the answer is not XML.
+Result<pugi::xml_node> Call(AwsApi& api, pugi::xml_document& doc, const char* action,
+                            const QueryParams& params) {
+  return Parse(doc, api.Query(kService, action, params), action);
+}
+
 Tags ParseTags(pugi::xml_node node) {
   Tags tags;
   for (auto item : Items(node, "tagSet")) tags.push_back({Text(item, "key"), Text(item, "value")});
@@ -112,7 +119,7 @@ Result<std::string> Ec2::DefaultVpc() {
   QueryParams p;
   AddFilters(p, {{"isDefault", {"true"}}});
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "DescribeVpcs", p), "DescribeVpcs");
+  auto root = Call(*api_, doc, "DescribeVpcs", p);
   if (!root.ok()) return root.status();
   for (auto item : Items(*root, "vpcSet")) return Text(item, "vpcId");
   return Status::NotFound("this region has no default VPC: name one with providers.aws.vpc_id");
@@ -125,7 +132,7 @@ Result<std::string> Ec2::CreateSecurityGroup(const std::string& name,
   if (!vpc_id.empty()) p.emplace_back("VpcId", vpc_id);
   AddTagSpec(p, 1, "security-group", tags);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "CreateSecurityGroup", p), "CreateSecurityGroup");
+  auto root = Call(*api_, doc, "CreateSecurityGroup", p);
   if (!root.ok()) return root.status();
   return Text(*root, "groupId");
 }
@@ -134,8 +141,7 @@ Result<std::vector<SecurityGroup>> Ec2::DescribeSecurityGroups(const std::vector
   QueryParams p;
   AddFilters(p, filters);
   pugi::xml_document doc;
-  auto root =
-      Parse(doc, api_->Query(kService, "DescribeSecurityGroups", p), "DescribeSecurityGroups");
+  auto root = Call(*api_, doc, "DescribeSecurityGroups", p);
   if (!root.ok()) return root.status();
   std::vector<SecurityGroup> out;
   for (auto item : Items(*root, "securityGroupInfo")) {
@@ -190,7 +196,7 @@ Result<KeyPair> Ec2::CreateKeyPair(const std::string& name, const std::string& k
   QueryParams p{{"KeyName", name}, {"KeyType", key_type}};
   AddTagSpec(p, 1, "key-pair", tags);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "CreateKeyPair", p), "CreateKeyPair");
+  auto root = Call(*api_, doc, "CreateKeyPair", p);
   if (!root.ok()) return root.status();
   return KeyPair{.name = Text(*root, "keyName"),
                  .id = Text(*root, "keyPairId"),
@@ -203,7 +209,7 @@ Result<std::vector<KeyPair>> Ec2::DescribeKeyPairs(const std::vector<Filter>& fi
   QueryParams p;
   AddFilters(p, filters);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "DescribeKeyPairs", p), "DescribeKeyPairs");
+  auto root = Call(*api_, doc, "DescribeKeyPairs", p);
   if (!root.ok()) return root.status();
   std::vector<KeyPair> out;
   for (auto item : Items(*root, "keySet")) {
@@ -225,7 +231,7 @@ Result<std::vector<Image>> Ec2::DescribeImages(const std::string& owner,
   QueryParams p{{"Owner.1", owner}};
   AddFilters(p, filters);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "DescribeImages", p), "DescribeImages");
+  auto root = Call(*api_, doc, "DescribeImages", p);
   if (!root.ok()) return root.status();
   std::vector<Image> out;
   for (auto item : Items(*root, "imagesSet")) {
@@ -264,7 +270,7 @@ Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
   AddTagSpec(p, 1, "instance", r.tags);
   AddTagSpec(p, 2, "volume", r.tags);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "RunInstances", p), "RunInstances");
+  auto root = Call(*api_, doc, "RunInstances", p);
   if (!root.ok()) return root.status();
   auto items = Items(*root, "instancesSet");
   if (items.empty()) return Status::DataLoss("ec2 RunInstances: no instance in the answer");
@@ -304,7 +310,7 @@ Result<Address> Ec2::AllocateAddress(const Tags& tags) {
   QueryParams p{{"Domain", "vpc"}};
   AddTagSpec(p, 1, "elastic-ip", tags);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "AllocateAddress", p), "AllocateAddress");
+  auto root = Call(*api_, doc, "AllocateAddress", p);
   if (!root.ok()) return root.status();
   return Address{.allocation_id = Text(*root, "allocationId"),
                  .public_ip = Text(*root, "publicIp"),
@@ -315,7 +321,7 @@ Result<std::vector<Address>> Ec2::DescribeAddresses(const std::vector<Filter>& f
   QueryParams p;
   AddFilters(p, filters);
   pugi::xml_document doc;
-  auto root = Parse(doc, api_->Query(kService, "DescribeAddresses", p), "DescribeAddresses");
+  auto root = Call(*api_, doc, "DescribeAddresses", p);
   if (!root.ok()) return root.status();
   std::vector<Address> out;
   for (auto item : Items(*root, "addressesSet")) {
