@@ -176,6 +176,23 @@ Status CreateOne(const Step& step, Resource& resource, StateStore& store) {
   return store.Put(step.id, {step.kind, Phase::kReady, step.hash, step.deps, final_attrs});
 }
 
+// The plan's steps of `action` and its replaces: a replace deletes in phase 1 and creates in
+// phase 2.
+std::vector<const Step*> StepsWithReplaces(const Plan& plan, Action action) {
+  std::vector<const Step*> steps;
+  for (const auto& s : plan.steps) {
+    if (s.action == action || s.action == Action::kReplace) steps.push_back(&s);
+  }
+  return steps;
+}
+
+// Each step's position in `steps`, by id: how DagRunner's waits name a step.
+std::map<std::string, size_t> PositionsById(const std::vector<const Step*>& steps) {
+  std::map<std::string, size_t> positions;
+  for (size_t i = 0; i < steps.size(); ++i) positions[steps[i]->id] = i;
+  return positions;
+}
+
 }  // namespace
 
 ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& store,
@@ -187,12 +204,8 @@ ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& sto
   // Phase 1: deletions (plain deletes and the first half of replaces). A record is deleted only
   // after every record that depends on it.
   FleetState state = store.Snapshot();
-  std::vector<const Step*> deletes;
-  for (const auto& s : plan.steps) {
-    if (s.action == Action::kDelete || s.action == Action::kReplace) deletes.push_back(&s);
-  }
-  std::map<std::string, size_t> delete_index;
-  for (size_t i = 0; i < deletes.size(); ++i) delete_index[deletes[i]->id] = i;
+  const std::vector<const Step*> deletes = StepsWithReplaces(plan, Action::kDelete);
+  const std::map<std::string, size_t> delete_index = PositionsById(deletes);
   std::vector<std::vector<size_t>> delete_waits(deletes.size());
   for (size_t i = 0; i < deletes.size(); ++i) {
     for (const auto& [id, rec] : state.resources) {
@@ -210,12 +223,8 @@ ApplyResult Apply(const Plan& plan, const ResourceList& desired, StateStore& sto
   if (!result.status.ok()) return result;
 
   // Phase 2: creations (creates and the second half of replaces) in dependency order.
-  std::vector<const Step*> creates;
-  for (const auto& s : plan.steps) {
-    if (s.action == Action::kCreate || s.action == Action::kReplace) creates.push_back(&s);
-  }
-  std::map<std::string, size_t> create_index;
-  for (size_t i = 0; i < creates.size(); ++i) create_index[creates[i]->id] = i;
+  const std::vector<const Step*> creates = StepsWithReplaces(plan, Action::kCreate);
+  const std::map<std::string, size_t> create_index = PositionsById(creates);
   std::vector<std::vector<size_t>> create_waits(creates.size());
   for (size_t i = 0; i < creates.size(); ++i) {
     for (const auto& d : creates[i]->deps) {
