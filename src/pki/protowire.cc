@@ -50,6 +50,12 @@ bool Reader::ReadLengthDelimited(std::string_view& bytes) {
   return true;
 }
 
+bool Reader::SkipBytes(size_t n) {
+  if (data_.size() < n) return false;
+  data_.remove_prefix(n);
+  return true;
+}
+
 bool Reader::Skip(WireType type) {
   uint64_t ignored;
   std::string_view ignored_bytes;
@@ -57,15 +63,11 @@ bool Reader::Skip(WireType type) {
     case kVarint:
       return ReadVarint(ignored);
     case kFixed64:
-      if (data_.size() < 8) return false;
-      data_.remove_prefix(8);
-      return true;
+      return SkipBytes(8);
     case kLengthDelimited:
       return ReadLengthDelimited(ignored_bytes);
     case kFixed32:
-      if (data_.size() < 4) return false;
-      data_.remove_prefix(4);
-      return true;
+      return SkipBytes(4);
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #ifndef CARRIERARR_PKI_PROTOWIRE_H_
 #define CARRIERARR_PKI_PROTOWIRE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,6 +29,9 @@ class Reader {
   bool Skip(WireType type);
 
  private:
+  // Drops the next `n` bytes (a fixed-width field); false, consuming nothing, when fewer remain.
+  bool SkipBytes(size_t n);
+
   std::string_view data_;
 };
 
