@@ -211,11 +211,13 @@ TEST_P(ControlPlaneTest, StatusFlowsToTheStoreUnderTheCredentialsNodeId) {
   ASSERT_TRUE(stream->Write(out));
 
   NodeRecord stored;
-  for (int i = 0; i < 200; ++i) {  // the batch is written within batch_delay
+  // The batch is written within batch_delay; its send->commit latency is recorded just after the
+  // commit, so wait for both.
+  for (int i = 0; i < 200; ++i) {
     auto r = server_->control_plane().store().GetNode("gpu-1");
     ASSERT_TRUE(r.ok());
     stored = *r;
-    if (!stored.last_status.empty()) break;
+    if (!stored.last_status.empty() && server_->control_plane().store_latency().count() >= 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ec2agent::v1::NodeStatus got;
