@@ -28,8 +28,17 @@ using nlohmann::json;
 class AnsweringAgent : public StreamSink {
  public:
   explicit AnsweringAgent(ControlPlane* cp) : cp_(cp) {}
-  ~AnsweringAgent() override {
-    for (auto& t : threads_) t.join();
+  ~AnsweringAgent() override { JoinAll(); }
+  // Waits for every answer. Call before dropping the test's reference: an answering thread may
+  // hold the last other one (the control plane acks through it), and a destructor run on that
+  // thread could not join it.
+  void JoinAll() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
   }
   bool Send(const ec2agent::v1::ControlMessage& message) override {
     if (!message.has_command()) return true;
@@ -333,6 +342,7 @@ TEST_F(HttpApiTest, WaitedCommandReturnsTheResult) {
   EXPECT_EQ(j["state"], "failed") << r->body;  // exit 7, success false
   EXPECT_EQ(j["result"]["exit_code"], 7);
   EXPECT_EQ(j["result"]["stdout"], "hello\n");
+  agent->JoinAll();
   cp_->DetachStream("gpu-1", agent.get());
 }
 
