@@ -43,6 +43,9 @@ class ServeCommand final : public Command {
     flags.String("tls-key", &o_.tls_key, "", "PEM private key of -tls-cert");
     flags.String("tls-client-ca", &o_.tls_client_ca, "",
                  "PEM CA: also require client certificates signed by it");
+    flags.String("enrollment-key", &o_.enrollment_key, "",
+                 "PEM Ed25519 public key: also accept single-use enrollment tokens signed by its "
+                 "private key (carrierarr up passes <state>/control/enrollment.pub)");
     flags.Duration("heartbeat-interval", &heartbeat_, std::chrono::seconds(10),
                    "how often agents send a heartbeat (pushed to them)");
     flags.Duration("status-interval", &status_, std::chrono::seconds(30),

@@ -75,7 +75,8 @@ ControlPlane::ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions opt
              options_.heartbeat_interval, options_.status_interval, options_.idle_shutdown_minutes),
       commands_(*store_, clock_, options_.command_grace, store_errors_),
       batcher_(*store_, clock_, options_.batch_delay, options_.batch_max, store_errors_),
-      enrollment_(*store_, nodes_, events_, clock_, store_errors_) {}
+      enrollment_(*store_, nodes_, events_, clock_, store_errors_, options_.enrollment_public_key) {
+}
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<Store> store,
                                                            ControlPlaneOptions options) {

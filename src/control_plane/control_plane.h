@@ -52,6 +52,8 @@ struct ControlPlaneOptions {
   size_t batch_max = 2000;
   std::chrono::seconds command_grace{30};
   const TimeSource* clock = RealTimeSource::Get();
+  // 32-byte Ed25519 key that fleet-signed enrollment tokens must verify with; empty: refused.
+  std::string enrollment_public_key;
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false
 };
 

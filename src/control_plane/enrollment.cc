@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "control_plane/auth.h"
+#include "pki/enrollment_token.h"
 
 namespace carrierarr::control_plane {
 namespace {
@@ -103,7 +104,19 @@ Result<Enrollment::Identity> Enrollment::Identify(const std::string& secret,
     who.registered_ms = nodes_.RegisteredMs(*known).value_or(now_ms);
     return who;
   }
-  auto token = store_.ConsumeToken(who.credential_hash, now_ms);
+  auto node_id = pki::IsSignedEnrollmentToken(secret)
+                     ? ConsumeSignedToken(secret, who.credential_hash, request, now_ms)
+                     : ConsumeStoredToken(who.credential_hash, request, now_ms);
+  if (!node_id.ok()) return node_id.status();
+  who.node_id = std::move(*node_id);
+  who.credential = NewSecret("cnc_");
+  who.credential_hash = Sha256Hex(who.credential);
+  return who;
+}
+
+Result<std::string> Enrollment::ConsumeStoredToken(const std::string& hash,
+                                                   const RegisterRequest& request, int64_t now_ms) {
+  auto token = store_.ConsumeToken(hash, now_ms);
   if (!token.ok()) {
     const Status& s = token.status();
     if (s.code() == StatusCode::kNotFound)
@@ -115,10 +128,48 @@ Result<Enrollment::Identity> Enrollment::Identify(const std::string& secret,
     store_errors_.Add();
     return Status::Unavailable("store unavailable: " + s.message());
   }
-  who.node_id = request.node_id().empty() ? NewId("node-") : request.node_id();
-  who.credential = NewSecret("cnc_");
-  who.credential_hash = Sha256Hex(who.credential);
-  return who;
+  return request.node_id().empty() ? NewId("node-") : request.node_id();
+}
+
+Result<std::string> Enrollment::ConsumeSignedToken(const std::string& secret,
+                                                   const std::string& hash,
+                                                   const RegisterRequest& request, int64_t now_ms) {
+  if (signing_key_.empty())
+    return Status::Unauthenticated(
+        "fleet-signed enrollment token, but this control plane trusts no enrollment key: start "
+        "serve with --enrollment-key (carrierarr up passes <state>/control/enrollment.pub), or "
+        "create a token with 'carrierarr tokens create'");
+  auto signed_for = pki::VerifyEnrollmentToken(signing_key_, secret, now_ms / 1000);
+  if (!signed_for.ok()) {
+    const Status& s = signed_for.status();
+    if (s.code() == StatusCode::kPermissionDenied)
+      return Status::PermissionDenied(s.message() + ": 'carrierarr up' makes a new one");
+    return Status::Unauthenticated(s.message());
+  }
+  const std::string& node_id = signed_for->node_id;
+  if (!ValidNodeId(node_id))
+    return Status::InvalidArgument("signed enrollment token names an invalid node id");
+  if (!request.node_id().empty() && request.node_id() != node_id)
+    return Status::PermissionDenied("this enrollment token was made for node " + node_id +
+                                    ", not " + request.node_id());
+  // Single use: the first registration records the token's hash; the store refuses a second
+  // record of the same hash atomically, so two racing registrations cannot both pass.
+  Status recorded = store_.PutToken({.id = NewId("tok_"),
+                                     .name = node_id,
+                                     .secret_hash = hash,
+                                     .max_uses = 1,
+                                     .uses = 1,
+                                     .expires_ms = signed_for->expires_unix * 1000,
+                                     .revoked = false,
+                                     .created_ms = now_ms});
+  if (recorded.code() == StatusCode::kAlreadyExists)
+    return Status::PermissionDenied(
+        "enrollment token refused (already used): 'carrierarr up' makes a new one");
+  if (!recorded.ok()) {
+    store_errors_.Add();
+    return Status::Unavailable("store unavailable: " + recorded.message());
+  }
+  return node_id;
 }
 
 Result<RegisterResponse> Enrollment::Admit(const Identity& who, const RegisterRequest& request,

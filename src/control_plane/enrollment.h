@@ -1,6 +1,7 @@
 // Enrollment and credentials: the admin token, enrollment tokens (create, list, revoke), an
-// agent's registration (a token buys a node credential; a credential re-registers its node) and
-// the authentication of a node's credential. Only hashes of secrets are kept (auth.h).
+// agent's registration (a token, from the store or signed with the fleet's enrollment key, buys
+// a node credential; a credential re-registers its node) and the authentication of a node's
+// credential. Only hashes of secrets are kept (auth.h).
 //
 // Thread safety: every method may be called from any thread. mu_ guards admin_hash_; it is a
 // leaf lock. Register talks to the store and the registry without holding it. Callers: the gRPC
@@ -26,9 +27,15 @@ namespace carrierarr::control_plane {
 
 class Enrollment {
  public:
+  // `signing_key`: the 32-byte Ed25519 public key of fleet-signed tokens; empty refuses them.
   Enrollment(Store& store, NodeRegistry& nodes, EventLog& events, const TimeSource& clock,
-             Counter& store_errors)
-      : store_(store), nodes_(nodes), events_(events), clock_(clock), store_errors_(store_errors) {}
+             Counter& store_errors, std::string signing_key = {})
+      : store_(store),
+        nodes_(nodes),
+        events_(events),
+        clock_(clock),
+        store_errors_(store_errors),
+        signing_key_(std::move(signing_key)) {}
 
   // Reads the admin token's hash from the store (at start-up).
   Status Load() EXCLUDES(mu_);
@@ -62,6 +69,14 @@ class Enrollment {
   };
   Result<Identity> Identify(const std::string& secret, const ec2agent::v1::RegisterRequest& request,
                             int64_t now_ms);
+  // The node id a new registration gets for an enrollment token with hash `hash`: one of the
+  // store's (its use counted) or a fleet-signed one (recorded as used).
+  Result<std::string> ConsumeStoredToken(const std::string& hash,
+                                         const ec2agent::v1::RegisterRequest& request,
+                                         int64_t now_ms);
+  Result<std::string> ConsumeSignedToken(const std::string& secret, const std::string& hash,
+                                         const ec2agent::v1::RegisterRequest& request,
+                                         int64_t now_ms);
   Result<ec2agent::v1::RegisterResponse> Admit(const Identity& who,
                                                const ec2agent::v1::RegisterRequest& request,
                                                int64_t now_ms);
@@ -71,6 +86,7 @@ class Enrollment {
   EventLog& events_;
   const TimeSource& clock_;
   Counter& store_errors_;
+  const std::string signing_key_;
   Counter registrations_, refused_;
 
   mutable Mutex mu_;

@@ -19,6 +19,7 @@
 #include "core/strings.h"
 #include "core/time_source.h"
 #include "core/version.h"
+#include "pki/keys.h"
 
 namespace carrierarr::control_plane {
 namespace {
@@ -89,6 +90,16 @@ bool SplitHostPort(const std::string& s, std::string* host, int* port) {
   }
 }
 
+// The raw public key that --enrollment-key names; empty when it names none.
+Result<std::string> ReadEnrollmentKey(const std::string& path) {
+  if (path.empty()) return std::string();
+  auto pem = ReadFile(path);
+  if (!pem.ok()) return pem.status().WithPrefix("--enrollment-key");
+  auto key = pki::ParseEd25519PublicKeyPem(*pem);
+  if (!key.ok()) return key.status().WithPrefix("--enrollment-key " + path);
+  return key;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -121,6 +132,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
 
   auto store = OpenStore(o.db);
   if (!store.ok()) return store.status().WithPrefix("--db");
+  auto enrollment_key = ReadEnrollmentKey(o.enrollment_key);
+  if (!enrollment_key.ok()) return enrollment_key.status();
   ControlPlaneOptions cpo{.heartbeat_interval = o.heartbeat_interval,
                           .status_interval = o.status_interval,
                           .stale_after = o.stale_after,
@@ -131,6 +144,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
                           .batch_max = o.batch_max,
                           .command_grace = o.command_grace,
                           .clock = o.clock};
+  cpo.enrollment_public_key = std::move(*enrollment_key);
   auto cp = ControlPlane::Create(std::move(*store), cpo);
   if (!cp.ok()) return cp.status();
   impl->cp = std::move(*cp);

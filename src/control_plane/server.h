@@ -30,6 +30,9 @@ struct ServeOptions {
   // Optional TLS for the TCP listeners of both APIs (unix sockets stay plain: file mode guards
   // them). tls_client_ca additionally requires client certificates signed by it.
   std::string tls_cert, tls_key, tls_client_ca;
+  // PEM Ed25519 public key (carrierarr up's <state>/control/enrollment.pub): agents may also
+  // enrol with tokens signed by its private key (pki/enrollment_token.h). Empty: not accepted.
+  std::string enrollment_key;
 
   std::chrono::seconds heartbeat_interval{10};
   std::chrono::seconds status_interval{30};

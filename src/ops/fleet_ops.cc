@@ -157,7 +157,7 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   d.kinds = AllKinds(ctx);
   d.enrollment = ctx.enrollment != nullptr
                      ? ctx.enrollment
-                     : providers::MakeControlPlaneMinter(ctx.paths, *ctx.seams.processes);
+                     : providers::MakeSignedMinter(ctx.paths.EnrollmentKey(), *ctx.seams.time);
   const mesh::NodePlan& lighthouse = d.nodes.front();
   d.lighthouse_endpoint = d.ProviderFor(lighthouse).LighthouseEndpoint(ctx.spec, lighthouse, state);
   d.resources.push_back(provision::MakeCaResource({.name = ctx.spec.name + "-mesh",
@@ -166,11 +166,14 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                                    .lifetime = ctx.spec.mesh.ca_lifetime,
                                                    .mesh = ctx.spec.mesh.cidr,
                                                    .time = ctx.seams.time}));
+  d.resources.push_back(provision::MakeEnrollmentKeyResource(
+      {.key_path = ctx.paths.EnrollmentKey(), .public_key_path = ctx.paths.EnrollmentPublicKey()}));
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;
-    d.ProviderFor(node).AddFleetResources({.fleet = ctx.spec, .paths = ctx.paths, .nodes = d.nodes},
-                                          d.resources);
+    d.ProviderFor(node).AddFleetResources(
+        {.fleet = ctx.spec, .paths = ctx.paths, .nodes = d.nodes, .enrollment = d.enrollment},
+        d.resources);
   }
   return d;
 }
@@ -239,8 +242,9 @@ Result<StorePtr> OpenStateForUp(const FleetContext& ctx) {
                                       "', but " + ctx.fleet_file + " names '" + ctx.spec.name +
                                       "'; run 'carrierarr down' with the old name first");
   }
-  for (const auto& dir : {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
-                          ctx.paths.state_dir + "/logs", ctx.paths.AwsDir()}) {
+  for (const auto& dir :
+       {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
+        ctx.paths.state_dir + "/logs", ctx.paths.ControlDir(), ctx.paths.AwsDir()}) {
     CARRIERARR_RETURN_IF_ERROR(MakeDir(dir));
   }
   return store;

@@ -37,8 +37,8 @@ struct FleetContext {
   Seams seams;
   // Not owned; outlives the context. Tests hand in a registry with fakes.
   const providers::ProviderRegistry* registry = &providers::ProviderRegistry::BuiltIn();
-  // Enrollment tokens for agents that providers launch; null: the fleet's control plane
-  // (providers::MakeControlPlaneMinter through seams.processes).
+  // Enrollment tokens for the agents that providers start or launch; null: tokens signed with
+  // the fleet's enrollment key (providers::MakeSignedMinter on seams.time).
   std::shared_ptr<const providers::EnrollmentMinter> enrollment;
 };
 // Reads fleet_file with the providers of `registry` (which must outlive the context).

@@ -1,37 +1,39 @@
 #include "providers/enrollment.h"
 
-#include <unistd.h>
-
+#include "core/duration.h"
 #include "core/file_util.h"
 #include "core/ipv4.h"
-#include "core/strings.h"
-#include "core/subprocess.h"
+#include "pki/crypto.h"
+#include "pki/enrollment_token.h"
+#include "pki/keys.h"
 
 namespace carrierarr::providers {
 namespace {
 
-class ControlPlaneMinter final : public EnrollmentMinter {
+class SignedMinter final : public EnrollmentMinter {
  public:
-  ControlPlaneMinter(FleetPaths paths, ProcessRunner& runner)
-      : paths_(std::move(paths)), runner_(runner) {}
+  SignedMinter(std::string key_path, const TimeSource& time)
+      : key_path_(std::move(key_path)), time_(time) {}
 
   Result<std::string> Mint(const std::string& node, const std::string& ttl) const override {
-    // Written by carrierarr-fleet (0600) under the control directory, read back and removed.
-    const std::string out = paths_.ControlDir() + "/.token-" + node;
-    auto run =
-        runner_.Run(TokenCreateArgv(paths_, node, ttl, out), {.timeout = std::chrono::seconds(15)});
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0)
-      return Status::Unavailable("creating " + node + "'s enrollment token failed: " + run->err);
-    auto token = ReadFile(out);
-    unlink(out.c_str());
-    if (!token.ok()) return token.status();
-    return std::string(TrimSpace(*token));
+    auto lifetime = ParseGoDuration(ttl);
+    if (!lifetime.ok()) return lifetime.status().WithPrefix("enrollment token lifetime");
+    auto pem = ReadFile(key_path_);
+    if (!pem.ok()) return pem.status().WithPrefix("the fleet's enrollment key");
+    auto key = pki::ParseEd25519PrivateKeyPem(*pem);
+    pki::Cleanse(*pem);
+    if (!key.ok()) return key.status().WithPrefix(key_path_);
+    auto signer = pki::Ed25519Signer::Create(*key);
+    pki::Cleanse(*key);
+    if (!signer.ok()) return signer.status().WithPrefix(key_path_);
+    const int64_t expires =
+        time_.NowUnix() + std::chrono::duration_cast<std::chrono::seconds>(*lifetime).count();
+    return pki::SignEnrollmentToken(*signer, node, expires);
   }
 
  private:
-  FleetPaths paths_;
-  ProcessRunner& runner_;
+  std::string key_path_;
+  const TimeSource& time_;
 };
 
 }  // namespace
@@ -47,30 +49,9 @@ std::string ControlPlaneAddress(const spec::FleetSpec& fleet) {
   return FormatIpv4(fleet.homelab.mesh_ip) + ":" + std::to_string(fleet.control_plane.grpc_port);
 }
 
-std::vector<std::string> TokenCreateArgv(const FleetPaths& paths, const std::string& node,
-                                         const std::string& ttl, const std::string& out) {
-  const std::string dir = paths.ControlDir();
-  return {FindOwnProgram("carrierarr-fleet").value_or("carrierarr-fleet"),
-          "tokens",
-          "create",
-          "--server",
-          "unix:" + dir + "/serve.sock",
-          "--admin-token-file",
-          dir + "/admin.token",
-          "--name",
-          node,
-          "--uses",
-          "1",
-          "--ttl",
-          ttl,
-          "--out",
-          out,
-          "--force"};
-}
-
-std::shared_ptr<const EnrollmentMinter> MakeControlPlaneMinter(const FleetPaths& paths,
-                                                               ProcessRunner& runner) {
-  return std::make_shared<ControlPlaneMinter>(paths, runner);
+std::shared_ptr<const EnrollmentMinter> MakeSignedMinter(std::string key_path,
+                                                         const TimeSource& time) {
+  return std::make_shared<SignedMinter>(std::move(key_path), time);
 }
 
 }  // namespace carrierarr::providers

@@ -35,6 +35,10 @@ struct FleetPaths {
   std::string CaKey() const { return state_dir + "/pki/ca.key"; }
   // The control plane's directory: its unix socket and admin token (local fleets run it).
   std::string ControlDir() const { return state_dir + "/control"; }
+  // The key pair that signs enrollment tokens: the private key is the operator's, the control
+  // plane reads the public one (serve --enrollment-key).
+  std::string EnrollmentKey() const { return ControlDir() + "/enrollment.key"; }
+  std::string EnrollmentPublicKey() const { return ControlDir() + "/enrollment.pub"; }
   std::string AwsDir() const { return state_dir + "/aws"; }  // key pair, k3s join token
 };
 
@@ -74,7 +78,8 @@ struct NodeRequest {
 struct FleetRequest {
   const spec::FleetSpec& fleet;
   const FleetPaths& paths;
-  const std::vector<mesh::NodePlan>& nodes;  // lighthouse, homelab, then the workers
+  const std::vector<mesh::NodePlan>& nodes;            // lighthouse, homelab, then the workers
+  std::shared_ptr<const EnrollmentMinter> enrollment;  // tokens for the agents it starts
 };
 
 // One line of `carrierarr doctor`.

@@ -7,6 +7,7 @@
 #include "core/file_util.h"
 #include "pki/authority.h"
 #include "pki/ca_pool.h"
+#include "pki/crypto.h"
 #include "pki/keys.h"
 
 namespace carrierarr::provision {
@@ -156,6 +157,50 @@ class HostCertResource final : public Resource {
   HostCertParams p_;
 };
 
+class EnrollmentKeyResource final : public Resource {
+ public:
+  explicit EnrollmentKeyResource(EnrollmentKeyParams p) : p_(std::move(p)) {}
+  std::string id() const override { return kEnrollmentKeyId; }
+  std::string kind() const override { return "enrollment-key"; }
+  std::string summary() const override {
+    return "Ed25519 key that signs the agents' enrollment tokens";
+  }
+  std::vector<std::string> deps() const override { return {}; }
+  std::string hash() const override { return "ed25519"; }  // made anew only when missing or broken
+  Json attrs() const override { return {{"key_path", p_.key_path}, {"path", p_.public_key_path}}; }
+
+  // Both files parse and the public key is the private key's own.
+  Result<bool> Exists() const override {
+    auto key = ReadFile(p_.key_path);
+    auto pub = ReadFile(p_.public_key_path);
+    if (!key.ok() || !pub.ok()) return false;
+    auto raw_key = pki::ParseEd25519PrivateKeyPem(*key);
+    pki::Cleanse(*key);
+    auto raw_pub = pki::ParseEd25519PublicKeyPem(*pub);
+    if (!raw_key.ok() || !raw_pub.ok()) return false;
+    auto signer = pki::Ed25519Signer::Create(*raw_key);
+    pki::Cleanse(*raw_key);
+    return signer.ok() && signer->public_key() == *raw_pub;
+  }
+
+  Result<Json> Create() override {
+    CARRIERARR_RETURN_IF_ERROR(RemovePaths(attrs()));
+    auto keys = pki::GenerateEd25519();
+    if (!keys.ok()) return keys.status();
+    std::string key_pem = pki::Ed25519PrivateKeyToPem(keys->private_key);
+    pki::Cleanse(keys->private_key);
+    Status s = WriteFileAtomic(p_.key_path, key_pem, 0600, Overwrite::kNo);
+    pki::Cleanse(key_pem);
+    CARRIERARR_RETURN_IF_ERROR(s);
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(
+        p_.public_key_path, pki::Ed25519PublicKeyToPem(keys->public_key), 0600, Overwrite::kNo));
+    return attrs();
+  }
+
+ private:
+  EnrollmentKeyParams p_;
+};
+
 class FileResource final : public Resource {
  public:
   FileResource(std::string id, std::string summary, std::string path, std::string content,
@@ -195,6 +240,10 @@ std::unique_ptr<Resource> MakeHostCertResource(const HostCertParams& params) {
   return std::make_unique<HostCertResource>(params);
 }
 
+std::unique_ptr<Resource> MakeEnrollmentKeyResource(const EnrollmentKeyParams& params) {
+  return std::make_unique<EnrollmentKeyResource>(params);
+}
+
 std::unique_ptr<Resource> MakeFileResource(const std::string& id, const std::string& summary,
                                            const std::string& path, std::string content,
                                            std::vector<std::string> deps) {
@@ -202,7 +251,8 @@ std::unique_ptr<Resource> MakeFileResource(const std::string& id, const std::str
 }
 
 void RegisterFileKinds(KindRegistry& kinds) {
-  for (const char* kind : {"pki-ca", "pki-cert", "file"}) kinds.Register(kind, RemovePaths);
+  for (const char* kind : {"pki-ca", "pki-cert", "enrollment-key", "file"})
+    kinds.Register(kind, RemovePaths);
 }
 
 }  // namespace carrierarr::provision

@@ -1,6 +1,7 @@
 // Resources that are files in the fleet's state directory: the mesh CA, each node's host
-// certificate and key, each node's Nebula config. Provider-neutral: every provider ships them to
-// its nodes in its own way (a path in a namespace, userdata, a Kubernetes Secret).
+// certificate and key, each node's Nebula config, the key that signs enrollment tokens.
+// Provider-neutral: every provider ships them to its nodes in its own way (a path in a namespace,
+// userdata, a Kubernetes Secret).
 #ifndef CARRIERARR_PROVISION_FILE_RESOURCES_H_
 #define CARRIERARR_PROVISION_FILE_RESOURCES_H_
 
@@ -38,12 +39,22 @@ struct HostCertParams {
 };
 std::unique_ptr<Resource> MakeHostCertResource(const HostCertParams& params);
 
+inline constexpr char kEnrollmentKeyId[] = "enrollment-key";
+
+// The Ed25519 key pair that signs the agents' enrollment tokens (pki/enrollment_token.h): the
+// private key stays with the operator's side; the control plane reads only the public key.
+struct EnrollmentKeyParams {
+  std::string key_path, public_key_path;
+};
+std::unique_ptr<Resource> MakeEnrollmentKeyResource(const EnrollmentKeyParams& params);
+
 // A plain file with fixed content (mode 0600), e.g. a rendered Nebula config.
 std::unique_ptr<Resource> MakeFileResource(const std::string& id, const std::string& summary,
                                            const std::string& path, std::string content,
                                            std::vector<std::string> deps = {});
 
-// Deleters for the kinds above ("pki-ca", "pki-cert", "file"): they remove the recorded paths.
+// Deleters for the kinds above ("pki-ca", "pki-cert", "enrollment-key", "file"): they remove the
+// recorded paths.
 void RegisterFileKinds(KindRegistry& kinds);
 
 }  // namespace carrierarr::provision

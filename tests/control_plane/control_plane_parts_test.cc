@@ -14,6 +14,8 @@
 #include "control_plane/status_batcher.h"
 #include "control_plane/store.h"
 #include "core/time_source.h"
+#include "pki/crypto.h"
+#include "pki/enrollment_token.h"
 #include "testing/tools.h"
 
 namespace carrierarr::control_plane {
@@ -204,6 +206,68 @@ TEST_F(PartsTest, EnrollmentTokensExpireOnTheTimeSource) {
   auto again = enrollment.Register(early->node_credential(), {});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->assigned_id(), "early");
+}
+
+TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
+  auto keys = pki::GenerateEd25519();
+  ASSERT_TRUE(keys.ok());
+  auto signer = pki::Ed25519Signer::Create(keys->private_key);
+  ASSERT_TRUE(signer.ok());
+  NodeRegistry nodes({}, seconds(10), seconds(30), 0);
+  EventLog events(*store_, clock_, store_errors_);
+  Enrollment enrollment(*store_, nodes, events, clock_, store_errors_, keys->public_key);
+  auto sign = [&](const std::string& node, int64_t lifetime_s) {
+    auto token = pki::SignEnrollmentToken(*signer, node, clock_.NowUnix() + lifetime_s);
+    EXPECT_TRUE(token.ok());
+    return token.ok() ? *token : "";
+  };
+  ec2agent::v1::RegisterRequest as_w1;
+  as_w1.set_node_id("w-1");
+  ec2agent::v1::RegisterRequest as_w2;
+  as_w2.set_node_id("w-2");
+
+  const std::string token = sign("w-1", 60);
+  auto other_node = enrollment.Register(token, as_w2);
+  EXPECT_EQ(other_node.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(other_node.status().message().find("made for node w-1, not w-2"), std::string::npos);
+
+  auto first = enrollment.Register(token, as_w1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->assigned_id(), "w-1");
+  EXPECT_FALSE(first->node_credential().empty());
+  auto again = enrollment.Register(token, {});
+  EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(again.status().message().find("already used"), std::string::npos);
+  // The use is on record, under the node's name.
+  auto listed = enrollment.ListTokens();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].name(), "w-1");
+  EXPECT_EQ((*listed)[0].uses(), 1);
+
+  // No node id in the request: the token's. Then expiry on the simulated clock.
+  auto unnamed = enrollment.Register(sign("w-3", 60), {});
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status().ToString();
+  EXPECT_EQ(unnamed->assigned_id(), "w-3");
+  const std::string short_lived = sign("w-4", 30);
+  clock_.Advance(seconds(30));
+  auto late = enrollment.Register(short_lived, {});
+  EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(late.status().message().find("expired"), std::string::npos);
+
+  // Another key's token, and a control plane that trusts no key.
+  auto stranger = pki::GenerateEd25519();
+  ASSERT_TRUE(stranger.ok());
+  auto stranger_signer = pki::Ed25519Signer::Create(stranger->private_key);
+  ASSERT_TRUE(stranger_signer.ok());
+  auto forged = pki::SignEnrollmentToken(*stranger_signer, "w-5", clock_.NowUnix() + 60);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(enrollment.Register(*forged, {}).status().code(), StatusCode::kUnauthenticated);
+  Enrollment untrusting(*store_, nodes, events, clock_, store_errors_);
+  auto refused = untrusting.Register(sign("w-6", 60), {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(refused.status().message().find("--enrollment-key"), std::string::npos);
+  EXPECT_EQ(enrollment.registrations(), 2u);
 }
 
 }  // namespace

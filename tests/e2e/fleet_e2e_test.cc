@@ -72,9 +72,9 @@ struct Pool {
 const std::vector<Pool> kTwoWorkers = {{"gpu", "gpu-worker", 1}, {"cpu", "cpu-worker", 1}};
 
 // The resources of a local fleet of `nodes` nodes: per node its certificate, nebula config,
-// namespace, nebula, agent enrollment token and agent; once the CA, the underlay and the control
-// plane. (The issue's fleet: 4 nodes, 27 resources.)
-constexpr int ResourcesOf(int nodes) { return 6 * nodes + 3; }
+// namespace, nebula, agent enrollment token and agent; once the CA, the enrollment key, the
+// underlay and the control plane. (The issue's fleet: 4 nodes, 28 resources.)
+constexpr int ResourcesOf(int nodes) { return 6 * nodes + 4; }
 
 // A fleet.yaml with the mesh `<mesh16>.0.0/16` (e.g. "10.42"). Line numbers matter to the
 // bad-input tests, which edit this text: keep the layout.
@@ -558,12 +558,13 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
     EXPECT_THAT(seq, ElementsAre("started", "succeeded")) << id;
   }
   // The control plane and every node's token and agent are among them, each started only once
-  // what it needs is made: the control plane the homelab's nebula (it listens on the mesh), a
-  // token the control plane (which issues it), an agent its node's nebula, its token and the
-  // control plane.
-  std::vector<std::pair<std::string, std::string>> needs{{"control-plane", "nebula/homelab"}};
+  // what it needs is made: the control plane the homelab's nebula (it listens on the mesh) and
+  // the enrollment key (it trusts its public half), a token the key (which signs it), an agent
+  // its node's nebula, its token and the control plane.
+  std::vector<std::pair<std::string, std::string>> needs{{"control-plane", "nebula/homelab"},
+                                                         {"control-plane", "enrollment-key"}};
   for (const std::string node : {"lighthouse", "homelab", "gpu-1", "cpu-1"}) {
-    needs.push_back({"agent-token/" + node, "control-plane"});
+    needs.push_back({"agent-token/" + node, "enrollment-key"});
     needs.push_back({"agent/" + node, "nebula/" + node});
     needs.push_back({"agent/" + node, "agent-token/" + node});
     needs.push_back({"agent/" + node, "control-plane"});
@@ -705,26 +706,26 @@ TEST_F(FleetE2eTest, AgentsRegisterOverTheMeshAndACommandRoundTrips) {
 
 TEST_F(FleetE2eTest, UpKilledAtAnyStepIsFinishedByTheNextUp) {
   Fleet& f = NewFleet("k");
-  // Spread over the run (parallelism 1 runs: ca, configs, underlay, certs, namespaces, nebulas,
-  // the control plane, the agents' tokens, the agents, then the wait for the mesh); the delayed
-  // ones land inside a step rather than at its start. A sample, not every step: each point is a
-  // whole up, up and down.
+  // Spread over the run (parallelism 1 makes one resource at a time in dependency order, from
+  // the CA to the agents, then waits for the mesh); the delayed ones land inside a step rather
+  // than at its start. A sample, not every step: each point is a whole up, up and down.
   const std::vector<KillPoint> points = {
-      {"plan", ""},                                        // addresses recorded, nothing made
-      {"started", "ca"},                                   // mid CA
-      {"succeeded", "cert/homelab"},                       // between certificates
-      {"started", "underlay"},                             // mid bridge namespace
-      {"started", "netns/homelab"},                        // mid node namespace
-      {"started", "netns/cpu-1", milliseconds(15)},        // inside the veth setup
-      {"succeeded", "netns/gpu-1"},                        // between namespaces
-      {"started", "nebula/lighthouse"},                    // mid nebula start
-      {"started", "nebula/gpu-1", milliseconds(5)},        // inside the nebula start
-      {"succeeded", "nebula/cpu-1"},                       // nebulas made, no control plane yet
-      {"started", "control-plane", milliseconds(10)},      // inside the control plane's start
-      {"started", "agent-token/gpu-1", milliseconds(10)},  // inside a token's creation
-      {"succeeded", "agent-token/cpu-1"},                  // tokens made, no agent yet
-      {"started", "agent/homelab", milliseconds(10)},      // inside an agent's registration
-      {"succeeded", "agent/cpu-1", {}, true},              // all made: waiting for the mesh
+      {"plan", ""},                                    // addresses recorded, nothing made
+      {"started", "ca"},                               // mid CA
+      {"started", "enrollment-key"},                   // mid enrollment key
+      {"succeeded", "cert/homelab"},                   // between certificates
+      {"started", "underlay"},                         // mid bridge namespace
+      {"started", "netns/homelab"},                    // mid node namespace
+      {"started", "netns/cpu-1", milliseconds(15)},    // inside the veth setup
+      {"succeeded", "netns/gpu-1"},                    // between namespaces
+      {"started", "nebula/lighthouse"},                // mid nebula start
+      {"started", "nebula/gpu-1", milliseconds(5)},    // inside the nebula start
+      {"succeeded", "nebula/cpu-1"},                   // nebulas made, no control plane yet
+      {"started", "control-plane", milliseconds(10)},  // inside the control plane's start
+      {"started", "agent-token/gpu-1"},                // mid token
+      {"succeeded", "agent-token/cpu-1"},              // tokens made, no agent yet
+      {"started", "agent/homelab", milliseconds(10)},  // inside an agent's registration
+      {"succeeded", "agent/cpu-1", {}, true},          // all made: waiting for the mesh
   };
   for (const auto& at : points) {
     SCOPED_TRACE("killed after " + ToString(at));
@@ -1056,15 +1057,14 @@ TEST_F(FleetE2eTest, DoctorReportsAKilledLighthouseWithAFix) {
   auto broken = StatusOf(f, 1);
   EXPECT_FALSE(broken["lighthouse"].healthy);
   // The other nebulas start after the lighthouse's, so they are re-made with it, and with them
-  // what runs over the mesh: the control plane (on the homelab's nebula), the tokens it issues
-  // (on the control plane) and every agent (on its node's nebula). Certificates, configs and
-  // namespaces stay.
+  // what runs over the mesh: the control plane (on the homelab's nebula) and every agent (on its
+  // node's nebula). Certificates, configs, namespaces, the enrollment key and the tokens (signed
+  // offline with it) stay.
   PlanCounts repair = Plan(f);
   EXPECT_THAT(repair.Ids("create"), ElementsAre("nebula/lighthouse"));
   std::map<std::string, std::string> remade{{"control-plane", "re-made with nebula/homelab"}};
   for (const std::string node : {"lighthouse", "homelab", "gpu-1", "cpu-1"}) {
     if (node != "lighthouse") remade["nebula/" + node] = "re-made with nebula/lighthouse";
-    remade["agent-token/" + node] = "re-made with control-plane";
     remade["agent/" + node] = "re-made with nebula/" + node;
   }
   EXPECT_EQ(repair.Reasons("replace"), remade);
@@ -1150,16 +1150,17 @@ TEST_F(FleetE2eTest, TargetedUpMakesOnlyWhatTheTargetNeeds) {
       << "the control plane was started, but nebula/gpu-1 does not need it";
   PlanCounts rest = Plan(f);
   // All but the CA, the underlay and the lighthouse's and gpu-1's cert, config, namespace and
-  // nebula: homelab's and cpu-1's four, the control plane, every node's token and agent.
+  // nebula: homelab's and cpu-1's four, the enrollment key, the control plane, every node's
+  // token and agent.
   EXPECT_EQ(rest.create, ResourcesOf(4) - (2 + 2 * 4));
 
   // An agent needs its node's nebula, its token and the control plane; the control plane needs
-  // the homelab's nebula. So the homelab is made as well, and cpu-1 is not.
+  // the homelab's nebula and the enrollment key. So the homelab is made as well, and cpu-1 is not.
   PlanCounts agent = Plan(f, {"--target", "agent/gpu-1"});
   EXPECT_THAT(
       agent.Ids("create"),
       UnorderedElementsAre("cert/homelab", "config/homelab", "netns/homelab", "nebula/homelab",
-                           "control-plane", "agent-token/gpu-1", "agent/gpu-1"));
+                           "enrollment-key", "control-plane", "agent-token/gpu-1", "agent/gpu-1"));
   EXPECT_EQ(agent.replace + agent.del, 0);
   Up(f, {"--target", "agent/gpu-1"});
   EXPECT_THAT(Namespaces(f.name + "."),

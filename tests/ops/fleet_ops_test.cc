@@ -166,8 +166,9 @@ TEST_F(FleetOpsTest, PlanListsEveryResourceAndChangesNothing) {
   auto ctx = Load();
   auto plan = PlanFleet(ctx, {});
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  // The CA, and per node (lighthouse, homelab, w-1, w-2) a certificate, a config and a host.
-  EXPECT_EQ(plan->Count(provision::Action::kCreate), 1 + 4 * 3);
+  // The CA, the enrollment key, and per node (lighthouse, homelab, w-1, w-2) a certificate, a
+  // config and a host.
+  EXPECT_EQ(plan->Count(provision::Action::kCreate), 2 + 4 * 3);
   EXPECT_TRUE(machine_->hosts.empty());
   EXPECT_FALSE(std::filesystem::exists(ctx.paths.state_dir + "/state.json"));
 }

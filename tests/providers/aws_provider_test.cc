@@ -133,7 +133,7 @@ TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   EXPECT_TRUE(Deps(by_id.at("eip/lighthouse")).empty());
   EXPECT_THAT(Deps(by_id.at("instance/gpu-1")),
               IsSupersetOf({"cert/gpu-1", "config/gpu-1", "aws-sg", "aws-key", "aws-image/x86_64",
-                            "aws-quota/gpu", "k3s-token", "control-plane"}));
+                            "aws-quota/gpu", "k3s-token", "enrollment-key"}));
   EXPECT_THAT(Deps(by_id.at("instance/arm-1")), Contains("aws-image/arm64"));
   // Workers do not wait for the lighthouse's instance: Nebula keeps trying its address.
   EXPECT_THAT(Deps(by_id.at("instance/gpu-1")), Not(Contains("instance/lighthouse")));

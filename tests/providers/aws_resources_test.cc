@@ -53,7 +53,7 @@ using Json = nlohmann::json;
 constexpr char kPem[] =
     "-----BEGIN NEBULA CERTIFICATE-----\nAAAA\n-----END NEBULA CERTIFICATE-----\n";
 
-// Hands out a recognisable token per node, as the control plane would a single-use one.
+// Hands out a recognisable token per node, as the fleet's signed minter would a single-use one.
 class FakeMinter final : public providers::EnrollmentMinter {
  public:
   Result<std::string> Mint(const std::string& node, const std::string& /*ttl*/) const override {
@@ -61,12 +61,12 @@ class FakeMinter final : public providers::EnrollmentMinter {
   }
 };
 
-// Stands in for the local provider's control plane, which every instance depends on.
-class ControlPlaneStub final : public provision::Resource {
+// Stands in for the fleet's enrollment key, which every instance's token is signed with.
+class EnrollmentKeyStub final : public provision::Resource {
  public:
-  std::string id() const override { return "control-plane"; }
+  std::string id() const override { return provision::kEnrollmentKeyId; }
   std::string kind() const override { return "test-stub"; }
-  std::string summary() const override { return "the control plane (started by the test)"; }
+  std::string summary() const override { return "the enrollment key (the minter is the test's)"; }
   std::vector<std::string> deps() const override { return {}; }
   std::string hash() const override { return "stub"; }
   Json attrs() const override { return Json::object(); }
@@ -164,7 +164,7 @@ class AwsResourcesTest : public ::testing::Test {
   // configs they read written beforehand), after a stand-in for the control plane.
   provision::ResourceList Resources(const spec::FleetSpec& fleet, providers::Provider& provider) {
     provision::ResourceList out;
-    out.push_back(std::make_unique<ControlPlaneStub>());
+    out.push_back(std::make_unique<EnrollmentKeyStub>());
     auto nodes = mesh::PlanNodes(fleet, {});
     EXPECT_TRUE(nodes.ok()) << nodes.status().ToString();
     if (!nodes.ok()) return out;

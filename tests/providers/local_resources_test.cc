@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/time_source.h"
+#include "providers/enrollment.h"
 #include "providers/local/local_provider.h"
 #include "providers/local/netns.h"
 #include "testing/fake_process_runner.h"
@@ -349,31 +350,67 @@ TEST_F(LocalResourcesTest, StartingInAMissingNamespaceSaysToCreateItFirst) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(LocalResourcesTest, AgentTokensAreMintedThroughTheRunnerAndFailuresQuoteIt) {
+// Hands out "token-<node>-<n>" and fails while `failure` is set.
+class ScriptedMinter final : public providers::EnrollmentMinter {
+ public:
+  Result<std::string> Mint(const std::string& node, const std::string& ttl) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    minted_.push_back(node + " " + ttl);
+    if (!failure.ok()) return failure;
+    return "token-" + node + "-" + std::to_string(minted_.size());
+  }
+  std::vector<std::string> minted() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return minted_;
+  }
+  Status failure;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<std::string> minted_;
+};
+
+TEST_F(LocalResourcesTest, AgentTokensComeFromTheFleetMinterWithoutRunningAnything) {
   spec::FleetSpec fleet;
   std::vector<mesh::NodePlan> nodes = {
       {.name = "homelab", .role = mesh::Role::kHomelab, .provider = "local", .mesh_ip = 0x0a2a0002},
       {.name = "w-1", .provider = "local", .mesh_ip = 0x0a2a0205}};
+  const providers::FleetPaths paths{.state_dir = dir_};
+  auto minter = std::make_shared<ScriptedMinter>();
   provision::ResourceList list;
-  AddControlPlaneResources(fleet, {.state_dir = dir_}, nodes, list,
-                           Seams{.time = &time_, .processes = &runner_});
+  AddControlPlaneResources({.fleet = fleet, .paths = paths, .nodes = nodes, .enrollment = minter},
+                           list, Seams{.time = &time_, .processes = &runner_});
   provision::Resource* token = nullptr;
+  provision::Resource* control_plane = nullptr;
   for (const auto& r : list) {
     if (r->id() == "agent-token/w-1") token = r.get();
+    if (r->id() == "control-plane") control_plane = r.get();
   }
   ASSERT_NE(token, nullptr);
+  ASSERT_NE(control_plane, nullptr);
+  EXPECT_THAT(token->deps(), ElementsAre("enrollment-key"));
+  // The control plane trusts the key that signs them.
+  EXPECT_THAT(control_plane->deps(), ::testing::Contains("enrollment-key"));
   EXPECT_FALSE(Exists(*token));
 
-  runner_.OnRun({}, FakeProcessRunner::Exit(1, "", "admin token rejected"));
+  minter->failure = Status::NotFound("the fleet's enrollment key: no such file");
   auto created = token->Create();
-  EXPECT_EQ(created.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(created.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(created.status().message(),
-              HasSubstr("creating w-1's enrollment token failed: admin token rejected"));
-  ASSERT_EQ(runner_.runs().size(), 1u);
-  const Argv run = runner_.runs()[0];
-  EXPECT_THAT(run, ::testing::IsSupersetOf({std::string("tokens"), std::string("create"),
-                                            "unix:" + dir_ + "/control/serve.sock",
-                                            dir_ + "/agents/w-1.token"}));
+              HasSubstr("enrollment token for w-1: the fleet's enrollment key"));
+  EXPECT_FALSE(Exists(*token));
+
+  minter->failure = Status::Ok();
+  ASSERT_TRUE(token->Create().ok());
+  EXPECT_TRUE(Exists(*token));
+  const std::string path = dir_ + "/agents/w-1.token";
+  std::ifstream in(path);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "token-w-1-2\n");
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_THAT(minter->minted(), ElementsAre("w-1 1h", "w-1 1h"));
+  EXPECT_TRUE(runner_.runs().empty());  // nothing was exec'd to mint
 }
 
 }  // namespace

@@ -176,6 +176,36 @@ TEST_F(FileResourcesTest, CaHashFollowsItsInputsNotItsPaths) {
   EXPECT_NE(MakeCaResource(wider)->hash(), h);
 }
 
+TEST_F(FileResourcesTest, EnrollmentKeyIsAPrivateKeyAndItsOwnPublicHalf) {
+  const EnrollmentKeyParams paths{.key_path = dir_ / "enrollment.key",
+                                  .public_key_path = dir_ / "enrollment.pub"};
+  auto key = MakeEnrollmentKeyResource(paths);
+  EXPECT_FALSE(Exists(*key));
+  MustCreate(*key);
+  EXPECT_TRUE(Exists(*key));
+  EXPECT_EQ(ModeOf(paths.key_path), 0600);
+  EXPECT_EQ(ModeOf(paths.public_key_path), 0600);
+  auto raw = pki::ParseEd25519PrivateKeyPem(Slurp(paths.key_path));
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  auto pub = pki::ParseEd25519PublicKeyPem(Slurp(paths.public_key_path));
+  ASSERT_TRUE(pub.ok()) << pub.status().ToString();
+  EXPECT_EQ(raw->substr(32), *pub);  // seed || public
+
+  // Another key's public half, or a missing private key: not ours any more; Create starts over.
+  const std::string good_pub = Slurp(paths.public_key_path);
+  auto other = pki::GenerateEd25519();
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(paths.public_key_path, pki::Ed25519PublicKeyToPem(other->public_key), 0600)
+          .ok());
+  EXPECT_FALSE(Exists(*key));
+  ASSERT_EQ(::unlink(paths.key_path.c_str()), 0);
+  EXPECT_FALSE(Exists(*key));
+  MustCreate(*key);
+  EXPECT_TRUE(Exists(*key));
+  EXPECT_NE(Slurp(paths.public_key_path), good_pub);
+}
+
 TEST_F(FileResourcesTest, HostCertIsSignedWithTheMeshMaskAndGroups) {
   auto ca = MakeCaResource(Ca());
   MustCreate(*ca);

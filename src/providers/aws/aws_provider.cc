@@ -6,6 +6,7 @@
 #include "providers/aws/resources.h"
 #include "providers/aws/session.h"
 #include "providers/enrollment.h"
+#include "provision/file_resources.h"
 
 namespace carrierarr::aws_provider {
 namespace {
@@ -81,7 +82,8 @@ class AwsProvider final : public providers::Provider {
     if (!HasResource(out, "aws-key"))
       out.push_back(MakeKeyPair(fleet, target, sessions_,
                                 r.paths.AwsDir() + "/" + KeyPairName(fleet.name) + ".pem"));
-    deps.insert(deps.end(), {"aws-sg", "aws-key", "control-plane"});
+    // The agent's token is signed at launch with the fleet's enrollment key.
+    deps.insert(deps.end(), {"aws-sg", "aws-key", provision::kEnrollmentKeyId});
 
     std::string image_hint;
     if (fleet.aws.ami.empty()) {

@@ -205,8 +205,10 @@ Status Validate(const UserdataParams& p) {
   CARRIERARR_RETURN_IF_ERROR(
       check.Value("agent_token", p.agent_token,
                   p.agent_token.size() <= 512 &&
-                      AllOf(p.agent_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_"); }),
-                  "letters, digits, '-' or '_' (an enrollment token such as cet_...)", true));
+                      AllOf(p.agent_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_."); }),
+                  "letters, digits, '-', '_' or '.' (an enrollment token such as cet_... or "
+                  "cst1....)",
+                  true));
   if (!p.agent_url.empty() && p.agent_token.empty()) {
     return Status::InvalidArgument(check.Prefix() +
                                    "an agent (agent_url) needs its enrollment token (agent_token) "

@@ -13,6 +13,7 @@
 #include "providers/enrollment.h"
 #include "providers/local/local_provider.h"
 #include "providers/local/netns.h"
+#include "provision/file_resources.h"
 
 namespace carrierarr::local {
 namespace {
@@ -23,8 +24,6 @@ std::string OwnProgram(const std::string& name) { return FindOwnProgram(name).va
 
 // How long a stopped daemon gets between SIGTERM and SIGKILL.
 constexpr std::chrono::milliseconds kStopGrace = std::chrono::seconds(1);
-// carrierarr-fleet's `tokens create` answers over a local socket; 15 s means it is stuck.
-constexpr std::chrono::milliseconds kTokenTimeout = std::chrono::seconds(15);
 
 // Stops every process of a "daemon" record: the recorded pid, any process in its namespace
 // whose command line carries the marker (a run killed between start and record), and any other
@@ -107,16 +106,13 @@ class DaemonResource final : public provision::Resource {
 // kept (0600) where that node's agent reads it.
 class AgentTokenResource final : public provision::Resource {
  public:
-  AgentTokenResource(std::string node, std::string path, std::vector<std::string> argv,
-                     ProcessRunner& processes)
-      : node_(std::move(node)),
-        path_(std::move(path)),
-        argv_(std::move(argv)),
-        processes_(processes) {}
+  AgentTokenResource(std::string node, std::string path,
+                     std::shared_ptr<const providers::EnrollmentMinter> minter)
+      : node_(std::move(node)), path_(std::move(path)), minter_(std::move(minter)) {}
   std::string id() const override { return "agent-token/" + node_; }
   std::string kind() const override { return "agent-token"; }
   std::string summary() const override { return "enrollment token for " + node_ + "'s agent"; }
-  std::vector<std::string> deps() const override { return {"control-plane"}; }
+  std::vector<std::string> deps() const override { return {provision::kEnrollmentKeyId}; }
   std::string hash() const override { return node_ + "|" + path_; }
   Json attrs() const override { return {{"path", path_}}; }
   Result<bool> Exists() const override { return access(path_.c_str(), F_OK) == 0; }
@@ -126,25 +122,25 @@ class AgentTokenResource final : public provision::Resource {
     if (ec)
       return Status::PermissionDenied("cannot create the directory of " + path_ + ": " +
                                       ec.message());
-    unlink(path_.c_str());  // a token from an interrupted run: the new one replaces it
-    auto run = processes_.Run(argv_, {.timeout = kTokenTimeout});
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0)
-      return Status::Unavailable("creating " + node_ + "'s enrollment token failed: " + run->err);
+    auto token = minter_->Mint(node_, "1h");
+    if (!token.ok()) return token.status().WithPrefix("enrollment token for " + node_);
+    // A token from an interrupted run is replaced.
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(path_, *token + "\n", 0600));
     return attrs();
   }
 
  private:
   std::string node_, path_;
-  std::vector<std::string> argv_;
-  ProcessRunner& processes_;
+  std::shared_ptr<const providers::EnrollmentMinter> minter_;
 };
 
 }  // namespace
 
-void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
-                              const std::vector<mesh::NodePlan>& nodes,
-                              provision::ResourceList& out, const Seams& seams) {
+void AddControlPlaneResources(const providers::FleetRequest& request, provision::ResourceList& out,
+                              const Seams& seams) {
+  const spec::FleetSpec& fleet = request.fleet;
+  const providers::FleetPaths& paths = request.paths;
+  const std::vector<mesh::NodePlan>& nodes = request.nodes;
   const Netns netns(seams);
   const mesh::NodePlan* homelab = nullptr;
   for (const auto& n : nodes)
@@ -163,8 +159,9 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
       .argv = {fleet_binary, "serve", "--state-dir", control_dir, "--listen",
                grpc + ",unix:" + socket, "--http",
                FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.http_port),
-               "--status-interval", "10s", "--heartbeat-interval", "5s", "--allow-exec"},
-      .deps = {"nebula/" + homelab->name},
+               "--enrollment-key", paths.EnrollmentPublicKey(), "--status-interval", "10s",
+               "--heartbeat-interval", "5s", "--allow-exec"},
+      .deps = {"nebula/" + homelab->name, provision::kEnrollmentKeyId},
       .ready = [socket] { return UnixSocketAccepts(socket); },
       .not_ready = "the control plane did not answer on " + socket,
       .netns = netns}));
@@ -174,9 +171,7 @@ void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::Fle
     if (node.provider != kName) continue;
     const std::string agent_dir = paths.state_dir + "/agents/" + node.name;
     const std::string token = agent_dir + ".token";
-    out.push_back(std::make_unique<AgentTokenResource>(
-        node.name, token, providers::TokenCreateArgv(paths, node.name, "1h", token),
-        *seams.processes));
+    out.push_back(std::make_unique<AgentTokenResource>(node.name, token, request.enrollment));
     const std::string credential = agent_dir + "/credential";
     out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
         .id = "agent/" + node.name,

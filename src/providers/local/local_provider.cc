@@ -217,7 +217,7 @@ class LocalProvider final : public providers::Provider {
   }
   void AddFleetResources(const providers::FleetRequest& r,
                          provision::ResourceList& out) const override {
-    AddControlPlaneResources(r.fleet, r.paths, r.nodes, out, seams_);
+    AddControlPlaneResources(r, out, seams_);
   }
   std::vector<providers::DoctorCheck> EnvironmentChecks() const override {
     return LocalEnvironmentChecks(netns_);

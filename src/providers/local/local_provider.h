@@ -60,12 +60,12 @@ std::unique_ptr<provision::Resource> MakeNebulaProcessResource(const NebulaProce
 void RegisterLocalKinds(provision::KindRegistry& kinds, const Netns& netns);
 
 // The control plane (`carrierarr serve` in the homelab node's namespace, on its mesh address and
-// on the unix socket <state dir>/control/serve.sock for the operator's shell), one single-use
-// enrollment token per node and `carrierarr-agent` in every node's namespace (agents.cc). They
-// start and stop their programs through `seams`.
-void AddControlPlaneResources(const spec::FleetSpec& fleet, const providers::FleetPaths& paths,
-                              const std::vector<mesh::NodePlan>& nodes,
-                              provision::ResourceList& out, const Seams& seams);
+// on the unix socket <state dir>/control/serve.sock for the operator's shell, trusting tokens
+// signed with the fleet's enrollment key), one single-use enrollment token per node from
+// `request.enrollment` and `carrierarr-agent` in every node's namespace (agents.cc). They start
+// and stop their programs through `seams`.
+void AddControlPlaneResources(const providers::FleetRequest& request, provision::ResourceList& out,
+                              const Seams& seams);
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns);
 
 // The provider itself and its part of fleet.yaml, as the registry (providers/registry.h) makes
