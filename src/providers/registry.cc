@@ -5,9 +5,7 @@
 
 namespace carrierarr::providers {
 
-// fleet.yaml's model defaults to the registry's first provider.
-static_assert(std::string_view(local::kName) == spec::kDefaultProvider);
-
+// The first is the default: fleet.yaml's parser gives it to every node that names no provider.
 const ProviderRegistry& ProviderRegistry::BuiltIn() {
   static const ProviderRegistry* registry = new ProviderRegistry({
       {local::kName, "every node a network namespace on this machine, running the real nebula",

@@ -33,7 +33,8 @@ struct ProviderEntry {
 // An immutable set of providers; thread-safe.
 class ProviderRegistry {
  public:
-  // `entries` in a fixed order; the first is the default (spec::kDefaultProvider).
+  // `entries` in a fixed order; the first is the default (the parser gives it to every node
+  // whose provider fleet.yaml does not name).
   explicit ProviderRegistry(std::vector<ProviderEntry> entries) : entries_(std::move(entries)) {}
 
   // Every provider of this build: local (the default), aws.

@@ -16,18 +16,16 @@ namespace carrierarr::spec {
 enum class PoolType { kGpuWorker, kCpuWorker };
 std::string_view PoolTypeName(PoolType type);  // "gpu-worker", "cpu-worker"
 
-// The provider of a node whose provider fleet.yaml does not name: the model's one default (the
-// registry, providers/registry.h, lists it first).
-inline constexpr char kDefaultProvider[] = "local";
-
 struct MeshSpec {
   Ipv4Net cidr{0x0a2a0000, 0xffff0000};                              // 10.42.0.0/16
   uint16_t lighthouse_port = 4242;                                   // UDP
   std::chrono::nanoseconds ca_lifetime = std::chrono::hours(87600);  // the seeds' ten years
 };
 
+// Every `provider` below is a name from the registry (providers/registry.h). Where fleet.yaml
+// names none, the parser writes the default: the first of the providers it was given.
 struct LighthouseSpec {
-  std::string provider = kDefaultProvider;
+  std::string provider;
   std::string size = "t3.small";  // instance type where the provider has them
 };
 
@@ -36,14 +34,14 @@ struct HomelabSpec {
   std::vector<std::string> groups{"homelab", "kubernetes"};
   std::string kubeconfig;  // optional; used once Kubernetes federation lands
   // Where the homelab's node and the control plane run (fleet.yaml has no key for it yet).
-  std::string provider = kDefaultProvider;
+  std::string provider;
 };
 
 struct PoolSpec {
   std::string name;
   PoolType type = PoolType::kCpuWorker;
   int count = 1;
-  std::string provider = kDefaultProvider;
+  std::string provider;
   std::string instance_type;
   std::vector<std::string> groups;
   bool spot = false;       // aws: a spot instance instead of on-demand

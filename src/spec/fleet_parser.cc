@@ -27,6 +27,10 @@ struct Reading {
       if (p->name() == name) return p;
     return nullptr;
   }
+  // The provider of a node whose provider fleet.yaml does not name: the registry's first.
+  std::string DefaultProvider() const {
+    return providers.empty() ? std::string() : std::string(providers.front()->name());
+  }
   std::vector<std::string> ProviderNames() const {
     std::vector<std::string> names;
     for (const ProviderRules* p : providers) names.emplace_back(p->name());
@@ -102,6 +106,7 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
       {"name", "type", "count", "provider", "instance_type", "groups", "spot", "root_volume_gb"});
   if (!node.IsMap()) return;  // reported once; "needs a name/type" would only add noise
   PoolSpec pool;
+  pool.provider = in.DefaultProvider();
   if (!m.count("name")) {
     in.r.Error(node.Mark(), where + " needs a name, e.g. 'name: gpu'");
   } else if (in.r.Name(m["name"], where + ".name", 8, &pool.name)) {
@@ -244,6 +249,7 @@ Result<FleetSpec> ParseFleet(std::string_view yaml, const std::string& filename,
                                      ":1:1: the file is empty; run 'carrierarr init' to write one");
     }
     Reading in{r, providers, fleet};
+    fleet.lighthouse.provider = fleet.homelab.provider = in.DefaultProvider();
     ParseDocument(in, root);
   } catch (const YAML::Exception& e) {
     r.Error(e.mark, "not valid YAML: " + e.msg);

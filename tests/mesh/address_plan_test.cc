@@ -31,11 +31,13 @@ Ipv4Net Net(const std::string& text) {
 
 PoolSpec Pool(const std::string& name, PoolType type, int count,
               std::vector<std::string> groups = {}) {
-  return {.name = name, .type = type, .count = count, .groups = std::move(groups)};
+  return {
+      .name = name, .type = type, .count = count, .provider = "local", .groups = std::move(groups)};
 }
 
 FleetSpec TwoPools() {
   FleetSpec fleet;
+  fleet.lighthouse.provider = fleet.homelab.provider = "local";
   fleet.pools = {Pool("gpu", PoolType::kGpuWorker, 2, {"workers", "gpu-compute", "inference"}),
                  Pool("cpu", PoolType::kCpuWorker, 3, {"batch", "workers", "batch"})};
   return fleet;

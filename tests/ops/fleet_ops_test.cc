@@ -64,7 +64,7 @@ class HostResource final : public provision::Resource {
 class HostProvider final : public providers::Provider {
  public:
   explicit HostProvider(Machine& machine) : machine_(machine) {}
-  std::string name() const override { return std::string(spec::kDefaultProvider); }
+  std::string name() const override { return "local"; }
   bool IsCloud() const override { return false; }
   Status CheckEnvironment() const override { return Status::Ok(); }
   std::string LighthouseEndpoint(const spec::FleetSpec&, const mesh::NodePlan&,

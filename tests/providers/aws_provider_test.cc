@@ -41,7 +41,8 @@ spec::FleetSpec AwsFleet() {
               .provider = "aws",
               .instance_type = "t4g.medium",
               .spot = true},
-             {.name = "cpu", .type = spec::PoolType::kCpuWorker, .count = 1}};
+             {.name = "cpu", .type = spec::PoolType::kCpuWorker, .count = 1, .provider = "local"}};
+  f.homelab.provider = "local";
   f.aws.region = "us-east-1";
   // Nothing may be sent here: planning an unrecorded fleet makes no AWS call.
   f.aws.endpoint_url = "http://127.0.0.1:1";

@@ -92,7 +92,7 @@ constexpr char kFleet[] =
     "name: reg\npools:\n  - name: f\n    type: cpu-worker\n    count: 2\n    provider: fake\n";
 
 TEST(ProviderRegistryTest, TheDefaultComesFirst) {
-  EXPECT_EQ(providers::ProviderNames().front(), spec::kDefaultProvider);
+  EXPECT_EQ(providers::ProviderNames().front(), "local");
   auto unknown = providers::MakeProvider("fake", Seams{});
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.status().message(), HasSubstr("known: local, aws"));
@@ -120,6 +120,20 @@ TEST(ProviderRegistryTest, FleetYamlKnowsTheRegisteredProvidersOnly) {
   auto aws = spec::ParseFleet("providers:\n  aws: {}\n", "fleet.yaml", registry.FleetRules());
   ASSERT_FALSE(aws.ok());
   EXPECT_THAT(aws.status().message(), HasSubstr("unknown key 'aws' in providers"));
+}
+
+TEST(ProviderRegistryTest, TheRegistrysFirstProviderIsTheDefault) {
+  // Nothing outside the registry names the default: a registry that lists "fake" first makes it
+  // the provider of every node that fleet.yaml gives none.
+  const spec::ProviderRulesList fake_first = {
+      &kFakeRules, providers::ProviderRegistry::BuiltIn().entries().front().rules};
+  auto fleet = spec::ParseFleet("name: reg\npools:\n  - name: f\n    type: cpu-worker\n",
+                                "fleet.yaml", fake_first);
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->lighthouse.provider, "fake");
+  EXPECT_EQ(fleet->homelab.provider, "fake");
+  ASSERT_EQ(fleet->pools.size(), 1u);
+  EXPECT_EQ(fleet->pools[0].provider, "fake");
 }
 
 TEST(ProviderRegistryTest, ThePlanReachesTheProviderAndTheInjectedMinter) {

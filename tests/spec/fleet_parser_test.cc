@@ -95,7 +95,8 @@ TEST(InitTemplateTest, TemplateValuesMatchTheModelDefaults) {
     EXPECT_EQ(f->mesh.cidr, defaults.mesh.cidr);
     EXPECT_EQ(f->mesh.lighthouse_port, defaults.mesh.lighthouse_port);
     EXPECT_EQ(f->mesh.ca_lifetime, defaults.mesh.ca_lifetime);
-    EXPECT_EQ(f->lighthouse.provider, defaults.lighthouse.provider);
+    EXPECT_EQ(f->lighthouse.provider, "local");  // the registry's first
+    EXPECT_EQ(f->homelab.provider, "local");
     EXPECT_EQ(f->lighthouse.size, defaults.lighthouse.size);
     EXPECT_EQ(f->homelab.mesh_ip, defaults.homelab.mesh_ip);
     EXPECT_EQ(f->homelab.groups, defaults.homelab.groups);
@@ -436,7 +437,9 @@ TEST(ParseFleetTest, AcceptsTheAwsEndpointsTestsAndUsersWrite) {
 
 TEST(UsesProviderTest, LooksAtTheLighthouseAndEveryPool) {
   FleetSpec fleet;
-  EXPECT_TRUE(fleet.UsesProvider("local"));  // the default lighthouse
+  EXPECT_FALSE(fleet.UsesProvider("local"));  // the model has no default: the parser sets it
+  fleet.lighthouse.provider = "local";
+  EXPECT_TRUE(fleet.UsesProvider("local"));
   EXPECT_FALSE(fleet.UsesProvider("aws"));
   fleet.pools.push_back(PoolSpec{.name = "a", .provider = "local"});
   fleet.pools.push_back(PoolSpec{.name = "b", .provider = "aws", .instance_type = "t3.small"});
