@@ -92,11 +92,12 @@ void AddPermissions(QueryParams& p, const std::vector<IngressRule>& rules) {
 }
 
 SecurityGroup ParseSecurityGroup(pugi::xml_node n) {
-  SecurityGroup g{.id = Text(n, "groupId"),
-                  .name = Text(n, "groupName"),
-                  .description = Text(n, "groupDescription"),
-                  .vpc_id = Text(n, "vpcId"),
-                  .tags = ParseTags(n)};
+  SecurityGroup g;
+  g.id = Text(n, "groupId");
+  g.name = Text(n, "groupName");
+  g.description = Text(n, "groupDescription");
+  g.vpc_id = Text(n, "vpcId");
+  g.tags = ParseTags(n);
   for (auto perm : Items(n, "ipPermissions")) {
     const IngressRule base{.protocol = Text(perm, "ipProtocol"),
                            .from_port = Child(perm, "fromPort").text().as_int(),
