@@ -30,7 +30,6 @@ namespace {
 
 using ec2agent::v1::GPUStatus;
 using ec2agent::v1::OllamaModel;
-using ec2agent::v1::ServiceState;
 using ec2agent::v1::ServiceStatus;
 
 // Status must never wait on Ollama for long: it answers on loopback in milliseconds when it is up.

@@ -10,7 +10,6 @@
 namespace carrierarr::agent {
 namespace {
 
-using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
@@ -97,10 +96,12 @@ bool ValidTarget(const std::string& target) {
   return ec == std::errc() && end == e && port >= 1 && port <= 65535;
 }
 
-Status CheckDuration(const std::string& flag, nanoseconds value, nanoseconds min) {
+// A timer of AgentOptions from its flag's value, which must be at least `min`.
+Status SetTimer(const std::string& flag, nanoseconds value, nanoseconds min, milliseconds& out) {
   if (value < min) {
     return Bad(flag, FormatGoDuration(value) + " is shorter than " + FormatGoDuration(min));
   }
+  out = std::chrono::duration_cast<milliseconds>(value);
   return Status::Ok();
 }
 
@@ -254,15 +255,13 @@ Status SetLocalServices(const RawFlags& r, AgentOptions& o) {
 }
 
 Status SetTimers(const RawFlags& r, AgentOptions& o) {
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("backoff-initial", r.backoff_initial, milliseconds(10)));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("backoff-max", r.backoff_max, r.backoff_initial));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("status-interval", r.status_interval, seconds(1)));
-  CARRIERARR_RETURN_IF_ERROR(CheckDuration("heartbeat-interval", r.heartbeat_interval, seconds(1)));
-  o.backoff_initial = duration_cast<milliseconds>(r.backoff_initial);
-  o.backoff_max = duration_cast<milliseconds>(r.backoff_max);
-  o.status_interval = duration_cast<milliseconds>(r.status_interval);
-  o.heartbeat_interval = duration_cast<milliseconds>(r.heartbeat_interval);
-  return Status::Ok();
+  CARRIERARR_RETURN_IF_ERROR(
+      SetTimer("backoff-initial", r.backoff_initial, milliseconds(10), o.backoff_initial));
+  CARRIERARR_RETURN_IF_ERROR(
+      SetTimer("backoff-max", r.backoff_max, r.backoff_initial, o.backoff_max));
+  CARRIERARR_RETURN_IF_ERROR(
+      SetTimer("status-interval", r.status_interval, seconds(1), o.status_interval));
+  return SetTimer("heartbeat-interval", r.heartbeat_interval, seconds(1), o.heartbeat_interval);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <pugixml.hpp>
+#include <type_traits>
 
 namespace carrierarr::aws {
 namespace {
@@ -52,12 +53,17 @@ Tags ParseTags(pugi::xml_node node) {
   return tags;
 }
 
+// <prefix>.1, <prefix>.2, ...: the Query API's lists.
+void AddList(QueryParams& p, const std::string& prefix, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    p.emplace_back(prefix + "." + std::to_string(i + 1), values[i]);
+}
+
 void AddFilters(QueryParams& p, const std::vector<Filter>& filters) {
   for (size_t i = 0; i < filters.size(); ++i) {
     std::string f = "Filter." + std::to_string(i + 1);
     p.emplace_back(f + ".Name", filters[i].name);
-    for (size_t j = 0; j < filters[i].values.size(); ++j)
-      p.emplace_back(f + ".Value." + std::to_string(j + 1), filters[i].values[j]);
+    AddList(p, f + ".Value", filters[i].values);
   }
 }
 
@@ -85,6 +91,47 @@ void AddPermissions(QueryParams& p, const std::vector<IngressRule>& rules) {
   }
 }
 
+SecurityGroup ParseSecurityGroup(pugi::xml_node n) {
+  SecurityGroup g;
+  g.id = Text(n, "groupId");
+  g.name = Text(n, "groupName");
+  g.description = Text(n, "groupDescription");
+  g.vpc_id = Text(n, "vpcId");
+  g.tags = ParseTags(n);
+  for (auto perm : Items(n, "ipPermissions")) {
+    const IngressRule base{.protocol = Text(perm, "ipProtocol"),
+                           .from_port = Child(perm, "fromPort").text().as_int(),
+                           .to_port = Child(perm, "toPort").text().as_int()};
+    for (auto [set, cidr] :
+         {std::pair{"ipRanges", "cidrIp"}, std::pair{"ipv6Ranges", "cidrIpv6"}}) {
+      for (auto range : Items(perm, set)) {
+        IngressRule r = base;
+        r.cidr = Text(range, cidr);
+        r.description = Text(range, "description");
+        g.ingress.push_back(r);
+      }
+    }
+  }
+  return g;
+}
+
+// A key pair or an address as DescribeKeyPairs and DescribeAddresses list it; the Create answers
+// have the same fields at their root.
+KeyPair ParseKeyPair(pugi::xml_node n) {
+  return KeyPair{.name = Text(n, "keyName"),
+                 .id = Text(n, "keyPairId"),
+                 .fingerprint = Text(n, "keyFingerprint"),
+                 .tags = ParseTags(n)};
+}
+
+Address ParseAddress(pugi::xml_node n) {
+  return Address{.allocation_id = Text(n, "allocationId"),
+                 .public_ip = Text(n, "publicIp"),
+                 .association_id = Text(n, "associationId"),
+                 .instance_id = Text(n, "instanceId"),
+                 .tags = ParseTags(n)};
+}
+
 Instance ParseInstance(pugi::xml_node n) {
   Instance i;
   i.id = Text(n, "instanceId");
@@ -97,6 +144,21 @@ Instance ParseInstance(pugi::xml_node n) {
   i.state_reason = Text(Child(n, "stateReason"), "message");
   i.tags = ParseTags(n);
   return i;
+}
+
+// Runs a Describe* action with `filters` added to `params` and maps each <item> of the answer's
+// `set` with `map`.
+template <typename Map>
+auto Describe(AwsApi& api, const char* action, QueryParams params,
+              const std::vector<Filter>& filters, std::string_view set, Map map)
+    -> Result<std::vector<std::invoke_result_t<Map, pugi::xml_node>>> {
+  AddFilters(params, filters);
+  pugi::xml_document doc;
+  auto root = Call(api, doc, action, params);
+  if (!root.ok()) return root.status();
+  std::vector<std::invoke_result_t<Map, pugi::xml_node>> out;
+  for (auto item : Items(*root, set)) out.push_back(map(item));
+  return out;
 }
 
 // "absent" answers that an idempotent delete treats as done.
@@ -116,12 +178,10 @@ std::string Instance::TagValue(const std::string& key) const {
 }
 
 Result<std::string> Ec2::DefaultVpc() {
-  QueryParams p;
-  AddFilters(p, {{"isDefault", {"true"}}});
-  pugi::xml_document doc;
-  auto root = Call(*api_, doc, "DescribeVpcs", p);
-  if (!root.ok()) return root.status();
-  for (auto item : Items(*root, "vpcSet")) return Text(item, "vpcId");
+  auto vpcs = Describe(*api_, "DescribeVpcs", {}, {{"isDefault", {"true"}}}, "vpcSet",
+                       [](pugi::xml_node item) { return Text(item, "vpcId"); });
+  if (!vpcs.ok()) return vpcs.status();
+  if (!vpcs->empty()) return vpcs->front();
   return Status::NotFound("this region has no default VPC: name one with providers.aws.vpc_id");
 }
 
@@ -138,38 +198,8 @@ Result<std::string> Ec2::CreateSecurityGroup(const std::string& name,
 }
 
 Result<std::vector<SecurityGroup>> Ec2::DescribeSecurityGroups(const std::vector<Filter>& filters) {
-  QueryParams p;
-  AddFilters(p, filters);
-  pugi::xml_document doc;
-  auto root = Call(*api_, doc, "DescribeSecurityGroups", p);
-  if (!root.ok()) return root.status();
-  std::vector<SecurityGroup> out;
-  for (auto item : Items(*root, "securityGroupInfo")) {
-    SecurityGroup g{.id = Text(item, "groupId"),
-                    .name = Text(item, "groupName"),
-                    .description = Text(item, "groupDescription"),
-                    .vpc_id = Text(item, "vpcId"),
-                    .tags = ParseTags(item)};
-    for (auto perm : Items(item, "ipPermissions")) {
-      IngressRule base{.protocol = Text(perm, "ipProtocol"),
-                       .from_port = Child(perm, "fromPort").text().as_int(),
-                       .to_port = Child(perm, "toPort").text().as_int()};
-      for (auto range : Items(perm, "ipRanges")) {
-        IngressRule r = base;
-        r.cidr = Text(range, "cidrIp");
-        r.description = Text(range, "description");
-        g.ingress.push_back(r);
-      }
-      for (auto range : Items(perm, "ipv6Ranges")) {
-        IngressRule r = base;
-        r.cidr = Text(range, "cidrIpv6");
-        r.description = Text(range, "description");
-        g.ingress.push_back(r);
-      }
-    }
-    out.push_back(std::move(g));
-  }
-  return out;
+  return Describe(*api_, "DescribeSecurityGroups", {}, filters, "securityGroupInfo",
+                  ParseSecurityGroup);
 }
 
 Status Ec2::AuthorizeIngress(const std::string& group_id, const std::vector<IngressRule>& rules) {
@@ -198,27 +228,14 @@ Result<KeyPair> Ec2::CreateKeyPair(const std::string& name, const std::string& k
   pugi::xml_document doc;
   auto root = Call(*api_, doc, "CreateKeyPair", p);
   if (!root.ok()) return root.status();
-  return KeyPair{.name = Text(*root, "keyName"),
-                 .id = Text(*root, "keyPairId"),
-                 .fingerprint = Text(*root, "keyFingerprint"),
-                 .material = Text(*root, "keyMaterial"),
-                 .tags = tags};
+  KeyPair key = ParseKeyPair(*root);
+  key.material = Text(*root, "keyMaterial");
+  key.tags = tags;
+  return key;
 }
 
 Result<std::vector<KeyPair>> Ec2::DescribeKeyPairs(const std::vector<Filter>& filters) {
-  QueryParams p;
-  AddFilters(p, filters);
-  pugi::xml_document doc;
-  auto root = Call(*api_, doc, "DescribeKeyPairs", p);
-  if (!root.ok()) return root.status();
-  std::vector<KeyPair> out;
-  for (auto item : Items(*root, "keySet")) {
-    out.push_back({.name = Text(item, "keyName"),
-                   .id = Text(item, "keyPairId"),
-                   .fingerprint = Text(item, "keyFingerprint"),
-                   .tags = ParseTags(item)});
-  }
-  return out;
+  return Describe(*api_, "DescribeKeyPairs", {}, filters, "keySet", ParseKeyPair);
 }
 
 Status Ec2::DeleteKeyPair(const std::string& name) {
@@ -228,23 +245,19 @@ Status Ec2::DeleteKeyPair(const std::string& name) {
 
 Result<std::vector<Image>> Ec2::DescribeImages(const std::string& owner,
                                                const std::vector<Filter>& filters) {
-  QueryParams p{{"Owner.1", owner}};
-  AddFilters(p, filters);
-  pugi::xml_document doc;
-  auto root = Call(*api_, doc, "DescribeImages", p);
-  if (!root.ok()) return root.status();
-  std::vector<Image> out;
-  for (auto item : Items(*root, "imagesSet")) {
-    out.push_back({.id = Text(item, "imageId"),
-                   .name = Text(item, "name"),
-                   .architecture = Text(item, "architecture"),
-                   .creation_date = Text(item, "creationDate"),
-                   .state = Text(item, "imageState")});
-  }
+  auto images = Describe(*api_, "DescribeImages", {{"Owner.1", owner}}, filters, "imagesSet",
+                         [](pugi::xml_node item) {
+                           return Image{.id = Text(item, "imageId"),
+                                        .name = Text(item, "name"),
+                                        .architecture = Text(item, "architecture"),
+                                        .creation_date = Text(item, "creationDate"),
+                                        .state = Text(item, "imageState")};
+                         });
+  if (!images.ok()) return images.status();
   // ISO 8601 dates sort as text.
-  std::sort(out.begin(), out.end(),
+  std::sort(images->begin(), images->end(),
             [](const Image& a, const Image& b) { return a.creation_date > b.creation_date; });
-  return out;
+  return images;
 }
 
 Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
@@ -280,8 +293,7 @@ Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
 Result<std::vector<Instance>> Ec2::DescribeInstances(const std::vector<std::string>& ids,
                                                      const std::vector<Filter>& filters) {
   QueryParams p;
-  for (size_t i = 0; i < ids.size(); ++i)
-    p.emplace_back("InstanceId." + std::to_string(i + 1), ids[i]);
+  AddList(p, "InstanceId", ids);
   AddFilters(p, filters);
   Result<std::string> body = Status::Internal("not called");
   // Right after RunInstances, EC2 may not know the id yet (eventual consistency).
@@ -301,8 +313,7 @@ Result<std::vector<Instance>> Ec2::DescribeInstances(const std::vector<std::stri
 
 Status Ec2::TerminateInstances(const std::vector<std::string>& ids) {
   QueryParams p;
-  for (size_t i = 0; i < ids.size(); ++i)
-    p.emplace_back("InstanceId." + std::to_string(i + 1), ids[i]);
+  AddList(p, "InstanceId", ids);
   return AbsentIsDone(api_->Query(kService, "TerminateInstances", p), {kInstanceNotFound});
 }
 
@@ -312,26 +323,13 @@ Result<Address> Ec2::AllocateAddress(const Tags& tags) {
   pugi::xml_document doc;
   auto root = Call(*api_, doc, "AllocateAddress", p);
   if (!root.ok()) return root.status();
-  return Address{.allocation_id = Text(*root, "allocationId"),
-                 .public_ip = Text(*root, "publicIp"),
-                 .tags = tags};
+  Address address = ParseAddress(*root);
+  address.tags = tags;
+  return address;
 }
 
 Result<std::vector<Address>> Ec2::DescribeAddresses(const std::vector<Filter>& filters) {
-  QueryParams p;
-  AddFilters(p, filters);
-  pugi::xml_document doc;
-  auto root = Call(*api_, doc, "DescribeAddresses", p);
-  if (!root.ok()) return root.status();
-  std::vector<Address> out;
-  for (auto item : Items(*root, "addressesSet")) {
-    out.push_back({.allocation_id = Text(item, "allocationId"),
-                   .public_ip = Text(item, "publicIp"),
-                   .association_id = Text(item, "associationId"),
-                   .instance_id = Text(item, "instanceId"),
-                   .tags = ParseTags(item)});
-  }
-  return out;
+  return Describe(*api_, "DescribeAddresses", {}, filters, "addressesSet", ParseAddress);
 }
 
 Status Ec2::AssociateAddress(const std::string& allocation_id, const std::string& instance_id) {
@@ -353,8 +351,7 @@ Status Ec2::ReleaseAddress(const std::string& allocation_id) {
 
 Status Ec2::CreateTags(const std::vector<std::string>& ids, const Tags& tags) {
   QueryParams p;
-  for (size_t i = 0; i < ids.size(); ++i)
-    p.emplace_back("ResourceId." + std::to_string(i + 1), ids[i]);
+  AddList(p, "ResourceId", ids);
   for (size_t i = 0; i < tags.size(); ++i) {
     p.emplace_back("Tag." + std::to_string(i + 1) + ".Key", tags[i].key);
     p.emplace_back("Tag." + std::to_string(i + 1) + ".Value", tags[i].value);

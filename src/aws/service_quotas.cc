@@ -2,6 +2,8 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
 
 namespace carrierarr::aws {
 
@@ -24,24 +26,34 @@ VcpuQuota VcpuQuotaFor(const std::string& instance_type, bool spot) {
 }
 
 std::optional<int> VcpusOf(const std::string& instance_type) {
-  // Sizes the docs and the seeds use; GPU families in full.
-  static const std::map<std::string, int> kVcpus = {
-      {"g4dn.xlarge", 4},    {"g4dn.2xlarge", 8},   {"g4dn.4xlarge", 16},  {"g4dn.8xlarge", 32},
-      {"g4dn.12xlarge", 48}, {"g4dn.16xlarge", 64}, {"g4dn.metal", 96},    {"g5.xlarge", 4},
-      {"g5.2xlarge", 8},     {"g5.4xlarge", 16},    {"g5.8xlarge", 32},    {"g5.12xlarge", 48},
-      {"g5.16xlarge", 64},   {"g5.24xlarge", 96},   {"g5.48xlarge", 192},  {"g6.xlarge", 4},
-      {"g6.2xlarge", 8},     {"g6.4xlarge", 16},    {"g6.8xlarge", 32},    {"g6.12xlarge", 48},
-      {"g6.16xlarge", 64},   {"g6.24xlarge", 96},   {"g6.48xlarge", 192},  {"g6e.xlarge", 4},
-      {"g6e.2xlarge", 8},    {"g6e.4xlarge", 16},   {"g6e.8xlarge", 32},   {"g6e.12xlarge", 48},
-      {"g6e.16xlarge", 64},  {"g6e.24xlarge", 96},  {"g6e.48xlarge", 192}, {"p3.2xlarge", 8},
-      {"p3.8xlarge", 32},    {"p3.16xlarge", 64},   {"p4d.24xlarge", 96},  {"p5.48xlarge", 192},
-      {"t3.micro", 2},       {"t3.small", 2},       {"t3.medium", 2},      {"t3.large", 2},
-      {"t3.xlarge", 4},      {"t3.2xlarge", 8},     {"t4g.small", 2},      {"t4g.medium", 2},
-      {"m5.large", 2},       {"m5.xlarge", 4},      {"m5.2xlarge", 8},     {"c5.large", 2},
-      {"c5.xlarge", 4},      {"c5.2xlarge", 8}};
-  auto it = kVcpus.find(instance_type);
-  if (it == kVcpus.end()) return std::nullopt;
-  return it->second;
+  // The sizes the docs and the seeds use, per family; GPU families in full. Every size listed
+  // follows the rule below, "metal" aside.
+  static const std::set<std::string_view> kG5Sizes = {
+      "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge"};
+  static const std::map<std::string_view, std::set<std::string_view>> kSizes = {
+      {"g4dn", {"xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "metal"}},
+      {"g5", kG5Sizes},
+      {"g6", kG5Sizes},
+      {"g6e", kG5Sizes},
+      {"p3", {"2xlarge", "8xlarge", "16xlarge"}},
+      {"p4d", {"24xlarge"}},
+      {"p5", {"48xlarge"}},
+      {"t3", {"micro", "small", "medium", "large", "xlarge", "2xlarge"}},
+      {"t4g", {"small", "medium"}},
+      {"m5", {"large", "xlarge", "2xlarge"}},
+      {"c5", {"large", "xlarge", "2xlarge"}}};
+  const std::string_view type(instance_type);
+  const size_t dot = type.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto family = kSizes.find(type.substr(0, dot));
+  const std::string_view size = type.substr(dot + 1);
+  if (family == kSizes.end() || family->second.count(size) == 0) return std::nullopt;
+  // The one bare-metal size listed: the whole host.
+  if (type == "g4dn.metal") return 96;
+  // Two vCPUs up to "large" (the burstable t sizes below it included), then 4 per "xlarge".
+  if (size == "micro" || size == "small" || size == "medium" || size == "large") return 2;
+  if (size == "xlarge") return 4;
+  return 4 * std::stoi(std::string(size));  // "<N>xlarge"
 }
 
 Result<double> ServiceQuotas::GetServiceQuota(const std::string& service_code,

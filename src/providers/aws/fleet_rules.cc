@@ -7,6 +7,7 @@
 #include <set>
 
 #include "providers/aws/aws_provider.h"
+#include "providers/aws/shapes.h"
 #include "spec/fleet_reader.h"
 
 namespace carrierarr::aws_provider {
@@ -17,114 +18,45 @@ namespace {
 // so each is held to the narrow shape AWS itself uses: nothing with quotes, spaces or shell
 // punctuation gets past the parser.
 
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-bool AllIn(const std::string& s, const std::function<bool(char)>& ok) {
-  return std::all_of(s.begin(), s.end(), ok);
-}
-
-bool IsHex(const std::string& s, size_t len) {
-  return s.size() == len && AllIn(s, [](char c) {
-           return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-         });
-}
-
 // us-west-2, us-gov-east-1, ap-southeast-4.
 bool IsRegion(const std::string& s) {
   return s.size() >= 4 && s.size() <= 32 && s[0] >= 'a' && s[0] <= 'z' && IsDigit(s.back()) &&
          s.find('-') != std::string::npos && s.find("--") == std::string::npos &&
-         AllIn(s, [](char c) { return IsLowerAlnum(c) || c == '-'; });
+         AllOf(s, [](char c) { return IsLowerAlnum(c) || c == '-'; });
 }
 
 bool IsProfileName(const std::string& s) {
   return !s.empty() && s.size() <= 64 &&
-         AllIn(s, [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+         AllOf(s, [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 // vpc-0abc123, subnet-0def456, ami-0123abcd: the prefix, then lowercase letters and digits.
 bool IsAwsId(const std::string& s, const std::string& prefix) {
   return s.size() > prefix.size() && s.size() <= prefix.size() + 32 && s.rfind(prefix, 0) == 0 &&
-         AllIn(s.substr(prefix.size()), IsLowerAlnum);
+         AllOf(s.substr(prefix.size()), IsLowerAlnum);
 }
 
 // IAM's own rule for instance profile names.
 bool IsInstanceProfileName(const std::string& s) {
-  return !s.empty() && s.size() <= 128 && AllIn(s, [](char c) {
-    return IsAlnum(c) || std::string_view("+=,.@_-").find(c) != std::string_view::npos;
-  });
-}
-
-// A DNS host name (labels of letters, digits and '-', not starting or ending with '-'), or an
-// IPv4 address, which has the same shape.
-bool IsHostName(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t dot = s.find('.', start);
-    if (dot == std::string::npos) dot = s.size();
-    const std::string label = s.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
-        !AllIn(label, [](char c) { return IsAlnum(c) || c == '-'; })) {
-      return false;
-    }
-    start = dot + 1;
-  }
-  return true;
-}
-
-// host or host:port (port 1-65535).
-bool IsHostPort(const std::string& s) {
-  const size_t colon = s.find(':');
-  if (colon == std::string::npos) return IsHostName(s);
-  const std::string port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || !AllIn(port, IsDigit)) return false;
-  const int n = std::stoi(port);
-  return n >= 1 && n <= 65535 && IsHostName(s.substr(0, colon));
-}
-
-// 1.9.5: digits separated by single dots.
-bool IsVersion(const std::string& s) {
-  return !s.empty() && s.size() <= 32 && IsDigit(s.front()) && IsDigit(s.back()) &&
-         s.find("..") == std::string::npos &&
-         AllIn(s, [](char c) { return IsDigit(c) || c == '.'; });
-}
-
-// Splits "http(s)://HOST[:PORT]REST" into its authority and the rest; false for other schemes.
-bool SplitUrl(const std::string& s, std::string* authority, std::string* rest) {
-  std::string tail;
-  if (s.rfind("https://", 0) == 0) {
-    tail = s.substr(8);
-  } else if (s.rfind("http://", 0) == 0) {
-    tail = s.substr(7);
-  } else {
-    return false;
-  }
-  const size_t slash = tail.find('/');
-  *authority = tail.substr(0, slash);
-  *rest = slash == std::string::npos ? "" : tail.substr(slash);
-  return IsHostPort(*authority);
+  return !s.empty() && s.size() <= 128 &&
+         AllOf(s, [](char c) { return IsAlnum(c) || OneOf(c, "+=,.@_-"); });
 }
 
 // http(s)://host[:port] with at most a trailing '/': every service's requests go to its root.
 bool IsEndpointUrl(const std::string& s) {
-  std::string authority, rest;
-  return SplitUrl(s, &authority, &rest) && (rest.empty() || rest == "/");
+  std::string_view authority, rest;
+  return SplitHttpUrl(s, &authority, &rest) && (rest.empty() || rest == "/");
 }
 
 // http(s)://host[:port]/path, possibly with a query; "{arch}" is the one placeholder. No quotes,
 // spaces, backslashes or '$': the URL is written into the node's bootstrap script.
 bool IsDownloadUrl(const std::string& s) {
-  std::string authority, rest;
-  if (!SplitUrl(s, &authority, &rest)) return false;
+  std::string_view authority, rest_view;
+  if (!SplitHttpUrl(s, &authority, &rest_view)) return false;
+  std::string rest(rest_view);
   for (size_t at = rest.find("{arch}"); at != std::string::npos; at = rest.find("{arch}"))
     rest.replace(at, 6, "x");
-  return AllIn(rest, [](char c) {
-    return IsAlnum(c) || std::string_view("-._~/%+=&?:@,").find(c) != std::string_view::npos;
-  });
+  return IsSafeUrlRest(rest);
 }
 
 // g4dn.xlarge, t3.small, u-6tb1.112xlarge: family, a dot, size.
@@ -132,7 +64,7 @@ bool IsInstanceType(const std::string& s) {
   const size_t dot = s.find('.');
   return s.size() <= 32 && dot != std::string::npos && dot > 0 && dot + 1 < s.size() &&
          s.find('.', dot + 1) == std::string::npos &&
-         AllIn(s, [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
+         AllOf(s, [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
 }
 
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
@@ -259,11 +191,11 @@ class Rules final : public spec::ProviderRules {
   }
 };
 
+// Constant-initialized, so it is there before any dynamic initializer asks for it.
+constinit const Rules kRules;
+
 }  // namespace
 
-const spec::ProviderRules& AwsFleetRules() {
-  static const Rules rules;
-  return rules;
-}
+const spec::ProviderRules& AwsFleetRules() { return kRules; }
 
 }  // namespace carrierarr::aws_provider

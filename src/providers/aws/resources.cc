@@ -35,6 +35,17 @@ std::vector<aws::Filter> OwnedBy(const std::string& fleet, const std::string& re
   return {TagFilter(kFleetTag, fleet), TagFilter(kResourceTag, resource_id)};
 }
 
+// The fleet's one object tagged `resource_id`, if any, by `describe` (an Ec2::Describe*).
+template <typename T>
+Result<std::optional<T>> FindOwned(
+    Session& s, Result<std::vector<T>> (aws::Ec2::*describe)(const std::vector<aws::Filter>&),
+    const std::string& fleet, const std::string& resource_id) {
+  auto found = (s.ec2().*describe)(OwnedBy(fleet, resource_id));
+  if (!found.ok()) return found.status();
+  if (found->empty()) return std::optional<T>();
+  return std::optional<T>(std::move(found->front()));
+}
+
 // Common to every AWS resource: its target, recorded so `down` reaches the same account, and the
 // provider's sessions its calls go through.
 class AwsResource : public provision::Resource {
@@ -64,10 +75,7 @@ std::string RuleKey(const aws::IngressRule& r) {
 }
 
 Result<std::optional<aws::SecurityGroup>> FindGroup(Session& s, const std::string& fleet) {
-  auto groups = s.ec2().DescribeSecurityGroups(OwnedBy(fleet, "aws-sg"));
-  if (!groups.ok()) return groups.status();
-  if (groups->empty()) return std::optional<aws::SecurityGroup>();
-  return std::optional<aws::SecurityGroup>(groups->front());
+  return FindOwned(s, &aws::Ec2::DescribeSecurityGroups, fleet, "aws-sg");
 }
 
 class SecurityGroupResource final : public AwsResource {
@@ -632,10 +640,7 @@ Status DeleteInstance(SessionFactory& sessions, const Json& attrs) {
 // ---- Elastic IP -------------------------------------------------------------------------
 
 Result<std::optional<aws::Address>> FindAddress(Session& s, const std::string& fleet) {
-  auto found = s.ec2().DescribeAddresses(OwnedBy(fleet, "eip/lighthouse"));
-  if (!found.ok()) return found.status();
-  if (found->empty()) return std::optional<aws::Address>();
-  return std::optional<aws::Address>(found->front());
+  return FindOwned(s, &aws::Ec2::DescribeAddresses, fleet, "eip/lighthouse");
 }
 
 class ElasticIpResource final : public AwsResource {

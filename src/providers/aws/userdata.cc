@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "core/ipv4.h"
+#include "providers/aws/shapes.h"
 
 namespace carrierarr::aws_provider {
 namespace {
@@ -21,16 +21,6 @@ constexpr std::string_view kAgentStateDir = "/var/lib/carrierarr-agent";
 // ---- validation ---------------------------------------------------------------------------
 // Every value that lands in a YAML scalar, a systemd unit or the bootstrap script is held to an
 // alphabet in which it cannot end its quoting or start a new line, so quoting is belt and braces.
-
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-bool AllOf(std::string_view s, const std::function<bool(char)>& ok) {
-  return std::all_of(s.begin(), s.end(), ok);
-}
-
-bool OneOf(char c, std::string_view set) { return set.find(c) != std::string_view::npos; }
 
 // A value as it may appear in an error: control characters and quotes spelt out, so a refused
 // newline shows as \n instead of breaking the message.
@@ -62,60 +52,10 @@ bool IsCanonicalIpv4(std::string_view s) {
   return ip.ok() && FormatIpv4(*ip) == s;
 }
 
-bool IsHostName(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t dot = s.find('.', start);
-    if (dot == std::string_view::npos) dot = s.size();
-    std::string_view label = s.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
-        !AllOf(label, [](char c) { return IsAlnum(c) || c == '-'; })) {
-      return false;
-    }
-    start = dot + 1;
-  }
-  return true;
-}
-
-// host:port, the host a host name or an IPv4 address, the port 1-65535.
-bool IsHostPort(std::string_view s) {
-  const size_t colon = s.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || !AllOf(port, IsDigit)) return false;
-  const int n = std::stoi(std::string(port));
-  return n >= 1 && n <= 65535 && IsHostName(s.substr(0, colon));
-}
-
-// http(s)://host[:port]/path?query in a shell-inert alphabet: no quotes, spaces, '$', '`', '\',
-// ';', '|', '(' or newlines.
+// http(s)://host[:port]/path?query, the path and query shell-inert (IsSafeUrlRest).
 bool IsSafeUrl(std::string_view s) {
-  std::string_view rest;
-  if (s.rfind("https://", 0) == 0) {
-    rest = s.substr(8);
-  } else if (s.rfind("http://", 0) == 0) {
-    rest = s.substr(7);
-  } else {
-    return false;
-  }
-  const size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (!(IsHostName(authority) || IsHostPort(authority))) return false;
-  if (slash == std::string_view::npos) return true;
-  return AllOf(rest.substr(slash), [](char c) { return IsAlnum(c) || OneOf(c, "-._~/%+=&?:@,"); });
-}
-
-bool IsVersion(std::string_view s) {
-  return !s.empty() && s.size() <= 32 && IsDigit(s.front()) && IsDigit(s.back()) &&
-         s.find("..") == std::string_view::npos &&
-         AllOf(s, [](char c) { return IsDigit(c) || c == '.'; });
-}
-
-bool IsHex64(std::string_view s) {
-  return s.size() == 64 && AllOf(s, [](char c) {
-           return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-         });
+  std::string_view authority, rest;
+  return SplitHttpUrl(s, &authority, &rest) && IsSafeUrlRest(rest);
 }
 
 // ASCII text that a YAML block scalar carries byte for byte: printable characters, tabs and
@@ -200,7 +140,7 @@ Status Validate(const UserdataParams& p) {
                   "an http(s) URL of letters, digits and '-._~/%+=&?:@,' (no quotes, spaces or "
                   "'$'), e.g. https://example.org/carrierarr-agent-x86_64"));
   CARRIERARR_RETURN_IF_ERROR(check.Value("agent_sha256", p.agent_sha256,
-                                         p.agent_sha256.empty() || IsHex64(p.agent_sha256),
+                                         p.agent_sha256.empty() || IsHex(p.agent_sha256, 64),
                                          "64 hex digits, as sha256sum prints them"));
   CARRIERARR_RETURN_IF_ERROR(
       check.Value("agent_token", p.agent_token,

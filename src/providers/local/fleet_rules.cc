@@ -43,11 +43,11 @@ class Rules final : public spec::ProviderRules {
   }
 };
 
+// Constant-initialized, so it is there before any dynamic initializer asks for it.
+constinit const Rules kRules;
+
 }  // namespace
 
-const spec::ProviderRules& LocalFleetRules() {
-  static const Rules rules;
-  return rules;
-}
+const spec::ProviderRules& LocalFleetRules() { return kRules; }
 
 }  // namespace carrierarr::local
