@@ -190,6 +190,14 @@ NodeRecord ReadNode(const pqxx::row& r) {
   return n;
 }
 
+EventRecord ReadEvent(const pqxx::row& r) {
+  return {.seq = r[0].as<int64_t>(),
+          .unix_ms = r[1].as<int64_t>(),
+          .node_id = TextOf(r[2]),
+          .kind = TextOf(r[3]),
+          .message = TextOf(r[4])};
+}
+
 CommandRecord ReadCommand(const pqxx::row& r) {
   CommandRecord c;
   c.command_id = TextOf(r[0]);
@@ -307,13 +315,7 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
-    return Call<Result<std::vector<TokenRecord>>>(
-        "list tokens", [&](pqxx::connection& c) -> Result<std::vector<TokenRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<TokenRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_tokens")) out.push_back(ReadToken(r));
-          return out;
-        });
+    return QueryAll("list tokens", "list_tokens", ReadToken);
   }
 
   Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
@@ -334,45 +336,28 @@ class PostgresStore final : public Store {
 
   Status RevokeToken(std::string_view id) override {
     const std::string key(id);
-    return Call<Status>("revoke token " + key, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      pqxx::result r = tx.exec_prepared("revoke_token", key);
-      tx.commit();
-      if (r.affected_rows() == 0) return Status::NotFound("no token with id " + key);
-      return Status::Ok();
-    });
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed, Change("revoke token " + key, "revoke_token", key));
+    if (changed == 0) return Status::NotFound("no token with id " + key);
+    return Status::Ok();
   }
 
   Status UpsertNode(const NodeRecord& node) override {
-    return Call<Status>("store node " + node.node_id, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("upsert_node", node.node_id, Bytes(node.registration), node.credential_hash,
-                       node.registered_ms, node.last_seen_ms, node.lifecycle,
-                       Bytes(node.last_status));
-      tx.commit();
-      return Status::Ok();
-    });
+    return Change("store node " + node.node_id, "upsert_node", node.node_id,
+                  Bytes(node.registration), node.credential_hash, node.registered_ms,
+                  node.last_seen_ms, node.lifecycle, Bytes(node.last_status))
+        .status();
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
-    return Call<Result<std::vector<NodeRecord>>>(
-        "list nodes", [&](pqxx::connection& c) -> Result<std::vector<NodeRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<NodeRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_nodes")) out.push_back(ReadNode(r));
-          return out;
-        });
+    return QueryAll("list nodes", "list_nodes", ReadNode);
   }
 
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     const std::string key(node_id);
-    return Call<Result<NodeRecord>>("read node " + key,
-                                    [&](pqxx::connection& c) -> Result<NodeRecord> {
-                                      pqxx::read_transaction tx(c);
-                                      pqxx::result r = tx.exec_prepared("get_node", key);
-                                      if (r.empty()) return Status::NotFound("no node " + key);
-                                      return ReadNode(r[0]);
-                                    });
+    CARRIERARR_ASSIGN_OR_RETURN(std::optional<NodeRecord> node,
+                                QueryOne("read node " + key, "get_node", ReadNode, key));
+    if (!node) return Status::NotFound("no node " + key);
+    return std::move(*node);
   }
 
   Status DeleteNode(std::string_view node_id) override {
@@ -389,14 +374,10 @@ class PostgresStore final : public Store {
 
   Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
     const std::string key(node_id);
-    const std::string value(lifecycle);
-    return Call<Status>("set the lifecycle of node " + key, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      pqxx::result r = tx.exec_prepared("set_lifecycle", key, value);
-      tx.commit();
-      if (r.affected_rows() == 0) return Status::NotFound("no node " + key);
-      return Status::Ok();
-    });
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed, Change("set the lifecycle of node " + key,
+                                                     "set_lifecycle", key, std::string(lifecycle)));
+    if (changed == 0) return Status::NotFound("no node " + key);
+    return Status::Ok();
   }
 
   Status WriteStatuses(std::span<const StatusWrite> writes) override {
@@ -419,52 +400,32 @@ class PostgresStore final : public Store {
     ids += '}';
     seen += '}';
     statuses += '}';
-    return Call<Status>("record " + std::to_string(writes.size()) + " statuses",
-                        [&](pqxx::connection& c) -> Status {
-                          pqxx::work tx(c);
-                          tx.exec_prepared("write_statuses", ids, seen, statuses);
-                          tx.commit();
-                          return Status::Ok();
-                        });
+    return Change("record " + std::to_string(writes.size()) + " statuses", "write_statuses", ids,
+                  seen, statuses)
+        .status();
   }
 
   Status PutCommand(const CommandRecord& command) override {
-    return Call<Status>("store command " + command.command_id, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("put_command", command.command_id, command.node_id, Bytes(command.command),
-                       command.state, command.created_ms, command.finished_ms,
-                       Bytes(command.result));
-      tx.commit();
-      return Status::Ok();
-    });
+    return Change("store command " + command.command_id, "put_command", command.command_id,
+                  command.node_id, Bytes(command.command), command.state, command.created_ms,
+                  command.finished_ms, Bytes(command.result))
+        .status();
   }
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     const std::string key(command_id);
-    return Call<Result<CommandRecord>>("read command " + key,
-                                       [&](pqxx::connection& c) -> Result<CommandRecord> {
-                                         pqxx::read_transaction tx(c);
-                                         pqxx::result r = tx.exec_prepared("get_command", key);
-                                         if (r.empty())
-                                           return Status::NotFound("no command " + key);
-                                         return ReadCommand(r[0]);
-                                       });
+    CARRIERARR_ASSIGN_OR_RETURN(std::optional<CommandRecord> command,
+                                QueryOne("read command " + key, "get_command", ReadCommand, key));
+    if (!command) return Status::NotFound("no command " + key);
+    return std::move(*command);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
                                                   bool unfinished_only) override {
     const std::string key(node_id);
-    return Call<Result<std::vector<CommandRecord>>>(
-        "list the commands of node " + key,
-        [&](pqxx::connection& c) -> Result<std::vector<CommandRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<CommandRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared(
-                   unfinished_only ? "list_unfinished_commands" : "list_commands", key)) {
-            out.push_back(ReadCommand(r));
-          }
-          return out;
-        });
+    return QueryAll("list the commands of node " + key,
+                    unfinished_only ? "list_unfinished_commands" : "list_commands", ReadCommand,
+                    key);
   }
 
   Result<int64_t> AppendEvent(const EventRecord& event) override {
@@ -480,45 +441,62 @@ class PostgresStore final : public Store {
 
   Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
     if (limit <= 0) return std::vector<EventRecord>();
-    return Call<Result<std::vector<EventRecord>>>(
-        "list events", [&](pqxx::connection& c) -> Result<std::vector<EventRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<EventRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_events", after_seq, limit)) {
-            EventRecord e;
-            e.seq = r[0].as<int64_t>();
-            e.unix_ms = r[1].as<int64_t>();
-            e.node_id = TextOf(r[2]);
-            e.kind = TextOf(r[3]);
-            e.message = TextOf(r[4]);
-            out.push_back(std::move(e));
-          }
-          return out;
-        });
+    return QueryAll("list events", "list_events", ReadEvent, after_seq, limit);
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
-    const std::string k(key), v(value);
-    return Call<Status>("store setting " + k, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("put_setting", k, v);
-      tx.commit();
-      return Status::Ok();
-    });
+    const std::string k(key);
+    return Change("store setting " + k, "put_setting", k, std::string(value)).status();
   }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     const std::string k(key);
-    return Call<Result<std::optional<std::string>>>(
-        "read setting " + k, [&](pqxx::connection& c) -> Result<std::optional<std::string>> {
-          pqxx::read_transaction tx(c);
-          pqxx::result r = tx.exec_prepared("get_setting", k);
-          if (r.empty()) return std::optional<std::string>();
-          return std::optional<std::string>(TextOf(r[0][0]));
-        });
+    return QueryOne(
+        "read setting " + k, "get_setting", [](const pqxx::row& r) { return TextOf(r[0]); }, k);
   }
 
  private:
+  // Runs prepared statement `name` with `params` in a transaction of its own; the number of
+  // rows it changed.
+  template <typename... Params>
+  Result<pqxx::result::size_type> Change(const std::string& what, const char* name,
+                                         const Params&... params) {
+    return Call<Result<pqxx::result::size_type>>(
+        what, [&](pqxx::connection& c) -> Result<pqxx::result::size_type> {
+          pqxx::work tx(c);
+          pqxx::result r = tx.exec_prepared(name, params...);
+          tx.commit();
+          return r.affected_rows();
+        });
+  }
+
+  // Every row of prepared statement `name`'s result, as `read` makes them.
+  template <typename Read, typename... Params>
+  auto QueryAll(const std::string& what, const char* name, Read read, const Params&... params)
+      -> Result<std::vector<decltype(read(std::declval<const pqxx::row&>()))>> {
+    using Rows = std::vector<decltype(read(std::declval<const pqxx::row&>()))>;
+    return Call<Result<Rows>>(what, [&](pqxx::connection& c) -> Result<Rows> {
+      pqxx::read_transaction tx(c);
+      Rows out;
+      for (const pqxx::row& r : tx.exec_prepared(name, params...)) out.push_back(read(r));
+      return out;
+    });
+  }
+
+  // The first row of prepared statement `name`'s result, as `read` makes it; nullopt when
+  // there is none.
+  template <typename Read, typename... Params>
+  auto QueryOne(const std::string& what, const char* name, Read read, const Params&... params)
+      -> Result<std::optional<decltype(read(std::declval<const pqxx::row&>()))>> {
+    using Row = std::optional<decltype(read(std::declval<const pqxx::row&>()))>;
+    return Call<Result<Row>>(what, [&](pqxx::connection& c) -> Result<Row> {
+      pqxx::read_transaction tx(c);
+      pqxx::result r = tx.exec_prepared(name, params...);
+      if (r.empty()) return Row();
+      return Row(read(r[0]));
+    });
+  }
+
   Status ConnectLocked() {
     try {
       auto conn = std::make_unique<pqxx::connection>(conninfo_);
