@@ -150,17 +150,6 @@ void AppendArrayElement(std::string& out, std::string_view v) {
   out += '"';
 }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
-
 pqxx::binarystring Bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
 std::string BytesOf(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 std::string TextOf(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
@@ -395,7 +384,7 @@ class PostgresStore final : public Store {
       AppendArrayElement(ids, id);
       if (seen.size() > 1) seen += ',';
       seen += std::to_string(value.first);
-      AppendArrayElement(statuses, Hex(value.second));
+      AppendArrayElement(statuses, HexEncode(value.second));
     }
     ids += '}';
     seen += '}';
