@@ -2,6 +2,7 @@
 // connection; protobuf blobs are BYTEA, passed and read as binary (never as escaped text).
 #include <libpq-fe.h>
 
+#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -151,51 +152,51 @@ void AppendArrayElement(std::string& out, std::string_view v) {
 }
 
 pqxx::binarystring Bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
-std::string BytesOf(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 std::string TextOf(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
+
+// A BYTEA column to read (a plain string reads TEXT).
+struct Bytea {
+  std::string& out;
+};
+
+template <std::integral T>
+void ReadField(const pqxx::field& f, T& v) {
+  v = f.as<T>();
+}
+void ReadField(const pqxx::field& f, std::string& v) { v = TextOf(f); }
+void ReadField(const pqxx::field& f, Bytea v) { v.out = pqxx::binarystring(f).str(); }
+
+// Reads the row's fields, in order, into the arguments.
+template <typename... Outs>
+void ReadRow(const pqxx::row& r, Outs&&... out) {
+  pqxx::row::size_type i = 0;
+  (ReadField(r[i++], out), ...);
+}
 
 TokenRecord ReadToken(const pqxx::row& r) {
   TokenRecord t;
-  t.id = TextOf(r[0]);
-  t.name = TextOf(r[1]);
-  t.secret_hash = TextOf(r[2]);
-  t.max_uses = r[3].as<int32_t>();
-  t.uses = r[4].as<int32_t>();
-  t.expires_ms = r[5].as<int64_t>();
-  t.revoked = r[6].as<bool>();
-  t.created_ms = r[7].as<int64_t>();
+  ReadRow(r, t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked,
+          t.created_ms);
   return t;
 }
 
 NodeRecord ReadNode(const pqxx::row& r) {
   NodeRecord n;
-  n.node_id = TextOf(r[0]);
-  n.registration = BytesOf(r[1]);
-  n.credential_hash = TextOf(r[2]);
-  n.registered_ms = r[3].as<int64_t>();
-  n.last_seen_ms = r[4].as<int64_t>();
-  n.lifecycle = TextOf(r[5]);
-  n.last_status = BytesOf(r[6]);
+  ReadRow(r, n.node_id, Bytea{n.registration}, n.credential_hash, n.registered_ms, n.last_seen_ms,
+          n.lifecycle, Bytea{n.last_status});
   return n;
 }
 
 EventRecord ReadEvent(const pqxx::row& r) {
-  return {.seq = r[0].as<int64_t>(),
-          .unix_ms = r[1].as<int64_t>(),
-          .node_id = TextOf(r[2]),
-          .kind = TextOf(r[3]),
-          .message = TextOf(r[4])};
+  EventRecord e;
+  ReadRow(r, e.seq, e.unix_ms, e.node_id, e.kind, e.message);
+  return e;
 }
 
 CommandRecord ReadCommand(const pqxx::row& r) {
   CommandRecord c;
-  c.command_id = TextOf(r[0]);
-  c.node_id = TextOf(r[1]);
-  c.command = BytesOf(r[2]);
-  c.state = TextOf(r[3]);
-  c.created_ms = r[4].as<int64_t>();
-  c.finished_ms = r[5].as<int64_t>();
-  c.result = BytesOf(r[6]);
+  ReadRow(r, c.command_id, c.node_id, Bytea{c.command}, c.state, c.created_ms, c.finished_ms,
+          Bytea{c.result});
   return c;
 }
 
@@ -343,10 +344,7 @@ class PostgresStore final : public Store {
 
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     const std::string key(node_id);
-    CARRIERARR_ASSIGN_OR_RETURN(std::optional<NodeRecord> node,
-                                QueryOne("read node " + key, "get_node", ReadNode, key));
-    if (!node) return Status::NotFound("no node " + key);
-    return std::move(*node);
+    return FoundOr(QueryOne("read node " + key, "get_node", ReadNode, key), "no node " + key);
   }
 
   Status DeleteNode(std::string_view node_id) override {
@@ -403,10 +401,8 @@ class PostgresStore final : public Store {
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     const std::string key(command_id);
-    CARRIERARR_ASSIGN_OR_RETURN(std::optional<CommandRecord> command,
-                                QueryOne("read command " + key, "get_command", ReadCommand, key));
-    if (!command) return Status::NotFound("no command " + key);
-    return std::move(*command);
+    return FoundOr(QueryOne("read command " + key, "get_command", ReadCommand, key),
+                   "no command " + key);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <concepts>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -158,15 +159,25 @@ class Stmt {
   // SQLITE_ROW, SQLITE_DONE or an error code; a failed bind is reported here.
   int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
 
-  int64_t ColInt(int i) const { return sqlite3_column_int64(stmt_, i); }
-  std::string ColText(int i) const { return ColBytes(i); }
-  std::string ColBytes(int i) const {
+  // Reads columns 0, 1, ... of the current row into the arguments: integers and bools from
+  // INTEGER, strings from TEXT or BLOB.
+  template <typename... Outs>
+  void Columns(Outs&... out) const {
+    int i = 0;
+    (ColumnInto(i++, out), ...);
+  }
+  std::string ColText(int i) const {
     const void* p = sqlite3_column_blob(stmt_, i);
     int n = sqlite3_column_bytes(stmt_, i);
     return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
   }
 
  private:
+  template <std::integral T>
+  void ColumnInto(int i, T& v) const {
+    v = static_cast<T>(sqlite3_column_int64(stmt_, i));
+  }
+  void ColumnInto(int i, std::string& v) const { v = ColText(i); }
   void BindOne(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_, i, v)); }
   void BindOne(int i, std::string_view v) {
     // SQLITE_TRANSIENT copies: the bound views need not outlive the call.
@@ -188,46 +199,26 @@ class Stmt {
 
 TokenRecord ReadToken(const Stmt& s) {
   TokenRecord t;
-  t.id = s.ColText(0);
-  t.name = s.ColText(1);
-  t.secret_hash = s.ColText(2);
-  t.max_uses = static_cast<int32_t>(s.ColInt(3));
-  t.uses = static_cast<int32_t>(s.ColInt(4));
-  t.expires_ms = s.ColInt(5);
-  t.revoked = s.ColInt(6) != 0;
-  t.created_ms = s.ColInt(7);
+  s.Columns(t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked, t.created_ms);
   return t;
 }
 
 NodeRecord ReadNode(const Stmt& s) {
   NodeRecord n;
-  n.node_id = s.ColText(0);
-  n.registration = s.ColBytes(1);
-  n.credential_hash = s.ColText(2);
-  n.registered_ms = s.ColInt(3);
-  n.last_seen_ms = s.ColInt(4);
-  n.lifecycle = s.ColText(5);
-  n.last_status = s.ColBytes(6);
+  s.Columns(n.node_id, n.registration, n.credential_hash, n.registered_ms, n.last_seen_ms,
+            n.lifecycle, n.last_status);
   return n;
 }
 
 EventRecord ReadEvent(const Stmt& s) {
-  return {.seq = s.ColInt(0),
-          .unix_ms = s.ColInt(1),
-          .node_id = s.ColText(2),
-          .kind = s.ColText(3),
-          .message = s.ColText(4)};
+  EventRecord e;
+  s.Columns(e.seq, e.unix_ms, e.node_id, e.kind, e.message);
+  return e;
 }
 
 CommandRecord ReadCommand(const Stmt& s) {
   CommandRecord c;
-  c.command_id = s.ColText(0);
-  c.node_id = s.ColText(1);
-  c.command = s.ColBytes(2);
-  c.state = s.ColText(3);
-  c.created_ms = s.ColInt(4);
-  c.finished_ms = s.ColInt(5);
-  c.result = s.ColBytes(6);
+  s.Columns(c.command_id, c.node_id, c.command, c.state, c.created_ms, c.finished_ms, c.result);
   return c;
 }
 
@@ -326,10 +317,7 @@ class SqliteStore final : public Store {
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     std::lock_guard lock(mu_);
     const std::string id(node_id);
-    CARRIERARR_ASSIGN_OR_RETURN(std::optional<NodeRecord> node,
-                                QueryOne(kGetNode, "read node " + id, ReadNode, id));
-    if (!node) return Status::NotFound("no node " + id);
-    return std::move(*node);
+    return FoundOr(QueryOne(kGetNode, "read node " + id, ReadNode, id), "no node " + id);
   }
 
   Status DeleteNode(std::string_view node_id) override {
@@ -367,10 +355,8 @@ class SqliteStore final : public Store {
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     std::lock_guard lock(mu_);
     const std::string id(command_id);
-    CARRIERARR_ASSIGN_OR_RETURN(std::optional<CommandRecord> command,
-                                QueryOne(kGetCommand, "read command " + id, ReadCommand, id));
-    if (!command) return Status::NotFound("no command " + id);
-    return std::move(*command);
+    return FoundOr(QueryOne(kGetCommand, "read command " + id, ReadCommand, id),
+                   "no command " + id);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
