@@ -121,17 +121,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
 
   auto store = OpenStore(o.db);
   if (!store.ok()) return store.status().WithPrefix("--db");
-  ControlPlaneOptions cpo{.heartbeat_interval = o.heartbeat_interval,
-                          .status_interval = o.status_interval,
-                          .stale_after = o.stale_after,
-                          .dead_after = o.dead_after,
-                          .idle_shutdown_minutes = o.idle_shutdown_minutes,
-                          .allow_exec = o.allow_exec,
-                          .batch_delay = o.batch_delay,
-                          .batch_max = o.batch_max,
-                          .command_grace = o.command_grace,
-                          .clock = o.clock};
-  auto cp = ControlPlane::Create(std::move(*store), cpo);
+  auto cp = ControlPlane::Create(std::move(*store), o);
   if (!cp.ok()) return cp.status();
   impl->cp = std::move(*cp);
 
