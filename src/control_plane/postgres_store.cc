@@ -468,18 +468,13 @@ class PostgresStore final : public Store {
     });
   }
 
-  // The first row of prepared statement `name`'s result, as `read` makes it; nullopt when
-  // there is none.
+  // The row of a query by key (it has one at most), as `read` makes it; nullopt when none.
   template <typename Read, typename... Params>
   auto QueryOne(const std::string& what, const char* name, Read read, const Params&... params)
       -> Result<std::optional<decltype(read(std::declval<const pqxx::row&>()))>> {
-    using Row = std::optional<decltype(read(std::declval<const pqxx::row&>()))>;
-    return Call<Result<Row>>(what, [&](pqxx::connection& c) -> Result<Row> {
-      pqxx::read_transaction tx(c);
-      pqxx::result r = tx.exec_prepared(name, params...);
-      if (r.empty()) return Row();
-      return Row(read(r[0]));
-    });
+    CARRIERARR_ASSIGN_OR_RETURN(auto rows, QueryAll(what, name, read, params...));
+    using Row = std::optional<typename decltype(rows)::value_type>;
+    return rows.empty() ? Row() : Row(std::move(rows.front()));
   }
 
   Status ConnectLocked() {
