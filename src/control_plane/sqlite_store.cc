@@ -304,9 +304,9 @@ class SqliteStore final : public Store {
 
   Status UpsertNode(const NodeRecord& node) override {
     std::lock_guard lock(mu_);
-    return Exec(kUpsertNode, "store node " + node.node_id, node.node_id, Blob(node.registration),
+    return Exec(kUpsertNode, "store node " + node.node_id, node.node_id, Blob{node.registration},
                 node.credential_hash, node.registered_ms, node.last_seen_ms, node.lifecycle,
-                Blob(node.last_status));
+                Blob{node.last_status});
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
@@ -339,7 +339,7 @@ class SqliteStore final : public Store {
     return InTransaction("commit " + std::to_string(writes.size()) + " statuses", [&] {
       for (const StatusWrite& w : writes) {
         CARRIERARR_RETURN_IF_ERROR(Exec(kWriteStatus, "record the status of node " + w.node_id,
-                                        w.node_id, w.seen_ms, Blob(w.status)));
+                                        w.node_id, w.seen_ms, Blob{w.status}));
       }
       return Status::Ok();
     });
@@ -348,8 +348,8 @@ class SqliteStore final : public Store {
   Status PutCommand(const CommandRecord& command) override {
     std::lock_guard lock(mu_);
     return Exec(kPutCommand, "store command " + command.command_id, command.command_id,
-                command.node_id, Blob(command.command), command.state, command.created_ms,
-                command.finished_ms, Blob(command.result));
+                command.node_id, Blob{command.command}, command.state, command.created_ms,
+                command.finished_ms, Blob{command.result});
   }
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
