@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 namespace carrierarr::cli {
 namespace {
@@ -18,6 +19,14 @@ std::string Lower(std::string name, const std::string& prefix) {
 }
 
 }  // namespace
+
+void PrintDone(std::ostream& out, bool json, const std::string& id_key, const std::string& id,
+               const std::string& done, std::string_view noun) {
+  if (json)
+    out << nlohmann::ordered_json{{id_key, id}, {done, true}}.dump() << "\n";
+  else
+    out << done << " " << noun << " " << id << "\n";
+}
 
 std::string ProtoJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;

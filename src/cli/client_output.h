@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ec2agent/v1/agent.pb.h"
@@ -16,6 +17,11 @@ namespace carrierarr::cli {
 
 // Proto3 JSON with the proto field names and every primitive field, "{}" should it fail.
 std::string ProtoJson(const google::protobuf::Message& message);
+
+// What a command prints once it has changed one object: {"<id_key>": id, "<done>": true} with
+// --json, else "<done> <noun> <id>" (e.g. "deleted node n1").
+void PrintDone(std::ostream& out, bool json, const std::string& id_key, const std::string& id,
+               const std::string& done, std::string_view noun);
 
 // Columns padded to their widest cell, two spaces apart.
 void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);

@@ -146,13 +146,10 @@ class NodesCommand final : public ClientCommand {
     carrierarr::v1::DeleteNodeRequest request;
     request.set_node_id(id);
     carrierarr::v1::DeleteNodeResponse response;
-    if (int failed = client.Call(&Stub::DeleteNode, request, &response, invocation.err))
-      return failed;
-    if (flags().json)
-      invocation.out << nlohmann::ordered_json{{"node_id", id}, {"deleted", true}}.dump() << "\n";
-    else
-      invocation.out << "deleted node " << id << "\n";
-    return kExitOk;
+    int failed = client.Call(&Stub::DeleteNode, request, &response, invocation.err);
+    if (failed == kExitOk)
+      PrintDone(invocation.out, flags().json, "node_id", id, "deleted", "node");
+    return failed;
   }
 
   int List(Client& client, const Invocation& invocation) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -61,6 +62,21 @@ Result<std::vector<Ipv4Net>> ParseNets(const std::string& csv, const std::string
   }
   return nets;
 }
+
+// Cleanses the secrets it was given when it goes out of scope, so that every return path does.
+// Declare it after them: it must run before their destructors.
+class CleanseOnExit {
+ public:
+  CleanseOnExit(std::initializer_list<std::string*> secrets) : secrets_(secrets) {}
+  ~CleanseOnExit() {
+    for (std::string* secret : secrets_) pki::Cleanse(*secret);
+  }
+  CleanseOnExit(const CleanseOnExit&) = delete;
+  CleanseOnExit& operator=(const CleanseOnExit&) = delete;
+
+ private:
+  std::vector<std::string*> secrets_;
+};
 
 // Writes each (path, data) atomically without overwriting; if a later file fails, the earlier
 // ones are removed again so a failed command leaves nothing half-made behind.
@@ -133,11 +149,8 @@ std::optional<Failure> CaMode::Run(const Invocation& invocation) {
   auto ca = pki::CreateCa(options, invocation.seams.time->SystemNow());
   if (!ca.ok()) return Error(ca.status().message());
   std::string key_pem = ca->KeyPem();
-  auto failure =
-      WriteAllOrNothing({{out_key_, key_pem, "out-key"}, {out_crt_, ca->CertPem(), "out-crt"}});
-  pki::Cleanse(key_pem);
-  pki::Cleanse(ca->private_key);
-  return failure;
+  CleanseOnExit cleanse{&key_pem, &ca->private_key};
+  return WriteAllOrNothing({{out_key_, key_pem, "out-key"}, {out_crt_, ca->CertPem(), "out-crt"}});
 }
 
 // ---- sign -----------------------------------------------------------------------------------
@@ -187,12 +200,12 @@ std::optional<Failure> SignMode::Run(const Invocation& invocation) {
   auto key = pki::ParseEd25519PrivateKeyPem(*raw_key);
   pki::Cleanse(*raw_key);
   if (!key.ok()) return Error("error while parsing ca-key: " + key.status().message());
+  CleanseOnExit cleanse_ca_key{&*key};
   auto raw_crt = ReadFile(ca_crt_);
   if (!raw_crt.ok()) return Error("error while reading ca-crt: " + raw_crt.status().message());
   auto ca_cert = pki::CertificateFromPem(*raw_crt);
   if (!ca_cert.ok()) return Error("error while parsing ca-crt: " + ca_cert.status().message());
   auto authority = pki::CertificateAuthority::Create(*ca_cert, *key);
-  pki::Cleanse(*key);
   if (!authority.ok()) return Error(authority.status().message());
   const TimePoint now = invocation.seams.time->SystemNow();
   if (pki::IsExpired(authority->cert(), now)) return Error("ca certificate is expired");
@@ -218,6 +231,7 @@ std::optional<Failure> SignMode::Run(const Invocation& invocation) {
 
   auto host = authority->Sign(options, now);
   if (!host.ok()) return Error(host.status().message());
+  CleanseOnExit cleanse_host_key{&host->private_key};
   // After the CA's checks, as nebula-cert reports them first; but before writing anything, so a
   // refusal never leaves one of the two files behind.
   std::optional<Failure> refusal;
@@ -226,10 +240,7 @@ std::optional<Failure> SignMode::Run(const Invocation& invocation) {
   } else if (in_pub_.empty() && PathExists(out_key_)) {
     refusal = Error("refusing to overwrite existing key: " + out_key_);
   }
-  if (refusal) {
-    pki::Cleanse(host->private_key);
-    return refusal;
-  }
+  if (refusal) return refusal;
   for (const auto& warning : authority->Warnings(options)) err << "Warning: " << warning << "\n";
   std::vector<std::tuple<std::string, std::string, std::string>> files;
   std::string key_pem;
@@ -238,11 +249,8 @@ std::optional<Failure> SignMode::Run(const Invocation& invocation) {
     files.emplace_back(out_key_, key_pem, "out-key");
   }
   files.emplace_back(out_crt_, host->CertPem(), "out-crt");
-  auto failure = WriteAllOrNothing(files);
-  pki::Cleanse(key_pem);
-  pki::Cleanse(std::get<1>(files.front()));
-  pki::Cleanse(host->private_key);
-  return failure;
+  CleanseOnExit cleanse_files{&key_pem, &std::get<1>(files.front())};
+  return WriteAllOrNothing(files);
 }
 
 // ---- keygen ---------------------------------------------------------------------------------
@@ -275,12 +283,9 @@ std::optional<Failure> KeygenMode::Run(const Invocation& /*invocation*/) {
   auto keys = pki::GenerateX25519();
   if (!keys.ok()) return Error(keys.status().message());
   std::string key_pem = pki::X25519PrivateKeyToPem(keys->private_key);
-  auto failure =
-      WriteAllOrNothing({{out_key_, key_pem, "out-key"},
-                         {out_pub_, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
-  pki::Cleanse(key_pem);
-  pki::Cleanse(keys->private_key);
-  return failure;
+  CleanseOnExit cleanse{&key_pem, &keys->private_key};
+  return WriteAllOrNothing({{out_key_, key_pem, "out-key"},
+                            {out_pub_, pki::X25519PublicKeyToPem(keys->public_key), "out-pub"}});
 }
 
 // ---- print ----------------------------------------------------------------------------------

@@ -156,13 +156,9 @@ class TokensCommand final : public ClientCommand {
     carrierarr::v1::RevokeTokenRequest request;
     request.set_id(id);
     carrierarr::v1::RevokeTokenResponse response;
-    if (int failed = client.Call(&Stub::RevokeToken, request, &response, invocation.err))
-      return failed;
-    if (flags().json)
-      invocation.out << nlohmann::ordered_json{{"id", id}, {"revoked", true}}.dump() << "\n";
-    else
-      invocation.out << "revoked token " << id << "\n";
-    return kExitOk;
+    int failed = client.Call(&Stub::RevokeToken, request, &response, invocation.err);
+    if (failed == kExitOk) PrintDone(invocation.out, flags().json, "id", id, "revoked", "token");
+    return failed;
   }
 
   std::string name_, out_file_;

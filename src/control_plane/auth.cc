@@ -5,17 +5,13 @@
 
 #include <cstdlib>
 
+#include "core/strings.h"
+
 namespace carrierarr::control_plane {
 namespace {
 
 std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 15];
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(data), n));
 }
 
 std::string RandomHex(size_t bytes) {

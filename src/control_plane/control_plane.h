@@ -47,11 +47,13 @@ struct ControlPlaneOptions {
   std::chrono::seconds stale_after{0};  // 0 = 2 x status_interval
   std::chrono::seconds dead_after{300};
   int idle_shutdown_minutes = 0;
-  bool allow_exec = false;
+  bool allow_exec = false;  // EXEC commands are refused unless the fleet allows them
+  // Status writes are batched: a batch is written when it has batch_max entries or its oldest
+  // entry is batch_delay old.
   std::chrono::milliseconds batch_delay{20};
   size_t batch_max = 2000;
-  std::chrono::seconds command_grace{30};
-  const TimeSource* clock = RealTimeSource::Get();
+  std::chrono::seconds command_grace{30};  // beyond a command's timeout before it is timed_out
+  const TimeSource* clock = RealTimeSource::Get();  // tests pass a SimulatedTimeSource
   // 32-byte Ed25519 key that fleet-signed enrollment tokens must verify with; empty: refused.
   std::string enrollment_public_key;
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false

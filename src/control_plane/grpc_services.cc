@@ -264,14 +264,24 @@ grpc::ServerUnaryReactor* AgentService::GetFleetStatus(
                           "plane's admin.token file (carrierarr --admin-token-file)");  \
   } while (0)
 
+namespace {
+
+// The end of an RPC that answers with what the core returned: its error, or the value moved
+// into *response.
+template <typename T, typename Response>
+grpc::Status Answer(Result<T> result, Response* response) {
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
 grpc::Status AdminService::CreateToken(grpc::ServerContext* context,
                                        const carrierarr::v1::CreateTokenRequest* request,
                                        carrierarr::v1::CreateTokenResponse* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  auto r = cp_->CreateToken(*request);
-  if (!r.ok()) return ToGrpc(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return Answer(cp_->CreateToken(*request), response);
 }
 
 grpc::Status AdminService::ListTokens(grpc::ServerContext* context,
@@ -303,10 +313,7 @@ grpc::Status AdminService::GetNode(grpc::ServerContext* context,
                                    const carrierarr::v1::GetNodeRequest* request,
                                    carrierarr::v1::Node* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  auto r = cp_->GetNode(request->node_id());
-  if (!r.ok()) return ToGrpc(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return Answer(cp_->GetNode(request->node_id()), response);
 }
 
 grpc::Status AdminService::DeleteNode(grpc::ServerContext* context,
@@ -330,20 +337,15 @@ grpc::Status AdminService::SendCommand(grpc::ServerContext* context,
     const auto until_deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
         context->deadline() - cp_->options().clock->SystemNow());
     r = cp_->WaitCommand(r->command_id(), std::min(limit, until_deadline));
-    if (!r.ok()) return ToGrpc(r.status());
   }
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return Answer(std::move(r), response);
 }
 
 grpc::Status AdminService::GetCommand(grpc::ServerContext* context,
                                       const carrierarr::v1::GetCommandRequest* request,
                                       carrierarr::v1::CommandRecord* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  auto r = cp_->GetCommand(request->command_id());
-  if (!r.ok()) return ToGrpc(r.status());
-  *response = std::move(*r);
-  return grpc::Status::OK;
+  return Answer(cp_->GetCommand(request->command_id()), response);
 }
 
 grpc::Status AdminService::WatchEvents(grpc::ServerContext* context,

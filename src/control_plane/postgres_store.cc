@@ -2,6 +2,7 @@
 // connection; protobuf blobs are BYTEA, passed and read as binary (never as escaped text).
 #include <libpq-fe.h>
 
+#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -150,55 +151,52 @@ void AppendArrayElement(std::string& out, std::string_view v) {
   out += '"';
 }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
-
 pqxx::binarystring Bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
-std::string BytesOf(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 std::string TextOf(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
+
+// A BYTEA column to read (a plain string reads TEXT).
+struct Bytea {
+  std::string& out;
+};
+
+template <std::integral T>
+void ReadField(const pqxx::field& f, T& v) {
+  v = f.as<T>();
+}
+void ReadField(const pqxx::field& f, std::string& v) { v = TextOf(f); }
+void ReadField(const pqxx::field& f, Bytea v) { v.out = pqxx::binarystring(f).str(); }
+
+// Reads the row's fields, in order, into the arguments.
+template <typename... Outs>
+void ReadRow(const pqxx::row& r, Outs&&... out) {
+  pqxx::row::size_type i = 0;
+  (ReadField(r[i++], out), ...);
+}
 
 TokenRecord ReadToken(const pqxx::row& r) {
   TokenRecord t;
-  t.id = TextOf(r[0]);
-  t.name = TextOf(r[1]);
-  t.secret_hash = TextOf(r[2]);
-  t.max_uses = r[3].as<int32_t>();
-  t.uses = r[4].as<int32_t>();
-  t.expires_ms = r[5].as<int64_t>();
-  t.revoked = r[6].as<bool>();
-  t.created_ms = r[7].as<int64_t>();
+  ReadRow(r, t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked,
+          t.created_ms);
   return t;
 }
 
 NodeRecord ReadNode(const pqxx::row& r) {
   NodeRecord n;
-  n.node_id = TextOf(r[0]);
-  n.registration = BytesOf(r[1]);
-  n.credential_hash = TextOf(r[2]);
-  n.registered_ms = r[3].as<int64_t>();
-  n.last_seen_ms = r[4].as<int64_t>();
-  n.lifecycle = TextOf(r[5]);
-  n.last_status = BytesOf(r[6]);
+  ReadRow(r, n.node_id, Bytea{n.registration}, n.credential_hash, n.registered_ms, n.last_seen_ms,
+          n.lifecycle, Bytea{n.last_status});
   return n;
+}
+
+EventRecord ReadEvent(const pqxx::row& r) {
+  EventRecord e;
+  ReadRow(r, e.seq, e.unix_ms, e.node_id, e.kind, e.message);
+  return e;
 }
 
 CommandRecord ReadCommand(const pqxx::row& r) {
   CommandRecord c;
-  c.command_id = TextOf(r[0]);
-  c.node_id = TextOf(r[1]);
-  c.command = BytesOf(r[2]);
-  c.state = TextOf(r[3]);
-  c.created_ms = r[4].as<int64_t>();
-  c.finished_ms = r[5].as<int64_t>();
-  c.result = BytesOf(r[6]);
+  ReadRow(r, c.command_id, c.node_id, Bytea{c.command}, c.state, c.created_ms, c.finished_ms,
+          Bytea{c.result});
   return c;
 }
 
@@ -307,13 +305,7 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
-    return Call<Result<std::vector<TokenRecord>>>(
-        "list tokens", [&](pqxx::connection& c) -> Result<std::vector<TokenRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<TokenRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_tokens")) out.push_back(ReadToken(r));
-          return out;
-        });
+    return QueryAll("list tokens", "list_tokens", ReadToken);
   }
 
   Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
@@ -334,45 +326,25 @@ class PostgresStore final : public Store {
 
   Status RevokeToken(std::string_view id) override {
     const std::string key(id);
-    return Call<Status>("revoke token " + key, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      pqxx::result r = tx.exec_prepared("revoke_token", key);
-      tx.commit();
-      if (r.affected_rows() == 0) return Status::NotFound("no token with id " + key);
-      return Status::Ok();
-    });
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed, Change("revoke token " + key, "revoke_token", key));
+    if (changed == 0) return Status::NotFound("no token with id " + key);
+    return Status::Ok();
   }
 
   Status UpsertNode(const NodeRecord& node) override {
-    return Call<Status>("store node " + node.node_id, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("upsert_node", node.node_id, Bytes(node.registration), node.credential_hash,
-                       node.registered_ms, node.last_seen_ms, node.lifecycle,
-                       Bytes(node.last_status));
-      tx.commit();
-      return Status::Ok();
-    });
+    return Change("store node " + node.node_id, "upsert_node", node.node_id,
+                  Bytes(node.registration), node.credential_hash, node.registered_ms,
+                  node.last_seen_ms, node.lifecycle, Bytes(node.last_status))
+        .status();
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
-    return Call<Result<std::vector<NodeRecord>>>(
-        "list nodes", [&](pqxx::connection& c) -> Result<std::vector<NodeRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<NodeRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_nodes")) out.push_back(ReadNode(r));
-          return out;
-        });
+    return QueryAll("list nodes", "list_nodes", ReadNode);
   }
 
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     const std::string key(node_id);
-    return Call<Result<NodeRecord>>("read node " + key,
-                                    [&](pqxx::connection& c) -> Result<NodeRecord> {
-                                      pqxx::read_transaction tx(c);
-                                      pqxx::result r = tx.exec_prepared("get_node", key);
-                                      if (r.empty()) return Status::NotFound("no node " + key);
-                                      return ReadNode(r[0]);
-                                    });
+    return FoundOr(QueryOne("read node " + key, "get_node", ReadNode, key), "no node " + key);
   }
 
   Status DeleteNode(std::string_view node_id) override {
@@ -389,14 +361,10 @@ class PostgresStore final : public Store {
 
   Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
     const std::string key(node_id);
-    const std::string value(lifecycle);
-    return Call<Status>("set the lifecycle of node " + key, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      pqxx::result r = tx.exec_prepared("set_lifecycle", key, value);
-      tx.commit();
-      if (r.affected_rows() == 0) return Status::NotFound("no node " + key);
-      return Status::Ok();
-    });
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed, Change("set the lifecycle of node " + key,
+                                                     "set_lifecycle", key, std::string(lifecycle)));
+    if (changed == 0) return Status::NotFound("no node " + key);
+    return Status::Ok();
   }
 
   Status WriteStatuses(std::span<const StatusWrite> writes) override {
@@ -414,57 +382,35 @@ class PostgresStore final : public Store {
       AppendArrayElement(ids, id);
       if (seen.size() > 1) seen += ',';
       seen += std::to_string(value.first);
-      AppendArrayElement(statuses, Hex(value.second));
+      AppendArrayElement(statuses, HexEncode(value.second));
     }
     ids += '}';
     seen += '}';
     statuses += '}';
-    return Call<Status>("record " + std::to_string(writes.size()) + " statuses",
-                        [&](pqxx::connection& c) -> Status {
-                          pqxx::work tx(c);
-                          tx.exec_prepared("write_statuses", ids, seen, statuses);
-                          tx.commit();
-                          return Status::Ok();
-                        });
+    return Change("record " + std::to_string(writes.size()) + " statuses", "write_statuses", ids,
+                  seen, statuses)
+        .status();
   }
 
   Status PutCommand(const CommandRecord& command) override {
-    return Call<Status>("store command " + command.command_id, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("put_command", command.command_id, command.node_id, Bytes(command.command),
-                       command.state, command.created_ms, command.finished_ms,
-                       Bytes(command.result));
-      tx.commit();
-      return Status::Ok();
-    });
+    return Change("store command " + command.command_id, "put_command", command.command_id,
+                  command.node_id, Bytes(command.command), command.state, command.created_ms,
+                  command.finished_ms, Bytes(command.result))
+        .status();
   }
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     const std::string key(command_id);
-    return Call<Result<CommandRecord>>("read command " + key,
-                                       [&](pqxx::connection& c) -> Result<CommandRecord> {
-                                         pqxx::read_transaction tx(c);
-                                         pqxx::result r = tx.exec_prepared("get_command", key);
-                                         if (r.empty())
-                                           return Status::NotFound("no command " + key);
-                                         return ReadCommand(r[0]);
-                                       });
+    return FoundOr(QueryOne("read command " + key, "get_command", ReadCommand, key),
+                   "no command " + key);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
                                                   bool unfinished_only) override {
     const std::string key(node_id);
-    return Call<Result<std::vector<CommandRecord>>>(
-        "list the commands of node " + key,
-        [&](pqxx::connection& c) -> Result<std::vector<CommandRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<CommandRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared(
-                   unfinished_only ? "list_unfinished_commands" : "list_commands", key)) {
-            out.push_back(ReadCommand(r));
-          }
-          return out;
-        });
+    return QueryAll("list the commands of node " + key,
+                    unfinished_only ? "list_unfinished_commands" : "list_commands", ReadCommand,
+                    key);
   }
 
   Result<int64_t> AppendEvent(const EventRecord& event) override {
@@ -480,45 +426,57 @@ class PostgresStore final : public Store {
 
   Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
     if (limit <= 0) return std::vector<EventRecord>();
-    return Call<Result<std::vector<EventRecord>>>(
-        "list events", [&](pqxx::connection& c) -> Result<std::vector<EventRecord>> {
-          pqxx::read_transaction tx(c);
-          std::vector<EventRecord> out;
-          for (const pqxx::row& r : tx.exec_prepared("list_events", after_seq, limit)) {
-            EventRecord e;
-            e.seq = r[0].as<int64_t>();
-            e.unix_ms = r[1].as<int64_t>();
-            e.node_id = TextOf(r[2]);
-            e.kind = TextOf(r[3]);
-            e.message = TextOf(r[4]);
-            out.push_back(std::move(e));
-          }
-          return out;
-        });
+    return QueryAll("list events", "list_events", ReadEvent, after_seq, limit);
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
-    const std::string k(key), v(value);
-    return Call<Status>("store setting " + k, [&](pqxx::connection& c) -> Status {
-      pqxx::work tx(c);
-      tx.exec_prepared("put_setting", k, v);
-      tx.commit();
-      return Status::Ok();
-    });
+    const std::string k(key);
+    return Change("store setting " + k, "put_setting", k, std::string(value)).status();
   }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     const std::string k(key);
-    return Call<Result<std::optional<std::string>>>(
-        "read setting " + k, [&](pqxx::connection& c) -> Result<std::optional<std::string>> {
-          pqxx::read_transaction tx(c);
-          pqxx::result r = tx.exec_prepared("get_setting", k);
-          if (r.empty()) return std::optional<std::string>();
-          return std::optional<std::string>(TextOf(r[0][0]));
-        });
+    return QueryOne(
+        "read setting " + k, "get_setting", [](const pqxx::row& r) { return TextOf(r[0]); }, k);
   }
 
  private:
+  // Runs prepared statement `name` with `params` in a transaction of its own; the number of
+  // rows it changed.
+  template <typename... Params>
+  Result<pqxx::result::size_type> Change(const std::string& what, const char* name,
+                                         const Params&... params) {
+    return Call<Result<pqxx::result::size_type>>(
+        what, [&](pqxx::connection& c) -> Result<pqxx::result::size_type> {
+          pqxx::work tx(c);
+          pqxx::result r = tx.exec_prepared(name, params...);
+          tx.commit();
+          return r.affected_rows();
+        });
+  }
+
+  // Every row of prepared statement `name`'s result, as `read` makes them.
+  template <typename Read, typename... Params>
+  auto QueryAll(const std::string& what, const char* name, Read read, const Params&... params)
+      -> Result<std::vector<decltype(read(std::declval<const pqxx::row&>()))>> {
+    using Rows = std::vector<decltype(read(std::declval<const pqxx::row&>()))>;
+    return Call<Result<Rows>>(what, [&](pqxx::connection& c) -> Result<Rows> {
+      pqxx::read_transaction tx(c);
+      Rows out;
+      for (const pqxx::row& r : tx.exec_prepared(name, params...)) out.push_back(read(r));
+      return out;
+    });
+  }
+
+  // The row of a query by key (it has one at most), as `read` makes it; nullopt when none.
+  template <typename Read, typename... Params>
+  auto QueryOne(const std::string& what, const char* name, Read read, const Params&... params)
+      -> Result<std::optional<decltype(read(std::declval<const pqxx::row&>()))>> {
+    CARRIERARR_ASSIGN_OR_RETURN(auto rows, QueryAll(what, name, read, params...));
+    using Row = std::optional<typename decltype(rows)::value_type>;
+    return rows.empty() ? Row() : Row(std::move(rows.front()));
+  }
+
   Status ConnectLocked() {
     try {
       auto conn = std::make_unique<pqxx::connection>(conninfo_);

@@ -134,18 +134,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   if (!store.ok()) return store.status().WithPrefix("--db");
   auto enrollment_key = ReadEnrollmentKey(o.enrollment_key);
   if (!enrollment_key.ok()) return enrollment_key.status();
-  ControlPlaneOptions cpo{.heartbeat_interval = o.heartbeat_interval,
-                          .status_interval = o.status_interval,
-                          .stale_after = o.stale_after,
-                          .dead_after = o.dead_after,
-                          .idle_shutdown_minutes = o.idle_shutdown_minutes,
-                          .allow_exec = o.allow_exec,
-                          .batch_delay = o.batch_delay,
-                          .batch_max = o.batch_max,
-                          .command_grace = o.command_grace,
-                          .clock = o.clock};
-  cpo.enrollment_public_key = std::move(*enrollment_key);
-  auto cp = ControlPlane::Create(std::move(*store), cpo);
+  ControlPlaneOptions control_plane_options = o;
+  control_plane_options.enrollment_public_key = std::move(*enrollment_key);
+  auto cp = ControlPlane::Create(std::move(*store), std::move(control_plane_options));
   if (!cp.ok()) return cp.status();
   impl->cp = std::move(*cp);
 

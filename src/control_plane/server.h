@@ -11,14 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "control_plane/control_plane.h"
 #include "core/status.h"
-#include "core/time_source.h"
 
 namespace carrierarr::control_plane {
 
-class ControlPlane;
-
-struct ServeOptions {
+// The control plane's own options (intervals, batching, exec, clock) and where it listens.
+struct ServeOptions : ControlPlaneOptions {
   // Store URL: a SQLite path ("sqlite:PATH" or PATH) or "postgres://...".
   std::string db = "carrierarr.db";
   // Where the admin token (admin.token, 0600) is written on first start.
@@ -33,21 +32,7 @@ struct ServeOptions {
   // PEM Ed25519 public key (carrierarr up's <state>/control/enrollment.pub): agents may also
   // enrol with tokens signed by its private key (pki/enrollment_token.h). Empty: not accepted.
   std::string enrollment_key;
-
-  std::chrono::seconds heartbeat_interval{10};
-  std::chrono::seconds status_interval{30};
-  std::chrono::seconds stale_after{0};  // 0 = 2 x status_interval
-  std::chrono::seconds dead_after{300};
-  int idle_shutdown_minutes = 0;
-  bool allow_exec = false;  // EXEC commands are refused unless the fleet allows them
-
-  // Status writes are batched: a batch is written when it has batch_max entries or its oldest
-  // entry is batch_delay old.
-  std::chrono::milliseconds batch_delay{20};
-  size_t batch_max = 2000;
-  size_t max_message_bytes = 1 << 20;      // larger gRPC messages are refused
-  std::chrono::seconds command_grace{30};  // beyond a command's timeout before it is timed_out
-  const TimeSource* clock = RealTimeSource::Get();  // tests pass a SimulatedTimeSource
+  size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
 };
 
 class Server {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <concepts>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -131,6 +132,11 @@ constexpr char kAppendEvent[] =
 constexpr char kListEvents[] =
     "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
+// A statement parameter to bind as BLOB (a string binds as TEXT).
+struct Blob {
+  std::string_view bytes;
+};
+
 // A cached statement in use: binds parameters, steps, reads columns, and resets itself (keeping
 // the compiled statement for the next call) when it goes out of scope.
 class Stmt {
@@ -143,34 +149,47 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
-  Stmt& Int(int i, int64_t v) {
-    Check(sqlite3_bind_int64(stmt_, i, v));
-    return *this;
-  }
-  Stmt& Text(int i, std::string_view v) {
-    // SQLITE_TRANSIENT copies: the bound views need not outlive the call.
-    Check(sqlite3_bind_text64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT,
-                              SQLITE_UTF8));
-    return *this;
-  }
-  Stmt& Blob(int i, std::string_view v) {
-    // A null data pointer would bind NULL, not an empty blob.
-    Check(v.empty() ? sqlite3_bind_zeroblob(stmt_, i, 0)
-                    : sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
-    return *this;
+  // Binds the arguments to ?1, ?2, ...: integers and bools as INTEGER, strings as TEXT, Blob as
+  // BLOB.
+  template <typename... Args>
+  void Bind(const Args&... args) {
+    int i = 0;
+    (BindOne(++i, args), ...);
   }
   // SQLITE_ROW, SQLITE_DONE or an error code; a failed bind is reported here.
   int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
 
-  int64_t ColInt(int i) const { return sqlite3_column_int64(stmt_, i); }
-  std::string ColText(int i) const { return ColBytes(i); }
-  std::string ColBytes(int i) const {
+  // Reads columns 0, 1, ... of the current row into the arguments: integers and bools from
+  // INTEGER, strings from TEXT or BLOB.
+  template <typename... Outs>
+  void Columns(Outs&... out) const {
+    int i = 0;
+    (ColumnInto(i++, out), ...);
+  }
+  std::string ColText(int i) const {
     const void* p = sqlite3_column_blob(stmt_, i);
     int n = sqlite3_column_bytes(stmt_, i);
     return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
   }
 
  private:
+  template <std::integral T>
+  void ColumnInto(int i, T& v) const {
+    v = static_cast<T>(sqlite3_column_int64(stmt_, i));
+  }
+  void ColumnInto(int i, std::string& v) const { v = ColText(i); }
+  void BindOne(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_, i, v)); }
+  void BindOne(int i, std::string_view v) {
+    // SQLITE_TRANSIENT copies: the bound views need not outlive the call.
+    Check(sqlite3_bind_text64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT,
+                              SQLITE_UTF8));
+  }
+  void BindOne(int i, Blob v) {
+    // A null data pointer would bind NULL, not an empty blob.
+    Check(v.bytes.empty()
+              ? sqlite3_bind_zeroblob(stmt_, i, 0)
+              : sqlite3_bind_blob64(stmt_, i, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT));
+  }
   void Check(int rc) {
     if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   }
@@ -180,49 +199,26 @@ class Stmt {
 
 TokenRecord ReadToken(const Stmt& s) {
   TokenRecord t;
-  t.id = s.ColText(0);
-  t.name = s.ColText(1);
-  t.secret_hash = s.ColText(2);
-  t.max_uses = static_cast<int32_t>(s.ColInt(3));
-  t.uses = static_cast<int32_t>(s.ColInt(4));
-  t.expires_ms = s.ColInt(5);
-  t.revoked = s.ColInt(6) != 0;
-  t.created_ms = s.ColInt(7);
+  s.Columns(t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked, t.created_ms);
   return t;
 }
 
 NodeRecord ReadNode(const Stmt& s) {
   NodeRecord n;
-  n.node_id = s.ColText(0);
-  n.registration = s.ColBytes(1);
-  n.credential_hash = s.ColText(2);
-  n.registered_ms = s.ColInt(3);
-  n.last_seen_ms = s.ColInt(4);
-  n.lifecycle = s.ColText(5);
-  n.last_status = s.ColBytes(6);
+  s.Columns(n.node_id, n.registration, n.credential_hash, n.registered_ms, n.last_seen_ms,
+            n.lifecycle, n.last_status);
   return n;
 }
 
 EventRecord ReadEvent(const Stmt& s) {
-  return {.seq = s.ColInt(0),
-          .unix_ms = s.ColInt(1),
-          .node_id = s.ColText(2),
-          .kind = s.ColText(3),
-          .message = s.ColText(4)};
+  EventRecord e;
+  s.Columns(e.seq, e.unix_ms, e.node_id, e.kind, e.message);
+  return e;
 }
-
-// For statements without parameters.
-constexpr auto kNoParams = [](Stmt&) {};
 
 CommandRecord ReadCommand(const Stmt& s) {
   CommandRecord c;
-  c.command_id = s.ColText(0);
-  c.node_id = s.ColText(1);
-  c.command = s.ColBytes(2);
-  c.state = s.ColText(3);
-  c.created_ms = s.ColInt(4);
-  c.finished_ms = s.ColInt(5);
-  c.result = s.ColBytes(6);
+  s.Columns(c.command_id, c.node_id, c.command, c.state, c.created_ms, c.finished_ms, c.result);
   return c;
 }
 
@@ -272,16 +268,8 @@ class SqliteStore final : public Store {
 
   Status PutToken(const TokenRecord& token) override {
     std::lock_guard lock(mu_);
-    Status st = Exec(kPutToken, "store token " + token.id, [&](Stmt& s) {
-      s.Text(1, token.id)
-          .Text(2, token.name)
-          .Text(3, token.secret_hash)
-          .Int(4, token.max_uses)
-          .Int(5, token.uses)
-          .Int(6, token.expires_ms)
-          .Int(7, token.revoked ? 1 : 0)
-          .Int(8, token.created_ms);
-    });
+    Status st = Exec(kPutToken, "store token " + token.id, token.id, token.name, token.secret_hash,
+                     token.max_uses, token.uses, token.expires_ms, token.revoked, token.created_ms);
     if (st.code() != StatusCode::kAlreadyExists) return st;
     const bool id_taken = st.message().find("tokens.id") != std::string::npos;
     return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
@@ -290,7 +278,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<TokenRecord>> ListTokens() override {
     std::lock_guard lock(mu_);
-    return QueryAll(kListTokens, "list tokens", kNoParams, ReadToken);
+    return QueryAll(kListTokens, "list tokens", ReadToken);
   }
 
   Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
@@ -309,39 +297,27 @@ class SqliteStore final : public Store {
 
   Status RevokeToken(std::string_view id) override {
     std::lock_guard lock(mu_);
-    CARRIERARR_RETURN_IF_ERROR(
-        Exec(kRevokeToken, "revoke token " + std::string(id), [&](Stmt& s) { s.Text(1, id); }));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kRevokeToken, "revoke token " + std::string(id), id));
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no token with id " + std::string(id));
     return Status::Ok();
   }
 
   Status UpsertNode(const NodeRecord& node) override {
     std::lock_guard lock(mu_);
-    return Exec(kUpsertNode, "store node " + node.node_id, [&](Stmt& s) {
-      s.Text(1, node.node_id)
-          .Blob(2, node.registration)
-          .Text(3, node.credential_hash)
-          .Int(4, node.registered_ms)
-          .Int(5, node.last_seen_ms)
-          .Text(6, node.lifecycle)
-          .Blob(7, node.last_status);
-    });
+    return Exec(kUpsertNode, "store node " + node.node_id, node.node_id, Blob{node.registration},
+                node.credential_hash, node.registered_ms, node.last_seen_ms, node.lifecycle,
+                Blob{node.last_status});
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
     std::lock_guard lock(mu_);
-    return QueryAll(kListNodes, "list nodes", kNoParams, ReadNode);
+    return QueryAll(kListNodes, "list nodes", ReadNode);
   }
 
   Result<NodeRecord> GetNode(std::string_view node_id) override {
     std::lock_guard lock(mu_);
     const std::string id(node_id);
-    CARRIERARR_ASSIGN_OR_RETURN(
-        std::optional<NodeRecord> node,
-        QueryOne(
-            kGetNode, "read node " + id, [&](Stmt& s) { s.Text(1, id); }, ReadNode));
-    if (!node) return Status::NotFound("no node " + id);
-    return std::move(*node);
+    return FoundOr(QueryOne(kGetNode, "read node " + id, ReadNode, id), "no node " + id);
   }
 
   Status DeleteNode(std::string_view node_id) override {
@@ -351,9 +327,8 @@ class SqliteStore final : public Store {
 
   Status SetLifecycle(std::string_view node_id, std::string_view lifecycle) override {
     std::lock_guard lock(mu_);
-    CARRIERARR_RETURN_IF_ERROR(Exec(kSetLifecycle,
-                                    "set the lifecycle of node " + std::string(node_id),
-                                    [&](Stmt& s) { s.Text(1, node_id).Text(2, lifecycle); }));
+    CARRIERARR_RETURN_IF_ERROR(Exec(
+        kSetLifecycle, "set the lifecycle of node " + std::string(node_id), node_id, lifecycle));
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
     return Status::Ok();
   }
@@ -363,9 +338,8 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     return InTransaction("commit " + std::to_string(writes.size()) + " statuses", [&] {
       for (const StatusWrite& w : writes) {
-        CARRIERARR_RETURN_IF_ERROR(
-            Exec(kWriteStatus, "record the status of node " + w.node_id,
-                 [&](Stmt& s) { s.Text(1, w.node_id).Int(2, w.seen_ms).Blob(3, w.status); }));
+        CARRIERARR_RETURN_IF_ERROR(Exec(kWriteStatus, "record the status of node " + w.node_id,
+                                        w.node_id, w.seen_ms, Blob{w.status}));
       }
       return Status::Ok();
     });
@@ -373,50 +347,36 @@ class SqliteStore final : public Store {
 
   Status PutCommand(const CommandRecord& command) override {
     std::lock_guard lock(mu_);
-    return Exec(kPutCommand, "store command " + command.command_id, [&](Stmt& s) {
-      s.Text(1, command.command_id)
-          .Text(2, command.node_id)
-          .Blob(3, command.command)
-          .Text(4, command.state)
-          .Int(5, command.created_ms)
-          .Int(6, command.finished_ms)
-          .Blob(7, command.result);
-    });
+    return Exec(kPutCommand, "store command " + command.command_id, command.command_id,
+                command.node_id, Blob{command.command}, command.state, command.created_ms,
+                command.finished_ms, Blob{command.result});
   }
 
   Result<CommandRecord> GetCommand(std::string_view command_id) override {
     std::lock_guard lock(mu_);
     const std::string id(command_id);
-    CARRIERARR_ASSIGN_OR_RETURN(
-        std::optional<CommandRecord> command,
-        QueryOne(
-            kGetCommand, "read command " + id, [&](Stmt& s) { s.Text(1, id); }, ReadCommand));
-    if (!command) return Status::NotFound("no command " + id);
-    return std::move(*command);
+    return FoundOr(QueryOne(kGetCommand, "read command " + id, ReadCommand, id),
+                   "no command " + id);
   }
 
   Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
                                                   bool unfinished_only) override {
     std::lock_guard lock(mu_);
-    return QueryAll(
-        unfinished_only ? kListUnfinishedCommands : kListCommands,
-        "list the commands of node " + std::string(node_id), [&](Stmt& s) { s.Text(1, node_id); },
-        ReadCommand);
+    return QueryAll(unfinished_only ? kListUnfinishedCommands : kListCommands,
+                    "list the commands of node " + std::string(node_id), ReadCommand, node_id);
   }
 
   Result<int64_t> AppendEvent(const EventRecord& event) override {
     std::lock_guard lock(mu_);
-    CARRIERARR_RETURN_IF_ERROR(Exec(kAppendEvent, "append an event", [&](Stmt& s) {
-      s.Int(1, event.unix_ms).Text(2, event.node_id).Text(3, event.kind).Text(4, event.message);
-    }));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kAppendEvent, "append an event", event.unix_ms, event.node_id,
+                                    event.kind, event.message));
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   }
 
   Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
     if (limit <= 0) return std::vector<EventRecord>();
     std::lock_guard lock(mu_);
-    return QueryAll(
-        kListEvents, "list events", [&](Stmt& s) { s.Int(1, after_seq).Int(2, limit); }, ReadEvent);
+    return QueryAll(kListEvents, "list events", ReadEvent, after_seq, limit);
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
@@ -441,25 +401,26 @@ class SqliteStore final : public Store {
     return stmt;
   }
 
-  // Runs a statement for its effect; `bind` sets its parameters. `what` says what failed.
-  template <typename Bind = decltype(kNoParams)>
-  Status Exec(const char* sql, const std::string& what, const Bind& bind = kNoParams) {
+  // Runs a statement for its effect with `params` bound (see Stmt::Bind). `what` says what
+  // failed.
+  template <typename... Params>
+  Status Exec(const char* sql, const std::string& what, const Params&... params) {
     CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
     Stmt s(stmt);
-    bind(s);
+    s.Bind(params...);
     int rc = s.Step();
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error(rc, what);
     return Status::Ok();
   }
 
   // The first row `read` makes of the statement's result; nullopt when there is none.
-  template <typename Bind, typename Read>
-  auto QueryOne(const char* sql, const std::string& what, const Bind& bind, Read read)
+  template <typename Read, typename... Params>
+  auto QueryOne(const char* sql, const std::string& what, Read read, const Params&... params)
       -> Result<std::optional<decltype(read(std::declval<const Stmt&>()))>> {
     using T = decltype(read(std::declval<const Stmt&>()));
     CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
     Stmt s(stmt);
-    bind(s);
+    s.Bind(params...);
     int rc = s.Step();
     if (rc == SQLITE_ROW) return std::optional<T>(read(s));
     if (rc == SQLITE_DONE) return std::optional<T>();
@@ -467,12 +428,12 @@ class SqliteStore final : public Store {
   }
 
   // Every row of the statement's result, as `read` makes them.
-  template <typename Bind, typename Read>
-  auto QueryAll(const char* sql, const std::string& what, const Bind& bind, Read read)
+  template <typename Read, typename... Params>
+  auto QueryAll(const char* sql, const std::string& what, Read read, const Params&... params)
       -> Result<std::vector<decltype(read(std::declval<const Stmt&>()))>> {
     CARRIERARR_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
     Stmt s(stmt);
-    bind(s);
+    s.Bind(params...);
     std::vector<decltype(read(std::declval<const Stmt&>()))> out;
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) out.push_back(read(s));
@@ -531,36 +492,32 @@ class SqliteStore final : public Store {
   }
 
   Result<TokenRecord> ConsumeTokenLocked(std::string_view secret_hash, int64_t now_ms) {
-    CARRIERARR_ASSIGN_OR_RETURN(std::optional<TokenRecord> token,
-                                QueryOne(
-                                    kFindToken, "look up the enrollment token",
-                                    [&](Stmt& s) { s.Text(1, secret_hash); }, ReadToken));
+    CARRIERARR_ASSIGN_OR_RETURN(
+        std::optional<TokenRecord> token,
+        QueryOne(kFindToken, "look up the enrollment token", ReadToken, secret_hash));
     if (!token) return Status::NotFound("no enrollment token matches this secret");
     CARRIERARR_RETURN_IF_ERROR(CheckTokenUsable(*token, now_ms));
-    CARRIERARR_RETURN_IF_ERROR(Exec(kUseToken, "count a use of token " + token->id,
-                                    [&](Stmt& s) { s.Text(1, token->id); }));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kUseToken, "count a use of token " + token->id, token->id));
     ++token->uses;
     return std::move(*token);
   }
 
   Status DeleteNodeLocked(std::string_view node_id) {
-    const auto bind_id = [&](Stmt& s) { s.Text(1, node_id); };
     CARRIERARR_RETURN_IF_ERROR(
-        Exec(kDeleteNodeCommands, "delete the commands of node " + std::string(node_id), bind_id));
-    CARRIERARR_RETURN_IF_ERROR(Exec(kDeleteNode, "delete node " + std::string(node_id), bind_id));
+        Exec(kDeleteNodeCommands, "delete the commands of node " + std::string(node_id), node_id));
+    CARRIERARR_RETURN_IF_ERROR(Exec(kDeleteNode, "delete node " + std::string(node_id), node_id));
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no node " + std::string(node_id));
     return Status::Ok();
   }
 
   Status PutSettingLocked(std::string_view key, std::string_view value) {
-    return Exec(kPutSetting, "store setting " + std::string(key),
-                [&](Stmt& s) { s.Text(1, key).Text(2, value); });
+    return Exec(kPutSetting, "store setting " + std::string(key), key, value);
   }
 
   Result<std::optional<std::string>> GetSettingLocked(std::string_view key) {
     return QueryOne(
-        kGetSetting, "read setting " + std::string(key), [&](Stmt& s) { s.Text(1, key); },
-        [](const Stmt& s) { return s.ColText(0); });
+        kGetSetting, "read setting " + std::string(key), [](const Stmt& s) { return s.ColText(0); },
+        key);
   }
 
   bool IsUniqueViolation(int rc) const {

@@ -38,6 +38,14 @@ struct TokenRecord {
 // "expired", "already used"). Both stores' ConsumeToken apply it, under their row lock.
 Status CheckTokenUsable(const TokenRecord& token, int64_t now_ms);
 
+// For the stores' Get methods: the row a query found, or NotFound(`missing`) when it found none.
+template <typename T>
+Result<T> FoundOr(Result<std::optional<T>> row, const std::string& missing) {
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(missing);
+  return std::move(**row);
+}
+
 struct NodeRecord {
   std::string node_id;
   std::string registration;     // serialized ec2agent.v1.RegisterRequest

@@ -48,17 +48,6 @@ std::string Sha256(std::string_view data) {
   return out;
 }
 
-std::string HexEncode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
 Result<std::string> X25519PublicKey(std::string_view private_key) {
   if (private_key.size() != kKeyLen)
     return Status::InvalidArgument("X25519 private key is not 32 bytes");

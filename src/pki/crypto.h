@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "core/strings.h"
 
 namespace carrierarr::pki {
 
@@ -22,8 +23,8 @@ inline constexpr size_t kEd25519SignatureLen = 64;
 void InitCrypto();
 
 Result<std::string> RandomBytes(size_t n);
-std::string Sha256(std::string_view data);      // 32 raw bytes
-std::string HexEncode(std::string_view bytes);  // lowercase
+std::string Sha256(std::string_view data);  // 32 raw bytes
+using carrierarr::HexEncode;  // (core/strings.h) for the callers that name it pki::HexEncode
 
 struct KeyPair {
   std::string private_key;
