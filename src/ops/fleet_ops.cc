@@ -166,8 +166,8 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                                    .lifetime = ctx.spec.mesh.ca_lifetime,
                                                    .mesh = ctx.spec.mesh.cidr,
                                                    .time = ctx.seams.time}));
-  d.resources.push_back(provision::MakeEnrollmentKeyResource(
-      {.key_path = ctx.paths.EnrollmentKey(), .public_key_path = ctx.paths.EnrollmentPublicKey()}));
+  d.resources.push_back(provision::MakeEnrollmentKeyResource(ctx.paths.EnrollmentKey(),
+                                                             ctx.paths.EnrollmentPublicKey()));
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;

@@ -159,20 +159,19 @@ class HostCertResource final : public Resource {
 
 class EnrollmentKeyResource final : public Resource {
  public:
-  explicit EnrollmentKeyResource(EnrollmentKeyParams p) : p_(std::move(p)) {}
+  EnrollmentKeyResource(std::string key_path, std::string public_key_path)
+      : key_path_(std::move(key_path)), public_key_path_(std::move(public_key_path)) {}
   std::string id() const override { return kEnrollmentKeyId; }
   std::string kind() const override { return "enrollment-key"; }
-  std::string summary() const override {
-    return "Ed25519 key that signs the agents' enrollment tokens";
-  }
+  std::string summary() const override { return "Ed25519 key that signs agent tokens"; }
   std::vector<std::string> deps() const override { return {}; }
   std::string hash() const override { return "ed25519"; }  // made anew only when missing or broken
-  Json attrs() const override { return {{"key_path", p_.key_path}, {"path", p_.public_key_path}}; }
+  Json attrs() const override { return {{"key_path", key_path_}, {"path", public_key_path_}}; }
 
   // Both files parse and the public key is the private key's own.
   Result<bool> Exists() const override {
-    auto key = ReadFile(p_.key_path);
-    auto pub = ReadFile(p_.public_key_path);
+    auto key = ReadFile(key_path_);
+    auto pub = ReadFile(public_key_path_);
     if (!key.ok() || !pub.ok()) return false;
     auto raw_key = pki::ParseEd25519PrivateKeyPem(*key);
     pki::Cleanse(*key);
@@ -189,16 +188,16 @@ class EnrollmentKeyResource final : public Resource {
     if (!keys.ok()) return keys.status();
     std::string key_pem = pki::Ed25519PrivateKeyToPem(keys->private_key);
     pki::Cleanse(keys->private_key);
-    Status s = WriteFileAtomic(p_.key_path, key_pem, 0600, Overwrite::kNo);
+    Status s = WriteFileAtomic(key_path_, key_pem, 0600, Overwrite::kNo);
     pki::Cleanse(key_pem);
     CARRIERARR_RETURN_IF_ERROR(s);
     CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(
-        p_.public_key_path, pki::Ed25519PublicKeyToPem(keys->public_key), 0600, Overwrite::kNo));
+        public_key_path_, pki::Ed25519PublicKeyToPem(keys->public_key), 0600, Overwrite::kNo));
     return attrs();
   }
 
  private:
-  EnrollmentKeyParams p_;
+  std::string key_path_, public_key_path_;
 };
 
 class FileResource final : public Resource {
@@ -240,8 +239,9 @@ std::unique_ptr<Resource> MakeHostCertResource(const HostCertParams& params) {
   return std::make_unique<HostCertResource>(params);
 }
 
-std::unique_ptr<Resource> MakeEnrollmentKeyResource(const EnrollmentKeyParams& params) {
-  return std::make_unique<EnrollmentKeyResource>(params);
+std::unique_ptr<Resource> MakeEnrollmentKeyResource(const std::string& key_path,
+                                                    const std::string& public_key_path) {
+  return std::make_unique<EnrollmentKeyResource>(key_path, public_key_path);
 }
 
 std::unique_ptr<Resource> MakeFileResource(const std::string& id, const std::string& summary,

@@ -43,10 +43,8 @@ inline constexpr char kEnrollmentKeyId[] = "enrollment-key";
 
 // The Ed25519 key pair that signs the agents' enrollment tokens (pki/enrollment_token.h): the
 // private key stays with the operator's side; the control plane reads only the public key.
-struct EnrollmentKeyParams {
-  std::string key_path, public_key_path;
-};
-std::unique_ptr<Resource> MakeEnrollmentKeyResource(const EnrollmentKeyParams& params);
+std::unique_ptr<Resource> MakeEnrollmentKeyResource(const std::string& key_path,
+                                                    const std::string& public_key_path);
 
 // A plain file with fixed content (mode 0600), e.g. a rendered Nebula config.
 std::unique_ptr<Resource> MakeFileResource(const std::string& id, const std::string& summary,

@@ -26,8 +26,8 @@ TEST(SignedMinterTest, SignsForTheNodeAndLifetimeOnTheInjectedClock) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
   EXPECT_NE(missing.status().message().find("enrollment key"), std::string::npos);
 
-  auto key = provision::MakeEnrollmentKeyResource(
-      {.key_path = paths.EnrollmentKey(), .public_key_path = paths.EnrollmentPublicKey()});
+  auto key =
+      provision::MakeEnrollmentKeyResource(paths.EnrollmentKey(), paths.EnrollmentPublicKey());
   ASSERT_TRUE(key->Create().ok());
   auto token = minter->Mint("w-1", "2h");
   ASSERT_TRUE(token.ok()) << token.status().ToString();

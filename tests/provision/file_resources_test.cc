@@ -177,9 +177,10 @@ TEST_F(FileResourcesTest, CaHashFollowsItsInputsNotItsPaths) {
 }
 
 TEST_F(FileResourcesTest, EnrollmentKeyIsAPrivateKeyAndItsOwnPublicHalf) {
-  const EnrollmentKeyParams paths{.key_path = dir_ / "enrollment.key",
-                                  .public_key_path = dir_ / "enrollment.pub"};
-  auto key = MakeEnrollmentKeyResource(paths);
+  const struct {
+    std::string key_path, public_key_path;
+  } paths{dir_ / "enrollment.key", dir_ / "enrollment.pub"};
+  auto key = MakeEnrollmentKeyResource(paths.key_path, paths.public_key_path);
   EXPECT_FALSE(Exists(*key));
   MustCreate(*key);
   EXPECT_TRUE(Exists(*key));
