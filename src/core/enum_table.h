@@ -37,6 +37,13 @@ constexpr const Row* EnumRow(const Row (&rows)[N], E value) {
   return i < N ? &rows[i] : nullptr;
 }
 
+// The name of `value`, or `unknown` for a value outside the enum.
+template <typename Row, std::size_t N, typename E>
+constexpr std::string_view EnumNameOr(const Row (&rows)[N], E value, std::string_view unknown) {
+  const Row* row = EnumRow(rows, value);
+  return row != nullptr ? row->name : unknown;
+}
+
 // The row whose `name` is `name`, or null.
 template <typename Row, std::size_t N>
 constexpr const Row* EnumRowNamed(const Row (&rows)[N], std::string_view name) {

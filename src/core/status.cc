@@ -25,10 +25,7 @@ static_assert(IsEnumTable(kCodeNames, StatusCode::kAborted));
 
 }  // namespace
 
-std::string_view StatusCodeName(StatusCode code) {
-  const auto* row = EnumRow(kCodeNames, code);
-  return row != nullptr ? row->name : "unknown";
-}
+std::string_view StatusCodeName(StatusCode code) { return EnumNameOr(kCodeNames, code, "unknown"); }
 
 Status Status::WithPrefix(std::string_view prefix) const {
   if (ok()) return *this;

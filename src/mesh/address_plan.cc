@@ -23,10 +23,7 @@ static_assert(IsEnumTable(kRoleNames, Role::kWorker));
 
 }  // namespace
 
-std::string_view RoleName(Role role) {
-  const auto* row = EnumRow(kRoleNames, role);
-  return row != nullptr ? row->name : "?";
-}
+std::string_view RoleName(Role role) { return EnumNameOr(kRoleNames, role, "?"); }
 
 uint32_t LighthouseIp(const spec::FleetSpec& fleet) { return fleet.mesh.cidr.Network() | 0x0001; }
 

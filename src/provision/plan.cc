@@ -177,10 +177,7 @@ static_assert(IsEnumTable(kActions, Action::kDelete));
 
 }  // namespace
 
-std::string_view ActionName(Action action) {
-  const ActionRow* row = EnumRow(kActions, action);
-  return row != nullptr ? row->name : "?";
-}
+std::string_view ActionName(Action action) { return EnumNameOr(kActions, action, "?"); }
 
 char ActionSymbol(Action action) {
   const ActionRow* row = EnumRow(kActions, action);

@@ -33,10 +33,7 @@ Result<Phase> ParsePhase(const std::string& s) {
 
 }  // namespace
 
-std::string_view PhaseName(Phase phase) {
-  const auto* row = EnumRow(kPhaseNames, phase);
-  return row != nullptr ? row->name : "?";
-}
+std::string_view PhaseName(Phase phase) { return EnumNameOr(kPhaseNames, phase, "?"); }
 
 nlohmann::json StateToJson(const FleetState& state) {
   nlohmann::json j;
