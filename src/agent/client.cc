@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +20,7 @@
 
 #include "agent/backoff.h"
 #include "agent/options.h"
+#include "core/enum_table.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
@@ -32,72 +34,43 @@ using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>;
 
 namespace {
 
+// gRPC's codes as gRPC spells them: grpc++ offers no name for a code.
+constexpr EnumName<grpc::StatusCode> kGrpcCodeNames[] = {
+    {grpc::OK, "OK"},
+    {grpc::CANCELLED, "CANCELLED"},
+    {grpc::UNKNOWN, "UNKNOWN"},
+    {grpc::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+    {grpc::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"},
+    {grpc::NOT_FOUND, "NOT_FOUND"},
+    {grpc::ALREADY_EXISTS, "ALREADY_EXISTS"},
+    {grpc::PERMISSION_DENIED, "PERMISSION_DENIED"},
+    {grpc::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"},
+    {grpc::FAILED_PRECONDITION, "FAILED_PRECONDITION"},
+    {grpc::ABORTED, "ABORTED"},
+    {grpc::OUT_OF_RANGE, "OUT_OF_RANGE"},
+    {grpc::UNIMPLEMENTED, "UNIMPLEMENTED"},
+    {grpc::INTERNAL, "INTERNAL"},
+    {grpc::UNAVAILABLE, "UNAVAILABLE"},
+    {grpc::DATA_LOSS, "DATA_LOSS"},
+    {grpc::UNAUTHENTICATED, "UNAUTHENTICATED"},
+};
+static_assert(IsEnumTable(kGrpcCodeNames, grpc::UNAUTHENTICATED));
+
 std::string GrpcCodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::OK:
-      return "OK";
-    case grpc::CANCELLED:
-      return "CANCELLED";
-    case grpc::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::ABORTED:
-      return "ABORTED";
-    case grpc::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::INTERNAL:
-      return "INTERNAL";
-    case grpc::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    default:
-      return "code " + std::to_string(static_cast<int>(code));
-  }
+  const auto* row = EnumRow(kGrpcCodeNames, code);
+  return row != nullptr ? std::string(row->name) : "code " + std::to_string(static_cast<int>(code));
 }
 
 std::string Describe(const grpc::Status& s) {
   return GrpcCodeName(s.error_code()) + ": " + s.error_message();
 }
 
+// "pull_model": the generated name without its prefix, in lower case.
 std::string CommandTypeName(v1::CommandType type) {
-  switch (type) {
-    case v1::COMMAND_TYPE_SHUTDOWN:
-      return "shutdown";
-    case v1::COMMAND_TYPE_REBOOT:
-      return "reboot";
-    case v1::COMMAND_TYPE_DRAIN:
-      return "drain";
-    case v1::COMMAND_TYPE_PULL_MODEL:
-      return "pull_model";
-    case v1::COMMAND_TYPE_UNLOAD_MODEL:
-      return "unload_model";
-    case v1::COMMAND_TYPE_EXEC:
-      return "exec";
-    case v1::COMMAND_TYPE_UPDATE_CONFIG:
-      return "update_config";
-    case v1::COMMAND_TYPE_RESTART_SERVICE:
-      return "restart_service";
-    default:
-      return "unknown";
-  }
+  if (type == v1::COMMAND_TYPE_UNSPECIFIED || !v1::CommandType_IsValid(type)) return "unknown";
+  std::string name = v1::CommandType_Name(type).substr(std::string_view("COMMAND_TYPE_").size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
 Status RefusedRegistration(const v1::RegisterResponse& response) {

@@ -242,21 +242,24 @@ void ReadDisk(const std::string& path, ec2agent::v1::ResourceUsage& usage) {
   usage.set_disk_used_mb(static_cast<int64_t>(fs.f_blocks - fs.f_bfree) * frsize / kMiB);
 }
 
-enum class Service { kNone, kNebula, kK3s, kOllama, kLiqo };
-
-Service ServiceOf(std::string_view comm) {
-  if (comm == "nebula") return Service::kNebula;
-  if (comm == "k3s" || comm == "k3s-server" || comm == "k3s-agent") return Service::kK3s;
-  if (comm == "ollama") return Service::kOllama;
-  if (comm == "liqonet" || comm.substr(0, 5) == "liqo-") return Service::kLiqo;
-  return Service::kNone;
-}
-
 struct Found {
   pid_t pid = 0;
   uint64_t start_ticks = 0;
   bool found = false;
 };
+
+struct FoundServices {
+  Found nebula, k3s, ollama, liqo;
+};
+
+// Where a process named `comm` is counted, or null when it is none of the services.
+Found* SlotOf(std::string_view comm, FoundServices& found) {
+  if (comm == "nebula") return &found.nebula;
+  if (comm == "k3s" || comm == "k3s-server" || comm == "k3s-agent") return &found.k3s;
+  if (comm == "ollama") return &found.ollama;
+  if (comm == "liqonet" || comm.substr(0, 5) == "liqo-") return &found.liqo;
+  return nullptr;
+}
 
 ServiceStatus StateOf(const Found& f, const char* program, std::optional<double> host_uptime) {
   ServiceStatus s;
@@ -486,7 +489,7 @@ int64_t ResourceSampler::UptimeSeconds() const {
 }
 
 ServiceStates ProbeServices(const std::string& proc_root) {
-  Found nebula, k3s, ollama, liqo;
+  FoundServices found;
   // Without our own namespace to compare with, no process can be attributed to this node.
   const std::optional<std::string> own_net = ReadLink(proc_root + "/self/ns/net");
   if (DIR* dir = own_net ? ::opendir(proc_root.c_str()) : nullptr) {
@@ -496,23 +499,8 @@ ServiceStates ProbeServices(const std::string& proc_root) {
       const std::string base = proc_root + "/" + e->d_name;
       auto comm = ReadSmallFile(base + "/comm");
       if (!comm) continue;  // the process exited meanwhile
-      Found* slot = nullptr;
-      switch (ServiceOf(TrimSpace(*comm))) {
-        case Service::kNebula:
-          slot = &nebula;
-          break;
-        case Service::kK3s:
-          slot = &k3s;
-          break;
-        case Service::kOllama:
-          slot = &ollama;
-          break;
-        case Service::kLiqo:
-          slot = &liqo;
-          break;
-        case Service::kNone:
-          continue;
-      }
+      Found* slot = SlotOf(TrimSpace(*comm), found);
+      if (slot == nullptr) continue;
       // Local-fleet nodes share the PID namespace but not the network one: another node's
       // nebula is not ours. An unreadable link (another user's process) cannot be attributed.
       if (ReadLink(base + "/ns/net") != own_net) continue;
@@ -525,10 +513,11 @@ ServiceStates ProbeServices(const std::string& proc_root) {
   }
   const auto up = ReadUptime(proc_root);
   ServiceStates states;
-  states.nebula = StateOf(nebula, "nebula", up);
-  states.k3s = StateOf(k3s, "k3s", up);
-  states.ollama = StateOf(ollama, "ollama", up);
-  states.liqo = StateOf(liqo, "liqoctl", up);  // liqo runs in pods; its CLI marks it installed
+  states.nebula = StateOf(found.nebula, "nebula", up);
+  states.k3s = StateOf(found.k3s, "k3s", up);
+  states.ollama = StateOf(found.ollama, "ollama", up);
+  // liqo runs in pods; its CLI marks it installed.
+  states.liqo = StateOf(found.liqo, "liqoctl", up);
   return states;
 }
 

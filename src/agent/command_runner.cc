@@ -227,12 +227,16 @@ class Handler {
     result_.set_success(true);
   }
 
-  void Power(bool reboot) const {
+  // SHUTDOWN or REBOOT: AfterResultSent acts, once the control plane has the result.
+  void Power() const {
     result_.set_success(true);
-    result_.set_stdout(reboot ? "rebooting" : "shutting down");
+    result_.set_stdout(command_.type() == ec2agent::v1::COMMAND_TYPE_REBOOT ? "rebooting"
+                                                                            : "shutting down");
   }
 
-  void Model(bool pull) const {
+  // PULL_MODEL or UNLOAD_MODEL.
+  void Model() const {
+    const bool pull = command_.type() == ec2agent::v1::COMMAND_TYPE_PULL_MODEL;
     const std::string model = ArgOr(command_, "model");
     if (model.empty()) {
       return Fail(result_,
@@ -318,19 +322,15 @@ CommandResult CommandRunner::Run(const Command& command) const {
   Handler h(options_, hooks_, command, result);
   switch (command.type()) {
     case ec2agent::v1::COMMAND_TYPE_SHUTDOWN:
-      h.Power(false);
-      break;
     case ec2agent::v1::COMMAND_TYPE_REBOOT:
-      h.Power(true);
+      h.Power();
       break;
     case ec2agent::v1::COMMAND_TYPE_DRAIN:
       h.Drain();
       break;
     case ec2agent::v1::COMMAND_TYPE_PULL_MODEL:
-      h.Model(true);
-      break;
     case ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL:
-      h.Model(false);
+      h.Model();
       break;
     case ec2agent::v1::COMMAND_TYPE_EXEC:
       h.Exec();

@@ -133,6 +133,63 @@ bool ParseChunkSize(std::string_view line, size_t* out) {
   return true;
 }
 
+// Reads a request line into `head`: method SP request-target SP HTTP-version, single spaces.
+// Returns what is wrong with it, or null.
+const char* ReadRequestLine(std::string_view start, RequestHead* head) {
+  constexpr const char* kBadLine = "a request line that is not \"METHOD TARGET HTTP/1.x\"";
+  size_t sp1 = start.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : start.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || start.find(' ', sp2 + 1) != std::string_view::npos) {
+    return kBadLine;
+  }
+  std::string_view method = start.substr(0, sp1);
+  std::string_view target = start.substr(sp1 + 1, sp2 - sp1 - 1);
+  int minor = MinorVersion(start.substr(sp2 + 1));
+  if (!IsToken(method) || target.empty()) return kBadLine;
+  for (char c : target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return "a control character in the request target";
+    }
+  }
+  if (minor < 0) return "an HTTP version other than 1.0 and 1.1";
+  head->method = std::string(method);
+  head->target = std::string(target);
+  head->minor_version = minor;
+  return nullptr;
+}
+
+// Reads a status line into `head`: HTTP-version SP 3DIGIT SP [reason-phrase]; some servers leave
+// out the second space. Returns what is wrong with it, or null.
+const char* ReadStatusLine(std::string_view start, ResponseHead* head) {
+  constexpr const char* kBadLine = "a status line that is not \"HTTP/1.x CODE REASON\"";
+  if (start.size() < 12 || MinorVersion(start.substr(0, 8)) < 0 || start[8] != ' ') return kBadLine;
+  int status = 0;
+  for (char c : start.substr(9, 3)) {
+    if (c < '0' || c > '9') return kBadLine;
+    status = status * 10 + (c - '0');
+  }
+  if (status < 100 || (start.size() > 12 && start[12] != ' ')) return kBadLine;
+  head->status = status;
+  head->reason = std::string(start.size() > 13 ? start.substr(13) : std::string_view());
+  return nullptr;
+}
+
+// A head at the start of `data`: its first line read by `read_start_line`, then its headers.
+template <typename Head>
+ParseResult ParseHead(std::string_view data, bool skip_leading_blank_lines,
+                      const char* (*read_start_line)(std::string_view, Head*), Head* head,
+                      size_t* head_size, std::string* error) {
+  std::vector<std::string_view> lines;
+  ParseResult r = SplitHead(data, skip_leading_blank_lines, &lines, head_size, error);
+  if (r != ParseResult::kDone) return r;
+  if (const char* bad = read_start_line(lines[0], head)) {
+    *error = bad;
+    return ParseResult::kBad;
+  }
+  head->headers.clear();
+  return ParseHeaderLines(lines, &head->headers, error);
+}
+
 }  // namespace
 
 const std::string* FindHeader(const Headers& headers, std::string_view name) {
@@ -144,69 +201,14 @@ const std::string* FindHeader(const Headers& headers, std::string_view name) {
 
 ParseResult ParseRequestHead(std::string_view data, RequestHead* head, size_t* head_size,
                              std::string* error) {
-  std::vector<std::string_view> lines;
-  ParseResult r = SplitHead(data, /*skip_leading_blank_lines=*/true, &lines, head_size, error);
-  if (r != ParseResult::kDone) return r;
-  // method SP request-target SP HTTP-version, single spaces.
-  std::string_view start = lines[0];
-  size_t sp1 = start.find(' ');
-  size_t sp2 = sp1 == std::string_view::npos ? sp1 : start.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || start.find(' ', sp2 + 1) != std::string_view::npos) {
-    *error = "a request line that is not \"METHOD TARGET HTTP/1.x\"";
-    return ParseResult::kBad;
-  }
-  std::string_view method = start.substr(0, sp1);
-  std::string_view target = start.substr(sp1 + 1, sp2 - sp1 - 1);
-  int minor = MinorVersion(start.substr(sp2 + 1));
-  if (!IsToken(method) || target.empty()) {
-    *error = "a request line that is not \"METHOD TARGET HTTP/1.x\"";
-    return ParseResult::kBad;
-  }
-  for (char c : target) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      *error = "a control character in the request target";
-      return ParseResult::kBad;
-    }
-  }
-  if (minor < 0) {
-    *error = "an HTTP version other than 1.0 and 1.1";
-    return ParseResult::kBad;
-  }
-  head->method = std::string(method);
-  head->target = std::string(target);
-  head->minor_version = minor;
-  head->headers.clear();
-  return ParseHeaderLines(lines, &head->headers, error);
+  return ParseHead(data, /*skip_leading_blank_lines=*/true, ReadRequestLine, head, head_size,
+                   error);
 }
 
 ParseResult ParseResponseHead(std::string_view data, ResponseHead* head, size_t* head_size,
                               std::string* error) {
-  std::vector<std::string_view> lines;
-  ParseResult r = SplitHead(data, /*skip_leading_blank_lines=*/false, &lines, head_size, error);
-  if (r != ParseResult::kDone) return r;
-  // HTTP-version SP 3DIGIT SP [reason-phrase]; some servers leave out the second space.
-  std::string_view start = lines[0];
-  if (start.size() < 12 || MinorVersion(start.substr(0, 8)) < 0 || start[8] != ' ') {
-    *error = "a status line that is not \"HTTP/1.x CODE REASON\"";
-    return ParseResult::kBad;
-  }
-  std::string_view code = start.substr(9, 3);
-  int status = 0;
-  for (char c : code) {
-    if (c < '0' || c > '9') {
-      *error = "a status line that is not \"HTTP/1.x CODE REASON\"";
-      return ParseResult::kBad;
-    }
-    status = status * 10 + (c - '0');
-  }
-  if (status < 100 || (start.size() > 12 && start[12] != ' ')) {
-    *error = "a status line that is not \"HTTP/1.x CODE REASON\"";
-    return ParseResult::kBad;
-  }
-  head->status = status;
-  head->reason = std::string(start.size() > 13 ? start.substr(13) : std::string_view());
-  head->headers.clear();
-  return ParseHeaderLines(lines, &head->headers, error);
+  return ParseHead(data, /*skip_leading_blank_lines=*/false, ReadStatusLine, head, head_size,
+                   error);
 }
 
 ResponseBodyDecoder::ResponseBodyDecoder(const ResponseHead& head) {

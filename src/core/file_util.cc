@@ -17,18 +17,11 @@ namespace carrierarr {
 namespace {
 
 Status ErrnoStatus(int err, const std::string& what) {
-  std::string message = what + ": " + ErrnoString(err);
-  switch (err) {
-    case ENOENT:
-      return Status::NotFound(message);
-    case EEXIST:
-      return Status::AlreadyExists(message);
-    case EACCES:
-    case EPERM:
-      return Status::PermissionDenied(message);
-    default:
-      return Status::Internal(message);
-  }
+  StatusCode code = StatusCode::kInternal;
+  if (err == ENOENT) code = StatusCode::kNotFound;
+  if (err == EEXIST) code = StatusCode::kAlreadyExists;
+  if (err == EACCES || err == EPERM) code = StatusCode::kPermissionDenied;
+  return {code, what + ": " + ErrnoString(err)};
 }
 
 std::string DirName(const std::string& path) {

@@ -1,38 +1,31 @@
 #include "core/status.h"
 
+#include "core/enum_table.h"
+
 namespace carrierarr {
 
-std::string_view StatusCodeName(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "ok";
-    case StatusCode::kInvalidArgument:
-      return "invalid argument";
-    case StatusCode::kNotFound:
-      return "not found";
-    case StatusCode::kAlreadyExists:
-      return "already exists";
-    case StatusCode::kPermissionDenied:
-      return "permission denied";
-    case StatusCode::kFailedPrecondition:
-      return "failed precondition";
-    case StatusCode::kDataLoss:
-      return "data loss";
-    case StatusCode::kUnavailable:
-      return "unavailable";
-    case StatusCode::kDeadlineExceeded:
-      return "deadline exceeded";
-    case StatusCode::kInternal:
-      return "internal";
-    case StatusCode::kUnauthenticated:
-      return "unauthenticated";
-    case StatusCode::kResourceExhausted:
-      return "resource exhausted";
-    case StatusCode::kAborted:
-      return "aborted";
-  }
-  return "unknown";
-}
+namespace {
+
+constexpr EnumName<StatusCode> kCodeNames[] = {
+    {StatusCode::kOk, "ok"},
+    {StatusCode::kInvalidArgument, "invalid argument"},
+    {StatusCode::kNotFound, "not found"},
+    {StatusCode::kAlreadyExists, "already exists"},
+    {StatusCode::kPermissionDenied, "permission denied"},
+    {StatusCode::kFailedPrecondition, "failed precondition"},
+    {StatusCode::kDataLoss, "data loss"},
+    {StatusCode::kUnavailable, "unavailable"},
+    {StatusCode::kDeadlineExceeded, "deadline exceeded"},
+    {StatusCode::kInternal, "internal"},
+    {StatusCode::kUnauthenticated, "unauthenticated"},
+    {StatusCode::kResourceExhausted, "resource exhausted"},
+    {StatusCode::kAborted, "aborted"},
+};
+static_assert(IsEnumTable(kCodeNames, StatusCode::kAborted));
+
+}  // namespace
+
+std::string_view StatusCodeName(StatusCode code) { return EnumNameOr(kCodeNames, code, "unknown"); }
 
 Status Status::WithPrefix(std::string_view prefix) const {
   if (ok()) return *this;

@@ -14,6 +14,7 @@
 
 namespace carrierarr {
 
+// A new code goes last, and in the table in status.cc that checks it ends at the last one.
 enum class StatusCode {
   kOk = 0,
   kInvalidArgument,     // the caller's input is wrong; fixing the input fixes the call

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "core/enum_table.h"
+
 namespace carrierarr::mesh {
 namespace {
 
@@ -12,19 +14,16 @@ void AddGroups(std::vector<std::string>& out, const std::vector<std::string>& mo
   }
 }
 
+constexpr EnumName<Role> kRoleNames[] = {
+    {Role::kLighthouse, "lighthouse"},
+    {Role::kHomelab, "homelab"},
+    {Role::kWorker, "worker"},
+};
+static_assert(IsEnumTable(kRoleNames, Role::kWorker));
+
 }  // namespace
 
-std::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kLighthouse:
-      return "lighthouse";
-    case Role::kHomelab:
-      return "homelab";
-    case Role::kWorker:
-      return "worker";
-  }
-  return "?";
-}
+std::string_view RoleName(Role role) { return EnumNameOr(kRoleNames, role, "?"); }
 
 uint32_t LighthouseIp(const spec::FleetSpec& fleet) { return fleet.mesh.cidr.Network() | 0x0001; }
 

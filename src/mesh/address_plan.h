@@ -15,6 +15,7 @@
 
 namespace carrierarr::mesh {
 
+// A new role goes last, and in the table in address_plan.cc that checks it ends at the last one.
 enum class Role { kLighthouse, kHomelab, kWorker };
 std::string_view RoleName(Role role);  // "lighthouse", "homelab", "worker"
 

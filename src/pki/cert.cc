@@ -101,6 +101,27 @@ const Status kInvalidWireFormat = Status::DataLoss("proto: cannot parse invalid 
 // protobuf-go words this one without its "proto:" prefix.
 const Status kInvalidUtf8 = Status::DataLoss("string field contains invalid UTF-8");
 
+// Whether `field` is a RawNebulaCertificateDetails field arriving in its own wire type. Anything
+// else is an unknown field to protobuf, and skipped.
+bool IsKnownField(uint32_t field, pw::WireType type) {
+  switch (field) {
+    case kName:
+    case kGroups:
+    case kPublicKey:
+    case kIssuer:
+      return type == pw::kLengthDelimited;
+    case kIps:
+    case kSubnets:  // packed (LEN) or not (VARINT)
+      return type == pw::kLengthDelimited || type == pw::kVarint;
+    case kNotBefore:
+    case kNotAfter:
+    case kIsCa:
+      return type == pw::kVarint;
+    default:
+      return false;
+  }
+}
+
 // Merges one encoded RawNebulaCertificateDetails into the raw fields (proto merge semantics).
 struct RawDetails {
   CertDetails d;
@@ -113,52 +134,26 @@ Status MergeDetails(std::string_view bytes, RawDetails& raw) {
     uint32_t field;
     pw::WireType type;
     if (!r.ReadTag(field, type)) return kInvalidWireFormat;
-    std::string_view s;
-    uint64_t v;
-    bool ok;
-    bool is_len = type == pw::kLengthDelimited;
-    bool is_varint = type == pw::kVarint;
-    switch (field) {
-      case kName:
-      case kGroups:
-      case kPublicKey:
-      case kIssuer:
-        if (!is_len) {
-          ok = r.Skip(type);
-          break;
-        }  // wrong wire type: an unknown field
-        ok = r.ReadLengthDelimited(s);
-        if (!ok) break;
-        if ((field == kName || field == kGroups) && !IsValidUtf8(s)) return kInvalidUtf8;
-        if (field == kName) raw.d.name = s;
-        if (field == kGroups) raw.d.groups.emplace_back(s);
-        if (field == kPublicKey) raw.d.public_key = s;
-        if (field == kIssuer) raw.d.issuer = s;
-        break;
-      case kIps:
-      case kSubnets:
-        if (!is_len && !is_varint) {
-          ok = r.Skip(type);
-          break;
-        }
-        ok = ReadRepeatedUint32(r, type, field == kIps ? raw.ips : raw.subnets);
-        break;
-      case kNotBefore:
-      case kNotAfter:
-      case kIsCa:
-        if (!is_varint) {
-          ok = r.Skip(type);
-          break;
-        }
-        ok = r.ReadVarint(v);
-        if (field == kNotBefore) raw.d.not_before = static_cast<int64_t>(v);
-        if (field == kNotAfter) raw.d.not_after = static_cast<int64_t>(v);
-        if (field == kIsCa) raw.d.is_ca = v != 0;
-        break;
-      default:
-        ok = r.Skip(type);
+    if (!IsKnownField(field, type)) {
+      if (!r.Skip(type)) return kInvalidWireFormat;
+    } else if (field == kIps || field == kSubnets) {
+      if (!ReadRepeatedUint32(r, type, field == kIps ? raw.ips : raw.subnets))
+        return kInvalidWireFormat;
+    } else if (type == pw::kLengthDelimited) {
+      std::string_view s;
+      if (!r.ReadLengthDelimited(s)) return kInvalidWireFormat;
+      if ((field == kName || field == kGroups) && !IsValidUtf8(s)) return kInvalidUtf8;
+      if (field == kName) raw.d.name = s;
+      if (field == kGroups) raw.d.groups.emplace_back(s);
+      if (field == kPublicKey) raw.d.public_key = s;
+      if (field == kIssuer) raw.d.issuer = s;
+    } else {
+      uint64_t v;
+      if (!r.ReadVarint(v)) return kInvalidWireFormat;
+      if (field == kNotBefore) raw.d.not_before = static_cast<int64_t>(v);
+      if (field == kNotAfter) raw.d.not_after = static_cast<int64_t>(v);
+      if (field == kIsCa) raw.d.is_ca = v != 0;
     }
-    if (!ok) return kInvalidWireFormat;
   }
   return Status::Ok();
 }

@@ -5,6 +5,8 @@
 #include <deque>
 #include <functional>
 
+#include "core/enum_table.h"
+
 namespace carrierarr::provision {
 namespace {
 
@@ -160,34 +162,26 @@ void Decide(const Resource& r, const ResourceRecord* rec, bool in_scope, const P
   }
 }
 
+struct ActionRow {
+  Action value;
+  std::string_view name;
+  char symbol;
+};
+constexpr ActionRow kActions[] = {
+    {Action::kNone, "unchanged", ' '},
+    {Action::kCreate, "create", '+'},
+    {Action::kReplace, "replace", '~'},
+    {Action::kDelete, "delete", '-'},
+};
+static_assert(IsEnumTable(kActions, Action::kDelete));
+
 }  // namespace
 
-std::string_view ActionName(Action action) {
-  switch (action) {
-    case Action::kNone:
-      return "unchanged";
-    case Action::kCreate:
-      return "create";
-    case Action::kReplace:
-      return "replace";
-    case Action::kDelete:
-      return "delete";
-  }
-  return "?";
-}
+std::string_view ActionName(Action action) { return EnumNameOr(kActions, action, "?"); }
 
 char ActionSymbol(Action action) {
-  switch (action) {
-    case Action::kNone:
-      return ' ';
-    case Action::kCreate:
-      return '+';
-    case Action::kReplace:
-      return '~';
-    case Action::kDelete:
-      return '-';
-  }
-  return '?';
+  const ActionRow* row = EnumRow(kActions, action);
+  return row != nullptr ? row->symbol : '?';
 }
 
 int Plan::Count(Action action) const {

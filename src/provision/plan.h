@@ -13,6 +13,7 @@
 
 namespace carrierarr::provision {
 
+// A new action goes last, and in the table in plan.cc that checks it ends at the last one.
 enum class Action { kNone, kCreate, kReplace, kDelete };
 std::string_view ActionName(Action action);  // "unchanged", "create", "replace", "delete"
 char ActionSymbol(Action action);            // ' ', '+', '~', '-'

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "core/enum_table.h"
 #include "core/file_util.h"
 
 namespace carrierarr::provision {
@@ -16,26 +17,23 @@ namespace {
 constexpr char kStateFile[] = "state.json";
 constexpr char kLockFile[] = "lock";
 
+// How state.json spells a phase, both ways.
+constexpr EnumName<Phase> kPhaseNames[] = {
+    {Phase::kCreating, "creating"},
+    {Phase::kReady, "ready"},
+    {Phase::kDeleting, "deleting"},
+};
+static_assert(IsEnumTable(kPhaseNames, Phase::kDeleting));
+
 Result<Phase> ParsePhase(const std::string& s) {
-  if (s == "creating") return Phase::kCreating;
-  if (s == "ready") return Phase::kReady;
-  if (s == "deleting") return Phase::kDeleting;
-  return Status::DataLoss("unknown phase '" + s + "'");
+  const auto* row = EnumRowNamed(kPhaseNames, s);
+  if (row == nullptr) return Status::DataLoss("unknown phase '" + s + "'");
+  return row->value;
 }
 
 }  // namespace
 
-std::string_view PhaseName(Phase phase) {
-  switch (phase) {
-    case Phase::kCreating:
-      return "creating";
-    case Phase::kReady:
-      return "ready";
-    case Phase::kDeleting:
-      return "deleting";
-  }
-  return "?";
-}
+std::string_view PhaseName(Phase phase) { return EnumNameOr(kPhaseNames, phase, "?"); }
 
 nlohmann::json StateToJson(const FleetState& state) {
   nlohmann::json j;

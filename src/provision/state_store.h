@@ -16,6 +16,7 @@
 
 namespace carrierarr::provision {
 
+// A new phase goes last, and in the table in state_store.cc that checks it ends at the last one.
 enum class Phase {
   kCreating,  // intent recorded before acting: the resource may exist partly
   kReady,     // created and read back

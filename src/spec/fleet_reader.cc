@@ -90,24 +90,35 @@ bool FleetReader::Scalar(const YAML::Node& node, const std::string& what, std::s
   return true;
 }
 
-bool FleetReader::Int(const YAML::Node& node, const std::string& what, int64_t min, int64_t max,
-                      int64_t* out) {
+// Reads a scalar and hands it to `parse`, which stores the value and returns "", or returns the
+// problem to report at `node`.
+template <typename Parse>
+bool FleetReader::Parsed(const YAML::Node& node, const std::string& what, Parse parse) {
   std::string s;
   if (!Scalar(node, what, &s)) return false;
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || v < min || v > max) {
-    Error(node.Mark(), what + " must be a whole number from " + std::to_string(min) + " to " +
-                           std::to_string(max) + ", not '" + s + "'");
-    return false;
-  }
-  *out = v;
-  return true;
+  const std::string problem = parse(s);
+  if (problem.empty()) return true;
+  Error(node.Mark(), problem);
+  return false;
+}
+
+bool FleetReader::Int(const YAML::Node& node, const std::string& what, int64_t min, int64_t max,
+                      int64_t* out) {
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != s.size() || v < min || v > max) {
+      return what + " must be a whole number from " + std::to_string(min) + " to " +
+             std::to_string(max) + ", not '" + s + "'";
+    }
+    *out = v;
+    return "";
+  });
 }
 
 bool FleetReader::Port(const YAML::Node& node, const std::string& what, uint16_t* out) {
@@ -118,59 +129,50 @@ bool FleetReader::Port(const YAML::Node& node, const std::string& what, uint16_t
 }
 
 bool FleetReader::Cidr(const YAML::Node& node, const std::string& what, Ipv4Net* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  auto net = ParseCidr(s);
-  if (!net.ok()) {
-    Error(node.Mark(),
-          what + ": " + net.status().message() + "; write it as A.B.C.D/N, e.g. 10.42.0.0/16");
-    return false;
-  }
-  if (net->ip != net->Network()) {
-    Error(node.Mark(),
-          what + " " + s + " has host bits set; did you mean " + net->Masked().ToString() + "?");
-    return false;
-  }
-  *out = *net;
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    auto net = ParseCidr(s);
+    if (!net.ok()) {
+      return what + ": " + net.status().message() + "; write it as A.B.C.D/N, e.g. 10.42.0.0/16";
+    }
+    if (net->ip != net->Network()) {
+      return what + " " + s + " has host bits set; did you mean " + net->Masked().ToString() + "?";
+    }
+    *out = *net;
+    return "";
+  });
 }
 
 bool FleetReader::Address(const YAML::Node& node, const std::string& what, uint32_t* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  auto ip = ParseIpv4(s);
-  if (!ip.ok()) {
-    Error(node.Mark(), what + " '" + s + "' is not an IPv4 address (A.B.C.D, no mask)");
-    return false;
-  }
-  *out = *ip;
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    auto ip = ParseIpv4(s);
+    if (!ip.ok()) return what + " '" + s + "' is not an IPv4 address (A.B.C.D, no mask)";
+    *out = *ip;
+    return "";
+  });
 }
 
 bool FleetReader::Duration(const YAML::Node& node, const std::string& what,
                            std::chrono::nanoseconds* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  auto d = ParseGoDuration(s);
-  if (!d.ok() || *d <= std::chrono::nanoseconds(0)) {
-    Error(node.Mark(), what + " '" + s + "' is not a positive duration; write e.g. 8760h or 90m");
-    return false;
-  }
-  *out = *d;
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    auto d = ParseGoDuration(s);
+    if (!d.ok() || *d <= std::chrono::nanoseconds(0)) {
+      return what + " '" + s + "' is not a positive duration; write e.g. 8760h or 90m";
+    }
+    *out = *d;
+    return "";
+  });
 }
 
 bool FleetReader::Name(const YAML::Node& node, const std::string& what, size_t max_len,
                        std::string* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  if (!IsDnsLabel(s) || s.size() > max_len) {
-    Error(node.Mark(), what + " '" + s + "' must be 1-" + std::to_string(max_len) +
-                           " lowercase letters, digits or '-', starting with a letter");
-    return false;
-  }
-  *out = s;
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    if (!IsDnsLabel(s) || s.size() > max_len) {
+      return what + " '" + s + "' must be 1-" + std::to_string(max_len) +
+             " lowercase letters, digits or '-', starting with a letter";
+    }
+    *out = s;
+    return "";
+  });
 }
 
 bool FleetReader::Groups(const YAML::Node& node, const std::string& what,
@@ -199,30 +201,26 @@ bool FleetReader::Groups(const YAML::Node& node, const std::string& what,
 }
 
 bool FleetReader::Bool(const YAML::Node& node, const std::string& what, bool* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  if (s == "true" || s == "yes") {
-    *out = true;
-  } else if (s == "false" || s == "no") {
-    *out = false;
-  } else {
-    Error(node.Mark(), what + " must be true or false, not '" + s + "'");
-    return false;
-  }
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    if (s == "true" || s == "yes") {
+      *out = true;
+    } else if (s == "false" || s == "no") {
+      *out = false;
+    } else {
+      return what + " must be true or false, not '" + s + "'";
+    }
+    return "";
+  });
 }
 
 // A scalar that matches `ok`, else an error saying what it should look like.
 bool FleetReader::Checked(const YAML::Node& node, const std::string& what, const std::string& shape,
                           const std::function<bool(const std::string&)>& ok, std::string* out) {
-  std::string s;
-  if (!Scalar(node, what, &s)) return false;
-  if (!ok(s)) {
-    Error(node.Mark(), what + " '" + s + "' must be " + shape);
-    return false;
-  }
-  *out = s;
-  return true;
+  return Parsed(node, what, [&](const std::string& s) -> std::string {
+    if (!ok(s)) return what + " '" + s + "' must be " + shape;
+    *out = s;
+    return "";
+  });
 }
 
 }  // namespace carrierarr::spec

@@ -58,6 +58,9 @@ class FleetReader {
                const std::function<bool(const std::string&)>& ok, std::string* out);
 
  private:
+  template <typename Parse>
+  bool Parsed(const YAML::Node& node, const std::string& what, Parse parse);
+
   std::string file_;
   std::vector<std::string> errors_;
   std::map<std::string, YAML::Mark> marks_;
