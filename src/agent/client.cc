@@ -700,6 +700,13 @@ void AgentClient::State::ServeStream(std::unique_lock<std::mutex>& lock, bool* w
   TimeSource& time = *opt.time;
   MonotonicTime next_status = MonotonicTime::max(), next_heartbeat = next_status;
   MonotonicTime last_status{}, last_heartbeat{};
+  // Sends without holding the lock; returns when the send finished.
+  auto send_unlocked = [&](void (State::*send)()) {
+    lock.unlock();
+    (this->*send)();
+    lock.lock();
+    return time.MonotonicNow();
+  };
   while (!stopping && !stream_done) {
     if (just_connected) {
       just_connected = false;
@@ -723,18 +730,12 @@ void AgentClient::State::ServeStream(std::unique_lock<std::mutex>& lock, bool* w
     }
     const MonotonicTime now = time.MonotonicNow();
     if (now >= next_status) {
-      lock.unlock();
-      SendStatus();
-      lock.lock();
-      last_status = time.MonotonicNow();
+      last_status = send_unlocked(&State::SendStatus);
       next_status = last_status + status_interval;
       continue;
     }
     if (now >= next_heartbeat) {
-      lock.unlock();
-      SendHeartbeat();
-      lock.lock();
-      last_heartbeat = time.MonotonicNow();
+      last_heartbeat = send_unlocked(&State::SendHeartbeat);
       next_heartbeat = last_heartbeat + heartbeat_interval;
       continue;
     }

@@ -310,6 +310,18 @@ class Handler {
   CommandResult& result_;
 };
 
+// Which handler runs each command type; any other type fails as unknown.
+constexpr std::pair<ec2agent::v1::CommandType, void (Handler::*)() const> kHandlers[] = {
+    {ec2agent::v1::COMMAND_TYPE_SHUTDOWN, &Handler::Power},
+    {ec2agent::v1::COMMAND_TYPE_REBOOT, &Handler::Power},
+    {ec2agent::v1::COMMAND_TYPE_DRAIN, &Handler::Drain},
+    {ec2agent::v1::COMMAND_TYPE_PULL_MODEL, &Handler::Model},
+    {ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL, &Handler::Model},
+    {ec2agent::v1::COMMAND_TYPE_EXEC, &Handler::Exec},
+    {ec2agent::v1::COMMAND_TYPE_UPDATE_CONFIG, &Handler::UpdateConfig},
+    {ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE, &Handler::RestartService},
+};
+
 }  // namespace
 
 CommandRunner::CommandRunner(RunnerOptions options, Hooks hooks)
@@ -319,31 +331,14 @@ CommandResult CommandRunner::Run(const Command& command) const {
   const MonotonicTime start = options_.time->MonotonicNow();
   CommandResult result;
   result.set_command_id(command.command_id());
-  Handler h(options_, hooks_, command, result);
-  switch (command.type()) {
-    case ec2agent::v1::COMMAND_TYPE_SHUTDOWN:
-    case ec2agent::v1::COMMAND_TYPE_REBOOT:
-      h.Power();
-      break;
-    case ec2agent::v1::COMMAND_TYPE_DRAIN:
-      h.Drain();
-      break;
-    case ec2agent::v1::COMMAND_TYPE_PULL_MODEL:
-    case ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL:
-      h.Model();
-      break;
-    case ec2agent::v1::COMMAND_TYPE_EXEC:
-      h.Exec();
-      break;
-    case ec2agent::v1::COMMAND_TYPE_UPDATE_CONFIG:
-      h.UpdateConfig();
-      break;
-    case ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE:
-      h.RestartService();
-      break;
-    default:
-      Fail(result, "unknown command type " + std::to_string(static_cast<int>(command.type())));
-  }
+  const Handler h(options_, hooks_, command, result);
+  const auto* handler =
+      std::find_if(std::begin(kHandlers), std::end(kHandlers),
+                   [&](const auto& entry) { return entry.first == command.type(); });
+  if (handler != std::end(kHandlers))
+    (h.*handler->second)();
+  else
+    Fail(result, "unknown command type " + std::to_string(static_cast<int>(command.type())));
   result.set_duration_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.time->MonotonicNow() - start)
           .count());

@@ -1,24 +1,18 @@
 #include "control_plane/auth.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <cstdlib>
 
 #include "core/strings.h"
+#include "pki/crypto.h"
 
 namespace carrierarr::control_plane {
 namespace {
 
-std::string Hex(const unsigned char* data, size_t n) {
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(data), n));
-}
-
 std::string RandomHex(size_t bytes) {
-  unsigned char buf[32];
-  // RAND_bytes only fails when the OS has no entropy source at all; nothing is safe then.
-  if (bytes > sizeof buf || RAND_bytes(buf, static_cast<int>(bytes)) != 1) std::abort();
-  return Hex(buf, bytes);
+  auto random = pki::RandomBytes(bytes);
+  // The CSPRNG only fails when the OS has no entropy source at all; nothing is safe then.
+  if (!random.ok()) std::abort();
+  return HexEncode(*random);
 }
 
 }  // namespace
@@ -26,13 +20,6 @@ std::string RandomHex(size_t bytes) {
 std::string NewSecret(std::string_view prefix) { return std::string(prefix) + RandomHex(32); }
 
 std::string NewId(std::string_view prefix) { return std::string(prefix) + RandomHex(6); }
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) std::abort();
-  return Hex(digest, len);
-}
 
 std::string_view BearerSecret(std::string_view authorization) {
   constexpr std::string_view kScheme = "Bearer ";

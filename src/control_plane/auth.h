@@ -1,6 +1,6 @@
 // Secrets of the control plane: enrollment tokens, node credentials and the admin token. Only
-// their SHA-256 is ever stored; comparisons go through the hash, so a stored value never
-// unlocks anything by itself.
+// their SHA-256 (pki::Sha256Hex) is ever stored; comparisons go through the hash, so a stored value
+// never unlocks anything by itself.
 #ifndef CARRIERARR_CONTROL_PLANE_AUTH_H_
 #define CARRIERARR_CONTROL_PLANE_AUTH_H_
 
@@ -14,8 +14,6 @@ namespace carrierarr::control_plane {
 std::string NewSecret(std::string_view prefix);
 // A short public id: prefix + 12 hex characters.
 std::string NewId(std::string_view prefix);
-// Lowercase hex SHA-256.
-std::string Sha256Hex(std::string_view data);
 // The secret of an "authorization: Bearer <secret>" value; empty when it is not one.
 std::string_view BearerSecret(std::string_view authorization);
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "control_plane/auth.h"
+#include "pki/crypto.h"
 #include "pki/enrollment_token.h"
 
 namespace carrierarr::control_plane {
@@ -69,7 +70,7 @@ Status Enrollment::Load() {
 }
 
 Status Enrollment::SetAdminToken(const std::string& secret) {
-  std::string hash = Sha256Hex(secret);
+  std::string hash = pki::Sha256Hex(secret);
   CARRIERARR_RETURN_IF_ERROR(store_.PutSetting(kAdminSetting, hash));
   MutexLock lock(mu_);
   admin_hash_ = hash;
@@ -78,7 +79,7 @@ Status Enrollment::SetAdminToken(const std::string& secret) {
 
 bool Enrollment::IsAdmin(const std::string& secret) const {
   if (secret.empty()) return false;
-  std::string hash = Sha256Hex(secret);
+  std::string hash = pki::Sha256Hex(secret);
   MutexLock lock(mu_);
   return !admin_hash_.empty() && hash == admin_hash_;
 }
@@ -87,7 +88,7 @@ Result<std::string> Enrollment::AuthenticateNode(const std::string& secret) cons
   if (secret.empty())
     return Status::Unauthenticated(
         "no credentials: send 'authorization: Bearer <node credential>' metadata");
-  if (auto node = nodes_.NodeOfCredential(Sha256Hex(secret))) return *node;
+  if (auto node = nodes_.NodeOfCredential(pki::Sha256Hex(secret))) return *node;
   return Status::Unauthenticated(
       "node credential not recognised (the node may have been deleted): register again with an "
       "enrollment token");
@@ -95,7 +96,7 @@ Result<std::string> Enrollment::AuthenticateNode(const std::string& secret) cons
 
 Result<Enrollment::Identity> Enrollment::Identify(const std::string& secret,
                                                   const RegisterRequest& request, int64_t now_ms) {
-  Identity who{.credential_hash = Sha256Hex(secret), .registered_ms = now_ms};
+  Identity who{.credential_hash = pki::Sha256Hex(secret), .registered_ms = now_ms};
   if (auto known = nodes_.NodeOfCredential(who.credential_hash)) {
     if (!request.node_id().empty() && request.node_id() != *known)
       return Status::PermissionDenied("this credential belongs to node " + *known + ", not " +
@@ -110,7 +111,7 @@ Result<Enrollment::Identity> Enrollment::Identify(const std::string& secret,
   if (!node_id.ok()) return node_id.status();
   who.node_id = std::move(*node_id);
   who.credential = NewSecret("cnc_");
-  who.credential_hash = Sha256Hex(who.credential);
+  who.credential_hash = pki::Sha256Hex(who.credential);
   return who;
 }
 
@@ -247,7 +248,7 @@ Result<carrierarr::v1::CreateTokenResponse> Enrollment::CreateToken(
   std::string secret = NewSecret("cet_");
   TokenRecord t{.id = NewId("tok_"),
                 .name = request.name(),
-                .secret_hash = Sha256Hex(secret),
+                .secret_hash = pki::Sha256Hex(secret),
                 .max_uses = request.max_uses(),
                 .uses = 0,
                 .expires_ms = request.ttl_seconds() > 0 ? now + request.ttl_seconds() * 1000 : 0,

@@ -48,6 +48,8 @@ std::string Sha256(std::string_view data) {
   return out;
 }
 
+std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
+
 Result<std::string> X25519PublicKey(std::string_view private_key) {
   if (private_key.size() != kKeyLen)
     return Status::InvalidArgument("X25519 private key is not 32 bytes");

@@ -23,7 +23,8 @@ inline constexpr size_t kEd25519SignatureLen = 64;
 void InitCrypto();
 
 Result<std::string> RandomBytes(size_t n);
-std::string Sha256(std::string_view data);  // 32 raw bytes
+std::string Sha256(std::string_view data);     // 32 raw bytes
+std::string Sha256Hex(std::string_view data);  // the same in lowercase hex
 using carrierarr::HexEncode;  // (core/strings.h) for the callers that name it pki::HexEncode
 
 struct KeyPair {
