@@ -68,7 +68,7 @@ Status CheckCommand(const carrierarr::v1::SendCommandRequest& request, bool allo
 
 ControlPlane::ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions options)
     : store_(std::move(store)),
-      options_(options),
+      options_(std::move(options)),
       clock_(*options_.clock),
       events_(*store_, clock_, store_errors_),
       nodes_({.stale_after = options_.stale_after, .dead_after = options_.dead_after},
@@ -80,9 +80,9 @@ ControlPlane::ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions opt
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<Store> store,
                                                            ControlPlaneOptions options) {
-  std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(store), options));
+  std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(store), std::move(options)));
   CARRIERARR_RETURN_IF_ERROR(cp->Load());
-  if (options.background_threads) {
+  if (cp->options_.background_threads) {
     cp->batcher_.Start();
     cp->sweep_thread_ = std::thread([p = cp.get()] { p->SweepLoop(); });
   }
