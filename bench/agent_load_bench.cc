@@ -552,6 +552,8 @@ bool Bench::ObtainToken() {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   carrierarr::v1::CreateTokenRequest request;
   request.set_name("agent-load-bench");
+  // Tokens are bound: this one enrols the pool whose ids the bench makes ("bench-" -> "bench-*").
+  request.set_pool(o_.prefix.substr(0, o_.prefix.size() - (o_.prefix.ends_with('-') ? 1 : 0)));
   request.set_max_uses(0);
   request.set_ttl_seconds(3600);
   carrierarr::v1::CreateTokenResponse response;
@@ -1076,7 +1078,8 @@ int Main(int argc, char** argv) {
   flags.Bool("create-token", &o.create_token, false,
              "create a reusable enrollment token through the admin API (needs "
              "--admin-token-file)");
-  flags.String("prefix", &o.prefix, o.prefix, "node id prefix (ids are PREFIX00001, ...)");
+  flags.String("prefix", &o.prefix, o.prefix,
+               "node id prefix (ids are PREFIX00001, ...; ends in '-' with --create-token)");
   flags.Int("agents", &o.agents, o.agents, "simulated agents");
   flags.Int("channels", &o.channels, o.channels, "gRPC channels (TCP connections)");
   flags.Int("register-concurrency", &o.register_concurrency, o.register_concurrency,

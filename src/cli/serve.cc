@@ -46,6 +46,10 @@ class ServeCommand final : public Command {
     flags.String("enrollment-key", &o_.enrollment_key, "",
                  "PEM Ed25519 public key: also accept single-use enrollment tokens signed by its "
                  "private key (carrierarr up passes <state>/control/enrollment.pub)");
+    flags.String("mesh-identity", &o_.mesh_identity_dir, "",
+                 "DIR with the fleet's ca.crt and host certificates (<state>/pki): a connection "
+                 "from a mesh address registers only as the node whose certificate carries it, "
+                 "token or not (carrierarr up turns it on)");
     flags.Duration("heartbeat-interval", &heartbeat_, std::chrono::seconds(10),
                    "how often agents send a heartbeat (pushed to them)");
     flags.Duration("status-interval", &status_, std::chrono::seconds(30),

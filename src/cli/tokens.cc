@@ -14,11 +14,15 @@ using Stub = carrierarr::v1::Fleet::Stub;
 using std::chrono::nanoseconds;
 
 constexpr char kTokensUsage[] =
-    "Usage: carrierarr tokens create [--name N] [--uses 1] [--ttl 24h] [--out FILE] [flags]\n"
+    "Usage: carrierarr tokens create (--node ID [--replace] | --pool NAME) [--uses 1] [--ttl 24h]\n"
+    "                                [--name N] [--out FILE] [flags]\n"
     "       carrierarr tokens list [flags]\n"
     "       carrierarr tokens revoke ID [flags]\n\n"
-    "Enrollment tokens let agents register (carrierarr-agent --token-file). 'create' prints the\n"
-    "secret once (or writes it, mode 0600, to --out); only its hash is kept.\n\nFlags:\n";
+    "Enrollment tokens let agents register (carrierarr-agent --token-file). Each enrols one node\n"
+    "(--node gpu-1) or the nodes of one pool (--pool gpu: any id gpu-*), and never a node that is\n"
+    "already registered unless it says --replace (or 'carrierarr nodes delete' came first).\n"
+    "'create' prints the secret once (or writes it, mode 0600, to --out); only its hash is kept.\n"
+    "\nFlags:\n";
 
 std::string TokenState(const carrierarr::v1::Token& t, int64_t now_ms) {
   if (t.revoked()) return "revoked";
@@ -27,9 +31,17 @@ std::string TokenState(const carrierarr::v1::Token& t, int64_t now_ms) {
   return "active";
 }
 
-// "single use, expires 2026-01-02T03:04:05Z"
+// "node gpu-1", "pool gpu-*"; "nothing" for a token made before tokens were bound.
+std::string TokenEnrols(const carrierarr::v1::Token& t) {
+  if (!t.node_id().empty()) return "node " + t.node_id() + (t.replace() ? " (may replace)" : "");
+  if (!t.pool().empty()) return "pool " + t.pool() + "-*";
+  return "nothing";
+}
+
+// "node gpu-1, single use, expires 2026-01-02T03:04:05Z"
 std::string TokenTerms(const carrierarr::v1::Token& t) {
-  return (t.max_uses() == 0   ? std::string("reusable")
+  return TokenEnrols(t) + ", " +
+         (t.max_uses() == 0   ? std::string("reusable")
           : t.max_uses() == 1 ? "single use"
                               : std::to_string(t.max_uses()) + " uses") +
          (t.expires_unix() > 0 ? ", expires " + UtcTime(t.expires_unix()) : ", never expires");
@@ -39,7 +51,11 @@ class TokensCommand final : public ClientCommand {
  public:
   CommandSpec Spec() const override { return {"tokens", "", kTokensUsage}; }
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("name", &name_, "", "a label for the token (create), e.g. the node it is for");
+    flags.String("node", &node_, "", "the node id the token enrols (create)");
+    flags.String("pool", &pool_, "", "enrol any node named POOL-* instead (create)");
+    flags.Bool("replace", &replace_, false,
+               "with --node: may replace that node if it is registered (its agent was lost)");
+    flags.String("name", &name_, "", "a label for the token (create; default: --node or --pool)");
     flags.Int("uses", &uses_, 1,
               "how many registrations it allows (create; 0 = reusable until -ttl)");
     flags.Duration("ttl", &ttl_, std::chrono::hours(24),
@@ -76,6 +92,12 @@ class TokensCommand final : public ClientCommand {
  private:
   Status CheckCreate(const std::vector<std::string>& pos) const {
     if (pos.size() != 1) return Status::InvalidArgument("unexpected argument \"" + pos[1] + "\"");
+    if (node_.empty() == pool_.empty())
+      return Status::InvalidArgument(
+          "tokens create needs --node NAME (the one node it enrols) or --pool NAME (nodes named "
+          "NAME-*), one of them");
+    if (replace_ && node_.empty())
+      return Status::InvalidArgument("--replace needs --node: it lets the token replace that node");
     if (uses_ < 0 || uses_ > 1000000)
       return Status::InvalidArgument("-uses must be between 0 (reusable) and 1000000");
     if (ttl_.count() < 0) return Status::InvalidArgument("-ttl must not be negative");
@@ -88,7 +110,10 @@ class TokensCommand final : public ClientCommand {
 
   int Create(Client& client, const Invocation& invocation) {
     carrierarr::v1::CreateTokenRequest request;
-    request.set_name(name_);
+    request.set_name(!name_.empty() ? name_ : !node_.empty() ? node_ : pool_);
+    request.set_node_id(node_);
+    request.set_pool(pool_);
+    request.set_replace(replace_);
     request.set_max_uses(static_cast<int32_t>(uses_));
     request.set_ttl_seconds(std::chrono::duration_cast<std::chrono::seconds>(ttl_).count());
     if (ttl_.count() > 0 && request.ttl_seconds() == 0) request.set_ttl_seconds(1);
@@ -140,9 +165,9 @@ class TokensCommand final : public ClientCommand {
     }
     const int64_t now_ms = invocation.seams.time->NowMs();
     std::vector<std::vector<std::string>> rows = {
-        {"ID", "NAME", "USES", "STATE", "EXPIRES", "CREATED"}};
+        {"ID", "NAME", "ENROLS", "USES", "STATE", "EXPIRES", "CREATED"}};
     for (const auto& t : response.tokens())
-      rows.push_back({t.id(), t.name().empty() ? "-" : t.name(),
+      rows.push_back({t.id(), t.name().empty() ? "-" : t.name(), TokenEnrols(t),
                       std::to_string(t.uses()) + "/" +
                           (t.max_uses() == 0 ? "unlimited" : std::to_string(t.max_uses())),
                       TokenState(t, now_ms),
@@ -161,7 +186,8 @@ class TokensCommand final : public ClientCommand {
     return failed;
   }
 
-  std::string name_, out_file_;
+  std::string name_, node_, pool_, out_file_;
+  bool replace_ = false;
   int64_t uses_ = 1;
   nanoseconds ttl_;
   bool force_ = false;

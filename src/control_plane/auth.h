@@ -17,6 +17,12 @@ std::string NewId(std::string_view prefix);
 // The secret of an "authorization: Bearer <secret>" value; empty when it is not one.
 std::string_view BearerSecret(std::string_view authorization);
 
+// Who is calling, as the transport saw it.
+struct Caller {
+  std::string secret;  // the bearer secret; empty when none was sent
+  std::string peer;    // gRPC's peer URI ("ipv4:10.42.1.5:41000", "unix:..."); may be empty
+};
+
 }  // namespace carrierarr::control_plane
 
 #endif  // CARRIERARR_CONTROL_PLANE_AUTH_H_

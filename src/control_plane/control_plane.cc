@@ -75,8 +75,8 @@ ControlPlane::ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions opt
              options_.heartbeat_interval, options_.status_interval, options_.idle_shutdown_minutes),
       commands_(*store_, clock_, options_.command_grace, store_errors_),
       batcher_(*store_, clock_, options_.batch_delay, options_.batch_max, store_errors_),
-      enrollment_(*store_, nodes_, events_, clock_, store_errors_, options_.enrollment_public_key) {
-}
+      enrollment_(*store_, nodes_, events_, clock_, store_errors_, options_.enrollment_public_key,
+                  options_.mesh_identity) {}
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<Store> store,
                                                            ControlPlaneOptions options) {
@@ -124,15 +124,15 @@ Status ControlPlane::SetAdminToken(const std::string& secret) {
 
 bool ControlPlane::IsAdmin(const std::string& secret) const { return enrollment_.IsAdmin(secret); }
 
-Result<std::string> ControlPlane::AuthenticateNode(const std::string& secret) const {
-  return enrollment_.AuthenticateNode(secret);
+Result<std::string> ControlPlane::AuthenticateNode(const Caller& caller) const {
+  return enrollment_.AuthenticateNode(caller);
 }
 
 // --- the agent service ---
 
 Result<ec2agent::v1::RegisterResponse> ControlPlane::Register(
-    const std::string& secret, const ec2agent::v1::RegisterRequest& request) {
-  return enrollment_.Register(secret, request);
+    const Caller& caller, const ec2agent::v1::RegisterRequest& request) {
+  return enrollment_.Register(caller, request);
 }
 
 void ControlPlane::AttachStream(const std::string& node_id,
@@ -237,8 +237,8 @@ void ControlPlane::OnHeartbeat(const std::string& node_id) {
 }
 
 ec2agent::v1::FleetStatusResponse ControlPlane::FleetStatus(
-    const ec2agent::v1::FleetStatusRequest& request) {
-  return nodes_.FleetStatus(request);
+    const ec2agent::v1::FleetStatusRequest& request, std::string_view only) {
+  return nodes_.FleetStatus(request, only);
 }
 
 // --- the admin service ---

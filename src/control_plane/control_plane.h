@@ -29,6 +29,7 @@
 #include "control_plane/enrollment.h"
 #include "control_plane/event_log.h"
 #include "control_plane/fleet_metrics.h"
+#include "control_plane/mesh_identity.h"
 #include "control_plane/metrics.h"
 #include "control_plane/node_registry.h"
 #include "control_plane/status_batcher.h"
@@ -56,6 +57,8 @@ struct ControlPlaneOptions {
   const TimeSource* clock = RealTimeSource::Get();  // tests pass a SimulatedTimeSource
   // 32-byte Ed25519 key that fleet-signed enrollment tokens must verify with; empty: refused.
   std::string enrollment_public_key;
+  // Mesh identity (mesh_identity.h), or null when off; not owned, must outlive the control plane.
+  MeshIdentity* mesh_identity = nullptr;
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false
 };
 
@@ -75,12 +78,12 @@ class ControlPlane {
   // The admin token: the one whose hash is in the "admin_token_sha256" setting.
   Status SetAdminToken(const std::string& secret);
   bool IsAdmin(const std::string& secret) const;
-  // The node id that this node credential belongs to; Unauthenticated when none.
-  Result<std::string> AuthenticateNode(const std::string& secret) const;
+  // The node this caller is (Enrollment::AuthenticateNode); Unauthenticated when none.
+  Result<std::string> AuthenticateNode(const Caller& caller) const;
 
   // --- the agent service ---
   // Errors: Unauthenticated, PermissionDenied, InvalidArgument, Unavailable (the store).
-  Result<ec2agent::v1::RegisterResponse> Register(const std::string& secret,
+  Result<ec2agent::v1::RegisterResponse> Register(const Caller& caller,
                                                   const ec2agent::v1::RegisterRequest& request);
   // Attaches a node's new Connect stream (closing an older one), sends it the config and every
   // unfinished command.
@@ -89,7 +92,9 @@ class ControlPlane {
   // A message from a node's stream; an error ends the stream (invalid content, deleted node).
   Status OnAgentMessage(const std::string& node_id, const ec2agent::v1::AgentMessage& message);
   void OnHeartbeat(const std::string& node_id);
-  ec2agent::v1::FleetStatusResponse FleetStatus(const ec2agent::v1::FleetStatusRequest& request);
+  // The fleet, or only node `only` when it is not empty (what a node's own credential sees).
+  ec2agent::v1::FleetStatusResponse FleetStatus(const ec2agent::v1::FleetStatusRequest& request,
+                                                std::string_view only = {});
 
   // --- the admin service ---
   Result<carrierarr::v1::CreateTokenResponse> CreateToken(

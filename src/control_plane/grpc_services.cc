@@ -23,6 +23,10 @@ std::string Secret(const grpc::ServerContextBase& context) {
   return std::string(BearerSecret(std::string_view(it->second.data(), it->second.size())));
 }
 
+Caller CallerOf(const grpc::ServerContextBase& context) {
+  return {.secret = Secret(context), .peer = context.peer()};
+}
+
 class ConnectReactor;
 
 // The control plane's handle on one Connect stream. It outlives the reactor (the control plane
@@ -50,7 +54,7 @@ class StreamHandle final : public StreamSink {
 class ConnectReactor final : public grpc::ServerBidiReactor<AgentMessage, ControlMessage> {
  public:
   ConnectReactor(ControlPlane* cp, grpc::CallbackServerContext* context) : cp_(cp) {
-    auto who = cp_->AuthenticateNode(Secret(*context));
+    auto who = cp_->AuthenticateNode(CallerOf(*context));
     if (!who.ok()) {
       finished_ = true;
       Finish(ToGrpc(who.status()));
@@ -208,7 +212,7 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* co
                                                  const ec2agent::v1::RegisterRequest* request,
                                                  ec2agent::v1::RegisterResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto result = cp_->Register(Secret(*context), *request);
+  auto result = cp_->Register(CallerOf(*context), *request);
   if (!result.ok()) {
     reactor->Finish(ToGrpc(result.status()));
     return reactor;
@@ -222,7 +226,7 @@ grpc::ServerUnaryReactor* AgentService::Heartbeat(grpc::CallbackServerContext* c
                                                   const ec2agent::v1::HeartbeatRequest*,
                                                   ec2agent::v1::HeartbeatResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto who = cp_->AuthenticateNode(Secret(*context));
+  auto who = cp_->AuthenticateNode(CallerOf(*context));
   if (!who.ok()) {
     reactor->Finish(ToGrpc(who.status()));
     return reactor;
@@ -242,14 +246,18 @@ grpc::ServerUnaryReactor* AgentService::GetFleetStatus(
     grpc::CallbackServerContext* context, const ec2agent::v1::FleetStatusRequest* request,
     ec2agent::v1::FleetStatusResponse* response) {
   auto* reactor = context->DefaultReactor();
-  std::string secret = Secret(*context);
-  if (!cp_->IsAdmin(secret)) {
-    if (auto who = cp_->AuthenticateNode(secret); !who.ok()) {
+  // The admin sees the fleet; a node sees itself only (a node must not learn its peers).
+  Caller caller = CallerOf(*context);
+  std::string only;
+  if (!cp_->IsAdmin(caller.secret)) {
+    auto who = cp_->AuthenticateNode(caller);
+    if (!who.ok()) {
       reactor->Finish(ToGrpc(who.status()));
       return reactor;
     }
+    only = std::move(*who);
   }
-  *response = cp_->FleetStatus(*request);
+  *response = cp_->FleetStatus(*request, only);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

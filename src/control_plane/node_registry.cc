@@ -215,11 +215,12 @@ ec2agent::v1::NodeSummary Summarize(const std::string& id,
 }  // namespace
 
 ec2agent::v1::FleetStatusResponse NodeRegistry::FleetStatus(
-    const ec2agent::v1::FleetStatusRequest& request) const {
+    const ec2agent::v1::FleetStatusRequest& request, std::string_view only) const {
   ec2agent::v1::FleetStatusResponse response;
   auto* summary = response.mutable_summary();
   MutexLock lock(mu_);
   for (const auto& [id, n] : nodes_) {
+    if (!only.empty() && id != only) continue;
     ec2agent::v1::NodeSummary s = Summarize(id, n.registration, n.last_status, n.lifecycle,
                                             n.stream != nullptr, n.last_seen_ms);
     const HealthState health = s.health();

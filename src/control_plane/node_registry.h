@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -106,8 +107,9 @@ class NodeRegistry {
   // Moves every node to its lifecycle as of now_ms.
   SweepResult Sweep(int64_t now_ms) EXCLUDES(mu_);
 
-  ec2agent::v1::FleetStatusResponse FleetStatus(
-      const ec2agent::v1::FleetStatusRequest& request) const EXCLUDES(mu_);
+  // Only node `only` (and a summary of it alone) when `only` is not empty.
+  ec2agent::v1::FleetStatusResponse FleetStatus(const ec2agent::v1::FleetStatusRequest& request,
+                                                std::string_view only = {}) const EXCLUDES(mu_);
   std::vector<carrierarr::v1::Node> List() const EXCLUDES(mu_);
   Result<carrierarr::v1::Node> Get(const std::string& node_id) const EXCLUDES(mu_);
 

@@ -19,7 +19,9 @@
 namespace carrierarr::control_plane {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: tokens gained node_id, pool and replace_node (the ALTERs below add them to a version 1
+// database).
+constexpr int kSchemaVersion = 2;
 // Serializes schema creation between control planes starting at once (CREATE TABLE IF NOT
 // EXISTS alone races on the catalog). Any constant unlikely to clash: "carrierr" in ASCII.
 constexpr int64_t kSchemaLockKey = 0x6361727269657272;
@@ -40,6 +42,9 @@ CREATE TABLE IF NOT EXISTS tokens (
   revoked BOOLEAN NOT NULL,
   created_ms BIGINT NOT NULL
 );
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS node_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS pool TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS replace_node BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE TABLE IF NOT EXISTS nodes (
   node_id TEXT PRIMARY KEY,
   registration BYTEA NOT NULL,
@@ -78,15 +83,16 @@ const std::map<std::string, std::string>& Statements() {
        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"},
       {"put_token",
        "INSERT INTO tokens (id, name, secret_hash, max_uses, uses, expires_ms, revoked, "
-       "created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+       "created_ms, node_id, pool, replace_node) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"},
       {"list_tokens",
-       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
-       "FROM tokens ORDER BY created_ms, id"},
+       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms, node_id, "
+       "pool, replace_node FROM tokens ORDER BY created_ms, id"},
       // FOR UPDATE: concurrent callers queue on the row lock and each checks the row as the
       // one before it left it.
       {"lock_token",
-       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
-       "FROM tokens WHERE secret_hash = $1 FOR UPDATE"},
+       "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms, node_id, "
+       "pool, replace_node FROM tokens WHERE secret_hash = $1 FOR UPDATE"},
       {"use_token", "UPDATE tokens SET uses = uses + 1 WHERE id = $1"},
       {"revoke_token", "UPDATE tokens SET revoked = TRUE WHERE id = $1"},
       {"upsert_node",
@@ -175,8 +181,8 @@ void ReadRow(const pqxx::row& r, Outs&&... out) {
 
 TokenRecord ReadToken(const pqxx::row& r) {
   TokenRecord t;
-  ReadRow(r, t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked,
-          t.created_ms);
+  ReadRow(r, t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked, t.created_ms,
+          t.node_id, t.pool, t.replace);
   return t;
 }
 
@@ -275,6 +281,9 @@ class PostgresStore final : public Store {
       if (version.empty()) {
         tx.exec_prepared("put_setting", std::string("schema_version"),
                          std::to_string(kSchemaVersion));
+      } else if (TextOf(version[0][0]) == "1") {  // the ALTERs above migrated it
+        tx.exec_prepared("put_setting", std::string("schema_version"),
+                         std::to_string(kSchemaVersion));
       } else if (TextOf(version[0][0]) != std::to_string(kSchemaVersion)) {
         return Status::FailedPrecondition(
             "PostgreSQL database " + description_ + " has schema version " + TextOf(version[0][0]) +
@@ -293,7 +302,8 @@ class PostgresStore final : public Store {
       pqxx::work tx(c);
       try {
         tx.exec_prepared("put_token", token.id, token.name, token.secret_hash, token.max_uses,
-                         token.uses, token.expires_ms, token.revoked, token.created_ms);
+                         token.uses, token.expires_ms, token.revoked, token.created_ms,
+                         token.node_id, token.pool, token.replace);
       } catch (const pqxx::unique_violation& e) {
         bool id_taken = std::string_view(e.what()).find("tokens_pkey") != std::string::npos;
         return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
@@ -308,7 +318,8 @@ class PostgresStore final : public Store {
     return QueryAll("list tokens", "list_tokens", ReadToken);
   }
 
-  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
+  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms,
+                                   const TokenAdmission& admit) override {
     const std::string hash(secret_hash);
     return Call<Result<TokenRecord>>(
         "use an enrollment token", [&](pqxx::connection& c) -> Result<TokenRecord> {
@@ -317,6 +328,7 @@ class PostgresStore final : public Store {
           if (found.empty()) return Status::NotFound("no enrollment token matches this secret");
           TokenRecord token = ReadToken(found[0]);
           CARRIERARR_RETURN_IF_ERROR(CheckTokenUsable(token, now_ms));
+          if (admit) CARRIERARR_RETURN_IF_ERROR(admit(token));
           tx.exec_prepared("use_token", token.id);
           tx.commit();
           ++token.uses;

@@ -103,6 +103,7 @@ Result<std::string> ReadEnrollmentKey(const std::string& path) {
 }  // namespace
 
 struct Server::Impl {
+  std::unique_ptr<MeshIdentity> mesh;  // before cp, which uses it
   std::unique_ptr<ControlPlane> cp;
   std::unique_ptr<AgentService> agent_service;
   std::unique_ptr<AdminService> admin_service;
@@ -136,6 +137,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   if (!enrollment_key.ok()) return enrollment_key.status();
   ControlPlaneOptions control_plane_options = o;
   control_plane_options.enrollment_public_key = std::move(*enrollment_key);
+  if (!o.mesh_identity_dir.empty()) {
+    auto mesh = MeshIdentity::Load(o.mesh_identity_dir, *o.clock);
+    if (!mesh.ok()) return mesh.status();
+    impl->mesh = std::move(*mesh);
+    control_plane_options.mesh_identity = impl->mesh.get();
+  }
   auto cp = ControlPlane::Create(std::move(*store), std::move(control_plane_options));
   if (!cp.ok()) return cp.status();
   impl->cp = std::move(*cp);

@@ -32,6 +32,9 @@ struct ServeOptions : ControlPlaneOptions {
   // PEM Ed25519 public key (carrierarr up's <state>/control/enrollment.pub): agents may also
   // enrol with tokens signed by its private key (pki/enrollment_token.h). Empty: not accepted.
   std::string enrollment_key;
+  // Mesh identity (mesh_identity.h): the fleet's pki directory (ca.crt and the host
+  // certificates). Empty: off.
+  std::string mesh_identity_dir;
   size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
 };
 

@@ -20,7 +20,8 @@
 namespace carrierarr::control_plane {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: tokens gained node_id, pool and replace_node (Migrate adds them to a version 1 file).
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Every statement the store runs; cached by text once prepared.
@@ -37,7 +38,10 @@ CREATE TABLE IF NOT EXISTS tokens (
   uses INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL,
   revoked INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL
+  created_ms INTEGER NOT NULL,
+  node_id TEXT NOT NULL DEFAULT '',
+  pool TEXT NOT NULL DEFAULT '',
+  replace_node INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS nodes (
   node_id TEXT PRIMARY KEY,
@@ -76,15 +80,20 @@ constexpr char kPutSetting[] =
     "INSERT INTO settings (key, value) VALUES (?1, ?2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
+constexpr char kMigrateTokensFrom1[] =
+    "ALTER TABLE tokens ADD COLUMN node_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tokens ADD COLUMN pool TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tokens ADD COLUMN replace_node INTEGER NOT NULL DEFAULT 0;";
+
 constexpr char kPutToken[] =
-    "INSERT INTO tokens (id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO tokens (id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms, "
+    "node_id, pool, replace_node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 constexpr char kListTokens[] =
-    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
-    "FROM tokens ORDER BY created_ms, id";
+    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms, node_id, pool, "
+    "replace_node FROM tokens ORDER BY created_ms, id";
 constexpr char kFindToken[] =
-    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms "
-    "FROM tokens WHERE secret_hash = ?1";
+    "SELECT id, name, secret_hash, max_uses, uses, expires_ms, revoked, created_ms, node_id, pool, "
+    "replace_node FROM tokens WHERE secret_hash = ?1";
 constexpr char kUseToken[] = "UPDATE tokens SET uses = uses + 1 WHERE id = ?1";
 constexpr char kRevokeToken[] = "UPDATE tokens SET revoked = 1 WHERE id = ?1";
 
@@ -199,7 +208,8 @@ class Stmt {
 
 TokenRecord ReadToken(const Stmt& s) {
   TokenRecord t;
-  s.Columns(t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked, t.created_ms);
+  s.Columns(t.id, t.name, t.secret_hash, t.max_uses, t.uses, t.expires_ms, t.revoked, t.created_ms,
+            t.node_id, t.pool, t.replace);
   return t;
 }
 
@@ -269,7 +279,8 @@ class SqliteStore final : public Store {
   Status PutToken(const TokenRecord& token) override {
     std::lock_guard lock(mu_);
     Status st = Exec(kPutToken, "store token " + token.id, token.id, token.name, token.secret_hash,
-                     token.max_uses, token.uses, token.expires_ms, token.revoked, token.created_ms);
+                     token.max_uses, token.uses, token.expires_ms, token.revoked, token.created_ms,
+                     token.node_id, token.pool, token.replace);
     if (st.code() != StatusCode::kAlreadyExists) return st;
     const bool id_taken = st.message().find("tokens.id") != std::string::npos;
     return Status::AlreadyExists(id_taken ? "token " + token.id + " already exists"
@@ -281,12 +292,13 @@ class SqliteStore final : public Store {
     return QueryAll(kListTokens, "list tokens", ReadToken);
   }
 
-  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) override {
+  Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms,
+                                   const TokenAdmission& admit) override {
     std::lock_guard lock(mu_);
     // IMMEDIATE takes the write lock up front: another process cannot use the token between
     // our check and our increment.
     CARRIERARR_RETURN_IF_ERROR(Exec(kBegin, "begin a transaction"));
-    auto consumed = ConsumeTokenLocked(secret_hash, now_ms);
+    auto consumed = ConsumeTokenLocked(secret_hash, now_ms, admit);
     if (!consumed.ok()) {
       RollbackQuietly();
       return consumed;
@@ -482,6 +494,10 @@ class SqliteStore final : public Store {
     if (!version->has_value()) {
       return PutSettingLocked("schema_version", std::to_string(kSchemaVersion));
     }
+    if (**version == "1") {  // inside the schema transaction: all or nothing
+      CARRIERARR_RETURN_IF_ERROR(ExecScript(kMigrateTokensFrom1, "add the token bindings"));
+      return PutSettingLocked("schema_version", std::to_string(kSchemaVersion));
+    }
     if (**version != std::to_string(kSchemaVersion)) {
       return Status::FailedPrecondition(
           "SQLite database " + path_ + " has schema version " + **version +
@@ -491,12 +507,14 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  Result<TokenRecord> ConsumeTokenLocked(std::string_view secret_hash, int64_t now_ms) {
+  Result<TokenRecord> ConsumeTokenLocked(std::string_view secret_hash, int64_t now_ms,
+                                         const TokenAdmission& admit) {
     CARRIERARR_ASSIGN_OR_RETURN(
         std::optional<TokenRecord> token,
         QueryOne(kFindToken, "look up the enrollment token", ReadToken, secret_hash));
     if (!token) return Status::NotFound("no enrollment token matches this secret");
     CARRIERARR_RETURN_IF_ERROR(CheckTokenUsable(*token, now_ms));
+    if (admit) CARRIERARR_RETURN_IF_ERROR(admit(*token));
     CARRIERARR_RETURN_IF_ERROR(Exec(kUseToken, "count a use of token " + token->id, token->id));
     ++token->uses;
     return std::move(*token);

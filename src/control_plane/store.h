@@ -10,6 +10,7 @@
 #define CARRIERARR_CONTROL_PLANE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,9 +31,18 @@ struct TokenRecord {
   int64_t expires_ms = 0;  // 0 = never
   bool revoked = false;
   int64_t created_ms = 0;
+  // What it may enrol: node_id (that node only) or pool (nodes named "<pool>-*"). Tokens made
+  // before tokens were bound have neither and enrol nothing.
+  std::string node_id;
+  std::string pool;
+  bool replace = false;  // may re-enrol node_id although that node is registered
 
   bool operator==(const TokenRecord&) const = default;
 };
+
+// Decides, inside ConsumeToken's transaction, whether a usable token may be spent on this
+// registration; an error refuses it and leaves the token unused.
+using TokenAdmission = std::function<Status(const TokenRecord&)>;
 
 // Whether `token` may enroll a node at now_ms: OK, or PermissionDenied saying why ("revoked",
 // "expired", "already used"). Both stores' ConsumeToken apply it, under their row lock.
@@ -100,10 +110,11 @@ class Store {
   virtual Status PutToken(const TokenRecord& token) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
   // Atomically finds the token with this secret hash and, if it is usable at now_ms (not
-  // revoked, not expired, uses < max_uses or max_uses == 0), counts one use and returns the
-  // record as it is after the use. Errors: NotFound (unknown), PermissionDenied with
-  // "revoked", "expired" or "already used" in the message.
-  virtual Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms) = 0;
+  // revoked, not expired, uses < max_uses or max_uses == 0) and `admit` (when set) accepts it,
+  // counts one use and returns the record as it is after the use. Errors: NotFound (unknown),
+  // PermissionDenied with "revoked", "expired" or "already used" in the message, or admit's.
+  virtual Result<TokenRecord> ConsumeToken(std::string_view secret_hash, int64_t now_ms,
+                                           const TokenAdmission& admit) = 0;
   // NotFound when no token has this id.
   virtual Status RevokeToken(std::string_view id) = 0;
 

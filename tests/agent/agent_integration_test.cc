@@ -82,11 +82,12 @@ class AgentIntegrationTest : public ::testing::Test {
 
   control_plane::ControlPlane& cp() { return server_->control_plane(); }
 
-  std::string NewToken() {
+  std::string NewToken(const std::string& node_id) {
     carrierarr::v1::CreateTokenRequest req;
     req.set_max_uses(1);
     req.set_ttl_seconds(3600);
     req.set_name("integration");
+    req.set_node_id(node_id);
     auto r = cp().CreateToken(req);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->secret() : "";
@@ -112,7 +113,7 @@ class AgentIntegrationTest : public ::testing::Test {
     o.identity.set_node_id(node_id);
     o.identity.set_node_type(v1::NODE_TYPE_CPU_WORKER);
     o.identity.set_region("local");
-    o.token = NewToken();
+    o.token = NewToken(node_id);
     o.state_dir = dir_ / ("agent-" + node_id);
     o.backoff_initial = milliseconds(20);
     o.backoff_max = milliseconds(200);

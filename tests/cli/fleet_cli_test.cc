@@ -127,13 +127,14 @@ class FleetCliTest : public ::testing::Test {
   void RegisterNode(const std::string& id) {
     carrierarr::v1::CreateTokenRequest t;
     t.set_max_uses(1);
+    t.set_node_id(id);
     auto token = cp().CreateToken(t);
     ASSERT_TRUE(token.ok()) << token.status().ToString();
     ec2agent::v1::RegisterRequest r;
     r.set_node_id(id);
     r.set_node_type(ec2agent::v1::NODE_TYPE_GPU_WORKER);
     r.set_nebula_ip("10.42.0.9");
-    auto registered = cp().Register(token->secret(), r);
+    auto registered = cp().Register({token->secret()}, r);
     ASSERT_TRUE(registered.ok()) << registered.status().ToString();
   }
 
@@ -150,7 +151,7 @@ class FleetCliTest : public ::testing::Test {
 };
 
 TEST_F(FleetCliTest, TokensCreateListRevoke) {
-  auto created = Cli({"tokens", "create", "--name", "gpu-box"});
+  auto created = Cli({"tokens", "create", "--node", "gpu-box"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   // Only the secret on stdout, so that `> file` captures it.
   ASSERT_EQ(created.out.rfind("cet_", 0), 0u) << created.out;
@@ -162,7 +163,8 @@ TEST_F(FleetCliTest, TokensCreateListRevoke) {
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   json j = ParseJson(listed.out);
   ASSERT_EQ(j["tokens"].size(), 1u) << listed.out;
-  EXPECT_EQ(j["tokens"][0]["name"], "gpu-box");
+  EXPECT_EQ(j["tokens"][0]["name"], "gpu-box");  // the node, when no --name is given
+  EXPECT_EQ(j["tokens"][0]["node_id"], "gpu-box");
   EXPECT_EQ(j["tokens"][0]["max_uses"], 1);
   EXPECT_FALSE(j["tokens"][0]["revoked"].get<bool>());
   EXPECT_EQ(listed.out.find(secret), std::string::npos);  // never shown again
@@ -173,6 +175,7 @@ TEST_F(FleetCliTest, TokensCreateListRevoke) {
   EXPECT_NE(table.out.find("ID"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find(id), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("active"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("node gpu-box"), std::string::npos) << table.out;
 
   auto revoked = Cli({"tokens", "revoke", id});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
@@ -181,8 +184,8 @@ TEST_F(FleetCliTest, TokensCreateListRevoke) {
 
   // A revoked token enrolls nothing.
   ec2agent::v1::RegisterRequest r;
-  r.set_node_id("n1");
-  EXPECT_FALSE(cp().Register(secret, r).ok());
+  r.set_node_id("gpu-box");
+  EXPECT_FALSE(cp().Register({secret}, r).ok());
 
   auto unknown = Cli({"tokens", "revoke", "tok_000000000000"});
   EXPECT_EQ(unknown.exit_code, 1);
@@ -191,7 +194,8 @@ TEST_F(FleetCliTest, TokensCreateListRevoke) {
 
 TEST_F(FleetCliTest, TokensCreateOutWritesAPrivateFileAndNeverOverwrites) {
   const std::string out = dir_ / "token";
-  auto created = Cli({"tokens", "create", "--out", out, "--uses", "0", "--ttl", "1h"});
+  auto created =
+      Cli({"tokens", "create", "--pool", "p", "--out", out, "--uses", "0", "--ttl", "1h"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   EXPECT_EQ(testing::ModeOf(out), 0600u);
   const std::string secret = testing::Slurp(out);
@@ -200,25 +204,25 @@ TEST_F(FleetCliTest, TokensCreateOutWritesAPrivateFileAndNeverOverwrites) {
   EXPECT_NE(created.out.find("reusable"), std::string::npos) << created.out;
 
   // The token works: a reusable one, twice.
-  for (const char* id : {"a", "b"}) {
+  for (const char* id : {"p-a", "p-b"}) {
     ec2agent::v1::RegisterRequest r;
     r.set_node_id(id);
-    auto registered = cp().Register(secret.substr(0, secret.size() - 1), r);
+    auto registered = cp().Register({secret.substr(0, secret.size() - 1)}, r);
     EXPECT_TRUE(registered.ok());
   }
 
-  auto again = Cli({"tokens", "create", "--out", out});
+  auto again = Cli({"tokens", "create", "--pool", "p", "--out", out});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
   EXPECT_EQ(testing::Slurp(out), secret);
 
-  auto forced = Cli({"tokens", "create", "--out", out, "--force"});
+  auto forced = Cli({"tokens", "create", "--pool", "p", "--out", out, "--force"});
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_NE(testing::Slurp(out), secret);
   EXPECT_EQ(testing::ModeOf(out), 0600u);
 
   // Reusable and never expiring: refused by the control plane with the reason.
-  auto forever = Cli({"tokens", "create", "--uses", "0", "--ttl", "0"});
+  auto forever = Cli({"tokens", "create", "--pool", "p", "--uses", "0", "--ttl", "0"});
   EXPECT_EQ(forever.exit_code, 1);
   EXPECT_NE(forever.err.find("must expire"), std::string::npos) << forever.err;
 }
@@ -373,6 +377,8 @@ TEST_F(FleetCliTest, BadUsageExitsTwoAndNamesTheFlag) {
   const std::vector<Case> cases = {
       {{"nodes", "--bogus"}, "-bogus"},
       {{"tokens", "create", "--uses", "x"}, "-uses"},
+      {{"tokens", "create"}, "--node NAME"},
+      {{"tokens", "create", "--pool", "gpu", "--replace"}, "--replace needs --node"},
       {{"tokens", "create", "--ttl", "soon"}, "-ttl"},
       {{"tokens"}, "subcommand"},
       {{"nodes", "frobnicate"}, "frobnicate"},

@@ -187,25 +187,26 @@ TEST_F(PartsTest, EnrollmentTokensExpireOnTheTimeSource) {
   carrierarr::v1::CreateTokenRequest request;
   request.set_max_uses(0);
   request.set_ttl_seconds(60);
+  request.set_pool("w");
   auto token = enrollment.CreateToken(request);
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   ec2agent::v1::RegisterRequest registration;
-  registration.set_node_id("early");
+  registration.set_node_id("w-early");
   clock_.Advance(seconds(59));
-  auto early = enrollment.Register(token->secret(), registration);
+  auto early = enrollment.Register({token->secret()}, registration);
   ASSERT_TRUE(early.ok()) << early.status().ToString();
   EXPECT_FALSE(early->node_credential().empty());
   clock_.Advance(seconds(1));
-  registration.set_node_id("late");
-  auto late = enrollment.Register(token->secret(), registration);
+  registration.set_node_id("w-late");
+  auto late = enrollment.Register({token->secret()}, registration);
   EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied) << late.status().ToString();
   EXPECT_NE(late.status().message().find("expired"), std::string::npos);
   EXPECT_EQ(enrollment.registrations(), 1u);
   EXPECT_EQ(enrollment.refused_registrations(), 1u);
   // The node's own credential does not expire with the token.
-  auto again = enrollment.Register(early->node_credential(), {});
+  auto again = enrollment.Register({early->node_credential()}, {});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->assigned_id(), "early");
+  EXPECT_EQ(again->assigned_id(), "w-early");
 }
 
 TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
@@ -227,15 +228,21 @@ TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
   as_w2.set_node_id("w-2");
 
   const std::string token = sign("w-1", 60);
-  auto other_node = enrollment.Register(token, as_w2);
+  auto other_node = enrollment.Register({token}, as_w2);
   EXPECT_EQ(other_node.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(other_node.status().message().find("made for node w-1, not w-2"), std::string::npos);
 
-  auto first = enrollment.Register(token, as_w1);
+  auto first = enrollment.Register({token}, as_w1);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->assigned_id(), "w-1");
   EXPECT_FALSE(first->node_credential().empty());
-  auto again = enrollment.Register(token, {});
+  // Again: w-1 is registered now, and a token may not take it over.
+  auto again = enrollment.Register({token}, {});
+  EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(again.status().message().find("already registered"), std::string::npos);
+  // Once the operator deleted it, the token is still spent.
+  ASSERT_TRUE(nodes.Remove("w-1").has_value());
+  again = enrollment.Register({token}, {});
   EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(again.status().message().find("already used"), std::string::npos);
   // The use is on record, under the node's name.
@@ -246,12 +253,12 @@ TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
   EXPECT_EQ((*listed)[0].uses(), 1);
 
   // No node id in the request: the token's. Then expiry on the simulated clock.
-  auto unnamed = enrollment.Register(sign("w-3", 60), {});
+  auto unnamed = enrollment.Register({sign("w-3", 60)}, {});
   ASSERT_TRUE(unnamed.ok()) << unnamed.status().ToString();
   EXPECT_EQ(unnamed->assigned_id(), "w-3");
   const std::string short_lived = sign("w-4", 30);
   clock_.Advance(seconds(30));
-  auto late = enrollment.Register(short_lived, {});
+  auto late = enrollment.Register({short_lived}, {});
   EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(late.status().message().find("expired"), std::string::npos);
 
@@ -262,9 +269,9 @@ TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
   ASSERT_TRUE(stranger_signer.ok());
   auto forged = pki::SignEnrollmentToken(*stranger_signer, "w-5", clock_.NowUnix() + 60);
   ASSERT_TRUE(forged.ok());
-  EXPECT_EQ(enrollment.Register(*forged, {}).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(enrollment.Register({*forged}, {}).status().code(), StatusCode::kUnauthenticated);
   Enrollment untrusting(*store_, nodes, events, clock_, store_errors_);
-  auto refused = untrusting.Register(sign("w-6", 60), {});
+  auto refused = untrusting.Register({sign("w-6", 60)}, {});
   EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(refused.status().message().find("--enrollment-key"), std::string::npos);
   EXPECT_EQ(enrollment.registrations(), 2u);

@@ -64,11 +64,16 @@ class ControlPlaneTest : public ::testing::TestWithParam<Backend> {
     StartServer();
   }
 
-  std::string NewToken(int max_uses = 1, int64_t ttl = 3600) {
+  // A token for node `node`, or (when it is empty) for the nodes named "n-*".
+  std::string NewToken(int max_uses = 1, int64_t ttl = 3600, const std::string& node = "") {
     carrierarr::v1::CreateTokenRequest req;
     req.set_max_uses(max_uses);
     req.set_ttl_seconds(ttl);
     req.set_name("test");
+    if (node.empty())
+      req.set_pool("n");
+    else
+      req.set_node_id(node);
     auto r = server_->control_plane().CreateToken(req);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r->secret();
@@ -95,7 +100,7 @@ class ControlPlaneTest : public ::testing::TestWithParam<Backend> {
 
   std::string Enroll(const std::string& node_id) {
     RegisterResponse resp;
-    grpc::Status s = Register(NewToken(), node_id, &resp);
+    grpc::Status s = Register(NewToken(1, 3600, node_id), node_id, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp.node_credential();
   }
@@ -137,7 +142,7 @@ class ControlPlaneTest : public ::testing::TestWithParam<Backend> {
 
 TEST_P(ControlPlaneTest, RegisterWithAGoodTokenGivesANodeCredential) {
   RegisterResponse resp;
-  grpc::Status s = Register(NewToken(), "gpu-1", &resp);
+  grpc::Status s = Register(NewToken(1, 3600, "gpu-1"), "gpu-1", &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(resp.accepted());
   EXPECT_EQ(resp.assigned_id(), "gpu-1");
@@ -164,31 +169,31 @@ TEST_P(ControlPlaneTest, RegisterWithAGoodTokenGivesANodeCredential) {
 
 TEST_P(ControlPlaneTest, RegisterRefusesMissingUnknownReusedAndExpiredTokens) {
   RegisterResponse resp;
-  grpc::Status none = Register("", "n1", &resp);
+  grpc::Status none = Register("", "n-1", &resp);
   EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(none.error_message().find("authorization"), std::string::npos);
 
-  grpc::Status unknown = Register("cet_" + std::string(64, 'a'), "n1", &resp);
+  grpc::Status unknown = Register("cet_" + std::string(64, 'a'), "n-1", &resp);
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(unknown.error_message().find("not recognised"), std::string::npos);
 
   std::string once = NewToken(1);
-  ASSERT_TRUE(Register(once, "n1", &resp).ok());
-  grpc::Status reused = Register(once, "n2", &resp);
+  ASSERT_TRUE(Register(once, "n-1", &resp).ok());
+  grpc::Status reused = Register(once, "n-2", &resp);
   EXPECT_EQ(reused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(reused.error_message().find("already used"), std::string::npos);
 
   std::string expiring = NewToken(0, 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-  grpc::Status expired = Register(expiring, "n3", &resp);
+  grpc::Status expired = Register(expiring, "n-3", &resp);
   EXPECT_EQ(expired.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
 
   // A reusable token enrolls several nodes.
   std::string reusable = NewToken(0, 3600);
-  EXPECT_TRUE(Register(reusable, "n4", &resp).ok());
-  EXPECT_TRUE(Register(reusable, "n5", &resp).ok());
-  EXPECT_EQ(server_->control_plane().ListNodes().size(), 3u);  // n1, n4, n5
+  EXPECT_TRUE(Register(reusable, "n-4", &resp).ok());
+  EXPECT_TRUE(Register(reusable, "n-5", &resp).ok());
+  EXPECT_EQ(server_->control_plane().ListNodes().size(), 3u);  // n-1, n-4, n-5
 }
 
 TEST_P(ControlPlaneTest, StatusFlowsToTheStoreUnderTheCredentialsNodeId) {
@@ -234,6 +239,22 @@ TEST_P(ControlPlaneTest, StatusFlowsToTheStoreUnderTheCredentialsNodeId) {
   EXPECT_EQ(fleet.summary().healthy_nodes(), 1);
   EXPECT_EQ(fleet.summary().total_gpus(), 2);
   stream->WritesDone();
+}
+
+// A node's credential shows that node alone; the admin token shows the fleet.
+TEST_P(ControlPlaneTest, GetFleetStatusShowsANodeOnlyItself) {
+  std::string gpu = Enroll("gpu-1");
+  Enroll("gpu-2");
+  ec2agent::v1::FleetStatusResponse fleet;
+  ASSERT_TRUE(agent_->GetFleetStatus(Ctx(gpu).get(), {}, &fleet).ok());
+  ASSERT_EQ(fleet.nodes_size(), 1);
+  EXPECT_EQ(fleet.nodes(0).node_id(), "gpu-1");
+  EXPECT_EQ(fleet.summary().total_nodes(), 1);
+  ASSERT_TRUE(agent_->GetFleetStatus(Ctx(server_->admin_token()).get(), {}, &fleet).ok());
+  EXPECT_EQ(fleet.nodes_size(), 2);
+  EXPECT_EQ(fleet.summary().total_nodes(), 2);
+  EXPECT_EQ(agent_->GetFleetStatus(Ctx("").get(), {}, &fleet).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_P(ControlPlaneTest, CommandsReachTheAgentAndResultsAreStoredAndAcked) {
@@ -289,7 +310,7 @@ TEST_P(ControlPlaneTest, ExecIsRefusedUnlessTheFleetAllowsIt) {
 
 TEST_P(ControlPlaneTest, ARestartLosesNoNodeTokenCommandOrResult) {
   std::string cred = Enroll("gpu-1");
-  std::string spare = NewToken(1);
+  std::string spare = NewToken(1, 3600, "gpu-2");
   std::string done_id, queued_id;
   {
     auto ctx = Ctx(cred);
@@ -435,11 +456,12 @@ TEST(ControlPlaneLifecycleTest, ConnectedThenStaleThenDeadWithEvents) {
   ASSERT_TRUE(cp.ok());
   carrierarr::v1::CreateTokenRequest treq;
   treq.set_max_uses(1);
+  treq.set_node_id("w1");
   auto token = (*cp)->CreateToken(treq);
   ASSERT_TRUE(token.ok());
   RegisterRequest req;
   req.set_node_id("w1");
-  auto reg = (*cp)->Register(token->secret(), req);
+  auto reg = (*cp)->Register({token->secret()}, req);
   ASSERT_TRUE(reg.ok()) << reg.status().ToString();
   auto lifecycle = [&] { return (*cp)->GetNode("w1")->lifecycle(); };
   EXPECT_EQ(lifecycle(), "connected");
@@ -476,10 +498,11 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
   ASSERT_TRUE(cp.ok());
   carrierarr::v1::CreateTokenRequest treq;
   treq.set_max_uses(1);
+  treq.set_node_id("w1");
   auto token = (*cp)->CreateToken(treq);
   RegisterRequest req;
   req.set_node_id("w1");
-  ASSERT_TRUE((*cp)->Register(token->secret(), req).ok());
+  ASSERT_TRUE((*cp)->Register({token->secret()}, req).ok());
   carrierarr::v1::SendCommandRequest c;
   c.set_node_id("w1");
   c.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
@@ -510,16 +533,16 @@ TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
   auto cp = ControlPlane::Create(std::move(*store), o);
   ASSERT_TRUE(cp.ok());
   carrierarr::v1::CreateTokenRequest treq;
-  treq.set_max_uses(0);
-  treq.set_ttl_seconds(60);
-  auto token = (*cp)->CreateToken(treq);
-  ASSERT_TRUE(token.ok());
+  treq.set_max_uses(1);
   for (auto [id, type] : {std::pair{"gpu-1", ec2agent::v1::NODE_TYPE_GPU_WORKER},
                           std::pair{"cpu-1", ec2agent::v1::NODE_TYPE_CPU_WORKER}}) {
+    treq.set_node_id(id);
+    auto token = (*cp)->CreateToken(treq);
+    ASSERT_TRUE(token.ok());
     RegisterRequest req;
     req.set_node_id(id);
     req.set_node_type(type);
-    ASSERT_TRUE((*cp)->Register(token->secret(), req).ok());
+    ASSERT_TRUE((*cp)->Register({token->secret()}, req).ok());
   }
   auto report_idle = [&](const std::string& id, int64_t seconds) {
     AgentMessage m;

@@ -101,6 +101,7 @@ class HttpApiTest : public ::testing::Test {
     carrierarr::v1::CreateTokenRequest t;
     t.set_name("for " + id);
     t.set_max_uses(1);
+    t.set_node_id(id);
     auto token = cp_->CreateToken(t);
     ASSERT_TRUE(token.ok()) << token.status().ToString();
     ec2agent::v1::RegisterRequest r;
@@ -109,7 +110,7 @@ class HttpApiTest : public ::testing::Test {
     r.set_nebula_ip("10.42.0.7");
     r.set_region("homelab");
     r.mutable_capabilities()->set_gpu_count(2);
-    auto registered = cp_->Register(token->secret(), r);
+    auto registered = cp_->Register({token->secret()}, r);
     ASSERT_TRUE(registered.ok()) << registered.status().ToString();
   }
 

@@ -124,6 +124,9 @@ TEST_P(StoreTest, PutAndListTokens) {
   b.created_ms = a.created_ms + 1;
   b.uses = 3;
   b.revoked = true;
+  a.node_id = "gpu-1";
+  a.replace = true;
+  b.pool = "gpu";
   ASSERT_TRUE(store_->PutToken(a).ok());
   ASSERT_TRUE(store_->PutToken(b).ok());
   listed = store_->ListTokens();
@@ -148,15 +151,34 @@ TEST_P(StoreTest, PutTokenRefusesDuplicateIdOrHash) {
   EXPECT_TRUE(store_->PutToken(Token("tok_3", "hash-3")).ok());
 }
 
+TEST_P(StoreTest, RefusedAdmissionLeavesTheTokenUnused) {
+  TokenRecord token = Token("tok_1", "hash-1");
+  token.node_id = "gpu-1";
+  ASSERT_TRUE(store_->PutToken(token).ok());
+  TokenRecord seen;
+  auto refused = store_->ConsumeToken("hash-1", 10, [&](const TokenRecord& t) {
+    seen = t;
+    return Status::PermissionDenied("not this node");
+  });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.status().message(), "not this node");
+  EXPECT_EQ(seen.node_id, "gpu-1");  // the admission saw the binding
+  auto admitted =
+      store_->ConsumeToken("hash-1", 11, [](const TokenRecord&) { return Status::Ok(); });
+  ASSERT_TRUE(admitted.ok()) << admitted.status().ToString();
+  EXPECT_EQ(admitted->uses, 1);
+}
+
 TEST_P(StoreTest, SingleUseTokenWorksOnce) {
   ASSERT_TRUE(store_->PutToken(Token("tok_1", "hash-1")).ok());
-  auto first = store_->ConsumeToken("hash-1", 10);
+  auto first = store_->ConsumeToken("hash-1", 10, {});
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->id, "tok_1");
   EXPECT_EQ(first->name, "label for tok_1");
   EXPECT_EQ(first->uses, 1);
   EXPECT_EQ(first->max_uses, 1);
-  auto second = store_->ConsumeToken("hash-1", 11);
+  auto second = store_->ConsumeToken("hash-1", 11, {});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(second.status().message(), HasSubstr("already used"));
@@ -168,11 +190,11 @@ TEST_P(StoreTest, SingleUseTokenWorksOnce) {
 TEST_P(StoreTest, TokenWithMaxUsesAllowsExactlyThatMany) {
   ASSERT_TRUE(store_->PutToken(Token("tok_3", "hash-3", 3)).ok());
   for (int i = 1; i <= 3; ++i) {
-    auto used = store_->ConsumeToken("hash-3", 10);
+    auto used = store_->ConsumeToken("hash-3", 10, {});
     ASSERT_TRUE(used.ok()) << used.status().ToString();
     EXPECT_EQ(used->uses, i);
   }
-  auto extra = store_->ConsumeToken("hash-3", 10);
+  auto extra = store_->ConsumeToken("hash-3", 10, {});
   EXPECT_EQ(extra.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(extra.status().message(), HasSubstr("already used"));
 }
@@ -180,11 +202,11 @@ TEST_P(StoreTest, TokenWithMaxUsesAllowsExactlyThatMany) {
 TEST_P(StoreTest, ReusableTokenWorksUntilItExpires) {
   ASSERT_TRUE(store_->PutToken(Token("tok_r", "hash-r", 0, 1000)).ok());
   for (int i = 1; i <= 50; ++i) {
-    auto used = store_->ConsumeToken("hash-r", 999);
+    auto used = store_->ConsumeToken("hash-r", 999, {});
     ASSERT_TRUE(used.ok()) << used.status().ToString();
     EXPECT_EQ(used->uses, i);
   }
-  auto expired = store_->ConsumeToken("hash-r", 1000);
+  auto expired = store_->ConsumeToken("hash-r", 1000, {});
   EXPECT_EQ(expired.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(expired.status().message(), HasSubstr("expired"));
   auto listed = store_->ListTokens();
@@ -194,20 +216,20 @@ TEST_P(StoreTest, ReusableTokenWorksUntilItExpires) {
 
 TEST_P(StoreTest, ExpiredTokenIsRefused) {
   ASSERT_TRUE(store_->PutToken(Token("tok_e", "hash-e", 1, 5000)).ok());
-  auto late = store_->ConsumeToken("hash-e", 6000);
+  auto late = store_->ConsumeToken("hash-e", 6000, {});
   ASSERT_FALSE(late.ok());
   EXPECT_EQ(late.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(late.status().message(), HasSubstr("expired"));
   // A token that never expires (expires_ms 0) works at any time.
   ASSERT_TRUE(store_->PutToken(Token("tok_n", "hash-n", 1, 0)).ok());
-  EXPECT_TRUE(store_->ConsumeToken("hash-n", INT64_MAX / 2).ok());
+  EXPECT_TRUE(store_->ConsumeToken("hash-n", INT64_MAX / 2, {}).ok());
 }
 
 TEST_P(StoreTest, RevokedTokenIsRefused) {
   ASSERT_TRUE(store_->PutToken(Token("tok_v", "hash-v", 0)).ok());
-  ASSERT_TRUE(store_->ConsumeToken("hash-v", 10).ok());
+  ASSERT_TRUE(store_->ConsumeToken("hash-v", 10, {}).ok());
   ASSERT_TRUE(store_->RevokeToken("tok_v").ok());
-  auto refused = store_->ConsumeToken("hash-v", 10);
+  auto refused = store_->ConsumeToken("hash-v", 10, {});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(refused.status().message(), HasSubstr("revoked"));
@@ -219,7 +241,7 @@ TEST_P(StoreTest, RevokedTokenIsRefused) {
 
 TEST_P(StoreTest, UnknownTokenIsNotFound) {
   ASSERT_TRUE(store_->PutToken(Token("tok_1", "hash-1")).ok());
-  auto unknown = store_->ConsumeToken("hash-unknown", 10);
+  auto unknown = store_->ConsumeToken("hash-unknown", 10, {});
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound) << unknown.status().ToString();
   Status revoke = store_->RevokeToken("tok_unknown");
   EXPECT_EQ(revoke.code(), StatusCode::kNotFound) << revoke.ToString();
@@ -243,7 +265,7 @@ TEST_P(StoreTest, ConcurrentConsumeOfSingleUseTokenSucceedsOnce) {
       Store* store = i % 2 == 0 ? store_.get() : other.get();
       threads.emplace_back([&, store] {
         start.arrive_and_wait();
-        auto used = store->ConsumeToken(hash, 10);
+        auto used = store->ConsumeToken(hash, 10, {});
         if (used.ok()) {
           ++successes;
         } else if (used.status().code() == StatusCode::kPermissionDenied &&
@@ -571,7 +593,7 @@ TEST_P(StoreTest, Settings) {
 TEST_P(StoreTest, EverythingSurvivesClosingAndReopening) {
   TokenRecord token = Token("tok_p", "hash-p", 2);
   ASSERT_TRUE(store_->PutToken(token).ok());
-  ASSERT_TRUE(store_->ConsumeToken("hash-p", 10).ok());
+  ASSERT_TRUE(store_->ConsumeToken("hash-p", 10, {}).ok());
   ASSERT_TRUE(store_->PutToken(Token("tok_q", "hash-q")).ok());
   ASSERT_TRUE(store_->RevokeToken("tok_q").ok());
   NodeRecord node = Node("n1", "status");
@@ -595,8 +617,8 @@ TEST_P(StoreTest, EverythingSurvivesClosingAndReopening) {
   EXPECT_EQ((*tokens)[0], token);
   EXPECT_TRUE((*tokens)[1].revoked);
   // The use count survived: one use left, then none.
-  EXPECT_TRUE(store_->ConsumeToken("hash-p", 10).ok());
-  EXPECT_THAT(store_->ConsumeToken("hash-p", 10).status().message(), HasSubstr("already used"));
+  EXPECT_TRUE(store_->ConsumeToken("hash-p", 10, {}).ok());
+  EXPECT_THAT(store_->ConsumeToken("hash-p", 10, {}).status().message(), HasSubstr("already used"));
 
   auto got = store_->GetNode("n1");
   ASSERT_TRUE(got.ok());
@@ -690,7 +712,7 @@ TEST(SqliteStoreTest, UsesWalModeAndFullSync) {
                                &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "1");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "2");
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }
@@ -735,6 +757,40 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
   EXPECT_THAT(store.status().message(), HasSubstr("99"));
+}
+
+// A file of schema version 1 (tokens without bindings) is migrated in place: its tokens are
+// kept, bound to nothing (so they enrol nothing), and the version becomes 2.
+TEST(SqliteStoreTest, MigratesSchemaVersion1) {
+  testing::ScratchDir dir;
+  const std::string path = dir / "fleet.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "INSERT INTO settings VALUES ('schema_version', '1');"
+      "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL "
+      "UNIQUE, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL, expires_ms INTEGER NOT NULL, "
+      "revoked INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+      "INSERT INTO tokens VALUES ('tok_old', 'old', 'hash-old', 1, 0, 0, 0, 5);";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = OpenStore(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto tokens = (*store)->ListTokens();
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0].id, "tok_old");
+  EXPECT_EQ((*tokens)[0].node_id, "");
+  EXPECT_EQ((*tokens)[0].pool, "");
+  EXPECT_FALSE((*tokens)[0].replace);
+  auto version = (*store)->GetSetting("schema_version");
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version->value_or(""), "2");
+  TokenRecord bound = Token("tok_new", "hash-new");
+  bound.pool = "gpu";
+  ASSERT_TRUE((*store)->PutToken(bound).ok());
 }
 
 TEST(OpenStoreTest, RefusesUnknownSchemes) {
