@@ -337,10 +337,20 @@ std::vector<pid_t> RealProcessRunner::ProcessesWithArgs(const std::vector<std::s
 bool RealProcessRunner::ProcessMatches(pid_t pid, const std::string& marker) {
   if (pid <= 0 || marker.empty() || ProcessGone(pid)) return false;
   auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-  if (!cmdline.ok()) return false;
-  // Arguments are NUL-separated; with spaces instead, a marker may span arguments ("sleep 30").
-  std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
-  return cmdline->find(marker) != std::string::npos;
+  return cmdline.ok() && CommandLineHasArgs(*cmdline, marker);
+}
+
+bool CommandLineHasArgs(std::string_view cmdline, std::string_view marker) {
+  if (marker.empty()) return false;
+  if (cmdline.ends_with('\0')) cmdline.remove_suffix(1);
+  std::string joined(cmdline);
+  std::replace(joined.begin(), joined.end(), '\0', ' ');
+  for (size_t at = joined.find(marker); at != std::string::npos; at = joined.find(marker, at + 1)) {
+    const size_t end = at + marker.size();
+    if ((at == 0 || cmdline[at - 1] == '\0') && (end == cmdline.size() || cmdline[end] == '\0'))
+      return true;
+  }
+  return false;
 }
 
 Status RealProcessRunner::StopProcess(pid_t pid, const std::string& marker, milliseconds grace) {

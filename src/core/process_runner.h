@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -24,6 +25,12 @@ struct DaemonOptions {
   // the wrapper has handed over (or after 3 s, the pid then still the program's).
   size_t wrapper_args = 0;
 };
+
+// Whether `marker` appears in a NUL-separated command line (/proc/PID/cmdline) as whole
+// arguments: it may span several, with a space where one ends and the next begins ("sleep 30"),
+// but it starts and ends on argument boundaries, so ".../agents/cpu-1" never matches
+// ".../agents/cpu-10". An empty marker never matches.
+bool CommandLineHasArgs(std::string_view cmdline, std::string_view marker);
 
 // Implementations are thread-safe: the engine applies resources from several threads. A pid
 // is only signalled after its command line was checked against a marker the caller gave.
@@ -48,8 +55,9 @@ class ProcessRunner {
   // different flag), wherever it runs (in any network namespace).
   virtual std::vector<pid_t> ProcessesWithArgs(const std::vector<std::string>& args) = 0;
 
-  // True when `pid` is alive and its command line contains `marker` (guards against pid reuse).
-  // Zombies count as gone; the arguments are joined with spaces; an empty marker never matches.
+  // True when `pid` is alive and its command line has `marker` as whole arguments
+  // (CommandLineHasArgs; guards against pid reuse). Zombies count as gone; an empty marker never
+  // matches.
   virtual bool ProcessMatches(pid_t pid, const std::string& marker) = 0;
 
   // SIGTERM, wait up to `grace`, then SIGKILL; only if ProcessMatches(pid, marker). Succeeds

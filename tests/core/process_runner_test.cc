@@ -45,6 +45,27 @@ class ProcessRunnerTest : public ::testing::Test {
   std::vector<pid_t> started_;
 };
 
+// A daemon's marker is one of its arguments: cpu-1's must not find cpu-10's processes.
+TEST(CommandLineHasArgsTest, MatchesWholeArgumentsOnly) {
+  using namespace std::string_literals;
+  const std::string agent10 =
+      "carrierarr-agent\0--state-dir\0/f/agents/cpu-10\0--token-file\0"
+      "/f/agents/cpu-10.token\0"s;
+  EXPECT_FALSE(CommandLineHasArgs(agent10, "/f/agents/cpu-1"));
+  EXPECT_TRUE(CommandLineHasArgs(agent10, "/f/agents/cpu-10"));
+  EXPECT_TRUE(CommandLineHasArgs(agent10, "carrierarr-agent"));
+  EXPECT_FALSE(CommandLineHasArgs(agent10, "agents/cpu-10"));  // starts inside an argument
+  EXPECT_TRUE(CommandLineHasArgs(agent10, "--state-dir /f/agents/cpu-10"));  // spans two
+  EXPECT_FALSE(CommandLineHasArgs(agent10, ""));
+  // A space inside an argument is an ordinary character.
+  const std::string spaced = "serve\0--state-dir\0/My Fleet/control\0"s;
+  EXPECT_TRUE(CommandLineHasArgs(spaced, "/My Fleet/control"));
+  EXPECT_FALSE(CommandLineHasArgs(spaced, "Fleet/control"));
+  // No trailing NUL (a process that rewrote its arguments) is the same.
+  EXPECT_TRUE(CommandLineHasArgs("sleep\0"s + "30", "sleep 30"));
+  EXPECT_FALSE(CommandLineHasArgs("sleep\0"s + "300", "sleep 30"));
+}
+
 TEST_F(ProcessRunnerTest, DaemonIsFoundByWholeArgumentsAndStoppedOnlyWithItsMarker) {
   pid_t pid = MustStart(Sleep());
   ASSERT_GT(pid, 0);

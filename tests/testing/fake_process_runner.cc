@@ -130,8 +130,8 @@ bool FakeProcessRunner::MatchesLocked(pid_t pid, const std::string& marker) cons
   auto it = table_.find(pid);
   if (marker.empty() || it == table_.end()) return false;
   std::string cmdline;
-  for (const auto& a : it->second.argv) cmdline += (cmdline.empty() ? "" : " ") + a;
-  return cmdline.find(marker) != std::string::npos;
+  for (const auto& a : it->second.argv) cmdline += a + '\0';
+  return CommandLineHasArgs(cmdline, marker);
 }
 
 bool FakeProcessRunner::ProcessMatches(pid_t pid, const std::string& marker) {
