@@ -98,7 +98,7 @@ Result<CommandQueue::CancelOutcome> CommandQueue::Cancel(const std::string& comm
     return *std::move(out);
   }
   CARRIERARR_ASSIGN_OR_RETURN(CommandRecord r, store_.GetCommand(command_id));
-  if (r.state == "queued" || r.state == "sent" || r.state == kCancelling)
+  if (!CommandFinished(r.state))
     // Unfinished in the store but not here: another control plane sharing the store has it.
     return Status::FailedPrecondition("command " + command_id +
                                       " is held by another control plane; cancel it there");
@@ -187,6 +187,10 @@ Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& comm
     }
   }
   return Get(command_id);
+}
+
+bool CommandFinished(std::string_view state) {
+  return state != "queued" && state != "sent" && state != kCancelling;
 }
 
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& r) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "carrierarr/v1/fleet.pb.h"
@@ -90,6 +91,9 @@ class CommandQueue {
   std::map<std::string, Pending> unfinished_ GUARDED_BY(mu_);  // by command id
   CondVar done_;  // a command finished, timed out or was dropped
 };
+
+// Whether a command in this state has finished: anything but queued, sent and cancelling.
+bool CommandFinished(std::string_view state);
 
 // The admin API's view of a stored command.
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& record);

@@ -306,6 +306,7 @@ TEST_F(PartsTest, ASentCommandIsCancellingUntilTheNodeSaysItStopped) {
   EXPECT_TRUE(cancelled->send_cancel);
   EXPECT_EQ(cancelled->record.state, "cancelling");
   EXPECT_EQ(store_->GetCommand(added->command_id())->state, "cancelling");
+  EXPECT_FALSE(CommandFinished("cancelling"));
   EXPECT_TRUE(queue.PendingFor("n1").empty());  // not sent again on a reconnect
   // Asked twice, the node is told once.
   auto again = queue.Cancel(added->command_id());
