@@ -720,6 +720,26 @@ TEST_F(SimulatedControlPlane, LongStatusStringsAreCutOnACharacterBoundaryWithAnE
   EXPECT_EQ(EventsOf("w1", "invalid").size(), 2u);
 }
 
+TEST_F(SimulatedControlPlane, RegistrationLabelsAreBounded) {
+  carrierarr::v1::CreateTokenRequest treq;
+  treq.set_max_uses(10);
+  treq.set_ttl_seconds(3600);
+  auto token = cp_->CreateToken(treq);
+  ASSERT_TRUE(token.ok());
+  RegisterRequest many;
+  many.set_node_id("w2");
+  for (int i = 0; i < 65; ++i) (*many.mutable_labels())["k" + std::to_string(i)] = "v";
+  auto refused = cp_->Register(token->secret(), many);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("more than 64 labels"), std::string::npos);
+  RegisterRequest long_label;
+  long_label.set_node_id("w2");
+  (*long_label.mutable_labels())["pool"] = std::string(257, 'x');
+  refused = cp_->Register(token->secret(), long_label);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("label is too long"), std::string::npos);
+}
+
 TEST_F(SimulatedControlPlane, AFloodOfWarningsIsRateLimitedAndCutOnACharacterBoundary) {
   AgentMessage m;
   m.mutable_log()->set_level(ec2agent::v1::LOG_LEVEL_WARN);
