@@ -30,7 +30,7 @@ constexpr size_t kMaxLogSource = 64;
 constexpr size_t kMaxResultError = 256;
 // How often the sweep thread runs, and how often it prunes the event log.
 constexpr std::chrono::seconds kSweepInterval{1};
-constexpr int64_t kPruneIntervalMs = 60 * 1000;
+constexpr int64_t kPruneIntervalMs = 60'000;
 // How long a CANCEL may take on the node.
 constexpr int kCancelTimeoutSeconds = 60;
 
