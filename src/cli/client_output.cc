@@ -8,6 +8,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "core/utf8.h"
+
 namespace carrierarr::cli {
 namespace {
 
@@ -34,6 +36,62 @@ std::string ProtoJson(const google::protobuf::Message& message) {
   options.always_print_primitive_fields = true;
   std::string out;
   if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
+  return out;
+}
+
+namespace {
+
+void AppendEscaped(std::string& out, const char* format, unsigned value) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, format, value);
+  out += buf;
+}
+
+// One ASCII character of Printable's text.
+void AppendAscii(std::string& out, unsigned char c) {
+  switch (c) {
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default:
+      if (c < 0x20 || c == 0x7f)
+        AppendEscaped(out, "\\x%02x", c);
+      else
+        out += static_cast<char>(c);
+  }
+}
+
+}  // namespace
+
+std::string Printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) {
+      AppendEscaped(out, "\\x%02x", c);  // not UTF-8
+      ++i;
+      continue;
+    }
+    const auto next = n > 1 ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (n == 1)
+      AppendAscii(out, c);
+    else if (c == 0xC2 && next < 0xA0)  // C1 controls U+0080..U+009F (U+009B is a CSI)
+      AppendEscaped(out, "\\u%04x", next);
+    else
+      out.append(text.substr(i, n));
+    i += n;
+  }
   return out;
 }
 
@@ -112,6 +170,10 @@ std::string MemPercent(const ec2agent::v1::ResourceUsage& r) {
 int LoadedModels(const ec2agent::v1::NodeStatus& s) {
   return static_cast<int>(std::count_if(s.loaded_models().begin(), s.loaded_models().end(),
                                         [](const auto& m) { return m.currently_loaded(); }));
+}
+
+std::string ModelCounts(const ec2agent::v1::NodeStatus& s) {
+  return std::to_string(LoadedModels(s)) + "/" + std::to_string(s.loaded_models_size());
 }
 
 }  // namespace carrierarr::cli

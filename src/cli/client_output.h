@@ -23,6 +23,12 @@ std::string ProtoJson(const google::protobuf::Message& message);
 void PrintDone(std::ostream& out, bool json, const std::string& id_key, const std::string& id,
                const std::string& done, std::string_view noun);
 
+// Text from an agent (or stored from one), made safe to print on a terminal, one line: control
+// characters (newlines, ESC sequences, C1 controls) become \n, \r, \t or \xNN / \u0085,
+// bytes that are not UTF-8 become \xNN, and a backslash becomes \\ so nothing is ambiguous.
+// Printable UTF-8 stays as it is. Not for a program's own output (exec prints that raw).
+std::string Printable(std::string_view text);
+
 // Columns padded to their widest cell, two spaces apart.
 void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
 
@@ -38,7 +44,9 @@ std::string CommandTypeName(ec2agent::v1::CommandType t);       // "pull-model"
 std::string HealthText(ec2agent::v1::HealthState h);            // "healthy", "unknown"
 std::string ServiceText(const ec2agent::v1::ServiceStatus& s);  // "running (message)"
 std::string MemPercent(const ec2agent::v1::ResourceUsage& r);   // "-" without a total
-int LoadedModels(const ec2agent::v1::NodeStatus& s);
+int LoadedModels(const ec2agent::v1::NodeStatus& s);            // in memory (currently_loaded)
+// The MODELS cell of `nodes`: "LOADED/LISTED" (in memory / on the node, on disk included).
+std::string ModelCounts(const ec2agent::v1::NodeStatus& s);
 
 }  // namespace carrierarr::cli
 

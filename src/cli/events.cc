@@ -69,12 +69,14 @@ class CaughtUpWatchdog {
 
 void PrintEvent(const carrierarr::v1::Event& e, std::ostream& out) {
   // Padded to typical widths rather than measured: lines go out as the events come.
-  std::string node = e.node_id().empty() ? "-" : e.node_id();
-  std::string kind = e.kind();
+  // Agents supply parts of these: escaped, so an event is one line and cannot drive the
+  // terminal.
+  std::string node = e.node_id().empty() ? "-" : Printable(e.node_id());
+  std::string kind = Printable(e.kind());
   node.resize(std::max<size_t>(node.size(), 16), ' ');
   kind.resize(std::max<size_t>(kind.size(), 12), ' ');
   out << UtcTime(e.unix_ms() / 1000) << "  #" << e.seq() << "  " << node << "  " << kind << "  "
-      << e.message() << std::endl;
+      << Printable(e.message()) << std::endl;
 }
 
 class EventsCommand final : public ClientCommand {

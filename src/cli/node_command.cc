@@ -13,7 +13,7 @@ using std::chrono::seconds;
 constexpr seconds kWaitSlack{45};
 
 bool Finished(const carrierarr::v1::CommandRecord& r) {
-  return r.state() != "queued" && r.state() != "sent";
+  return r.state() != "queued" && r.state() != "sent" && r.state() != "cancelling";
 }
 
 int ExitCode(const carrierarr::v1::SendCommandRequest& request,
@@ -48,13 +48,16 @@ int PrintRecord(const carrierarr::v1::SendCommandRequest& request,
         << " sent no result within " << request.timeout_seconds() << "s plus the grace period\n";
     return kExitFailure;
   }
+  // The program's own output goes out as it is (it is the user's, as over ssh); the lines
+  // around it, built from what the agent says, are escaped.
   const auto& result = record.result();
   out << result.stdout();
   err << result.stderr();
-  if (!result.error().empty()) err << "Error: " << result.error() << "\n";
+  if (!result.error().empty()) err << "Error: " << Printable(result.error()) << "\n";
   if (!exec_style) {
     if (!result.stdout().empty() && result.stdout().back() != '\n') out << "\n";
-    err << CommandTypeName(record.type()) << " on " << record.node_id() << ": " << record.state()
+    err << CommandTypeName(record.type()) << " on " << Printable(record.node_id()) << ": "
+        << record.state()
         << (result.exit_code() != 0 ? " (exit " + std::to_string(result.exit_code()) + ")" : "")
         << " in " << result.duration_ms() << " ms\n";
   }

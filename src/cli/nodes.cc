@@ -30,10 +30,10 @@ std::string Capacity(const ec2agent::v1::NodeCapabilities& cap) {
   return caps;
 }
 
-// The rows of a node's last status.
+// The rows of a node's last status. Values come from the agent: printed escaped.
 void AddStatusRows(const ec2agent::v1::NodeStatus& s, Rows& rows) {
   auto row = [&](const std::string& k, const std::string& v) {
-    if (!v.empty()) rows.push_back({k + ":", v});
+    if (!v.empty()) rows.push_back({k + ":", Printable(v)});
   };
   const auto& r = s.resources();
   row("health", HealthText(s.health()) +
@@ -43,8 +43,12 @@ void AddStatusRows(const ec2agent::v1::NodeStatus& s, Rows& rows) {
                     " MiB (" + MemPercent(r) + "%)");
   row("disk",
       std::to_string(r.disk_used_mb()) + " / " + std::to_string(r.disk_total_mb()) + " MiB");
-  row("uptime",
-      std::to_string(s.uptime_seconds()) + "s, idle " + std::to_string(s.idle_seconds()) + "s");
+  // An idle time longer than the uptime is a placeholder (the original agent's, before its
+  // first request), not a measurement.
+  row("uptime", std::to_string(s.uptime_seconds()) + "s, idle " +
+                    (s.idle_seconds() >= 0 && s.idle_seconds() <= s.uptime_seconds()
+                         ? std::to_string(s.idle_seconds()) + "s"
+                         : "unknown"));
   row("nebula", ServiceText(s.nebula()));
   row("k3s", ServiceText(s.k3s()));
   row("ollama", ServiceText(s.ollama()));
@@ -55,14 +59,14 @@ void AddStatusRows(const ec2agent::v1::NodeStatus& s, Rows& rows) {
             std::to_string(g.memory_used_mb()) + " / " + std::to_string(g.memory_total_mb()) +
             " MiB, " + std::to_string(g.temperature_c()) + " C");
   for (const auto& m : s.loaded_models())
-    row("model", m.name() + (m.currently_loaded() ? " (loaded)" : "") + ", " +
+    row("model", m.name() + (m.currently_loaded() ? " (in memory)" : " (on disk)") + ", " +
                      std::to_string(m.size_bytes() >> 20) + " MiB");
 }
 
 void PrintNodeDetails(const carrierarr::v1::Node& n, int64_t now_ms, std::ostream& out) {
   Rows rows;
   auto row = [&](const std::string& k, const std::string& v) {
-    if (!v.empty()) rows.push_back({k + ":", v});
+    if (!v.empty()) rows.push_back({k + ":", Printable(v)});
   };
   row("node", n.node_id());
   row("type", NodeTypeName(n.node_type()));
@@ -90,6 +94,7 @@ void PrintNodeDetails(const carrierarr::v1::Node& n, int64_t now_ms, std::ostrea
 
 void PrintNodeList(const carrierarr::v1::ListNodesResponse& response, int64_t now_ms,
                    std::ostream& out) {
+  // MODELS: in memory / listed (on disk included).
   Rows rows = {
       {"NODE", "TYPE", "LIFECYCLE", "NEBULA IP", "CPU%", "MEM%", "GPUS", "MODELS", "LAST SEEN"}};
   for (const auto& n : response.nodes()) {
@@ -97,12 +102,11 @@ void PrintNodeList(const carrierarr::v1::ListNodesResponse& response, int64_t no
     const auto& status = n.last_status();
     const int gpus =
         s && status.gpus_size() > 0 ? status.gpus_size() : n.capabilities().gpu_count();
-    rows.push_back({n.node_id(), NodeTypeName(n.node_type()), n.lifecycle(),
-                    n.nebula_ip().empty() ? "-" : n.nebula_ip(),
+    rows.push_back({Printable(n.node_id()), NodeTypeName(n.node_type()), n.lifecycle(),
+                    n.nebula_ip().empty() ? "-" : Printable(n.nebula_ip()),
                     s ? Percent(status.resources().cpu_percent()) : "-",
                     s ? MemPercent(status.resources()) : "-", std::to_string(gpus),
-                    s ? std::to_string(LoadedModels(status)) : "-",
-                    Ago(n.last_seen_unix_ms(), now_ms)});
+                    s ? ModelCounts(status) : "-", Ago(n.last_seen_unix_ms(), now_ms)});
   }
   PrintTable(out, rows);
 }

@@ -1,5 +1,8 @@
-// `carrierarr command NODE TYPE [KEY=VALUE...]`: sends any command to a node.
+// `carrierarr command NODE TYPE [KEY=VALUE...]`: sends any command to a node;
+// `carrierarr command cancel ID`: cancels one.
+#include "cli/client_command.h"
 #include "cli/client_commands.h"
+#include "cli/client_output.h"
 #include "cli/node_command.h"
 #include "control_plane/http_api.h"
 
@@ -11,7 +14,18 @@ constexpr char kCommandUsage[] =
     "Sends any command to NODE. TYPE: shutdown, reboot, drain, pull-model (model=NAME),\n"
     "unload-model (model=NAME), exec (cmd=PROGRAM), update-config (heartbeat_interval_sec=N,\n"
     "status_interval_sec=N), restart-service (service=nebula|k3s|k3s-agent|ollama|liqo), or\n"
-    "the enum names (COMMAND_TYPE_REBOOT). Exits 0 when the command succeeded.\n\nFlags:\n";
+    "the enum names (COMMAND_TYPE_REBOOT). Exits 0 when the command succeeded.\n"
+    "unload-model without model= unloads every model.\n\n"
+    "       carrierarr command cancel ID [flags]\n\n"
+    "Cancels command ID (as printed by --no-wait, or in 'carrierarr events'): one not yet sent\n"
+    "is cancelled at once; a running one is stopped by its node.\n\nFlags:\n";
+
+constexpr char kCancelUsage[] =
+    "Usage: carrierarr command cancel ID [flags]\n\n"
+    "Cancels command ID: one its node has not received yet is cancelled at once (it never\n"
+    "runs); one it has is stopped there (its whole process group), and the command then shows\n"
+    "as cancelled. Fails for a command that already finished. Prints the command's state.\n\n"
+    "Flags:\n";
 
 class SendCommand final : public NodeCommand {
  public:
@@ -41,9 +55,54 @@ class SendCommand final : public NodeCommand {
   }
 };
 
+class CancelCommand final : public ClientCommand {
+ public:
+  CommandSpec Spec() const override { return {"command cancel", "", kCancelUsage}; }
+
+  Status Check(const ClientArgs& args) override {
+    if (args.positional.size() != 1)
+      return Status::InvalidArgument("command cancel needs one command ID");
+    request_.set_command_id(args.positional[0]);
+    return Status::Ok();
+  }
+
+  int Run(Client& client, const ClientArgs& /*args*/, const Invocation& invocation) override {
+    carrierarr::v1::CommandRecord record;
+    if (int failed = client.Call(&carrierarr::v1::Fleet::Stub::CancelCommand, request_, &record,
+                                 invocation.err))
+      return failed;
+    if (flags().json) {
+      invocation.out << ProtoJson(record) << "\n";
+    } else {
+      invocation.out << record.command_id() << " " << record.state() << "\n";
+      if (record.state() == "cancelling")
+        invocation.err << "(" << Printable(record.node_id())
+                       << " was told to stop it; its result shows in 'carrierarr events')\n";
+    }
+    return kExitOk;
+  }
+
+ private:
+  carrierarr::v1::CancelCommandRequest request_;
+};
+
+// "cancel ID" cancels; "cancel TYPE ..." still sends TYPE to a node named cancel.
+bool IsCancel(const std::vector<std::string>& args) {
+  int type = 0;
+  return !args.empty() && args[0] == "cancel" &&
+         (args.size() < 2 || !control_plane::ParseCommandType(args[1], &type));
+}
+
 }  // namespace
 
 int RunSendCommand(const Invocation& invocation) {
+  if (IsCancel(invocation.args)) {
+    const Invocation rest{{invocation.args.begin() + 1, invocation.args.end()},
+                          invocation.seams,
+                          invocation.out,
+                          invocation.err};
+    return RunClientCommand<CancelCommand>(rest);
+  }
   return RunClientCommand<SendCommand>(invocation);
 }
 

@@ -64,6 +64,10 @@ class ServeCommand final : public Command {
                "allow EXEC commands (agents must also run with --allow-exec)");
     flags.Duration("batch-delay", &batch_delay_, std::chrono::milliseconds(20),
                    "longest a status waits before its batch is written");
+    flags.Int("event-retention-count", &o_.event_retention_count, 100000,
+              "keep the newest this many events (0 = no count limit)");
+    flags.Duration("event-retention-age", &event_age_, std::chrono::hours(24 * 30),
+                   "drop events older than this (0 = no age limit)");
   }
 
   // The flags' values, checked, as ServeOptions.
@@ -75,6 +79,10 @@ class ServeCommand final : public Command {
       if (d.count() < 0 || (!zero_ok && Seconds(d).count() < 1))
         return Status::InvalidArgument(std::string("-") + name + " must be at least 1s");
     }
+    if (o_.event_retention_count < 0 || event_age_.count() < 0)
+      return Status::InvalidArgument(
+          "-event-retention-count and -event-retention-age must not be negative");
+    o_.event_retention_age = Seconds(event_age_);
     if (idle_minutes_ < 0 || idle_minutes_ > 100000)
       return Status::InvalidArgument("-idle-shutdown-minutes must be between 0 and 100000");
     o_.state_dir = state_dir_;
@@ -120,7 +128,7 @@ class ServeCommand final : public Command {
  private:
   control_plane::ServeOptions o_;
   std::string listen_, db_, state_dir_, http_;
-  nanoseconds heartbeat_, status_, stale_, dead_, batch_delay_;
+  nanoseconds heartbeat_, status_, stale_, dead_, batch_delay_, event_age_;
   int64_t idle_minutes_ = 0;
 };
 

@@ -11,6 +11,9 @@ namespace {
 // How often a Wait looks at the TimeSource again (a simulated one moves without notifying).
 constexpr std::chrono::milliseconds kWaitSlice{50};
 
+constexpr char kCancelling[] = "cancelling";
+constexpr char kCancelled[] = "cancelled";
+
 }  // namespace
 
 Status CommandQueue::Load(const CommandRecord& record) {
@@ -53,8 +56,54 @@ std::vector<ec2agent::v1::Command> CommandQueue::PendingFor(const std::string& n
   std::vector<ec2agent::v1::Command> out;
   MutexLock lock(mu_);
   for (const auto& [id, p] : unfinished_)
-    if (p.record.node_id == node_id) out.push_back(p.command);
+    if (p.record.node_id == node_id && p.record.state != kCancelling) out.push_back(p.command);
   return out;
+}
+
+bool CommandQueue::Deliverable(const std::string& command_id) const {
+  MutexLock lock(mu_);
+  auto it = unfinished_.find(command_id);
+  return it != unfinished_.end() && it->second.record.state != kCancelling;
+}
+
+Result<CommandQueue::CancelOutcome> CommandQueue::Cancel(const std::string& command_id) {
+  std::optional<CancelOutcome> out;
+  {
+    MutexLock lock(mu_);
+    auto it = unfinished_.find(command_id);
+    if (it != unfinished_.end()) {
+      CommandRecord& r = it->second.record;
+      if (r.state == "queued") {
+        r.state = kCancelled;
+        r.finished_ms = clock_.NowMs();
+        ec2agent::v1::CommandResult result;
+        result.set_command_id(command_id);
+        result.set_error("cancelled before it was sent to the node");
+        r.result = result.SerializeAsString();
+        Put(r);
+        out = CancelOutcome{.record = r};
+        unfinished_.erase(it);
+      } else {
+        const bool first = r.state != kCancelling;
+        if (first) {
+          r.state = kCancelling;
+          Put(r);
+        }
+        return CancelOutcome{.record = r, .send_cancel = first};
+      }
+    }
+  }
+  if (out) {
+    done_.NotifyAll();
+    return *std::move(out);
+  }
+  CARRIERARR_ASSIGN_OR_RETURN(CommandRecord r, store_.GetCommand(command_id));
+  if (!CommandFinished(r.state))
+    // Unfinished in the store but not here: another control plane sharing the store has it.
+    return Status::FailedPrecondition("command " + command_id +
+                                      " is held by another control plane; cancel it there");
+  return Status::FailedPrecondition("command " + command_id + " already finished (" + r.state +
+                                    "): there is nothing to cancel");
 }
 
 void CommandQueue::MarkSent(const std::string& command_id) {
@@ -71,7 +120,7 @@ bool CommandQueue::Finish(const std::string& node_id, const ec2agent::v1::Comman
     auto it = unfinished_.find(result.command_id());
     if (it == unfinished_.end() || it->second.record.node_id != node_id) return false;
     CommandRecord& r = it->second.record;
-    r.state = result.success() ? "succeeded" : "failed";
+    r.state = result.success() ? "succeeded" : r.state == kCancelling ? kCancelled : "failed";
     r.finished_ms = clock_.NowMs();
     r.result = result.SerializeAsString();
     Put(r);
@@ -138,6 +187,10 @@ Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& comm
     }
   }
   return Get(command_id);
+}
+
+bool CommandFinished(std::string_view state) {
+  return state != "queued" && state != "sent" && state != kCancelling;
 }
 
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& r) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "carrierarr/v1/fleet.pb.h"
@@ -39,11 +40,26 @@ class CommandQueue {
       EXCLUDES(mu_);
   // Forgets an unfinished command (its node went away while it was added).
   void Remove(const std::string& command_id) EXCLUDES(mu_);
-  // The node's unfinished commands, oldest first by id order.
+  // The node's unfinished commands, oldest first by id order; not those being cancelled (the
+  // agent already has them, and a restarted one must not start them again).
   std::vector<ec2agent::v1::Command> PendingFor(const std::string& node_id) const EXCLUDES(mu_);
   // A queued command went out on the node's stream: now it is sent.
   void MarkSent(const std::string& command_id) EXCLUDES(mu_);
-  // The node's result for one of its commands; false for an unknown or foreign command id (a
+  // Whether the command is queued or sent (so still to be delivered when asked): false once it
+  // finished, was cancelled or is being cancelled.
+  bool Deliverable(const std::string& command_id) const EXCLUDES(mu_);
+
+  struct CancelOutcome {
+    CommandRecord record;      // as it is after the cancel
+    bool send_cancel = false;  // it was sent: the node must be told (COMMAND_TYPE_CANCEL)
+  };
+  // Cancels a command: a queued one is finished as "cancelled" at once; a sent one becomes
+  // "cancelling" (the node's result, an error "cancelled", finishes it as "cancelled"); one
+  // already cancelling is left as it is. FailedPrecondition for a finished command, NotFound for
+  // an unknown one.
+  Result<CancelOutcome> Cancel(const std::string& command_id) EXCLUDES(mu_);
+  // The node's result for one of its commands (a failed one that was being cancelled finishes
+  // as "cancelled"); false for an unknown or foreign command id (a
   // duplicate after a reconnect, or a command that already timed out).
   bool Finish(const std::string& node_id, const ec2agent::v1::CommandResult& result) EXCLUDES(mu_);
   // Ends every command whose timeout (plus grace) has passed at now_ms; returns them.
@@ -75,6 +91,9 @@ class CommandQueue {
   std::map<std::string, Pending> unfinished_ GUARDED_BY(mu_);  // by command id
   CondVar done_;  // a command finished, timed out or was dropped
 };
+
+// Whether a command in this state has finished: anything but queued, sent and cancelling.
+bool CommandFinished(std::string_view state);
 
 // The admin API's view of a stored command.
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& record);

@@ -2,9 +2,12 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <optional>
 #include <utility>
 
+#include "control_plane/auth.h"
 #include "control_plane/fleet_metrics.h"
+#include "core/strings.h"
 
 namespace carrierarr::control_plane {
 namespace {
@@ -17,22 +20,59 @@ using ec2agent::v1::ControlMessage;
 using ec2agent::v1::NodeStatus;
 
 // Limits on what an agent may send: generous for any real node, small enough that one node
-// cannot make the control plane hold megabytes per status.
+// cannot make the control plane hold megabytes per status. Longer strings are cut (on a
+// character boundary, with an event); longer lists refuse the status (and end the stream).
 constexpr size_t kMaxFieldLength = 256;
 constexpr int kMaxGpus = 64;
 constexpr int kMaxModels = 1024;
-// How often the sweep thread runs.
+constexpr size_t kMaxLogMessage = 1024;
+constexpr size_t kMaxLogSource = 64;
+constexpr size_t kMaxResultError = 256;
+// How often the sweep thread runs, and how often it prunes the event log.
 constexpr std::chrono::seconds kSweepInterval{1};
+constexpr int64_t kPruneIntervalMs = 60'000;
+// How long a CANCEL may take on the node.
+constexpr int kCancelTimeoutSeconds = 60;
 
 Status CheckStatus(const NodeStatus& s) {
   if (s.gpus_size() > kMaxGpus)
     return Status::InvalidArgument("invalid status: more than 64 GPUs in one status");
   if (s.loaded_models_size() > kMaxModels)
     return Status::InvalidArgument("invalid status: more than 1024 models in one status");
-  for (const auto& m : s.loaded_models())
-    if (m.name().size() > kMaxFieldLength)
-      return Status::InvalidArgument("invalid status: a model name is longer than 256 bytes");
   return Status::Ok();
+}
+
+// Cuts `field` to kMaxFieldLength bytes; counts it in `cut` when it was longer.
+void Bound(std::string* field, int* cut) {
+  if (field->size() <= kMaxFieldLength) return;
+  *field = TruncateUtf8(*field, kMaxFieldLength);
+  ++*cut;
+}
+
+// Cuts every string of a status to kMaxFieldLength bytes; returns how many it cut.
+int BoundStatus(NodeStatus& s) {
+  int cut = 0;
+  for (ec2agent::v1::ServiceStatus* service :
+       {s.mutable_nebula(), s.mutable_k3s(), s.mutable_ollama(), s.mutable_liqo()})
+    Bound(service->mutable_message(), &cut);
+  for (auto& gpu : *s.mutable_gpus()) Bound(gpu.mutable_name(), &cut);
+  for (auto& model : *s.mutable_loaded_models()) Bound(model.mutable_name(), &cut);
+  return cut;
+}
+
+// The original control plane puts an EXEC's command line in args["cmd"] and the original agent
+// splits it on white space (Go's strings.Fields): an argv it splits back into the same words
+// also travels that way. Only printable ASCII counts as safe: Go also splits on Unicode spaces.
+std::optional<std::string> CmdLineOf(const google::protobuf::RepeatedPtrField<std::string>& argv) {
+  if (argv.empty()) return std::nullopt;
+  std::string line;
+  for (const std::string& word : argv) {
+    if (word.empty()) return std::nullopt;
+    for (char c : word)
+      if (c <= ' ' || c > '~') return std::nullopt;  // signed char: bytes >= 0x80 are < 0
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return line;
 }
 
 std::string CommandTypeName(int type) {
@@ -55,10 +95,13 @@ Status CheckCommand(const carrierarr::v1::SendCommandRequest& request, bool allo
   }
   if (request.timeout_seconds() < 0 || request.timeout_seconds() > 86400)
     return Status::InvalidArgument("timeout must be between 0 (none) and 86400 seconds");
-  if ((type == ec2agent::v1::COMMAND_TYPE_PULL_MODEL ||
-       type == ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL) &&
-      request.args().count("model") == 0)
-    return Status::InvalidArgument(CommandTypeName(type) + " needs args model=NAME");
+  // UNLOAD_MODEL without a model unloads every model (the original defines no arguments).
+  if (type == ec2agent::v1::COMMAND_TYPE_PULL_MODEL && request.args().count("model") == 0)
+    return Status::InvalidArgument("PULL_MODEL needs args model=NAME");
+  if (type == ec2agent::v1::COMMAND_TYPE_CANCEL)
+    return Status::InvalidArgument(
+        "CANCEL is not sent directly: cancel a command with 'carrierarr command cancel ID' (the "
+        "CancelCommand RPC, or POST /api/v1/commands/ID/cancel)");
   if (type == ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE && request.args().count("service") == 0)
     return Status::InvalidArgument("RESTART_SERVICE needs args service=NAME");
   return Status::Ok();
@@ -71,6 +114,7 @@ ControlPlane::ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions opt
       options_(std::move(options)),
       clock_(*options_.clock),
       events_(*store_, clock_, store_errors_),
+      agent_events_(*store_, events_, clock_, options_.agent_events, store_errors_),
       nodes_({.stale_after = options_.stale_after, .dead_after = options_.dead_after},
              options_.heartbeat_interval, options_.status_interval, options_.idle_shutdown_minutes),
       commands_(*store_, clock_, options_.command_grace, store_errors_),
@@ -84,6 +128,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<Store
   CARRIERARR_RETURN_IF_ERROR(cp->Load());
   if (cp->options_.background_threads) {
     cp->batcher_.Start();
+    cp->agent_events_.Start();
     cp->sweep_thread_ = std::thread([p = cp.get()] { p->SweepLoop(); });
   }
   return cp;
@@ -154,6 +199,7 @@ void ControlPlane::AttachStream(const std::string& node_id,
 }
 
 void ControlPlane::DeliverCommand(StreamSink& sink, const Command& command) {
+  if (!commands_.Deliverable(command.command_id())) return;  // cancelled meanwhile
   ControlMessage m;
   *m.mutable_command() = command;
   if (!sink.Send(m)) return;
@@ -172,15 +218,9 @@ Status ControlPlane::OnAgentMessage(const std::string& node_id, const AgentMessa
     case AgentMessage::kCommandResult:
       OnResult(node_id, message.command_result());
       return Status::Ok();
-    case AgentMessage::kLog: {
-      const auto& log = message.log();
-      if (log.level() >= ec2agent::v1::LOG_LEVEL_WARN)
-        events_.Append(node_id, "log",
-                       ec2agent::v1::LogLevel_Name(log.level()) + " " + log.source() + ": " +
-                           log.message().substr(0, 1024));
-      OnHeartbeat(node_id);
+    case AgentMessage::kLog:
+      OnLog(node_id, message.log());
       return Status::Ok();
-    }
     case AgentMessage::PAYLOAD_NOT_SET:
       break;
   }
@@ -188,14 +228,30 @@ Status ControlPlane::OnAgentMessage(const std::string& node_id, const AgentMessa
   return Status::InvalidArgument("empty AgentMessage (no payload set)");
 }
 
+void ControlPlane::OnLog(const std::string& node_id, const ec2agent::v1::LogEntry& log) {
+  // WARN and ERROR become events, as many as the node's rate limit lets through; written in
+  // batches by agent_events_, never here on the stream's callback thread.
+  if (log.level() >= ec2agent::v1::LOG_LEVEL_WARN)
+    agent_events_.Submit(node_id, "log",
+                         ec2agent::v1::LogLevel_Name(log.level()) + " " +
+                             TruncateUtf8(log.source(), kMaxLogSource) + ": " +
+                             TruncateUtf8(log.message(), kMaxLogMessage));
+  OnHeartbeat(node_id);
+}
+
 Status ControlPlane::OnStatus(const std::string& node_id, const NodeStatus& status) {
   if (Status bad = CheckStatus(status); !bad.ok()) {
     invalid_messages_.Add();
+    agent_events_.Submit(node_id, "invalid", bad.message() + "; the stream was closed");
     return bad;
   }
   const int64_t now = clock_.NowMs();
   NodeStatus copy = status;
   copy.set_node_id(node_id);  // from the credential, never from the message
+  if (const int cut = BoundStatus(copy); cut > 0)
+    agent_events_.Submit(node_id, "invalid",
+                         "status had " + std::to_string(cut) + " strings longer than " +
+                             std::to_string(kMaxFieldLength) + " bytes; they were cut");
   std::optional<std::string> was = nodes_.RecordStatus(node_id, copy, now);
   if (!was) return Status::NotFound("node " + node_id + " was deleted");
   statuses_.Add();
@@ -214,9 +270,10 @@ void ControlPlane::OnResult(const std::string& node_id, const CommandResult& res
   results_.Add();
   std::optional<std::shared_ptr<StreamSink>> sink = nodes_.NoteSeen(node_id, clock_.NowMs());
   if (commands_.Finish(node_id, result))
-    events_.Append(node_id, "command",
-                   result.command_id() + (result.success() ? " succeeded" : " failed") +
-                       (result.error().empty() ? "" : ": " + result.error().substr(0, 256)));
+    events_.Append(
+        node_id, "command",
+        result.command_id() + (result.success() ? " succeeded" : " failed") +
+            (result.error().empty() ? "" : ": " + TruncateUtf8(result.error(), kMaxResultError)));
   // Acknowledge even a duplicate (a resend after reconnect) so the agent can forget it.
   if (sink && *sink) {
     ControlMessage ack;
@@ -264,6 +321,7 @@ Status ControlPlane::DeleteNode(const std::string& node_id) {
   CARRIERARR_RETURN_IF_ERROR(store_->DeleteNode(node_id));
   std::optional<std::shared_ptr<StreamSink>> stream = nodes_.Remove(node_id);
   commands_.DropNode(node_id);
+  agent_events_.ForgetNode(node_id);
   if (stream && *stream)
     (*stream)->Close(
         Status::Unauthenticated("node deleted by the operator; enroll again with a new token"));
@@ -274,14 +332,40 @@ Status ControlPlane::DeleteNode(const std::string& node_id) {
 Result<carrierarr::v1::CommandRecord> ControlPlane::SendCommand(
     const carrierarr::v1::SendCommandRequest& request) {
   CARRIERARR_RETURN_IF_ERROR(CheckCommand(request, options_.allow_exec));
-  const std::string& node_id = request.node_id();
-  const Status no_node = Status::NotFound("no node " + node_id + " (see 'carrierarr nodes')");
-  if (!nodes_.StreamOf(node_id)) return no_node;
   Command command;
   command.set_type(request.type());
   command.mutable_args()->insert(request.args().begin(), request.args().end());
   command.mutable_argv()->CopyFrom(request.argv());
   command.set_timeout_seconds(request.timeout_seconds());
+  if (request.type() == ec2agent::v1::COMMAND_TYPE_EXEC && request.args().count("cmd") == 0)
+    if (std::optional<std::string> line = CmdLineOf(request.argv()))
+      (*command.mutable_args())["cmd"] = *line;
+  // The size the agent will receive (the id is as long as any NewId("cmd_")); the copy of the
+  // command line for old agents goes only where it fits.
+  command.set_command_id(NewId("cmd_"));
+  ControlMessage wire;
+  *wire.mutable_command() = command;
+  size_t size = wire.ByteSizeLong();
+  if (size > options_.agent_max_message_bytes && command.args().count("cmd") != 0 &&
+      request.args().count("cmd") == 0) {
+    command.mutable_args()->erase("cmd");
+    wire.mutable_command()->mutable_args()->erase("cmd");
+    size = wire.ByteSizeLong();
+  }
+  if (size > options_.agent_max_message_bytes)
+    return Status::InvalidArgument(
+        "command too large: " + std::to_string(size) + " bytes serialized, over the agents' " +
+        std::to_string(options_.agent_max_message_bytes) +
+        "-byte receive limit (it could never be delivered); send a smaller command, e.g. copy "
+        "large input to the node another way");
+  CARRIERARR_ASSIGN_OR_RETURN(command, QueueCommand(request.node_id(), std::move(command)));
+  return GetCommand(command.command_id());
+}
+
+Result<Command> ControlPlane::QueueCommand(const std::string& node_id, Command command) {
+  const Status no_node = Status::NotFound("no node " + node_id + " (see 'carrierarr nodes')");
+  if (!nodes_.StreamOf(node_id)) return no_node;
+  const int type = command.type();
   CARRIERARR_ASSIGN_OR_RETURN(command, commands_.Add(node_id, std::move(command)));
   // Looked up after queueing (see AttachStream); a node deleted meanwhile takes it along.
   std::optional<std::shared_ptr<StreamSink>> sink = nodes_.StreamOf(node_id);
@@ -290,9 +374,27 @@ Result<carrierarr::v1::CommandRecord> ControlPlane::SendCommand(
     return no_node;
   }
   events_.Append(node_id, "command",
-                 command.command_id() + " " + CommandTypeName(request.type()) + " queued");
+                 command.command_id() + " " + CommandTypeName(type) + " queued");
   if (*sink) DeliverCommand(**sink, command);
-  return GetCommand(command.command_id());
+  return command;
+}
+
+Result<carrierarr::v1::CommandRecord> ControlPlane::CancelCommand(const std::string& command_id) {
+  CARRIERARR_ASSIGN_OR_RETURN(CommandQueue::CancelOutcome out, commands_.Cancel(command_id));
+  const CommandRecord& r = out.record;
+  if (!out.send_cancel) {
+    if (r.state == "cancelled")
+      events_.Append(r.node_id, "command", command_id + " cancelled before it was sent");
+    return ToCommandProto(r);
+  }
+  Command cancel;
+  cancel.set_type(ec2agent::v1::COMMAND_TYPE_CANCEL);
+  (*cancel.mutable_args())["command_id"] = command_id;
+  cancel.set_timeout_seconds(kCancelTimeoutSeconds);
+  CARRIERARR_ASSIGN_OR_RETURN(cancel, QueueCommand(r.node_id, std::move(cancel)));
+  events_.Append(r.node_id, "command",
+                 command_id + " cancel requested (" + cancel.command_id() + ")");
+  return ToCommandProto(r);
 }
 
 Result<carrierarr::v1::CommandRecord> ControlPlane::GetCommand(const std::string& command_id) {
@@ -327,8 +429,19 @@ void ControlPlane::UpdateIntervals(std::chrono::seconds heartbeat, std::chrono::
                      std::to_string(status.count()) + "s");
 }
 
+void ControlPlane::PruneEvents(int64_t now_ms) {
+  const int64_t last = last_prune_ms_.load();
+  if (last >= 0 && now_ms - last < kPruneIntervalMs) return;
+  last_prune_ms_ = now_ms;
+  const int64_t age_ms = options_.event_retention_age.count() * 1000;
+  if (options_.event_retention_count <= 0 && age_ms <= 0) return;
+  if (!store_->PruneEvents(options_.event_retention_count, age_ms > 0 ? now_ms - age_ms : 0).ok())
+    store_errors_.Add();
+}
+
 void ControlPlane::Sweep() {
   const int64_t now = clock_.NowMs();
+  PruneEvents(now);
   NodeRegistry::SweepResult swept = nodes_.Sweep(now);
   for (const auto& t : swept.transitions) {
     if (!store_->SetLifecycle(t.node_id, t.lifecycle).ok()) store_errors_.Add();
@@ -348,7 +461,10 @@ void ControlPlane::Sweep() {
   }
 }
 
-void ControlPlane::Flush() { batcher_.Flush(); }
+void ControlPlane::Flush() {
+  batcher_.Flush();
+  agent_events_.Flush();
+}
 
 void ControlPlane::SweepLoop() {
   for (;;) {
@@ -376,6 +492,9 @@ FleetMetrics ControlPlane::Metrics() const {
           .command_results = results_.value(),
           .commands_sent = commands_sent_.value(),
           .invalid_messages = invalid_messages_.value(),
+          .models_loaded = census.models_loaded,
+          .models_listed = census.models_listed,
+          .events_dropped = agent_events_.dropped(),
           .store_backend = store_->Describe(),
           .store_batches = batcher_.batches(),
           .store_rows = batcher_.rows(),

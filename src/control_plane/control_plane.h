@@ -5,6 +5,7 @@
 //   command_queue.h   unfinished commands, timeouts, waiting for a result
 //   status_batcher.h  batched status and heartbeat writes (its own thread)
 //   event_log.h       the event log and waiting for events
+//   agent_events.h    agents' events: rate limits per node, batched writes (its own thread)
 //   fleet_metrics.h   /api/v1/stats and /metrics
 // The gRPC services (grpc_services.h) and the HTTP API (http_api.h) are thin adapters over it;
 // it reads time only from options.clock and knows no transport (StreamSink, Status).
@@ -17,6 +18,7 @@
 #ifndef CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
 #define CARRIERARR_CONTROL_PLANE_CONTROL_PLANE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/agent_events.h"
 #include "control_plane/command_queue.h"
 #include "control_plane/enrollment.h"
 #include "control_plane/event_log.h"
@@ -60,6 +63,16 @@ struct ControlPlaneOptions {
   // Mesh identity (mesh_identity.h), or null when off; not owned, must outlive the control plane.
   MeshIdentity* mesh_identity = nullptr;
   bool background_threads = true;  // tests drive Flush() and Sweep() themselves when false
+  // The agent's gRPC receive limit (src/agent/client.cc sets 1 MiB): a command whose
+  // ControlMessage is larger would end the node's stream at every delivery, so SendCommand
+  // refuses it.
+  size_t agent_max_message_bytes = size_t{1} << 20;
+  // Rate limits and batching of the events agents cause (their WARN/ERROR logs).
+  AgentEventLimits agent_events;
+  // Event retention, applied by the sweep once a minute: the newest event_retention_count
+  // events (0 = no count limit), none older than event_retention_age (0 = no age limit).
+  int64_t event_retention_count = 100000;
+  std::chrono::seconds event_retention_age = std::chrono::hours(24 * 30);
 };
 
 class ControlPlane {
@@ -106,6 +119,11 @@ class ControlPlane {
   Status DeleteNode(const std::string& node_id);
   Result<carrierarr::v1::CommandRecord> SendCommand(
       const carrierarr::v1::SendCommandRequest& request);
+  // Cancels a command, whichever API asked: one not yet sent finishes as "cancelled" at once;
+  // a sent, unfinished one becomes "cancelling" and the node gets a COMMAND_TYPE_CANCEL (its
+  // own command, args command_id); the node's answer "cancelled" finishes it as "cancelled".
+  // FailedPrecondition for a finished command, NotFound for an unknown one.
+  Result<carrierarr::v1::CommandRecord> CancelCommand(const std::string& command_id);
   Result<carrierarr::v1::CommandRecord> GetCommand(const std::string& command_id);
   // Waits until the command has finished or `timeout` (of options.clock's time) has passed;
   // returns it as it is then.
@@ -122,7 +140,7 @@ class ControlPlane {
   const LatencyHistogram& store_latency() const { return batcher_.store_latency(); }
 
   // --- driven by the background threads, or by tests ---
-  void Flush();  // writes the pending status batch now
+  void Flush();  // writes the pending status batch and agents' events now
   void Sweep();  // lifecycle transitions and command timeouts as of clock->NowMs()
   // Ends every open Connect stream (UNAVAILABLE): the agents reconnect, to this control plane or
   // the next one. Called on shutdown so that it need not wait for streams to time out.
@@ -133,8 +151,14 @@ class ControlPlane {
  private:
   ControlPlane(std::unique_ptr<Store> store, ControlPlaneOptions options);
   Status Load();
-  // Sends a command on a node's stream and marks it sent.
+  // Sends a command on a node's stream and marks it sent (unless it was cancelled meanwhile).
   void DeliverCommand(StreamSink& sink, const ec2agent::v1::Command& command);
+  // Stores a new command for the node and delivers it when the node is connected; NotFound when
+  // there is no such node.
+  Result<ec2agent::v1::Command> QueueCommand(const std::string& node_id,
+                                             ec2agent::v1::Command command);
+  void OnLog(const std::string& node_id, const ec2agent::v1::LogEntry& log);
+  void PruneEvents(int64_t now_ms);
   Status OnStatus(const std::string& node_id, const ec2agent::v1::NodeStatus& status);
   void OnResult(const std::string& node_id, const ec2agent::v1::CommandResult& result);
   void SweepLoop() EXCLUDES(stop_mu_);
@@ -147,6 +171,7 @@ class ControlPlane {
   Counter statuses_, heartbeats_, results_, commands_sent_, store_errors_, invalid_messages_;
   // The parts, in construction order (each may use those above it).
   EventLog events_;
+  AgentEvents agent_events_;
   NodeRegistry nodes_;
   CommandQueue commands_;
   StatusBatcher batcher_;
@@ -157,6 +182,7 @@ class ControlPlane {
   bool stopping_ GUARDED_BY(stop_mu_) = false;
   CondVar stop_cv_;
   std::thread sweep_thread_;
+  std::atomic<int64_t> last_prune_ms_{-1};  // when the sweep last pruned events; -1: never
 };
 
 }  // namespace carrierarr::control_plane

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/utf8.h"
+
 namespace carrierarr::control_plane {
 namespace {
 
@@ -12,9 +14,11 @@ carrierarr::v1::Event ToEventProto(const EventRecord& e) {
   carrierarr::v1::Event p;
   p.set_seq(e.seq);
   p.set_unix_ms(e.unix_ms);
-  p.set_node_id(e.node_id);
-  p.set_kind(e.kind);
-  p.set_message(e.message);
+  // Proto strings must be valid UTF-8 (else the whole stream fails to serialize), and a store
+  // may hold text from before this was checked.
+  p.set_node_id(SanitizeUtf8(e.node_id));
+  p.set_kind(SanitizeUtf8(e.kind));
+  p.set_message(SanitizeUtf8(e.message));
   return p;
 }
 
@@ -22,15 +26,22 @@ carrierarr::v1::Event ToEventProto(const EventRecord& e) {
 
 void EventLog::Append(const std::string& node_id, const std::string& kind,
                       const std::string& message) {
-  EventRecord e{.unix_ms = clock_.NowMs(), .node_id = node_id, .kind = kind, .message = message};
+  EventRecord e{.unix_ms = clock_.NowMs(),
+                .node_id = node_id,
+                .kind = kind,
+                .message = SanitizeUtf8(message)};
   auto seq = store_.AppendEvent(e);
   if (!seq.ok()) {
     store_errors_.Add();
     return;
   }
+  NoteAppended(*seq);
+}
+
+void EventLog::NoteAppended(int64_t seq) {
   {
     MutexLock lock(mu_);
-    last_seq_ = std::max(last_seq_, *seq);
+    last_seq_ = std::max(last_seq_, seq);
   }
   appended_.NotifyAll();
 }

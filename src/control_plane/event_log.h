@@ -31,6 +31,8 @@ class EventLog {
 
   void Append(const std::string& node_id, const std::string& kind, const std::string& message)
       EXCLUDES(mu_);
+  // Events up to `seq` were stored by someone else (AgentEvents' batches): wakes the waiters.
+  void NoteAppended(int64_t seq) EXCLUDES(mu_);
   // Events after after_seq (up to limit); waits up to `wait` (of the TimeSource's time) for one
   // when there is none yet.
   Result<std::vector<carrierarr::v1::Event>> List(int64_t after_seq, int limit,

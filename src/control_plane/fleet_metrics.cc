@@ -14,6 +14,8 @@ std::string RenderStatsJson(const FleetMetrics& m) {
   j["statuses"] = m.statuses;
   j["heartbeats"] = m.heartbeats;
   j["command_results"] = m.command_results;
+  j["models"] = {{"loaded", m.models_loaded}, {"listed", m.models_listed}};
+  j["events_dropped"] = m.events_dropped;
   j["store"] = {{"backend", m.store_backend},
                 {"batches", m.store_batches},
                 {"rows", m.store_rows},
@@ -34,6 +36,12 @@ std::string RenderPrometheus(const FleetMetrics& m) {
     out += "carrierarr_nodes{lifecycle=\"" + state + "\"} " + std::to_string(count) + "\n";
   RenderMetric("carrierarr_streams_open", "gauge", "Open agent Connect streams.",
                static_cast<double>(m.streams_open), &out);
+  RenderMetric("carrierarr_models_loaded", "gauge",
+               "Models in memory on the nodes (currently_loaded in their last status).",
+               static_cast<double>(m.models_loaded), &out);
+  RenderMetric("carrierarr_models_listed", "gauge",
+               "Models the nodes listed in their last status, on disk or in memory.",
+               static_cast<double>(m.models_listed), &out);
   struct CounterLine {
     const char* name;
     const char* help;
@@ -49,6 +57,8 @@ std::string RenderPrometheus(const FleetMetrics& m) {
            {"carrierarr_command_results_total", "Command results received.", m.command_results},
            {"carrierarr_commands_sent_total", "Commands sent to agents.", m.commands_sent},
            {"carrierarr_invalid_messages_total", "Agent messages refused.", m.invalid_messages},
+           {"carrierarr_agent_events_dropped_total", "Agent events over their rate limit.",
+            m.events_dropped},
            {"carrierarr_store_batches_total", "Status batches written.", m.store_batches},
            {"carrierarr_store_batch_rows_total", "Status rows written.", m.store_rows},
            {"carrierarr_store_errors_total", "Failed store writes.", m.store_errors},

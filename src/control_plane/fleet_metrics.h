@@ -18,6 +18,9 @@ struct FleetMetrics {
   size_t commands_unfinished = 0;
   uint64_t registrations = 0, registrations_refused = 0, statuses = 0, heartbeats = 0,
            command_results = 0, commands_sent = 0, invalid_messages = 0;
+  // Models on the nodes' last statuses: in memory (currently_loaded), and all they listed.
+  uint64_t models_loaded = 0, models_listed = 0;
+  uint64_t events_dropped = 0;  // agents' events over their rate limit
   std::string store_backend;
   uint64_t store_batches = 0, store_rows = 0, store_errors = 0;
   const LatencyHistogram* store_latency = nullptr;   // agent send -> committed; not owned

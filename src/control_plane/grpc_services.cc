@@ -356,6 +356,13 @@ grpc::Status AdminService::GetCommand(grpc::ServerContext* context,
   return Answer(cp_->GetCommand(request->command_id()), response);
 }
 
+grpc::Status AdminService::CancelCommand(grpc::ServerContext* context,
+                                         const carrierarr::v1::CancelCommandRequest* request,
+                                         carrierarr::v1::CommandRecord* response) {
+  CARRIERARR_REQUIRE_ADMIN(context);
+  return Answer(cp_->CancelCommand(request->command_id()), response);
+}
+
 grpc::Status AdminService::WatchEvents(grpc::ServerContext* context,
                                        const carrierarr::v1::WatchEventsRequest* request,
                                        grpc::ServerWriter<carrierarr::v1::Event>* writer) {

@@ -64,6 +64,9 @@ class AdminService final : public carrierarr::v1::Fleet::Service {
   grpc::Status GetCommand(grpc::ServerContext* context,
                           const carrierarr::v1::GetCommandRequest* request,
                           carrierarr::v1::CommandRecord* response) override;
+  grpc::Status CancelCommand(grpc::ServerContext* context,
+                             const carrierarr::v1::CancelCommandRequest* request,
+                             carrierarr::v1::CommandRecord* response) override;
   grpc::Status WatchEvents(grpc::ServerContext* context,
                            const carrierarr::v1::WatchEventsRequest* request,
                            grpc::ServerWriter<carrierarr::v1::Event>* writer) override;

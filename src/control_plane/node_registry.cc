@@ -160,6 +160,21 @@ std::string NodeRegistry::LifecycleAt(int64_t last_seen_ms, int64_t now_ms) cons
   return kConnected;
 }
 
+namespace {
+
+// An agent cannot have been idle for longer than it has been up: a larger idle_seconds is a
+// placeholder (the original agent's time.Since of a zero time), not a measurement.
+bool IdleTrusted(const ec2agent::v1::NodeStatus& s) {
+  return s.idle_seconds() >= 0 && s.idle_seconds() <= s.uptime_seconds();
+}
+
+int CountLoaded(const ec2agent::v1::NodeStatus& s) {
+  return static_cast<int>(std::count_if(s.loaded_models().begin(), s.loaded_models().end(),
+                                        [](const auto& m) { return m.currently_loaded(); }));
+}
+
+}  // namespace
+
 NodeRegistry::SweepResult NodeRegistry::Sweep(int64_t now_ms) {
   SweepResult out;
   const int64_t idle_limit_s = idle_shutdown_minutes_ * 60LL;
@@ -173,7 +188,7 @@ NodeRegistry::SweepResult NodeRegistry::Sweep(int64_t now_ms) {
     // Idle GPUs cost money: one SHUTDOWN per idle spell (a new registration re-arms it).
     if (idle_limit_s > 0 && !n.idle_shutdown_sent && n.has_status && n.lifecycle == kConnected &&
         n.registration.node_type() == ec2agent::v1::NODE_TYPE_GPU_WORKER &&
-        n.last_status.idle_seconds() >= idle_limit_s) {
+        n.last_status.idle_seconds() >= idle_limit_s && IdleTrusted(n.last_status)) {
       n.idle_shutdown_sent = true;
       out.idle.push_back({id, n.last_status.idle_seconds()});
     }
@@ -207,7 +222,7 @@ ec2agent::v1::NodeSummary Summarize(const std::string& id,
                                  static_cast<double>(res.memory_total_mb())
                            : 0);
   s.set_gpu_count(std::max(status.gpus_size(), registration.capabilities().gpu_count()));
-  s.set_loaded_models(status.loaded_models_size());
+  s.set_loaded_models(CountLoaded(status));  // in memory; the list also holds those on disk
   s.set_lifecycle(lifecycle);
   return s;
 }
@@ -283,6 +298,8 @@ NodeRegistry::Census NodeRegistry::TakeCensus() const {
   for (const auto& [id, n] : nodes_) {
     c.by_lifecycle[n.lifecycle]++;
     if (n.stream) ++c.streams;
+    c.models_loaded += CountLoaded(n.last_status);
+    c.models_listed += n.last_status.loaded_models_size();
   }
   return c;
 }

@@ -102,7 +102,9 @@ class NodeRegistry {
   };
   struct SweepResult {
     std::vector<Transition> transitions;
-    std::vector<IdleNode> idle;  // GPU nodes to shut down, once per idle spell
+    // GPU nodes to shut down, once per idle spell; never one whose idle_seconds exceeds its
+    // uptime_seconds (the original agent reports ~9.2e9 before its first request).
+    std::vector<IdleNode> idle;
   };
   // Moves every node to its lifecycle as of now_ms.
   SweepResult Sweep(int64_t now_ms) EXCLUDES(mu_);
@@ -116,6 +118,8 @@ class NodeRegistry {
   struct Census {
     std::map<std::string, int> by_lifecycle;
     size_t streams = 0;
+    uint64_t models_loaded = 0;  // in memory, on every node's last status
+    uint64_t models_listed = 0;  // listed at all (on disk or in memory)
   };
   Census TakeCensus() const EXCLUDES(mu_);
 

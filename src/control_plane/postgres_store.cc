@@ -134,11 +134,15 @@ const std::map<std::string, std::string>& Statements() {
        "FROM commands WHERE node_id = $1 ORDER BY created_ms, ord"},
       {"list_unfinished_commands",
        "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
-       "FROM commands WHERE node_id = $1 AND state IN ('queued', 'sent') "
+       "FROM commands WHERE node_id = $1 AND state IN ('queued', 'sent', 'cancelling') "
        "ORDER BY created_ms, ord"},
       {"append_event",
        "INSERT INTO events (unix_ms, node_id, kind, message) VALUES ($1, $2, $3, $4) "
        "RETURNING seq"},
+      // As SQLite's: a non-positive limit does not apply.
+      {"prune_events",
+       "DELETE FROM events WHERE ($1 > 0 AND seq <= (SELECT seq FROM events ORDER BY seq DESC "
+       "LIMIT 1 OFFSET GREATEST($1, 0))) OR ($2 > 0 AND unix_ms < $2)"},
       {"list_events",
        "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > $1 "
        "ORDER BY seq LIMIT $2"},
@@ -439,6 +443,29 @@ class PostgresStore final : public Store {
   Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) override {
     if (limit <= 0) return std::vector<EventRecord>();
     return QueryAll("list events", "list_events", ReadEvent, after_seq, limit);
+  }
+
+  Result<int64_t> AppendEvents(std::span<const EventRecord> events) override {
+    if (events.empty()) return 0;
+    return Call<Result<int64_t>>("append " + std::to_string(events.size()) + " events",
+                                 [&](pqxx::connection& c) -> Result<int64_t> {
+                                   pqxx::work tx(c);
+                                   int64_t seq = 0;
+                                   for (const EventRecord& e : events)
+                                     seq = tx.exec_prepared("append_event", e.unix_ms, e.node_id,
+                                                            e.kind, e.message)
+                                               .at(0)
+                                               .at(0)
+                                               .as<int64_t>();
+                                   tx.commit();
+                                   return seq;
+                                 });
+  }
+
+  Result<int64_t> PruneEvents(int64_t keep_newest, int64_t older_than_ms) override {
+    auto changed = Change("prune events", "prune_events", keep_newest, older_than_ms);
+    if (!changed.ok()) return changed.status();
+    return static_cast<int64_t>(*changed);
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {

@@ -133,11 +133,16 @@ constexpr char kListCommands[] =
     "FROM commands WHERE node_id = ?1 ORDER BY created_ms, rowid";
 constexpr char kListUnfinishedCommands[] =
     "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
-    "FROM commands WHERE node_id = ?1 AND state IN ('queued', 'sent') "
+    "FROM commands WHERE node_id = ?1 AND state IN ('queued', 'sent', 'cancelling') "
     "ORDER BY created_ms, rowid";
 
 constexpr char kAppendEvent[] =
     "INSERT INTO events (unix_ms, node_id, kind, message) VALUES (?1, ?2, ?3, ?4)";
+// Everything at or below the (keep + 1)-th newest (NULL, so nothing, when there are fewer), and
+// everything older than the cut-off; a non-positive limit does not apply.
+constexpr char kPruneEvents[] =
+    "DELETE FROM events WHERE (?1 > 0 AND seq <= (SELECT seq FROM events ORDER BY seq DESC "
+    "LIMIT 1 OFFSET ?1)) OR (?2 > 0 AND unix_ms < ?2)";
 constexpr char kListEvents[] =
     "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
@@ -389,6 +394,25 @@ class SqliteStore final : public Store {
     if (limit <= 0) return std::vector<EventRecord>();
     std::lock_guard lock(mu_);
     return QueryAll(kListEvents, "list events", ReadEvent, after_seq, limit);
+  }
+
+  Result<int64_t> AppendEvents(std::span<const EventRecord> events) override {
+    if (events.empty()) return 0;
+    std::lock_guard lock(mu_);
+    Status st = InTransaction("commit " + std::to_string(events.size()) + " events", [&] {
+      for (const EventRecord& e : events)
+        CARRIERARR_RETURN_IF_ERROR(
+            Exec(kAppendEvent, "append an event", e.unix_ms, e.node_id, e.kind, e.message));
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Result<int64_t> PruneEvents(int64_t keep_newest, int64_t older_than_ms) override {
+    std::lock_guard lock(mu_);
+    CARRIERARR_RETURN_IF_ERROR(Exec(kPruneEvents, "prune events", keep_newest, older_than_ms));
+    return static_cast<int64_t>(sqlite3_changes(db_));
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {

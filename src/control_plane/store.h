@@ -79,7 +79,9 @@ struct CommandRecord {
   std::string command_id;
   std::string node_id;
   std::string command;  // serialized ec2agent.v1.Command
-  std::string state;    // "queued", "sent", "succeeded", "failed" or "timed_out"
+  // Unfinished: "queued", "sent" or "cancelling" (sent, and a cancel was requested).
+  // Finished: "succeeded", "failed", "timed_out" or "cancelled".
+  std::string state;
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while queued or sent
   std::string result;       // serialized ec2agent.v1.CommandResult; empty until finished
@@ -137,7 +139,8 @@ class Store {
   // Inserts or replaces by command_id.
   virtual Status PutCommand(const CommandRecord& command) = 0;
   virtual Result<CommandRecord> GetCommand(std::string_view command_id) = 0;  // NotFound
-  // The node's commands in created order; only those queued or sent if unfinished_only.
+  // The node's commands in created order; only the unfinished ones (queued, sent, cancelling)
+  // if unfinished_only.
   virtual Result<std::vector<CommandRecord>> ListCommands(std::string_view node_id,
                                                           bool unfinished_only) = 0;
 
@@ -146,6 +149,12 @@ class Store {
   virtual Result<int64_t> AppendEvent(const EventRecord& event) = 0;
   // Up to limit events with seq > after_seq, oldest first (none when limit <= 0).
   virtual Result<std::vector<EventRecord>> ListEvents(int64_t after_seq, int limit) = 0;
+  // Stores the events in one transaction, in order; returns the sequence number of the last (0
+  // when there are none).
+  virtual Result<int64_t> AppendEvents(std::span<const EventRecord> events) = 0;
+  // Deletes every event but the newest `keep_newest` (none kept by count when <= 0), and every
+  // event older than `older_than_ms` (none by age when <= 0). Returns how many it deleted.
+  virtual Result<int64_t> PruneEvents(int64_t keep_newest, int64_t older_than_ms) = 0;
 
   // --- settings (small key/value pairs, e.g. the admin token's hash) ---
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;

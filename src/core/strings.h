@@ -27,6 +27,24 @@ inline std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
+// The longest prefix of `s` that is at most `max_bytes` long and does not end inside a UTF-8
+// multi-byte sequence: a cut never splits a character (continuation bytes 10xxxxxx before the
+// cut are given back together with their lead byte). Bytes before the cut are kept as they are;
+// the result is valid UTF-8 whenever `s` is.
+inline std::string TruncateUtf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  // s[cut] is the first byte left out: while it continues a character, that character's start
+  // (at most 3 bytes back) is left out too.
+  size_t back = 0;
+  while (cut > 0 && back < 3 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
+    --cut;
+    ++back;
+  }
+  if ((static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) cut = max_bytes;  // not UTF-8 anyway
+  return std::string(s.substr(0, cut));
+}
+
 }  // namespace carrierarr
 
 #endif  // CARRIERARR_CORE_STRINGS_H_

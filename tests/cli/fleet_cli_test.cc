@@ -303,6 +303,8 @@ TEST_F(FleetCliTest, ExecPassesArgvVerbatimAndExitsWithTheProgramsCode) {
   EXPECT_EQ(std::vector<std::string>(received[0].argv().begin(), received[0].argv().end()),
             (std::vector<std::string>{"ls", "-l", "a b", "--json", "*"}));
   EXPECT_EQ(received[0].timeout_seconds(), 20);
+  // "a b" would not survive the original agent's whitespace split: no args cmd for it.
+  EXPECT_EQ(received[0].args().count("cmd"), 0u);
 
   // Without "--", the first non-flag starts the program.
   auto plain = Cli({"exec", "gpu-1", "--json", "echo", "-n", "x"});
@@ -311,6 +313,7 @@ TEST_F(FleetCliTest, ExecPassesArgvVerbatimAndExitsWithTheProgramsCode) {
   EXPECT_EQ(j["state"], "failed") << plain.out;
   EXPECT_EQ(j["result"]["exit_code"], 3);
   EXPECT_EQ(j["argv"], json::array({"echo", "-n", "x"}));
+  EXPECT_EQ(j["args"]["cmd"], "echo -n x");  // for the original agent, which reads only cmd
   cp().DetachStream("gpu-1", agent.get());
 }
 
@@ -367,6 +370,65 @@ TEST_F(FleetCliTest, EventsShowWhatHappened) {
   auto after = Cli({"events", "--json", "--after", std::to_string(last_seq)});
   ASSERT_EQ(after.exit_code, 0) << after.err;
   EXPECT_TRUE(after.out.empty()) << after.out;
+}
+
+TEST_F(FleetCliTest, CommandCancel) {
+  RegisterNode("gpu-1");
+  auto queued = Cli({"command", "gpu-1", "reboot", "--no-wait"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  const std::string id = queued.out.substr(0, queued.out.find(' '));
+  auto cancelled = Cli({"command", "cancel", id});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_EQ(cancelled.out, id + " cancelled\n");
+  EXPECT_EQ(cp().GetCommand(id)->state(), "cancelled");
+  auto again = Cli({"command", "cancel", id, "--json"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already finished"), std::string::npos) << again.err;
+  auto no_id = Cli({"command", "cancel"});
+  EXPECT_EQ(no_id.exit_code, 2);
+  EXPECT_NE(no_id.err.find("command cancel ID"), std::string::npos) << no_id.err;
+  // Sending CANCEL itself is refused with a pointer to the above.
+  auto direct = Cli({"command", "gpu-1", "cancel", "command_id=" + id, "--no-wait"});
+  EXPECT_EQ(direct.exit_code, 1);
+  EXPECT_NE(direct.err.find("carrierarr command cancel ID"), std::string::npos) << direct.err;
+}
+
+TEST_F(FleetCliTest, AgentTextIsPrintedEscapedAndInvalidUtf8DoesNotEndTheEvents) {
+  RegisterNode("gpu-1");
+  ec2agent::v1::AgentMessage log;
+  log.mutable_log()->set_level(ec2agent::v1::LOG_LEVEL_ERROR);
+  log.mutable_log()->set_source("ollama");
+  log.mutable_log()->set_message("\x1b]0;pwned\x07\x1b[31mred\nfake line \xC2\x9B" "2J");
+  ASSERT_TRUE(cp().OnAgentMessage("gpu-1", log).ok());
+  // Text stored by an older version, cut inside a character.
+  ASSERT_TRUE(
+      cp().store().AppendEvent({.node_id = "gpu-1", .kind = "log", .message = "cut \xC3"}).ok());
+  cp().Flush();
+  cp().UpdateIntervals(std::chrono::seconds(10), std::chrono::seconds(30));  // an event after them
+
+  auto r = Cli({"events"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\\x1b]0;pwned\\x07\\x1b[31mred\\nfake line \\u009b2J"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("cut \xEF\xBF\xBD"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("heartbeat 10s, status 30s"), std::string::npos) << r.out;  // went on
+  EXPECT_EQ(r.out.find("\nfake line"), std::string::npos) << r.out;  // one line an event
+
+  // A node's status: service messages escaped; MODELS counts in memory / listed.
+  ec2agent::v1::AgentMessage status;
+  status.mutable_status()->mutable_ollama()->set_message("ok\x1b[2J");
+  for (bool loaded : {true, false, false})
+    status.mutable_status()->add_loaded_models()->set_currently_loaded(loaded);
+  ASSERT_TRUE(cp().OnAgentMessage("gpu-1", status).ok());
+  auto got = Cli({"nodes", "get", "gpu-1"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out.find('\x1b'), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("ok\\x1b[2J"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("(on disk)"), std::string::npos) << got.out;
+  auto table = Cli({"nodes"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find(" 1/3 "), std::string::npos) << table.out;
 }
 
 TEST_F(FleetCliTest, BadUsageExitsTwoAndNamesTheFlag) {

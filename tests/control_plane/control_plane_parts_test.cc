@@ -7,13 +7,16 @@
 #include <chrono>
 #include <thread>
 
+#include "control_plane/agent_events.h"
 #include "control_plane/command_queue.h"
 #include "control_plane/enrollment.h"
 #include "control_plane/event_log.h"
 #include "control_plane/node_registry.h"
 #include "control_plane/status_batcher.h"
 #include "control_plane/store.h"
+#include "core/strings.h"
 #include "core/time_source.h"
+#include "core/utf8.h"
 #include "pki/crypto.h"
 #include "pki/enrollment_token.h"
 #include "testing/tools.h"
@@ -275,6 +278,143 @@ TEST_F(PartsTest, FleetSignedTokensEnrollTheirOwnNodeOnceBeforeTheyExpire) {
   EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(refused.status().message().find("--enrollment-key"), std::string::npos);
   EXPECT_EQ(enrollment.registrations(), 2u);
+}
+
+TEST_F(PartsTest, ACommandNotYetSentIsCancelledAtOnce) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command command;
+  command.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  auto added = queue.Add("n1", command);
+  ASSERT_TRUE(added.ok());
+  auto cancelled = queue.Cancel(added->command_id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_FALSE(cancelled->send_cancel);  // nothing to tell the node: it never got it
+  EXPECT_EQ(cancelled->record.state, "cancelled");
+  EXPECT_EQ(queue.size(), 0u);
+  EXPECT_TRUE(queue.PendingFor("n1").empty());  // never delivered now
+  EXPECT_FALSE(queue.Deliverable(added->command_id()));
+  EXPECT_EQ(store_->GetCommand(added->command_id())->state, "cancelled");
+  // Finished: a second cancel says so.
+  auto again = queue.Cancel(added->command_id());
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("already finished (cancelled)"), std::string::npos);
+  EXPECT_EQ(queue.Cancel("cmd_unknown").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(PartsTest, ASentCommandIsCancellingUntilTheNodeSaysItStopped) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command command;
+  command.set_type(ec2agent::v1::COMMAND_TYPE_REBOOT);
+  auto added = queue.Add("n1", command);
+  ASSERT_TRUE(added.ok());
+  queue.MarkSent(added->command_id());
+  auto cancelled = queue.Cancel(added->command_id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_TRUE(cancelled->send_cancel);
+  EXPECT_EQ(cancelled->record.state, "cancelling");
+  EXPECT_EQ(store_->GetCommand(added->command_id())->state, "cancelling");
+  EXPECT_FALSE(CommandFinished("cancelling"));
+  EXPECT_TRUE(queue.PendingFor("n1").empty());  // not sent again on a reconnect
+  // Asked twice, the node is told once.
+  auto again = queue.Cancel(added->command_id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->send_cancel);
+  ec2agent::v1::CommandResult result;
+  result.set_command_id(added->command_id());
+  result.set_error("cancelled");
+  ASSERT_TRUE(queue.Finish("n1", result));
+  EXPECT_EQ(store_->GetCommand(added->command_id())->state, "cancelled");
+  auto late = queue.Cancel(added->command_id());
+  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PartsTest, AgentEventsAreRateLimitedPerNodeAndTheDropsSummarized) {
+  EventLog log(*store_, clock_, store_errors_);
+  AgentEvents events(*store_, log, clock_, {}, store_errors_);  // 10/s, burst 50
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i)
+    accepted += events.Submit("n1", "log", "flood " + std::to_string(i));
+  EXPECT_EQ(accepted, 50);
+  EXPECT_TRUE(events.Submit("n2", "log", "another node has its own bucket"));
+  EXPECT_TRUE(store_->ListEvents(0, 1000)->empty());  // written later, by the batch, not here
+  events.Flush();
+  auto stored = store_->ListEvents(0, 1000);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 52u);  // 50 + 1 + the summary
+  EXPECT_EQ(stored->back().kind, "dropped");
+  EXPECT_NE(stored->back().message.find("50 events from node n1 dropped"), std::string::npos);
+  EXPECT_EQ(events.dropped(), 50u);
+
+  // The bucket refills on the TimeSource: 10 a second.
+  clock_.Advance(seconds(1));
+  accepted = 0;
+  for (int i = 0; i < 20; ++i) accepted += events.Submit("n1", "log", "more");
+  EXPECT_EQ(accepted, 10);
+  events.Flush();  // the next summary waits out the summary interval
+  EXPECT_EQ(store_->ListEvents(0, 1000)->size(), 62u);
+  clock_.Advance(seconds(10));
+  events.Flush();
+  stored = store_->ListEvents(0, 1000);
+  ASSERT_EQ(stored->size(), 63u);
+  EXPECT_NE(stored->back().message.find("10 events from node n1 dropped"), std::string::npos);
+  EXPECT_EQ(store_errors_.value(), 0u);
+}
+
+TEST_F(PartsTest, AgentEventsAreWrittenByTheirOwnThreadAndWakeReaders) {
+  EventLog log(*store_, clock_, store_errors_);
+  AgentEvents events(*store_, log, clock_, {.batch_delay = milliseconds(10)}, store_errors_);
+  events.Start();
+  std::thread submitter([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    events.Submit("n1", "log", "WARN disk: almost full");
+  });
+  auto listed = log.List(0, 10, seconds(3600));  // the clock never moves: woken by the batch
+  submitter.join();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].message(), "WARN disk: almost full");
+}
+
+TEST_F(PartsTest, EventTextIsValidUtf8WhateverWasStored) {
+  // Written by an older version, cut in the middle of a character.
+  ASSERT_TRUE(store_->AppendEvent({.node_id = "n1", .kind = "log", .message = "caf\xC3"}).ok());
+  EventLog log(*store_, clock_, store_errors_);
+  log.Append("n1", "log", std::string("bad \xFF byte"));
+  auto listed = log.List(0, 10, milliseconds(0));
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].message(), "caf\xEF\xBF\xBD");
+  EXPECT_EQ((*listed)[1].message(), "bad \xEF\xBF\xBD byte");
+  // What ended WatchEvents: an Event with invalid UTF-8 does not parse on the client's side.
+  carrierarr::v1::Event raw, parsed;
+  raw.set_message("caf\xC3");
+  EXPECT_FALSE(parsed.ParseFromString(raw.SerializeAsString()));
+  EXPECT_TRUE(parsed.ParseFromString((*listed)[0].SerializeAsString()));
+}
+
+TEST(Utf8Test, TruncateNeverSplitsACharacter) {
+  const std::string text = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";  // a, e-acute, euro, emoji
+  EXPECT_EQ(TruncateUtf8(text, 100), text);
+  EXPECT_EQ(TruncateUtf8(text, 0), "");
+  EXPECT_EQ(TruncateUtf8(text, 1), "a");
+  EXPECT_EQ(TruncateUtf8(text, 2), "a");
+  EXPECT_EQ(TruncateUtf8(text, 3), "a\xC3\xA9");
+  EXPECT_EQ(TruncateUtf8(text, 5), "a\xC3\xA9");
+  EXPECT_EQ(TruncateUtf8(text, 6), "a\xC3\xA9\xE2\x82\xAC");
+  EXPECT_EQ(TruncateUtf8(text, 9), "a\xC3\xA9\xE2\x82\xAC");
+  EXPECT_EQ(TruncateUtf8(text, 10), text);
+  for (size_t n = 0; n <= text.size(); ++n) EXPECT_TRUE(IsValidUtf8(TruncateUtf8(text, n))) << n;
+  // Not UTF-8 to begin with: cut at the byte count, never longer.
+  EXPECT_EQ(TruncateUtf8(std::string(10, '\x80'), 4).size(), 4u);
+}
+
+TEST(Utf8Test, SanitizeReplacesWhatIsNotUtf8) {
+  EXPECT_EQ(SanitizeUtf8("plain"), "plain");
+  EXPECT_EQ(SanitizeUtf8("\xE2\x82\xAC ok"), "\xE2\x82\xAC ok");
+  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
+  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(SanitizeUtf8("x\xE2\x82"), "x\xEF\xBF\xBD\xEF\xBF\xBD");                // cut short
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
 }
 
 }  // namespace

@@ -420,6 +420,50 @@ TEST_P(ControlPlaneTest, MalformedAndOversizedMessagesAreRefused) {
   EXPECT_EQ(server_->control_plane().ListNodes().size(), 1u);
 }
 
+TEST_P(ControlPlaneTest, CancelCommandStopsASentCommandThroughTheAgent) {
+  std::string cred = Enroll("gpu-1");
+  auto ctx = Ctx(cred);
+  auto stream = agent_->Connect(ctx.get());
+  ControlMessage in;
+  ASSERT_TRUE(stream->Read(&in));  // config
+  auto rec = SendCommand("gpu-1", ec2agent::v1::COMMAND_TYPE_EXEC);
+  ASSERT_TRUE(
+      ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+  carrierarr::v1::CancelCommandRequest cancel;
+  cancel.set_command_id(rec.command_id());
+  carrierarr::v1::CommandRecord cancelling;
+  grpc::Status s = admin_->CancelCommand(Ctx(server_->admin_token()).get(), cancel, &cancelling);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelling.state(), "cancelling");
+  // The agent is told, in a command of its own.
+  ASSERT_TRUE(
+      ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+  EXPECT_EQ(in.command().type(), ec2agent::v1::COMMAND_TYPE_CANCEL);
+  EXPECT_EQ(in.command().args().at("command_id"), rec.command_id());
+  AgentMessage result;
+  result.mutable_command_result()->set_command_id(rec.command_id());
+  result.mutable_command_result()->set_error("cancelled");
+  result.mutable_command_result()->set_exit_code(-1);
+  ASSERT_TRUE(stream->Write(result));
+  ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_ack(); }));
+  carrierarr::v1::GetCommandRequest get;
+  get.set_command_id(rec.command_id());
+  carrierarr::v1::CommandRecord done;
+  ASSERT_TRUE(admin_->GetCommand(Ctx(server_->admin_token()).get(), get, &done).ok());
+  EXPECT_EQ(done.state(), "cancelled");
+  // Finished now: a second cancel says so.
+  s = admin_->CancelCommand(Ctx(server_->admin_token()).get(), cancel, &cancelling);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("already finished"), std::string::npos);
+  cancel.set_command_id("cmd_nosuchthing");
+  s = admin_->CancelCommand(Ctx(server_->admin_token()).get(), cancel, &cancelling);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  // Admin only.
+  s = admin_->CancelCommand(Ctx(cred).get(), cancel, &cancelling);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  stream->WritesDone();
+}
+
 TEST_P(ControlPlaneTest, AdminApiNeedsTheAdminToken) {
   carrierarr::v1::ListNodesResponse nodes;
   EXPECT_EQ(admin_->ListNodes(Ctx("").get(), {}, &nodes).error_code(),
@@ -524,6 +568,243 @@ TEST(ControlPlaneLifecycleTest, CommandsWithoutAResultTimeOut) {
 namespace carrierarr::control_plane {
 namespace {
 
+// A control plane on a simulated clock with one registered node, no threads: the test drives
+// Flush() and Sweep().
+class SimulatedControlPlane : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+
+  void Start(ControlPlaneOptions o) {
+    cp_.reset();
+    auto store = OpenSqliteStore(dir_ / ("fleet" + std::to_string(++starts_) + ".db"));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    o.clock = &clock_;
+    o.background_threads = false;
+    o.allow_exec = true;
+    auto cp = ControlPlane::Create(std::move(*store), o);
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    cp_ = std::move(*cp);
+    carrierarr::v1::CreateTokenRequest treq;
+    treq.set_max_uses(1);
+    treq.set_node_id("w1");
+    auto token = cp_->CreateToken(treq);
+    ASSERT_TRUE(token.ok()) << token.status().ToString();
+    RegisterRequest req;
+    req.set_node_id("w1");
+    req.set_node_type(ec2agent::v1::NODE_TYPE_GPU_WORKER);
+    ASSERT_TRUE(cp_->Register({token->secret()}, req).ok());
+  }
+
+  carrierarr::v1::SendCommandRequest Request(ec2agent::v1::CommandType type) {
+    carrierarr::v1::SendCommandRequest c;
+    c.set_node_id("w1");
+    c.set_type(type);
+    return c;
+  }
+
+  ec2agent::v1::Command StoredCommand(const std::string& id) {
+    ec2agent::v1::Command command;
+    EXPECT_TRUE(command.ParseFromString(cp_->store().GetCommand(id)->command));
+    return command;
+  }
+
+  std::vector<carrierarr::v1::Event> EventsOf(const std::string& node, const std::string& kind) {
+    std::vector<carrierarr::v1::Event> out;
+    auto events = cp_->Events(0, 100000, std::chrono::milliseconds(0));
+    EXPECT_TRUE(events.ok());
+    for (auto& e : *events)
+      if (e.node_id() == node && e.kind() == kind) out.push_back(e);
+    return out;
+  }
+
+  testing::ScratchDir dir_;
+  int starts_ = 0;
+  SimulatedTimeSource clock_;
+  std::unique_ptr<ControlPlane> cp_;
+};
+
+TEST_F(SimulatedControlPlane, ACommandOverTheAgentsReceiveLimitIsRefusedWhenQueued) {
+  auto c = Request(ec2agent::v1::COMMAND_TYPE_EXEC);
+  c.add_argv("/bin/echo");
+  c.add_argv(std::string(1 << 20, 'x'));
+  auto refused = cp_->SendCommand(c);
+  ASSERT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("1048576-byte receive limit"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find(" bytes serialized"), std::string::npos);
+  EXPECT_TRUE(cp_->store().ListCommands("w1", false)->empty());  // nothing queued
+  // Just under the limit goes.
+  c.set_argv(1, std::string((1 << 20) - 100, 'x'));
+  auto under = cp_->SendCommand(c);
+  EXPECT_TRUE(under.ok()) << under.status().ToString();
+}
+
+TEST_F(SimulatedControlPlane, CancelFinishesACommandNotYetSentWithoutSendingIt) {
+  auto rec = cp_->SendCommand(Request(ec2agent::v1::COMMAND_TYPE_REBOOT));  // no stream: queued
+  ASSERT_TRUE(rec.ok());
+  auto cancelled = cp_->CancelCommand(rec->command_id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(cancelled->state(), "cancelled");
+  EXPECT_GT(cancelled->finished_unix_ms(), 0);
+  // No CANCEL was queued for the node: the reboot is all it ever had.
+  EXPECT_EQ(cp_->store().ListCommands("w1", false)->size(), 1u);
+  auto again = cp_->CancelCommand(rec->command_id());
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cp_->CancelCommand("cmd_000000000000").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SimulatedControlPlane, CancelIsNotACommandOfItsOwn) {
+  auto c = Request(ec2agent::v1::COMMAND_TYPE_CANCEL);
+  (*c.mutable_args())["command_id"] = "cmd_x";
+  auto refused = cp_->SendCommand(c);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("carrierarr command cancel"), std::string::npos);
+}
+
+TEST_F(SimulatedControlPlane, ExecAlsoCarriesTheCommandLineForTheOriginalAgent) {
+  auto c = Request(ec2agent::v1::COMMAND_TYPE_EXEC);
+  for (const char* a : {"/bin/echo", "hello", "world"}) c.add_argv(a);
+  auto plain = cp_->SendCommand(c);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(StoredCommand(plain->command_id()).args().at("cmd"), "/bin/echo hello world");
+  EXPECT_EQ(StoredCommand(plain->command_id()).argv_size(), 3);
+  // Words that whitespace splitting would not give back: argv only.
+  for (const char* odd : {"a b", "", "tab\there", "caf\xC3\xA9"}) {
+    auto o = Request(ec2agent::v1::COMMAND_TYPE_EXEC);
+    o.add_argv("/bin/echo");
+    o.add_argv(odd);
+    auto rec = cp_->SendCommand(o);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ(StoredCommand(rec->command_id()).args().count("cmd"), 0u) << odd;
+  }
+}
+
+TEST_F(SimulatedControlPlane, UnloadModelWithoutAModelUnloadsThemAll) {
+  auto rec = cp_->SendCommand(Request(ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL));
+  EXPECT_TRUE(rec.ok()) << rec.status().ToString();
+  auto pull = cp_->SendCommand(Request(ec2agent::v1::COMMAND_TYPE_PULL_MODEL));
+  EXPECT_EQ(pull.status().code(), StatusCode::kInvalidArgument);  // a pull needs its model
+}
+
+TEST_F(SimulatedControlPlane, AnIdleTimeLongerThanTheUptimeNeverShutsANodeDown) {
+  Start({.idle_shutdown_minutes = 10});
+  AgentMessage m;
+  m.mutable_status()->set_idle_seconds(9'223'372'036);  // the original, before its first request
+  m.mutable_status()->set_uptime_seconds(3600);
+  ASSERT_TRUE(cp_->OnAgentMessage("w1", m).ok());
+  cp_->Sweep();
+  EXPECT_TRUE(cp_->store().ListCommands("w1", false)->empty());
+  m.mutable_status()->set_idle_seconds(3000);  // measured: shut down
+  ASSERT_TRUE(cp_->OnAgentMessage("w1", m).ok());
+  cp_->Sweep();
+  EXPECT_EQ(cp_->store().ListCommands("w1", false)->size(), 1u);
+}
+
+TEST_F(SimulatedControlPlane, LoadedModelsCountsThoseInMemory) {
+  AgentMessage m;
+  for (auto [name, loaded] : {std::pair{"llama3", true}, {"mistral", false}, {"phi3", false}}) {
+    auto* model = m.mutable_status()->add_loaded_models();
+    model->set_name(name);
+    model->set_currently_loaded(loaded);
+  }
+  ASSERT_TRUE(cp_->OnAgentMessage("w1", m).ok());
+  auto fleet = cp_->FleetStatus({});
+  ASSERT_EQ(fleet.nodes_size(), 1);
+  EXPECT_EQ(fleet.nodes(0).loaded_models(), 1);
+  EXPECT_EQ(cp_->Metrics().models_loaded, 1u);
+  EXPECT_EQ(cp_->Metrics().models_listed, 3u);
+  EXPECT_NE(cp_->PrometheusText().find("carrierarr_models_loaded 1"), std::string::npos);
+}
+
+TEST_F(SimulatedControlPlane, LongStatusStringsAreCutOnACharacterBoundaryWithAnEvent) {
+  AgentMessage m;
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "\xC3\xA9";  // 400 bytes of e-acute
+  m.mutable_status()->mutable_ollama()->set_message(long_text);
+  m.mutable_status()->add_gpus()->set_name(long_text);
+  m.mutable_status()->add_loaded_models()->set_name(long_text);
+  ASSERT_TRUE(cp_->OnAgentMessage("w1", m).ok());
+  auto node = cp_->GetNode("w1");
+  ASSERT_TRUE(node.ok());
+  const auto& s = node->last_status();
+  for (const std::string* text :
+       {&s.ollama().message(), &s.gpus(0).name(), &s.loaded_models(0).name()}) {
+    EXPECT_EQ(text->size(), 256u);
+    EXPECT_EQ(*text, long_text.substr(0, 256));
+  }
+  cp_->Flush();
+  auto notices = EventsOf("w1", "invalid");
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].message().find("3 strings longer than 256 bytes"), std::string::npos);
+  // Lists over their bounds still refuse the status, with an event.
+  AgentMessage many;
+  for (int i = 0; i < 65; ++i) many.mutable_status()->add_gpus();
+  EXPECT_EQ(cp_->OnAgentMessage("w1", many).code(), StatusCode::kInvalidArgument);
+  cp_->Flush();
+  EXPECT_EQ(EventsOf("w1", "invalid").size(), 2u);
+}
+
+TEST_F(SimulatedControlPlane, RegistrationLabelsAreBounded) {
+  carrierarr::v1::CreateTokenRequest treq;
+  treq.set_max_uses(10);
+  treq.set_ttl_seconds(3600);
+  treq.set_node_id("w2");
+  auto token = cp_->CreateToken(treq);
+  ASSERT_TRUE(token.ok());
+  RegisterRequest many;
+  many.set_node_id("w2");
+  for (int i = 0; i < 65; ++i) (*many.mutable_labels())["k" + std::to_string(i)] = "v";
+  auto refused = cp_->Register({token->secret()}, many);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("more than 64 labels"), std::string::npos);
+  RegisterRequest long_label;
+  long_label.set_node_id("w2");
+  (*long_label.mutable_labels())["pool"] = std::string(257, 'x');
+  refused = cp_->Register({token->secret()}, long_label);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("label is too long"), std::string::npos);
+}
+
+TEST_F(SimulatedControlPlane, AFloodOfWarningsIsRateLimitedAndCutOnACharacterBoundary) {
+  AgentMessage m;
+  m.mutable_log()->set_level(ec2agent::v1::LOG_LEVEL_WARN);
+  m.mutable_log()->set_source("disk");
+  std::string message = std::string(1023, 'x') + "\xC3\xA9";  // the cut falls inside the e
+  m.mutable_log()->set_message(message);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(cp_->OnAgentMessage("w1", m).ok());
+  cp_->Flush();
+  auto logs = EventsOf("w1", "log");
+  EXPECT_EQ(logs.size(), 50u);  // the burst
+  ASSERT_FALSE(logs.empty());
+  EXPECT_EQ(logs[0].message(), "LOG_LEVEL_WARN disk: " + std::string(1023, 'x'));
+  auto dropped = EventsOf("w1", "dropped");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_NE(dropped[0].message().find("950 events from node w1 dropped"), std::string::npos);
+  EXPECT_EQ(cp_->Metrics().events_dropped, 950u);
+}
+
+TEST_F(SimulatedControlPlane, TheSweepPrunesEventsByCountAndAge) {
+  // (No lifecycle changes meanwhile: they would add events of their own.)
+  Start({.stale_after = std::chrono::hours(100),
+         .dead_after = std::chrono::hours(100),
+         .event_retention_count = 100,
+         .event_retention_age = std::chrono::hours(1)});
+  cp_->Sweep();  // prunes at the first sweep, then once a minute
+  for (int i = 0; i < 300; ++i)
+    cp_->UpdateIntervals(std::chrono::seconds(10), std::chrono::seconds(30));
+  auto count = [&] { return cp_->Events(0, 100000, std::chrono::milliseconds(0))->size(); };
+  ASSERT_GT(count(), 300u);
+  clock_.Advance(std::chrono::seconds(30));
+  cp_->Sweep();
+  EXPECT_GT(count(), 300u);  // not yet a minute since the last prune
+  clock_.Advance(std::chrono::seconds(31));
+  cp_->Sweep();
+  EXPECT_EQ(count(), 100u);
+  clock_.Advance(std::chrono::hours(2));
+  cp_->Sweep();
+  EXPECT_EQ(count(), 0u);  // all older than an hour
+}
+
 TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
   testing::ScratchDir dir;
   auto store = OpenSqliteStore(dir / "fleet.db");
@@ -547,6 +828,7 @@ TEST(ControlPlaneLifecycleTest, IdleGpuNodesAreShutDownOnce) {
   auto report_idle = [&](const std::string& id, int64_t seconds) {
     AgentMessage m;
     m.mutable_status()->set_idle_seconds(seconds);
+    m.mutable_status()->set_uptime_seconds(seconds + 60);
     EXPECT_TRUE((*cp)->OnAgentMessage(id, m).ok());
   };
   auto shutdowns = [&](const std::string& id) {

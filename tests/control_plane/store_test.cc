@@ -527,6 +527,15 @@ TEST_P(StoreTest, ListCommandsInCreatedOrderAndOnlyUnfinished) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_P(StoreTest, ACommandBeingCancelledIsUnfinishedAndACancelledOneIsNot) {
+  ASSERT_TRUE(store_->UpsertNode(Node("n1")).ok());
+  ASSERT_TRUE(store_->PutCommand(Command("c1", "n1", 100, "cancelling")).ok());
+  ASSERT_TRUE(store_->PutCommand(Command("c2", "n1", 200, "cancelled")).ok());
+  auto unfinished = store_->ListCommands("n1", true);
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status().ToString();
+  EXPECT_THAT(CommandIds(*unfinished), ::testing::ElementsAre("c1"));  // loaded at a restart
+}
+
 // --- events ---
 
 TEST_P(StoreTest, AppendAndListEvents) {
@@ -566,6 +575,59 @@ TEST_P(StoreTest, AppendAndListEvents) {
   auto zero = store_->ListEvents(0, 0);
   ASSERT_TRUE(zero.ok());
   EXPECT_TRUE(zero->empty());
+}
+
+TEST_P(StoreTest, AppendEventsStoresABatchInOrder) {
+  auto none = store_->AppendEvents({});
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(*none, 0);
+  std::vector<EventRecord> batch;
+  for (int i = 0; i < 3; ++i)
+    batch.push_back(
+        {.unix_ms = 10 + i, .node_id = "n1", .kind = "log", .message = "m" + std::to_string(i)});
+  auto last = store_->AppendEvents(batch);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  auto all = store_->ListEvents(0, 10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[2].seq, *last);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*all)[i].message, "m" + std::to_string(i));
+  EXPECT_LT((*all)[0].seq, (*all)[1].seq);
+}
+
+TEST_P(StoreTest, PruneEventsKeepsTheNewestAndDropsTheOld) {
+  std::vector<EventRecord> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back({.unix_ms = 1000 * (i + 1), .kind = "k"});
+  ASSERT_TRUE(store_->AppendEvents(batch).ok());
+  auto times_left = [&] {
+    std::vector<int64_t> times;
+    auto all = store_->ListEvents(0, 100);
+    EXPECT_TRUE(all.ok());
+    for (const auto& e : *all) times.push_back(e.unix_ms);
+    return times;
+  };
+  auto pruned = store_->PruneEvents(0, 0);  // no limits: nothing goes
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 0);
+  pruned = store_->PruneEvents(20, 0);  // fewer than that many: nothing goes
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 0);
+  pruned = store_->PruneEvents(7, 0);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);
+  EXPECT_THAT(times_left(), ::testing::ElementsAre(4000, 5000, 6000, 7000, 8000, 9000, 10000));
+  pruned = store_->PruneEvents(0, 6000);  // older than 6 s
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 2);
+  EXPECT_THAT(times_left(), ::testing::ElementsAre(6000, 7000, 8000, 9000, 10000));
+  pruned = store_->PruneEvents(4, 9000);  // both: the stricter wins
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 3);
+  EXPECT_THAT(times_left(), ::testing::ElementsAre(9000, 10000));
+  // Sequence numbers go on after a prune.
+  auto next = store_->AppendEvent({.unix_ms = 11000, .kind = "k"});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(store_->ListEvents(0, 100)->back().seq, *next);
 }
 
 // --- settings ---
