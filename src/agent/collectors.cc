@@ -554,9 +554,8 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   std::set<std::string> marks;
   auto models = FetchModels(StripSlash(ollama_.base_url()), kOllamaQueryTimeout, &marks);
   if (models.ok()) {
-    for (auto& m : *models) {
-      if (m.currently_loaded()) *status.add_loaded_models() = std::move(m);
-    }
+    // Every installed model, those in memory marked, as the original agent reports them.
+    for (auto& m : *models) *status.add_loaded_models() = std::move(m);
     // A model whose expiry moved (or that was just loaded) served a request since last time.
     // The first answer is only a baseline: the agent cannot tell how old those requests are.
     if (ps_seen_ && std::any_of(marks.begin(), marks.end(),
@@ -593,7 +592,35 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   *status.mutable_k3s() = std::move(services.k3s);
   *status.mutable_ollama() = std::move(services.ollama);
   *status.mutable_liqo() = std::move(services.liqo);
+  LimitNodeStatus(status);
   return status;
+}
+
+void LimitNodeStatus(ec2agent::v1::NodeStatus& status) {
+  for (auto* s : {status.mutable_nebula(), status.mutable_k3s(), status.mutable_ollama(),
+                  status.mutable_liqo()}) {
+    if (s->message().size() > kMaxStatusStringBytes) {
+      s->set_message(TruncateUtf8(s->message(), kMaxStatusStringBytes));
+    }
+  }
+  auto* gpus = status.mutable_gpus();
+  if (gpus->size() > kMaxStatusGpus)
+    gpus->DeleteSubrange(kMaxStatusGpus, gpus->size() - kMaxStatusGpus);
+  for (auto& g : *gpus) {
+    if (g.name().size() > kMaxStatusStringBytes)
+      g.set_name(TruncateUtf8(g.name(), kMaxStatusStringBytes));
+  }
+  auto* models = status.mutable_loaded_models();
+  if (models->size() > kMaxStatusModels) {
+    // The models in memory matter most: they go first, so that the cut drops models on disk.
+    std::stable_partition(models->begin(), models->end(),
+                          [](const ec2agent::v1::OllamaModel& m) { return m.currently_loaded(); });
+    models->DeleteSubrange(kMaxStatusModels, models->size() - kMaxStatusModels);
+  }
+  for (auto& m : *models) {
+    if (m.name().size() > kMaxStatusStringBytes)
+      m.set_name(TruncateUtf8(m.name(), kMaxStatusStringBytes));
+  }
 }
 
 ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
@@ -601,7 +628,7 @@ ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
   auto gpus = QueryGpus(options_.nvidia_smi, nullptr, options_.processes);
   caps.set_has_gpu(!gpus.empty());
   caps.set_gpu_count(static_cast<int32_t>(gpus.size()));
-  if (!gpus.empty()) caps.set_gpu_model(gpus.front().name());
+  if (!gpus.empty()) caps.set_gpu_model(TruncateUtf8(gpus.front().name(), kMaxStatusStringBytes));
   int64_t memory = 0;
   for (const auto& g : gpus) memory += g.memory_total_mb();
   caps.set_gpu_memory_mb(memory);

@@ -27,6 +27,19 @@ inline std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
+// At most `max_bytes` bytes of `s`, cut only on a UTF-8 character boundary: a multi-byte
+// character that does not fit whole is left out, never split (continuation bytes, 10xxxxxx,
+// are never the first byte kept after a cut). Bytes that are not UTF-8 are kept as they are.
+inline std::string TruncateUtf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  // A UTF-8 character is at most 4 bytes: step back over at most 3 continuation bytes.
+  for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++k) {
+    --cut;
+  }
+  return std::string(s.substr(0, cut));
+}
+
 }  // namespace carrierarr
 
 #endif  // CARRIERARR_CORE_STRINGS_H_
