@@ -103,7 +103,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const RunOptions& opti
   sigset_t unblocked;
   sigemptyset(&unblocked);
   posix_spawnattr_setsigmask(&attr, &unblocked);
-  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  int16_t flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
   if (options.new_process_group) {
     posix_spawnattr_setpgroup(&attr, 0);  // a group of its own, led by the child
     flags |= POSIX_SPAWN_SETPGROUP;

@@ -242,7 +242,7 @@ TEST(ExecTest, HugeOutputIsDrainedAndCountedNotKept) {
       Exec({"sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' a; echo oops >&2; exit 3"}));
   EXPECT_EQ(r.exit_code(), 3) << r.error();
   EXPECT_EQ(r.stderr(), "oops\n");
-  const size_t room = o.max_result_output_bytes - 2 * 64;
+  const size_t room = o.max_result_output_bytes - size_t{2} * 64;
   const size_t kept = room - r.stderr().size();
   ASSERT_GT(r.stdout().size(), kept);
   EXPECT_EQ(r.stdout().substr(0, kept), std::string(kept, 'a'));
@@ -285,7 +285,7 @@ TEST(ExecTest, ATimeoutKillsTheWholeProcessGroup) {
   o.kill_grace = std::chrono::milliseconds(200);
   CommandRunner runner(o, {});
   auto r = runner.Run(
-      Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; wait"}, /*timeout=*/1));
+      Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; wait"}, /*timeout_seconds=*/1));
   EXPECT_FALSE(r.success());
   EXPECT_THAT(r.error(), HasSubstr("timed out"));
   const pid_t background = PidFrom(dir / "pid");
@@ -299,8 +299,8 @@ TEST(ExecTest, ABackgroundChildHoldingThePipeDoesNotHoldTheResult) {
   ScratchDir dir;
   CommandRunner runner(ExecAllowed(), {});
   const auto start = Clock::now();
-  auto r = runner.Run(
-      Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; echo hi"}, /*timeout=*/60));
+  auto r = runner.Run(Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; echo hi"},
+                           /*timeout_seconds=*/60));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
   EXPECT_TRUE(r.success()) << r.error();
   EXPECT_EQ(r.stdout(), "hi\n");
