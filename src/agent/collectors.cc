@@ -176,13 +176,14 @@ Result<std::vector<OllamaModel>> FetchModels(const std::string& base_url,
 }
 
 Status OllamaPost(const std::string& base_url, const std::string& path, const nlohmann::json& body,
-                  std::chrono::seconds timeout) {
+                  std::chrono::seconds timeout, const CancelSignal* cancel) {
   auto endpoint = OllamaEndpoint(base_url);
   if (!endpoint.ok()) return endpoint.status();
   // The connection is local and quick; the answer to a pull may take as long as the download.
   const http::CallOptions call{
       .connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5)),
-      .timeout = timeout};
+      .timeout = timeout,
+      .cancel_fd = cancel != nullptr ? cancel->fd() : -1};
   auto res = http::Call(*endpoint,
                         {.method = "POST",
                          .path = path,
@@ -412,15 +413,17 @@ Result<std::vector<OllamaModel>> OllamaClient::Models() const {
   return FetchModels(StripSlash(base_url_), kOllamaQueryTimeout, nullptr);
 }
 
-Status OllamaClient::Pull(const std::string& model, std::chrono::seconds timeout) const {
+Status OllamaClient::Pull(const std::string& model, std::chrono::seconds timeout,
+                          const CancelSignal* cancel) const {
   // "name" for the Ollama releases that predate "model"; newer ones accept either.
   return OllamaPost(StripSlash(base_url_), "/api/pull",
-                    {{"name", model}, {"model", model}, {"stream", false}}, timeout);
+                    {{"name", model}, {"model", model}, {"stream", false}}, timeout, cancel);
 }
 
-Status OllamaClient::Unload(const std::string& model, std::chrono::seconds timeout) const {
+Status OllamaClient::Unload(const std::string& model, std::chrono::seconds timeout,
+                            const CancelSignal* cancel) const {
   return OllamaPost(StripSlash(base_url_), "/api/generate", {{"model", model}, {"keep_alive", 0}},
-                    timeout);
+                    timeout, cancel);
 }
 
 ResourceSampler::ResourceSampler(std::string proc_root, std::string disk_path)

@@ -18,6 +18,7 @@
 
 #include "core/process_runner.h"
 #include "core/status.h"
+#include "core/subprocess.h"
 #include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
@@ -59,8 +60,12 @@ class OllamaClient {
   // Installed models (/api/tags) with currently_loaded from /api/ps. Unavailable when Ollama
   // does not answer.
   Result<std::vector<ec2agent::v1::OllamaModel>> Models() const;
-  Status Pull(const std::string& model, std::chrono::seconds timeout) const;    // /api/pull
-  Status Unload(const std::string& model, std::chrono::seconds timeout) const;  // keep_alive 0
+  // POST /api/pull, and /api/generate with keep_alive 0. `cancel` (optional) abandons the call
+  // (Aborted) when it fires.
+  Status Pull(const std::string& model, std::chrono::seconds timeout,
+              const CancelSignal* cancel = nullptr) const;
+  Status Unload(const std::string& model, std::chrono::seconds timeout,
+                const CancelSignal* cancel = nullptr) const;
   const std::string& base_url() const { return base_url_; }
 
  private:

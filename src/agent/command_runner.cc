@@ -290,7 +290,7 @@ class Handler {
                                    : pull ? kDefaultExecTimeout
                                           : kUnloadTimeout;
     if (model.empty()) return UnloadAll(ollama, timeout);
-    Status s = pull ? ollama.Pull(model, timeout) : ollama.Unload(model, timeout);
+    Status s = pull ? ollama.Pull(model, timeout, cancel_) : ollama.Unload(model, timeout, cancel_);
     if (!s.ok()) return Fail(result_, s.message());
     if (hooks_.model_activity) hooks_.model_activity();
     result_.set_success(true);
@@ -304,7 +304,7 @@ class Handler {
     int count = 0;
     for (const auto& m : *models) {
       if (!m.currently_loaded()) continue;
-      if (Status s = ollama.Unload(m.name(), timeout); !s.ok()) {
+      if (Status s = ollama.Unload(m.name(), timeout, cancel_); !s.ok()) {
         return Fail(result_,
                     s.message() + (count > 0 ? " (unloaded before: " + unloaded + ")" : ""));
       }

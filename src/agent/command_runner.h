@@ -67,8 +67,8 @@ class CommandRunner {
   // itself waits for AfterResultSent so that the control plane hears the result first.
   // CANCEL (args["command_id"]) stops the running command of that id, which then reports
   // success=false and error "cancelled"; CANCEL itself succeeds, or fails with "no running
-  // command <id>". A PULL_MODEL or UNLOAD_MODEL cannot be interrupted: it reports "cancelled"
-  // when Ollama's answer comes.
+  // command <id>". A PULL_MODEL or UNLOAD_MODEL stops waiting for Ollama (which may finish
+  // the download on its own).
   ec2agent::v1::CommandResult Run(const ec2agent::v1::Command& command) const;
 
   // Call once the result of `command` was handed to the control plane (or could not be, after

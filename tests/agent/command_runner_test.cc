@@ -639,6 +639,26 @@ TEST(CancelTest, CancelKillsTheRunningCommandsProcessGroup) {
   EXPECT_EQ(again.error(), "no running command long");
 }
 
+TEST(CancelTest, ACancelledPullStopsWaitingForOllama) {
+  // An Ollama that takes the connection and never answers (a long download).
+  SilentPort silent;
+  RunnerOptions o;
+  o.ollama_url = silent.url();
+  CommandRunner runner(o, {});
+  Command pull = MakeCommand(ec2agent::v1::COMMAND_TYPE_PULL_MODEL, {{"model", "big:70b"}}, 30);
+  pull.set_command_id("pull");
+  CommandResult result;
+  const auto start = Clock::now();
+  std::thread worker([&] { result = runner.Run(pull); });
+  // The pull registers as it starts: cancel as soon as it is there.
+  EXPECT_TRUE(
+      ::carrierarr::testing::Eventually([&] { return runner.Run(CancelOf("pull")).success(); }));
+  worker.join();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(result.success());
+  EXPECT_EQ(result.error(), "cancelled");
+}
+
 TEST(CancelTest, UnknownOrMissingTargetsAreErrors) {
   CommandRunner runner(ExecAllowed(), {});
   CommandResult unknown = runner.Run(CancelOf("nosuch"));
