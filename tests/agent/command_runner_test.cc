@@ -295,6 +295,16 @@ TEST(ExecTest, ATimeoutKillsTheWholeProcessGroup) {
   if (!Gone(background)) ::kill(background, SIGKILL);
 }
 
+TEST(ExecTest, ATimeoutHoldsForAProgramThatClosedItsOutput) {
+  // No pipe left to wait on: the timeout still ends it (the run used to wait for it forever).
+  CommandRunner runner(ExecAllowed(), {});
+  const auto start = Clock::now();
+  auto r = runner.Run(Exec({"sh", "-c", "exec >&- 2>&-; sleep 100"}, /*timeout_seconds=*/1));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(r.success());
+  EXPECT_THAT(r.error(), HasSubstr("timed out"));
+}
+
 TEST(ExecTest, ABackgroundChildHoldingThePipeDoesNotHoldTheResult) {
   ScratchDir dir;
   CommandRunner runner(ExecAllowed(), {});
