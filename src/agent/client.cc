@@ -83,6 +83,11 @@ bool IsPowerCommand(v1::CommandType type) {
          type == v1::COMMAND_TYPE_DRAIN;
 }
 
+// The bounds on what the control plane may set: an interval as UPDATE_CONFIG takes it (1 s to
+// a day), the idle shutdown up to a week.
+constexpr int kMaxIntervalSec = 86400;
+constexpr int kMaxIdleShutdownMinutes = 7 * 24 * 60;
+
 std::string Seconds(milliseconds d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(d.count()) / 1000.0);
@@ -127,7 +132,15 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
   void ServeStream(std::unique_lock<std::mutex>& lock, bool* was_connected,
                    MonotonicTime* connected_at);
   void ReaderLoop(Stream* stream, grpc::Status* final_status);
-  void SendStatus();
+  // The stream is up (the first status went out, or the control plane spoke first); once per
+  // stream.
+  void MarkConnected();
+  // Intervals (seconds) and the idle shutdown (minutes; nullopt: not sent) that the control
+  // plane sent in a ConfigUpdate or RegisterResponse, bounded: out-of-range values are clamped
+  // or ignored, with a log line.
+  void ApplyControlPlaneConfig(int heartbeat_sec, int status_sec,
+                               std::optional<int> idle_shutdown_minutes);
+  bool SendStatus();
   void SendHeartbeat();
   void ResendUnacked();
 
@@ -182,6 +195,9 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
   bool stream_done = false;        // set by the reader when its stream ended
   bool intervals_changed = false;  // the connection thread re-arms its timers
   bool registered = false;
+  // The control plane returned no credential (an original-style one): register again before
+  // every stream, as the original agent does.
+  bool register_each_stream = false;
   bool ever_connected = false;
   bool credential_rejected = false;  // the stored credential was refused: use the token
   std::string credential;            // what Connect and Heartbeat present
@@ -324,7 +340,7 @@ grpc::Status AgentClient::State::UnaryCall(
   grpc::ClientContext ctx;
   // gRPC measures deadlines on the machine's clock, whatever opt.time is.
   ctx.set_deadline(std::chrono::system_clock::now() + opt.rpc_deadline);
-  ctx.AddMetadata("authorization", "Bearer " + secret);
+  if (!secret.empty()) ctx.AddMetadata("authorization", "Bearer " + secret);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return grpc::Status(grpc::CANCELLED, "agent stopping");
@@ -360,6 +376,7 @@ grpc::Status AgentClient::State::CallRegister(const std::string& secret,
 Status AgentClient::State::AcceptRegistration(const v1::RegisterRequest& request,
                                               const v1::RegisterResponse& response,
                                               const std::string& used_secret, const char* how) {
+  const bool by_credential = std::string_view(how) == "credential";
   std::string stored;
   std::string cred = used_secret;
   if (!response.node_credential().empty()) {
@@ -376,12 +393,13 @@ Status AgentClient::State::AcceptRegistration(const v1::RegisterRequest& request
     credential = cred;
     node_id = id;
     registered = true;
+    register_each_stream = response.node_credential().empty() && !by_credential;
     if (!response.node_credential().empty()) credential_rejected = false;
-    if (response.idle_shutdown_minutes() > 0) {
-      idle_shutdown_minutes = response.idle_shutdown_minutes();
-    }
   }
-  ApplyIntervals(response.heartbeat_interval_sec(), response.status_interval_sec());
+  ApplyControlPlaneConfig(response.heartbeat_interval_sec(), response.status_interval_sec(),
+                          response.idle_shutdown_minutes() > 0
+                              ? std::optional<int>(response.idle_shutdown_minutes())
+                              : std::nullopt);
   Log("registered", "registered with " + opt.control_plane + " as " + id + " (" +
                         NodeTypeName(request.node_type()) + ", " + how + stored + ")");
   return Status::Ok();
@@ -411,14 +429,26 @@ std::optional<Status> AgentClient::State::RegisterWithCredential(
 
 Status AgentClient::State::RegisterWithToken(const v1::RegisterRequest& request,
                                              const std::string& token, bool credential_refused) {
+  v1::RegisterResponse response;
   if (token.empty()) {
+    // Without a secret: a control plane that knows the node by other means (mesh identity),
+    // or an original-style one, which asks for none, may still take it.
+    grpc::Status s = CallRegister("", request, &response);
+    if (s.ok() && response.accepted()) {
+      return AcceptRegistration(request, response, "", "without a token");
+    }
+    if (!s.ok() && s.error_code() != grpc::UNAUTHENTICATED &&
+        s.error_code() != grpc::PERMISSION_DENIED) {
+      return Status::Unavailable("register: " + Describe(s));
+    }
     return Status::FailedPrecondition(
         std::string(credential_refused ? "the stored node credential was refused"
                                        : "no node credential in " + opt.state_dir) +
-        " and no enrollment token was given: create one with 'carrierarr tokens create' and "
-        "pass it with -token-file (or CARRIERARR_TOKEN_FILE)");
+        " and no enrollment token was given (the control plane said: " +
+        (s.ok() ? response.message() : s.error_message()) +
+        "): create one with 'carrierarr tokens create' and pass it with -token-file (or "
+        "CARRIERARR_TOKEN_FILE)");
   }
-  v1::RegisterResponse response;
   grpc::Status s = CallRegister(token, request, &response);
   if (s.ok() && response.accepted()) {
     return AcceptRegistration(request, response, token, "enrollment token");
@@ -467,7 +497,7 @@ bool AgentClient::State::SendResult(const v1::CommandResult& result) {
   return Send(message);
 }
 
-void AgentClient::State::SendStatus() {
+bool AgentClient::State::SendStatus() {
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -478,7 +508,9 @@ void AgentClient::State::SendStatus() {
     std::lock_guard<std::mutex> lock(collector_mu);
     *message.mutable_status() = collector->Collect(id);
   }
-  if (Send(message)) metrics->CountStatusSent();
+  if (!Send(message)) return false;
+  metrics->CountStatusSent();
+  return true;
 }
 
 void AgentClient::State::SendHeartbeat() {
@@ -539,7 +571,8 @@ void AgentClient::State::OnCommand(const v1::Command& command) {
       resend = it->second.result;  // done, but the control plane has not seen the result
     } else if (recent_ids.count(id) == 0) {
       RememberId(id);
-      busy = running >= opt.max_running_commands;
+      // A CANCEL must get through most when the agent is busiest.
+      busy = command.type() != v1::COMMAND_TYPE_CANCEL && running >= opt.max_running_commands;
       if (!busy) ++running;
     } else {
       metrics->CountCommand(type, "duplicate");
@@ -648,33 +681,64 @@ void AgentClient::State::OnAck(const std::string& id) {
   cv.notify_all();
 }
 
+void AgentClient::State::MarkConnected() {
+  bool reconnect;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (connected) return;  // RunStream clears it when the stream ends
+    reconnect = ever_connected;
+    ever_connected = true;
+    connected = true;
+    just_connected = true;
+    last_error.clear();
+  }
+  if (reconnect) metrics->CountReconnect();
+  metrics->SetConnected(true, "");
+  Log("connected", "connected to " + opt.control_plane);
+  cv.notify_all();
+}
+
+void AgentClient::State::ApplyControlPlaneConfig(int heartbeat_sec, int status_sec,
+                                                 std::optional<int> idle_minutes) {
+  // 0 is "unchanged" (proto3's unset); anything else outside 1..kMaxIntervalSec is no sane
+  // interval: too large is clamped, negative ignored.
+  auto bound = [this](int value, const char* name) {
+    if (value > kMaxIntervalSec) {
+      opt.log(std::string("the control plane's ") + name + " " + std::to_string(value) +
+              " is over " + std::to_string(kMaxIntervalSec) + ": using " +
+              std::to_string(kMaxIntervalSec));
+      return kMaxIntervalSec;
+    }
+    if (value < 0) {
+      opt.log(std::string("ignoring the control plane's ") + name + " " + std::to_string(value) +
+              " (not a number of seconds)");
+      return 0;
+    }
+    return value;
+  };
+  const int heartbeat = bound(heartbeat_sec, "heartbeat_interval_sec");
+  const int status = bound(status_sec, "status_interval_sec");
+  if (idle_minutes && (*idle_minutes < 0 || *idle_minutes > kMaxIdleShutdownMinutes)) {
+    opt.log("ignoring the control plane's idle_shutdown_minutes " + std::to_string(*idle_minutes) +
+            " (0.." + std::to_string(kMaxIdleShutdownMinutes) + ")");
+    idle_minutes.reset();
+  }
+  if (idle_minutes) {
+    std::lock_guard<std::mutex> lock(mu);
+    idle_shutdown_minutes = *idle_minutes;
+  }
+  ApplyIntervals(heartbeat, status);
+}
+
 void AgentClient::State::ReaderLoop(Stream* stream, grpc::Status* final_status) {
   v1::ControlMessage message;
-  bool first = true;
   while (stream->Read(&message)) {
-    if (first) {
-      first = false;
-      bool reconnect;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        reconnect = ever_connected;
-        ever_connected = true;
-        connected = true;
-        just_connected = true;
-        last_error.clear();
-      }
-      if (reconnect) metrics->CountReconnect();
-      metrics->SetConnected(true, "");
-      cv.notify_all();
-    }
+    MarkConnected();
     switch (message.payload_case()) {
       case v1::ControlMessage::kConfig: {
         const auto& c = message.config();
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          idle_shutdown_minutes = c.idle_shutdown_minutes();
-        }
-        ApplyIntervals(c.heartbeat_interval_sec(), c.status_interval_sec());
+        ApplyControlPlaneConfig(c.heartbeat_interval_sec(), c.status_interval_sec(),
+                                c.idle_shutdown_minutes());
         break;
       }
       case v1::ControlMessage::kAck:
@@ -701,12 +765,18 @@ void AgentClient::State::ServeStream(std::unique_lock<std::mutex>& lock, bool* w
   MonotonicTime next_status = MonotonicTime::max(), next_heartbeat = next_status;
   MonotonicTime last_status{}, last_heartbeat{};
   // Sends without holding the lock; returns when the send finished.
-  auto send_unlocked = [&](void (State::*send)()) {
+  auto send_unlocked = [&](auto send) {
     lock.unlock();
     (this->*send)();
     lock.lock();
     return time.MonotonicNow();
   };
+  // The first status goes out at once: an original-style control plane sends nothing on the
+  // stream before it, and learns from it which node the stream belongs to.
+  lock.unlock();
+  const bool first_status_sent = SendStatus();
+  if (first_status_sent) MarkConnected();
+  lock.lock();
   while (!stopping && !stream_done) {
     if (just_connected) {
       just_connected = false;
@@ -714,9 +784,9 @@ void AgentClient::State::ServeStream(std::unique_lock<std::mutex>& lock, bool* w
       *was_connected = true;
       *connected_at = time.MonotonicNow();
       lock.unlock();
-      Log("connected", "connected to " + opt.control_plane);
+      // The control plane spoke before our first status could go out: send it now.
+      if (!first_status_sent) SendStatus();
       ResendUnacked();
-      SendStatus();
       lock.lock();
       last_status = last_heartbeat = time.MonotonicNow();
       next_status = last_status + status_interval;
@@ -755,7 +825,7 @@ grpc::Status AgentClient::State::RunStream(bool* was_connected, MonotonicTime* c
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return grpc::Status(grpc::CANCELLED, "agent stopping");
-    ctx.AddMetadata("authorization", "Bearer " + credential);
+    if (!credential.empty()) ctx.AddMetadata("authorization", "Bearer " + credential);
     active_calls.insert(&ctx);
     stream_done = false;
     just_connected = false;
@@ -828,10 +898,11 @@ void AgentClient::State::ConnectionLoop() {
     if (was_connected && opt.time->MonotonicNow() - connected_at >= opt.stable_after) {
       backoff.Reset();
     }
-    if (s.error_code() == grpc::UNAUTHENTICATED) {
-      // The credential is no longer good (node deleted, store reset): register again.
+    {
       std::lock_guard<std::mutex> lock(mu);
-      registered = false;
+      // The credential is no longer good (node deleted, store reset), or the control plane
+      // gave none and expects a Register per stream: register again.
+      if (s.error_code() == grpc::UNAUTHENTICATED || register_each_stream) registered = false;
     }
     reason = "stream to the control plane ended: " + Describe(s);
     milliseconds delay = backoff.Next();

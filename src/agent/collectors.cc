@@ -176,13 +176,14 @@ Result<std::vector<OllamaModel>> FetchModels(const std::string& base_url,
 }
 
 Status OllamaPost(const std::string& base_url, const std::string& path, const nlohmann::json& body,
-                  std::chrono::seconds timeout) {
+                  std::chrono::seconds timeout, const CancelSignal* cancel) {
   auto endpoint = OllamaEndpoint(base_url);
   if (!endpoint.ok()) return endpoint.status();
   // The connection is local and quick; the answer to a pull may take as long as the download.
   const http::CallOptions call{
       .connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5)),
-      .timeout = timeout};
+      .timeout = timeout,
+      .cancel_fd = cancel != nullptr ? cancel->fd() : -1};
   auto res = http::Call(*endpoint,
                         {.method = "POST",
                          .path = path,
@@ -412,15 +413,17 @@ Result<std::vector<OllamaModel>> OllamaClient::Models() const {
   return FetchModels(StripSlash(base_url_), kOllamaQueryTimeout, nullptr);
 }
 
-Status OllamaClient::Pull(const std::string& model, std::chrono::seconds timeout) const {
+Status OllamaClient::Pull(const std::string& model, std::chrono::seconds timeout,
+                          const CancelSignal* cancel) const {
   // "name" for the Ollama releases that predate "model"; newer ones accept either.
   return OllamaPost(StripSlash(base_url_), "/api/pull",
-                    {{"name", model}, {"model", model}, {"stream", false}}, timeout);
+                    {{"name", model}, {"model", model}, {"stream", false}}, timeout, cancel);
 }
 
-Status OllamaClient::Unload(const std::string& model, std::chrono::seconds timeout) const {
+Status OllamaClient::Unload(const std::string& model, std::chrono::seconds timeout,
+                            const CancelSignal* cancel) const {
   return OllamaPost(StripSlash(base_url_), "/api/generate", {{"model", model}, {"keep_alive", 0}},
-                    timeout);
+                    timeout, cancel);
 }
 
 ResourceSampler::ResourceSampler(std::string proc_root, std::string disk_path)
@@ -554,9 +557,8 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   std::set<std::string> marks;
   auto models = FetchModels(StripSlash(ollama_.base_url()), kOllamaQueryTimeout, &marks);
   if (models.ok()) {
-    for (auto& m : *models) {
-      if (m.currently_loaded()) *status.add_loaded_models() = std::move(m);
-    }
+    // Every installed model, those in memory marked, as the original agent reports them.
+    for (auto& m : *models) *status.add_loaded_models() = std::move(m);
     // A model whose expiry moved (or that was just loaded) served a request since last time.
     // The first answer is only a baseline: the agent cannot tell how old those requests are.
     if (ps_seen_ && std::any_of(marks.begin(), marks.end(),
@@ -593,7 +595,35 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
   *status.mutable_k3s() = std::move(services.k3s);
   *status.mutable_ollama() = std::move(services.ollama);
   *status.mutable_liqo() = std::move(services.liqo);
+  LimitNodeStatus(status);
   return status;
+}
+
+void LimitNodeStatus(ec2agent::v1::NodeStatus& status) {
+  for (auto* s : {status.mutable_nebula(), status.mutable_k3s(), status.mutable_ollama(),
+                  status.mutable_liqo()}) {
+    if (s->message().size() > kMaxStatusStringBytes) {
+      s->set_message(TruncateUtf8(s->message(), kMaxStatusStringBytes));
+    }
+  }
+  auto* gpus = status.mutable_gpus();
+  if (gpus->size() > kMaxStatusGpus)
+    gpus->DeleteSubrange(kMaxStatusGpus, gpus->size() - kMaxStatusGpus);
+  for (auto& g : *gpus) {
+    if (g.name().size() > kMaxStatusStringBytes)
+      g.set_name(TruncateUtf8(g.name(), kMaxStatusStringBytes));
+  }
+  auto* models = status.mutable_loaded_models();
+  if (models->size() > kMaxStatusModels) {
+    // The models in memory matter most: they go first, so that the cut drops models on disk.
+    std::stable_partition(models->begin(), models->end(),
+                          [](const ec2agent::v1::OllamaModel& m) { return m.currently_loaded(); });
+    models->DeleteSubrange(kMaxStatusModels, models->size() - kMaxStatusModels);
+  }
+  for (auto& m : *models) {
+    if (m.name().size() > kMaxStatusStringBytes)
+      m.set_name(TruncateUtf8(m.name(), kMaxStatusStringBytes));
+  }
 }
 
 ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
@@ -601,7 +631,7 @@ ec2agent::v1::NodeCapabilities StatusCollector::Capabilities() {
   auto gpus = QueryGpus(options_.nvidia_smi, nullptr, options_.processes);
   caps.set_has_gpu(!gpus.empty());
   caps.set_gpu_count(static_cast<int32_t>(gpus.size()));
-  if (!gpus.empty()) caps.set_gpu_model(gpus.front().name());
+  if (!gpus.empty()) caps.set_gpu_model(TruncateUtf8(gpus.front().name(), kMaxStatusStringBytes));
   int64_t memory = 0;
   for (const auto& g : gpus) memory += g.memory_total_mb();
   caps.set_gpu_memory_mb(memory);

@@ -18,6 +18,7 @@
 
 #include "core/process_runner.h"
 #include "core/status.h"
+#include "core/subprocess.h"
 #include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
@@ -59,8 +60,12 @@ class OllamaClient {
   // Installed models (/api/tags) with currently_loaded from /api/ps. Unavailable when Ollama
   // does not answer.
   Result<std::vector<ec2agent::v1::OllamaModel>> Models() const;
-  Status Pull(const std::string& model, std::chrono::seconds timeout) const;    // /api/pull
-  Status Unload(const std::string& model, std::chrono::seconds timeout) const;  // keep_alive 0
+  // POST /api/pull, and /api/generate with keep_alive 0. `cancel` (optional) abandons the call
+  // (Aborted) when it fires.
+  Status Pull(const std::string& model, std::chrono::seconds timeout,
+              const CancelSignal* cancel = nullptr) const;
+  Status Unload(const std::string& model, std::chrono::seconds timeout,
+                const CancelSignal* cancel = nullptr) const;
   const std::string& base_url() const { return base_url_; }
 
  private:
@@ -92,6 +97,14 @@ struct ServiceStates {
 };
 ServiceStates ProbeServices(const std::string& proc_root = "/proc");
 
+// Bounds on what one NodeStatus carries, within what the control plane accepts (a status over
+// them is refused whole): strings (service messages, GPU and model names) are cut on UTF-8
+// character boundaries, lists are cut (models in memory are kept before models on disk).
+constexpr size_t kMaxStatusStringBytes = 256;
+constexpr int kMaxStatusGpus = 64;
+constexpr int kMaxStatusModels = 512;
+void LimitNodeStatus(ec2agent::v1::NodeStatus& status);
+
 // Everything above, gathered into one NodeStatus. Owns the sampler and the Ollama client;
 // thread-compatible (one caller of Collect/Capabilities at a time); NoteActivity may be called
 // from any thread meanwhile (the command runner's workers do).
@@ -109,8 +122,9 @@ class StatusCollector {
   explicit StatusCollector(CollectorOptions options);
   // node_id is filled in; health is HEALTHY when nebula runs and nothing is in ERROR,
   // DEGRADED when a service that is installed is not running, UNHEALTHY when nebula is down.
-  // loaded_models lists the models Ollama has in memory (/api/ps), empty when it does not
-  // answer within 500 ms, so that a hung Ollama never holds up the status.
+  // loaded_models lists every installed model (/api/tags) with currently_loaded set for those
+  // in memory (/api/ps), as the original agent does; empty when Ollama does not answer within
+  // 500 ms, so that a hung Ollama never holds up the status. Bounded by LimitNodeStatus.
   ec2agent::v1::NodeStatus Collect(const std::string& node_id);
   // Capabilities including GPUs (has_gpu, gpu_model, gpu_count, gpu_memory_mb).
   ec2agent::v1::NodeCapabilities Capabilities();

@@ -14,6 +14,7 @@
 #include "core/duration.h"
 #include "core/process_runner.h"
 #include "core/status.h"
+#include "core/strings.h"
 
 namespace carrierarr::agent {
 namespace {
@@ -30,7 +31,6 @@ constexpr std::chrono::seconds kCordonTimeout(60);
 constexpr std::chrono::seconds kSystemctlTimeout(120);
 constexpr std::chrono::seconds kUnloadTimeout(60);
 constexpr int kMaxIntervalSec = 86400;
-constexpr std::string_view kTruncated = "\n[... output truncated]";
 
 constexpr std::string_view kServices[] = {"nebula", "k3s", "k3s-agent", "ollama", "liqo"};
 
@@ -75,16 +75,53 @@ std::string SanitizeUtf8(std::string_view in) {
   return out;
 }
 
-// At most `max` bytes of `s` (not splitting a UTF-8 character), plus a marker when cut.
-std::string CapOutput(const std::string& s, size_t max) {
-  if (s.size() <= max) return SanitizeUtf8(s);
-  size_t cut = max;
-  for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++k) {
-    --cut;
+// `s` without a UTF-8 character that a byte limit cut off at its end.
+std::string_view WithoutCutCharacter(std::string_view s) {
+  for (size_t k = 1; k <= 3 && k <= s.size(); ++k) {
+    const auto c = static_cast<unsigned char>(s[s.size() - k]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return len > k ? s.substr(0, s.size() - k) : s;
   }
-  std::string out = SanitizeUtf8(std::string_view{s}.substr(0, cut));
-  out.append(kTruncated);
+  return s;
+}
+
+// What a program wrote to one stream: the bytes kept and how many more were dropped.
+struct Captured {
+  std::string kept;
+  size_t dropped = 0;
+};
+
+// Room kept in the result for the marker of a cut stream.
+constexpr size_t kMarkerRoom = 64;
+
+// One stream as the result carries it, before the budget: valid UTF-8, and how many bytes were
+// dropped (by the program's Run, and a character cut off at the end of what it kept).
+Captured Sanitized(const Captured& c) {
+  const std::string_view whole = c.dropped > 0 ? WithoutCutCharacter(c.kept) : c.kept;
+  return {SanitizeUtf8(whole), c.dropped + (c.kept.size() - whole.size())};
+}
+
+// At most `max` bytes of a sanitized stream, then a marker saying how many bytes were dropped.
+std::string FitStream(const Captured& c, size_t max) {
+  if (c.dropped == 0 && c.kept.size() <= max) return c.kept;
+  std::string out = TruncateUtf8(c.kept, max);
+  const size_t dropped = c.dropped + (c.kept.size() - out.size());
+  out += "\n[... output truncated: " + std::to_string(dropped) + " bytes dropped]";
   return out;
+}
+
+// stdout and stderr into `result`, together within `budget` bytes (markers included): each
+// stream gets half, and what one does not need the other may use.
+void SetOutputs(CommandResult& result, const Captured& raw_out, const Captured& raw_err,
+                size_t budget) {
+  const Captured out = Sanitized(raw_out), err = Sanitized(raw_err);
+  const size_t room = budget > 2 * kMarkerRoom ? budget - 2 * kMarkerRoom : 0;
+  const size_t half = room / 2;
+  const size_t out_max = std::max(half, room - std::min(err.kept.size(), half));
+  const size_t out_take = std::min(out.kept.size(), out_max);
+  result.set_stdout(FitStream(out, out_take));
+  result.set_stderr(FitStream(err, room - out_take));
 }
 
 std::string FirstLine(std::string_view s, size_t max = 512) {
@@ -94,6 +131,7 @@ std::string FirstLine(std::string_view s, size_t max = 512) {
 }
 
 std::string Describe(const RunResult& r, std::chrono::milliseconds timeout) {
+  if (r.cancelled) return "cancelled";
   if (r.timed_out) {
     return "timed out after " + std::to_string(timeout.count() / 1000) + "s (killed)";
   }
@@ -121,36 +159,44 @@ std::chrono::milliseconds Budget(MonotonicTime now, MonotonicTime deadline,
   return std::clamp(left, std::chrono::milliseconds(1), cap);
 }
 
+// args["cmd"] split on runs of white space, as the original agent (Go's strings.Fields) did:
+// no shell, no quoting. ASCII white space only (space, \t, \n, \v, \f, \r).
+std::vector<std::string> SplitFields(std::string_view cmd) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < cmd.size()) {
+    while (i < cmd.size() && std::isspace(static_cast<unsigned char>(cmd[i]))) ++i;
+    const size_t start = i;
+    while (i < cmd.size() && !std::isspace(static_cast<unsigned char>(cmd[i]))) ++i;
+    if (i > start) words.emplace_back(cmd.substr(start, i - start));
+  }
+  return words;
+}
+
 class Handler {
  public:
   Handler(const RunnerOptions& options, const CommandRunner::Hooks& hooks, const Command& command,
-          CommandResult& result)
-      : options_(options), hooks_(hooks), command_(command), result_(result) {}
+          CommandResult& result, const CancelSignal* cancel)
+      : options_(options), hooks_(hooks), command_(command), result_(result), cancel_(cancel) {}
 
   void Exec() const {
     if (!options_.allow_exec) {
       return Fail(result_, "EXEC is disabled on this agent; start it with --allow-exec");
     }
     std::vector<std::string> argv(command_.argv().begin(), command_.argv().end());
+    if (argv.empty()) argv = SplitFields(ArgOr(command_, "cmd"));
     if (argv.empty()) {
-      std::string cmd = ArgOr(command_, "cmd");
-      if (cmd.empty()) return Fail(result_, "EXEC needs argv, or args[\"cmd\"] naming a program");
-      if (std::any_of(cmd.begin(), cmd.end(),
-                      [](char ch) { return std::isspace(static_cast<unsigned char>(ch)); })) {
-        return Fail(result_, "cmd contains spaces; send argv (no shell, no splitting)");
-      }
-      argv.push_back(std::move(cmd));
+      result_.set_exit_code(1);  // as the original agent answers a missing cmd
+      return Fail(result_, "EXEC needs argv, or args[\"cmd\"] with a command line");
     }
     if (argv[0].empty()) return Fail(result_, "EXEC: argv[0] is empty");
-    RunOptions run_options;
-    run_options.timeout = command_.timeout_seconds() > 0
-                              ? std::chrono::seconds(command_.timeout_seconds())
-                              : kDefaultExecTimeout;
+    const RunOptions run_options =
+        Bounded(command_.timeout_seconds() > 0 ? std::chrono::seconds(command_.timeout_seconds())
+                                               : kDefaultExecTimeout);
     auto run = options_.processes->Run(argv, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
-    result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
-    result_.set_stderr(CapOutput(run->err, options_.max_output_bytes));
+    TakeOutputs(*run);
     if (run->timed_out || run->signaled || run->exit_code != 0) {
       return Fail(result_, argv[0] + ": " + Describe(*run, run_options.timeout));
     }
@@ -187,20 +233,18 @@ class Handler {
                                              ? std::chrono::seconds(command_.timeout_seconds())
                                              : kCordonTimeout + drain_timeout + kKubectlSlack);
 
-    std::string out;
+    Captured out;
     auto step = [&](const std::vector<std::string>& argv, std::chrono::milliseconds cap) -> bool {
-      RunOptions run_options;
-      run_options.timeout = Budget(options_.time->MonotonicNow(), deadline, cap);
+      const RunOptions run_options = Bounded(Budget(options_.time->MonotonicNow(), deadline, cap));
       auto run = options_.processes->Run(argv, run_options);
       if (!run.ok()) {
         Fail(result_, run.status().message() + " (set the agent's kubectl path?)");
         return false;
       }
-      out += run->out;
+      Keep(out, run->out, run->out_dropped);
       result_.set_exit_code(run->exit_code);
       if (run->timed_out || run->signaled || run->exit_code != 0) {
-        result_.set_stdout(CapOutput(out, options_.max_output_bytes));
-        result_.set_stderr(CapOutput(run->err, options_.max_output_bytes));
+        SetOutputs(result_, out, {run->err, run->err_dropped}, options_.max_result_output_bytes);
         std::string said = FirstLine(run->err);
         Fail(result_, "kubectl " + argv[1] + " " + node + " failed (" +
                           Describe(*run, run_options.timeout) + ")" +
@@ -222,8 +266,8 @@ class Handler {
       result_.set_error(result_.error() + " (the node stays cordoned)");
       return;
     }
-    out += "drained " + node + "; shutting down\n";
-    result_.set_stdout(CapOutput(out, options_.max_output_bytes));
+    Keep(out, "drained " + node + "; shutting down\n", 0);
+    SetOutputs(result_, out, {}, options_.max_result_output_bytes);
     result_.set_success(true);
   }
 
@@ -234,24 +278,41 @@ class Handler {
                                                                             : "shutting down");
   }
 
-  // PULL_MODEL or UNLOAD_MODEL.
+  // PULL_MODEL or UNLOAD_MODEL; UNLOAD_MODEL without a model unloads every model in memory
+  // (the original protocol defines no arguments for it).
   void Model() const {
     const bool pull = command_.type() == ec2agent::v1::COMMAND_TYPE_PULL_MODEL;
     const std::string model = ArgOr(command_, "model");
-    if (model.empty()) {
-      return Fail(result_,
-                  std::string(pull ? "PULL_MODEL" : "UNLOAD_MODEL") + " needs args[\"model\"]");
-    }
+    if (model.empty() && pull) return Fail(result_, "PULL_MODEL needs args[\"model\"]");
     OllamaClient ollama(options_.ollama_url);
     std::chrono::seconds timeout = command_.timeout_seconds() > 0
                                        ? std::chrono::seconds(command_.timeout_seconds())
                                    : pull ? kDefaultExecTimeout
                                           : kUnloadTimeout;
-    Status s = pull ? ollama.Pull(model, timeout) : ollama.Unload(model, timeout);
+    if (model.empty()) return UnloadAll(ollama, timeout);
+    Status s = pull ? ollama.Pull(model, timeout, cancel_) : ollama.Unload(model, timeout, cancel_);
     if (!s.ok()) return Fail(result_, s.message());
     if (hooks_.model_activity) hooks_.model_activity();
     result_.set_success(true);
     result_.set_stdout((pull ? "pulled " : "unloaded ") + model);
+  }
+
+  void UnloadAll(const OllamaClient& ollama, std::chrono::seconds timeout) const {
+    auto models = ollama.Models();
+    if (!models.ok()) return Fail(result_, models.status().message());
+    std::string unloaded;
+    int count = 0;
+    for (const auto& m : *models) {
+      if (!m.currently_loaded()) continue;
+      if (Status s = ollama.Unload(m.name(), timeout, cancel_); !s.ok()) {
+        return Fail(result_,
+                    s.message() + (count > 0 ? " (unloaded before: " + unloaded + ")" : ""));
+      }
+      unloaded += (count++ > 0 ? ", " : "") + m.name();
+    }
+    if (count > 0 && hooks_.model_activity) hooks_.model_activity();
+    result_.set_success(true);
+    result_.set_stdout(count > 0 ? "unloaded " + unloaded : "no model was loaded");
   }
 
   void UpdateConfig() const {
@@ -284,16 +345,14 @@ class Handler {
       for (auto s : kServices) allowed += (allowed.empty() ? "" : ", ") + std::string(s);
       return Fail(result_, "RESTART_SERVICE: service \"" + service + "\" is not one of " + allowed);
     }
-    RunOptions run_options;
-    run_options.timeout = command_.timeout_seconds() > 0
-                              ? std::chrono::seconds(command_.timeout_seconds())
-                              : kSystemctlTimeout;
+    const RunOptions run_options =
+        Bounded(command_.timeout_seconds() > 0 ? std::chrono::seconds(command_.timeout_seconds())
+                                               : kSystemctlTimeout);
     const std::string unit = service + ".service";
     auto run = options_.processes->Run({options_.systemctl, "restart", unit}, run_options);
     if (!run.ok()) return Fail(result_, run.status().message());
     result_.set_exit_code(run->exit_code);
-    result_.set_stdout(CapOutput(run->out, options_.max_output_bytes));
-    result_.set_stderr(CapOutput(run->err, options_.max_output_bytes));
+    TakeOutputs(*run);
     if (run->timed_out || run->signaled || run->exit_code != 0) {
       std::string said = FirstLine(run->err);
       return Fail(result_, "systemctl restart " + unit + " failed (" +
@@ -304,10 +363,35 @@ class Handler {
   }
 
  private:
+  // What every program the runner starts runs with: its own process group, killed whole (after
+  // a grace period) on timeout or cancel, and bounded output.
+  RunOptions Bounded(std::chrono::milliseconds timeout) const {
+    RunOptions o;
+    o.timeout = timeout;
+    o.max_output_bytes = options_.max_output_bytes;
+    o.new_process_group = true;
+    o.kill_grace = options_.kill_grace;
+    o.cancel = cancel_;
+    return o;
+  }
+  // One run's stdout and stderr into the result.
+  void TakeOutputs(const RunResult& run) const {
+    SetOutputs(result_, {run.out, run.out_dropped}, {run.err, run.err_dropped},
+               options_.max_result_output_bytes);
+  }
+  // Appends one step's output to `into`, still within max_output_bytes.
+  void Keep(Captured& into, const std::string& more, size_t more_dropped) const {
+    const size_t room =
+        options_.max_output_bytes - std::min(options_.max_output_bytes, into.kept.size());
+    into.kept.append(more, 0, room);
+    into.dropped += more_dropped + (more.size() - std::min(more.size(), room));
+  }
+
   const RunnerOptions& options_;
   const CommandRunner::Hooks& hooks_;
   const Command& command_;
   CommandResult& result_;
+  const CancelSignal* cancel_;  // of this command; may be null
 };
 
 // Which handler runs each command type; any other type fails as unknown.
@@ -327,18 +411,68 @@ constexpr std::pair<ec2agent::v1::CommandType, void (Handler::*)() const> kHandl
 CommandRunner::CommandRunner(RunnerOptions options, Hooks hooks)
     : options_(std::move(options)), hooks_(std::move(hooks)) {}
 
+std::shared_ptr<CancelSignal> CommandRunner::Register(const std::string& id) const {
+  if (id.empty()) return nullptr;
+  auto signal = std::make_shared<CancelSignal>();
+  MutexLock lock(mu_);
+  return running_.emplace(id, signal).second ? signal : nullptr;
+}
+
+void CommandRunner::Unregister(const std::string& id,
+                               const std::shared_ptr<CancelSignal>& signal) const {
+  if (!signal) return;
+  MutexLock lock(mu_);
+  auto it = running_.find(id);
+  if (it != running_.end() && it->second == signal) running_.erase(it);
+}
+
+CommandResult CommandRunner::Cancel(const Command& command) const {
+  CommandResult result;
+  const std::string target = ArgOr(command, "command_id");
+  if (target.empty()) {
+    Fail(result, "CANCEL needs args[\"command_id\"], the id of a running command");
+    return result;
+  }
+  bool found = false;
+  {
+    // Under the lock: once Run has unregistered its command, it is no longer cancelled, and
+    // the CANCEL says so; before that, Run sees the signal (it looks after Unregister).
+    MutexLock lock(mu_);
+    auto it = running_.find(target);
+    if (it != running_.end()) {
+      it->second->Cancel();
+      found = true;
+    }
+  }
+  if (!found) {
+    Fail(result, "no running command " + target);
+    return result;
+  }
+  result.set_success(true);
+  result.set_stdout("cancelled " + target);
+  return result;
+}
+
 CommandResult CommandRunner::Run(const Command& command) const {
   const MonotonicTime start = options_.time->MonotonicNow();
   CommandResult result;
+  if (command.type() == ec2agent::v1::COMMAND_TYPE_CANCEL) {
+    result = Cancel(command);
+  } else {
+    const std::shared_ptr<CancelSignal> cancel = Register(command.command_id());
+    const Handler h(options_, hooks_, command, result, cancel.get());
+    const auto* handler =
+        std::find_if(std::begin(kHandlers), std::end(kHandlers),
+                     [&](const auto& entry) { return entry.first == command.type(); });
+    if (handler != std::end(kHandlers))
+      (h.*handler->second)();
+    else
+      Fail(result, "unknown command type " + std::to_string(static_cast<int>(command.type())));
+    Unregister(command.command_id(), cancel);
+    // A CANCEL that found this command succeeded: whatever the command did, it was cancelled.
+    if (cancel && cancel->cancelled()) Fail(result, "cancelled");
+  }
   result.set_command_id(command.command_id());
-  const Handler h(options_, hooks_, command, result);
-  const auto* handler =
-      std::find_if(std::begin(kHandlers), std::end(kHandlers),
-                   [&](const auto& entry) { return entry.first == command.type(); });
-  if (handler != std::end(kHandlers))
-    (h.*handler->second)();
-  else
-    Fail(result, "unknown command type " + std::to_string(static_cast<int>(command.type())));
   result.set_duration_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.time->MonotonicNow() - start)
           .count());

@@ -27,8 +27,11 @@ using Clock = std::chrono::steady_clock;
 
 // A request is a line and a few headers; anything bigger is not a probe.
 constexpr size_t kMaxRequestBytes = 8192;
-// Connections served at once; more wait in the listen backlog.
-constexpr size_t kMaxConnections = 16;
+// Connections served at once. One more is still accepted: it takes the place of the oldest,
+// which is closed unanswered, so that slow or idle clients cannot keep a probe waiting in the
+// backlog (a probe is answered within one poll round of its arrival).
+constexpr size_t kMaxConnections = 32;
+constexpr int kListenBacklog = 64;
 // After the answer: how long and how much of what the client still sends (a body we do not
 // read) we swallow before closing, so that closing does not reset the connection and destroy
 // the answer in flight (a "lingering close").
@@ -122,6 +125,7 @@ struct Connection {
   enum class Phase { kReading, kWriting, kLingering };
   int fd = -1;
   Phase phase = Phase::kReading;
+  Clock::time_point accepted_at;
   Clock::time_point deadline;
   std::string in;   // the request so far (at most kMaxRequestBytes plus one read)
   std::string out;  // the answer
@@ -245,7 +249,8 @@ Status HealthServer::Start() {
     // second agent share the port silently (and take half the probes).
     int yes = 1;
     ::setsockopt(candidate, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    if (::bind(candidate, a->ai_addr, a->ai_addrlen) != 0 || ::listen(candidate, 64) != 0) {
+    if (::bind(candidate, a->ai_addr, a->ai_addrlen) != 0 ||
+        ::listen(candidate, kListenBacklog) != 0) {
       err = errno;
       continue;
     }
@@ -300,12 +305,12 @@ void HealthServer::Serve() {
   Clock::time_point accept_paused_until{};  // after EMFILE and the like: back off, do not spin
   for (;;) {
     const Clock::time_point now = Clock::now();
-    const bool accepting = conns.size() < kMaxConnections && now >= accept_paused_until;
+    const bool accepting = now >= accept_paused_until;
     fds.clear();
     fds.push_back({.fd = wake_fd_, .events = POLLIN, .revents = 0});
     fds.push_back({.fd = accepting ? listen_fd_ : -1, .events = POLLIN, .revents = 0});
     Clock::time_point wake_at = Clock::time_point::max();
-    if (!accepting && conns.size() < kMaxConnections) wake_at = accept_paused_until;
+    if (!accepting) wake_at = accept_paused_until;
     for (const Connection& c : conns) {
       fds.push_back({.fd = c.fd, .events = c.PollEvents(), .revents = 0});
       wake_at = std::min(wake_at, c.deadline);
@@ -338,7 +343,8 @@ void HealthServer::Serve() {
         conns.end());
 
     if (fds[1].revents == 0) continue;
-    while (conns.size() < kMaxConnections) {
+    // Bounded: at most a backlog's worth a round; each new one beyond the cap evicts the oldest.
+    for (int accepted = 0; accepted < kListenBacklog; ++accepted) {
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -346,7 +352,15 @@ void HealthServer::Serve() {
         }
         break;  // EAGAIN: no more for now; ECONNABORTED and the like: the next poll retries
       }
+      if (conns.size() >= kMaxConnections) {
+        auto oldest = std::min_element(
+            conns.begin(), conns.end(),
+            [](const Connection& a, const Connection& b) { return a.accepted_at < b.accepted_at; });
+        oldest->Close();
+        conns.erase(oldest);
+      }
       Connection& c = conns.emplace_back();
+      c.accepted_at = after;
       c.fd = fd;
       c.deadline = after + options_.io_timeout;
     }

@@ -4,8 +4,9 @@
 //
 // A small HTTP/1.1 server of our own (agent/http_wire.h) rather than a library's: one thread
 // with poll(), no keep-alive (one request per connection, then "Connection: close"), requests
-// bounded to 8 KiB and to `io_timeout`, at most 16 connections at once (more wait in the
-// kernel's backlog). Probes and a scraper need no more, and the agent stays small
+// bounded to 8 KiB and to `io_timeout`, at most 32 connections at once: a new one beyond that
+// takes the place of the oldest (closed unanswered), so that slow or idle clients never keep a
+// probe waiting. Probes and a scraper need no more, and the agent stays small
 // (docs/benchmarks.md, agent footprint).
 //
 // Thread safety: Start and Stop from one thread; port() from any.

@@ -22,22 +22,32 @@ using Clock = std::chrono::steady_clock;
 
 std::string Millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
+constexpr int kCancelled = -2;
+
 // Waits until `fd` is ready for `events` or `deadline` passes: 1 ready (or in error: the next
-// call says which), 0 timed out, -1 poll failed (errno).
-int WaitReady(int fd, int16_t events, Clock::time_point deadline) {
+// call says which), 0 timed out, -1 poll failed (errno), kCancelled when `cancel_fd` (-1: none)
+// became readable.
+int WaitReady(int fd, int16_t events, Clock::time_point deadline, int cancel_fd) {
   for (;;) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return 0;
-    pollfd p{.fd = fd, .events = events, .revents = 0};
-    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
+    pollfd p[2] = {{.fd = fd, .events = events, .revents = 0},
+                   {.fd = cancel_fd, .events = POLLIN, .revents = 0}};
+    int n = ::poll(p, cancel_fd >= 0 ? 2 : 1,
+                   static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
+    if (n > 0 && p[1].revents != 0 && cancel_fd >= 0) return kCancelled;
     if (n > 0) return 1;
     if (n < 0 && errno != EINTR) return -1;
   }
 }
 
+Status Cancelled(const std::string& where) {
+  return Status::Aborted("cancelled (the call to " + where + " was abandoned)");
+}
+
 // A connected, non-blocking socket to one of the addresses `endpoint` resolves to.
 Result<int> Connect(const Endpoint& endpoint, Clock::time_point deadline,
-                    std::chrono::milliseconds connect_timeout) {
+                    std::chrono::milliseconds connect_timeout, int cancel_fd) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -60,7 +70,8 @@ Result<int> Connect(const Endpoint& endpoint, Clock::time_point deadline,
         last_error = ErrnoString(errno);
         continue;
       }
-      int ready = WaitReady(fd, POLLOUT, deadline);
+      int ready = WaitReady(fd, POLLOUT, deadline, cancel_fd);
+      if (ready == kCancelled) return Cancelled(endpoint.HostPort());
       if (ready == 0) {
         last_error = "timed out after " + Millis(connect_timeout);
         continue;
@@ -200,7 +211,7 @@ Result<Response> Call(const Endpoint& endpoint, const Request& request,
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + options.timeout;
   const Clock::time_point connect_deadline = std::min(deadline, start + options.connect_timeout);
-  auto connected = Connect(endpoint, connect_deadline, options.connect_timeout);
+  auto connected = Connect(endpoint, connect_deadline, options.connect_timeout, options.cancel_fd);
   if (!connected.ok()) return connected.status();
   FdCloser closer(*connected);
   const int fd = *connected;
@@ -219,7 +230,8 @@ Result<Response> Call(const Endpoint& endpoint, const Request& request,
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       return Status::Unavailable("sending to " + where + ": " + ErrnoString(errno));
     }
-    if (int r = WaitReady(fd, POLLOUT, deadline); r <= 0) {
+    if (int r = WaitReady(fd, POLLOUT, deadline, options.cancel_fd); r <= 0) {
+      if (r == kCancelled) return Cancelled(where);
       return r == 0 ? timed_out("did not take the request")
                     : Status::Unavailable("poll: " + ErrnoString(errno));
     }
@@ -237,7 +249,8 @@ Result<Response> Call(const Endpoint& endpoint, const Request& request,
       if (errno != EAGAIN) {
         return Status::Unavailable("reading from " + where + ": " + ErrnoString(errno));
       }
-      if (int r = WaitReady(fd, POLLIN, deadline); r <= 0) {
+      if (int r = WaitReady(fd, POLLIN, deadline, options.cancel_fd); r <= 0) {
+        if (r == kCancelled) return Cancelled(where);
         return r == 0 ? timed_out("gave no complete answer")
                       : Status::Unavailable("poll: " + ErrnoString(errno));
       }

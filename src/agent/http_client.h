@@ -48,11 +48,15 @@ struct CallOptions {
   // From the start of the call (connecting included) to the end of the answer.
   std::chrono::milliseconds timeout{5000};
   size_t max_response_bytes = size_t{8} << 20;  // head and body together
+  // Once this descriptor is readable (an eventfd: core/subprocess.h's CancelSignal) the call
+  // is abandoned with Aborted ("cancelled ..."); -1: never.
+  int cancel_fd = -1;
 };
 
 // Sends `request` to `endpoint` and reads the whole answer. Any HTTP status is a Response;
 // errors (Unavailable, DeadlineExceeded, DataLoss) are for connections refused, timed out or
-// answered with something that is not HTTP, and their messages say which.
+// answered with something that is not HTTP, and their messages say which; Aborted when
+// cancelled.
 Result<Response> Call(const Endpoint& endpoint, const Request& request,
                       const CallOptions& options = {});
 

@@ -4,14 +4,20 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
+#include "core/fd_closer.h"
 #include "core/file_util.h"
 
 extern char** environ;
@@ -97,7 +103,12 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const RunOptions& opti
   sigset_t unblocked;
   sigemptyset(&unblocked);
   posix_spawnattr_setsigmask(&attr, &unblocked);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  int16_t flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (options.new_process_group) {
+    posix_spawnattr_setpgroup(&attr, 0);  // a group of its own, led by the child
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&attr, flags);
 
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, args.data(), env.data());
@@ -107,54 +118,124 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const RunOptions& opti
   return pid;
 }
 
-// Feeds `stdin_data` to the child and collects its output until both output pipes close or the
-// timeout passes (then the child is SIGKILLed and result.timed_out set).
+using Clock = std::chrono::steady_clock;
+
+// How long output still in the pipes is read after the child exited: what it wrote is there
+// already; a background process that keeps writing is not waited for.
+constexpr std::chrono::milliseconds kDrainAfterExit(100);
+// Where the kernel offers no pidfd (or no eventfd for a CancelSignal): how often to look.
+constexpr std::chrono::milliseconds kPollTick(50);
+
+// The child's exit as a descriptor poll() can wait on (Linux 5.3+); -1 where there is none.
+int OpenPidFd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// True once `pid` has exited; it stays unreaped (Run's waitpid collects it).
+bool HasExited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+// Waits up to `d` for `pid` to exit; true when it did.
+bool WaitExited(pid_t pid, int pidfd, std::chrono::milliseconds d) {
+  const auto deadline = Clock::now() + d;
+  while (!HasExited(pid)) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{.fd = pidfd, .events = POLLIN, .revents = 0};
+    ::poll(&p, pidfd >= 0 ? 1 : 0, static_cast<int>(std::min(left, kPollTick).count()));
+  }
+  return true;
+}
+
+// Timeout or cancel: SIGTERM and a grace period (when one is set), then SIGKILL; to the whole
+// process group when the child leads one (the leader is not reaped yet, so the group id is
+// still ours to signal).
+void KillChild(pid_t pid, int pidfd, const RunOptions& options) {
+  const pid_t target = options.new_process_group ? -pid : pid;
+  if (options.kill_grace.count() > 0) {
+    ::kill(target, SIGTERM);
+    WaitExited(pid, pidfd, options.kill_grace);
+  }
+  ::kill(target, SIGKILL);
+}
+
+// Appends what fits under `max` to `sink` and counts the rest in `dropped`.
+void Keep(std::string& sink, size_t& dropped, size_t max, const char* data, size_t n) {
+  const size_t room = sink.size() < max ? max - sink.size() : 0;
+  const size_t take = std::min(room, n);
+  sink.append(data, take);
+  dropped += n - take;
+}
+
+// Feeds `stdin_data` to the child and collects its output until it exited (and what it wrote
+// is read) or the timeout passes or the cancel signal fires (then the child is killed and
+// result.timed_out or result.cancelled set).
 void Exchange(pid_t pid, const RunOptions& options, Pipe& in, Pipe& out, Pipe& err,
               RunResult& result) {
   std::string_view to_write = options.stdin_data;
   if (to_write.empty()) in.CloseWrite();
   if (in.write_fd >= 0) ::fcntl(in.write_fd, F_SETFL, O_NONBLOCK);
+  const int pidfd = OpenPidFd(pid);
+  FdCloser pidfd_closer(pidfd);
+  const int cancel_fd = options.cancel != nullptr ? options.cancel->fd() : -1;
+  const bool tick = pidfd < 0 || (options.cancel != nullptr && cancel_fd < 0);
 
-  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  const auto deadline = Clock::now() + options.timeout;
+  bool exited = false;
+  Clock::time_point drain_until = Clock::time_point::max();
   char buf[16384];
-  while (out.read_fd >= 0 || err.read_fd >= 0) {
-    pollfd fds[3];
-    nfds_t n = 0;
-    int out_i = -1, err_i = -1, in_i = -1;
-    if (out.read_fd >= 0) {
-      out_i = n;
-      fds[n++] = {out.read_fd, POLLIN, 0};
-    }
-    if (err.read_fd >= 0) {
-      err_i = n;
-      fds[n++] = {err.read_fd, POLLIN, 0};
-    }
-    if (in.write_fd >= 0) {
-      in_i = n;
-      fds[n++] = {in.write_fd, POLLOUT, 0};
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      ::kill(pid, SIGKILL);
+  for (;;) {
+    if (options.cancel != nullptr && options.cancel->cancelled()) {
+      result.cancelled = true;
+      KillChild(pid, pidfd, options);
       break;
     }
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      result.timed_out = true;
+      KillChild(pid, pidfd, options);
+      break;
+    }
+    const bool pipes_open = out.read_fd >= 0 || err.read_fd >= 0;
+    if (exited && (!pipes_open || now >= drain_until)) break;
+    pollfd fds[5];
+    nfds_t n = 0;
+    auto add = [&](int fd, int16_t events) {
+      if (fd < 0) return -1;
+      fds[n] = {fd, events, 0};
+      return static_cast<int>(n++);
+    };
+    const int out_i = add(out.read_fd, POLLIN);
+    const int err_i = add(err.read_fd, POLLIN);
+    const int in_i = add(in.write_fd, POLLOUT);
+    const int pid_i = add(exited ? -1 : pidfd, POLLIN);
+    add(cancel_fd, POLLIN);
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    if (tick) left = std::min(left, kPollTick);
+    if (exited) left = std::chrono::milliseconds(0);  // only what is there already
     int ready = ::poll(fds, n, static_cast<int>(left.count()));
     if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    auto drain = [&](int i, Pipe& p, std::string& sink) {
+    if (!exited && ((pid_i >= 0 && fds[pid_i].revents != 0) || (pidfd < 0 && HasExited(pid)))) {
+      exited = true;
+      drain_until = Clock::now() + kDrainAfterExit;
+      in.CloseWrite();
+    }
+    if (ready <= 0) {
+      if (exited) break;  // nothing more in the pipes
+      continue;
+    }
+    auto drain = [&](int i, Pipe& p, std::string& sink, size_t& dropped) {
       if (i < 0 || fds[i].revents == 0) return;
       ssize_t got = ::read(p.read_fd, buf, sizeof(buf));
       if (got > 0) {
-        sink.append(buf, static_cast<size_t>(got));
+        Keep(sink, dropped, options.max_output_bytes, buf, static_cast<size_t>(got));
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         p.CloseRead();
       }
     };
-    drain(out_i, out, result.out);
-    drain(err_i, err, result.err);
-    if (in_i >= 0 && fds[in_i].revents != 0) {
+    drain(out_i, out, result.out, result.out_dropped);
+    drain(err_i, err, result.err, result.err_dropped);
+    if (in_i >= 0 && in.write_fd >= 0 && fds[in_i].revents != 0) {
       ssize_t put = ::write(in.write_fd, to_write.data(), to_write.size());
       if (put > 0) to_write.remove_prefix(static_cast<size_t>(put));
       if (put < 0 && errno != EAGAIN && errno != EINTR) to_write = {};
@@ -165,6 +246,23 @@ void Exchange(pid_t pid, const RunOptions& options, Pipe& in, Pipe& out, Pipe& e
 }
 
 }  // namespace
+
+CancelSignal::CancelSignal() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+CancelSignal::~CancelSignal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void CancelSignal::Cancel() {
+  cancelled_.store(true);
+  if (fd_ < 0) return;
+  const uint64_t one = 1;
+  // An eventfd write of 1 cannot block or fail short of overflow; retry only interruptions.
+  while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+bool CancelSignal::cancelled() const { return cancelled_.load(); }
 
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
   if (argv.empty()) return Status::InvalidArgument("Run: empty argv");

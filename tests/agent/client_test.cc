@@ -9,6 +9,8 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -77,16 +79,24 @@ class FakeControlPlane final : public v1::AgentControl::Service {
       commands = to_send;
       cv.notify_all();
     }
-    v1::ControlMessage config;
-    config.mutable_config()->set_heartbeat_interval_sec(7);
-    config.mutable_config()->set_status_interval_sec(9);
-    stream->Write(config);
+    v1::AgentMessage in;
+    if (silent_until_status) {
+      // As the original control plane: nothing is sent before the agent's first status.
+      if (!stream->Read(&in) || !in.has_status()) return grpc::Status::OK;
+      std::lock_guard<std::mutex> lock(mu);
+      ++statuses;
+      cv.notify_all();
+    } else {
+      v1::ControlMessage m;
+      *m.mutable_config() = config;
+      stream->Write(m);
+    }
     for (const auto& c : commands) {
       v1::ControlMessage m;
       *m.mutable_command() = c;
       stream->Write(m);
+      if (after_each_command) after_each_command(c);
     }
-    v1::AgentMessage in;
     while (stream->Read(&in)) {
       std::unique_lock<std::mutex> lock(mu);
       if (in.has_status()) ++statuses;
@@ -130,6 +140,14 @@ class FakeControlPlane final : public v1::AgentControl::Service {
   std::vector<v1::Command> to_send;
   std::vector<v1::CommandResult> results;
   bool drop_next_result = false;
+  bool silent_until_status = false;  // and no ConfigUpdate, as the original control plane
+  v1::ConfigUpdate config = [] {
+    v1::ConfigUpdate c;
+    c.set_heartbeat_interval_sec(7);
+    c.set_status_interval_sec(9);
+    return c;
+  }();
+  std::function<void(const v1::Command&)> after_each_command;  // on the stream's thread
   int streams = 0, statuses = 0, heartbeats = 0;
 };
 
@@ -329,8 +347,73 @@ TEST_F(AgentClientTest, NoTokenAndNoCredentialSaysWhatToDo) {
     return client_->last_error().find("no enrollment token") != std::string::npos;
   })) << client_->last_error();
   EXPECT_THAT(client_->last_error(), HasSubstr("-token-file"));
+  // It asked without a secret (a control plane that knows nodes by their mesh address, or an
+  // original one, would take it), and says what the control plane answered.
+  EXPECT_THAT(client_->last_error(), HasSubstr("credential not recognised"));
   std::lock_guard<std::mutex> lock(fake_.mu);
-  EXPECT_TRUE(fake_.register_secrets.empty());
+  ASSERT_FALSE(fake_.register_secrets.empty());
+  EXPECT_EQ(fake_.register_secrets[0], "");
+}
+
+TEST_F(AgentClientTest, TheFirstStatusGoesOutBeforeTheControlPlaneSpeaks) {
+  // An original-style control plane sends nothing until the first NodeStatus: no deadlock.
+  fake_.silent_until_status = true;
+  StartClient(Options());
+  ASSERT_TRUE(fake_.WaitFor([&] { return fake_.statuses >= 1; })) << Log();
+  EXPECT_TRUE(client_->WaitConnected(seconds(10))) << client_->last_error();
+  // No ConfigUpdate ever comes: the RegisterResponse's intervals stay.
+  EXPECT_EQ(client_->status_interval(), seconds(4));
+  EXPECT_EQ(client_->heartbeat_interval(), seconds(3));
+}
+
+TEST_F(AgentClientTest, OutOfRangeConfigFromTheControlPlaneIsClampedOrIgnored) {
+  fake_.config.set_heartbeat_interval_sec(1000000000);
+  fake_.config.set_status_interval_sec(-5);
+  fake_.config.set_idle_shutdown_minutes(-1);
+  StartClient(Options());
+  ASSERT_TRUE(Eventually([&] { return client_->heartbeat_interval() == seconds(86400); }))
+      << client_->heartbeat_interval().count() << "\n"
+      << Log();
+  EXPECT_EQ(client_->status_interval(), seconds(4));  // the RegisterResponse's; -5 ignored
+  EXPECT_EQ(client_->idle_shutdown_minutes(), 0);
+  EXPECT_THAT(Log(), HasSubstr("heartbeat_interval_sec 1000000000 is over 86400"));
+  EXPECT_THAT(Log(), HasSubstr("ignoring the control plane's status_interval_sec -5"));
+  EXPECT_THAT(Log(), HasSubstr("ignoring the control plane's idle_shutdown_minutes -1"));
+}
+
+TEST_F(AgentClientTest, ACancelGetsThroughWhenTheAgentIsBusy) {
+  // One command at a time, and that one is running: a CANCEL is still taken and stops it.
+  const std::string pid_file = dir_ / "pid";
+  v1::Command sleeper;
+  sleeper.set_command_id("long");
+  sleeper.set_type(v1::COMMAND_TYPE_EXEC);
+  for (const char* a : {"sh", "-c", "echo $$ > \"$0\"; exec sleep 100"}) sleeper.add_argv(a);
+  sleeper.add_argv(pid_file);
+  v1::Command cancel;
+  cancel.set_command_id("stop-long");
+  cancel.set_type(v1::COMMAND_TYPE_CANCEL);
+  (*cancel.mutable_args())["command_id"] = "long";
+  fake_.to_send = {sleeper, cancel};
+  // The CANCEL follows once the sleeper runs.
+  fake_.after_each_command = [&](const v1::Command& c) {
+    if (c.command_id() == "long") {
+      Eventually([&] { return PathExists(pid_file); }, seconds(10));
+    }
+  };
+  ClientOptions o = Options();
+  o.max_running_commands = 1;
+  o.runner.allow_exec = true;
+  o.runner.kill_grace = milliseconds(200);
+  StartClient(std::move(o));
+  ASSERT_TRUE(fake_.WaitFor([&] { return fake_.results.size() >= 2; })) << Log();
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  std::map<std::string, v1::CommandResult> by_id;
+  for (const auto& r : fake_.results) by_id[r.command_id()] = r;
+  ASSERT_EQ(by_id.count("stop-long"), 1u);
+  EXPECT_TRUE(by_id["stop-long"].success()) << by_id["stop-long"].error();
+  ASSERT_EQ(by_id.count("long"), 1u);
+  EXPECT_FALSE(by_id["long"].success());
+  EXPECT_EQ(by_id["long"].error(), "cancelled");
 }
 
 // A simulated clock that also records each sleep: the delays the client waited between attempts.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/strings.h"
 #include "core/time_source.h"
 #include "testing/eventually.h"
 #include "testing/fake_ollama.h"
@@ -555,9 +556,15 @@ TEST(StatusCollectorTest, CollectsEverything) {
   ASSERT_EQ(s.gpus_size(), 2);
   EXPECT_EQ(s.gpus(0).memory_used_mb(), 512);
   EXPECT_EQ(s.gpus(1).temperature_c(), 41);
-  ASSERT_EQ(s.loaded_models_size(), 1);  // only what Ollama holds in memory
+  // Every installed model, those in memory marked, as the original agent reports them.
+  ASSERT_EQ(s.loaded_models_size(), 3);
   EXPECT_EQ(s.loaded_models(0).name(), "llama3:8b");
   EXPECT_TRUE(s.loaded_models(0).currently_loaded());
+  EXPECT_EQ(s.loaded_models(1).name(), "qwen2:0.5b");
+  EXPECT_FALSE(s.loaded_models(1).currently_loaded());
+  EXPECT_EQ(s.loaded_models(1).size_bytes(), 352164041);
+  EXPECT_EQ(s.loaded_models(2).name(), "nameless:1b");
+  EXPECT_FALSE(s.loaded_models(2).currently_loaded());
   EXPECT_EQ(s.uptime_seconds(), 1000);
   EXPECT_EQ(s.idle_seconds(), 0);
   EXPECT_EQ(s.health(), ec2agent::v1::HEALTH_STATE_HEALTHY);
@@ -635,6 +642,84 @@ TEST(StatusCollectorTest, CapabilitiesIncludeGpus) {
   EXPECT_EQ(cpu_only.gpu_count(), 0);
   EXPECT_EQ(cpu_only.gpu_model(), "");
   EXPECT_EQ(cpu_only.gpu_memory_mb(), 0);
+}
+
+}  // namespace
+}  // namespace carrierarr::agent
+
+namespace carrierarr::agent {
+namespace {
+
+// A complete UTF-8 text: every character whole (what protobuf and the control plane require).
+bool WholeUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+TEST(StatusCollectorTest, StringsAndListsAreBounded) {
+  // An Ollama with 600 models of long multi-byte names, a driver with 100 GPUs of long names:
+  // the status stays within what the control plane accepts, cut on character boundaries.
+  CollectorFixture f;
+  FakeOllama ollama;
+  std::string long_name = "x";
+  for (int i = 0; i < 150; ++i) long_name += "\xC3\xA9";  // 301 bytes
+  nlohmann::json tags = {{"models", nlohmann::json::array()}};
+  for (int i = 0; i < 600; ++i) tags["models"].push_back({{"name", std::to_string(i) + long_name}});
+  ollama.set_tags(tags.dump());
+  ollama.set_ps(nlohmann::json({{"models", {{{"name", "599" + long_name}}}}}).dump());
+  CollectorOptions o = f.Options(ollama.url());
+  std::string smi = "#!/bin/sh\ni=0\nwhile [ $i -lt 100 ]; do echo \"$i, " + long_name +
+                    ", 1, 2, 3, 4\"; i=$((i+1)); done\n";
+  WriteFile(f.bin / "nvidia-smi", smi, 0755);
+  ScopedPath path(f.bin.path());
+  StatusCollector collector(o);
+  auto s = collector.Collect("gpu-1");
+  ASSERT_EQ(s.gpus_size(), kMaxStatusGpus);
+  for (const auto& g : s.gpus()) {
+    EXPECT_LE(g.name().size(), kMaxStatusStringBytes);
+    EXPECT_TRUE(WholeUtf8(g.name())) << g.name();
+  }
+  EXPECT_EQ(s.gpus(0).name(), TruncateUtf8(long_name, kMaxStatusStringBytes));
+  EXPECT_EQ(s.gpus(0).name().size(), 255u);  // byte 256 would split an é
+  ASSERT_EQ(s.loaded_models_size(), kMaxStatusModels);
+  // The model in memory (the last Ollama lists) is kept ahead of those on disk.
+  EXPECT_TRUE(s.loaded_models(0).currently_loaded());
+  EXPECT_EQ(s.loaded_models(0).name(), TruncateUtf8("599" + long_name, kMaxStatusStringBytes));
+  for (const auto& m : s.loaded_models()) {
+    EXPECT_LE(m.name().size(), kMaxStatusStringBytes);
+    EXPECT_TRUE(WholeUtf8(m.name())) << m.name();
+  }
+  std::string wire;
+  EXPECT_TRUE(s.SerializeToString(&wire));
+  EXPECT_LE(collector.Capabilities().gpu_model().size(), kMaxStatusStringBytes);
+}
+
+TEST(TruncateUtf8Test, CutsOnlyOnCharacterBoundaries) {
+  EXPECT_EQ(TruncateUtf8("hello", 10), "hello");
+  EXPECT_EQ(TruncateUtf8("hello", 5), "hello");
+  EXPECT_EQ(TruncateUtf8("hello", 3), "hel");
+  EXPECT_EQ(TruncateUtf8("hello", 0), "");
+  const std::string e = "\xC3\xA9";              // é, 2 bytes
+  const std::string euro = "\xE2\x82\xAC";       // €, 3 bytes
+  const std::string emoji = "\xF0\x9F\x98\x80";  // 😀, 4 bytes
+  EXPECT_EQ(TruncateUtf8("a" + e, 2), "a");
+  EXPECT_EQ(TruncateUtf8("a" + e, 3), "a" + e);
+  EXPECT_EQ(TruncateUtf8(euro + euro, 5), euro);
+  EXPECT_EQ(TruncateUtf8(euro + euro, 4), euro);
+  EXPECT_EQ(TruncateUtf8(emoji + "z", 3), "");
+  EXPECT_EQ(TruncateUtf8(emoji + "z", 4), emoji);
+  EXPECT_EQ(TruncateUtf8(emoji + "z", 5), emoji + "z");
+  // Bytes that are not UTF-8 are cut like any byte.
+  EXPECT_EQ(TruncateUtf8("ab\xFF\xFE", 3), "ab\xFF");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,7 +17,9 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/subprocess.h"
 #include "core/time_source.h"
+#include "testing/eventually.h"
 #include "testing/fake_ollama.h"
 #include "testing/fake_process_runner.h"
 #include "testing/loopback_server.h"
@@ -137,23 +140,31 @@ TEST(ExecTest, ProgramsStartThroughTheInjectedProcessRunner) {
   EXPECT_EQ(runs[1][0], "/no/such/systemctl");
 }
 
-TEST(ExecTest, CmdIsOneProgramWithoutArguments) {
+TEST(ExecTest, CmdIsSplitOnWhiteSpaceWithoutAShell) {
+  // As the original agent (Go's strings.Fields): words, no shell, no quoting.
   CommandRunner runner(ExecAllowed(), {});
-  auto r = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "pwd"}}));
+  auto r = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "echo hello world"}}));
   EXPECT_TRUE(r.success()) << r.error();
-  EXPECT_EQ(r.stdout(), std::filesystem::current_path().string() + "\n");
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.stdout(), "hello world\n");
 
-  auto spaced = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "ls -l /"}}));
-  EXPECT_FALSE(spaced.success());
-  EXPECT_EQ(spaced.error(), "cmd contains spaces; send argv (no shell, no splitting)");
-  EXPECT_EQ(spaced.stdout(), "");
+  auto words = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC,
+                                      {{"cmd", "  printf [%s]\\n \t'a  b' $HOME\n*  "}}));
+  EXPECT_TRUE(words.success()) << words.error();
+  EXPECT_EQ(words.stdout(), "['a]\n[b']\n[$HOME]\n[*]\n");
 
-  auto tab = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "ls\t/"}}));
-  EXPECT_EQ(tab.error(), "cmd contains spaces; send argv (no shell, no splitting)");
+  auto pwd = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", "pwd"}}));
+  EXPECT_EQ(pwd.stdout(), std::filesystem::current_path().string() + "\n");
 
-  auto none = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC));
-  EXPECT_FALSE(none.success());
-  EXPECT_THAT(none.error(), HasSubstr("EXEC needs argv"));
+  for (const char* empty : {"", "  \t "}) {
+    auto none = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC, {{"cmd", empty}}));
+    EXPECT_FALSE(none.success());
+    EXPECT_EQ(none.exit_code(), 1);  // as the original agent answers it
+    EXPECT_THAT(none.error(), HasSubstr("EXEC needs argv"));
+  }
+  auto missing = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_EXEC));
+  EXPECT_EQ(missing.exit_code(), 1);
+  EXPECT_THAT(missing.error(), HasSubstr("args[\"cmd\"]"));
 }
 
 TEST(ExecTest, ArgvWinsOverCmd) {
@@ -214,12 +225,100 @@ TEST(ExecTest, OutputIsCutAtTheLimitWithAMarker) {
   CommandRunner runner(o, {});
   auto r = runner.Run(Exec({"printf", "0123456789ABCDEF"}));
   EXPECT_TRUE(r.success());
-  EXPECT_EQ(r.stdout(), "0123456789\n[... output truncated]");
+  EXPECT_EQ(r.stdout(), "0123456789\n[... output truncated: 6 bytes dropped]");
   auto exact = runner.Run(Exec({"printf", "0123456789"}));
   EXPECT_EQ(exact.stdout(), "0123456789");
   // A cut inside a UTF-8 character drops the whole character.
   auto utf8 = runner.Run(Exec({"printf", "012345678\xC3\xA9xyz"}));
-  EXPECT_EQ(utf8.stdout(), "012345678\n[... output truncated]");
+  EXPECT_EQ(utf8.stdout(), "012345678\n[... output truncated: 5 bytes dropped]");
+}
+
+TEST(ExecTest, HugeOutputIsDrainedAndCountedNotKept) {
+  // 50 MB on stdout, some on stderr: the program runs to its end (nothing blocks on a full
+  // pipe), the agent keeps its bound of each stream, and the result fits in one gRPC message.
+  RunnerOptions o = ExecAllowed();
+  CommandRunner runner(o, {});
+  auto r = runner.Run(
+      Exec({"sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' a; echo oops >&2; exit 3"}));
+  EXPECT_EQ(r.exit_code(), 3) << r.error();
+  EXPECT_EQ(r.stderr(), "oops\n");
+  const size_t room = o.max_result_output_bytes - size_t{2} * 64;
+  const size_t kept = room - r.stderr().size();
+  ASSERT_GT(r.stdout().size(), kept);
+  EXPECT_EQ(r.stdout().substr(0, kept), std::string(kept, 'a'));
+  EXPECT_EQ(r.stdout().substr(kept),
+            "\n[... output truncated: " + std::to_string(50000000 - kept) + " bytes dropped]");
+  EXPECT_LT(r.ByteSizeLong(), size_t{1} << 20);
+
+  // What the run itself held: the first max_output_bytes of each stream, the rest counted.
+  RunOptions bounded;
+  bounded.max_output_bytes = 1000;
+  auto run = carrierarr::Run({"head", "-c", "3000000", "/dev/zero"}, bounded);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->out.size(), 1000u);
+  EXPECT_EQ(run->out_dropped, 3000000u - 1000u);
+}
+
+// The pid a test's shell wrote to `path`, once it is there.
+pid_t PidFrom(const std::string& path) {
+  pid_t pid = 0;
+  EXPECT_TRUE(::carrierarr::testing::Eventually([&] {
+    auto text = ReadFile(path);
+    if (!text.ok() || text->empty() || text->back() != '\n') return false;
+    pid = std::stoi(*text);
+    return true;
+  })) << path;
+  return pid;
+}
+
+// True once `pid` is gone (or a zombie nobody reaped yet: dead all the same).
+bool Gone(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return true;
+  size_t paren = stat->rfind(')');
+  return paren != std::string::npos && stat->substr(paren + 2, 1) == "Z";
+}
+
+TEST(ExecTest, ATimeoutKillsTheWholeProcessGroup) {
+  ScratchDir dir;
+  RunnerOptions o = ExecAllowed();
+  o.kill_grace = std::chrono::milliseconds(200);
+  CommandRunner runner(o, {});
+  auto r = runner.Run(
+      Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; wait"}, /*timeout_seconds=*/1));
+  EXPECT_FALSE(r.success());
+  EXPECT_THAT(r.error(), HasSubstr("timed out"));
+  const pid_t background = PidFrom(dir / "pid");
+  ASSERT_GT(background, 0);
+  EXPECT_TRUE(::carrierarr::testing::Eventually([&] { return Gone(background); }))
+      << "the background sleep " << background << " outlived its command";
+  if (!Gone(background)) ::kill(background, SIGKILL);
+}
+
+TEST(ExecTest, ATimeoutHoldsForAProgramThatClosedItsOutput) {
+  // No pipe left to wait on: the timeout still ends it (the run used to wait for it forever).
+  CommandRunner runner(ExecAllowed(), {});
+  const auto start = Clock::now();
+  auto r = runner.Run(Exec({"sh", "-c", "exec >&- 2>&-; sleep 100"}, /*timeout_seconds=*/1));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(r.success());
+  EXPECT_THAT(r.error(), HasSubstr("timed out"));
+}
+
+TEST(ExecTest, ABackgroundChildHoldingThePipeDoesNotHoldTheResult) {
+  ScratchDir dir;
+  CommandRunner runner(ExecAllowed(), {});
+  const auto start = Clock::now();
+  auto r = runner.Run(Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; echo hi"},
+                           /*timeout_seconds=*/60));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(r.success()) << r.error();
+  EXPECT_EQ(r.stdout(), "hi\n");
+  // The background process is the command's business (a daemon it started): left running.
+  const pid_t background = PidFrom(dir / "pid");
+  ASSERT_GT(background, 0);
+  EXPECT_FALSE(Gone(background));
+  ::kill(background, SIGKILL);
 }
 
 TEST(ExecTest, BinaryOutputStillMakesAValidMessage) {
@@ -484,6 +583,100 @@ TEST(ModelTest, ErrorsSayWhy) {
       MakeCommand(ec2agent::v1::COMMAND_TYPE_PULL_MODEL, {{"model", "x"}}, 2));
   EXPECT_FALSE(down.success());
   EXPECT_THAT(down.error(), HasSubstr("did not answer"));
+}
+
+TEST(ModelTest, UnloadWithoutAModelUnloadsEveryLoadedModel) {
+  FakeOllama ollama;
+  ollama.set_tags(R"({"models":[{"name":"a:1b"},{"name":"b:7b"},{"name":"c:3b"}]})");
+  ollama.set_ps(R"({"models":[{"name":"a:1b"},{"name":"c:3b"}]})");
+  Recorder rec;
+  RunnerOptions o;
+  o.ollama_url = ollama.url();
+  CommandRunner runner(o, rec.Hooks());
+  auto r = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL));
+  EXPECT_TRUE(r.success()) << r.error();
+  EXPECT_EQ(r.stdout(), "unloaded a:1b, c:3b");
+  auto requests = ollama.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(requests[0].substr(14)),
+            nlohmann::json({{"model", "a:1b"}, {"keep_alive", 0}}));
+  EXPECT_EQ(nlohmann::json::parse(requests[1].substr(14)),
+            nlohmann::json({{"model", "c:3b"}, {"keep_alive", 0}}));
+  EXPECT_EQ(rec.Get(), std::vector<std::string>{"activity"});
+
+  ollama.set_ps(R"({"models":[]})");
+  auto none = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_UNLOAD_MODEL));
+  EXPECT_TRUE(none.success()) << none.error();
+  EXPECT_EQ(none.stdout(), "no model was loaded");
+}
+
+// ---------------------------------------------------------------------------------------------
+// CANCEL
+
+Command CancelOf(const std::string& target) {
+  Command c = MakeCommand(ec2agent::v1::COMMAND_TYPE_CANCEL, {{"command_id", target}});
+  c.set_command_id("cancel-" + target);
+  return c;
+}
+
+TEST(CancelTest, CancelKillsTheRunningCommandsProcessGroup) {
+  ScratchDir dir;
+  RunnerOptions o = ExecAllowed();
+  o.kill_grace = std::chrono::milliseconds(200);
+  CommandRunner runner(o, {});
+  Command long_one =
+      Exec({"sh", "-c", "sleep 100 & echo $! > " + dir / "pid" + "; echo started; wait"});
+  long_one.set_command_id("long");
+  CommandResult result;
+  std::thread worker([&] { result = runner.Run(long_one); });
+  const pid_t background = PidFrom(dir / "pid");
+  const auto start = Clock::now();
+  CommandResult cancel = runner.Run(CancelOf("long"));
+  worker.join();
+  EXPECT_TRUE(cancel.success()) << cancel.error();
+  EXPECT_EQ(cancel.command_id(), "cancel-long");
+  EXPECT_EQ(cancel.stdout(), "cancelled long");
+  EXPECT_FALSE(result.success());
+  EXPECT_EQ(result.error(), "cancelled");
+  EXPECT_EQ(result.command_id(), "long");
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(::carrierarr::testing::Eventually([&] { return Gone(background); }));
+  if (!Gone(background)) ::kill(background, SIGKILL);
+
+  // Done: nothing left to cancel.
+  CommandResult again = runner.Run(CancelOf("long"));
+  EXPECT_FALSE(again.success());
+  EXPECT_EQ(again.error(), "no running command long");
+}
+
+TEST(CancelTest, ACancelledPullStopsWaitingForOllama) {
+  // An Ollama that takes the connection and never answers (a long download).
+  SilentPort silent;
+  RunnerOptions o;
+  o.ollama_url = silent.url();
+  CommandRunner runner(o, {});
+  Command pull = MakeCommand(ec2agent::v1::COMMAND_TYPE_PULL_MODEL, {{"model", "big:70b"}}, 30);
+  pull.set_command_id("pull");
+  CommandResult result;
+  const auto start = Clock::now();
+  std::thread worker([&] { result = runner.Run(pull); });
+  // The pull registers as it starts: cancel as soon as it is there.
+  EXPECT_TRUE(
+      ::carrierarr::testing::Eventually([&] { return runner.Run(CancelOf("pull")).success(); }));
+  worker.join();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(result.success());
+  EXPECT_EQ(result.error(), "cancelled");
+}
+
+TEST(CancelTest, UnknownOrMissingTargetsAreErrors) {
+  CommandRunner runner(ExecAllowed(), {});
+  CommandResult unknown = runner.Run(CancelOf("nosuch"));
+  EXPECT_FALSE(unknown.success());
+  EXPECT_EQ(unknown.error(), "no running command nosuch");
+  CommandResult missing = runner.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_CANCEL));
+  EXPECT_FALSE(missing.success());
+  EXPECT_THAT(missing.error(), HasSubstr("CANCEL needs args[\"command_id\"]"));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -50,6 +51,10 @@ class RawConnection {
     }
   }
   void HalfClose() { ::shutdown(fd_, SHUT_WR); }
+  // Sends what it can; a connection the server closed meanwhile is no failure.
+  void SendQuietly(std::string_view data) {
+    (void)::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   // Everything until the server closes the connection, or what came before `timeout`.
   std::string ReadToEnd(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     std::string out;
@@ -246,6 +251,35 @@ TEST_F(HealthServerTest, SilentClientsDoNotBlockProbes) {
   auto res = Get("/health");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(HealthServerTest, SlowAndIdleClientsBeyondTheCapDoNotDelayAProbe) {
+  // 20 clients that dribble a request a byte at a time and 20 that send nothing, more than the
+  // server serves at once (32), all within the 5 s I/O timeout: a probe is still answered at
+  // once (the oldest connections make room for it), not after the others time out.
+  std::vector<RawConnection> slow, idle;
+  slow.reserve(20);
+  idle.reserve(20);
+  for (int i = 0; i < 20; ++i) {
+    slow.emplace_back(server_->port());
+    slow.back().Send("G");
+    idle.emplace_back(server_->port());
+  }
+  std::atomic<bool> done{false};
+  std::thread dribble([&] {
+    for (int round = 0; round < 20 && !done; ++round) {
+      for (auto& c : slow) c.SendQuietly("E");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  for (int probe = 0; probe < 3; ++probe) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string answer = RawExchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << probe;
+  }
+  done = true;
+  dribble.join();
 }
 
 TEST_F(HealthServerTest, ARequestSentInPiecesIsAnswered) {
