@@ -185,6 +185,7 @@ TEST_F(AwsE2eTest, UpMakesEverythingSafelyAndDownRemovesIt) {
   for (const auto& i : instances) {
     SCOPED_TRACE(i.id);
     EXPECT_EQ(i.http_tokens, "required");
+    EXPECT_EQ(i.http_put_response_hop_limit, 1) << "a pod (one hop further) must not reach IMDS";
     EXPECT_TRUE(i.root_encrypted);
     EXPECT_EQ(i.TagValue("carrierarr:fleet"), name_);
     EXPECT_THAT(i.user_data, HasSubstr("#cloud-config"));
