@@ -387,18 +387,32 @@ TEST(RenderUserdataTest, NebulaAndK3sComeFromTheMirrorWhenOneIsNamed) {
   EXPECT_THAT(boot, HasSubstr("does not match the sha256 in the release's ${sums}"));
 }
 
+// Every shape of node: server and agent, material embedded or in Secrets Manager.
+std::vector<UserdataParams> EveryShape() {
+  return {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())};
+}
+
+std::string ShapeName(const UserdataParams& p) {
+  return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager");
+}
+
+// `argv` with a scratch file holding `text` as its last argument.
+Result<RunResult> RunOnFile(const std::string& text, std::vector<std::string> argv) {
+  TempDir dir;
+  const std::string path = dir.path() + "/file";
+  CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(path, text, 0700));
+  argv.push_back(path);
+  return carrierarr::Run(argv);
+}
+
 // cloud-init's own schema check, as the node's cloud-init will read the document.
 TEST(RenderUserdataTest, CloudInitAcceptsTheDocument) {
   if (::carrierarr::testing::RequireProgram("cloud-init", "cloud-init").empty()) return;
-  for (const UserdataParams& p :
-       {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())}) {
-    SCOPED_TRACE(p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager"));
+  for (const UserdataParams& p : EveryShape()) {
+    SCOPED_TRACE(ShapeName(p));
     auto ud = RenderUserdata(p);
     ASSERT_TRUE(ud.ok()) << ud.status().ToString();
-    TempDir dir;
-    const std::string path = dir.path() + "/user-data";
-    ASSERT_TRUE(WriteFileAtomic(path, *ud, 0600).ok());
-    auto run = carrierarr::Run({"cloud-init", "schema", "--config-file", path});
+    auto run = RunOnFile(*ud, {"cloud-init", "schema", "--config-file"});
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->exit_code, 0) << run->out << run->err;
     EXPECT_THAT(run->out, HasSubstr("Valid cloud-config")) << run->err;
@@ -406,15 +420,11 @@ TEST(RenderUserdataTest, CloudInitAcceptsTheDocument) {
 }
 
 TEST(RenderUserdataTest, BootstrapScriptIsValidBash) {
-  for (const UserdataParams& p :
-       {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())}) {
-    SCOPED_TRACE(p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager"));
+  for (const UserdataParams& p : EveryShape()) {
+    SCOPED_TRACE(ShapeName(p));
     auto files = RenderFiles(p);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
-    TempDir dir;
-    const std::string script = dir.path() + "/bootstrap.sh";
-    ASSERT_TRUE(WriteFileAtomic(script, (*files)[kBootstrap].content, 0700).ok());
-    auto run = carrierarr::Run({"bash", "-n", script});
+    auto run = RunOnFile((*files)[kBootstrap].content, {"bash", "-n"});
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->exit_code, 0) << run->err;
   }
