@@ -379,6 +379,42 @@ TEST_F(AwsResourcesTest, ASecretIsSealedUntilItsInstanceIsLaunched) {
   EXPECT_THAT(fake_->SecretValue(name), Not(HasSubstr("BEGIN NEBULA")));
 }
 
+// A run killed between an instance's launch and its secret's policy: the next run adopts the
+// instance and opens the secret to it (and to it alone), launching nothing.
+TEST_F(AwsResourcesTest, AnAdoptedInstanceStillGetsItsSecretOpened) {
+  StartFake();
+  spec::FleetSpec fleet = Fleet(1);
+  fleet.aws.nebula_material = spec::NebulaMaterial::kSecretsManager;
+  fleet.aws.iam_instance_profile = "carrierarr-node";
+  auto first = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  for (const auto& r : Resources(fleet, *first)) ASSERT_TRUE(r->Create().ok()) << r->id();
+  // As if the run had died before the policy: sealed again.
+  const std::string name = aws_provider::SecretName(fleet.name, "gpu-1");
+  auto session =
+      Connected(*std::make_shared<SessionFactory>(Deps()), Target{.region = "us-east-1"});
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ASSERT_TRUE((*session)
+                  ->secrets()
+                  .PutResourcePolicy(name, aws_provider::SealedSecretPolicy().dump())
+                  .ok());
+  const int launches = Calls("RunInstances");
+
+  auto second = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  for (const auto& r : Resources(fleet, *second)) {
+    if (r->kind() != "aws-instance") continue;
+    auto created = r->Create();
+    ASSERT_TRUE(created.ok()) << r->id() << ": " << created.status().ToString();
+  }
+  EXPECT_EQ(Calls("RunInstances"), launches);
+  std::string gpu_instance;
+  for (const auto& i : fake_->Instances(fleet.name))
+    if (i.TagValue("carrierarr:node") == "gpu-1") gpu_instance = i.id;
+  ASSERT_FALSE(gpu_instance.empty());
+  EXPECT_EQ(Json::parse(fake_->SecretPolicy(name), nullptr, false),
+            aws_provider::NodeSecretPolicy("arn:aws:ec2:us-east-1:123456789012:instance/" +
+                                           gpu_instance));
+}
+
 // A run killed after it made everything but before it recorded anything: the next run (a new
 // process: new sessions, no state) finds each object by its tag and adopts it.
 TEST_F(AwsResourcesTest, ARerunAdoptsInsteadOfDuplicating) {
