@@ -258,6 +258,7 @@ TEST(RenderUserdataTest, LighthouseRunsTheK3sServerOnItsMeshAddress) {
   EXPECT_EQ(k3s["node-name"].as<std::string>(), "lighthouse");
   EXPECT_FALSE(k3s["server"].IsDefined()) << "the server joins nobody";
   EXPECT_THAT(ExecStart((*files)[kK3sUnit].content), ElementsAre("/usr/local/bin/k3s", "server"));
+  EXPECT_THAT((*files)[kK3sUnit].content, HasSubstr("\nType=notify\n"));
   const std::string& boot = (*files)[kBootstrap].content;
   EXPECT_THAT(boot, HasSubstr("readonly K3S_ROLE='server'\n"));
   EXPECT_THAT(boot, HasSubstr("readonly K3S_VERSION='v1.31.4+k3s1'\n"));
@@ -282,6 +283,7 @@ TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   // Nowhere in an agent's userdata is the server's token (shared by nobody but the server).
   EXPECT_THAT(*ud, Not(HasSubstr(Lighthouse().k3s_token)));
   EXPECT_THAT(ExecStart(files[kK3sUnit].content), ElementsAre("/usr/local/bin/k3s", "agent"));
+  EXPECT_THAT(files[kK3sUnit].content, HasSubstr("\nType=exec\n")) << "the agent sends no notify";
   EXPECT_FALSE(k3s["advertise-address"].IsDefined());
   EXPECT_FALSE(k3s["tls-san"].IsDefined());
   const std::string& boot = files[kBootstrap].content;

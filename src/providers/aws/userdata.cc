@@ -343,7 +343,11 @@ std::string K3sUnit(const UserdataParams& p) {
   const std::string role = p.k3s_server ? "server" : "agent";
   return "[Unit]\nDescription=k3s " + role +
          " on the Nebula mesh (carrierarr)\nWants=network-online.target\n"
-         "After=network-online.target nebula.service\n\n[Service]\nType=notify\n"
+         "After=network-online.target nebula.service\n\n[Service]\n"
+         // The server tells systemd when it is ready; the agent does not (as k3s's installer).
+         "Type=" +
+         std::string(p.k3s_server ? "notify" : "exec") +
+         "\n"
          "ExecStartPre=-/sbin/modprobe br_netfilter\nExecStartPre=-/sbin/modprobe overlay\n"
          "ExecStart=/usr/local/bin/k3s " +
          role +
@@ -353,7 +357,8 @@ std::string K3sUnit(const UserdataParams& p) {
 }
 
 // Runs with python3 (on Amazon Linux 2023, cloud-init's own interpreter) on the secret that the
-// bootstrap fetched: writes each Nebula file with mode 0600, atomically.
+// bootstrap fetched: writes each Nebula file and each of the node's tokens with mode 0600,
+// atomically.
 std::string SplitSecretScript() {
   return R"PY("""carrierarr: a node's Secrets Manager secret into its files (mode 0600)."""
 import json
