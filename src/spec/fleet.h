@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -86,7 +87,9 @@ struct AwsProviderSpec {
   // build/bin/carrierarr-agent somewhere the nodes can fetch it. agent_sha256 is required with
   // it and checked before it runs.
   std::string agent_url;
-  std::string agent_sha256;
+  std::string agent_sha256;  // for every architecture, or:
+  // per architecture ("x86_64", "arm64"), for an agent_url with "{arch}" and pools of both.
+  std::map<std::string, std::string> agent_sha256_by_arch;
   // https base URL serving GitHub's release layout for Nebula and k3s ("" = github.com), and
   // the base of a relative agent_url. Every download is checked against its sha256 all the same.
   std::string mirror;

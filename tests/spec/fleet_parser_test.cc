@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -367,6 +368,27 @@ TEST(ParseFleetTest, AnAgentPathIsUnderTheMirror) {
   ASSERT_TRUE(fleet.ok()) << fleet.status().message();
   EXPECT_EQ(fleet->aws.agent_url, "carrierarr/carrierarr-agent-{arch}");
   EXPECT_EQ(fleet->aws.k3s_version, "v1.31.4+k3s1") << "pinned by default";
+}
+
+// One digest per architecture, for an agent_url with {arch} and pools of both.
+TEST(ParseFleetTest, AnAgentDigestPerArchitecture) {
+  auto fleet = ParseFleet(
+      "providers:\n  aws:\n    agent_url: https://x.org/agent-{arch}\n"
+      "    agent_sha256:\n      x86_64: " +
+          std::string(64, 'A') + "\n      arm64: " + std::string(64, 'b') + "\n",
+      "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->aws.agent_sha256, "");
+  EXPECT_EQ(fleet->aws.agent_sha256_by_arch,
+            (std::map<std::string, std::string>{{"x86_64", std::string(64, 'a')},
+                                                {"arm64", std::string(64, 'b')}}));
+  auto bad = ParseFleet(
+      "providers:\n  aws:\n    agent_url: https://x.org/a\n    agent_sha256:\n      mips: "
+      "abc\n",
+      "fleet.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("fleet.yaml:5:7: unknown key 'mips'"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(ParseFleetTest, AwsKeysDefaultToTheModel) {

@@ -29,6 +29,12 @@ std::string InstanceTypeOf(const spec::FleetSpec& fleet, const mesh::NodePlan& n
   return pool == nullptr ? "" : pool->instance_type;
 }
 
+// The agent's digest for `arch`: its own when fleet.yaml lists one per architecture.
+std::string AgentDigest(const spec::AwsProviderSpec& aws, const std::string& arch) {
+  auto it = aws.agent_sha256_by_arch.find(arch);
+  return it == aws.agent_sha256_by_arch.end() ? aws.agent_sha256 : it->second;
+}
+
 bool HasResource(const provision::ResourceList& out, const std::string& id) {
   for (const auto& r : out)
     if (r->id() == id) return true;
@@ -158,7 +164,7 @@ class AwsProvider final : public providers::Provider {
                                 .lighthouse_endpoint = r.lighthouse_endpoint,
                                 .nebula_version = fleet.aws.nebula_version,
                                 .agent_url = fleet.aws.agent_url,
-                                .agent_sha256 = fleet.aws.agent_sha256,
+                                .agent_sha256 = AgentDigest(fleet.aws, arch),
                                 .mirror = fleet.aws.mirror,
                                 .control_plane = providers::ControlPlaneAddress(fleet),
                                 .enrollment = r.enrollment,

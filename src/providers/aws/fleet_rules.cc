@@ -74,6 +74,35 @@ bool IsInstanceType(const std::string& s) {
          AllOf(s, [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
 }
 
+// sha256sum prints lowercase; keep one spelling so plans compare equal.
+std::string Lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  return s;
+}
+
+// agent_sha256: one digest, or one per architecture ({x86_64: ..., arm64: ...}).
+void ParseAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                      const std::string& w, spec::AwsProviderSpec& aws) {
+  if (!m.count("agent_sha256")) return;
+  const std::string what = w + ".agent_sha256";
+  const std::string shape = "64 hex digits, as sha256sum prints them";
+  auto hex = [](const std::string& s) { return IsHex(s, 64); };
+  if (!m["agent_sha256"].IsMap()) {
+    p.Checked(
+        m["agent_sha256"], what, shape + " (or \"\" to leave it unset)",
+        [&](const std::string& s) { return s.empty() || hex(s); }, &aws.agent_sha256);
+    aws.agent_sha256 = Lowercase(aws.agent_sha256);
+    return;
+  }
+  for (auto& [arch, digest] : p.Map(m["agent_sha256"], what, {"x86_64", "arm64"})) {
+    std::string value;
+    if (p.Checked(digest, what + "." + arch, shape, hex, &value))
+      aws.agent_sha256_by_arch[arch] = Lowercase(value);
+  }
+}
+
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
   auto m = p.Map(node, w,
@@ -124,13 +153,7 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
         return IsDownloadUrl(s) || (has_mirror && IsMirrorPath(s));
       },
       &aws.agent_url);
-  optional(
-      "agent_sha256", "64 hex digits, as sha256sum prints them",
-      [](const std::string& s) { return IsHex(s, 64); }, &aws.agent_sha256);
-  // sha256sum prints lowercase; keep one spelling so plans compare equal.
-  std::transform(
-      aws.agent_sha256.begin(), aws.agent_sha256.end(), aws.agent_sha256.begin(),
-      [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  ParseAgentDigest(p, m, w, aws);
   if (m.count("key_type"))
     p.Checked(
         m["key_type"], w + ".key_type", "ed25519 or rsa",
@@ -139,11 +162,12 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(m["nebula_version"], w + ".nebula_version",
               "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
               &aws.nebula_version);
-  if (!aws.agent_url.empty() && aws.agent_sha256.empty() && !m.count("agent_sha256")) {
+  const bool has_digest = !aws.agent_sha256.empty() || !aws.agent_sha256_by_arch.empty();
+  if (!aws.agent_url.empty() && !has_digest && !m.count("agent_sha256")) {
     p.Error(m["agent_url"].Mark(),
             w + ".agent_url needs agent_sha256 beside it (64 hex digits, as 'sha256sum "
                 "carrierarr-agent' prints them): a node runs no program it cannot check");
-  } else if (!aws.agent_url.empty() && m.count("agent_sha256") && m["agent_sha256"].IsScalar() &&
+  } else if (!aws.agent_url.empty() && !has_digest && m["agent_sha256"].IsScalar() &&
              m["agent_sha256"].Scalar().empty()) {
     p.Error(m["agent_sha256"].Mark(),
             w + ".agent_sha256 is empty but agent_url is set: give the agent's sha256 (64 hex "
