@@ -103,6 +103,22 @@ void ParseAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>& m
   }
 }
 
+// An agent comes with its digest: fleet.yaml refuses an agent_url without one.
+void RequireAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                        const std::string& w, const spec::AwsProviderSpec& aws) {
+  const bool has_digest = !aws.agent_sha256.empty() || !aws.agent_sha256_by_arch.empty();
+  if (!aws.agent_url.empty() && !has_digest && !m.count("agent_sha256")) {
+    p.Error(m["agent_url"].Mark(),
+            w + ".agent_url needs agent_sha256 beside it (64 hex digits, as 'sha256sum "
+                "carrierarr-agent' prints them): a node runs no program it cannot check");
+  } else if (!aws.agent_url.empty() && !has_digest && m["agent_sha256"].IsScalar() &&
+             m["agent_sha256"].Scalar().empty()) {
+    p.Error(m["agent_sha256"].Mark(),
+            w + ".agent_sha256 is empty but agent_url is set: give the agent's sha256 (64 hex "
+                "digits, as 'sha256sum carrierarr-agent' prints them)");
+  }
+}
+
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
   auto m = p.Map(node, w,
@@ -162,17 +178,7 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(m["nebula_version"], w + ".nebula_version",
               "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
               &aws.nebula_version);
-  const bool has_digest = !aws.agent_sha256.empty() || !aws.agent_sha256_by_arch.empty();
-  if (!aws.agent_url.empty() && !has_digest && !m.count("agent_sha256")) {
-    p.Error(m["agent_url"].Mark(),
-            w + ".agent_url needs agent_sha256 beside it (64 hex digits, as 'sha256sum "
-                "carrierarr-agent' prints them): a node runs no program it cannot check");
-  } else if (!aws.agent_url.empty() && !has_digest && m["agent_sha256"].IsScalar() &&
-             m["agent_sha256"].Scalar().empty()) {
-    p.Error(m["agent_sha256"].Mark(),
-            w + ".agent_sha256 is empty but agent_url is set: give the agent's sha256 (64 hex "
-                "digits, as 'sha256sum carrierarr-agent' prints them)");
-  }
+  RequireAgentDigest(p, m, w, aws);
   if (m.count("k3s")) p.Bool(m["k3s"], w + ".k3s", &aws.k3s);
   if (m.count("k3s_version"))
     p.Checked(
