@@ -13,6 +13,8 @@ packages=(
   libcurl4-openssl-dev libpugixml-dev
   # programs the tests and the product run for real
   nebula iproute2 iputils-ping postgresql
+  # the AWS userdata's schema check (cloud-init schema), as the nodes' cloud-init reads it
+  cloud-init
   # benchmarks
   hyperfine
 )

@@ -274,6 +274,9 @@ Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
     p.emplace_back("IamInstanceProfile.Name", r.iam_instance_profile);
   p.emplace_back("MetadataOptions.HttpTokens", "required");
   p.emplace_back("MetadataOptions.HttpEndpoint", "enabled");
+  // One hop: the instance itself reaches IMDS, a pod behind the node's bridge (one more hop)
+  // does not, so no pod reads the userdata or the instance role's credentials.
+  p.emplace_back("MetadataOptions.HttpPutResponseHopLimit", "1");
   p.emplace_back("BlockDeviceMapping.1.DeviceName", r.root_device);
   p.emplace_back("BlockDeviceMapping.1.Ebs.VolumeSize", std::to_string(r.root_volume_gb));
   p.emplace_back("BlockDeviceMapping.1.Ebs.VolumeType", "gp3");
@@ -287,7 +290,9 @@ Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
   if (!root.ok()) return root.status();
   auto items = Items(*root, "instancesSet");
   if (items.empty()) return Status::DataLoss("ec2 RunInstances: no instance in the answer");
-  return ParseInstance(items.front());
+  Instance instance = ParseInstance(items.front());
+  instance.owner_id = Text(*root, "ownerId");
+  return instance;
 }
 
 Result<std::vector<Instance>> Ec2::DescribeInstances(const std::vector<std::string>& ids,
@@ -306,8 +311,12 @@ Result<std::vector<Instance>> Ec2::DescribeInstances(const std::vector<std::stri
   auto root = Parse(doc, body, "DescribeInstances");
   if (!root.ok()) return root.status();
   std::vector<Instance> out;
-  for (auto reservation : Items(*root, "reservationSet"))
-    for (auto item : Items(reservation, "instancesSet")) out.push_back(ParseInstance(item));
+  for (auto reservation : Items(*root, "reservationSet")) {
+    for (auto item : Items(reservation, "instancesSet")) {
+      out.push_back(ParseInstance(item));
+      out.back().owner_id = Text(reservation, "ownerId");
+    }
+  }
   return out;
 }
 

@@ -54,6 +54,7 @@ struct Image {
 struct Instance {
   std::string id, type, image_id, state;  // state: pending, running, stopping, ...
   std::string public_ip, private_ip, launch_time, state_reason;
+  std::string owner_id;  // the account, from the reservation: part of the instance's ARN
   Tags tags;
   std::string TagValue(const std::string& key) const;
 };

@@ -42,6 +42,11 @@ Result<std::string> SecretsManager::GetSecretValue(const std::string& secret_id)
   return j->value("SecretString", "");
 }
 
+Status SecretsManager::PutResourcePolicy(const std::string& secret_id, const std::string& policy) {
+  auto j = Call(api_, "PutResourcePolicy", {{"SecretId", secret_id}, {"ResourcePolicy", policy}});
+  return j.ok() ? Status::Ok() : j.status();
+}
+
 Result<SecretInfo> SecretsManager::DescribeSecret(const std::string& secret_id) {
   auto j = Call(api_, "DescribeSecret", {{"SecretId", secret_id}});
   if (!j.ok()) return j.status();

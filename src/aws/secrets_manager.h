@@ -23,7 +23,10 @@ class SecretsManager {
                                    const std::string& description, const Tags& tags);
   Status PutSecretValue(const std::string& secret_id, const std::string& secret_string);
   Result<std::string> GetSecretValue(const std::string& secret_id);  // SecretString; never logged
-  Result<SecretInfo> DescribeSecret(const std::string& secret_id);   // kNotFound when absent
+  // The secret's resource policy (a JSON policy document), replacing any before it. Its Deny
+  // statements bind every caller, whatever their own IAM policies allow.
+  Status PutResourcePolicy(const std::string& secret_id, const std::string& policy);
+  Result<SecretInfo> DescribeSecret(const std::string& secret_id);  // kNotFound when absent
   // ForceDeleteWithoutRecovery: the name is free again at once. Absent counts as success.
   Status DeleteSecret(const std::string& secret_id);
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -81,12 +82,19 @@ struct AwsProviderSpec {
   std::string dns_name;                  // optional name that points at the lighthouse's Elastic IP
   std::string nebula_version = "1.9.5";  // installed from the slackhq/nebula release
   // Where instances download carrierarr-agent (a linux binary for their arch; "{arch}" in the
-  // URL becomes x86_64 or arm64). "" = no agent on cloud nodes (plan says so): carrierarr
-  // publishes no release binaries yet, so host build/bin/carrierarr-agent somewhere the nodes
-  // can fetch it. agent_sha256, when given, is checked before it runs.
+  // URL becomes x86_64 or arm64): an https URL, or a path under `mirror`. "" = no agent on cloud
+  // nodes (plan says so): carrierarr publishes no release binaries yet, so host
+  // build/bin/carrierarr-agent somewhere the nodes can fetch it. agent_sha256 is required with
+  // it and checked before it runs.
   std::string agent_url;
-  std::string agent_sha256;
+  std::string agent_sha256;  // for every architecture, or:
+  // per architecture ("x86_64", "arm64"), for an agent_url with "{arch}" and pools of both.
+  std::map<std::string, std::string> agent_sha256_by_arch;
+  // https base URL serving GitHub's release layout for Nebula and k3s ("" = github.com), and
+  // the base of a relative agent_url. Every download is checked against its sha256 all the same.
+  std::string mirror;
   bool k3s = true;  // lighthouse runs the k3s server, workers join it (flags bound to the mesh)
+  std::string k3s_version = "v1.31.4+k3s1";  // the k3s release, checked against its sums
 };
 
 struct FleetSpec {

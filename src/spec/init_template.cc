@@ -77,9 +77,11 @@ providers:
   #   nebula_material: userdata         # userdata (embedded) | secretsmanager (fetched at boot)
   #   dns_name: ""                      # a name you point at the lighthouse's Elastic IP
   #   nebula_version: 1.9.5             # slackhq/nebula release, checked against its SHASUM
-  #   agent_url: ""                     # where nodes fetch carrierarr-agent; {arch} = x86_64|arm64
-  #   agent_sha256: ""                  # the agent's sha256sum, checked before it runs
+  #   agent_url: ""                     # https URL of carrierarr-agent; {arch} = x86_64|arm64
+  #   agent_sha256: ""                  # its sha256sum: required with agent_url, checked at boot
+  #   mirror: ""                        # https base for Nebula/k3s releases; "" = github.com
   #   k3s: true                         # lighthouse runs the k3s server, workers join (mesh)
+  #   k3s_version: v1.31.4+k3s1         # k3s release, checked against its sha256sum file
 )";
 }
 

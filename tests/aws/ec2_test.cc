@@ -185,8 +185,10 @@ const char kInstance[] =
     "<value>instance/gpu-1</value></item></tagSet></item>";
 
 TEST_F(Ec2Test, RunInstanceWithEverySafeDefault) {
-  api.Answer(Ec2Xml("RunInstances", "<reservationId>r-1</reservationId><instancesSet>" +
-                                        std::string(kInstance) + "</instancesSet>"));
+  api.Answer(Ec2Xml("RunInstances",
+                    "<reservationId>r-1</reservationId><ownerId>111122223333</ownerId>"
+                    "<instancesSet>" +
+                        std::string(kInstance) + "</instancesSet>"));
   auto i = ec2.RunInstance({.image_id = "ami-new",
                             .instance_type = "g4dn.xlarge",
                             .key_name = "k",
@@ -200,12 +202,14 @@ TEST_F(Ec2Test, RunInstanceWithEverySafeDefault) {
   ASSERT_TRUE(i.ok()) << i.status().ToString();
   EXPECT_EQ(i->id, "i-0f1e");
   EXPECT_EQ(i->state, "pending");
+  EXPECT_EQ(i->owner_id, "111122223333") << "the account, for the instance's ARN";
   EXPECT_EQ(i->TagValue("carrierarr:resource"), "instance/gpu-1");
   EXPECT_EQ(Body(),
             "Action=RunInstances&Version=2016-11-15&ImageId=ami-new&InstanceType=g4dn.xlarge&"
             "MinCount=1&MaxCount=1&KeyName=k&SecurityGroupId.1=sg-0abc&UserData="
             "I2Nsb3VkLWNvbmZpZwo%3D&ClientToken=tok-1&IamInstanceProfile.Name=node&"
             "MetadataOptions.HttpTokens=required&MetadataOptions.HttpEndpoint=enabled&"
+            "MetadataOptions.HttpPutResponseHopLimit=1&"
             "BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda&BlockDeviceMapping.1.Ebs.VolumeSize="
             "100&BlockDeviceMapping.1.Ebs.VolumeType=gp3&BlockDeviceMapping.1.Ebs.Encrypted=true&"
             "BlockDeviceMapping.1.Ebs.DeleteOnTermination=true&InstanceMarketOptions.MarketType="

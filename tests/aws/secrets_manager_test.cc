@@ -52,6 +52,14 @@ TEST(SecretsManagerTest, EveryActionsRequestAndAnswer) {
   EXPECT_EQ(api.target, "secretsmanager.PutSecretValue");
   EXPECT_EQ(api.body, JsonDoc::parse(R"({"SecretId":"n","SecretString":"v2"})"));
 
+  api.answers.push_back(std::string(R"({"ARN":"a","Name":"n"})"));
+  ASSERT_TRUE(sm.PutResourcePolicy("n", R"({"Version":"2012-10-17","Statement":[]})").ok());
+  EXPECT_EQ(api.target, "secretsmanager.PutResourcePolicy");
+  EXPECT_EQ(
+      api.body,
+      JsonDoc::parse(
+          R"({"SecretId":"n","ResourcePolicy":"{\"Version\":\"2012-10-17\",\"Statement\":[]}"})"));
+
   api.answers.push_back(std::string(R"({"ARN":"a","Name":"n","SecretString":"s3cret"})"));
   EXPECT_EQ(*sm.GetSecretValue("n"), "s3cret");
   EXPECT_EQ(api.target, "secretsmanager.GetSecretValue");

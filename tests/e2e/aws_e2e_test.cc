@@ -185,6 +185,7 @@ TEST_F(AwsE2eTest, UpMakesEverythingSafelyAndDownRemovesIt) {
   for (const auto& i : instances) {
     SCOPED_TRACE(i.id);
     EXPECT_EQ(i.http_tokens, "required");
+    EXPECT_EQ(i.http_put_response_hop_limit, 1) << "a pod (one hop further) must not reach IMDS";
     EXPECT_TRUE(i.root_encrypted);
     EXPECT_EQ(i.TagValue("carrierarr:fleet"), name_);
     EXPECT_THAT(i.user_data, HasSubstr("#cloud-config"));
@@ -243,6 +244,10 @@ TEST_F(AwsE2eTest, SecretsManagerKeepsCertificatesOutOfUserdata) {
     EXPECT_EQ(Count(i.user_data, "BEGIN NEBULA"), 0) << i.id;
     EXPECT_THAT(i.user_data, HasSubstr("secretsmanager"));
     EXPECT_EQ(i.iam_instance_profile, "carrierarr-node");
+    // The node's secret opens to this instance alone.
+    const std::string secret = "carrierarr/" + name_ + "/" + i.TagValue("carrierarr:node");
+    EXPECT_THAT(fake_->SecretPolicy(secret), HasSubstr("\"ArnNotEquals\""));
+    EXPECT_THAT(fake_->SecretPolicy(secret), HasSubstr(":instance/" + i.id + "\""));
   }
   RunResult down = Carrierarr({"down"});
   ASSERT_EQ(down.exit_code, 0) << Describe(down);

@@ -107,7 +107,7 @@ TEST(AwsProviderTest, PlansEveryAwsResourceWithoutCallingAws) {
   std::set<std::string> ids;
   for (const auto& [id, r] : by_id) ids.insert(id);
   EXPECT_THAT(ids, IsSupersetOf({"aws-sg", "aws-key", "aws-image/x86_64", "aws-image/arm64",
-                                 "aws-quota/gpu", "aws-quota/arm", "k3s-token",
+                                 "aws-quota/gpu", "aws-quota/arm", "k3s-token", "k3s-agent-token",
                                  "instance/lighthouse", "instance/gpu-1", "instance/gpu-2",
                                  "instance/arm-1", "eip/lighthouse", "eip-association/lighthouse",
                                  // the homelab and the local pool stay namespaces
@@ -134,7 +134,11 @@ TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   EXPECT_TRUE(Deps(by_id.at("eip/lighthouse")).empty());
   EXPECT_THAT(Deps(by_id.at("instance/gpu-1")),
               IsSupersetOf({"cert/gpu-1", "config/gpu-1", "aws-sg", "aws-key", "aws-image/x86_64",
-                            "aws-quota/gpu", "k3s-token", "enrollment-key"}));
+                            "aws-quota/gpu", "k3s-agent-token", "enrollment-key"}));
+  // The k3s server token goes to the server alone; workers get the agent token.
+  EXPECT_THAT(Deps(by_id.at("instance/gpu-1")), Not(Contains("k3s-token")));
+  EXPECT_THAT(Deps(by_id.at("instance/lighthouse")),
+              IsSupersetOf({"k3s-token", "k3s-agent-token"}));
   EXPECT_THAT(Deps(by_id.at("instance/arm-1")), Contains("aws-image/arm64"));
   // Workers do not wait for the lighthouse's instance: Nebula keeps trying its address.
   EXPECT_THAT(Deps(by_id.at("instance/gpu-1")), Not(Contains("instance/lighthouse")));
@@ -144,7 +148,8 @@ TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   for (const char* shared : {"aws-sg", "aws-key", "aws-image/x86_64", "aws-quota/gpu"})
     EXPECT_TRUE(Deps(by_id.at(shared)).empty()) << shared;
 
-  EXPECT_THAT(by_id.at("instance/gpu-1")->summary(), HasSubstr("100 GB encrypted, IMDSv2"));
+  EXPECT_THAT(by_id.at("instance/gpu-1")->summary(),
+              HasSubstr("100 GB encrypted, IMDSv2 (hop limit 1)"));
   EXPECT_THAT(by_id.at("instance/lighthouse")->summary(), HasSubstr("30 GB"));
   EXPECT_THAT(by_id.at("instance/lighthouse")->summary(), HasSubstr("k3s server"));
   EXPECT_THAT(by_id.at("instance/arm-1")->summary(), HasSubstr("spot t4g.medium"));

@@ -23,12 +23,16 @@
 #include <thread>
 #include <vector>
 
+#include "aws/client.h"
+#include "aws/credentials.h"
 #include "aws/http.h"
+#include "aws/secrets_manager.h"
 #include "core/file_util.h"
 #include "core/time_source.h"
 #include "mesh/address_plan.h"
 #include "providers/aws/aws_provider.h"
 #include "providers/aws/resources.h"
+#include "providers/aws/secret_policy.h"
 #include "providers/aws/session.h"
 #include "provision/engine.h"
 #include "provision/file_resources.h"
@@ -40,6 +44,7 @@
 namespace carrierarr {
 namespace {
 
+using aws_provider::Connected;
 using aws_provider::SessionDeps;
 using aws_provider::SessionFactory;
 using aws_provider::Target;
@@ -47,6 +52,7 @@ using ::carrierarr::testing::FakeAws;
 using ::carrierarr::testing::ScratchDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 using Json = nlohmann::json;
 
@@ -263,6 +269,150 @@ TEST_F(AwsResourcesTest, EveryResourceIsCreatedFoundAgainAndDeleted) {
   }
   EXPECT_THAT(fake_->Live(fleet.name), IsEmpty());
   EXPECT_NE(::access((paths_.AwsDir() + "/carrierarr-" + fleet.name + ".pem").c_str(), F_OK), 0);
+}
+
+// A hardened first boot: IMDS one hop away (no pod reaches it), the k3s server token on the
+// server alone, and with Secrets Manager every secret in the node's secret, which only that
+// node's instance can read: the fake evaluates the secret's policy for a caller signing with an
+// instance's role credentials, as IMDS hands them out.
+TEST_F(AwsResourcesTest, EachNodeReadsOnlyItsOwnSecretAndNoPodReachesImds) {
+  StartFake();
+  spec::FleetSpec fleet = Fleet(2);
+  fleet.aws.nebula_material = spec::NebulaMaterial::kSecretsManager;
+  fleet.aws.iam_instance_profile = "carrierarr-node";
+  fleet.aws.agent_url = "https://downloads.example.org/carrierarr-agent-{arch}";
+  fleet.aws.agent_sha256 = std::string(64, 'a');
+  auto provider = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  const provision::ResourceList resources = Resources(fleet, *provider);
+  const provision::KindRegistry kinds = Kinds(*provider);
+  provision::ApplyResult up = Up(resources, kinds);
+  ASSERT_TRUE(up.status.ok()) << up.status.ToString();
+
+  std::map<std::string, FakeAws::Instance> by_node;
+  for (const auto& i : fake_->Instances(fleet.name)) by_node[i.TagValue("carrierarr:node")] = i;
+  ASSERT_EQ(by_node.size(), 3u);
+  const std::string server_token = ReadFile(paths_.AwsDir() + "/k3s-token").value();
+  const std::string agent_token = ReadFile(paths_.AwsDir() + "/k3s-agent-token").value();
+  ASSERT_NE(server_token, agent_token);
+  for (const auto& [node, i] : by_node) {
+    SCOPED_TRACE(node);
+    EXPECT_EQ(i.http_tokens, "required");
+    EXPECT_EQ(i.http_put_response_hop_limit, 1) << "a pod is one hop further: no IMDS for it";
+    // The userdata carries no secret at all: no key, no enrollment token, no k3s token.
+    EXPECT_THAT(i.user_data, Not(HasSubstr("BEGIN NEBULA")));
+    EXPECT_THAT(i.user_data, Not(HasSubstr("token-for-")));
+    EXPECT_THAT(i.user_data, Not(HasSubstr(server_token.substr(0, 64))));
+    EXPECT_THAT(i.user_data, Not(HasSubstr(agent_token.substr(0, 64))));
+    // The secret holds them: the agent token everywhere, the server token on the server only.
+    const Json secret =
+        Json::parse(fake_->SecretValue(aws_provider::SecretName(fleet.name, node)), nullptr, false);
+    ASSERT_TRUE(secret.is_object());
+    EXPECT_EQ(secret.value("carrierarr_agent_token", ""), "token-for-" + node);
+    EXPECT_EQ(secret.value("k3s_agent_token", ""), agent_token.substr(0, 64));
+    EXPECT_EQ(secret.contains("k3s_token"), node == "lighthouse");
+    if (node == "lighthouse") {
+      EXPECT_EQ(secret.value("k3s_token", ""), server_token.substr(0, 64));
+    }
+    // Its policy names this instance and nobody else.
+    EXPECT_EQ(
+        Json::parse(fake_->SecretPolicy(aws_provider::SecretName(fleet.name, node)), nullptr,
+                    false),
+        aws_provider::NodeSecretPolicy("arn:aws:ec2:us-east-1:123456789012:instance/" + i.id));
+  }
+
+  // Each instance's role reads its own secret, and is refused every other node's.
+  for (const auto& [node, i] : by_node) {
+    auto role = fake_->InstanceRoleCredentials(i.id);
+    ASSERT_TRUE(role.ok()) << role.status().ToString();
+    auto transport = aws::MakeCurlTransport();
+    ASSERT_TRUE(transport.ok()) << transport.status().ToString();
+    aws::StaticCredentials creds({.access_key_id = role->access_key_id,
+                                  .secret_access_key = role->secret_access_key,
+                                  .session_token = role->session_token});
+    aws::AwsClient client({.region = "us-east-1",
+                           .endpoint_url = fake_->endpoint(),
+                           .max_attempts = 1,
+                           .time = &time_},
+                          transport->get(), &creds);
+    aws::SecretsManager secrets(&client);
+    for (const auto& [other, unused] : by_node) {
+      SCOPED_TRACE(node + " reads " + other + "'s secret");
+      auto value = secrets.GetSecretValue(aws_provider::SecretName(fleet.name, other));
+      if (other == node) {
+        ASSERT_TRUE(value.ok()) << value.status().ToString();
+        EXPECT_THAT(*value, HasSubstr("\"carrierarr_agent_token\":\"token-for-" + node));
+      } else {
+        ASSERT_FALSE(value.ok()) << "read another node's key and tokens";
+        EXPECT_EQ(value.status().code(), StatusCode::kPermissionDenied);
+        EXPECT_THAT(value.status().message(), HasSubstr("AccessDeniedException"));
+      }
+    }
+  }
+  // The operator's own keys read none of them either: only the node needs its secret.
+  auto operator_session =
+      Connected(*std::make_shared<SessionFactory>(Deps()), Target{.region = "us-east-1"});
+  ASSERT_TRUE(operator_session.ok()) << operator_session.status().ToString();
+  EXPECT_FALSE((*operator_session)
+                   ->secrets()
+                   .GetSecretValue(aws_provider::SecretName(fleet.name, "gpu-1"))
+                   .ok());
+
+  provision::ApplyResult down = Down(kinds);
+  ASSERT_TRUE(down.status.ok()) << down.status.ToString();
+  EXPECT_THAT(fake_->Live(fleet.name), IsEmpty());
+}
+
+// Until its instance exists a node's secret is sealed, and it holds no material yet.
+TEST_F(AwsResourcesTest, ASecretIsSealedUntilItsInstanceIsLaunched) {
+  StartFake();
+  spec::FleetSpec fleet = Fleet(1);
+  fleet.aws.nebula_material = spec::NebulaMaterial::kSecretsManager;
+  fleet.aws.iam_instance_profile = "carrierarr-node";
+  auto provider = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  for (const auto& r : Resources(fleet, *provider)) {
+    if (r->kind() != "aws-secret") continue;
+    ASSERT_TRUE(r->Create().ok()) << r->id();
+  }
+  const std::string name = aws_provider::SecretName(fleet.name, "gpu-1");
+  EXPECT_EQ(Json::parse(fake_->SecretPolicy(name), nullptr, false),
+            aws_provider::SealedSecretPolicy());
+  EXPECT_THAT(fake_->SecretValue(name), Not(HasSubstr("BEGIN NEBULA")));
+}
+
+// A run killed between an instance's launch and its secret's policy: the next run adopts the
+// instance and opens the secret to it (and to it alone), launching nothing.
+TEST_F(AwsResourcesTest, AnAdoptedInstanceStillGetsItsSecretOpened) {
+  StartFake();
+  spec::FleetSpec fleet = Fleet(1);
+  fleet.aws.nebula_material = spec::NebulaMaterial::kSecretsManager;
+  fleet.aws.iam_instance_profile = "carrierarr-node";
+  auto first = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  for (const auto& r : Resources(fleet, *first)) ASSERT_TRUE(r->Create().ok()) << r->id();
+  // As if the run had died before the policy: sealed again.
+  const std::string name = aws_provider::SecretName(fleet.name, "gpu-1");
+  auto session =
+      Connected(*std::make_shared<SessionFactory>(Deps()), Target{.region = "us-east-1"});
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ASSERT_TRUE((*session)
+                  ->secrets()
+                  .PutResourcePolicy(name, aws_provider::SealedSecretPolicy().dump())
+                  .ok());
+  const int launches = Calls("RunInstances");
+
+  auto second = aws_provider::MakeAwsProviderWith(std::make_shared<SessionFactory>(Deps()));
+  for (const auto& r : Resources(fleet, *second)) {
+    if (r->kind() != "aws-instance") continue;
+    auto created = r->Create();
+    ASSERT_TRUE(created.ok()) << r->id() << ": " << created.status().ToString();
+  }
+  EXPECT_EQ(Calls("RunInstances"), launches);
+  std::string gpu_instance;
+  for (const auto& i : fake_->Instances(fleet.name))
+    if (i.TagValue("carrierarr:node") == "gpu-1") gpu_instance = i.id;
+  ASSERT_FALSE(gpu_instance.empty());
+  EXPECT_EQ(Json::parse(fake_->SecretPolicy(name), nullptr, false),
+            aws_provider::NodeSecretPolicy("arn:aws:ec2:us-east-1:123456789012:instance/" +
+                                           gpu_instance));
 }
 
 // A run killed after it made everything but before it recorded anything: the next run (a new

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -25,6 +26,7 @@
 #include "core/subprocess.h"
 #include "pki/authority.h"
 #include "providers/aws/userdata.h"
+#include "testing/tools.h"
 
 namespace carrierarr::aws_provider {
 namespace {
@@ -37,6 +39,9 @@ constexpr char kBootstrap[] = "/usr/local/lib/carrierarr/bootstrap.sh";
 constexpr char kSplitSecret[] = "/usr/local/lib/carrierarr/split-secret.py";
 constexpr char kToken[] = "/etc/carrierarr/agent.token";
 constexpr char kK3sConfig[] = "/etc/rancher/k3s/config.yaml";
+constexpr char kK3sUnit[] = "/etc/systemd/system/k3s.service";
+constexpr char kK3sServerToken[] = "/etc/rancher/k3s/server-token";
+constexpr char kK3sAgentToken[] = "/etc/rancher/k3s/agent-token";
 constexpr char kAgentUnit[] = "/etc/systemd/system/carrierarr-agent.service";
 constexpr char kNebulaUnit[] = "/etc/systemd/system/nebula.service";
 
@@ -99,7 +104,9 @@ UserdataParams Lighthouse() {
   p.agent_token = "cet_5d41402abc4b2a76b9719d911017c592aabbccddeeff00112233445566778899";
   p.control_plane = "10.42.1.1:50051";
   p.k3s_server = true;
+  p.k3s_version = "v1.31.4+k3s1";
   p.k3s_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  p.k3s_agent_token = "a9b8c7d6e5f40312a9b8c7d6e5f40312a9b8c7d6e5f40312a9b8c7d6e5f40312";
   return p;
 }
 
@@ -118,6 +125,7 @@ UserdataParams GpuWorker() {
   p.agent_url = "https://downloads.example.org/carrierarr-agent-arm64?X-Amz-Signature=abc123";
   p.k3s_server = false;
   p.k3s_server_ip = "10.42.0.1";
+  p.k3s_token.clear();  // the server's: never on an agent
   return p;
 }
 
@@ -205,24 +213,27 @@ TEST(RenderUserdataTest, LighthouseCarriesItsNebulaMaterialVerbatimWithPrivateMo
   EXPECT_EQ(Count(*ud, "BEGIN NEBULA"), 3) << *ud;
 
   auto files = Files(*ud);
-  EXPECT_EQ(Paths(files),
-            (std::set<std::string>{"/etc/nebula/ca.crt", "/etc/nebula/host.crt",
-                                   "/etc/nebula/host.key", "/etc/nebula/config.yml", kNebulaUnit,
-                                   kToken, kAgentUnit, kK3sConfig, kBootstrap}));
+  EXPECT_EQ(Paths(files), (std::set<std::string>{
+                              "/etc/nebula/ca.crt", "/etc/nebula/host.crt", "/etc/nebula/host.key",
+                              "/etc/nebula/config.yml", kNebulaUnit, kToken, kAgentUnit, kK3sConfig,
+                              kK3sUnit, kK3sServerToken, kK3sAgentToken, kBootstrap}));
   // Byte for byte what was given, readable by root alone.
   const std::map<std::string, std::string> secret_files = {
       {"/etc/nebula/ca.crt", p.ca_crt},
       {"/etc/nebula/host.crt", p.host_crt},
       {"/etc/nebula/host.key", p.host_key},
       {"/etc/nebula/config.yml", p.nebula_config},
-      {kToken, p.agent_token + "\n"}};
+      {kToken, p.agent_token + "\n"},
+      {kK3sServerToken, p.k3s_token + "\n"},
+      {kK3sAgentToken, p.k3s_agent_token + "\n"}};
   for (const auto& [path, content] : secret_files) {
     SCOPED_TRACE(path);
     EXPECT_EQ(files[path].content, content);
     EXPECT_EQ(files[path].permissions, "0600");
     EXPECT_EQ(files[path].owner, "root:root");
   }
-  EXPECT_EQ(files[kK3sConfig].permissions, "0600") << "it holds the k3s join token";
+  EXPECT_EQ(files[kK3sConfig].permissions, "0600");
+  EXPECT_EQ(files[kK3sUnit].permissions, "0644");
   EXPECT_EQ(files[kBootstrap].permissions, "0700");
   EXPECT_EQ(files[kNebulaUnit].permissions, "0644");
   EXPECT_EQ(files[kAgentUnit].permissions, "0644");
@@ -240,13 +251,18 @@ TEST(RenderUserdataTest, LighthouseRunsTheK3sServerOnItsMeshAddress) {
   ASSERT_TRUE(k3s["tls-san"].IsSequence());
   EXPECT_EQ(k3s["tls-san"].as<std::vector<std::string>>(), std::vector<std::string>{"10.42.0.1"});
   EXPECT_EQ(k3s["flannel-iface"].as<std::string>(), "nebula1");
-  EXPECT_EQ(k3s["token"].as<std::string>(), p.k3s_token);
+  // The server keeps its own token and admits agents with the agent token (k3s --agent-token).
+  EXPECT_EQ(k3s["token-file"].as<std::string>(), kK3sServerToken);
+  EXPECT_EQ(k3s["agent-token-file"].as<std::string>(), kK3sAgentToken);
+  EXPECT_FALSE(k3s["token"].IsDefined()) << "no secret in the config itself";
   EXPECT_EQ(k3s["node-name"].as<std::string>(), "lighthouse");
   EXPECT_FALSE(k3s["server"].IsDefined()) << "the server joins nobody";
+  EXPECT_THAT(ExecStart((*files)[kK3sUnit].content), ElementsAre("/usr/local/bin/k3s", "server"));
+  EXPECT_THAT((*files)[kK3sUnit].content, HasSubstr("\nType=notify\n"));
   const std::string& boot = (*files)[kBootstrap].content;
   EXPECT_THAT(boot, HasSubstr("readonly K3S_ROLE='server'\n"));
-  EXPECT_THAT(boot, HasSubstr("https://get.k3s.io"));
-  EXPECT_THAT(boot, HasSubstr("INSTALL_K3S_EXEC=\"${K3S_ROLE}\""));
+  EXPECT_THAT(boot, HasSubstr("readonly K3S_VERSION='v1.31.4+k3s1'\n"));
+  EXPECT_THAT(boot, Not(HasSubstr("get.k3s.io"))) << "no unpinned, unchecked installer";
   EXPECT_THAT(boot, HasSubstr("readonly NEBULA_ARCH='amd64'\n"));
 }
 
@@ -260,7 +276,14 @@ TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   EXPECT_EQ(k3s["server"].as<std::string>(), "https://10.42.0.1:6443");
   EXPECT_EQ(k3s["node-ip"].as<std::string>(), "10.42.2.1");
   EXPECT_EQ(k3s["flannel-iface"].as<std::string>(), "nebula1");
-  EXPECT_EQ(k3s["token"].as<std::string>(), p.k3s_token);
+  EXPECT_EQ(k3s["token-file"].as<std::string>(), kK3sAgentToken);
+  EXPECT_FALSE(k3s["agent-token-file"].IsDefined());
+  EXPECT_EQ(files[kK3sAgentToken].content, p.k3s_agent_token + "\n");
+  EXPECT_EQ(files.count(kK3sServerToken), 0u);
+  // Nowhere in an agent's userdata is the server's token (shared by nobody but the server).
+  EXPECT_THAT(*ud, Not(HasSubstr(Lighthouse().k3s_token)));
+  EXPECT_THAT(ExecStart(files[kK3sUnit].content), ElementsAre("/usr/local/bin/k3s", "agent"));
+  EXPECT_THAT(files[kK3sUnit].content, HasSubstr("\nType=exec\n")) << "the agent sends no notify";
   EXPECT_FALSE(k3s["advertise-address"].IsDefined());
   EXPECT_FALSE(k3s["tls-san"].IsDefined());
   const std::string& boot = files[kBootstrap].content;
@@ -268,8 +291,9 @@ TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   EXPECT_THAT(boot, HasSubstr("readonly NEBULA_ARCH='arm64'\n"));
   EXPECT_THAT(boot, HasSubstr("nebula-linux-${NEBULA_ARCH}.tar.gz"));
   EXPECT_THAT(boot, HasSubstr("SHASUM256.txt"));
-  EXPECT_THAT(boot,
-              HasSubstr("https://github.com/slackhq/nebula/releases/download/v${NEBULA_VERSION}"));
+  EXPECT_THAT(boot, HasSubstr("readonly RELEASES='https://github.com'\n"));
+  EXPECT_THAT(
+      boot, HasSubstr("base=\"${RELEASES}/slackhq/nebula/releases/download/v${NEBULA_VERSION}\""));
   EXPECT_THAT(boot, HasSubstr("readonly NEBULA_VERSION='1.9.5'\n"));
 }
 
@@ -325,12 +349,14 @@ TEST(RenderUserdataTest, BootstrapVerifiesWhatItInstallsAndLogsFailures) {
   EXPECT_THAT(boot, HasSubstr("readonly MESH_IP='10.42.2.1'\n"));
   EXPECT_THAT(boot, HasSubstr("readonly AGENT_URL='" + p.agent_url + "'\n"));
 
-  // Without a digest the agent is still installed, and the log says it was not verified.
+  // Every download is https only.
+  EXPECT_EQ(Count(boot, "curl -fsSL --proto '=https'"), Count(boot, "curl "));
+
+  // Without a digest there is no agent at all.
   p.agent_sha256.clear();
-  auto unverified = RenderFiles(p);
-  ASSERT_TRUE(unverified.ok()) << unverified.status().ToString();
-  EXPECT_THAT((*unverified)[kBootstrap].content, HasSubstr("readonly AGENT_SHA256=''\n"));
-  EXPECT_THAT((*unverified)[kBootstrap].content, HasSubstr("was NOT verified"));
+  auto unverified = RenderUserdata(p);
+  ASSERT_FALSE(unverified.ok());
+  EXPECT_THAT(unverified.status().message(), HasSubstr("needs its sha256 (agent_sha256)"));
 
   // An uppercase digest is compared as sha256sum prints it.
   p.agent_sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
@@ -342,16 +368,65 @@ TEST(RenderUserdataTest, BootstrapVerifiesWhatItInstallsAndLogsFailures) {
                 "c15b0f00a08'\n"));
 }
 
+TEST(RenderUserdataTest, NebulaAndK3sComeFromTheMirrorWhenOneIsNamed) {
+  UserdataParams p = GpuWorker();
+  auto direct = RenderFiles(p);
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  EXPECT_THAT((*direct)[kBootstrap].content, HasSubstr("readonly RELEASES='https://github.com'\n"));
+  p.mirror = "https://mirror.example.org/github";
+  auto mirrored = RenderFiles(p);
+  ASSERT_TRUE(mirrored.ok()) << mirrored.status().ToString();
+  const std::string& boot = (*mirrored)[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly RELEASES='https://mirror.example.org/github'\n"));
+  EXPECT_THAT(boot, Not(HasSubstr("github.com")));
+  // Both releases in GitHub's layout under it, each checked against its own sums file.
+  EXPECT_THAT(boot, HasSubstr("base=\"${RELEASES}/slackhq/nebula/releases/download/v"));
+  EXPECT_THAT(boot, HasSubstr("base=\"${RELEASES}/k3s-io/k3s/releases/download/"));
+  EXPECT_THAT(boot, HasSubstr("fetch_release \"${base}\" \"${tarball}\" SHASUM256.txt\n"));
+  EXPECT_THAT(
+      boot,
+      HasSubstr("fetch_release \"${base}\" \"${binary}\" \"sha256sum-${NEBULA_ARCH}.txt\"\n"));
+  EXPECT_THAT(boot, HasSubstr("does not match the sha256 in the release's ${sums}"));
+}
+
+// Every shape of node: server and agent, material embedded or in Secrets Manager.
+std::vector<UserdataParams> EveryShape() {
+  return {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())};
+}
+
+std::string ShapeName(const UserdataParams& p) {
+  return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager");
+}
+
+// `argv` with a scratch file holding `text` as its last argument.
+Result<RunResult> RunOnFile(const std::string& text, std::vector<std::string> argv) {
+  TempDir dir;
+  const std::string path = dir.path() + "/file";
+  CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(path, text, 0700));
+  argv.push_back(path);
+  return carrierarr::Run(argv);
+}
+
+// cloud-init's own schema check, as the node's cloud-init will read the document.
+TEST(RenderUserdataTest, CloudInitAcceptsTheDocument) {
+  if (::carrierarr::testing::RequireProgram("cloud-init", "cloud-init").empty()) return;
+  for (const UserdataParams& p : EveryShape()) {
+    SCOPED_TRACE(ShapeName(p));
+    auto ud = RenderUserdata(p);
+    ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+    auto run = RunOnFile(*ud, {"cloud-init", "schema", "--config-file"});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->exit_code, 0) << run->out << run->err;
+    EXPECT_THAT(run->out, HasSubstr("Valid cloud-config")) << run->err;
+  }
+}
+
 TEST(RenderUserdataTest, BootstrapScriptIsValidBash) {
-  for (const UserdataParams& p :
-       {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())}) {
-    SCOPED_TRACE(p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager"));
+  for (const UserdataParams& p : EveryShape()) {
+    SCOPED_TRACE(ShapeName(p));
     auto files = RenderFiles(p);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
-    TempDir dir;
-    const std::string script = dir.path() + "/bootstrap.sh";
-    ASSERT_TRUE(WriteFileAtomic(script, (*files)[kBootstrap].content, 0700).ok());
-    auto run = carrierarr::Run({"bash", "-n", script});
+    auto run = RunOnFile((*files)[kBootstrap].content, {"bash", "-n"});
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->exit_code, 0) << run->err;
   }
@@ -363,7 +438,7 @@ TEST(RenderUserdataTest, WithoutAnAgentOrK3sThoseFilesStayOut) {
   p.agent_sha256.clear();
   p.agent_token.clear();
   p.control_plane.clear();
-  p.k3s_token.clear();
+  p.k3s_agent_token.clear();
   auto files = RenderFiles(p);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   EXPECT_EQ(Paths(*files), (std::set<std::string>{"/etc/nebula/ca.crt", "/etc/nebula/host.crt",
@@ -387,6 +462,18 @@ TEST(RenderUserdataTest, SecretsManagerModeCarriesNoKeyMaterial) {
   auto files = Files(*ud);
   EXPECT_EQ(files.count("/etc/nebula/host.key"), 0u);
   EXPECT_EQ(files.count("/etc/nebula/ca.crt"), 0u);
+  // Nor any token: the enrollment token and the k3s token travel in the node's secret too, so
+  // whoever reads the userdata (DescribeInstanceAttribute, a process on the node) gets none.
+  EXPECT_EQ(Paths(files), (std::set<std::string>{kSplitSecret, kNebulaUnit, kAgentUnit, kK3sConfig,
+                                                 kK3sUnit, kBootstrap}));
+  EXPECT_THAT(*ud, Not(HasSubstr(p.agent_token)));
+  EXPECT_THAT(*ud, Not(HasSubstr(p.k3s_agent_token)));
+  const UserdataParams server = InSecretsManager(Lighthouse());
+  auto server_ud = RenderUserdata(server);
+  ASSERT_TRUE(server_ud.ok()) << server_ud.status().ToString();
+  EXPECT_THAT(*server_ud, Not(HasSubstr(server.k3s_token)));
+  EXPECT_THAT(*server_ud, Not(HasSubstr(server.k3s_agent_token)));
+  EXPECT_THAT(*server_ud, Not(HasSubstr(server.agent_token)));
   EXPECT_EQ(files[kSplitSecret].permissions, "0600");
   const std::string& boot = files[kBootstrap].content;
   EXPECT_THAT(boot, HasSubstr("readonly SECRET_ID='carrierarr/demo/gpu-1'\n"));
@@ -414,19 +501,27 @@ TEST(RenderUserdataTest, SecretsManagerNeedsTheRegionAndNoEmbeddedMaterial) {
   EXPECT_THAT(mixed.status().message(), HasSubstr("both a secret_id and embedded"));
 }
 
-TEST(NebulaSecretJsonTest, HasTheSeedsKeysPlusTheConfig) {
+TEST(NodeSecretJsonTest, HasTheSeedsKeysPlusTheConfig) {
   const UserdataParams p = GpuWorker();
-  const auto j = nlohmann::json::parse(NebulaSecretJson(p, "198.51.100.7:4242"));
+  const auto j = nlohmann::json::parse(NodeSecretJson(p, "198.51.100.7:4242"));
   std::set<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.insert(key);
   EXPECT_EQ(keys, (std::set<std::string>{"nebula_ca_crt", "nebula_node_crt", "nebula_node_key",
-                                         "nebula_ip", "lighthouse_endpoint", "nebula_config"}));
+                                         "nebula_ip", "lighthouse_endpoint", "nebula_config",
+                                         "carrierarr_agent_token", "k3s_agent_token"}))
+      << "an agent's secret holds the agent tokens, never the k3s server's";
   EXPECT_EQ(j["nebula_ca_crt"], p.ca_crt);
   EXPECT_EQ(j["nebula_node_crt"], p.host_crt);
   EXPECT_EQ(j["nebula_node_key"], p.host_key);
   EXPECT_EQ(j["nebula_ip"], "10.42.2.1");
   EXPECT_EQ(j["lighthouse_endpoint"], "198.51.100.7:4242");
   EXPECT_EQ(j["nebula_config"], p.nebula_config);
+  EXPECT_EQ(j["carrierarr_agent_token"], p.agent_token);
+  EXPECT_EQ(j["k3s_agent_token"], p.k3s_agent_token);
+  const UserdataParams server = Lighthouse();
+  const auto s = nlohmann::json::parse(NodeSecretJson(server, "198.51.100.7:4242"));
+  EXPECT_EQ(s["k3s_token"], server.k3s_token);
+  EXPECT_EQ(s["k3s_agent_token"], server.k3s_agent_token);
 }
 
 // The splitter from the userdata, run by python3 on the secret as the AWS CLI prints it
@@ -437,16 +532,17 @@ TEST(SplitSecretTest, WritesEachNebulaFileVerbatimWithModeSixHundredPython3) {
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   std::string script = (*files)[kSplitSecret].content;
   TempDir dir;
-  const std::string etc = dir.path() + "/etc/nebula";
+  const std::string root = dir.path();
+  const std::string etc = root + "/etc/nebula";
   // Point the fixed paths at the scratch directory; nothing else in the script changes.
-  for (size_t at = script.find("\"/etc/nebula"); at != std::string::npos;
-       at = script.find("\"/etc/nebula", at + etc.size())) {
-    script.replace(at + 1, 11, etc);
+  for (size_t at = script.find("\"/etc/"); at != std::string::npos;
+       at = script.find("\"/etc/", at + root.size() + 2)) {
+    script.insert(at + 1, root);
   }
   ASSERT_THAT(script, Not(HasSubstr("\"/etc/")));
   const std::string secret = dir.path() + "/secret.json";
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/split.py", script, 0600).ok());
-  ASSERT_TRUE(WriteFileAtomic(secret, NebulaSecretJson(p, "198.51.100.7:4242") + "\n", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(secret, NodeSecretJson(p, "198.51.100.7:4242") + "\n", 0600).ok());
   auto run = carrierarr::Run({"python3", dir.path() + "/split.py", secret});
   ASSERT_TRUE(run.ok()) << "python3 is needed here (Amazon Linux 2023 has it): "
                         << run.status().ToString();
@@ -462,6 +558,17 @@ TEST(SplitSecretTest, WritesEachNebulaFileVerbatimWithModeSixHundredPython3) {
     EXPECT_EQ(*got, content);
     EXPECT_EQ(ModeOf(etc + "/" + name), 0600u);
   }
+  // The node's tokens, each in its own 0600 file; the k3s server token is not in an agent's.
+  for (const auto& [path, content] :
+       {std::pair{std::string(kToken), p.agent_token + "\n"},
+        std::pair{std::string(kK3sAgentToken), p.k3s_agent_token + "\n"}}) {
+    SCOPED_TRACE(path);
+    auto got = ReadFile(root + path);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, content);
+    EXPECT_EQ(ModeOf(root + path), 0600u);
+  }
+  EXPECT_NE(::access((root + kK3sServerToken).c_str(), F_OK), 0);
 
   // A secret without the key fails and says what is missing.
   ASSERT_TRUE(WriteFileAtomic(secret, R"({"nebula_ca_crt": "x"})", 0600).ok());
@@ -538,7 +645,7 @@ TEST(RenderUserdataTest, RefusesValuesThatCouldBreakOutOfTheirPlace) {
       {"VersionWithCommand", [](UserdataParams& p) { p.nebula_version = "1.9.5;reboot"; },
        "nebula_version '1.9.5;reboot' must be a slackhq/nebula release"},
       {"UrlWithQuote", [](UserdataParams& p) { p.agent_url = "https://x.org/a'b"; },
-       "agent_url 'https://x.org/a'b' must be an http(s) URL"},
+       "agent_url 'https://x.org/a'b' must be an https URL"},
       {"UrlWithSpace", [](UserdataParams& p) { p.agent_url = "https://x.org/a b"; }, "agent_url"},
       {"UrlWithCommand", [](UserdataParams& p) { p.agent_url = "https://x.org/$(reboot)"; },
        "no quotes, spaces or '$'"},
@@ -546,6 +653,21 @@ TEST(RenderUserdataTest, RefusesValuesThatCouldBreakOutOfTheirPlace) {
        "agent_url"},
       {"UrlNotHttp", [](UserdataParams& p) { p.agent_url = "file:///etc/shadow"; }, "agent_url"},
       {"UrlBadHost", [](UserdataParams& p) { p.agent_url = "https://-x.org/a"; }, "agent_url"},
+      {"UrlPlainHttp", [](UserdataParams& p) { p.agent_url = "http://x.org/carrierarr-agent"; },
+       "agent_url 'http://x.org/carrierarr-agent' must be an https URL"},
+      {"AgentWithoutSha", [](UserdataParams& p) { p.agent_sha256.clear(); },
+       "needs its sha256 (agent_sha256)"},
+      {"MirrorPlainHttp", [](UserdataParams& p) { p.mirror = "http://mirror.example.org"; },
+       "mirror 'http://mirror.example.org' must be an https base URL"},
+      {"MirrorWithQuery", [](UserdataParams& p) { p.mirror = "https://m.example.org/?x=1"; },
+       "mirror"},
+      {"K3sUnpinned", [](UserdataParams& p) { p.k3s_version.clear(); },
+       "k3s_version (empty) must be a k3s release such as v1.31.4+k3s1"},
+      {"K3sVersionWithCommand", [](UserdataParams& p) { p.k3s_version = "v1.31.4+k3s1;id"; },
+       "k3s_version"},
+      {"K3sAgentGivenTheServerToken",
+       [](UserdataParams& p) { p.k3s_token = Lighthouse().k3s_token; },
+       "a k3s agent was given the server token"},
       {"ShaNotHex", [](UserdataParams& p) { p.agent_sha256 = std::string(64, 'g'); },
        "agent_sha256"},
       {"ControlPlaneWithFlag",
@@ -583,7 +705,13 @@ TEST(RenderUserdataTest, RefusesBadSecretsWithoutRepeatingThem) {
       {"TokenWithSpace", [](UserdataParams& p) { p.agent_token = "cet_abc def"; }, "agent_token"},
       {"TokenWithNewline",
        [](UserdataParams& p) { p.agent_token = "cet_abc\nExecStartPre=/bin/sh"; }, "agent_token"},
-      {"K3sTokenWithQuote", [](UserdataParams& p) { p.k3s_token = "abc\"\nserver: evil"; },
+      {"K3sTokenWithQuote", [](UserdataParams& p) { p.k3s_agent_token = "abc\"\nserver: evil"; },
+       "k3s_agent_token"},
+      {"K3sServerTokenWithQuote",
+       [](UserdataParams& p) {
+         p = Lighthouse();
+         p.k3s_token = "abc\"\nserver: evil";
+       },
        "k3s_token"},
   };
   for (const auto& c : cases) {

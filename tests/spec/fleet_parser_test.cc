@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -155,7 +156,7 @@ TEST(InitTemplateTest, ShowsEveryAwsKeyCommentedOut) {
   for (const std::string key :
        {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs", "ami",
         "key_type", "iam_instance_profile", "nebula_material", "dns_name", "nebula_version",
-        "agent_url", "agent_sha256", "k3s"}) {
+        "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version"}) {
     EXPECT_NE(text.find("\n  #   " + key + ": "), std::string::npos) << key;
   }
   // Commented out, the default fleet stays local and has no AWS settings.
@@ -172,7 +173,7 @@ TEST(InitTemplateTest, ShowsEveryAwsKeyCommentedOut) {
 TEST(InitTemplateTest, ParsesWithItsAwsBlockUncommented) {
   int uncommented = 0;
   const std::string text = UncommentAwsBlock(InitTemplate("demo"), &uncommented);
-  EXPECT_EQ(uncommented, 16) << "aws: and its 15 keys\n" << text;
+  EXPECT_EQ(uncommented, 18) << "aws: and its 17 keys\n" << text;
   auto fleet = ParseFleet(text, "fleet.yaml");
   ASSERT_TRUE(fleet.ok()) << fleet.status().message() << "\n" << text;
   const AwsProviderSpec defaults;
@@ -194,6 +195,8 @@ TEST(InitTemplateTest, ParsesWithItsAwsBlockUncommented) {
   EXPECT_EQ(aws.agent_url, defaults.agent_url);
   EXPECT_EQ(aws.agent_sha256, defaults.agent_sha256);
   EXPECT_EQ(aws.k3s, defaults.k3s);
+  EXPECT_EQ(aws.mirror, defaults.mirror);
+  EXPECT_EQ(aws.k3s_version, defaults.k3s_version);
   EXPECT_FALSE(fleet->UsesProvider("aws"));  // until a node says provider: aws
 
   // And with every node moved to aws, as the comments suggest.
@@ -318,7 +321,9 @@ providers:
     nebula_version: 1.10.0
     agent_url: https://example.org/dl/carrierarr-agent-{arch}?v=2&sig=a%2Fb
     agent_sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    mirror: https://mirror.example.org/github
     k3s: false
+    k3s_version: v1.30.8+k3s2
 )",
                           "fleet.yaml");
   ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
@@ -349,6 +354,41 @@ providers:
   EXPECT_EQ(aws.agent_url, "https://example.org/dl/carrierarr-agent-{arch}?v=2&sig=a%2Fb");
   EXPECT_EQ(aws.agent_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
   EXPECT_FALSE(aws.k3s);
+  EXPECT_EQ(aws.mirror, "https://mirror.example.org/github");
+  EXPECT_EQ(aws.k3s_version, "v1.30.8+k3s2");
+}
+
+// With a mirror, the agent may be a path under it (still with its digest).
+TEST(ParseFleetTest, AnAgentPathIsUnderTheMirror) {
+  auto fleet = ParseFleet(
+      "providers:\n  aws:\n    mirror: https://mirror.example.org\n    agent_url: "
+      "carrierarr/carrierarr-agent-{arch}\n    agent_sha256: " +
+          std::string(64, 'a') + "\n",
+      "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->aws.agent_url, "carrierarr/carrierarr-agent-{arch}");
+  EXPECT_EQ(fleet->aws.k3s_version, "v1.31.4+k3s1") << "pinned by default";
+}
+
+// One digest per architecture, for an agent_url with {arch} and pools of both.
+TEST(ParseFleetTest, AnAgentDigestPerArchitecture) {
+  auto fleet = ParseFleet(
+      "providers:\n  aws:\n    agent_url: https://x.org/agent-{arch}\n"
+      "    agent_sha256:\n      x86_64: " +
+          std::string(64, 'A') + "\n      arm64: " + std::string(64, 'b') + "\n",
+      "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->aws.agent_sha256, "");
+  EXPECT_EQ(fleet->aws.agent_sha256_by_arch,
+            (std::map<std::string, std::string>{{"x86_64", std::string(64, 'a')},
+                                                {"arm64", std::string(64, 'b')}}));
+  auto bad = ParseFleet(
+      "providers:\n  aws:\n    agent_url: https://x.org/a\n    agent_sha256:\n      mips: "
+      "abc\n",
+      "fleet.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("fleet.yaml:5:7: unknown key 'mips'"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(ParseFleetTest, AwsKeysDefaultToTheModel) {
@@ -650,7 +690,7 @@ const BadCase kBadCases[] = {
     {"AwsNebulaVersionEmpty", "providers:\n  aws:\n    nebula_version: \"\"\n",
      "fleet.yaml:3:21: providers.aws.nebula_version '' must be a release", "such as 1.9.5"},
     {"AwsUrlWithQuote", "providers:\n  aws:\n    agent_url: \"https://x.org/a'b\"\n",
-     "fleet.yaml:3:16: providers.aws.agent_url 'https://x.org/a'b' must be an http(s) URL",
+     "fleet.yaml:3:16: providers.aws.agent_url 'https://x.org/a'b' must be an https URL",
      "without quotes, spaces or '$'"},
     {"AwsUrlWithSpace", "providers:\n  aws:\n    agent_url: \"https://x.org/a b\"\n",
      "fleet.yaml:3:16: providers.aws.agent_url", "without quotes, spaces"},
@@ -659,7 +699,28 @@ const BadCase kBadCases[] = {
     {"AwsUrlOtherBrace", "providers:\n  aws:\n    agent_url: \"https://x.org/agent-{os}\"\n",
      "fleet.yaml:3:16: providers.aws.agent_url", "{arch}"},
     {"AwsUrlNotHttp", "providers:\n  aws:\n    agent_url: s3://bucket/agent\n",
-     "fleet.yaml:3:16: providers.aws.agent_url 's3://bucket/agent' must be an http(s) URL", ""},
+     "fleet.yaml:3:16: providers.aws.agent_url 's3://bucket/agent' must be an https URL", ""},
+    {"AwsUrlPlainHttp", "providers:\n  aws:\n    agent_url: http://x.org/carrierarr-agent\n",
+     "fleet.yaml:3:16: providers.aws.agent_url 'http://x.org/carrierarr-agent' must be an https "
+     "URL",
+     ""},
+    {"AwsUrlPathWithoutMirror", "providers:\n  aws:\n    agent_url: dl/carrierarr-agent\n",
+     "fleet.yaml:3:16: providers.aws.agent_url 'dl/carrierarr-agent' must be an https URL", ""},
+    {"AwsAgentWithoutSha",
+     "providers:\n  aws:\n    agent_url: https://x.org/carrierarr-agent-{arch}\n",
+     "fleet.yaml:3:16: providers.aws.agent_url needs agent_sha256 beside it",
+     "a node runs no program it cannot check"},
+    {"AwsAgentWithEmptySha",
+     "providers:\n  aws:\n    agent_url: https://x.org/a\n    agent_sha256: \"\"\n",
+     "fleet.yaml:4:19: providers.aws.agent_sha256 is empty but agent_url is set", "sha256sum"},
+    {"AwsMirrorPlainHttp", "providers:\n  aws:\n    mirror: http://mirror.example.org\n",
+     "fleet.yaml:3:13: providers.aws.mirror 'http://mirror.example.org' must be an https base URL",
+     ""},
+    {"AwsMirrorTrailingSlash", "providers:\n  aws:\n    mirror: https://mirror.example.org/\n",
+     "fleet.yaml:3:13: providers.aws.mirror", "no final '/'"},
+    {"AwsK3sVersionUnpinned", "providers:\n  aws:\n    k3s_version: latest\n",
+     "fleet.yaml:3:18: providers.aws.k3s_version 'latest' must be a k3s release tag",
+     "v1.31.4+k3s1"},
     {"AwsBadSha", "providers:\n  aws:\n    agent_sha256: abc\n",
      "fleet.yaml:3:19: providers.aws.agent_sha256 'abc' must be 64 hex digits", "sha256sum"},
     {"AwsK3sNotABool", "providers:\n  aws:\n    k3s: sometimes\n",

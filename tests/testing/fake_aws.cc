@@ -178,6 +178,88 @@ std::string TagSet(const Tags& tags) {
   return x + "</tagSet>";
 }
 
+// ---- resource policies ---------------------------------------------------------------------
+
+// A policy element that is a string or a list of strings, as a list ("" entries for other types).
+std::vector<std::string> Strings(const Json& j) {
+  std::vector<std::string> out;
+  if (j.is_string()) out.push_back(j.get<std::string>());
+  if (j.is_array())
+    for (const auto& v : j) out.push_back(v.is_string() ? v.get<std::string>() : "");
+  return out;
+}
+
+// `j[key]` when `j` is an object holding it, else null (no temporaries in range-for loops).
+const Json& Member(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+bool IsKnownOperator(const std::string& op) {
+  return op == "ArnEquals" || op == "ArnNotEquals" || op == "StringEquals" ||
+         op == "StringNotEquals";
+}
+
+// What PutResourcePolicy refuses: not a policy, or one this fake cannot evaluate (so a test
+// never passes on a policy that nothing checked). "" = acceptable.
+std::string PolicyProblem(const std::string& text) {
+  const Json policy = Json::parse(text, nullptr, false);
+  if (!policy.is_object()) return "the policy is not a JSON object";
+  if (policy.value("Version", "") != "2012-10-17") return "Version must be 2012-10-17";
+  const Json& statements = Member(policy, "Statement");
+  if (!statements.is_array() || statements.empty()) return "Statement must be a non-empty list";
+  for (const auto& st : statements) {
+    const std::string effect = st.value("Effect", "");
+    if (effect != "Allow" && effect != "Deny") return "Effect must be Allow or Deny";
+    if (!st.contains("Principal")) return "a statement without a Principal";
+    if (Strings(Member(st, "Action")).empty()) return "a statement without an Action";
+    const Json& conditions = Member(st, "Condition");
+    if (!conditions.is_null() && !conditions.is_object()) return "Condition must be a mapping";
+    if (conditions.is_null()) continue;
+    for (const auto& [op, keys] : conditions.items()) {
+      if (!IsKnownOperator(op)) return "condition operator " + op + " (not modelled by the fake)";
+      if (!keys.is_object()) return "condition " + op + " must map keys to values";
+    }
+  }
+  return "";
+}
+
+// True when one of the policy's Deny statements matches `action` by a caller with `context`
+// (condition key -> value; a key the request does not carry is absent).
+bool DeniedBy(const std::string& text, const std::string& action,
+              const std::map<std::string, std::string>& context) {
+  const Json policy = Json::parse(text, nullptr, false);
+  if (!policy.is_object()) return false;
+  const Json& statements = Member(policy, "Statement");
+  if (!statements.is_array()) return false;
+  for (const auto& st : statements) {
+    if (st.value("Effect", "") != "Deny") continue;
+    const Json& principal = Member(st, "Principal");
+    if (!(principal == "*" || Member(principal, "AWS") == "*")) continue;
+    bool action_matches = false;
+    for (const auto& a : Strings(Member(st, "Action")))
+      action_matches = action_matches || fnmatch(a.c_str(), action.c_str(), FNM_CASEFOLD) == 0;
+    if (!action_matches) continue;
+    bool all = true;
+    const Json& conditions = Member(st, "Condition");
+    if (!conditions.is_object()) return true;  // no condition: the Deny holds for everyone
+    for (const auto& [op, keys] : conditions.items()) {
+      for (const auto& [key, values] : keys.items()) {
+        auto have = context.find(key);
+        bool equal = false;
+        for (const auto& v : Strings(values))
+          equal = equal || (have != context.end() && have->second == v);
+        const bool negated = op.find("Not") != std::string::npos;
+        all = all && (negated ? !equal : equal);
+      }
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string FakeAws::Instance::TagValue(const std::string& key) const {
@@ -216,9 +298,14 @@ struct FakeAws::State {
     std::string name, arn, value;
     bool deleted = false;
     Tags tags;
+    std::string policy;  // PutResourcePolicy's document, "" = none
   };
-  std::map<std::string, Group> groups;  // by id
-  std::map<std::string, Key> keys;      // by name
+  struct RoleKey {
+    std::string secret_access_key, session_token, instance_id;
+  };
+  std::map<std::string, RoleKey> role_keys;  // by access key id: instances' role credentials
+  std::map<std::string, Group> groups;       // by id
+  std::map<std::string, Key> keys;           // by name
   std::vector<FakeAws::Instance> instances;
   std::map<std::string, std::string> client_tokens;  // token -> instance id
   std::map<std::string, std::string> token_params;   // token -> request fingerprint
@@ -483,9 +570,10 @@ struct FakeAws::State {
         if (token_params[token] != fingerprint)
           return Ec2Error(400, "IdempotentParameterMismatch",
                           "the client token was used with other parameters");
-        return Ec2Ok(action, "<reservationId>r-fake</reservationId><instancesSet>" +
-                                 InstanceXml(*FindInstance(client_tokens[token])) +
-                                 "</instancesSet>");
+        return Ec2Ok(action,
+                     "<reservationId>r-fake</reservationId><ownerId>123456789012</ownerId>"
+                     "<instancesSet>" +
+                         InstanceXml(*FindInstance(client_tokens[token])) + "</instancesSet>");
       }
       if (p.at("ImageId").rfind("ami-", 0) != 0)
         return Ec2Error(400, "InvalidAMIID.Malformed", "Invalid id: " + p.at("ImageId"));
@@ -505,6 +593,11 @@ struct FakeAws::State {
           need("IamInstanceProfile.Name") ? p.at("IamInstanceProfile.Name") : "";
       i.http_tokens =
           need("MetadataOptions.HttpTokens") ? p.at("MetadataOptions.HttpTokens") : "optional";
+      // The AMI's default (2 on Amazon Linux 2023) when RunInstances names none.
+      i.http_put_response_hop_limit =
+          need("MetadataOptions.HttpPutResponseHopLimit")
+              ? std::stoi(p.at("MetadataOptions.HttpPutResponseHopLimit"))
+              : 2;
       i.client_token = token;
       i.user_data = need("UserData") ? B64Decode(p.at("UserData")) : "";
       i.root_volume_gb = need("BlockDeviceMapping.1.Ebs.VolumeSize")
@@ -659,7 +752,12 @@ struct FakeAws::State {
   }
   static Reply JsonOk(const Json& j) { return {200, j.dump(), "application/x-amz-json-1.1", ""}; }
 
-  Reply Secrets(const std::string& action, const Json& in) {
+  std::string InstanceArn(const std::string& instance_id) const {
+    return "arn:aws:ec2:" + options.region + ":123456789012:instance/" + instance_id;
+  }
+
+  // `caller_instance`: the instance whose role signed the request, "" for the account's keys.
+  Reply Secrets(const std::string& action, const Json& in, const std::string& caller_instance) {
     std::string id = in.value("SecretId", in.value("Name", ""));
     auto it = secrets.find(id);
     if (action == "CreateSecret") {
@@ -670,7 +768,8 @@ struct FakeAws::State {
                "arn:aws:secretsmanager:" + options.region + ":123456789012:secret:" + id,
                in.value("SecretString", ""),
                false,
-               {}};
+               {},
+               ""};
       for (const auto& t : in.value("Tags", Json::array()))
         s.tags.emplace_back(t.value("Key", ""), t.value("Value", ""));
       secrets[id] = s;
@@ -690,8 +789,26 @@ struct FakeAws::State {
       return JsonError(400, "InvalidRequestException",
                        "You can't perform this operation on the secret because it was marked "
                        "for deletion.");
-    if (action == "GetSecretValue")
+    if (action == "GetSecretValue") {
+      std::map<std::string, std::string> context;
+      if (!caller_instance.empty()) context["ec2:SourceInstanceARN"] = InstanceArn(caller_instance);
+      if (DeniedBy(s.policy, "secretsmanager:GetSecretValue", context))
+        return JsonError(400, "AccessDeniedException",
+                         "User: " +
+                             (caller_instance.empty() ? std::string("the account")
+                                                      : InstanceArn(caller_instance)) +
+                             " is not authorized to perform: secretsmanager:GetSecretValue on "
+                             "resource: " +
+                             s.name + " with an explicit deny in a resource-based policy");
       return JsonOk({{"ARN", s.arn}, {"Name", s.name}, {"SecretString", s.value}});
+    }
+    if (action == "PutResourcePolicy") {
+      const std::string policy = in.value("ResourcePolicy", "");
+      if (std::string problem = PolicyProblem(policy); !problem.empty())
+        return JsonError(400, "MalformedPolicyDocumentException", problem);
+      s.policy = policy;
+      return JsonOk({{"ARN", s.arn}, {"Name", s.name}});
+    }
     if (action == "PutSecretValue") {
       s.value = in.value("SecretString", "");
       return JsonOk({{"ARN", s.arn}, {"Name", s.name}});
@@ -727,7 +844,9 @@ struct FakeAws::State {
   // ---- dispatch ---------------------------------------------------------------------------
 
   // Checks the SigV4 signature against the request as received; the reply for a refusal.
-  std::optional<Reply> Verify(const httplib::Request& req, const std::string& service, bool json) {
+  // `caller_instance` is set to the instance whose role credentials signed it ("" otherwise).
+  std::optional<Reply> Verify(const httplib::Request& req, const std::string& service, bool json,
+                              std::string* caller_instance) {
     auto refuse = [&](const std::string& code, const std::string& message) {
       return json ? JsonError(403, code == "AuthFailure" ? "InvalidSignatureException" : code,
                               message)
@@ -752,7 +871,22 @@ struct FakeAws::State {
       if (slash == std::string::npos) break;
       start = slash + 1;
     }
-    if (scope.size() != 5 || scope[0] != options.access_key_id)
+    aws::Credentials creds{.access_key_id = options.access_key_id,
+                           .secret_access_key = options.secret_access_key};
+    if (scope.size() == 5 && scope[0] != options.access_key_id) {
+      std::lock_guard<std::mutex> lock(mu);
+      auto role = role_keys.find(scope[0]);
+      const FakeAws::Instance* i =
+          role == role_keys.end() ? nullptr : FindInstance(role->second.instance_id);
+      // Role credentials end with their instance, and always come with their session token.
+      if (i != nullptr && i->state != "terminated" &&
+          req.get_header_value("X-Amz-Security-Token") == role->second.session_token &&
+          signed_headers.find("x-amz-security-token") != std::string::npos) {
+        creds = {.access_key_id = scope[0], .secret_access_key = role->second.secret_access_key};
+        *caller_instance = i->id;
+      }
+    }
+    if (scope.size() != 5 || scope[0] != creds.access_key_id)
       return refuse(json ? "UnrecognizedClientException" : "AuthFailure",
                     "AWS was not able to validate the provided access credentials");
     if (scope[2] != options.region || scope[3] != service)
@@ -774,8 +908,6 @@ struct FakeAws::State {
         in.headers.emplace_back(name, it->second);
       start = semi + 1;
     }
-    aws::Credentials creds{.access_key_id = options.access_key_id,
-                           .secret_access_key = options.secret_access_key};
     // The token is signed as a header like any other; it is not re-added from credentials.
     if (aws::ComputeSignature(in, creds).signature != signature)
       return refuse("AuthFailure",
@@ -803,7 +935,8 @@ struct FakeAws::State {
       ++calls;
       ++calls_by_action[action];
     }
-    if (auto refused = Verify(req, service, json)) return *refused;
+    std::string caller_instance;
+    if (auto refused = Verify(req, service, json, &caller_instance)) return *refused;
     std::lock_guard<std::mutex> lock(mu);
     if (auto f = failures.find(action); f != failures.end() && f->second.times > 0) {
       --f->second.times;
@@ -817,7 +950,7 @@ struct FakeAws::State {
     }
     Json in = Json::parse(req.body, nullptr, false);
     if (in.is_discarded()) return JsonError(400, "SerializationException", "not JSON");
-    return service == "secretsmanager" ? Secrets(action, in) : Quotas(action, in);
+    return service == "secretsmanager" ? Secrets(action, in, caller_instance) : Quotas(action, in);
   }
 };
 
@@ -920,6 +1053,35 @@ std::vector<FakeAws::Instance> FakeAws::Instances(const std::string& fleet) cons
   for (const auto& i : state_->instances)
     if (i.TagValue("carrierarr:fleet") == fleet && i.state != "terminated") out.push_back(i);
   return out;
+}
+
+Result<FakeAws::RoleCredentials> FakeAws::InstanceRoleCredentials(const std::string& instance_id) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  State& s = *state_;
+  const Instance* i = s.FindInstance(instance_id);
+  if (i == nullptr || i->state == "terminated")
+    return Status::NotFound("fake AWS: no live instance " + instance_id);
+  if (i->iam_instance_profile.empty())
+    return Status::FailedPrecondition("fake AWS: instance " + instance_id +
+                                      " has no instance profile, so IMDS hands out no credentials");
+  RoleCredentials c{.access_key_id = s.NewId("ASIAFAKEROLE", 8),
+                    .secret_access_key = "role-secret-" + instance_id,
+                    .session_token = "role-session-" + instance_id,
+                    .instance_arn = s.InstanceArn(instance_id)};
+  s.role_keys[c.access_key_id] = {c.secret_access_key, c.session_token, instance_id};
+  return c;
+}
+
+std::string FakeAws::SecretPolicy(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->secrets.find(name);
+  return it == state_->secrets.end() ? "" : it->second.policy;
+}
+
+std::string FakeAws::SecretValue(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->secrets.find(name);
+  return it == state_->secrets.end() ? "" : it->second.value;
 }
 
 std::vector<FakeAws::Rule> FakeAws::IngressRules(const std::string& fleet) const {

@@ -7,7 +7,12 @@
 // Behaviour worth knowing: a new instance is "pending" for `pending_describes` describes that
 // include it, then "running"; a terminated one is "shutting-down" for `terminating_describes`,
 // then "terminated" (and stays visible, as on AWS). RunInstances honours ClientToken. Deleting a
-// security group that a live instance uses fails with DependencyViolation.
+// security group that a live instance uses fails with DependencyViolation. A secret's resource
+// policy (PutResourcePolicy) is evaluated on GetSecretValue: its Deny statements (Principal "*",
+// conditions ArnEquals, ArnNotEquals, StringEquals, StringNotEquals on ec2:SourceInstanceARN)
+// refuse with AccessDeniedException; the caller's own IAM policy is taken to allow the read.
+// An instance launched with an instance profile gets role credentials (RoleCredentials), as
+// IMDS would hand them out: requests signed with them carry that instance's ARN.
 //
 // Thread-safe. The server runs on its own threads until Stop() or destruction.
 #ifndef CARRIERARR_TESTS_TESTING_FAKE_AWS_H_
@@ -50,12 +55,21 @@ class FakeAws {
     std::string id, type, image_id, key_name, security_group_id, subnet_id;
     std::string iam_instance_profile, http_tokens, client_token, user_data;  // decoded
     int root_volume_gb = 0;
+    int http_put_response_hop_limit = 0;  // MetadataOptions.HttpPutResponseHopLimit
     bool root_encrypted = false, spot = false;
     std::string state, public_ip, private_ip;
     std::vector<std::pair<std::string, std::string>> tags;
     int describes = 0;  // how often a describe included it since its last state change
     std::string TagValue(const std::string& key) const;
   };
+
+  // What IMDS would give `instance_id`'s role: temporary credentials (with a session token)
+  // whose requests carry ec2:SourceInstanceARN = the instance's ARN. NotFound for an unknown or
+  // terminated instance, FailedPrecondition for one without an instance profile.
+  struct RoleCredentials {
+    std::string access_key_id, secret_access_key, session_token, instance_arn;
+  };
+  Result<RoleCredentials> InstanceRoleCredentials(const std::string& instance_id);
 
   static Result<std::unique_ptr<FakeAws>> Start(Options options);
   ~FakeAws();
@@ -77,6 +91,9 @@ class FakeAws {
   std::vector<std::string> Live(const std::string& fleet) const;
   std::vector<Instance> Instances(const std::string& fleet) const;  // not terminated
   std::vector<Rule> IngressRules(const std::string& fleet) const;   // of the fleet's groups
+  // A secret's resource policy as put ("" = none) and its value; "" for an unknown secret.
+  std::string SecretPolicy(const std::string& name) const;
+  std::string SecretValue(const std::string& name) const;
 
   struct State;  // the fake account (fake_aws.cc)
 

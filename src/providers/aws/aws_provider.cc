@@ -29,6 +29,12 @@ std::string InstanceTypeOf(const spec::FleetSpec& fleet, const mesh::NodePlan& n
   return pool == nullptr ? "" : pool->instance_type;
 }
 
+// The agent's digest for `arch`: its own when fleet.yaml lists one per architecture.
+std::string AgentDigest(const spec::AwsProviderSpec& aws, const std::string& arch) {
+  auto it = aws.agent_sha256_by_arch.find(arch);
+  return it == aws.agent_sha256_by_arch.end() ? aws.agent_sha256 : it->second;
+}
+
 bool HasResource(const provision::ResourceList& out, const std::string& id) {
   for (const auto& r : out)
     if (r->id() == id) return true;
@@ -94,14 +100,26 @@ class AwsProvider final : public providers::Provider {
       if (rec != r.state.resources.end()) image_hint = rec->second.attrs.value("image_id", "");
     }
 
-    std::string k3s_token;
+    const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
+    // Two k3s secrets: the server's token (full control of the cluster) goes to the server
+    // alone; agents join with the agent token, which the server admits for agents only.
+    std::string k3s_server_token, k3s_agent_token;
     if (fleet.aws.k3s) {
-      k3s_token = r.paths.AwsDir() + "/k3s-token";
-      if (!HasResource(out, "k3s-token")) {
-        out.push_back(
-            MakeGeneratedSecretFile("k3s-token", "k3s join token, " + k3s_token, k3s_token));
+      k3s_agent_token = r.paths.AwsDir() + "/k3s-agent-token";
+      if (!HasResource(out, "k3s-agent-token")) {
+        out.push_back(MakeGeneratedSecretFile(
+            "k3s-agent-token", "k3s agent join token, " + k3s_agent_token, k3s_agent_token));
       }
-      deps.push_back("k3s-token");
+      deps.push_back("k3s-agent-token");
+      if (lighthouse) {
+        k3s_server_token = r.paths.AwsDir() + "/k3s-token";
+        if (!HasResource(out, "k3s-token")) {
+          out.push_back(MakeGeneratedSecretFile(
+              "k3s-token", "k3s server token (the server's only), " + k3s_server_token,
+              k3s_server_token));
+        }
+        deps.push_back("k3s-token");
+      }
     }
 
     const spec::PoolSpec* pool = PoolOf(fleet, r.node);
@@ -129,7 +147,6 @@ class AwsProvider final : public providers::Provider {
       deps.push_back("aws-secret/" + r.node.name);
     }
 
-    const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
     out.push_back(MakeInstance({.fleet = fleet.name,
                                 .target = target,
                                 .sessions = sessions_,
@@ -147,10 +164,13 @@ class AwsProvider final : public providers::Provider {
                                 .lighthouse_endpoint = r.lighthouse_endpoint,
                                 .nebula_version = fleet.aws.nebula_version,
                                 .agent_url = fleet.aws.agent_url,
-                                .agent_sha256 = fleet.aws.agent_sha256,
+                                .agent_sha256 = AgentDigest(fleet.aws, arch),
+                                .mirror = fleet.aws.mirror,
                                 .control_plane = providers::ControlPlaneAddress(fleet),
                                 .enrollment = r.enrollment,
-                                .k3s_token_path = k3s_token,
+                                .k3s_version = fleet.aws.k3s_version,
+                                .k3s_server_token_path = k3s_server_token,
+                                .k3s_agent_token_path = k3s_agent_token,
                                 .k3s_server = lighthouse,
                                 .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
                                 .deps = deps}));

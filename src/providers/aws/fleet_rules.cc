@@ -48,15 +48,22 @@ bool IsEndpointUrl(const std::string& s) {
   return SplitHttpUrl(s, &authority, &rest) && (rest.empty() || rest == "/");
 }
 
-// http(s)://host[:port]/path, possibly with a query; "{arch}" is the one placeholder. No quotes,
-// spaces, backslashes or '$': the URL is written into the node's bootstrap script.
-bool IsDownloadUrl(const std::string& s) {
-  std::string_view authority, rest_view;
-  if (!SplitHttpUrl(s, &authority, &rest_view)) return false;
-  std::string rest(rest_view);
-  for (size_t at = rest.find("{arch}"); at != std::string::npos; at = rest.find("{arch}"))
-    rest.replace(at, 6, "x");
-  return IsSafeUrlRest(rest);
+// "{arch}" replaced by `arch` everywhere in `s`.
+std::string WithArch(std::string s, const std::string& arch) {
+  for (size_t at = s.find("{arch}"); at != std::string::npos; at = s.find("{arch}", at))
+    s.replace(at, 6, arch);
+  return s;
+}
+
+// https://host[:port]/path, possibly with a query; "{arch}" is the one placeholder. No quotes,
+// spaces, backslashes or '$': the URL is written into the node's bootstrap script. Never plain
+// http: anyone on the path could hand the node another program.
+bool IsDownloadUrl(const std::string& s) { return IsHttpsUrl(WithArch(s, "x")); }
+
+// A path under the mirror: "carrierarr/carrierarr-agent-{arch}" (no scheme, no leading '/').
+bool IsMirrorPath(const std::string& s) {
+  return !s.empty() && s.front() != '/' && s.find("://") == std::string::npos &&
+         IsSafeUrlRest(WithArch(s, "x"));
 }
 
 // g4dn.xlarge, t3.small, u-6tb1.112xlarge: family, a dot, size.
@@ -67,12 +74,57 @@ bool IsInstanceType(const std::string& s) {
          AllOf(s, [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
 }
 
+// sha256sum prints lowercase; keep one spelling so plans compare equal.
+std::string Lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  return s;
+}
+
+// agent_sha256: one digest, or one per architecture ({x86_64: ..., arm64: ...}).
+void ParseAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                      const std::string& w, spec::AwsProviderSpec& aws) {
+  if (!m.count("agent_sha256")) return;
+  const std::string what = w + ".agent_sha256";
+  const std::string shape = "64 hex digits, as sha256sum prints them";
+  auto hex = [](const std::string& s) { return IsHex(s, 64); };
+  if (!m["agent_sha256"].IsMap()) {
+    p.Checked(
+        m["agent_sha256"], what, shape + " (or \"\" to leave it unset)",
+        [&](const std::string& s) { return s.empty() || hex(s); }, &aws.agent_sha256);
+    aws.agent_sha256 = Lowercase(aws.agent_sha256);
+    return;
+  }
+  for (auto& [arch, digest] : p.Map(m["agent_sha256"], what, {"x86_64", "arm64"})) {
+    std::string value;
+    if (p.Checked(digest, what + "." + arch, shape, hex, &value))
+      aws.agent_sha256_by_arch[arch] = Lowercase(value);
+  }
+}
+
+// An agent comes with its digest: fleet.yaml refuses an agent_url without one.
+void RequireAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                        const std::string& w, const spec::AwsProviderSpec& aws) {
+  const bool has_digest = !aws.agent_sha256.empty() || !aws.agent_sha256_by_arch.empty();
+  if (!aws.agent_url.empty() && !has_digest && !m.count("agent_sha256")) {
+    p.Error(m["agent_url"].Mark(),
+            w + ".agent_url needs agent_sha256 beside it (64 hex digits, as 'sha256sum "
+                "carrierarr-agent' prints them): a node runs no program it cannot check");
+  } else if (!aws.agent_url.empty() && !has_digest && m["agent_sha256"].IsScalar() &&
+             m["agent_sha256"].Scalar().empty()) {
+    p.Error(m["agent_sha256"].Mark(),
+            w + ".agent_sha256 is empty but agent_url is set: give the agent's sha256 (64 hex "
+                "digits, as 'sha256sum carrierarr-agent' prints them)");
+  }
+}
+
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
   auto m = p.Map(node, w,
                  {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs",
                   "ami", "key_type", "iam_instance_profile", "nebula_material", "dns_name",
-                  "nebula_version", "agent_url", "agent_sha256", "k3s"});
+                  "nebula_version", "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version"});
   // An optional string: "" means the same as leaving the key out, so the template can show
   // every key uncommented without choosing for the user.
   auto optional = [&](const std::string& key, const std::string& shape,
@@ -101,17 +153,23 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
            "an instance profile name: up to 128 letters, digits or '+=,.@_-'",
            IsInstanceProfileName, &aws.iam_instance_profile);
   optional("dns_name", "a host name such as nebula.example.org", IsHostName, &aws.dns_name);
-  optional("agent_url",
-           "an http(s) URL without quotes, spaces or '$', e.g. "
-           "https://example.org/carrierarr-agent-{arch}",
-           IsDownloadUrl, &aws.agent_url);
   optional(
-      "agent_sha256", "64 hex digits, as sha256sum prints them",
-      [](const std::string& s) { return IsHex(s, 64); }, &aws.agent_sha256);
-  // sha256sum prints lowercase; keep one spelling so plans compare equal.
-  std::transform(
-      aws.agent_sha256.begin(), aws.agent_sha256.end(), aws.agent_sha256.begin(),
-      [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+      "mirror",
+      "an https base URL with no query and no final '/', e.g. "
+      "https://mirror.example.org/github",
+      [](const std::string& s) { return IsMirrorUrl(s); }, &aws.mirror);
+  const bool has_mirror = !aws.mirror.empty();
+  optional(
+      "agent_url",
+      has_mirror ? "an https URL, or a path under the mirror, without quotes, spaces or '$', "
+                   "e.g. carrierarr/carrierarr-agent-{arch}"
+                 : "an https URL without quotes, spaces or '$', e.g. "
+                   "https://example.org/carrierarr-agent-{arch}",
+      [has_mirror](const std::string& s) {
+        return IsDownloadUrl(s) || (has_mirror && IsMirrorPath(s));
+      },
+      &aws.agent_url);
+  ParseAgentDigest(p, m, w, aws);
   if (m.count("key_type"))
     p.Checked(
         m["key_type"], w + ".key_type", "ed25519 or rsa",
@@ -120,7 +178,12 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(m["nebula_version"], w + ".nebula_version",
               "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
               &aws.nebula_version);
+  RequireAgentDigest(p, m, w, aws);
   if (m.count("k3s")) p.Bool(m["k3s"], w + ".k3s", &aws.k3s);
+  if (m.count("k3s_version"))
+    p.Checked(
+        m["k3s_version"], w + ".k3s_version", "a k3s release tag such as v1.31.4+k3s1",
+        [](const std::string& s) { return IsK3sVersion(s); }, &aws.k3s_version);
   if (m.count("nebula_material")) {
     std::string s;
     if (p.Checked(

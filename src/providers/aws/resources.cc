@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "core/file_util.h"
 #include "core/ipv4.h"
 #include "pki/crypto.h"
 #include "providers/aws/aws_provider.h"
+#include "providers/aws/secret_policy.h"
 #include "providers/aws/userdata.h"
 
 namespace carrierarr::aws_provider {
@@ -376,6 +378,10 @@ class GeneratedSecretFileResource final : public provision::Resource {
 
 // ---- per-node secret --------------------------------------------------------------------
 
+// A secret's value until its instance is launched: no material, so nothing to leak.
+constexpr char kSealedSecretValue[] =
+    R"({"carrierarr":"sealed until the node's instance is launched"})";
+
 Result<UserdataParams> MaterialFromFiles(const NodeFilesOnDisk& files) {
   UserdataParams p;
   for (auto [path, out] :
@@ -395,8 +401,8 @@ class NodeSecretResource final : public AwsResource {
   std::string id() const override { return "aws-secret/" + p_.node.name; }
   std::string kind() const override { return "aws-secret"; }
   std::string summary() const override {
-    return "secret " + SecretName(fleet_, p_.node.name) + " with " + p_.node.name +
-           "'s Nebula certificate, key and config";
+    return "secret " + SecretName(fleet_, p_.node.name) + " for " + p_.node.name +
+           "'s Nebula key and tokens, readable by its own instance only";
   }
   std::vector<std::string> deps() const override { return p_.deps; }
   std::string hash() const override {
@@ -415,22 +421,21 @@ class NodeSecretResource final : public AwsResource {
     if (!info.ok()) return info.status();
     return !info->scheduled_for_deletion;
   }
+  // Made sealed: nobody reads it until the node's instance exists. The instance's launch
+  // writes its content (the key and the tokens minted for that launch) and then names the
+  // instance in its policy.
   Result<Json> Create() override {
     auto s = Connect();
     if (!s.ok()) return s.status();
-    auto material = MaterialFromFiles(p_.files);
-    if (!material.ok()) return material.status();
-    material->mesh_ip = FormatIpv4(p_.node.mesh_ip);
-    const std::string body = NebulaSecretJson(*material, p_.lighthouse_endpoint);
     const std::string name = SecretName(fleet_, p_.node.name);
     auto created = (*s)->secrets().CreateSecret(
-        name, body, "Nebula material of carrierarr fleet " + fleet_ + " node " + p_.node.name,
+        name, kSealedSecretValue,
+        "Nebula key and tokens of carrierarr fleet " + fleet_ + " node " + p_.node.name,
         BaseTags(fleet_, id(), name));
-    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
-      CARRIERARR_RETURN_IF_ERROR((*s)->secrets().PutSecretValue(name, body));
-    } else if (!created.ok()) {
+    if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists)
       return created.status();
-    }
+    CARRIERARR_RETURN_IF_ERROR(
+        (*s)->secrets().PutResourcePolicy(name, SealedSecretPolicy().dump()));
     return attrs();
   }
 
@@ -472,18 +477,19 @@ class InstanceResource final : public AwsResource {
   std::string summary() const override {
     return std::string(p_.spot ? "spot " : "") + p_.instance_type + " instance for " +
            p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) + "), " + p_.arch + ", " +
-           std::to_string(p_.root_volume_gb) + " GB encrypted, IMDSv2" +
-           (p_.k3s_token_path.empty() ? ""
-            : p_.k3s_server           ? ", k3s server"
-                                      : ", k3s agent");
+           std::to_string(p_.root_volume_gb) + " GB encrypted, IMDSv2 (hop limit 1)" +
+           (p_.k3s_agent_token_path.empty() ? ""
+            : p_.k3s_server                 ? ", k3s server"
+                                            : ", k3s agent");
   }
   std::vector<std::string> deps() const override { return p_.deps; }
   std::string hash() const override {
     return p_.node.name + "|" + p_.instance_type + "|" + p_.arch + "|" + p_.ami + "|" +
            p_.subnet_id + "|" + p_.iam_instance_profile + "|" + std::to_string(p_.root_volume_gb) +
            "|" + (p_.spot ? "spot" : "") + "|" + (p_.secrets_manager ? "sm" : "ud") + "|" +
-           p_.nebula_version + "|" + p_.agent_url + "|" + p_.agent_sha256 + "|" + p_.control_plane +
-           "|" + p_.k3s_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint;
+           p_.nebula_version + "|" + p_.agent_url + "|" + p_.agent_sha256 + "|" + p_.mirror + "|" +
+           p_.control_plane + "|" + p_.k3s_version + "|" + p_.k3s_server_token_path + "|" +
+           p_.k3s_agent_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint;
   }
   Result<bool> Exists() const override {
     auto s = Connect();
@@ -501,20 +507,24 @@ class InstanceResource final : public AwsResource {
     session.InvalidateInstances();
     auto instances = session.FleetInstances(fleet_);
     if (!instances.ok()) return instances.status();
-    std::string instance_id;
+    std::optional<aws::Instance> instance;
     if (auto it = instances->find(id()); it != instances->end()) {
       if (it->second.TagValue(kHashTag) == ShortDigest(hash())) {
-        instance_id = it->second.id;  // launched by an interrupted run: adopt it
+        instance = it->second;  // launched by an interrupted run: adopt it
       } else {
         // Launched for other inputs by a run that was killed: never leave it running.
         CARRIERARR_RETURN_IF_ERROR(Terminate(session, it->second.id));
       }
     }
-    if (instance_id.empty()) {
+    if (!instance) {
       auto launched = Launch(session);
       if (!launched.ok()) return launched.status();
-      instance_id = *launched;
+      instance = std::move(*launched);
     }
+    // Its secret opens to it alone (again, for an adopted one: the run that launched it may
+    // have been killed before this).
+    if (p_.secrets_manager) CARRIERARR_RETURN_IF_ERROR(OpenSecretTo(session, *instance));
+    const std::string instance_id = instance->id;
     session.InvalidateInstances();
     auto running = WaitRunning(session, instance_id);
     if (!running.ok()) return running.status();
@@ -543,7 +553,18 @@ class InstanceResource final : public AwsResource {
   }
 
  private:
-  Result<std::string> Launch(Session& s) {
+  // The node's secret readable by `instance` and nobody else.
+  Status OpenSecretTo(Session& s, const aws::Instance& instance) const {
+    if (instance.owner_id.empty()) {
+      return Status::DataLoss("ec2 did not name the account (ownerId) of " + instance.id +
+                              ": its secret stays sealed; run 'carrierarr up' again");
+    }
+    const std::string arn = InstanceArn(s.region(), instance.owner_id, instance.id);
+    return s.secrets().PutResourcePolicy(SecretName(fleet_, p_.node.name),
+                                         NodeSecretPolicy(arn).dump());
+  }
+
+  Result<aws::Instance> Launch(Session& s) {
     std::string image = p_.ami.empty() ? p_.image_hint : p_.ami;
     if (image.empty()) image = s.Remembered("image/" + p_.arch);
     if (image.empty()) {
@@ -561,7 +582,7 @@ class InstanceResource final : public AwsResource {
       }
       group_id = (*group)->id;
     }
-    auto userdata = Userdata();
+    auto userdata = Userdata(s);
     if (!userdata.ok()) return userdata.status();
     auto nonce = pki::RandomBytes(16);
     if (!nonce.ok()) return nonce.status();
@@ -580,43 +601,68 @@ class InstanceResource final : public AwsResource {
                                          .root_volume_gb = p_.root_volume_gb,
                                          .spot = p_.spot,
                                          .tags = tags});
-    if (!instance.ok()) return instance.status();
-    return instance->id;
+    return instance;
   }
 
-  Result<std::string> Userdata() const {
-    UserdataParams u;
-    if (!p_.secrets_manager) {
-      auto material = MaterialFromFiles(p_.files);
-      if (!material.ok()) return material.status();
-      u = std::move(*material);
-    } else {
-      u.secret_id = SecretName(fleet_, p_.node.name);
-    }
-    u.region = sessions_->For(target_)->region();
+  // Everything this launch's node gets: its Nebula material, a fresh enrollment token, the k3s
+  // tokens for its role.
+  Result<UserdataParams> NodeParams() const {
+    auto material = MaterialFromFiles(p_.files);
+    if (!material.ok()) return material.status();
+    UserdataParams u = std::move(*material);
     u.fleet = fleet_;
     u.node = p_.node.name;
     u.agent_type = providers::AgentType(p_.node);
     u.arch = p_.arch;
     u.mesh_ip = FormatIpv4(p_.node.mesh_ip);
     u.nebula_version = p_.nebula_version;
-    u.agent_url = p_.agent_url;
-    if (size_t at = u.agent_url.find("{arch}"); at != std::string::npos)
-      u.agent_url.replace(at, 6, p_.arch);
-    u.agent_sha256 = p_.agent_sha256;
-    u.control_plane = p_.control_plane;
-    // Single-use, and valid long enough for a slow first boot.
-    auto token = p_.enrollment->Mint(p_.node.name, "24h");
-    if (!token.ok()) return token.status().WithPrefix("enrollment token for " + p_.node.name);
-    u.agent_token = *token;
-    if (!p_.k3s_token_path.empty()) {
-      auto k3s = ReadFile(p_.k3s_token_path);
-      if (!k3s.ok()) return k3s.status();
-      u.k3s_token = k3s->substr(0, k3s->find('\n'));
+    u.mirror = p_.mirror;
+    if (!p_.agent_url.empty()) {
+      // A path is under the mirror.
+      u.agent_url = p_.agent_url.find("://") == std::string::npos ? p_.mirror + "/" + p_.agent_url
+                                                                  : p_.agent_url;
+      for (size_t at = u.agent_url.find("{arch}"); at != std::string::npos;
+           at = u.agent_url.find("{arch}", at))
+        u.agent_url.replace(at, 6, p_.arch);
+      u.agent_sha256 = p_.agent_sha256;
+      u.control_plane = p_.control_plane;
+      // Single-use, and valid long enough for a slow first boot.
+      auto token = p_.enrollment->Mint(p_.node.name, "24h");
+      if (!token.ok()) return token.status().WithPrefix("enrollment token for " + p_.node.name);
+      u.agent_token = *token;
+    }
+    if (!p_.k3s_agent_token_path.empty()) {
+      u.k3s_version = p_.k3s_version;
       u.k3s_server = p_.k3s_server;
       u.k3s_server_ip = p_.k3s_server_ip;
+      for (auto [path, out] : {std::pair{&p_.k3s_agent_token_path, &u.k3s_agent_token},
+                               std::pair{&p_.k3s_server_token_path, &u.k3s_token}}) {
+        if (path->empty()) continue;
+        auto token = ReadFile(*path);
+        if (!token.ok()) return token.status();
+        *out = token->substr(0, token->find('\n'));
+      }
     }
-    return RenderUserdata(u);
+    return u;
+  }
+
+  // The userdata; with Secrets Manager, the node's secret is written first (sealed while it is
+  // rewritten) and the userdata only names it.
+  Result<std::string> Userdata(Session& s) const {
+    auto u = NodeParams();
+    if (!u.ok()) return u.status();
+    u->region = s.region();
+    if (!p_.secrets_manager) return RenderUserdata(*u);
+    const std::string name = SecretName(fleet_, p_.node.name);
+    const std::string body = NodeSecretJson(*u, p_.lighthouse_endpoint);
+    u->secret_id = name;
+    for (std::string* moved : {&u->ca_crt, &u->host_crt, &u->host_key, &u->nebula_config})
+      moved->clear();
+    auto userdata = RenderUserdata(*u);
+    if (!userdata.ok()) return userdata.status();
+    CARRIERARR_RETURN_IF_ERROR(s.secrets().PutResourcePolicy(name, SealedSecretPolicy().dump()));
+    CARRIERARR_RETURN_IF_ERROR(s.secrets().PutSecretValue(name, body));
+    return userdata;
   }
 
   InstanceParams p_;

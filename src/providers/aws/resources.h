@@ -42,7 +42,7 @@ std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
 std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
                                                     const Target& target,
                                                     std::shared_ptr<SessionFactory> sessions);
-// A random shared secret kept 0600 in the state directory (k3s join token).
+// A random shared secret kept 0600 in the state directory (the k3s tokens).
 std::unique_ptr<provision::Resource> MakeGeneratedSecretFile(const std::string& id,
                                                              const std::string& summary,
                                                              const std::string& path);
@@ -77,9 +77,12 @@ struct InstanceParams {
   bool secrets_manager = false;  // fetch the material at boot instead of embedding it
   std::string lighthouse_endpoint;
   std::string nebula_version, agent_url, agent_sha256;
-  std::string control_plane;                                      // agents' address over the mesh
+  std::string mirror;         // "" = github.com; also the base of an agent_url that is a path
+  std::string control_plane;  // agents' address over the mesh
   std::shared_ptr<const providers::EnrollmentMinter> enrollment;  // the agent's token
-  std::string k3s_token_path;                                     // "" = no k3s
+  std::string k3s_version;
+  std::string k3s_server_token_path;  // the server's own token: the server only ("" elsewhere)
+  std::string k3s_agent_token_path;   // "" = no k3s
   bool k3s_server = false;
   std::string k3s_server_ip;
   std::vector<std::string> deps;

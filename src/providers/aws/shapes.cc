@@ -71,4 +71,23 @@ bool IsSafeUrlRest(std::string_view rest) {
   return AllOf(rest, [](char c) { return IsAlnum(c) || OneOf(c, "-._~/%+=&?:@,"); });
 }
 
+bool IsHttpsUrl(std::string_view s) {
+  std::string_view authority, rest;
+  return s.rfind("https://", 0) == 0 && SplitHttpUrl(s, &authority, &rest) && IsSafeUrlRest(rest);
+}
+
+bool IsMirrorUrl(std::string_view s) {
+  std::string_view authority, rest;
+  return IsHttpsUrl(s) && SplitHttpUrl(s, &authority, &rest) &&
+         rest.find('?') == std::string_view::npos && (rest.empty() || rest.back() != '/');
+}
+
+bool IsK3sVersion(std::string_view s) {
+  const size_t plus = s.find("+k3s");
+  return s.size() <= 32 && s.size() > 1 && s.front() == 'v' && plus != std::string_view::npos &&
+         IsVersion(s.substr(1, plus - 1)) &&
+         std::count(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(plus), '.') == 2 &&
+         plus + 4 < s.size() && AllOf(s.substr(plus + 4), IsDigit);
+}
+
 }  // namespace carrierarr::aws_provider

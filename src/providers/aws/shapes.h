@@ -32,6 +32,13 @@ bool SplitHttpUrl(std::string_view s, std::string_view* authority, std::string_v
 // A URL's path and query in a shell-inert alphabet: letters, digits and "-._~/%+=&?:@,"; no
 // quotes, spaces, '$', '`', '\', ';', '|', '(' or newlines.
 bool IsSafeUrlRest(std::string_view rest);
+// https://HOST[:PORT]/path?query with IsSafeUrlRest: what a node may download its programs
+// from (never plain http, which anyone on the path can replace).
+bool IsHttpsUrl(std::string_view s);
+// A base URL for release downloads: https://HOST[:PORT][/path], no query, no trailing '/'.
+bool IsMirrorUrl(std::string_view s);
+// A k3s release tag: v1.31.4+k3s1.
+bool IsK3sVersion(std::string_view s);
 
 }  // namespace carrierarr::aws_provider
 

@@ -16,6 +16,10 @@ namespace {
 constexpr std::string_view kBootstrapPath = "/usr/local/lib/carrierarr/bootstrap.sh";
 constexpr std::string_view kSplitSecretPath = "/usr/local/lib/carrierarr/split-secret.py";
 constexpr std::string_view kTokenPath = "/etc/carrierarr/agent.token";
+constexpr std::string_view kK3sServerTokenPath = "/etc/rancher/k3s/server-token";
+constexpr std::string_view kK3sAgentTokenPath = "/etc/rancher/k3s/agent-token";
+constexpr std::string_view kK3sConfigPath = "/etc/rancher/k3s/config.yaml";
+constexpr std::string_view kK3sUnitPath = "/etc/systemd/system/k3s.service";
 constexpr std::string_view kAgentStateDir = "/var/lib/carrierarr-agent";
 
 // ---- validation ---------------------------------------------------------------------------
@@ -52,10 +56,9 @@ bool IsCanonicalIpv4(std::string_view s) {
   return ip.ok() && FormatIpv4(*ip) == s;
 }
 
-// http(s)://host[:port]/path?query, the path and query shell-inert (IsSafeUrlRest).
-bool IsSafeUrl(std::string_view s) {
-  std::string_view authority, rest;
-  return SplitHttpUrl(s, &authority, &rest) && IsSafeUrlRest(rest);
+// A join secret as k3s takes it: letters, digits and "-_.:" (no quotes or spaces).
+bool IsK3sToken(std::string_view s) {
+  return s.size() <= 512 && AllOf(s, [](char c) { return IsAlnum(c) || OneOf(c, "-_.:"); });
 }
 
 // ASCII text that a YAML block scalar carries byte for byte: printable characters, tabs and
@@ -111,6 +114,78 @@ class Checker {
   std::string node_;
 };
 
+// The agent: only over https, only with its digest, only with its token.
+Status ValidateAgent(const Checker& check, const UserdataParams& p) {
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("agent_url", p.agent_url, p.agent_url.empty() || IsHttpsUrl(p.agent_url),
+                  "an https URL of letters, digits and '-._~/%+=&?:@,' (no quotes, spaces or "
+                  "'$'), e.g. https://example.org/carrierarr-agent-x86_64"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("agent_sha256", p.agent_sha256,
+                                         p.agent_sha256.empty() || IsHex(p.agent_sha256, 64),
+                                         "64 hex digits, as sha256sum prints them"));
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("agent_token", p.agent_token,
+                  p.agent_token.size() <= 512 &&
+                      AllOf(p.agent_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_."); }),
+                  "letters, digits, '-', '_' or '.' (an enrollment token such as cet_... or "
+                  "cst1....)",
+                  true));
+  if (p.agent_url.empty()) {
+    if (!p.agent_token.empty() || !p.agent_sha256.empty()) {
+      return Status::InvalidArgument(check.Prefix() +
+                                     "an agent token or digest without an agent_url: there is "
+                                     "no agent to download");
+    }
+    return Status::Ok();
+  }
+  if (p.agent_sha256.empty()) {
+    return Status::InvalidArgument(check.Prefix() +
+                                   "the agent (agent_url) needs its sha256 (agent_sha256): a "
+                                   "node runs no program it cannot check");
+  }
+  if (p.agent_token.empty()) {
+    return Status::InvalidArgument(check.Prefix() +
+                                   "an agent (agent_url) needs its enrollment token (agent_token) "
+                                   "to register; mint one with 'carrierarr tokens create'");
+  }
+  return check.Value("control_plane", p.control_plane, IsHostPort(p.control_plane),
+                     "HOST:PORT on the mesh, e.g. 10.42.1.1:50051");
+}
+
+// k3s: a pinned release; the server token on the server alone, the agent token everywhere.
+Status ValidateK3s(const Checker& check, const UserdataParams& p) {
+  if (p.k3s_agent_token.empty()) {
+    if (!p.k3s_token.empty()) {
+      return Status::InvalidArgument(check.Prefix() +
+                                     "a k3s server token without the agent token (k3s_agent_token)"
+                                     ": agents could only join with the server's own");
+    }
+    return Status::Ok();
+  }
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("k3s_agent_token", p.k3s_agent_token, IsK3sToken(p.k3s_agent_token),
+                  "letters, digits, '-', '_', '.' or ':' (a k3s token)", true));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("k3s_version", p.k3s_version, IsK3sVersion(p.k3s_version),
+                                         "a k3s release such as v1.31.4+k3s1"));
+  if (p.k3s_server) {
+    CARRIERARR_RETURN_IF_ERROR(
+        check.Value("k3s_token", p.k3s_token, !p.k3s_token.empty() && IsK3sToken(p.k3s_token),
+                    "the server's token: letters, digits, '-', '_', '.' or ':'", true));
+    if (p.k3s_token == p.k3s_agent_token) {
+      return Status::InvalidArgument(check.Prefix() +
+                                     "the k3s server and agent tokens are the same: an agent "
+                                     "would hold the server's");
+    }
+    if (p.k3s_server_ip.empty()) return Status::Ok();
+  } else if (!p.k3s_token.empty()) {
+    return Status::InvalidArgument(check.Prefix() +
+                                   "a k3s agent was given the server token (k3s_token); agents "
+                                   "join with k3s_agent_token only");
+  }
+  return check.Value("k3s_server_ip", p.k3s_server_ip, IsCanonicalIpv4(p.k3s_server_ip),
+                     "the k3s server's mesh address, e.g. 10.42.0.1");
+}
+
 Status Validate(const UserdataParams& p) {
   const Checker check(p);
   CARRIERARR_RETURN_IF_ERROR(check.Value("node", p.node, IsLabel(p.node),
@@ -134,45 +209,11 @@ Status Validate(const UserdataParams& p) {
                                          IsVersion(p.nebula_version),
                                          "a slackhq/nebula release such as 1.9.5"));
 
-  // The agent.
-  CARRIERARR_RETURN_IF_ERROR(
-      check.Value("agent_url", p.agent_url, p.agent_url.empty() || IsSafeUrl(p.agent_url),
-                  "an http(s) URL of letters, digits and '-._~/%+=&?:@,' (no quotes, spaces or "
-                  "'$'), e.g. https://example.org/carrierarr-agent-x86_64"));
-  CARRIERARR_RETURN_IF_ERROR(check.Value("agent_sha256", p.agent_sha256,
-                                         p.agent_sha256.empty() || IsHex(p.agent_sha256, 64),
-                                         "64 hex digits, as sha256sum prints them"));
-  CARRIERARR_RETURN_IF_ERROR(
-      check.Value("agent_token", p.agent_token,
-                  p.agent_token.size() <= 512 &&
-                      AllOf(p.agent_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_."); }),
-                  "letters, digits, '-', '_' or '.' (an enrollment token such as cet_... or "
-                  "cst1....)",
-                  true));
-  if (!p.agent_url.empty() && p.agent_token.empty()) {
-    return Status::InvalidArgument(check.Prefix() +
-                                   "an agent (agent_url) needs its enrollment token (agent_token) "
-                                   "to register; mint one with 'carrierarr tokens create'");
-  }
-  if (!p.agent_token.empty() || !p.control_plane.empty()) {
-    CARRIERARR_RETURN_IF_ERROR(check.Value("control_plane", p.control_plane,
-                                           IsHostPort(p.control_plane),
-                                           "HOST:PORT on the mesh, e.g. 10.42.1.1:50051"));
-  }
-
-  // k3s.
-  if (!p.k3s_token.empty()) {
-    CARRIERARR_RETURN_IF_ERROR(
-        check.Value("k3s_token", p.k3s_token,
-                    p.k3s_token.size() <= 512 &&
-                        AllOf(p.k3s_token, [](char c) { return IsAlnum(c) || OneOf(c, "-_.:"); }),
-                    "letters, digits, '-', '_', '.' or ':' (a k3s join token)", true));
-    if (!p.k3s_server || !p.k3s_server_ip.empty()) {
-      CARRIERARR_RETURN_IF_ERROR(check.Value("k3s_server_ip", p.k3s_server_ip,
-                                             IsCanonicalIpv4(p.k3s_server_ip),
-                                             "the k3s server's mesh address, e.g. 10.42.0.1"));
-    }
-  }
+  CARRIERARR_RETURN_IF_ERROR(check.Value(
+      "mirror", p.mirror, p.mirror.empty() || IsMirrorUrl(p.mirror),
+      "an https base URL without a query or a final '/', e.g. https://mirror.example.org/github"));
+  CARRIERARR_RETURN_IF_ERROR(ValidateAgent(check, p));
+  CARRIERARR_RETURN_IF_ERROR(ValidateK3s(check, p));
 
   // Nebula material: in the userdata, or in Secrets Manager.
   const bool in_secret = !p.secret_id.empty();
@@ -276,26 +317,50 @@ std::string AgentUnit(const UserdataParams& p) {
 }
 
 // k3s reads /etc/rancher/k3s/config.yaml at start; every address in it is the mesh's
-// (kubernetes.md: "k3s over Nebula"), so the cluster's traffic stays on the mesh.
+// (kubernetes.md: "k3s over Nebula"), so the cluster's traffic stays on the mesh. It names the
+// token files and holds no secret itself.
 std::string K3sConfig(const UserdataParams& p) {
-  auto q = [](const std::string& v) { return "\"" + v + "\""; };  // validated: no quotes
+  auto q = [](std::string_view v) { return "\"" + std::string(v) + "\""; };  // validated: no quotes
   std::string y = "# k3s " + std::string(p.k3s_server ? "server" : "agent") +
                   " bound to the Nebula mesh (written by carrierarr)\n"
                   "node-name: " +
                   q(p.node) + "\nnode-ip: " + q(p.mesh_ip) + "\nflannel-iface: " + q(p.tun_device) +
-                  "\ntoken: " + q(p.k3s_token) + "\n";
+                  "\n";
   if (p.k3s_server) {
-    y += "advertise-address: " + q(p.mesh_ip) + "\ntls-san:\n  - " + q(p.mesh_ip) + "\n";
+    // The server token stays here; agents join with the agent token, which admits agents only.
+    y += "token-file: " + q(kK3sServerTokenPath) + "\nagent-token-file: " + q(kK3sAgentTokenPath) +
+         "\nadvertise-address: " + q(p.mesh_ip) + "\ntls-san:\n  - " + q(p.mesh_ip) + "\n";
   } else {
-    y += "server: " + q("https://" + p.k3s_server_ip + ":6443") + "\n";
+    y += "token-file: " + q(kK3sAgentTokenPath) +
+         "\nserver: " + q("https://" + p.k3s_server_ip + ":6443") + "\n";
   }
   return y;
 }
 
+// k3s as the release's own binary under systemd (what get.k3s.io would write, without running
+// an unchecked installer).
+std::string K3sUnit(const UserdataParams& p) {
+  const std::string role = p.k3s_server ? "server" : "agent";
+  return "[Unit]\nDescription=k3s " + role +
+         " on the Nebula mesh (carrierarr)\nWants=network-online.target\n"
+         "After=network-online.target nebula.service\n\n[Service]\n"
+         // The server tells systemd when it is ready; the agent does not (as k3s's installer).
+         "Type=" +
+         std::string(p.k3s_server ? "notify" : "exec") +
+         "\n"
+         "ExecStartPre=-/sbin/modprobe br_netfilter\nExecStartPre=-/sbin/modprobe overlay\n"
+         "ExecStart=/usr/local/bin/k3s " +
+         role +
+         "\nKillMode=process\nDelegate=yes\nLimitNOFILE=1048576\nLimitNPROC=infinity\n"
+         "LimitCORE=infinity\nTasksMax=infinity\nTimeoutStartSec=0\nRestart=always\n"
+         "RestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n";
+}
+
 // Runs with python3 (on Amazon Linux 2023, cloud-init's own interpreter) on the secret that the
-// bootstrap fetched: writes each Nebula file with mode 0600, atomically.
+// bootstrap fetched: writes each Nebula file and each of the node's tokens with mode 0600,
+// atomically.
 std::string SplitSecretScript() {
-  return R"PY("""carrierarr: a node's Secrets Manager secret into its Nebula files (mode 0600)."""
+  return R"PY("""carrierarr: a node's Secrets Manager secret into its files (mode 0600)."""
 import json
 import os
 import sys
@@ -306,21 +371,34 @@ FILES = [
     ("nebula_node_key", "/etc/nebula/host.key"),
     ("nebula_config", "/etc/nebula/config.yml"),
 ]
+# The node's tokens, when it has them; the bootstrap checks for those it needs.
+TOKENS = [
+    ("carrierarr_agent_token", "/etc/carrierarr/agent.token"),
+    ("k3s_token", "/etc/rancher/k3s/server-token"),
+    ("k3s_agent_token", "/etc/rancher/k3s/agent-token"),
+]
 
 with open(sys.argv[1], encoding="utf-8") as f:
     secret = json.load(f)
 missing = [key for key, _ in FILES if not isinstance(secret.get(key), str) or not secret[key]]
 if missing:
     sys.exit("the secret lacks " + ", ".join(missing) + "; run 'carrierarr up' again to rewrite it")
-os.makedirs(os.path.dirname(FILES[0][1]), mode=0o700, exist_ok=True)
-for key, path in FILES:
+written = []
+for key, path in FILES + TOKENS:
+    value = secret.get(key)
+    if not isinstance(value, str) or not value:
+        continue
+    if key in dict(TOKENS):
+        value = value + "\n"
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(secret[key])
+        f.write(value)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-print("wrote " + ", ".join(path for _, path in FILES))
+    written.append(path)
+print("wrote " + ", ".join(written))
 )PY";
 }
 
@@ -359,13 +437,15 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
   s += var("NEBULA_ARCH", p.arch == "arm64" ? "arm64" : "amd64");
   s += var("SECRET_ID", secret ? p.secret_id : "");
   s += var("REGION", secret ? p.region : "");
+  s += var("RELEASES", p.mirror.empty() ? "https://github.com" : p.mirror);
   s += var("AGENT", agent ? "yes" : "");
   s += var("AGENT_URL", p.agent_url);
   std::string sha = p.agent_sha256;
   std::transform(sha.begin(), sha.end(), sha.begin(),
                  [](char c) { return c >= 'A' && c <= 'F' ? static_cast<char>(c + 32) : c; });
   s += var("AGENT_SHA256", sha);
-  s += var("K3S_ROLE", p.k3s_token.empty() ? "" : (p.k3s_server ? "server" : "agent"));
+  s += var("K3S_ROLE", p.k3s_agent_token.empty() ? "" : (p.k3s_server ? "server" : "agent"));
+  s += var("K3S_VERSION", p.k3s_agent_token.empty() ? "" : p.k3s_version);
   s += "\n";
   return s;
 }
@@ -401,6 +481,20 @@ retry() {
 # sha256_is FILE DIGEST: the file's SHA-256 is DIGEST (lowercase hex).
 sha256_is() { [ "$(sha256sum "$1" | cut -d ' ' -f 1)" = "$2" ]; }
 
+# fetch_release BASE FILE SUMS: BASE/FILE into ${work}, over https only, checked against the
+# sha256 that the release's BASE/SUMS lists for FILE.
+fetch_release() {
+  local base=$1 file=$2 sums=$3 want
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/${file}" "${base}/${file}" ||
+    fail "could not download ${base}/${file}"
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/${sums}" "${base}/${sums}" ||
+    fail "could not download ${base}/${sums}"
+  want="$(awk -v f="${file}" '$2 == f { print $1 }' "${work}/${sums}")"
+  [ -n "${want}" ] || fail "${file} is not listed in the release's ${sums}"
+  sha256_is "${work}/${file}" "${want}" ||
+    fail "${file} does not match the sha256 in the release's ${sums}"
+}
+
 # The tun device carries the node's mesh address. (No "| grep -q" under pipefail: an early exit
 # of grep can fail the pipe.)
 has_mesh_ip() {
@@ -419,10 +513,12 @@ constexpr char kSecretStep[] = R"SH(if [ -n "${SECRET_ID}" ]; then
   command -v aws >/dev/null || dnf install -y awscli-2
   secret_file="$(mktemp "${work}/secret.XXXXXX")"
   log "fetching secret ${SECRET_ID} in ${REGION} with the instance profile"
-  retry 10 6 aws secretsmanager get-secret-value --secret-id "${SECRET_ID}" --region "${REGION}" \
+  # The secret's policy admits this instance only from a moment after its launch: retry.
+  retry 20 6 aws secretsmanager get-secret-value --secret-id "${SECRET_ID}" --region "${REGION}" \
     --query SecretString --output text >"${secret_file}" ||
     fail "could not read secret ${SECRET_ID}:" \
-      "the instance profile needs secretsmanager:GetSecretValue on it"
+      "the instance profile needs secretsmanager:GetSecretValue on it, and its resource policy" \
+      "must name this instance (carrierarr up sets it right after the launch)"
   python3 /usr/local/lib/carrierarr/split-secret.py "${secret_file}"
   rm -f "${secret_file}"
 fi
@@ -436,16 +532,9 @@ if [ "${installed}" = "Version: ${NEBULA_VERSION}" ]; then
   log "nebula ${NEBULA_VERSION} is already installed"
 else
   command -v tar >/dev/null || dnf install -y tar
-  base="https://github.com/slackhq/nebula/releases/download/v${NEBULA_VERSION}"
+  base="${RELEASES}/slackhq/nebula/releases/download/v${NEBULA_VERSION}"
   tarball="nebula-linux-${NEBULA_ARCH}.tar.gz"
-  retry 5 5 curl -fsSL --proto '=https' -o "${work}/${tarball}" "${base}/${tarball}" ||
-    fail "could not download ${base}/${tarball}"
-  retry 5 5 curl -fsSL --proto '=https' -o "${work}/SHASUM256.txt" "${base}/SHASUM256.txt" ||
-    fail "could not download ${base}/SHASUM256.txt"
-  want="$(awk -v f="${tarball}" '$2 == f { print $1 }' "${work}/SHASUM256.txt")"
-  [ -n "${want}" ] || fail "${tarball} is not listed in the release's SHASUM256.txt"
-  sha256_is "${work}/${tarball}" "${want}" ||
-    fail "${tarball} does not match the sha256 in the release's SHASUM256.txt"
+  fetch_release "${base}" "${tarball}" SHASUM256.txt
   mkdir "${work}/nebula"
   tar -xzf "${work}/${tarball}" -C "${work}/nebula"
   install -D -m 0755 "${work}/nebula/nebula" /usr/local/bin/nebula
@@ -469,23 +558,18 @@ log "nebula is up: ${MESH_IP} on ${TUN_DEVICE}"
 
 )SH";
 
-// carrierarr-agent downloaded (checked when a digest is given) and started.
+// carrierarr-agent downloaded over https, checked against its digest, and started.
 constexpr char kAgentStep[] = R"SH(step='carrierarr-agent'
-if [ -n "${AGENT_URL}" ]; then
+if [ -n "${AGENT}" ]; then
+  [ -s /etc/carrierarr/agent.token ] ||
+    fail "no enrollment token in /etc/carrierarr/agent.token; run 'carrierarr up' again"
   shown_url="${AGENT_URL%%\?*}"  # a presigned URL's query holds its signature: keep it out of logs
-  retry 5 5 curl -fsSL -o "${work}/carrierarr-agent" "${AGENT_URL}" ||
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/carrierarr-agent" "${AGENT_URL}" ||
     fail "could not download carrierarr-agent from ${shown_url}"
-  if [ -n "${AGENT_SHA256}" ]; then
-    sha256_is "${work}/carrierarr-agent" "${AGENT_SHA256}" ||
-      fail "carrierarr-agent from ${shown_url} does not match providers.aws.agent_sha256"
-    log "carrierarr-agent from ${shown_url} verified (sha256)"
-  else
-    log "WARNING: carrierarr-agent from ${shown_url} was NOT verified:" \
-      "providers.aws.agent_sha256 is not set"
-  fi
+  sha256_is "${work}/carrierarr-agent" "${AGENT_SHA256}" ||
+    fail "carrierarr-agent from ${shown_url} does not match providers.aws.agent_sha256"
+  log "carrierarr-agent from ${shown_url} verified (sha256)"
   install -D -m 0755 "${work}/carrierarr-agent" /usr/local/bin/carrierarr-agent
-fi
-if [ -n "${AGENT}" ] && [ -x /usr/local/bin/carrierarr-agent ]; then
   install -d -m 0700 /var/lib/carrierarr-agent
   systemctl enable --now carrierarr-agent.service
   log "carrierarr-agent started"
@@ -495,15 +579,29 @@ fi
 
 )SH";
 
-// k3s as server or agent, when the fleet runs k3s; then the end.
+// k3s as server or agent, when the fleet runs k3s: the pinned release's binary, checked against
+// the release's sha256sum-<arch>.txt; then the end.
 constexpr char kK3sStep[] = R"SH(if [ -n "${K3S_ROLE}" ]; then
-  step="k3s ${K3S_ROLE}"
-  retry 5 5 curl -fsSL --proto '=https' -o "${work}/k3s-install.sh" https://get.k3s.io ||
-    fail "could not download the k3s installer from https://get.k3s.io"
-  # The installer reads /etc/rancher/k3s/config.yaml (mesh addresses, token). Amazon Linux 2023
-  # runs SELinux permissive and k3s-selinux does not install there, hence the skip.
-  INSTALL_K3S_EXEC="${K3S_ROLE}" INSTALL_K3S_SKIP_SELINUX_RPM=true sh "${work}/k3s-install.sh"
-  log "k3s ${K3S_ROLE} installed"
+  step="k3s ${K3S_VERSION} ${K3S_ROLE}"
+  [ -s /etc/rancher/k3s/agent-token ] || fail "no k3s agent token in /etc/rancher/k3s/agent-token"
+  if [ "${K3S_ROLE}" = server ]; then
+    [ -s /etc/rancher/k3s/server-token ] ||
+      fail "no k3s server token in /etc/rancher/k3s/server-token"
+  fi
+  installed="$(/usr/local/bin/k3s --version 2>/dev/null || true)"
+  if [[ "${installed}" == "k3s version ${K3S_VERSION} "* ]]; then
+    log "k3s ${K3S_VERSION} is already installed"
+  else
+    base="${RELEASES}/k3s-io/k3s/releases/download/${K3S_VERSION//+/%2B}"
+    binary='k3s'
+    if [ "${NEBULA_ARCH}" = arm64 ]; then binary='k3s-arm64'; fi
+    fetch_release "${base}" "${binary}" "sha256sum-${NEBULA_ARCH}.txt"
+    install -D -m 0755 "${work}/${binary}" /usr/local/bin/k3s
+    log "k3s ${K3S_VERSION} installed (sha256 checked)"
+  fi
+  systemctl daemon-reload
+  systemctl enable --now k3s.service
+  log "k3s ${K3S_ROLE} started"
 fi
 
 step='done'
@@ -521,13 +619,15 @@ std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
 Result<std::string> RenderUserdata(const UserdataParams& p) {
   CARRIERARR_RETURN_IF_ERROR(Validate(p));
   const bool secret = !p.secret_id.empty();
-  const bool agent = !p.agent_token.empty();
+  const bool agent = !p.agent_url.empty();
+  const bool k3s = !p.k3s_agent_token.empty();
 
   std::string y = "#cloud-config\n# carrierarr node " + p.node + " of fleet " + p.fleet + " (" +
                   p.agent_type + ", " + p.arch +
                   "). Written by carrierarr; the first boot logs to "
                   "/var/log/carrierarr-bootstrap.log.\n"
                   "write_files:\n";
+  // With a secret, the key and every token come from it at boot (split-secret.py).
   if (secret) {
     y += WriteFile(kSplitSecretPath, "0600", SplitSecretScript());
   } else {
@@ -535,13 +635,16 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
     y += WriteFile("/etc/nebula/host.crt", "0600", p.host_crt);
     y += WriteFile("/etc/nebula/host.key", "0600", p.host_key);
     y += WriteFile("/etc/nebula/config.yml", "0600", p.nebula_config);
+    if (agent) y += WriteFile(kTokenPath, "0600", p.agent_token + "\n");
+    if (k3s && p.k3s_server) y += WriteFile(kK3sServerTokenPath, "0600", p.k3s_token + "\n");
+    if (k3s) y += WriteFile(kK3sAgentTokenPath, "0600", p.k3s_agent_token + "\n");
   }
   y += WriteFile("/etc/systemd/system/nebula.service", "0644", NebulaUnit());
-  if (agent) {
-    y += WriteFile(kTokenPath, "0600", p.agent_token + "\n");
-    y += WriteFile("/etc/systemd/system/carrierarr-agent.service", "0644", AgentUnit(p));
+  if (agent) y += WriteFile("/etc/systemd/system/carrierarr-agent.service", "0644", AgentUnit(p));
+  if (k3s) {
+    y += WriteFile(kK3sConfigPath, "0600", K3sConfig(p));
+    y += WriteFile(kK3sUnitPath, "0644", K3sUnit(p));
   }
-  if (!p.k3s_token.empty()) y += WriteFile("/etc/rancher/k3s/config.yaml", "0600", K3sConfig(p));
   y += WriteFile(kBootstrapPath, "0700", Bootstrap(p, agent, secret));
   // An argv list: cloud-init executes it directly, no shell in between.
   y += "runcmd:\n  - [" + std::string(kBootstrapPath) + "]\n";
@@ -556,14 +659,19 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
   return y;
 }
 
-std::string NebulaSecretJson(const UserdataParams& p, const std::string& lighthouse_endpoint) {
-  return nlohmann::json{{"nebula_ca_crt", p.ca_crt},
-                        {"nebula_node_crt", p.host_crt},
-                        {"nebula_node_key", p.host_key},
-                        {"nebula_ip", p.mesh_ip},
-                        {"lighthouse_endpoint", lighthouse_endpoint},
-                        {"nebula_config", p.nebula_config}}
-      .dump();
+std::string NodeSecretJson(const UserdataParams& p, const std::string& lighthouse_endpoint) {
+  nlohmann::json j{{"nebula_ca_crt", p.ca_crt},
+                   {"nebula_node_crt", p.host_crt},
+                   {"nebula_node_key", p.host_key},
+                   {"nebula_ip", p.mesh_ip},
+                   {"lighthouse_endpoint", lighthouse_endpoint},
+                   {"nebula_config", p.nebula_config}};
+  for (const auto& [key, value] :
+       {std::pair{"carrierarr_agent_token", &p.agent_token}, std::pair{"k3s_token", &p.k3s_token},
+        std::pair{"k3s_agent_token", &p.k3s_agent_token}}) {
+    if (!value->empty()) j[key] = *value;
+  }
+  return j.dump();
 }
 
 std::string Base64(std::string_view bytes) {

@@ -22,29 +22,41 @@ struct UserdataParams {
   std::string tun_device = "nebula1";
 
   // Nebula material: either embedded (ca/cert/key/config non-empty) or fetched at boot from
-  // Secrets Manager (secret_id and region non-empty; the secret holds the seeds' JSON keys
-  // nebula_ca_crt, nebula_node_crt, nebula_node_key, nebula_ip, lighthouse_endpoint, plus
-  // nebula_config).
+  // Secrets Manager (secret_id and region non-empty; the secret, NodeSecretJson, holds the
+  // seeds' JSON keys nebula_ca_crt, nebula_node_crt, nebula_node_key, nebula_ip,
+  // lighthouse_endpoint, plus nebula_config and the node's tokens below). With a secret no
+  // token is in the userdata either.
   std::string ca_crt, host_crt, host_key, nebula_config;
   std::string secret_id, region;
   std::string nebula_version;  // "1.9.5"
 
-  // The agent: downloaded, checked when sha256 is given, enrolled with its single-use token.
+  // Where the Nebula and k3s releases come from: "" = https://github.com; a mirror serves the
+  // same layout (<owner>/<repo>/releases/download/<tag>/<file>). Every file is checked against
+  // its release's sha256 sums wherever it comes from.
+  std::string mirror;
+
+  // The agent (on when agent_url is set): downloaded over https, checked against agent_sha256
+  // (required), enrolled with its single-use token.
   std::string agent_url, agent_sha256, agent_token;
   std::string control_plane;  // "10.42.1.1:50051": over the mesh
 
-  // k3s bound to the mesh address (../shared/spec/kubernetes.md). Off when k3s_token is empty.
-  bool k3s_server = false;    // the lighthouse
-  std::string k3s_server_ip;  // workers: the server's mesh address
-  std::string k3s_token;      // shared join secret
+  // k3s bound to the mesh address (../shared/spec/kubernetes.md). Off when k3s_agent_token is
+  // empty. The server token (full control of the cluster) is on the server only; agents join
+  // with the agent token, which the server accepts from agents alone (--agent-token).
+  bool k3s_server = false;      // the lighthouse
+  std::string k3s_server_ip;    // workers: the server's mesh address
+  std::string k3s_version;      // "v1.31.4+k3s1", checked against its sha256sum-<arch>.txt
+  std::string k3s_token;        // the server's token: set on the server, empty on agents
+  std::string k3s_agent_token;  // agents' join secret: on the server and every agent
 };
 
 // Fails (kInvalidArgument) on a value that could break out of its place (a newline or quote in
 // a name, a token with spaces) and when the result passes kMaxUserdataBytes.
 Result<std::string> RenderUserdata(const UserdataParams& params);
 
-// The seeds' JSON shape for the node's secret (see UserdataParams).
-std::string NebulaSecretJson(const UserdataParams& params, const std::string& lighthouse_endpoint);
+// The node's secret (see UserdataParams): the seeds' JSON shape, plus the node's tokens when it
+// has them (carrierarr_agent_token, k3s_token, k3s_agent_token).
+std::string NodeSecretJson(const UserdataParams& params, const std::string& lighthouse_endpoint);
 
 std::string Base64(std::string_view bytes);
 
