@@ -42,7 +42,7 @@ void CommandQueue::Remove(const std::string& command_id) {
     MutexLock lock(mu_);
     unfinished_.erase(command_id);
   }
-  done_.NotifyAll();
+  NotifyDone();
 }
 
 void CommandQueue::Put(const CommandRecord& record) {
@@ -77,7 +77,7 @@ bool CommandQueue::Finish(const std::string& node_id, const ec2agent::v1::Comman
     Put(r);
     unfinished_.erase(it);
   }
-  done_.NotifyAll();
+  NotifyDone();
   return true;
 }
 
@@ -99,7 +99,7 @@ std::vector<CommandRecord> CommandQueue::TimeOut(int64_t now_ms) {
       }
     }
   }
-  if (!timed_out.empty()) done_.NotifyAll();
+  if (!timed_out.empty()) NotifyDone();
   return timed_out;
 }
 
@@ -108,7 +108,7 @@ void CommandQueue::DropNode(const std::string& node_id) {
     MutexLock lock(mu_);
     std::erase_if(unfinished_, [&](const auto& e) { return e.second.record.node_id == node_id; });
   }
-  done_.NotifyAll();
+  NotifyDone();
 }
 
 size_t CommandQueue::size() const {
@@ -138,6 +138,39 @@ Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& comm
     }
   }
   return Get(command_id);
+}
+
+void CommandQueue::NotifyDone() {
+  done_.NotifyAll();
+  MutexLock lock(watch_mu_);
+  FireFinishedWatches();
+}
+
+void CommandQueue::FireFinishedWatches() {
+  if (watchers_.empty()) return;
+  std::vector<uint64_t> finished;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, w] : watchers_)
+      if (unfinished_.count(w.command_id) == 0) finished.push_back(id);
+  }
+  for (uint64_t id : finished) {
+    auto node = watchers_.extract(id);
+    node.mapped().on_done();
+  }
+}
+
+uint64_t CommandQueue::Watch(const std::string& command_id, std::function<void()> on_done) {
+  MutexLock lock(watch_mu_);
+  const uint64_t id = ++next_watch_;
+  watchers_.emplace(id, Watcher{command_id, std::move(on_done)});
+  FireFinishedWatches();  // this one, when it has finished already
+  return id;
+}
+
+void CommandQueue::Unwatch(uint64_t watch_id) {
+  MutexLock lock(watch_mu_);
+  watchers_.erase(watch_id);
 }
 
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& r) {
