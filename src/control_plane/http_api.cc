@@ -221,7 +221,8 @@ HttpHandlerResult HttpApi::PostCommand(const HttpRequest& request) {
       cp_.options().command_grace;
   const std::string id = r->command_id();
   return Watched(
-      limit, [this, id](std::function<void()> wake) { return cp_.WatchCommand(id, wake); },
+      limit,
+      [this, id](std::function<void()> wake) { return cp_.WatchCommand(id, std::move(wake)); },
       [this](uint64_t watch) { cp_.UnwatchCommand(watch); },
       [this, id] { return CommandResponse(id); });
 }
@@ -242,7 +243,7 @@ HttpHandlerResult HttpApi::Events(const HttpRequest& request) {
   return Watched(
       query.wait,
       [this, after = query.after](std::function<void()> wake) {
-        return cp_.WatchEvents(after, wake);
+        return cp_.WatchEvents(after, std::move(wake));
       },
       [this](uint64_t watch) { cp_.UnwatchEvents(watch); },
       [this, query] { return EventsResponse(query); });
@@ -250,7 +251,7 @@ HttpHandlerResult HttpApi::Events(const HttpRequest& request) {
 
 DeferredResponse HttpApi::Watched(std::chrono::milliseconds limit,
                                   std::function<uint64_t(std::function<void()>)> watch,
-                                  std::function<void(uint64_t)> unwatch,
+                                  const std::function<void(uint64_t)>& unwatch,
                                   std::function<HttpResponse()> respond) {
   auto slot = std::make_shared<WatchSlot>();
   return DeferredResponse{

@@ -98,7 +98,7 @@ class HttpApi {
   // Answers with respond() once watch() has called its wake, or after `limit`.
   DeferredResponse Watched(std::chrono::milliseconds limit,
                            std::function<uint64_t(std::function<void()>)> watch,
-                           std::function<void(uint64_t)> unwatch,
+                           const std::function<void(uint64_t)>& unwatch,
                            std::function<HttpResponse()> respond);
 
   ControlPlane& cp_;

@@ -61,6 +61,8 @@ std::string CEscape(std::string_view in) {
   return out;
 }
 
+std::string Text(beast::string_view s) { return {s.data(), s.size()}; }
+
 bool SameNoCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
@@ -301,13 +303,12 @@ class Session final : public SessionBase {
     version_ = raw.version();
     keep_alive_ = raw.keep_alive();
     HttpRequest request;
-    request.method = std::string(raw.method_string());
+    request.method = Text(raw.method_string());
     std::string error;
-    if (!ParseTarget(std::string_view(raw.target().data(), raw.target().size()), &request.target,
-                     &error))
+    if (!ParseTarget(Text(raw.target()), &request.target, &error))
       return Refuse(JsonError(400, error, "invalid argument"));
     for (const auto& field : raw)
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      request.headers.emplace_back(Text(field.name_string()), Text(field.value()));
     request.body = std::move(raw.body());
     request.peer = peer_;
     const CompiledRoute* route = core_.Match(request, &request.params);

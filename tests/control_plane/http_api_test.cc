@@ -554,6 +554,7 @@ TEST_F(HttpApiTest, SlowIdleAndWaitingClientsDoNotDelayHealthOrTheApi) {
   // Six waited commands that nobody answers.
   const size_t before = CommandEvents(*cp_);
   std::vector<std::thread> waiters;
+  waiters.reserve(6);
   for (int i = 0; i < 6; ++i) {
     waiters.emplace_back([this] {
       httplib::Client c("127.0.0.1", api_->port());
