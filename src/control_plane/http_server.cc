@@ -275,7 +275,25 @@ class Session final : public SessionBase {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(limits.max_header_bytes));
     parser_->body_limit(limits.max_body_bytes);
-    Tcp().expires_after(limits.request_timeout);
+    Tcp().expires_after(limits.request_timeout);  // for the header and the body together
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = Self()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // A client that sent "Expect: 100-continue" (curl, for larger bodies) waits for a 100 before
+  // it sends the body. An oversized one has had its 413 already (Content-Length vs the limit).
+  void OnHeader(beast::error_code ec) {
+    if (ec || parser_->is_done()) return OnRead(ec);
+    if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return ReadBody();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = Self()](beast::error_code e, size_t) {
+                        if (e) return self->Close();
+                        self->ReadBody();
+                      });
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = Self()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }

@@ -689,6 +689,22 @@ TEST_F(HttpApiTest, PipelinedRequestsOnOneConnectionAreAllAnswered) {
   EXPECT_NE(got.find(R"({"version":"9.8.7"})"), std::string::npos) << got;
 }
 
+// curl sends larger bodies only after a "100 Continue".
+TEST_F(HttpApiTest, ExpectContinueGetsA100BeforeTheBody) {
+  RawConnection c(api_->port(), "127.0.0.2");
+  const std::string body = R"({"node_id":"ghost","type":"REBOOT"})";
+  ASSERT_TRUE(
+      c.Send(std::string("POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+             kAdmin + "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\nConnection: close\r\n\r\n"));
+  EXPECT_NE(c.ReadUntil("\r\n\r\n", std::chrono::seconds(10)).find("HTTP/1.1 100 Continue"),
+            std::string::npos);
+  ASSERT_TRUE(c.Send(body));
+  std::string got;
+  EXPECT_TRUE(c.ReadUntilClosed(std::chrono::seconds(10), &got));
+  EXPECT_NE(got.find("HTTP/1.1 404"), std::string::npos) << got;  // no node "ghost"
+}
+
 TEST_F(HttpApiTest, SizeLimitsAreNamedInTheirErrors) {
   HttpLimits limits;
   limits.max_body_bytes = 4096;
