@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -31,8 +32,13 @@ std::string ProtoJson(const google::protobuf::Message& message) {
 }
 
 HttpResponse StatusError(const Status& status) {
-  return JsonError(HttpStatusFor(status.code()), status.message(),
-                   std::string(StatusCodeName(status.code())));
+  const int http_status = HttpStatusFor(status.code());
+  if (http_status == 500) {
+    // Internal detail (a corrupt row, a store's own words) is for the operator's log only.
+    std::fprintf(stderr, "carrierarr serve: HTTP: %s\n", status.ToString().c_str());
+    return JsonError(500, "internal error", "internal");
+  }
+  return JsonError(http_status, status.message(), std::string(StatusCodeName(status.code())));
 }
 
 HttpResponse BadRequest(const std::string& error) {
