@@ -351,6 +351,7 @@ TEST_F(HttpApiTest, CommandRequestsAreValidated) {
   auto too_big = client_->Post("/api/v1/command", Admin(), huge, "application/json");
   ASSERT_TRUE(too_big);
   EXPECT_EQ(too_big->status, 413);
+  EXPECT_EQ(Json(too_big)["error"], "request body over the limit of 1 MiB (1048576 bytes)");
 }
 
 TEST_F(HttpApiTest, QueuedCommandIsAcceptedAndCanBeRead) {
