@@ -234,6 +234,7 @@ class Session final : public SessionBase {
     response_.body() = std::move(r.body);
     response_.keep_alive(keep_alive_ && !core_.stopping);
     response_.prepare_payload();
+    if (head_) response_.body().clear();  // HEAD: GET's headers, Content-Length included
     // A client that does not read its answer is bounded too.
     Tcp().expires_after(core_.options.limits.request_timeout);
     http::async_write(stream_, response_, [self = Self()](beast::error_code ec, size_t) {
@@ -273,6 +274,7 @@ class Session final : public SessionBase {
   void ReadRequest() {
     const HttpLimits& limits = core_.options.limits;
     parser_.emplace();
+    head_ = false;
     parser_->header_limit(static_cast<uint32_t>(limits.max_header_bytes));
     parser_->body_limit(limits.max_body_bytes);
     Tcp().expires_after(limits.request_timeout);  // for the header and the body together
@@ -320,8 +322,9 @@ class Session final : public SessionBase {
     http::request<http::string_body> raw = parser_->release();
     version_ = raw.version();
     keep_alive_ = raw.keep_alive();
+    head_ = raw.method() == http::verb::head;
     HttpRequest request;
-    request.method = Text(raw.method_string());
+    request.method = head_ ? "GET" : Text(raw.method_string());  // HEAD is served as GET
     std::string error;
     if (!ParseTarget(Text(raw.target()), &request.target, &error))
       return Refuse(JsonError(400, error, "invalid argument"));
@@ -384,6 +387,7 @@ class Session final : public SessionBase {
   http::response<http::string_body> response_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool head_ = false;  // the request in flight is a HEAD
   bool linger_ = false;
   bool closed_ = false;
   size_t drained_ = 0;

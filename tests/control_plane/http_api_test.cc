@@ -206,6 +206,12 @@ TEST_F(HttpApiTest, HealthAndVersionNeedNoToken) {
   EXPECT_EQ(Json(health)["status"], "ok");
   EXPECT_EQ(health->get_header_value("Content-Type"), "application/json");
 
+  auto head = client_->Head("/health");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(health->body.size()));
+
   auto version = client_->Get("/version");
   ASSERT_TRUE(version);
   EXPECT_EQ(version->status, 200);
