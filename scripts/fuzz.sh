@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (CMake preset "fuzz": clang, ASan + UBSan + libFuzzer) and runs
-# the certificate/PEM/key decoder fuzzer for a bounded time. Exits non-zero when the fuzzer finds
-# a crash, a sanitizer report, a broken invariant, a leak or a slow input; the reproducer is kept
-# under build-fuzz/artifacts/.
+# each for a bounded time: cert_fuzz (the certificate/PEM/key decoders) and http_json_fuzz (the
+# control plane's HTTP request decoding). FUZZ_SECONDS is split evenly between them, so the CI
+# step takes no longer with more targets. Exits non-zero when a fuzzer finds a crash, a
+# sanitizer report, a broken invariant, a leak or a slow input; the reproducer is kept under
+# build-fuzz/artifacts/.
 #
 #   FUZZ_SECONDS=60 bash scripts/fuzz.sh           # the CI default
 #   build-fuzz/bin/cert_fuzz build-fuzz/artifacts/crash-<sha1>   # reproduce a finding
 #
-# Environment: FUZZ_SECONDS (total run time, default 60), FUZZ_TIMEOUT (seconds one input may
+# Environment: FUZZ_SECONDS (total run time of all targets, default 60), FUZZ_TIMEOUT (seconds one input may
 # take, default 25), FUZZ_RSS_MB (default 2048), FUZZ_JOBS (parallel fuzzing processes with
 # libFuzzer's -fork, default 1).
 set -euo pipefail
@@ -19,10 +21,13 @@ rss_mb=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-1}
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target cert_fuzz carrierarr  # the CLI mints the key seeds
+cmake --build --preset fuzz --target cert_fuzz http_json_fuzz carrierarr  # the CLI mints key seeds
+
+targets=(cert_fuzz http_json_fuzz)
+share=$((seconds / ${#targets[@]}))
+if [ "$share" -lt 1 ]; then share=1; fi
 
 build=build-fuzz
-fuzzer=$build/bin/cert_fuzz
 artifacts=$build/artifacts
 mkdir -p "$artifacts"
 
@@ -49,26 +54,38 @@ cli=$PWD/$build/bin/carrierarr
 )
 for f in "$keys"/*; do cp "$f" "$corpus/generated_$(basename "$f")"; done
 
-echo "fuzz: cert_fuzz for ${seconds}s on $(ls "$corpus" | wc -l) seeds (jobs: $jobs)"
-args=(
-  -max_total_time="$seconds"
-  -rss_limit_mb="$rss_mb"
-  -timeout="$timeout"
-  -dict=tests/fuzz/cert_fuzz.dict
-  -artifact_prefix="$artifacts/"
-  -print_final_stats=1
-)
-if [ "$jobs" -gt 1 ]; then args+=(-fork="$jobs"); fi
+# Runs fuzzer $1 on corpus directory $2 with dictionary $3 for $share seconds; non-zero on a finding.
+run_fuzzer() {
+  local name=$1 dir=$2 dict=$3
+  local args=(
+    -max_total_time="$share"
+    -rss_limit_mb="$rss_mb"
+    -timeout="$timeout"
+    -dict="$dict"
+    -artifact_prefix="$artifacts/$name-"
+    -print_final_stats=1
+  )
+  if [ "$jobs" -gt 1 ]; then args+=(-fork="$jobs"); fi
+  echo "fuzz: $name for ${share}s on $(ls "$dir" | wc -l) seeds (jobs: $jobs)"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    "$build/bin/$name" "${args[@]}" "$dir"
+}
+
+http_corpus=$work/http_json_corpus
+mkdir -p "$http_corpus"
+cp tests/fuzz/http_json_corpus/* "$http_corpus/"
 
 status=0
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-  "$fuzzer" "${args[@]}" "$corpus" || status=$?
+failed=""
+run_fuzzer cert_fuzz "$corpus" tests/fuzz/cert_fuzz.dict || { status=$?; failed+=" cert_fuzz"; }
+run_fuzzer http_json_fuzz "$http_corpus" tests/fuzz/http_json_fuzz.dict ||
+  { status=$?; failed+=" http_json_fuzz"; }
 
 if [ "$status" -ne 0 ]; then
-  echo "fuzz: FAILED (exit $status); reproducers in $artifacts/:" >&2
+  echo "fuzz: FAILED (exit $status):$failed; reproducers in $artifacts/:" >&2
   ls -1 "$artifacts" >&2 || true
-  echo "fuzz: reproduce with $fuzzer $artifacts/<file>" >&2
+  echo "fuzz: reproduce with $build/bin/<fuzzer> $artifacts/<file>" >&2
   exit 1
 fi
-echo "fuzz: no crash in ${seconds}s"
+echo "fuzz: no crash (${share}s each: ${targets[*]})"

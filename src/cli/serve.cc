@@ -34,11 +34,24 @@ class ServeCommand final : public Command {
     flags.String("db", &db_, "",
                  "store: a SQLite file (default <state-dir>/fleet.db) or postgres://user@host/db");
     flags.String("state-dir", &state_dir_, ".carrierarr/control",
-                 "directory for the admin token and the default SQLite store (0700)");
+                 "directory for the admin token and the default SQLite store (created 0700; an "
+                 "existing one must not be writable by every user)");
     flags.String("listen", &listen_, "",
                  "gRPC listeners, comma separated: HOST:PORT or unix:PATH (mode 0600) (default "
-                 "0.0.0.0:50051 and unix:<state-dir>/serve.sock, where the CLI looks)");
-    flags.String("http", &http_, "0.0.0.0:8090", "HTTP API listener HOST:PORT; empty turns it off");
+                 "127.0.0.1:50051 and unix:<state-dir>/serve.sock, where the CLI looks)");
+    flags.String("http", &http_, "127.0.0.1:8090",
+                 "HTTP API listener HOST:PORT; empty turns it off");
+    flags.String("mesh-cidr", &o_.mesh_cidr, "",
+                 "the Nebula mesh CIDR (e.g. 10.42.0.0/16): plain-text listeners inside it are "
+                 "not warned about");
+    flags.Duration("http-request-timeout", &http_request_timeout_, std::chrono::seconds(10),
+                   "longest an HTTP client may take to send a whole request (headers and body)");
+    flags.Duration("http-idle-timeout", &http_idle_timeout_, std::chrono::seconds(30),
+                   "an HTTP keep-alive connection idle this long is closed");
+    flags.Int("http-max-connections", &http_max_connections_, 512,
+              "open HTTP connections at most; more are answered 503 and closed");
+    flags.Int("http-max-connections-per-client", &http_max_per_client_, 32,
+              "open HTTP connections at most from one client address");
     flags.String("tls-cert", &o_.tls_cert, "", "PEM server certificate: TLS on the TCP listeners");
     flags.String("tls-key", &o_.tls_key, "", "PEM private key of -tls-cert");
     flags.String("tls-client-ca", &o_.tls_client_ca, "",
@@ -85,9 +98,10 @@ class ServeCommand final : public Command {
     o_.event_retention_age = Seconds(event_age_);
     if (idle_minutes_ < 0 || idle_minutes_ > 100000)
       return Status::InvalidArgument("-idle-shutdown-minutes must be between 0 and 100000");
+    CARRIERARR_RETURN_IF_ERROR(CheckHttpLimits());
     o_.state_dir = state_dir_;
     o_.db = db_.empty() ? state_dir_ + "/fleet.db" : db_;
-    if (listen_.empty()) listen_ = "0.0.0.0:50051,unix:" + state_dir_ + "/serve.sock";
+    if (listen_.empty()) listen_ = "127.0.0.1:50051,unix:" + state_dir_ + "/serve.sock";
     o_.grpc_listen = SplitCommaList(listen_);
     o_.http_listen = http_;
     o_.heartbeat_interval = Seconds(heartbeat_);
@@ -97,6 +111,29 @@ class ServeCommand final : public Command {
     o_.idle_shutdown_minutes = static_cast<int>(idle_minutes_);
     o_.batch_delay = std::chrono::duration_cast<std::chrono::milliseconds>(batch_delay_);
     return Status::Ok();
+  }
+
+  Status CheckHttpLimits() {
+    using std::chrono::milliseconds;
+    for (auto [name, d] : {std::pair{"http-request-timeout", http_request_timeout_},
+                           {"http-idle-timeout", http_idle_timeout_}}) {
+      if (std::chrono::duration_cast<milliseconds>(d).count() < 1)
+        return Status::InvalidArgument(std::string("-") + name + " must be at least 1ms");
+    }
+    for (auto [name, n] : {std::pair{"http-max-connections", http_max_connections_},
+                           {"http-max-connections-per-client", http_max_per_client_}}) {
+      if (n < 1 || n > 100000)
+        return Status::InvalidArgument(std::string("-") + name + " must be between 1 and 100000");
+    }
+    HttpLimitsOf(o_.http_limits);
+    return Status::Ok();
+  }
+  void HttpLimitsOf(control_plane::HttpLimits& l) const {
+    l.request_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(http_request_timeout_);
+    l.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(http_idle_timeout_);
+    l.max_connections = static_cast<size_t>(http_max_connections_);
+    l.max_connections_per_client = static_cast<size_t>(http_max_per_client_);
   }
 
   // Serves until SIGINT or SIGTERM, reading time from `time`.
@@ -114,6 +151,8 @@ class ServeCommand final : public Command {
       err << "Error: " << server.status().message() << "\n";
       return kExitFailure;
     }
+    for (const std::string& w : control_plane::PlainTextListenerWarnings(o_))
+      err << "carrierarr serve: " << w << std::endl;
     err << "carrierarr serve: listening on " << listen_
         << (http_.empty() ? "" : ", HTTP on " + http_) << "; admin token in " << state_dir_
         << "/admin.token" << std::endl;
@@ -128,8 +167,9 @@ class ServeCommand final : public Command {
  private:
   control_plane::ServeOptions o_;
   std::string listen_, db_, state_dir_, http_;
-  nanoseconds heartbeat_, status_, stale_, dead_, batch_delay_, event_age_;
-  int64_t idle_minutes_ = 0;
+  nanoseconds heartbeat_, status_, stale_, dead_, batch_delay_, event_age_, http_request_timeout_,
+      http_idle_timeout_;
+  int64_t idle_minutes_ = 0, http_max_connections_ = 0, http_max_per_client_ = 0;
 };
 
 }  // namespace

@@ -45,7 +45,7 @@ void CommandQueue::Remove(const std::string& command_id) {
     MutexLock lock(mu_);
     unfinished_.erase(command_id);
   }
-  done_.NotifyAll();
+  NotifyDone();
 }
 
 void CommandQueue::Put(const CommandRecord& record) {
@@ -94,7 +94,7 @@ Result<CommandQueue::CancelOutcome> CommandQueue::Cancel(const std::string& comm
     }
   }
   if (out) {
-    done_.NotifyAll();
+    NotifyDone();
     return *std::move(out);
   }
   CARRIERARR_ASSIGN_OR_RETURN(CommandRecord r, store_.GetCommand(command_id));
@@ -126,7 +126,7 @@ bool CommandQueue::Finish(const std::string& node_id, const ec2agent::v1::Comman
     Put(r);
     unfinished_.erase(it);
   }
-  done_.NotifyAll();
+  NotifyDone();
   return true;
 }
 
@@ -148,7 +148,7 @@ std::vector<CommandRecord> CommandQueue::TimeOut(int64_t now_ms) {
       }
     }
   }
-  if (!timed_out.empty()) done_.NotifyAll();
+  if (!timed_out.empty()) NotifyDone();
   return timed_out;
 }
 
@@ -157,7 +157,7 @@ void CommandQueue::DropNode(const std::string& node_id) {
     MutexLock lock(mu_);
     std::erase_if(unfinished_, [&](const auto& e) { return e.second.record.node_id == node_id; });
   }
-  done_.NotifyAll();
+  NotifyDone();
 }
 
 size_t CommandQueue::size() const {
@@ -191,6 +191,39 @@ Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& comm
 
 bool CommandFinished(std::string_view state) {
   return state != "queued" && state != "sent" && state != kCancelling;
+}
+
+void CommandQueue::NotifyDone() {
+  done_.NotifyAll();
+  MutexLock lock(watch_mu_);
+  FireFinishedWatches();
+}
+
+void CommandQueue::FireFinishedWatches() {
+  if (watchers_.empty()) return;
+  std::vector<uint64_t> finished;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, w] : watchers_)
+      if (unfinished_.count(w.command_id) == 0) finished.push_back(id);
+  }
+  for (uint64_t id : finished) {
+    auto node = watchers_.extract(id);
+    node.mapped().on_done();
+  }
+}
+
+uint64_t CommandQueue::Watch(const std::string& command_id, std::function<void()> on_done) {
+  MutexLock lock(watch_mu_);
+  const uint64_t id = ++next_watch_;
+  watchers_.emplace(id, Watcher{command_id, std::move(on_done)});
+  FireFinishedWatches();  // this one, when it has finished already
+  return id;
+}
+
+void CommandQueue::Unwatch(uint64_t watch_id) {
+  MutexLock lock(watch_mu_);
+  watchers_.erase(watch_id);
 }
 
 carrierarr::v1::CommandRecord ToCommandProto(const CommandRecord& r) {

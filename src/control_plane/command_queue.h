@@ -10,6 +10,8 @@
 #define CARRIERARR_CONTROL_PLANE_COMMAND_QUEUE_H_
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -74,6 +76,15 @@ class CommandQueue {
   // returns it as it is then.
   Result<carrierarr::v1::CommandRecord> Wait(const std::string& command_id,
                                              std::chrono::milliseconds timeout) EXCLUDES(mu_);
+  // The non-blocking wait: calls on_done once when the command has finished (at once, on this
+  // thread, when it already has or is unknown), from the thread that finished it and with
+  // watch_mu_ held, so on_done must be quick, must not block and must not call the queue.
+  // Returns the id for Unwatch. At most one watch per waiting HTTP request: bounded by the
+  // HTTP server's connection cap.
+  uint64_t Watch(const std::string& command_id, std::function<void()> on_done)
+      EXCLUDES(mu_, watch_mu_);
+  // Forgets a watch; once it returns, its on_done is not running and never will be.
+  void Unwatch(uint64_t watch_id) EXCLUDES(watch_mu_);
 
  private:
   struct Pending {
@@ -81,6 +92,10 @@ class CommandQueue {
     ec2agent::v1::Command command;
   };
   void Put(const CommandRecord& record) REQUIRES(mu_);
+  // A command finished, timed out or was dropped: wakes Wait and the watches of finished ones.
+  void NotifyDone() EXCLUDES(mu_, watch_mu_);
+  // Calls and forgets the watches whose command is no longer unfinished.
+  void FireFinishedWatches() REQUIRES(watch_mu_) EXCLUDES(mu_);
 
   Store& store_;
   const TimeSource& clock_;
@@ -90,6 +105,15 @@ class CommandQueue {
   mutable Mutex mu_;
   std::map<std::string, Pending> unfinished_ GUARDED_BY(mu_);  // by command id
   CondVar done_;  // a command finished, timed out or was dropped
+
+  // Lock order: watch_mu_ before mu_ (FireFinishedWatches reads unfinished_ under both).
+  struct Watcher {
+    std::string command_id;
+    std::function<void()> on_done;
+  };
+  Mutex watch_mu_;
+  std::map<uint64_t, Watcher> watchers_ GUARDED_BY(watch_mu_);
+  uint64_t next_watch_ GUARDED_BY(watch_mu_) = 0;
 };
 
 // Whether a command in this state has finished: anything but queued, sent and cancelling.

@@ -413,6 +413,18 @@ Result<std::vector<carrierarr::v1::Event>> ControlPlane::Events(int64_t after_se
   return events_.List(after_seq, limit, wait);
 }
 
+uint64_t ControlPlane::WatchCommand(const std::string& command_id, std::function<void()> on_done) {
+  return commands_.Watch(command_id, std::move(on_done));
+}
+
+void ControlPlane::UnwatchCommand(uint64_t watch_id) { commands_.Unwatch(watch_id); }
+
+uint64_t ControlPlane::WatchEvents(int64_t after_seq, std::function<void()> on_appended) {
+  return events_.Watch(after_seq, std::move(on_appended));
+}
+
+void ControlPlane::UnwatchEvents(uint64_t watch_id) { events_.Unwatch(watch_id); }
+
 // --- lifecycle, intervals, streams ---
 
 void ControlPlane::CloseStreams(const std::string& why) {

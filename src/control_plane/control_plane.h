@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -132,6 +133,13 @@ class ControlPlane {
   // Events after after_seq (up to limit); waits up to `wait` for one when there is none yet.
   Result<std::vector<carrierarr::v1::Event>> Events(int64_t after_seq, int limit,
                                                     std::chrono::milliseconds wait);
+  // The non-blocking forms of the two waits above, for transports that must hold no thread
+  // while waiting (the HTTP API): a quick callback, called once; see CommandQueue::Watch and
+  // EventLog::Watch. Each returns the id that its Unwatch takes.
+  uint64_t WatchCommand(const std::string& command_id, std::function<void()> on_done);
+  void UnwatchCommand(uint64_t watch_id);
+  uint64_t WatchEvents(int64_t after_seq, std::function<void()> on_appended);
+  void UnwatchEvents(uint64_t watch_id);
 
   // --- observability ---
   std::string StatsJson();       // the /api/v1/stats document

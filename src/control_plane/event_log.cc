@@ -42,6 +42,7 @@ void EventLog::NoteAppended(int64_t seq) {
   {
     MutexLock lock(mu_);
     last_seq_ = std::max(last_seq_, seq);
+    FireWatches();
   }
   appended_.NotifyAll();
 }
@@ -63,6 +64,30 @@ Result<std::vector<carrierarr::v1::Event>> EventLog::List(int64_t after_seq, int
     if (last_seq_ <= after_seq)
       appended_.WaitFor(mu_, std::min<std::chrono::nanoseconds>(left, kPollInterval));
   }
+}
+
+void EventLog::FireWatches() {
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (it->second.after_seq < last_seq_) {
+      it->second.on_appended();
+      it = watchers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+uint64_t EventLog::Watch(int64_t after_seq, std::function<void()> on_appended) {
+  MutexLock lock(mu_);
+  const uint64_t id = ++next_watch_;
+  watchers_.emplace(id, Watcher{after_seq, std::move(on_appended)});
+  FireWatches();
+  return id;
+}
+
+void EventLog::Unwatch(uint64_t watch_id) {
+  MutexLock lock(mu_);
+  watchers_.erase(watch_id);
 }
 
 }  // namespace carrierarr::control_plane

@@ -9,7 +9,8 @@
 //   DELETE /api/v1/nodes/{id}       forget a node
 //   POST   /api/v1/command          queue a command (optionally wait for its result)
 //   GET    /api/v1/commands/{id}    a command and its result
-//   GET    /api/v1/events           {"events":[...]} (?after=SEQ&limit=N)
+//   POST   /api/v1/commands/{id}/cancel   cancel it (ControlPlane::CancelCommand)
+//   GET    /api/v1/events           {"events":[...]} (?after=SEQ&limit=N&wait_seconds=S)
 //   GET    /api/v1/stats            ControlPlane::StatsJson()
 //   GET    /metrics                 Prometheus text format
 //
@@ -17,23 +18,27 @@
 // messages are rendered with their proto field names (snake_case); as proto3 JSON mandates,
 // 64-bit integers are JSON strings. Errors are {"error": "...", "code": "..."}.
 //
-// Thread safety: Start, port and Stop may be called from any thread; requests are served by a
-// small pool of threads of its own.
+// Served by HttpServer (http_server.h: one I/O thread, a small worker pool, every client's
+// resources bounded); requests are decoded by http_decode.h. Waits (POST /api/v1/command with
+// "wait": true, GET /api/v1/events with wait_seconds) hold no thread: they are watches on the
+// control plane (ControlPlane::WatchCommand, WatchEvents) and a timer.
+//
+// Thread safety: Start, port and Stop may be called from any thread; handlers run on the
+// server's worker threads.
 #ifndef CARRIERARR_CONTROL_PLANE_HTTP_API_H_
 #define CARRIERARR_CONTROL_PLANE_HTTP_API_H_
 
-#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
+#include <vector>
 
+#include "carrierarr/v1/fleet.pb.h"
+#include "control_plane/http_decode.h"
+#include "control_plane/http_server.h"
 #include "core/status.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace carrierarr::control_plane {
 
@@ -42,10 +47,6 @@ class ControlPlane;
 // The HTTP status that stands for `code` (kNotFound -> 404, kFailedPrecondition -> 409, ...).
 int HttpStatusFor(StatusCode code);
 
-// An ec2agent.v1.CommandType from how people write it: "EXEC", "exec", "COMMAND_TYPE_EXEC",
-// "pull-model", "pull_model" or the number. False for anything else, UNSPECIFIED included.
-bool ParseCommandType(std::string_view name, int* type);
-
 class HttpApi {
  public:
   // Binds host:port (port 0 picks a free one) and serves until Stop. With tls_cert and tls_key
@@ -53,32 +54,58 @@ class HttpApi {
   static Result<std::unique_ptr<HttpApi>> Start(ControlPlane& cp, const std::string& host, int port,
                                                 const std::string& tls_cert,
                                                 const std::string& tls_key,
-                                                const std::string& version);
+                                                const std::string& version,
+                                                const HttpLimits& limits = {});
   ~HttpApi();  // Stop()
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  int port() const { return port_; }
-  // Stops listening, ends waits for command results and joins the threads. Idempotent.
+  int port() const { return server_->port(); }
+  // Stops listening, ends waits for command results and events, and joins the threads; waits
+  // for no client. Idempotent.
   void Stop();
 
  private:
-  HttpApi(ControlPlane& cp, std::unique_ptr<httplib::Server> server, std::string version);
-  void AddRoutes();
-  void AddNodeRoutes(httplib::Server& s);     // /health, /version, fleet and nodes
-  void AddCommandRoutes(httplib::Server& s);  // commands
-  void AddReportRoutes(httplib::Server& s);   // events, stats, /metrics
-  static void SetErrorHandlers(httplib::Server& s);
-  // True when the request carries the admin token; otherwise fills a 401 response.
-  bool Authorized(const httplib::Request& req, httplib::Response& res) const;
-  void PostCommand(const httplib::Request& req, httplib::Response& res);
+  enum class Access { kPublic, kAdmin };
+  // One row of the route table (HttpApi::Routes): add a route there.
+  struct Route {
+    const char* method;
+    const char* pattern;  // '*' matches one path segment (HttpRequest::params)
+    Access access;
+    HttpHandlerResult (HttpApi::*handle)(const HttpRequest&);
+    bool on_io_thread = false;  // touches neither the store nor a lock that may be held long
+  };
+  static const std::vector<Route>& Routes();
+
+  HttpApi(ControlPlane& cp, std::string version);
+  std::vector<HttpRoute> ServerRoutes();
+  // A 401 unless the request carries the admin token.
+  std::optional<HttpResponse> Unauthorized(const HttpRequest& request) const;
+
+  HttpHandlerResult Health(const HttpRequest& request);
+  HttpHandlerResult Version(const HttpRequest& request);
+  HttpHandlerResult Fleet(const HttpRequest& request);
+  HttpHandlerResult ListNodes(const HttpRequest& request);
+  HttpHandlerResult GetNode(const HttpRequest& request);
+  HttpHandlerResult DeleteNode(const HttpRequest& request);
+  HttpHandlerResult PostCommand(const HttpRequest& request);
+  HttpHandlerResult GetCommand(const HttpRequest& request);
+  HttpHandlerResult CancelCommand(const HttpRequest& request);
+  HttpHandlerResult Events(const HttpRequest& request);
+  HttpHandlerResult Stats(const HttpRequest& request);
+  HttpHandlerResult Metrics(const HttpRequest& request);
+
+  HttpResponse CommandResponse(const std::string& command_id);
+  HttpResponse EventsResponse(const EventsQuery& query);
+  // Answers with respond() once watch() has called its wake, or after `limit`.
+  DeferredResponse Watched(std::chrono::milliseconds limit,
+                           std::function<uint64_t(std::function<void()>)> watch,
+                           const std::function<void(uint64_t)>& unwatch,
+                           std::function<HttpResponse()> respond);
 
   ControlPlane& cp_;
-  std::unique_ptr<httplib::Server> server_;
   const std::string version_;
-  int port_ = 0;
-  std::thread listen_thread_;
-  std::atomic<bool> stopping_{false};
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace carrierarr::control_plane

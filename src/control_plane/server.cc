@@ -7,15 +7,18 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "control_plane/auth.h"
 #include "control_plane/control_plane.h"
 #include "control_plane/grpc_services.h"
 #include "control_plane/http_api.h"
 #include "core/file_util.h"
+#include "core/ipv4.h"
 #include "core/strings.h"
 #include "core/time_source.h"
 #include "core/version.h"
@@ -90,6 +93,44 @@ bool SplitHostPort(const std::string& s, std::string* host, int* port) {
   }
 }
 
+// The state directory holds the admin token and the unix socket. One that is missing is made
+// 0700; one that exists is used as it is (never chmod-ed: --state-dir /tmp must stay 1777),
+// unless any user may write to it, who could then replace the token or the socket.
+Status PrepareStateDir(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      return Status::FailedPrecondition("--state-dir " + dir + " is not a directory");
+    if ((st.st_mode & S_IWOTH) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      return Status::PermissionDenied(
+          "--state-dir " + dir + " is writable by every user (mode " + mode +
+          "): another user could replace the admin token or the socket in it. Use a directory "
+          "of your own (a missing one is created 0700, e.g. --state-dir ~/.carrierarr/control), "
+          "or remove the others' write permission (chmod o-w " +
+          dir + ")");
+    }
+    return Status::Ok();
+  }
+  if (errno != ENOENT)
+    return Status::PermissionDenied("cannot read state dir " + dir + ": " + std::strerror(errno));
+  std::error_code ec;
+  const std::filesystem::path path(dir);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec || (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST))
+    return Status::PermissionDenied("cannot create state dir " + dir + ": " +
+                                    (ec ? ec.message() : std::strerror(errno)));
+  chmod(dir.c_str(), 0700);  // ours: whatever the umask left
+  return Status::Ok();
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  auto ip = ParseIpv4(host);
+  return ip.ok() && (*ip >> 24) == 127;
+}
+
 // The raw public key that --enrollment-key names; empty when it names none.
 Result<std::string> ReadEnrollmentKey(const std::string& path) {
   if (path.empty()) return std::string();
@@ -101,6 +142,31 @@ Result<std::string> ReadEnrollmentKey(const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<std::string> PlainTextListenerWarnings(const ServeOptions& o) {
+  std::vector<std::string> warnings;
+  if (!o.tls_cert.empty()) return warnings;  // TLS on every TCP listener of both APIs
+  std::optional<Ipv4Net> mesh;
+  if (auto net = ParseCidr(o.mesh_cidr); !o.mesh_cidr.empty() && net.ok()) mesh = *net;
+  std::vector<std::pair<std::string, std::string>> listeners;  // flag, address
+  for (const std::string& a : o.grpc_listen)
+    if (a.rfind("unix:", 0) != 0) listeners.emplace_back("--listen", a);
+  if (!o.http_listen.empty()) listeners.emplace_back("--http", o.http_listen);
+  for (const auto& [flag, address] : listeners) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(address, &host, &port) || IsLoopbackHost(host)) continue;
+    auto ip = ParseIpv4(host);
+    if (mesh && ip.ok() && mesh->Contains(*ip)) continue;
+    warnings.push_back(
+        "warning: " + flag + " " + address +
+        " is plain text (no TLS) and reachable from beyond this host: admin and enrollment "
+        "tokens and commands would cross the network readable. Use --tls-cert and --tls-key, "
+        "or listen on 127.0.0.1 or on this host's Nebula mesh address" +
+        (mesh ? " (inside --mesh-cidr " + mesh->ToString() + ")" : " with --mesh-cidr"));
+  }
+  return warnings;
+}
 
 struct Server::Impl {
   std::unique_ptr<MeshIdentity> mesh;  // before cp, which uses it
@@ -125,11 +191,9 @@ Server::~Server() { Shutdown(); }
 
 Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   auto impl = std::make_unique<Impl>();
-  std::error_code ec;
-  std::filesystem::create_directories(o.state_dir, ec);
-  if (ec)
-    return Status::PermissionDenied("cannot create state dir " + o.state_dir + ": " + ec.message());
-  chmod(o.state_dir.c_str(), 0700);  // the admin token and the socket live here
+  if (!o.mesh_cidr.empty() && !ParseCidr(o.mesh_cidr).ok())
+    return Status::InvalidArgument("--mesh-cidr " + o.mesh_cidr + ": want A.B.C.D/N");
+  CARRIERARR_RETURN_IF_ERROR(PrepareStateDir(o.state_dir));
 
   auto store = OpenStore(o.db);
   if (!store.ok()) return store.status().WithPrefix("--db");
@@ -198,7 +262,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
     int port = 0;
     if (!SplitHostPort(o.http_listen, &host, &port))
       return Status::InvalidArgument("--http " + o.http_listen + ": want HOST:PORT");
-    auto http = HttpApi::Start(*impl->cp, host, port, o.tls_cert, o.tls_key, kVersion);
+    auto http =
+        HttpApi::Start(*impl->cp, host, port, o.tls_cert, o.tls_key, kVersion, o.http_limits);
     if (!http.ok()) return http.status().WithPrefix("--http");
     impl->http = std::move(*http);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "control_plane/control_plane.h"
+#include "control_plane/http_server.h"
 #include "core/status.h"
 
 namespace carrierarr::control_plane {
@@ -20,12 +21,18 @@ namespace carrierarr::control_plane {
 struct ServeOptions : ControlPlaneOptions {
   // Store URL: a SQLite path ("sqlite:PATH" or PATH) or "postgres://...".
   std::string db = "carrierarr.db";
-  // Where the admin token (admin.token, 0600) is written on first start.
+  // Where the admin token (admin.token, 0600) and the socket live: created 0700 when missing;
+  // an existing one is used as it is, and refused when every user may write to it.
   std::string state_dir = ".";
-  // gRPC listeners: "HOST:PORT" (port 0 picks one) or "unix:/path/to.sock" (mode 0600).
-  std::vector<std::string> grpc_listen = {"0.0.0.0:50051"};
+  // gRPC listeners: "HOST:PORT" (port 0 picks one) or "unix:/path/to.sock" (mode 0600). Loopback
+  // by default: listening beyond this host is a choice (with TLS, or on the mesh address).
+  std::vector<std::string> grpc_listen = {"127.0.0.1:50051"};
   // HTTP API listener "HOST:PORT"; empty turns the HTTP API off.
-  std::string http_listen = "0.0.0.0:8090";
+  std::string http_listen = "127.0.0.1:8090";
+  HttpLimits http_limits;  // what one HTTP client may hold (http_server.h)
+  // The Nebula mesh CIDR ("10.42.0.0/16"), when serving a mesh: plain-text listeners inside it
+  // are not warned about (Nebula encrypts and authenticates that traffic). Empty: none.
+  std::string mesh_cidr;
   // Optional TLS for the TCP listeners of both APIs (unix sockets stay plain: file mode guards
   // them). tls_client_ca additionally requires client certificates signed by it.
   std::string tls_cert, tls_key, tls_client_ca;
@@ -37,6 +44,10 @@ struct ServeOptions : ControlPlaneOptions {
   std::string mesh_identity_dir;
   size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
 };
+
+// One warning for each plain-text (no TLS) TCP listener that is neither on loopback nor inside
+// options.mesh_cidr: what it exposes and how to fix it. `carrierarr serve` prints them at start.
+std::vector<std::string> PlainTextListenerWarnings(const ServeOptions& options);
 
 class Server {
  public:

@@ -1,11 +1,21 @@
 // The HTTP API over a real ControlPlane and SQLite store, spoken to with httplib's client on
-// 127.0.0.1: authentication, the JSON shapes, status codes and the Prometheus text.
+// 127.0.0.1: authentication, the JSON shapes, status codes and the Prometheus text; and the
+// bounds of its server (http_server.h) against slow, idle, trickling and greedy clients, spoken
+// to over raw sockets from several loopback addresses (all of 127.0.0.0/8 is loopback on Linux).
 #include "control_plane/http_api.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -62,11 +72,72 @@ class AnsweringAgent : public StreamSink {
 
 constexpr char kAdmin[] = "cat_0123456789abcdef0123456789abcdef0123456789abcdef";
 
+// A raw TCP connection to 127.0.0.1:port from a loopback source address of the test's choosing,
+// for clients that httplib cannot play: slow, idle, trickling.
+class RawConnection {
+ public:
+  RawConnection(int port, const std::string& source) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    connected_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
+                 connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  bool Send(std::string_view data) {
+    return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // Reads what arrives within `timeout`; true when the server closed the connection by then.
+  bool ReadUntilClosed(std::chrono::milliseconds timeout, std::string* got = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;  // closed, or reset
+      if (got) got->append(buf, static_cast<size_t>(n));
+    }
+  }
+  // Reads until `needle` has arrived (or `timeout`); what came.
+  std::string ReadUntil(std::string_view needle, std::chrono::milliseconds timeout) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(/*allow_exec=*/false); }
 
-  void Open(bool allow_exec) {
+  void Open(bool allow_exec, const HttpLimits& limits = {}) {
     api_.reset();
     cp_.reset();
     auto store = OpenSqliteStore(dir_ / ("fleet" + std::to_string(opened_++) + ".db"));
@@ -79,7 +150,7 @@ class HttpApiTest : public ::testing::Test {
     ASSERT_TRUE(cp.ok()) << cp.status().ToString();
     cp_ = std::move(*cp);
     ASSERT_TRUE(cp_->SetAdminToken(kAdmin).ok());
-    auto api = HttpApi::Start(*cp_, "127.0.0.1", 0, "", "", "9.8.7");
+    auto api = HttpApi::Start(*cp_, "127.0.0.1", 0, "", "", "9.8.7", limits);
     ASSERT_TRUE(api.ok()) << api.status().ToString();
     api_ = std::move(*api);
     ASSERT_GT(api_->port(), 0);
@@ -135,6 +206,12 @@ TEST_F(HttpApiTest, HealthAndVersionNeedNoToken) {
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(Json(health)["status"], "ok");
   EXPECT_EQ(health->get_header_value("Content-Type"), "application/json");
+
+  auto head = client_->Head("/health");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(health->body.size()));
 
   auto version = client_->Get("/version");
   ASSERT_TRUE(version);
@@ -281,6 +358,7 @@ TEST_F(HttpApiTest, CommandRequestsAreValidated) {
   auto too_big = client_->Post("/api/v1/command", Admin(), huge, "application/json");
   ASSERT_TRUE(too_big);
   EXPECT_EQ(too_big->status, 413);
+  EXPECT_EQ(Json(too_big)["error"], "request body over the limit of 1 MiB (1048576 bytes)");
 }
 
 TEST_F(HttpApiTest, QueuedCommandIsAcceptedAndCanBeRead) {
@@ -345,6 +423,51 @@ TEST_F(HttpApiTest, WaitedCommandReturnsTheResult) {
   EXPECT_EQ(j["result"]["stdout"], "hello\n");
   agent->JoinAll();
   cp_->DetachStream("gpu-1", agent.get());
+}
+
+TEST_F(HttpApiTest, CancelEndsAQueuedCommandAndWakesItsWaiter) {
+  RegisterNode("gpu-1");  // never connected: the command stays queued
+  // A waiting POST, answered by the cancel rather than by its 10-minute timeout.
+  httplib::Client waiter("127.0.0.1", api_->port());
+  waiter.set_read_timeout(std::chrono::seconds(60));
+  int waited_status = 0;
+  std::string waited_body;
+  std::thread waiting([&] {
+    auto waited = waiter.Post("/api/v1/command", Admin(),
+                         R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":600,"wait":true})",
+                              "application/json");
+    if (waited) {
+      waited_status = waited->status;
+      waited_body = waited->body;
+    }
+  });
+  std::string id;
+  for (int i = 0; i < 1000 && id.empty(); ++i) {  // 10 s
+    auto unfinished = cp_->store().ListCommands("gpu-1", /*unfinished_only=*/true);
+    if (unfinished.ok() && !unfinished->empty()) id = (*unfinished)[0].command_id;
+    if (id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(id.empty()) << "the waiting POST queued no command";
+  auto cancelled = client_->Post("/api/v1/commands/" + id + "/cancel", Admin(), "", "text/plain");
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+  EXPECT_EQ(Json(cancelled)["state"], "cancelled") << cancelled->body;
+  waiting.join();
+  EXPECT_EQ(waited_status, 200) << waited_body;
+  EXPECT_EQ(json::parse(waited_body, nullptr, false).value("state", ""), "cancelled")
+      << waited_body;
+
+  auto again = client_->Post("/api/v1/commands/" + id + "/cancel", Admin(), "", "text/plain");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409) << again->body;
+  EXPECT_NE(again->body.find("already finished"), std::string::npos) << again->body;
+  auto unknown =
+      client_->Post("/api/v1/commands/cmd_000000000000/cancel", Admin(), "", "text/plain");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  auto anonymous = client_->Post("/api/v1/commands/" + id + "/cancel", "", "text/plain");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
 }
 
 TEST_F(HttpApiTest, UnansweredWaitIsBoundedAndStopDoesNotWaitForIt) {
@@ -443,6 +566,326 @@ TEST_F(HttpApiTest, ServesHttpsWithACertificate) {
   auto p = plain.Get("/health");
   EXPECT_TRUE(!p || p->status != 200);
   (*tls)->Stop();
+}
+
+// Counts the "command" events: one per command the control plane has queued.
+size_t CommandEvents(ControlPlane& cp) {
+  auto events = cp.Events(0, 1000, std::chrono::milliseconds(0));
+  size_t n = 0;
+  if (events.ok())
+    for (const auto& e : *events) n += e.kind() == "command";
+  return n;
+}
+
+// Issue 11: 4 slow connections, 20 idle ones or four waits froze the old server (4 threads).
+TEST_F(HttpApiTest, SlowIdleAndWaitingClientsDoNotDelayHealthOrTheApi) {
+  RegisterNode("gpu-1");  // never connected: a wait on its commands lasts 300 s + grace
+  // 50 slow clients from two addresses (each under the per-client cap of 32) and 20 idle ones.
+  std::vector<std::unique_ptr<RawConnection>> slow, idle;
+  for (int i = 0; i < 50; ++i) {
+    slow.push_back(
+        std::make_unique<RawConnection>(api_->port(), i % 2 ? "127.0.0.2" : "127.0.0.3"));
+    ASSERT_TRUE(slow.back()->connected());
+    ASSERT_TRUE(slow.back()->Send("G"));
+  }
+  for (int i = 0; i < 20; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(api_->port(), "127.0.0.4"));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread trickler([&] {
+    // A byte a second on every slow connection; the request never ends.
+    const std::string rest = "ET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (size_t i = 0; i < rest.size(); ++i) {
+      for (auto& c : slow) c->Send(rest.substr(i, 1));
+      std::unique_lock lock(mu);
+      if (cv.wait_for(lock, std::chrono::seconds(1), [&] { return done; })) return;
+    }
+  });
+  // Six waited commands that nobody answers.
+  const size_t before = CommandEvents(*cp_);
+  std::vector<std::thread> waiters;
+  waiters.reserve(6);
+  for (int i = 0; i < 6; ++i) {
+    waiters.emplace_back([this] {
+      httplib::Client c("127.0.0.1", api_->port());
+      c.set_read_timeout(std::chrono::seconds(60));
+      c.Post("/api/v1/command", Admin(), R"({"node_id":"gpu-1","type":"REBOOT","wait":true})",
+             "application/json");
+    });
+  }
+  for (int i = 0; i < 1000 && CommandEvents(*cp_) < before + 6; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(CommandEvents(*cp_), before + 6) << "the waited commands were not all queued";
+
+  httplib::Client c("127.0.0.1", api_->port());
+  c.set_connection_timeout(std::chrono::seconds(2));
+  c.set_read_timeout(std::chrono::seconds(2));
+  for (int i = 0; i < 3; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto health = c.Get("/health");
+    ASSERT_TRUE(health) << "no answer to /health: " << httplib::to_string(health.error());
+    EXPECT_EQ(health->status, 200);
+    auto nodes = c.Get("/api/v1/nodes", Admin());
+    ASSERT_TRUE(nodes) << "no answer to /api/v1/nodes: " << httplib::to_string(nodes.error());
+    EXPECT_EQ(nodes->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  }
+
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  trickler.join();
+  api_->Stop();  // lets the waiters go
+  for (auto& w : waiters) w.join();
+}
+
+TEST_F(HttpApiTest, ConnectionCapsPerClientAndInTotal) {
+  HttpLimits limits;
+  limits.max_connections_per_client = 3;
+  limits.max_connections = 5;
+  Open(/*allow_exec=*/false, limits);
+  const int port = api_->port();
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<RawConnection>(port, "127.0.0.2"));
+    ASSERT_TRUE(held.back()->connected());
+  }
+  RawConnection fourth(port, "127.0.0.2");
+  std::string got;
+  EXPECT_TRUE(fourth.ReadUntilClosed(std::chrono::seconds(10), &got));
+  EXPECT_NE(got.find("503"), std::string::npos) << got;
+  EXPECT_NE(got.find("too many connections from 127.0.0.2 (limit 3)"), std::string::npos) << got;
+
+  // Another address still gets in, up to the total.
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<RawConnection>(port, "127.0.0.3"));
+    ASSERT_TRUE(held.back()->connected());
+  }
+  RawConnection sixth(port, "127.0.0.4");
+  got.clear();
+  EXPECT_TRUE(sixth.ReadUntilClosed(std::chrono::seconds(10), &got));
+  EXPECT_NE(got.find("too many connections (limit 5)"), std::string::npos) << got;
+
+  // Those let in are served.
+  ASSERT_TRUE(held[0]->Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(held[0]->ReadUntil("\"ok\"", std::chrono::seconds(10)).find("200 OK"),
+            std::string::npos);
+
+  // A closed connection gives its place back (once the server has seen the close).
+  held.pop_back();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    RawConnection next(port, "127.0.0.4");
+    ASSERT_TRUE(next.Send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    std::string answer;
+    next.ReadUntilClosed(std::chrono::seconds(10), &answer);
+    served = answer.find("200 OK") != std::string::npos;
+  }
+  EXPECT_TRUE(served);
+}
+
+// Reads `c` while sending `request` a byte every 50 ms; true when the server closed it.
+bool TrickleUntilClosed(RawConnection& c, const std::string& request) {
+  for (char byte : request) {
+    if (!c.Send(std::string(1, byte))) return true;
+    if (c.ReadUntilClosed(std::chrono::milliseconds(50))) return true;
+  }
+  return false;
+}
+
+TEST_F(HttpApiTest, WholeRequestDeadlineClosesATricklingClient) {
+  HttpLimits limits;
+  limits.request_timeout = std::chrono::seconds(1);
+  Open(/*allow_exec=*/false, limits);
+  // Each byte arrives well within any per-read timeout; the request as a whole never ends.
+  RawConnection c(api_->port(), "127.0.0.2");
+  ASSERT_TRUE(c.connected());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(TrickleUntilClosed(
+      c, "POST /api/v1/command HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(1000, 'a')));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+
+  // The same for a body that trickles.
+  RawConnection body(api_->port(), "127.0.0.2");
+  ASSERT_TRUE(
+      body.Send("POST /api/v1/command HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"));
+  EXPECT_TRUE(TrickleUntilClosed(body, std::string(1000, 'a')));
+
+  auto health = client_->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(HttpApiTest, IdleKeepAliveConnectionIsClosed) {
+  HttpLimits limits;
+  limits.idle_timeout = std::chrono::seconds(1);
+  Open(/*allow_exec=*/false, limits);
+  RawConnection c(api_->port(), "127.0.0.2");
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(c.ReadUntil("\"ok\"", std::chrono::seconds(10)).find("200 OK"), std::string::npos);
+  EXPECT_TRUE(c.ReadUntilClosed(std::chrono::seconds(10)));
+}
+
+TEST_F(HttpApiTest, PipelinedRequestsOnOneConnectionAreAllAnswered) {
+  RawConnection c(api_->port(), "127.0.0.2");
+  ASSERT_TRUE(
+      c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /version HTTP/1.1\r\nHost: x\r\n"
+             "Connection: close\r\n\r\n"));
+  std::string got;
+  EXPECT_TRUE(c.ReadUntilClosed(std::chrono::seconds(10), &got));
+  EXPECT_NE(got.find(R"({"status":"ok"})"), std::string::npos) << got;
+  EXPECT_NE(got.find(R"({"version":"9.8.7"})"), std::string::npos) << got;
+}
+
+// curl sends larger bodies only after a "100 Continue".
+TEST_F(HttpApiTest, ExpectContinueGetsA100BeforeTheBody) {
+  RawConnection c(api_->port(), "127.0.0.2");
+  const std::string body = R"({"node_id":"ghost","type":"REBOOT"})";
+  ASSERT_TRUE(
+      c.Send(std::string("POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+             kAdmin + "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\nConnection: close\r\n\r\n"));
+  EXPECT_NE(c.ReadUntil("\r\n\r\n", std::chrono::seconds(10)).find("HTTP/1.1 100 Continue"),
+            std::string::npos);
+  ASSERT_TRUE(c.Send(body));
+  std::string got;
+  EXPECT_TRUE(c.ReadUntilClosed(std::chrono::seconds(10), &got));
+  EXPECT_NE(got.find("HTTP/1.1 404"), std::string::npos) << got;  // no node "ghost"
+}
+
+TEST_F(HttpApiTest, SizeLimitsAreNamedInTheirErrors) {
+  HttpLimits limits;
+  limits.max_body_bytes = 4096;
+  limits.max_header_bytes = 2048;
+  Open(/*allow_exec=*/false, limits);
+  auto big = client_->Post("/api/v1/command", Admin(), std::string(5000, ' '), "application/json");
+  ASSERT_TRUE(big) << httplib::to_string(big.error());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(Json(big)["error"], "request body over the limit of 4 KiB (4096 bytes)") << big->body;
+
+  httplib::Headers headers = Admin();
+  headers.emplace("X-Big", std::string(3000, 'a'));
+  auto header = client_->Get("/api/v1/nodes", headers);
+  ASSERT_TRUE(header) << httplib::to_string(header.error());
+  EXPECT_EQ(header->status, 431);
+  EXPECT_EQ(Json(header)["error"], "request header over the limit of 2 KiB (2048 bytes)");
+}
+
+// The old server let a JSON exception (a node id that is not UTF-8) through as its text.
+TEST_F(HttpApiTest, NodeIdThatIsNotUtf8IsA404) {
+  auto r = client_->Get("/api/v1/nodes/%FF%FE", Admin());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+  EXPECT_EQ(Json(r)["code"], "not found");
+  EXPECT_EQ(r->body.find("exception"), std::string::npos) << r->body;
+}
+
+TEST_F(HttpApiTest, EventsWaitForTheNextEvent) {
+  auto all = client_->Get("/api/v1/events?limit=1000", Admin());
+  ASSERT_TRUE(all);
+  json events = Json(all)["events"];
+  ASSERT_FALSE(events.empty()) << all->body;      // "started" at least
+  const std::string last = events.back()["seq"];  // an int64: a JSON string
+
+  // Nothing comes: an empty list once the wait is over.
+  auto start = std::chrono::steady_clock::now();
+  auto none = client_->Get("/api/v1/events?wait_seconds=1&after=" + last, Admin());
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 200);
+  EXPECT_TRUE(Json(none)["events"].empty()) << none->body;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+
+  // An event comes while the request waits (or before it is read: then it is listed at once).
+  int status = 0;
+  std::string body;
+  std::thread reader([&] {
+    httplib::Client c("127.0.0.1", api_->port());
+    c.set_read_timeout(std::chrono::seconds(60));
+    auto r = c.Get("/api/v1/events?wait_seconds=60&after=" + last, Admin());
+    if (r) status = r->status, body = r->body;
+  });
+  cp_->UpdateIntervals(std::chrono::seconds(5), std::chrono::seconds(10));  // a "config" event
+  reader.join();
+  EXPECT_EQ(status, 200);
+  json got = json::parse(body, nullptr, false)["events"];
+  ASSERT_FALSE(got.empty()) << body;
+  EXPECT_EQ(got[0]["kind"], "config");
+
+  auto bad = client_->Get("/api/v1/events?wait_seconds=301", Admin());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
+TEST_F(HttpApiTest, WatchesFireOnceAndNotAfterUnwatch) {
+  // An unknown (or finished) command: at once.
+  int fired = 0;
+  cp_->UnwatchCommand(cp_->WatchCommand("cmd_unknown", [&] { ++fired; }));
+  EXPECT_EQ(fired, 1);
+  // An event after the last one: not yet; an unwatched watch never.
+  std::atomic<int> events_fired{0}, unwatched_fired{0};
+  const uint64_t keep = cp_->WatchEvents(1 << 30, [&] { ++events_fired; });
+  const uint64_t drop = cp_->WatchEvents(0, [&] { ++unwatched_fired; });  // "started" is seq 1
+  EXPECT_EQ(unwatched_fired, 1);
+  cp_->UnwatchEvents(drop);
+  const uint64_t later = cp_->WatchEvents(1 << 20, [&] { ++unwatched_fired; });
+  cp_->UnwatchEvents(later);
+  cp_->UpdateIntervals(std::chrono::seconds(5), std::chrono::seconds(10));
+  EXPECT_EQ(events_fired, 0);
+  EXPECT_EQ(unwatched_fired, 1);
+  cp_->UnwatchEvents(keep);
+}
+
+TEST(HttpServerTest, AnExceptionInAHandlerIsLoggedAndAnswered500WithoutItsText) {
+  std::mutex mu;
+  std::vector<std::string> logged;
+  HttpServerOptions options;
+  options.log = [&](const std::string& line) {
+    std::lock_guard lock(mu);
+    logged.push_back(line);
+  };
+  std::vector<HttpRoute> routes;
+  routes.push_back({.method = "GET", .pattern = "/boom", .handler = [](const HttpRequest&) {
+                      throw std::runtime_error("secret detail");
+                      return HttpHandlerResult(HttpResponse{});
+                    }});
+  routes.push_back(
+      {.method = "GET", .pattern = "/later", .handler = [](const HttpRequest&) {
+         return HttpHandlerResult(DeferredResponse{
+             .deadline = std::chrono::seconds(30),
+             .start = [](const std::function<void()>& wake) { wake(); },
+             .stop = [] {},
+             .respond = []() -> HttpResponse { throw std::runtime_error("secret later"); }});
+       }});
+  routes.push_back(
+      {.method = "GET", .pattern = "/items/*/name", .handler = [](const HttpRequest& r) {
+         return HttpHandlerResult(JsonResponse(200, json{{"id", r.params[0]}}.dump()));
+       }});
+  auto server = HttpServer::Start(std::move(options), std::move(routes));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  httplib::Client c("127.0.0.1", (*server)->port());
+  c.set_read_timeout(std::chrono::seconds(20));
+  for (const char* path : {"/boom", "/later"}) {
+    SCOPED_TRACE(path);
+    auto r = c.Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500);
+    EXPECT_EQ(json::parse(r->body, nullptr, false),
+              json({{"error", "internal error"}, {"code", "internal"}}));
+    EXPECT_EQ(r->body.find("secret"), std::string::npos) << r->body;
+  }
+  auto item = c.Get("/items/a%20b/name");
+  ASSERT_TRUE(item);
+  EXPECT_EQ(json::parse(item->body, nullptr, false)["id"], "a b");
+  (*server)->Stop();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(logged.size(), 2u);
+  EXPECT_NE(logged[0].find("/boom: secret detail"), std::string::npos) << logged[0];
+  EXPECT_NE(logged[1].find("secret later"), std::string::npos) << logged[1];
 }
 
 TEST(HttpApiStartTest, RefusesHalfATlsConfigAndABusyPort) {
