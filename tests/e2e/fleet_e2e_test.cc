@@ -697,6 +697,28 @@ TEST_F(FleetE2eTest, AgentsRegisterOverTheMeshAndACommandRoundTrips) {
   for (const auto& n : ParseJson(st.out).value("nodes", Json::array()))
     EXPECT_EQ(n.value("agent", Json::object()).value("lifecycle", ""), "connected") << n.dump();
 
+  // Mesh identity (last: it replaces cpu-1's registration): a tokenless agent that speaks only
+  // the original protocol, in cpu-1's namespace, is cpu-1 (Nebula vouches for its source
+  // address); claiming another node's id is refused; from the root namespace (the only way in
+  // is the unix socket) it is refused too.
+  const std::string original_agent = std::string(CARRIERARR_BINARY_DIR) + "/bin/original-agent";
+  const std::string control_plane = by_name["homelab"].value("nebula_ip", "") + ":50051";
+  RunResult mine = RunProgram({"ip", "netns", "exec", f.name + ".cpu-1", original_agent,
+                               "--control-plane", control_plane, "--node-id", "cpu-1"},
+                              "", seconds(30));
+  EXPECT_EQ(mine.out, "registered cpu-1\n") << Describe(mine);
+  RunResult other = RunProgram({"ip", "netns", "exec", f.name + ".cpu-1", original_agent,
+                                "--control-plane", control_plane, "--node-id", "gpu-1"},
+                               "", seconds(30));
+  EXPECT_EQ(other.exit_code, 3) << Describe(other);
+  EXPECT_THAT(other.out, HasSubstr("may register only as cpu-1, not gpu-1"));
+  RunResult root =
+      RunProgram({original_agent, "--control-plane",
+                  "unix:" + f.state_dir() + "/control/serve.sock", "--node-id", "cpu-1"},
+                 "", seconds(30));
+  EXPECT_EQ(root.exit_code, 3) << Describe(root);
+  EXPECT_THAT(root.out, HasSubstr("no enrollment token"));
+
   Down(f);
   ExpectNothingLeft(f);
 }
