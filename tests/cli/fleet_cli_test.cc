@@ -398,7 +398,9 @@ TEST_F(FleetCliTest, AgentTextIsPrintedEscapedAndInvalidUtf8DoesNotEndTheEvents)
   ec2agent::v1::AgentMessage log;
   log.mutable_log()->set_level(ec2agent::v1::LOG_LEVEL_ERROR);
   log.mutable_log()->set_source("ollama");
-  log.mutable_log()->set_message("\x1b]0;pwned\x07\x1b[31mred\nfake line \xC2\x9B" "2J");
+  log.mutable_log()->set_message(
+      "\x1b]0;pwned\x07\x1b[31mred\nfake line \xC2\x9B"
+      "2J");
   ASSERT_TRUE(cp().OnAgentMessage("gpu-1", log).ok());
   // Text stored by an older version, cut inside a character.
   ASSERT_TRUE(

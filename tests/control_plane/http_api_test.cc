@@ -433,9 +433,10 @@ TEST_F(HttpApiTest, CancelEndsAQueuedCommandAndWakesItsWaiter) {
   int waited_status = 0;
   std::string waited_body;
   std::thread waiting([&] {
-    auto waited = waiter.Post("/api/v1/command", Admin(),
-                         R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":600,"wait":true})",
-                              "application/json");
+    auto waited =
+        waiter.Post("/api/v1/command", Admin(),
+                    R"({"node_id":"gpu-1","type":"REBOOT","timeout_seconds":600,"wait":true})",
+                    "application/json");
     if (waited) {
       waited_status = waited->status;
       waited_body = waited->body;

@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ParseResult one = Decode(response, body, 0, &whole);
   const ParseResult two = Decode(response, body, cut, &split);
   Check(one == two, "a body split in two decodes differently");
-  if (one == ParseResult::kDone) Check(whole == split, "a body split in two decodes to other bytes");
+  if (one == ParseResult::kDone)
+    Check(whole == split, "a body split in two decodes to other bytes");
   Check(whole.size() <= body.size(), "a decoded body larger than its encoding");
   return 0;
 }
