@@ -105,7 +105,7 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 "$fleet" tokens create --server "127.0.0.1:$grpc_port" "${client_tls[@]}" \
-  --admin-token-file "$state/control/admin.token" --name footprint --uses 1 --ttl 1h \
+  --admin-token-file "$state/control/admin.token" --node footprint --uses 1 --ttl 1h \
   --out "$state/enroll.token" >/dev/null
 
 mkdir -m 0700 "$state/agent"

@@ -103,7 +103,7 @@ echo "serve: pid $server_pid, gRPC 127.0.0.1:$grpc_port, HTTP 127.0.0.1:$http_po
 # One reusable enrollment token (the admin API through the CLI; else the bench creates one).
 token_args=(--create-token)
 if "$fleet" tokens create --server "127.0.0.1:$grpc_port" \
-  --admin-token-file "$state/admin.token" --name agent-load-bench --uses 0 --ttl 1h \
+  --admin-token-file "$state/admin.token" --pool bench --uses 0 --ttl 1h \
   --out "$state/enroll.token" >"$state/tokens.log" 2>&1 && [ -s "$state/enroll.token" ]; then
   token_args=(--token-file "$state/enroll.token")
 else

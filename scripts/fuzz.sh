@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (CMake preset "fuzz": clang, ASan + UBSan + libFuzzer) and runs
-# each for a bounded time: cert_fuzz (the certificate/PEM/key decoders) and http_json_fuzz (the
-# control plane's HTTP request decoding). FUZZ_SECONDS is split evenly between them, so the CI
+# each for a bounded time: cert_fuzz (the certificate/PEM/key decoders), http_json_fuzz (the
+# control plane's HTTP request decoding) and http_wire_fuzz (the agent's HTTP/1.1 framing). FUZZ_SECONDS is split evenly between them, so the CI
 # step takes no longer with more targets. Exits non-zero when a fuzzer finds a crash, a
 # sanitizer report, a broken invariant, a leak or a slow input; the reproducer is kept under
 # build-fuzz/artifacts/.
@@ -21,9 +21,9 @@ rss_mb=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-1}
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target cert_fuzz http_json_fuzz carrierarr  # the CLI mints key seeds
+cmake --build --preset fuzz --target cert_fuzz http_json_fuzz http_wire_fuzz carrierarr  # the CLI mints key seeds
 
-targets=(cert_fuzz http_json_fuzz)
+targets=(cert_fuzz http_json_fuzz http_wire_fuzz)
 share=$((seconds / ${#targets[@]}))
 if [ "$share" -lt 1 ]; then share=1; fi
 
@@ -54,17 +54,18 @@ cli=$PWD/$build/bin/carrierarr
 )
 for f in "$keys"/*; do cp "$f" "$corpus/generated_$(basename "$f")"; done
 
-# Runs fuzzer $1 on corpus directory $2 with dictionary $3 for $share seconds; non-zero on a finding.
+# Runs fuzzer $1 on corpus directory $2 with dictionary $3 (none when empty) for $share seconds;
+# non-zero on a finding.
 run_fuzzer() {
   local name=$1 dir=$2 dict=$3
   local args=(
     -max_total_time="$share"
     -rss_limit_mb="$rss_mb"
     -timeout="$timeout"
-    -dict="$dict"
     -artifact_prefix="$artifacts/$name-"
     -print_final_stats=1
   )
+  if [ -n "$dict" ]; then args+=(-dict="$dict"); fi
   if [ "$jobs" -gt 1 ]; then args+=(-fork="$jobs"); fi
   echo "fuzz: $name for ${share}s on $(ls "$dir" | wc -l) seeds (jobs: $jobs)"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
@@ -75,12 +76,16 @@ run_fuzzer() {
 http_corpus=$work/http_json_corpus
 mkdir -p "$http_corpus"
 cp tests/fuzz/http_json_corpus/* "$http_corpus/"
+wire_corpus=$work/http_wire_corpus
+mkdir -p "$wire_corpus"
+cp tests/fuzz/http_wire_corpus/* "$wire_corpus/"
 
 status=0
 failed=""
 run_fuzzer cert_fuzz "$corpus" tests/fuzz/cert_fuzz.dict || { status=$?; failed+=" cert_fuzz"; }
 run_fuzzer http_json_fuzz "$http_corpus" tests/fuzz/http_json_fuzz.dict ||
   { status=$?; failed+=" http_json_fuzz"; }
+run_fuzzer http_wire_fuzz "$wire_corpus" "" || { status=$?; failed+=" http_wire_fuzz"; }
 
 if [ "$status" -ne 0 ]; then
   echo "fuzz: FAILED (exit $status):$failed; reproducers in $artifacts/:" >&2

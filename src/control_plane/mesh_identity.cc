@@ -14,7 +14,7 @@ namespace {
 
 // Bounds on what a directory may make us hold: far beyond any fleet.
 constexpr size_t kMaxCertificates = 65536;
-constexpr uintmax_t kMaxCertificateBytes = 64 * 1024;
+constexpr uintmax_t kMaxCertificateBytes = uintmax_t{64} << 10;
 
 int64_t ModificationTimeNs(const std::string& path) {
   struct stat st {};

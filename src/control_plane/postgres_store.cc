@@ -282,10 +282,8 @@ class PostgresStore final : public Store {
       tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kSchemaLockKey) + ")");
       tx.exec(kSchema);
       pqxx::result version = tx.exec_prepared("get_setting", std::string("schema_version"));
-      if (version.empty()) {
-        tx.exec_prepared("put_setting", std::string("schema_version"),
-                         std::to_string(kSchemaVersion));
-      } else if (TextOf(version[0][0]) == "1") {  // the ALTERs above migrated it
+      // A new database, or one of version 1 (the ALTERs above migrated it), gets this version.
+      if (version.empty() || TextOf(version[0][0]) == "1") {
         tx.exec_prepared("put_setting", std::string("schema_version"),
                          std::to_string(kSchemaVersion));
       } else if (TextOf(version[0][0]) != std::to_string(kSchemaVersion)) {
