@@ -445,10 +445,17 @@ TEST_F(NetnsTest, StopEscalatesToSigkill) {
   const std::string ns = Ns("a");
   Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  // SIGTERM is ignored (and the ignoring is inherited by sleep, whether sh forks or execs it).
-  pid_t pid = Start(ns, {"sh", "-c", "trap '' TERM; sleep 28"}, "sleep 28");
+  // SIGTERM is ignored, and stays ignored across the exec. The marker is whole arguments, so
+  // it is found once sh has become sleep.
+  pid_t pid = Start(ns, {"sh", "-c", "trap '' TERM; exec sleep 28"}, "sleep 28");
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(WaitIgnoresSigterm(pid));
+  bool became_sleep = false;
+  for (int i = 0; i < 300 && !became_sleep; ++i) {  // up to 3 s
+    became_sleep = Processes().ProcessMatches(pid, "sleep 28");
+    if (!became_sleep) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(became_sleep);
   auto start = steady_clock::now();
   s = Stop(pid, "sleep 28", milliseconds(200));
   auto took = steady_clock::now() - start;
@@ -463,7 +470,7 @@ TEST_F(NetnsTest, DeleteNamespaceKillsLeftoverProcesses) {
   Status s = netns_.CreateNamespace(ns);
   ASSERT_TRUE(s.ok()) << s.ToString();
   pid_t polite = Start(ns, {"sleep", "27"}, "sleep 27");
-  pid_t stubborn = Start(ns, {"sh", "-c", "trap '' TERM; sleep 26"}, "sleep 26");
+  pid_t stubborn = Start(ns, {"sh", "-c", "trap '' TERM; exec sleep 26"}, "sleep 26");
   ASSERT_GT(polite, 0);
   ASSERT_GT(stubborn, 0);
   ASSERT_TRUE(WaitIgnoresSigterm(stubborn));
