@@ -32,6 +32,7 @@
 #include "control_plane/control_plane.h"
 #include "control_plane/http_api.h"
 #include "control_plane/store.h"
+#include "testing/raw_socket.h"
 
 namespace {
 
@@ -40,16 +41,8 @@ constexpr int kConnections = 50;
 constexpr int kGiveUpAfter = 10;  // timeouts
 
 int Connect(int port, const std::string& source) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+  int fd = carrierarr::testing::ConnectFromLoopback(port, source);
+  if (fd < 0) {
     std::perror("connect");
     std::exit(1);
   }

@@ -27,6 +27,7 @@
 #include "control_plane/control_plane.h"
 #include "control_plane/store.h"
 #include "ec2agent/v1/agent.pb.h"
+#include "testing/raw_socket.h"
 #include "testing/tools.h"
 
 namespace carrierarr::control_plane {
@@ -76,18 +77,8 @@ constexpr char kAdmin[] = "cat_0123456789abcdef0123456789abcdef0123456789abcdef"
 // for clients that httplib cannot play: slow, idle, trickling.
 class RawConnection {
  public:
-  RawConnection(int port, const std::string& source) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    connected_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-                 connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-  }
+  RawConnection(int port, const std::string& source)
+      : fd_(testing::ConnectFromLoopback(port, source)), connected_(fd_ >= 0) {}
   ~RawConnection() {
     if (fd_ >= 0) close(fd_);
   }
