@@ -76,6 +76,28 @@ class AwsProvider final : public providers::Provider {
     return "instance/" + node.name;
   }
 
+  // The k3s join secrets, files made once per fleet: the server's token (full control of the
+  // cluster) goes to the server alone; agents join with the agent token, which the server admits
+  // for agents only. Their paths; empty when k3s is off (and the server's, on a worker).
+  struct K3sTokens {
+    std::string server, agent;
+  };
+  static K3sTokens AddK3sTokens(const providers::NodeRequest& r, bool lighthouse,
+                                provision::ResourceList& out, std::vector<std::string>& deps) {
+    K3sTokens paths;
+    if (!r.fleet.aws.k3s) return paths;
+    auto add = [&](const std::string& id, const std::string& what) {
+      const std::string path = r.paths.AwsDir() + "/" + id;
+      if (!HasResource(out, id))
+        out.push_back(MakeGeneratedSecretFile(id, what + ", " + path, path));
+      deps.push_back(id);
+      return path;
+    };
+    paths.agent = add("k3s-agent-token", "k3s agent join token");
+    if (lighthouse) paths.server = add("k3s-token", "k3s server token (the server's only)");
+    return paths;
+  }
+
   void AddNodeResources(const providers::NodeRequest& r,
                         provision::ResourceList& out) const override {
     const spec::FleetSpec& fleet = r.fleet;
@@ -101,26 +123,7 @@ class AwsProvider final : public providers::Provider {
     }
 
     const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
-    // Two k3s secrets: the server's token (full control of the cluster) goes to the server
-    // alone; agents join with the agent token, which the server admits for agents only.
-    std::string k3s_server_token, k3s_agent_token;
-    if (fleet.aws.k3s) {
-      k3s_agent_token = r.paths.AwsDir() + "/k3s-agent-token";
-      if (!HasResource(out, "k3s-agent-token")) {
-        out.push_back(MakeGeneratedSecretFile(
-            "k3s-agent-token", "k3s agent join token, " + k3s_agent_token, k3s_agent_token));
-      }
-      deps.push_back("k3s-agent-token");
-      if (lighthouse) {
-        k3s_server_token = r.paths.AwsDir() + "/k3s-token";
-        if (!HasResource(out, "k3s-token")) {
-          out.push_back(MakeGeneratedSecretFile(
-              "k3s-token", "k3s server token (the server's only), " + k3s_server_token,
-              k3s_server_token));
-        }
-        deps.push_back("k3s-token");
-      }
-    }
+    const K3sTokens k3s = AddK3sTokens(r, lighthouse, out, deps);
 
     const spec::PoolSpec* pool = PoolOf(fleet, r.node);
     int root_gb = r.node.pool_type == spec::PoolType::kGpuWorker ? 100 : 30;
@@ -169,8 +172,8 @@ class AwsProvider final : public providers::Provider {
                                 .control_plane = providers::ControlPlaneAddress(fleet),
                                 .enrollment = r.enrollment,
                                 .k3s_version = fleet.aws.k3s_version,
-                                .k3s_server_token_path = k3s_server_token,
-                                .k3s_agent_token_path = k3s_agent_token,
+                                .k3s_server_token_path = k3s.server,
+                                .k3s_agent_token_path = k3s.agent,
                                 .k3s_server = lighthouse,
                                 .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
                                 .deps = deps}));

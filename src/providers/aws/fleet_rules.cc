@@ -119,6 +119,51 @@ void RequireAgentDigest(spec::FleetReader& p, std::map<std::string, YAML::Node>&
   }
 }
 
+// nebula_material, and the instance profile that secretsmanager needs.
+void ParseNebulaMaterial(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                         const std::string& w, spec::AwsProviderSpec& aws) {
+  if (!m.count("nebula_material")) return;
+  std::string s;
+  if (p.Checked(
+          m["nebula_material"], w + ".nebula_material", "userdata or secretsmanager",
+          [](const std::string& v) { return v == "userdata" || v == "secretsmanager"; }, &s)) {
+    aws.nebula_material = s == "secretsmanager" ? spec::NebulaMaterial::kSecretsManager
+                                                : spec::NebulaMaterial::kUserdata;
+    // Judged on the key as written, so a malformed profile name is reported once, not twice.
+    const bool has_profile = m.count("iam_instance_profile") != 0 &&
+                             m["iam_instance_profile"].IsScalar() &&
+                             !m["iam_instance_profile"].Scalar().empty();
+    if (aws.nebula_material == spec::NebulaMaterial::kSecretsManager && !has_profile) {
+      p.Error(m["nebula_material"].Mark(),
+              w + ".nebula_material: secretsmanager needs iam_instance_profile, because each "
+                  "node fetches its secret at boot with its instance profile; set "
+                  "iam_instance_profile to a profile allowed secretsmanager:GetSecretValue on "
+                  "carrierarr/<fleet>/*, or use nebula_material: userdata");
+    }
+  }
+}
+
+// operator_cidrs: a list of networks, each once.
+void ParseOperatorCidrs(spec::FleetReader& p, std::map<std::string, YAML::Node>& m,
+                        const std::string& w, spec::AwsProviderSpec& aws) {
+  if (!m.count("operator_cidrs")) return;
+  const YAML::Node& list = m["operator_cidrs"];
+  if (!list.IsSequence()) {
+    p.Error(list.Mark(), w + ".operator_cidrs must be a list, e.g. [203.0.113.7/32]");
+  } else {
+    std::set<std::string> seen;
+    for (const auto& item : list) {
+      Ipv4Net net;
+      if (!p.Cidr(item, w + ".operator_cidrs entry", &net)) continue;
+      if (!seen.insert(net.ToString()).second) {
+        p.Error(item.Mark(), w + ".operator_cidrs lists " + net.ToString() + " twice; keep one");
+        continue;
+      }
+      aws.operator_cidrs.push_back(net);
+    }
+  }
+}
+
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
   auto m = p.Map(node, w,
@@ -184,43 +229,8 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(
         m["k3s_version"], w + ".k3s_version", "a k3s release tag such as v1.31.4+k3s1",
         [](const std::string& s) { return IsK3sVersion(s); }, &aws.k3s_version);
-  if (m.count("nebula_material")) {
-    std::string s;
-    if (p.Checked(
-            m["nebula_material"], w + ".nebula_material", "userdata or secretsmanager",
-            [](const std::string& v) { return v == "userdata" || v == "secretsmanager"; }, &s)) {
-      aws.nebula_material = s == "secretsmanager" ? spec::NebulaMaterial::kSecretsManager
-                                                  : spec::NebulaMaterial::kUserdata;
-      // Judged on the key as written, so a malformed profile name is reported once, not twice.
-      const bool has_profile = m.count("iam_instance_profile") != 0 &&
-                               m["iam_instance_profile"].IsScalar() &&
-                               !m["iam_instance_profile"].Scalar().empty();
-      if (aws.nebula_material == spec::NebulaMaterial::kSecretsManager && !has_profile) {
-        p.Error(m["nebula_material"].Mark(),
-                w + ".nebula_material: secretsmanager needs iam_instance_profile, because each "
-                    "node fetches its secret at boot with its instance profile; set "
-                    "iam_instance_profile to a profile allowed secretsmanager:GetSecretValue on "
-                    "carrierarr/<fleet>/*, or use nebula_material: userdata");
-      }
-    }
-  }
-  if (m.count("operator_cidrs")) {
-    const YAML::Node& list = m["operator_cidrs"];
-    if (!list.IsSequence()) {
-      p.Error(list.Mark(), w + ".operator_cidrs must be a list, e.g. [203.0.113.7/32]");
-    } else {
-      std::set<std::string> seen;
-      for (const auto& item : list) {
-        Ipv4Net net;
-        if (!p.Cidr(item, w + ".operator_cidrs entry", &net)) continue;
-        if (!seen.insert(net.ToString()).second) {
-          p.Error(item.Mark(), w + ".operator_cidrs lists " + net.ToString() + " twice; keep one");
-          continue;
-        }
-        aws.operator_cidrs.push_back(net);
-      }
-    }
-  }
+  ParseNebulaMaterial(p, m, w, aws);
+  ParseOperatorCidrs(p, m, w, aws);
 }
 
 class Rules final : public spec::ProviderRules {
