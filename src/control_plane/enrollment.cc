@@ -314,6 +314,11 @@ Result<RegisterResponse> Enrollment::Register(const Caller& caller,
       return Status::PermissionDenied(mesh->status().message() +
                                       ": a connection from the mesh registers as the node of its "
                                       "address; make its certificate with 'carrierarr up'");
+    // A certificate's name becomes the node id: it obeys the same rule as one an agent sends.
+    if (mesh && !ValidNodeId(**mesh))
+      return Status::InvalidArgument("the certificate of this mesh address is named \"" + **mesh +
+                                     "\", which is not a node id (1-63 letters, digits, '-', '_' "
+                                     "or '.'): sign it again under a valid name");
     if (mesh && !request.node_id().empty() && request.node_id() != **mesh)
       return Status::PermissionDenied("this connection comes from the mesh address of node " +
                                       **mesh +

@@ -286,6 +286,11 @@ TEST_F(MeshEnrollmentTest, AConnectionFromTheMeshRegistersAsNoOtherNode) {
   auto stranger = enrollment_->Register(From("10.42.7.7"), {});
   EXPECT_EQ(stranger.status().code(), StatusCode::kPermissionDenied);
   EXPECT_TRUE(Has(stranger.status(), "10.42.7.7")) << stranger.status().ToString();
+  // A certificate whose name is no node id names no node.
+  pki_->Add("bad name", "10.42.8.8/16");
+  auto badly_named = enrollment_->Register(From("10.42.8.8"), {});
+  EXPECT_EQ(badly_named.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Has(badly_named.status(), "not a node id")) << badly_named.status().ToString();
   // A credential of cpu-1 used from gpu-1's address.
   auto cpu = enrollment_->Register(From("10.42.3.1"), {});
   ASSERT_TRUE(cpu.ok());
