@@ -87,7 +87,7 @@ class AwsProvider final : public providers::Provider {
     K3sTokens paths;
     if (!r.fleet.aws.k3s) return paths;
     auto add = [&](const std::string& id, const std::string& what) {
-      const std::string path = r.paths.AwsDir() + "/" + id;
+      std::string path = r.paths.AwsDir() + "/" + id;
       if (!HasResource(out, id))
         out.push_back(MakeGeneratedSecretFile(id, what + ", " + path, path));
       deps.push_back(id);
