@@ -33,8 +33,8 @@ struct LighthouseSpec {
 struct HomelabSpec {
   uint32_t mesh_ip = 0x0a2a0101;  // 10.42.1.1: the seeds' .1.x range
   std::vector<std::string> groups{"homelab", "kubernetes"};
-  std::string kubeconfig;  // optional; used once Kubernetes federation lands
-  // Where the homelab's node and the control plane run (fleet.yaml has no key for it yet).
+  std::string kubeconfig;  // the homelab cluster's kubeconfig ("" = $KUBECONFIG, ~/.kube/config)
+  // Where the homelab's nodes and the control plane run (`homelab.provider`).
   std::string provider;
 };
 
@@ -52,6 +52,14 @@ struct PoolSpec {
 struct ControlPlaneSpec {
   uint16_t grpc_port = 50051;
   uint16_t http_port = 8090;
+  // In a Kubernetes homelab: carrierarr's own image (the user builds it: docs/containers.md),
+  // where its SQLite lives, or the Secret holding a PostgreSQL URL instead.
+  std::string image;                     // required there; "registry/carrierarr:TAG"
+  std::string storage_size = "1Gi";      // the PersistentVolumeClaim for SQLite
+  std::string storage_class;             // "" = the cluster's default
+  std::string database_url_secret;       // "" = SQLite; else a Secret (key `url`) in its namespace
+  uint16_t grpc_node_port = 30052;       // the seeds' NodePort, how the operator's CLI reaches it
+  uint16_t http_node_port = 30090;
 };
 
 struct LocalProviderSpec {
@@ -97,6 +105,27 @@ struct AwsProviderSpec {
   std::string k3s_version = "v1.31.4+k3s1";  // the k3s release, checked against its sums
 };
 
+// How a Kubernetes homelab (and a lighthouse in it) is reached and laid out
+// (`providers.kubernetes`). Facts: ../shared/spec/kubernetes.md.
+enum class LighthouseExposure { kHostPort, kNodePort };  // UDP mesh.lighthouse_port
+std::string_view LighthouseExposureName(LighthouseExposure e);  // "hostPort", "nodePort"
+
+struct KubernetesProviderSpec {
+  std::string context;                          // "" = the kubeconfig's current-context
+  std::string nebula_namespace = "nebula-system";
+  std::string control_plane_namespace = "carrierarr";
+  std::map<std::string, std::string> node_selector;  // which nodes join the mesh; empty = all
+  std::string nebula_image = "docker.io/nebulaoss/nebula:1.9.5";
+  // The node that runs the control plane (host networking, on the homelab's mesh address
+  // homelab.mesh_ip) and a homelab lighthouse; "" = the first joining node by name.
+  std::string control_plane_node;
+  LighthouseExposure lighthouse_exposure = LighthouseExposure::kHostPort;
+  // For a lighthouse in the cluster: the public "HOST:PORT" the router forwards to it (required
+  // when any node is outside the homelab).
+  std::string lighthouse_endpoint;
+  bool allow_insecure = false;  // accept insecure-skip-tls-verify in the kubeconfig
+};
+
 struct FleetSpec {
   std::string name = "demo";  // prefixes every resource, so fleets coexist
   MeshSpec mesh;
@@ -106,6 +135,7 @@ struct FleetSpec {
   ControlPlaneSpec control_plane;
   LocalProviderSpec local;
   AwsProviderSpec aws;
+  KubernetesProviderSpec kubernetes;
   bool UsesProvider(std::string_view provider) const;  // the lighthouse's or any pool's
 };
 
