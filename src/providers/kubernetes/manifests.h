@@ -70,7 +70,6 @@ struct Component {
 
 std::vector<Component> RenderManifests(const ManifestInput& input);
 
-// The same objects without secret values (placeholders): what `plan` and docs show.
 // Writes one kustomize directory per component under out_dir (<out>/<component>/
 // kustomization.yaml and one file per object; Secrets as secretGenerator files listed in a
 // .gitignore, generatorOptions.disableNameSuffixHash so names match what `up` applies). Files are
