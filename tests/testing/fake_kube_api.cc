@@ -229,6 +229,7 @@ Response Api::OpenApiV3(const std::string& path) const {
 
 Response Api::Handle(const Request& request) {
   std::lock_guard<std::mutex> lock(mu_);
+  PurgeDue();
   bool handled = false;
   if (request.method == "GET") {
     Response r = Discovery(request, &handled);
@@ -319,6 +320,14 @@ Response Api::Route(const Request& request) {
   if (Denied(request.user, verb, target.resource->plural, target.ns)) {
     return Forbidden(request, target, verb);
   }
+  std::string type = request.content_type.substr(0, request.content_type.find(';'));
+  if ((m == "POST" || m == "PUT") && !type.empty() && type != "application/json" &&
+      type != "application/yaml") {
+    // As a server without protobuf: client-go then retries in JSON.
+    return StatusReply(415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types "
+                       "include: application/json, application/yaml");
+  }
   if (target.resource->kind == "SelfSubjectAccessReview") return AccessReview(request);
   if (watch) {
     if (watches_ >= kMaxWatches) {
@@ -364,9 +373,18 @@ Response Api::List(const Request& request, const Target& target) {
 
 Response Api::CheckNamespace(const Target& target) const {
   if (!target.resource->namespaced) return Response{};
-  if (objects_.count({"/namespaces", "", target.ns}) == 0) {
+  auto it = objects_.find({"/namespaces", "", target.ns});
+  if (it == objects_.end()) {
     return StatusReply(404, "NotFound", "namespaces \"" + target.ns + "\" not found",
                        {{"name", target.ns}, {"kind", "namespaces"}});
+  }
+  if (it->second.object["metadata"].contains("deletionTimestamp")) {
+    return StatusReply(403, "Forbidden",
+                       target.resource->qualified() +
+                           " is forbidden: unable to create new "
+                           "content in namespace " +
+                           target.ns + " because it is being terminated",
+                       {{"kind", target.resource->plural}});
   }
   return Response{};
 }
@@ -400,6 +418,7 @@ void Api::AddNode(const std::string& name, const std::map<std::string, std::stri
 
 void Api::AddNamespace(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
+  PurgeDue();
   if (objects_.count({"/namespaces", "", name}) > 0) return;
   Stored stored;
   stored.object = {
@@ -441,6 +460,7 @@ void Api::CompleteRollouts() { SetRolloutsReady(true); }
 
 std::vector<Json> Api::Objects() const {
   std::lock_guard<std::mutex> lock(mu_);
+  const_cast<Api*>(this)->PurgeDue();
   std::vector<Json> out;
   for (const auto& [key, stored] : objects_) out.push_back(stored.object);
   return out;
@@ -449,6 +469,7 @@ std::vector<Json> Api::Objects() const {
 Json Api::Object(const std::string& api_version, const std::string& kind, const std::string& ns,
                  const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
+  const_cast<Api*>(this)->PurgeDue();
   const Resource* r = FindKind(api_version, kind);
   if (r == nullptr) return nullptr;
   auto it = objects_.find({r->id(), r->namespaced ? ns : "", name});

@@ -4,6 +4,7 @@
 #ifndef CARRIERARR_TESTS_TESTING_FAKE_KUBE_API_H_
 #define CARRIERARR_TESTS_TESTING_FAKE_KUBE_API_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -134,6 +135,7 @@ class Api {
   // renders managedFields, records the event and rolls workloads out.
   Json Commit(const Resource& resource, Stored stored, bool created);
   void Remove(const Resource& resource, const Key& key);
+  void PurgeDue();  // removes the namespaces whose termination is due
   void Emit(const std::string& type, const Resource& resource, const Json& object);
   void Reconcile(const Resource& resource, const Key& key);
   void ReconcileAll();
@@ -155,6 +157,7 @@ class Api {
   std::map<Key, Stored> objects_;
   std::deque<Event> events_;
   std::vector<Denial> denials_;
+  std::map<std::string, std::chrono::steady_clock::time_point> purges_;  // terminating namespaces
 };
 
 }  // namespace carrierarr::testing::kube_fake

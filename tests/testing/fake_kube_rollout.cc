@@ -266,6 +266,7 @@ void Api::Watch(const Request& request, const std::function<bool(const std::stri
   }
   bool open = true;
   while (open) {
+    PurgeDue();
     for (const Event& e : events_) {
       if (e.rv > cursor && matches(e.resource_id, e.object)) {
         pending.push_back(Json{{"type", e.type}, {"object", e.object}}.dump() + "\n");
@@ -280,8 +281,10 @@ void Api::Watch(const Request& request, const std::function<bool(const std::stri
       continue;
     }
     if (shutdown_ || std::chrono::steady_clock::now() >= deadline) break;
-    changed_.wait_until(
-        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+    changed_.wait_until(lock,
+                        std::min(deadline, std::chrono::steady_clock::now() +
+                                               (purges_.empty() ? std::chrono::milliseconds(5000)
+                                                                : std::chrono::milliseconds(100))));
   }
   --watches_;
 }

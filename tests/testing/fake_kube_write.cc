@@ -60,6 +60,25 @@ void TransferOwnership(Stored* stored, const Json& before, const std::string& ma
   owner.paths.insert(changed.begin(), changed.end());
 }
 
+// What the API server defaults in workloads (kubectl's rollout status reads the strategy).
+void Default(const Resource& resource, Json* obj) {
+  if (resource.group != "apps" || !obj->contains("spec")) return;
+  Json& spec = (*obj)["spec"];
+  if (resource.kind == "Deployment") {
+    if (!spec.contains("replicas")) spec["replicas"] = 1;
+    if (!spec.contains("strategy")) {
+      spec["strategy"] = {{"type", "RollingUpdate"},
+                          {"rollingUpdate", {{"maxUnavailable", "25%"}, {"maxSurge", "25%"}}}};
+    }
+    if (!spec.contains("progressDeadlineSeconds")) spec["progressDeadlineSeconds"] = 600;
+  }
+  if (resource.kind == "DaemonSet" && !spec.contains("updateStrategy")) {
+    spec["updateStrategy"] = {{"type", "RollingUpdate"},
+                              {"rollingUpdate", {{"maxUnavailable", 1}, {"maxSurge", 0}}}};
+  }
+  if (!spec.contains("revisionHistoryLimit")) spec["revisionHistoryLimit"] = 10;
+}
+
 }  // namespace
 
 void Api::Emit(const std::string& type, const Resource& resource, const Json& object) {
@@ -70,6 +89,7 @@ void Api::Emit(const std::string& type, const Resource& resource, const Json& ob
 
 Json Api::Commit(const Resource& resource, Stored stored, bool created) {
   Json& obj = stored.object;
+  Default(resource, &obj);
   Json& meta = obj["metadata"];
   Key key{resource.id(), meta.value("namespace", ""), meta.value("name", "")};
   auto existing = objects_.find(key);
@@ -109,6 +129,18 @@ Json Api::Commit(const Resource& resource, Stored stored, bool created) {
   Emit(added ? "ADDED" : "MODIFIED", resource, obj);
   Reconcile(resource, key);
   return objects_[key].object;
+}
+
+void Api::PurgeDue() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = purges_.begin(); it != purges_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    Remove(*FindResource("", "v1", "namespaces"), {"/namespaces", "", it->first});
+    it = purges_.erase(it);
+  }
 }
 
 void Api::Remove(const Resource& resource, const Key& key) {
@@ -323,9 +355,22 @@ Response Api::Delete(const Request& /*request*/, const Target& target) {
   Key key{r.id(), target.ns, target.name};
   auto it = objects_.find(key);
   if (it == objects_.end()) return NotFound(r, target.name);
+  if (r.kind == "Namespace") {
+    // As the API does: Terminating first, gone once its content is (here: shortly after, so
+    // that `kubectl delete -f` can still delete what the namespace held, one by one).
+    Stored stored = it->second;
+    if (!stored.object["metadata"].contains("deletionTimestamp")) {
+      stored.object["metadata"]["deletionTimestamp"] = Now();
+      stored.object["status"] = {{"phase", "Terminating"}};
+      stored.object["metadata"]["resourceVersion"] = std::to_string(++rv_);
+      it->second = stored;
+      Emit("MODIFIED", r, stored.object);
+      purges_[target.name] = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    }
+    return JsonReply(stored.object);
+  }
   Json object = it->second.object;
   Remove(r, key);
-  if (r.kind == "Namespace") object["status"] = {{"phase", "Terminating"}};
   return JsonReply(object);
 }
 
