@@ -210,15 +210,15 @@ class FakeKube::Impl {
       if (ec) break;
       const auto& req = parser.get();
       Request r;
-      r.method = std::string(req.method_string());
-      r.target = std::string(req.target());
+      r.method = std::string{req.method_string()};
+      r.target = std::string{req.target()};
       ParseTarget(r.target, &r);
-      r.content_type = std::string(req[http::field::content_type]);
-      r.accept = std::string(req[http::field::accept]);
-      r.user_agent = std::string(req[http::field::user_agent]);
+      r.content_type = std::string{req[http::field::content_type]};
+      r.accept = std::string{req[http::field::accept]};
+      r.user_agent = std::string{req[http::field::user_agent]};
       r.body = req.body();
       Record(r);
-      std::string auth(req[http::field::authorization]);
+      std::string auth{req[http::field::authorization]};
       if (auth == std::string("Bearer ") + FakeKube::kToken) {
         r.user = "token-user";
         r.groups = {"system:authenticated"};

@@ -12,7 +12,6 @@
 namespace carrierarr::testing::kube_fake {
 namespace {
 
-constexpr size_t kMaxEvents = 20000;
 constexpr int kMaxWatches = 64;
 
 const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get",
@@ -284,7 +283,7 @@ Response Api::Route(const Request& request) {
   } else {
     return Response{404, "404 page not found\n", "text/plain; charset=utf-8"};
   }
-  std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  std::vector<std::string> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
   Target target;
   std::string plural;
   if (!rest.empty() && rest[0] == "namespaces" && rest.size() >= 3 && rest[2] != "status" &&
@@ -321,6 +320,15 @@ Response Api::Route(const Request& request) {
     return Forbidden(request, target, verb);
   }
   std::string type = request.content_type.substr(0, request.content_type.find(';'));
+  if (target.resource->kind == "SelfSubjectAccessReview" &&
+      type == "application/vnd.kubernetes.protobuf") {
+    auto review = AccessReviewFromProtobuf(request.body);
+    if (!review)
+      return StatusReply(400, "BadRequest", "the body of the request could not be decoded");
+    Request as_json = request;
+    as_json.body = review->dump();
+    return AccessReview(as_json);
+  }
   if ((m == "POST" || m == "PUT") && !type.empty() && type != "application/json" &&
       type != "application/yaml") {
     // As a server without protobuf: client-go then retries in JSON.

@@ -145,6 +145,8 @@ class Api {
   std::string Now() const;
   std::string NewUid();
 
+  static constexpr size_t kMaxEvents = 20000;  // the watch log kept; older: 410 Expired
+
   mutable std::mutex mu_;
   std::condition_variable changed_;
   bool shutdown_ = false;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <openssl/pem.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <fstream>
@@ -13,6 +15,7 @@
 
 #include "core/subprocess.h"
 #include "testing/eventually.h"
+#include "testing/process.h"
 #include "testing/tools.h"
 
 namespace carrierarr::testing {
@@ -204,6 +207,14 @@ TEST_F(FakeKubeTest, KubectlPrintsTheForbiddenMessage) {
                            "\"nebula-system\""),
             std::string::npos)
       << apply.err;
+  // kubectl auth can-i asks a SelfSubjectAccessReview (in protobuf): the same rules answer.
+  RunResult can_patch =
+      Kubectl({"auth", "can-i", "patch", "daemonsets.apps", "-n", "nebula-system"});
+  EXPECT_EQ(can_patch.exit_code, 1) << Describe(can_patch);
+  EXPECT_EQ(can_patch.out, "no\n");
+  RunResult can_get = Kubectl({"auth", "can-i", "get", "daemonsets.apps", "-n", "nebula-system"});
+  EXPECT_EQ(can_get.exit_code, 0) << Describe(can_get);
+  EXPECT_EQ(can_get.out, "yes\n");
   // The token user is not denied.
   RunResult as_token =
       Kubectl({"--context", "fake-token", "apply", "--server-side", "-f", dir_ / "ds.yaml"});
@@ -354,6 +365,30 @@ TEST_F(FakeKubeTest, DiscoveryListsCustomKinds) {
   RunResult resources = Kubectl({"api-resources", "--api-group=offloading.liqo.io", "-o", "name"});
   ASSERT_EQ(resources.exit_code, 0) << Describe(resources);
   EXPECT_NE(resources.out.find("namespaceoffloadings.offloading.liqo.io"), std::string::npos);
+}
+
+// carrierarr-fake-kube, as the end-to-end tests run it: flags, the ready line, SIGTERM.
+TEST_F(FakeKubeTest, ProgramServesUntilSigterm) {
+  std::string program = std::string(CARRIERARR_BINARY_DIR) + "/bin/carrierarr-fake-kube";
+  std::string config = dir_ / "program-kubeconfig";
+  StreamingProcess fake;
+  ASSERT_TRUE(fake.Start({program, "--kubeconfig", config, "--node", "edge-1=mesh=yes,zone=a",
+                          "--deny", "admin:delete:configmaps:default", "--rollouts-ready=false"},
+                         dir_.path())
+                  .ok());
+  auto ready = fake.ReadLine(std::chrono::seconds(10));
+  ASSERT_TRUE(ready.has_value()) << fake.err();
+  EXPECT_EQ(ready->rfind("ready https://127.0.0.1:", 0), 0u) << *ready;
+  kubeconfig_ = config;
+  RunResult nodes = Kubectl({"get", "nodes", "-l", "mesh=yes,zone=a", "-o", "name"});
+  EXPECT_EQ(nodes.exit_code, 0) << Describe(nodes);
+  EXPECT_EQ(nodes.out, "node/edge-1\n");
+  RunResult del = Kubectl({"delete", "configmap", "-n", "default", "anything"});
+  EXPECT_NE(del.err.find("cannot delete resource \"configmaps\""), std::string::npos) << del.err;
+  ASSERT_TRUE(fake.Signal(SIGTERM));
+  auto status = fake.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << DescribeWaitStatus(*status);
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ CertPtr MakeCert(EVP_PKEY* key, const std::string& cn, const std::string& org, X
 
 std::string BioString(BIO* bio) {
   char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
+  auto len = BIO_get_mem_data(bio, &data);
   std::string out(data, static_cast<size_t>(len));
   BIO_free(bio);
   return out;

@@ -129,7 +129,75 @@ Json YamlToJson(const YAML::Node& node) {
   }
 }
 
+// The length-delimited fields of a protobuf message by field number (others are skipped);
+// nullopt when it does not parse.
+std::optional<std::multimap<int, std::string>> ProtoFields(const std::string& message) {
+  std::multimap<int, std::string> fields;
+  size_t i = 0;
+  auto varint = [&](uint64_t* out) {
+    *out = 0;
+    for (int shift = 0; i < message.size() && shift < 64; shift += 7) {
+      auto byte = static_cast<uint8_t>(message[i++]);
+      *out |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  while (i < message.size()) {
+    uint64_t key = 0;
+    uint64_t value = 0;
+    if (!varint(&key)) return std::nullopt;
+    switch (key & 7) {
+      case 0:
+        if (!varint(&value)) return std::nullopt;
+        break;
+      case 1:
+        i += 8;
+        break;
+      case 5:
+        i += 4;
+        break;
+      case 2:
+        if (!varint(&value) || value > message.size() - i) return std::nullopt;
+        fields.emplace(static_cast<int>(key >> 3), message.substr(i, value));
+        i += value;
+        break;
+      default:
+        return std::nullopt;
+    }
+    if (i > message.size()) return std::nullopt;
+  }
+  return fields;
+}
+
+std::string First(const std::multimap<int, std::string>& fields, int number) {
+  auto it = fields.find(number);
+  return it == fields.end() ? "" : it->second;
+}
+
 }  // namespace
+
+std::optional<Json> AccessReviewFromProtobuf(const std::string& body) {
+  static const std::string kMagic("k8s\0", 4);
+  if (body.compare(0, 4, kMagic) != 0) return std::nullopt;
+  auto unknown = ProtoFields(body.substr(4));  // runtime.Unknown: 2 = raw
+  if (!unknown) return std::nullopt;
+  auto review = ProtoFields(First(*unknown, 2));  // 2 = spec
+  if (!review) return std::nullopt;
+  auto spec = ProtoFields(First(*review, 2));  // 1 = resourceAttributes
+  if (!spec) return std::nullopt;
+  auto attrs = ProtoFields(First(*spec, 1));
+  if (!attrs) return std::nullopt;
+  const char* names[] = {"namespace", "verb",        "group", "version",
+                         "resource",  "subresource", "name"};
+  Json out = Json::object();
+  for (int n = 1; n <= 7; ++n) {
+    if (attrs->count(n) > 0) out[names[n - 1]] = First(*attrs, n);
+  }
+  return Json{{"apiVersion", "authorization.k8s.io/v1"},
+              {"kind", "SelfSubjectAccessReview"},
+              {"spec", {{"resourceAttributes", out}}}};
+}
 
 Response JsonReply(const Json& body, int code) {
   return Response{code, body.dump(), "application/json"};

@@ -36,6 +36,10 @@ Json MergePatch(Json target, const Json& patch);  // RFC 7386
 // A body as JSON, or as YAML (one document); nullopt when it is neither.
 std::optional<Json> ParseBody(const std::string& body);
 
+// A protobuf-encoded SelfSubjectAccessReview (kubectl auth can-i sends its typed clients' bodies
+// in protobuf) as JSON: spec.resourceAttributes only; nullopt when it is not one.
+std::optional<Json> AccessReviewFromProtobuf(const std::string& body);
+
 // Unknown top-level or metadata fields of `object` for `kind`, as "spec.foo"-style names.
 std::vector<std::string> UnknownFields(const Resource& resource, const Json& object);
 

@@ -83,7 +83,7 @@ void Default(const Resource& resource, Json* obj) {
 
 void Api::Emit(const std::string& type, const Resource& resource, const Json& object) {
   events_.push_back(Event{rv_, type, resource.id(), object});
-  while (events_.size() > 20000) events_.pop_front();
+  while (events_.size() > kMaxEvents) events_.pop_front();
   changed_.notify_all();
 }
 
