@@ -331,6 +331,26 @@ TEST_F(FakeKubeTest, ResourceVersionsGrowAndWatchesDeliverChanges) {
   EXPECT_GE(std::stoull(Json::parse(list->body)["metadata"]["resourceVersion"].get<std::string>()),
             std::stoull(rv2));
 
+  // The same apply again changes nothing: same resourceVersion. A spec change bumps generation.
+  auto again = client->Patch("/api/v1/namespaces/default/configmaps/w?fieldManager=t",
+                             R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"},)"
+                             R"("data":{"k":"2"}})",
+                             kApply);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Json::parse(again->body)["metadata"]["resourceVersion"], rv2);
+  ASSERT_EQ(Kubectl({"apply", "--server-side", "-f", dir_ / "app.yaml"}).exit_code, 0);
+  Json before = fake_.Object("apps/v1", "Deployment", "demo", "web");
+  ASSERT_EQ(Kubectl({"apply", "--server-side", "-f", dir_ / "app.yaml"}).exit_code, 0);
+  EXPECT_EQ(fake_.Object("apps/v1", "Deployment", "demo", "web")["metadata"]["resourceVersion"],
+            before["metadata"]["resourceVersion"]);
+  ASSERT_EQ(Kubectl({"patch", "deployment/web", "-n", "demo", "-p", R"({"spec":{"replicas":3}})"})
+                .exit_code,
+            0);
+  Json scaled = fake_.Object("apps/v1", "Deployment", "demo", "web");
+  EXPECT_EQ(scaled["metadata"]["generation"], before["metadata"]["generation"].get<int>() + 1);
+  EXPECT_EQ(scaled["status"]["observedGeneration"], scaled["metadata"]["generation"]);
+  EXPECT_EQ(scaled["status"]["readyReplicas"], 3);
+
   // From rv1: the MODIFIED already made, then a DELETED made while watching.
   std::vector<Json> events;
   std::string buffer;

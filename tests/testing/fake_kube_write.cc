@@ -22,6 +22,11 @@ std::string UpdateManager(const Request& r) {
   return ua.empty() ? "unknown" : ua;
 }
 
+Json WithoutTimes(Json object) {
+  for (Json& entry : object["metadata"]["managedFields"]) entry.erase("time");
+  return object;
+}
+
 Json WithoutVolatile(Json object) {
   object.erase("status");
   if (object.contains("metadata")) object.erase("metadata");
@@ -122,7 +127,11 @@ Json Api::Commit(const Resource& resource, Stored stored, bool created) {
     ++it;
   }
   meta["managedFields"] = managed;
-  if (existing != objects_.end() && existing->second.object == obj) return obj;  // no change
+  // A write that changes nothing but the managers' times is a no-op, as on the API (an apply
+  // rerun keeps the resourceVersion).
+  if (existing != objects_.end() && WithoutTimes(existing->second.object) == WithoutTimes(obj)) {
+    return existing->second.object;
+  }
   meta["resourceVersion"] = std::to_string(++rv_);
   bool added = existing == objects_.end();
   objects_[key] = stored;
