@@ -329,6 +329,13 @@ Response Api::Route(const Request& request) {
     as_json.body = review->dump();
     return AccessReview(as_json);
   }
+  if (m == "POST" && type == "application/vnd.kubernetes.protobuf") {
+    if (auto object = ObjectFromProtobuf(request.body)) {
+      Request as_json = request;
+      as_json.body = object->dump();
+      return Create(as_json, target);
+    }
+  }
   if ((m == "POST" || m == "PUT") && !type.empty() && type != "application/json" &&
       type != "application/yaml") {
     // As a server without protobuf: client-go then retries in JSON.

@@ -379,6 +379,25 @@ TEST_F(FakeKubeTest, ResourceVersionsGrowAndWatchesDeliverChanges) {
   EXPECT_EQ(events[1]["type"], "DELETED");
 }
 
+// kubectl create sends typed objects in protobuf: Namespace, ConfigMap and Secret are read.
+TEST_F(FakeKubeTest, KubectlCreateInProtobuf) {
+  ASSERT_EQ(Kubectl({"create", "namespace", "made"}).exit_code, 0);
+  RunResult cm = Kubectl({"create", "configmap", "c", "-n", "made", "--from-literal=k=v"});
+  ASSERT_EQ(cm.exit_code, 0) << Describe(cm);
+  RunResult secret =
+      Kubectl({"create", "secret", "generic", "s", "-n", "made", "--from-literal=pw=hunter2"});
+  ASSERT_EQ(secret.exit_code, 0) << Describe(secret);
+  EXPECT_EQ(fake_.Object("v1", "ConfigMap", "made", "c")["data"]["k"], "v");
+  Json s = fake_.Object("v1", "Secret", "made", "s");
+  EXPECT_EQ(s["data"]["pw"], "aHVudGVyMg==");
+  EXPECT_EQ(s["type"], "Opaque");
+  RunResult again = Kubectl({"create", "namespace", "made"});
+  EXPECT_NE(again.err.find("namespaces \"made\" already exists"), std::string::npos) << again.err;
+  RunResult del = Kubectl({"delete", "namespace", "made"});
+  EXPECT_EQ(del.exit_code, 0) << Describe(del);
+  EXPECT_TRUE(fake_.Object("v1", "Secret", "made", "s").is_null());
+}
+
 TEST_F(FakeKubeTest, DiscoveryListsCustomKinds) {
   fake_.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading",
                       "namespaceoffloadings", true);

@@ -170,12 +170,69 @@ std::optional<std::multimap<int, std::string>> ProtoFields(const std::string& me
   return fields;
 }
 
+std::string Base64Encode(const std::string& data) {
+  static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < data.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(data[i]) << 16;
+    if (i + 1 < data.size()) n |= static_cast<uint8_t>(data[i + 1]) << 8;
+    if (i + 2 < data.size()) n |= static_cast<uint8_t>(data[i + 2]);
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += i + 1 < data.size() ? kChars[(n >> 6) & 63] : '=';
+    out += i + 2 < data.size() ? kChars[n & 63] : '=';
+  }
+  return out;
+}
+
 std::string First(const std::multimap<int, std::string>& fields, int number) {
   auto it = fields.find(number);
   return it == fields.end() ? "" : it->second;
 }
 
+// A map<string,string> field: repeated entries {1: key, 2: value}.
+Json ProtoMap(const std::multimap<int, std::string>& fields, int number, bool base64) {
+  Json out = Json::object();
+  auto [begin, end] = fields.equal_range(number);
+  for (auto it = begin; it != end; ++it) {
+    auto entry = ProtoFields(it->second);
+    if (!entry) continue;
+    std::string value = First(*entry, 2);
+    out[First(*entry, 1)] = base64 ? Base64Encode(value) : value;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::optional<Json> ObjectFromProtobuf(const std::string& body) {
+  static const std::string kMagic("k8s\0", 4);
+  if (body.compare(0, 4, kMagic) != 0) return std::nullopt;
+  auto unknown = ProtoFields(body.substr(4));  // runtime.Unknown: 1 = typeMeta, 2 = raw
+  if (!unknown) return std::nullopt;
+  auto type_meta = ProtoFields(First(*unknown, 1));
+  auto object = ProtoFields(First(*unknown, 2));
+  if (!type_meta || !object) return std::nullopt;
+  std::string kind = First(*type_meta, 2);
+  auto meta = ProtoFields(First(*object, 1));
+  if (!meta || (kind != "Namespace" && kind != "ConfigMap" && kind != "Secret")) {
+    return std::nullopt;
+  }
+  Json metadata = Json::object();
+  for (auto [number, name] : {std::pair{1, "name"}, {2, "generateName"}, {3, "namespace"}}) {
+    if (meta->count(number) > 0) metadata[name] = First(*meta, number);
+  }
+  if (meta->count(11) > 0) metadata["labels"] = ProtoMap(*meta, 11, false);
+  if (meta->count(12) > 0) metadata["annotations"] = ProtoMap(*meta, 12, false);
+  Json out = {{"apiVersion", First(*type_meta, 1)}, {"kind", kind}, {"metadata", metadata}};
+  if (kind == "ConfigMap" && object->count(2) > 0) out["data"] = ProtoMap(*object, 2, false);
+  if (kind == "Secret") {
+    if (object->count(2) > 0) out["data"] = ProtoMap(*object, 2, true);
+    if (object->count(4) > 0) out["stringData"] = ProtoMap(*object, 4, false);
+    if (object->count(3) > 0) out["type"] = First(*object, 3);
+  }
+  return out;
+}
 
 std::optional<Json> AccessReviewFromProtobuf(const std::string& body) {
   static const std::string kMagic("k8s\0", 4);

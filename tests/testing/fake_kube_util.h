@@ -40,6 +40,11 @@ std::optional<Json> ParseBody(const std::string& body);
 // in protobuf) as JSON: spec.resourceAttributes only; nullopt when it is not one.
 std::optional<Json> AccessReviewFromProtobuf(const std::string& body);
 
+// A protobuf-encoded Namespace, ConfigMap or Secret (what `kubectl create namespace|configmap|
+// secret` sends) as JSON: metadata name, generateName, namespace, labels, annotations; data
+// (Secret data base64, as in JSON), stringData, type. nullopt for other kinds.
+std::optional<Json> ObjectFromProtobuf(const std::string& body);
+
 // Unknown top-level or metadata fields of `object` for `kind`, as "spec.foo"-style names.
 std::vector<std::string> UnknownFields(const Resource& resource, const Json& object);
 

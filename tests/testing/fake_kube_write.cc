@@ -65,8 +65,10 @@ void TransferOwnership(Stored* stored, const Json& before, const std::string& ma
   owner.paths.insert(changed.begin(), changed.end());
 }
 
-// What the API server defaults in workloads (kubectl's rollout status reads the strategy).
+// What the API server defaults: a Secret's type, workloads' strategies (kubectl's rollout status
+// reads them).
 void Default(const Resource& resource, Json* obj) {
+  if (resource.kind == "Secret" && obj->value("type", "").empty()) (*obj)["type"] = "Opaque";
   if (resource.group != "apps" || !obj->contains("spec")) return;
   Json& spec = (*obj)["spec"];
   if (resource.kind == "Deployment") {
