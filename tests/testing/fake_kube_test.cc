@@ -300,6 +300,14 @@ TEST_F(FakeKubeTest, StatusShapes) {
   ASSERT_TRUE(wrong_type);
   EXPECT_EQ(wrong_type->status, 415);
 
+  auto yaml = client->Patch("/api/v1/namespaces/default/configmaps/y?fieldManager=m",
+                            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n"
+                            "data:\n  port: \"4242\"\n  n: 7\n",
+                            kApply);
+  ASSERT_TRUE(yaml);
+  EXPECT_EQ(yaml->status, 201) << yaml->body;
+  EXPECT_EQ(Json::parse(yaml->body)["data"]["port"], "4242");
+
   fake_.Deny("token-user", "list", "secrets", "default");
   ExpectStatus(client->Get("/api/v1/namespaces/default/secrets"), 403, "Forbidden",
                "secrets is forbidden: User \"token-user\" cannot list resource \"secrets\" in API "
