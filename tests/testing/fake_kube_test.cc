@@ -292,7 +292,7 @@ TEST_F(FakeKubeTest, StatusShapes) {
                              "fieldValidation=Strict",
                              unknown, kApply),
                422, "Invalid",
-               "ConfigMap. \"c\" is invalid: strict decoding error: unknown field \"dta\"");
+               "ConfigMap \"c\" is invalid: strict decoding error: unknown field \"dta\"");
   auto no_manager = client->Patch("/api/v1/namespaces/default/configmaps/c", cm, kApply);
   ASSERT_TRUE(no_manager);
   EXPECT_EQ(no_manager->status, 422);
