@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "core/file_util.h"
 #include "testing/eventually.h"
 #include "testing/fake_kube.h"
+#include "testing/fake_process_runner.h"
 #include "testing/loopback_server.h"
 #include "testing/tools.h"
 
@@ -49,7 +51,7 @@ class KubeClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fake_.WriteKubeconfig(dir_ / "config");
-    api_ = Client("fake");
+    api_ = Client("fake");  // the client certificate (admin); "fake-token" is token auth
   }
   std::unique_ptr<KubeApi> Client(const std::string& context) {
     auto access = LoadKubeconfig({.path = dir_ / "config", .context = context}, seams_);
@@ -144,6 +146,20 @@ TEST_F(KubeClientTest, DeleteIsIdempotentAndSendsThePropagationPolicy) {
   EXPECT_TRUE(api_->Delete({"example.io/v1", "Widget", "default", "d"}, Propagation::kOrphan).ok());
 }
 
+TEST_F(KubeClientTest, ClientCertificateAuth) {
+  auto access = LoadKubeconfig({.path = dir_ / "config", .context = "fake"}, seams_);
+  ASSERT_TRUE(access.ok()) << access.status().message();
+  EXPECT_THAT(access->client_cert_pem, HasSubstr("BEGIN CERTIFICATE"));
+  EXPECT_TRUE(access->token.empty());
+  EXPECT_TRUE(api_->Get({"v1", "ConfigMap", "default", "x"}).ok());
+  access->client_cert_pem.clear();  // no credential at all: anonymous, refused
+  access->client_key_pem.clear();
+  auto anonymous = MakeKubeClient(*access, seams_);
+  ASSERT_TRUE(anonymous.ok());
+  auto got = (*anonymous)->Get({"v1", "ConfigMap", "default", "x"});
+  EXPECT_FALSE(got.ok());
+}
+
 TEST_F(KubeClientTest, WrongTokenIsUnauthenticated) {
   auto access = LoadKubeconfig({.path = dir_ / "config", .context = "fake-token"}, seams_);
   ASSERT_TRUE(access.ok()) << access.status().message();
@@ -160,6 +176,35 @@ TEST_F(KubeClientTest, WrongTokenIsUnauthenticated) {
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated) << got.status().message();
   EXPECT_THAT(got.status().message(), HasSubstr("credentials expired"));
+}
+
+TEST_F(KubeClientTest, ExecPluginTokenIsRefreshedWhenExpired) {
+  std::ofstream(dir_ / "ca.pem") << fake_.ca_pem();
+  std::ofstream(dir_ / "exec-config")
+      << "current-context: c\n"
+      << "clusters: [{name: k, cluster: {server: \"" << fake_.url()
+      << "\", certificate-authority: ca.pem}}]\n"
+      << "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+      << "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, "
+         "command: get-token}}}]\n";
+  SimulatedTimeSource time;  // 2023-11-14T22:13:20Z
+  testing::FakeProcessRunner runner;
+  runner.OnRun({"get-token"},
+               testing::FakeProcessRunner::Exit(
+                   0, std::string(R"({"kind":"ExecCredential","status":{"token":")") +
+                          testing::FakeKube::kToken +
+                          R"(","expirationTimestamp":"2023-11-14T22:18:20Z"}})"));
+  Seams seams{.time = &time, .processes = &runner};
+  auto access = LoadKubeconfig({.path = dir_ / "exec-config"}, seams);
+  ASSERT_TRUE(access.ok()) << access.status().message();
+  auto client = MakeKubeClient(*access, seams);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  EXPECT_TRUE((*client)->Get({"v1", "ConfigMap", "default", "x"}).ok());
+  EXPECT_EQ(runner.runs().size(), 1u);  // still valid: not run again
+  time.Advance(std::chrono::minutes(10));
+  auto got = (*client)->Get({"v1", "ConfigMap", "default", "x"});
+  EXPECT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(runner.runs().size(), 2u);  // expired: the plugin ran again
 }
 
 TEST_F(KubeClientTest, ForbiddenNamesVerbResourceNamespace) {
