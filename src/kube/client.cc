@@ -97,7 +97,8 @@ class KubeClient final : public KubeApi {
   Result<net::HttpResponse> Send(const Call& call);
   Result<net::HttpResponse> SendOnce(const Call& call, bool refresh);
   Status Error(const net::HttpResponse& response, const std::string& what) const;
-  Result<Resources> Discover(const std::string& api_version);
+  // Cached; `fresh` asks the server again (a CRD installed since the last look).
+  Result<Resources> Discover(const std::string& api_version, bool fresh = false);
   Result<std::string> Path(const std::string& api_version, const std::string& kind,
                            const std::string& ns, const std::string& name);
 
@@ -177,8 +178,8 @@ Status KubeClient::Error(const net::HttpResponse& response, const std::string& w
   }
 }
 
-Result<Resources> KubeClient::Discover(const std::string& api_version) {
-  {
+Result<Resources> KubeClient::Discover(const std::string& api_version, bool fresh) {
+  if (!fresh) {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = discovered_.find(api_version); it != discovered_.end()) return it->second;
   }
@@ -205,6 +206,9 @@ Result<Resources> KubeClient::Discover(const std::string& api_version) {
 Result<std::string> KubeClient::Path(const std::string& api_version, const std::string& kind,
                                      const std::string& ns, const std::string& name) {
   CARRIERARR_ASSIGN_OR_RETURN(Resources resources, Discover(api_version));
+  if (resources.count(kind) == 0) {
+    CARRIERARR_ASSIGN_OR_RETURN(resources, Discover(api_version, true));
+  }
   auto it = resources.find(kind);
   if (it == resources.end())
     return Status::NotFound("the cluster has no " + kind + " (" + api_version + ") at " +
@@ -350,6 +354,8 @@ Status KubeClient::Delete(const ObjectRef& ref, Propagation propagation) {
 
 Result<bool> KubeClient::Serves(const std::string& api_version, const std::string& kind) {
   CARRIERARR_ASSIGN_OR_RETURN(Resources resources, Discover(api_version));
+  if (resources.count(kind) != 0) return true;
+  CARRIERARR_ASSIGN_OR_RETURN(resources, Discover(api_version, true));
   return resources.count(kind) != 0;
 }
 

@@ -239,6 +239,7 @@ TEST_F(KubeClientTest, KindNotServedHasTheCrdHint) {
 }
 
 TEST_F(KubeClientTest, CustomKindIsServedOnceAdded) {
+  EXPECT_FALSE(*api_->Serves("example.io/v1", "Widget"));  // looked up (and cached) before
   fake_.AddCustomKind("example.io", "v1", "Widget", "widgets", true);
   EXPECT_TRUE(*api_->Serves("example.io/v1", "Widget"));
 }
