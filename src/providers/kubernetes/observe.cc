@@ -82,6 +82,13 @@ PodView ToPodView(const std::string& workload, const Json& pod) {
   return view;
 }
 
+// `text`, naming the server unless the client's message already does.
+std::string WithServer(const kube::KubeApi& api, const std::string& text, const Status& error) {
+  std::string server = api.Describe();
+  if (error.message().find(server) != std::string::npos) return text;
+  return text + " (" + server + ")";
+}
+
 }  // namespace
 
 Result<HomelabView> ObserveHomelab(kube::KubeApi& api, const spec::FleetSpec& fleet,
@@ -94,8 +101,8 @@ Result<HomelabView> ObserveHomelab(kube::KubeApi& api, const spec::FleetSpec& fl
     auto list = api.List("v1", "Pod", w.ns, options);
     if (!list.ok()) {
       if (list.status().code() == StatusCode::kNotFound) continue;  // namespace not created yet
-      return list.status().WithPrefix("listing the " + std::string(w.name) + " pods in " + w.ns +
-                                      " (" + api.Describe() + ")");
+      return list.status().WithPrefix(WithServer(
+          api, "listing the " + std::string(w.name) + " pods in " + w.ns, list.status()));
     }
     std::vector<PodView> pods;
     for (const Json& pod : list->items) {
@@ -148,13 +155,11 @@ struct Permission {
 
 // What `up` and `down` do (apply is a patch; get and watch for rollouts and adoption).
 std::vector<Permission> NeededPermissions(const spec::FleetSpec& fleet) {
-  std::vector<Permission> out;
   std::vector<std::string> namespaces = {fleet.kubernetes.nebula_namespace};
   if (fleet.kubernetes.control_plane_namespace != fleet.kubernetes.nebula_namespace) {
     namespaces.push_back(fleet.kubernetes.control_plane_namespace);
   }
   const std::vector<std::string> verbs = {"get", "list", "watch", "patch", "delete"};
-  for (const std::string& verb : verbs) out.push_back({verb, "", "namespaces", ""});
   const std::vector<std::pair<std::string, std::string>> namespaced = {
       {"", "secrets"},
       {"", "configmaps"},
@@ -163,6 +168,10 @@ std::vector<Permission> NeededPermissions(const spec::FleetSpec& fleet) {
       {"", "persistentvolumeclaims"},
       {"apps", "daemonsets"},
       {"apps", "deployments"}};
+  std::vector<Permission> out;
+  out.reserve(verbs.size() * (1 + namespaced.size() * namespaces.size()) + 2 * namespaces.size() +
+              1);
+  for (const std::string& verb : verbs) out.push_back({verb, "", "namespaces", ""});
   for (const std::string& ns : namespaces) {
     for (const auto& [group, resource] : namespaced) {
       for (const std::string& verb : verbs) out.push_back({verb, group, resource, ns});
@@ -285,7 +294,7 @@ std::vector<providers::DoctorCheck> KubernetesChecks(kube::KubeApi& api,
   auto nodes = api.List("v1", "Node", "", {});
   if (!nodes.ok()) {
     out.push_back(providers::DoctorCheck::Fail(
-        "kubernetes API", api.Describe() + ": " + nodes.status().message(),
+        "kubernetes API", WithServer(api, nodes.status().message(), nodes.status()),
         "check the kubeconfig (homelab.kubeconfig, providers.kubernetes.context) and that the "
         "API server is up: kubectl get nodes"));
     return out;
