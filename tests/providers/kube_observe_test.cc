@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -252,6 +254,93 @@ TEST_F(KubeObserveTest, MeshMaskSlash24FailsNamingTheNode) {
   EXPECT_THAT(bad.detail, HasSubstr("node-2 has 10.42.1.2/24, not /16"));
   EXPECT_THAT(bad.detail, Not(HasSubstr("node-1")));
   EXPECT_THAT(bad.fix, HasSubstr("carrierarr up"));
+}
+
+// States FakeKube does not produce (its pods only wait in ContainerCreating): a KubeApi that
+// answers pod lists with pods as a kubelet and scheduler would report them.
+class CannedPods : public kube::KubeApi {
+ public:
+  explicit CannedPods(std::vector<Json> nebula_pods) : pods_(std::move(nebula_pods)) {}
+  Result<kube::Object> Apply(const kube::Object&) override { return Status::Internal("unused"); }
+  Result<std::optional<kube::Object>> Get(const kube::ObjectRef&) override {
+    return std::optional<kube::Object>();
+  }
+  Result<kube::ObjectList> List(const std::string&, const std::string&, const std::string&,
+                                const kube::ListOptions& options) override {
+    kube::ObjectList list;
+    if (options.label_selector == "app.kubernetes.io/name=nebula") list.items = pods_;
+    return list;
+  }
+  Status Watch(const std::string&, const std::string&, const std::string&, const kube::ListOptions&,
+               const std::string&, std::chrono::seconds,
+               const std::function<bool(const kube::WatchEvent&)>&) override {
+    return Status::Ok();
+  }
+  Status Delete(const kube::ObjectRef&, kube::Propagation) override { return Status::Ok(); }
+  Result<bool> Serves(const std::string&, const std::string&) override { return true; }
+  Result<bool> CanI(const std::string&, const std::string&, const std::string&,
+                    const std::string&) override {
+    return true;
+  }
+  std::string Describe() const override { return "canned"; }
+
+ private:
+  std::vector<Json> pods_;
+};
+
+Json Pod(const std::string& name, const std::string& node, const std::string& phase,
+         const Json& container_state, const Json& conditions, int restarts = 0) {
+  Json spec = Json::object();
+  if (!node.empty()) spec["nodeName"] = node;
+  Json status = {{"phase", phase}, {"conditions", conditions}};
+  if (!container_state.is_null()) {
+    status["containerStatuses"] = {{{"name", "nebula"},
+                                    {"ready", false},
+                                    {"restartCount", restarts},
+                                    {"state", container_state}}};
+  }
+  return {
+      {"metadata", {{"name", name}, {"namespace", "nebula-system"}, {"labels", Labels("nebula")}}},
+      {"spec", spec},
+      {"status", status}};
+}
+
+TEST(KubeObserveWhyTest, WaitingReasonsAndUnscheduledPodsAreExplained) {
+  Json not_ready = {{{"type", "Ready"}, {"status", "False"}}};
+  CannedPods api({
+      Pod("nebula-a", "node-1", "Pending",
+          {{"waiting",
+            {{"reason", "ImagePullBackOff"}, {"message", "Back-off pulling image \"nebula:9\""}}}},
+          not_ready),
+      Pod("nebula-b", "node-2", "Running",
+          {{"waiting", {{"reason", "CrashLoopBackOff"}, {"message", "back-off 5m0s"}}}}, not_ready,
+          7),
+      Pod("nebula-c", "", "Pending", nullptr,
+          {{{"type", "PodScheduled"},
+            {"status", "False"},
+            {"reason", "Unschedulable"},
+            {"message", "0/3 nodes are available: 3 node(s) had untolerated taint"}}}),
+  });
+  spec::FleetSpec fleet;
+  auto view = ObserveHomelab(api, fleet, {"node-1", "node-2", "node-3"});
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  ASSERT_EQ(view->pods.size(), 3u);
+  EXPECT_EQ(view->pods[0].why,
+            "nebula waiting: ImagePullBackOff: Back-off pulling image \"nebula:9\"");
+  EXPECT_EQ(view->pods[1].why, "nebula waiting: CrashLoopBackOff: back-off 5m0s");
+  EXPECT_EQ(view->pods[1].restarts, 7);
+  EXPECT_EQ(view->pods[2].why,
+            "not scheduled: Unschedulable: 0/3 nodes are available: 3 node(s) had untolerated "
+            "taint");
+  // The unscheduled pod is on no node, so node-3 has none.
+  ASSERT_EQ(view->problems.size(), 1u);
+  EXPECT_THAT(view->problems[0], HasSubstr("no nebula pod on node node-3"));
+
+  auto obs = ToObservations(*view);
+  EXPECT_FALSE(obs["node-2"].running);
+  EXPECT_EQ(obs["node-2"].detail, "pod nebula-b Running on node-2 (7 restarts)");
+  EXPECT_THAT(obs["node-2"].problem, HasSubstr("CrashLoopBackOff"));
+  EXPECT_THAT(obs["node-1"].problem, HasSubstr("ImagePullBackOff"));
 }
 
 }  // namespace
