@@ -1,0 +1,37 @@
+// The cloud cluster's nodes as the k3s server's agent reads them (`kubectl get nodes -o json`),
+// bounded before they go into a status report: the agent must not forward whatever kubectl says
+// at whatever size. The proto message (K3sClusterNode, issue 12) is filled from these.
+#ifndef CARRIERARR_AGENT_K3S_NODES_H_
+#define CARRIERARR_AGENT_K3S_NODES_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace carrierarr::agent {
+
+struct K3sNodeReport {
+  std::string name;
+  bool ready = false;
+  std::string reason;   // the Ready condition's reason; "" when there is no Ready condition
+  std::string message;  // its message
+  std::string roles;    // from node-role.kubernetes.io/<role> labels, sorted, comma-separated
+  std::string internal_ip;
+};
+
+// Caps: a k3s cluster of ours has a handful of nodes; a message of a few hundred bytes.
+inline constexpr size_t kMaxK3sNodes = 64;
+inline constexpr size_t kMaxK3sFieldBytes = 512;
+inline constexpr size_t kMaxKubectlNodesOutputBytes = 4 << 20;
+
+// Parses a NodeList. Every string is UTF-8 sanitized and cut to kMaxK3sFieldBytes; nodes past
+// kMaxK3sNodes are dropped. Output over kMaxKubectlNodesOutputBytes, or not a NodeList, is an
+// error (the report then carries no cluster rather than a wrong one).
+Result<std::vector<K3sNodeReport>> ParseKubectlNodes(std::string_view json_text);
+
+}  // namespace carrierarr::agent
+
+#endif  // CARRIERARR_AGENT_K3S_NODES_H_
