@@ -1,6 +1,7 @@
 #include "agent/k3s_nodes.h"
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/utf8.h"
@@ -86,6 +87,28 @@ Result<std::vector<K3sNodeReport>> ParseKubectlNodes(std::string_view json_text)
     nodes.push_back(ParseNode(item));
   }
   return nodes;
+}
+
+Result<std::string> ReadKubeconfigForFetch(const std::string& path, bool allowed) {
+  if (!allowed) {
+    return Status::PermissionDenied(
+        "this agent does not hand out the k3s kubeconfig: start it with "
+        "--allow-kubeconfig-fetch (set on the k3s server node by the AWS userdata)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::NotFound("cannot read the k3s kubeconfig " + path +
+                            ": is this the k3s server node, and is k3s running?");
+  }
+  // One byte past the cap tells "too big" from "exactly the cap".
+  std::string text(kMaxKubeconfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxKubeconfigBytes) {
+    return Status::ResourceExhausted("the k3s kubeconfig " + path + " is over " +
+                                     std::to_string(kMaxKubeconfigBytes) + " bytes");
+  }
+  return text;
 }
 
 }  // namespace carrierarr::agent

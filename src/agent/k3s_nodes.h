@@ -32,6 +32,12 @@ inline constexpr size_t kMaxKubectlNodesOutputBytes = 4 << 20;
 // error (the report then carries no cluster rather than a wrong one).
 Result<std::vector<K3sNodeReport>> ParseKubectlNodes(std::string_view json_text);
 
+// The k3s admin kubeconfig holds the cluster's admin key, so the agent hands it out only when
+// started with --allow-kubeconfig-fetch (the AWS userdata of the k3s server node sets it); the
+// default is to refuse. The file is read whole, at most kMaxKubeconfigBytes.
+inline constexpr size_t kMaxKubeconfigBytes = 64 << 10;
+Result<std::string> ReadKubeconfigForFetch(const std::string& path, bool allowed);
+
 }  // namespace carrierarr::agent
 
 #endif  // CARRIERARR_AGENT_K3S_NODES_H_

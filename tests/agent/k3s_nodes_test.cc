@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace carrierarr::agent {
@@ -69,6 +71,46 @@ TEST(ParseKubectlNodesTest, FieldsAreBoundedAndSanitized) {
   EXPECT_LE(m.size(), kMaxK3sFieldBytes);
   EXPECT_EQ(m.size() % 3, 0u);
   EXPECT_EQ(m.substr(0, 3), "\xe2\x82\xac");
+}
+
+class ReadKubeconfigForFetchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("k3s_nodes_test." + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "." + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ReadKubeconfigForFetchTest, AllowedReadsTheFile) {
+  const std::string path = Write("k3s.yaml", "apiVersion: v1\nkind: Config\n");
+  Result<std::string> text = ReadKubeconfigForFetch(path, /*allowed=*/true);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(*text, "apiVersion: v1\nkind: Config\n");
+}
+
+TEST_F(ReadKubeconfigForFetchTest, RefusedByDefaultWithoutReading) {
+  const std::string path = Write("k3s.yaml", "client-key-data: SECRET\n");
+  Result<std::string> text = ReadKubeconfigForFetch(path, /*allowed=*/false);
+  EXPECT_EQ(text.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(text.status().message(), HasSubstr("--allow-kubeconfig-fetch"));
+}
+
+TEST_F(ReadKubeconfigForFetchTest, TooBigAndMissingAreErrors) {
+  const std::string exact = Write("exact.yaml", std::string(kMaxKubeconfigBytes, 'a'));
+  EXPECT_TRUE(ReadKubeconfigForFetch(exact, true).ok());
+  const std::string big = Write("big.yaml", std::string(kMaxKubeconfigBytes + 1, 'a'));
+  EXPECT_EQ(ReadKubeconfigForFetch(big, true).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReadKubeconfigForFetch((dir_ / "absent.yaml").string(), true).status().code(),
+            StatusCode::kNotFound);
 }
 
 }  // namespace
