@@ -1,8 +1,14 @@
 #include "ops/k3s_cluster.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string_view>
+
+#include "core/file_util.h"
 
 namespace carrierarr::ops {
 namespace {
@@ -75,6 +81,27 @@ Result<std::string> RewriteKubeconfigServers(const std::string& kubeconfig_yaml,
     return Status::Internal("emitting the rewritten kubeconfig failed: " + out.GetLastError());
   }
   return std::string(out.c_str()) + "\n";
+}
+
+std::string CloudKubeconfigPath(const std::string& state_dir) {
+  return state_dir + "/k3s/kubeconfig";
+}
+
+Status StoreCloudKubeconfig(const std::string& fetched_yaml, const std::string& mesh_ip,
+                            const std::string& path) {
+  Result<std::string> rewritten = RewriteKubeconfigServers(fetched_yaml, mesh_ip);
+  if (!rewritten.ok()) return rewritten.status();
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::Internal("cannot create " + dir + ": " + ec.message());
+    // The admin key's directory: only the operator enters it.
+    if (::chmod(dir.c_str(), 0700) != 0) {
+      return Status::Internal("cannot chmod 0700 " + dir + ": " + std::strerror(errno));
+    }
+  }
+  return WriteFileAtomic(path, *rewritten, 0600);
 }
 
 std::string ExplainK3sNode(const K3sClusterNode& node) {

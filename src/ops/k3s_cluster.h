@@ -21,6 +21,15 @@ namespace carrierarr::ops {
 Result<std::string> RewriteKubeconfigServers(const std::string& kubeconfig_yaml,
                                              const std::string& mesh_ip);
 
+// Where `carrierarr kubeconfig` keeps the cloud cluster's kubeconfig: in the fleet's state
+// directory (<fleet dir>/.carrierarr), beside the fleet's other secrets.
+std::string CloudKubeconfigPath(const std::string& state_dir);
+
+// Rewrites the fetched kubeconfig (RewriteKubeconfigServers) and writes it atomically, mode
+// 0600, to `path`, creating its directory 0700 if missing. Never prints or logs the text.
+Status StoreCloudKubeconfig(const std::string& fetched_yaml, const std::string& mesh_ip,
+                            const std::string& path);
+
 // One node of the cloud cluster as the k3s server's agent reports it.
 struct K3sClusterNode {
   std::string name;

@@ -2,9 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <string>
+
+#include "core/file_util.h"
 
 namespace carrierarr::ops {
 namespace {
@@ -76,6 +80,27 @@ TEST(RewriteKubeconfigServersTest, NoClustersOrNoServerIsAnError) {
                   .status()
                   .message(),
               HasSubstr("cluster \"x\" of the fetched kubeconfig has no `server`"));
+}
+
+TEST(StoreCloudKubeconfigTest, WritesTheRewrittenFile0600InA0700Directory) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("k3s_cluster_test." + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  const std::string path = CloudKubeconfigPath((dir / ".carrierarr").string());
+  EXPECT_EQ(path, (dir / ".carrierarr/k3s/kubeconfig").string());
+  ASSERT_TRUE(StoreCloudKubeconfig(kK3sYaml, "10.100.2.1", path).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir / ".carrierarr/k3s").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  Result<std::string> text = ReadFile(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, HasSubstr("https://10.100.2.1:6443"));
+  // A malformed fetch leaves the stored file as it was.
+  EXPECT_FALSE(StoreCloudKubeconfig("{", "10.100.2.1", path).ok());
+  EXPECT_EQ(*ReadFile(path), *text);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ExplainK3sNodeTest, NotReadyWithoutCniNamesTheFix) {
