@@ -89,6 +89,19 @@ Result<std::vector<K3sNodeReport>> ParseKubectlNodes(std::string_view json_text)
   return nodes;
 }
 
+void SetK3sClusterNodes(const std::vector<K3sNodeReport>& nodes, ec2agent::v1::NodeStatus* status) {
+  status->clear_k3s_cluster_nodes();
+  for (const K3sNodeReport& n : nodes) {
+    ec2agent::v1::K3sClusterNode* out = status->add_k3s_cluster_nodes();
+    out->set_name(n.name);
+    out->set_ready(n.ready);
+    out->set_reason(n.reason);
+    out->set_message(n.message);
+    out->set_roles(n.roles);
+    out->set_internal_ip(n.internal_ip);
+  }
+}
+
 Result<std::string> ReadKubeconfigForFetch(const std::string& path, bool allowed) {
   if (!allowed) {
     return Status::PermissionDenied(

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::agent {
 
@@ -31,6 +32,10 @@ inline constexpr size_t kMaxKubectlNodesOutputBytes = 4 << 20;
 // kMaxK3sNodes are dropped. Output over kMaxKubectlNodesOutputBytes, or not a NodeList, is an
 // error (the report then carries no cluster rather than a wrong one).
 Result<std::vector<K3sNodeReport>> ParseKubectlNodes(std::string_view json_text);
+
+// Puts the reports into the status report (NodeStatus.k3s_cluster_nodes, field 100), replacing
+// what was there.
+void SetK3sClusterNodes(const std::vector<K3sNodeReport>& nodes, ec2agent::v1::NodeStatus* status);
 
 // The k3s admin kubeconfig holds the cluster's admin key, so the agent hands it out only when
 // started with --allow-kubeconfig-fetch (the AWS userdata of the k3s server node sets it); the

@@ -41,6 +41,19 @@ TEST(ParseKubectlNodesTest, ReadyAndNotReadyWithoutCni) {
   EXPECT_EQ((*nodes)[1].roles, "");
 }
 
+TEST(ParseKubectlNodesTest, ReportsGoIntoTheStatus) {
+  Result<std::vector<K3sNodeReport>> nodes = ParseKubectlNodes(kNodes);
+  ASSERT_TRUE(nodes.ok());
+  ec2agent::v1::NodeStatus status;
+  status.add_k3s_cluster_nodes()->set_name("stale");
+  SetK3sClusterNodes(*nodes, &status);
+  ASSERT_EQ(status.k3s_cluster_nodes_size(), 2);
+  EXPECT_EQ(status.k3s_cluster_nodes(0).name(), "ip-10-0-1-5");
+  EXPECT_FALSE(status.k3s_cluster_nodes(0).ready());
+  EXPECT_EQ(status.k3s_cluster_nodes(0).internal_ip(), "10.100.2.1");
+  EXPECT_TRUE(status.k3s_cluster_nodes(1).ready());
+}
+
 TEST(ParseKubectlNodesTest, NotANodeListOrOversizedIsAnError) {
   EXPECT_FALSE(ParseKubectlNodes("error: connection refused").ok());
   EXPECT_FALSE(ParseKubectlNodes(R"({"kind":"Status"})").ok());
