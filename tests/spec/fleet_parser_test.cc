@@ -855,10 +855,14 @@ const BadCase kKubeBadCases[] = {
     {"ControlPlaneNamespaceTooLong",
      "providers:\n  kubernetes:\n    control_plane_namespace: " + std::string(64, 'a') + "\n",
      "fleet.yaml:3:30: providers.kubernetes.control_plane_namespace", "1-63"},
+    {"LighthouseInTheClusterNeedsTheHomelabThere",
+     "lighthouse:\n  provider: kubernetes\n",
+     "fleet.yaml:2:13: lighthouse.provider kubernetes needs homelab.provider kubernetes", ""},
     {"NodePortOutsideItsRange",
+     "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n"
      "lighthouse:\n  provider: kubernetes\nproviders:\n  kubernetes:\n"
      "    lighthouse_exposure: nodePort\n",
-     "fleet.yaml:5:26: providers.kubernetes.lighthouse_exposure nodePort needs "
+     "fleet.yaml:9:26: providers.kubernetes.lighthouse_exposure nodePort needs "
      "mesh.lighthouse_port in the NodePort range 30000-32767",
      "or use hostPort"},
     {"UnknownExposure",
@@ -867,7 +871,8 @@ const BadCase kKubeBadCases[] = {
      "or nodePort",
      ""},
     {"EndpointRequiredWithPoolsElsewhere",
-     std::string("lighthouse:\n  provider: kubernetes\n") +
+     std::string("lighthouse:\n  provider: kubernetes\nhomelab:\n  provider: kubernetes\n"
+                 "control_plane:\n  image: r/c:1\n") +
          "pools:\n  - name: gpu\n    type: gpu-worker\n    provider: aws\n    instance_type: t3.small\n",
      "fleet.yaml:2:13: providers.kubernetes.lighthouse_endpoint is required", "UDP"},
     {"EndpointNotHostPort",

@@ -138,6 +138,11 @@ class Rules final : public spec::ProviderRules {
   void Validate(spec::FleetReader& reader, const spec::FleetSpec& f) const override {
     const bool homelab = f.homelab.provider == kName;
     const bool lighthouse = f.lighthouse.provider == kName;
+    if (lighthouse && !homelab) {
+      reader.Error(reader.MarkOf("lighthouse.provider"),
+                   "lighthouse.provider kubernetes needs homelab.provider kubernetes too: the "
+                   "lighthouse runs in the homelab's cluster");
+    }
     if (homelab && f.control_plane.image.empty()) {
       reader.Error(reader.MarkOf("homelab.provider"),
                    "control_plane.image is required when homelab.provider is kubernetes: the "
