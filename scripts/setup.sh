@@ -24,6 +24,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# kubectl for fake_kube_test (label kubectl): the machine image's 1.32 when there is one, else
+# Debian's (older) kubernetes-client.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,8 +41,8 @@ class FakeKube {
                const std::string& internal_ip = "192.168.1.10");
   void AddNamespace(const std::string& name);  // "default" and "kube-system" exist from the start
   // Serves a custom resource kind (as if its CRD were installed): discovery lists it.
-  void AddCustomKind(const std::string& group, const std::string& version,
-                     const std::string& kind, const std::string& plural, bool namespaced);
+  void AddCustomKind(const std::string& group, const std::string& version, const std::string& kind,
+                     const std::string& plural, bool namespaced);
   // RBAC: `user` may not `verb` (get list watch create patch update delete) `resource` (plural)
   // in `ns` ("" = anywhere); answered 403 with the API's message, and so in access reviews.
   void Deny(const std::string& user, const std::string& verb, const std::string& resource,
