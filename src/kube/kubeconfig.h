@@ -1,17 +1,28 @@
-// kubeconfig: which API server to reach and with what credentials, as kubectl reads it. Certificates
-// and keys stay in memory (the transport hands them to libcurl as blobs): nothing lands in /tmp.
-// Reference: https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
+// kubeconfig: which API server to reach and with what credentials, as kubectl reads it.
+// Certificates and keys stay in memory (the transport hands them to libcurl as blobs): nothing
+// lands in /tmp. Reference:
+// https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
 #ifndef CARRIERARR_KUBE_KUBECONFIG_H_
 #define CARRIERARR_KUBE_KUBECONFIG_H_
 
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/seams.h"
 #include "core/status.h"
 
 namespace carrierarr::kube {
+
+// An exec credential plugin of a kubeconfig user, kept so the client can run it again when the
+// credential it gave expires.
+struct ExecPlugin {
+  std::string api_version;  // client.authentication.k8s.io/v1 or v1beta1
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "NAME=VALUE"
+  std::string dir;               // the kubeconfig's directory (relative commands)
+};
 
 // One context of a kubeconfig, resolved: where the API server is and who we are to it.
 struct ClusterAccess {
@@ -25,6 +36,7 @@ struct ClusterAccess {
   std::string context, cluster, user;     // names, for messages
   std::string default_namespace;          // the context's namespace; "" = none given
   std::string source;                     // the kubeconfig's path, for messages
+  std::optional<ExecPlugin> exec;         // set when the user's credential comes from a plugin
 };
 
 struct KubeconfigOptions {
@@ -43,6 +55,9 @@ Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Sea
 // The same from text already read (`source` names it in messages).
 Result<ClusterAccess> ParseKubeconfig(const std::string& text, const std::string& source,
                                       const KubeconfigOptions& options, const Seams& seams);
+
+// Runs access.exec (if any) and stores its token or client certificate and expiry in `access`.
+Status RefreshExecCredential(ClusterAccess& access, const Seams& seams);
 
 }  // namespace carrierarr::kube
 

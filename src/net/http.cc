@@ -1,7 +1,7 @@
 // The transport-independent part of the HTTP seam.
-#include "aws/http.h"
+#include "net/http.h"
 
-namespace carrierarr::aws {
+namespace carrierarr::net {
 namespace {
 
 char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -20,4 +20,4 @@ std::string FindHeader(const Headers& headers, std::string_view name) {
   return "";
 }
 
-}  // namespace carrierarr::aws
+}  // namespace carrierarr::net

@@ -1,5 +1,5 @@
 // libcurl, loaded on first use: the `carrierarr` binary does not link it, so commands that
-// never call AWS (pki, local fleets) do not pay its start-up. Only curl/curl.h is used at build
+// never talk HTTP (pki, local fleets) do not pay its start-up. Only curl/curl.h is used at build
 // time, for types and constants.
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "aws/http.h"
+#include "net/http.h"
 
-namespace carrierarr::aws {
+namespace carrierarr::net {
 namespace {
 
 // The libcurl entry points we call, resolved with dlsym.
@@ -37,10 +37,10 @@ Result<CurlApi> LoadCurlApi(const std::string& library) {
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    return Status::FailedPrecondition("cannot load " + library + " (" +
-                                      (why != nullptr ? why : "unknown error") +
-                                      "): carrierarr talks to AWS through libcurl; install it "
-                                      "with 'apt-get install libcurl4' (scripts/setup.sh does)");
+    return Status::FailedPrecondition(
+        "cannot load " + library + " (" + (why != nullptr ? why : "unknown error") +
+        "): carrierarr talks to AWS and Kubernetes through libcurl; install it "
+        "with 'apt-get install libcurl4' (scripts/setup.sh does)");
   }
   CurlApi api;
   std::string missing;
@@ -75,9 +75,36 @@ const Result<CurlApi>& LoadProcessCurl() {
   return api;
 }
 
+// Where the body goes: the response, or a streaming request's callback once the status is 2xx.
+struct BodySink {
+  const CurlApi* api;
+  CURL* handle;
+  const HttpRequest* request;
+  std::string* body;
+  bool stopped = false;  // the callback asked to end the transfer
+};
+
 size_t OnBody(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
+  auto* sink = static_cast<BodySink*>(out);
+  const size_t n = size * count;
+  if (sink->request->on_chunk) {
+    long status = 0;  // NOLINT(google-runtime-int): curl writes a long
+    sink->api->easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (sink->request->on_chunk(std::string_view(data, n))) return n;
+      sink->stopped = true;
+      return 0;  // makes curl end the transfer with CURLE_WRITE_ERROR
+    }
+  }
+  sink->body->append(data, n);
+  return n;
+}
+
+// In-memory PEM for libcurl: copied by curl (CURL_BLOB_COPY), so nothing has to outlive setopt.
+curl_blob Blob(const std::string& pem) {
+  return curl_blob{.data = const_cast<char*>(pem.data()),  // NOLINT: curl's API is not const
+                   .len = pem.size(),
+                   .flags = CURL_BLOB_COPY};
 }
 
 // One header line at a time. A status line starts a new header block: the headers of an
@@ -200,12 +227,24 @@ class CurlTransport final : public HttpTransport {
       if (request.method != "POST") set(CURLOPT_CUSTOMREQUEST, request.method.c_str());
     }
     set(CURLOPT_HTTPHEADER, headers.get());
+    SetTls(handle, request.tls);
+    BodySink sink{.api = &api_, .handle = handle, .request = &request, .body = &response.body};
     set(CURLOPT_WRITEFUNCTION, &OnBody);
-    set(CURLOPT_WRITEDATA, &response.body);
+    set(CURLOPT_WRITEDATA, &sink);
     set(CURLOPT_HEADERFUNCTION, &OnHeader);
     set(CURLOPT_HEADERDATA, &response.headers);
 
     const CURLcode rc = api_.easy_perform(handle);
+    long status = 0;  // NOLINT(google-runtime-int): curl writes a long
+    api_.easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    response.status = static_cast<int>(status);
+    // A stream ends well when its reader stopped it or its time ran out after a 2xx answer.
+    const bool streaming = request.on_chunk && status >= 200 && status < 300;
+    if (streaming && rc == CURLE_WRITE_ERROR && sink.stopped) return response;
+    if (streaming && rc == CURLE_OPERATION_TIMEDOUT) {
+      response.timed_out = true;
+      return response;
+    }
     if (rc != CURLE_OK) {
       const std::string what = request.method + " " + request.url + ": " +
                                (error[0] != '\0' ? error : api_.easy_strerror(rc));
@@ -220,10 +259,29 @@ class CurlTransport final : public HttpTransport {
           return Status::Unavailable(what);
       }
     }
-    long status = 0;  // NOLINT(google-runtime-int): curl writes a long
-    api_.easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
-    response.status = static_cast<int>(status);
     return response;
+  }
+
+  void SetTls(CURL* handle, const TlsOptions& tls) const {
+    auto set = [&](CURLoption option, auto value) { api_.easy_setopt(handle, option, value); };
+    if (!tls.ca_pem.empty()) {
+      curl_blob ca = Blob(tls.ca_pem);
+      set(CURLOPT_CAINFO_BLOB, &ca);
+    }
+    if (!tls.client_cert_pem.empty()) {
+      curl_blob cert = Blob(tls.client_cert_pem);
+      set(CURLOPT_SSLCERT_BLOB, &cert);
+      set(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (!tls.client_key_pem.empty()) {
+      curl_blob key = Blob(tls.client_key_pem);
+      set(CURLOPT_SSLKEY_BLOB, &key);
+      set(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (tls.insecure_skip_verify) {
+      set(CURLOPT_SSL_VERIFYPEER, 0L);
+      set(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
   }
 
   const CurlApi api_;  // function pointers into a library that is never unloaded
@@ -246,4 +304,4 @@ Result<std::unique_ptr<HttpTransport>> MakeCurlTransportFromLibrary(const std::s
   return std::unique_ptr<HttpTransport>(std::make_unique<CurlTransport>(*api));
 }
 
-}  // namespace carrierarr::aws
+}  // namespace carrierarr::net
