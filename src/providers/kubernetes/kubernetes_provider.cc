@@ -367,11 +367,6 @@ Result<std::vector<std::string>> KubernetesProvider::Leftovers(const spec::Fleet
 
 }  // namespace
 
-std::string ObjectResourceId(const std::string& kind, const std::string& ns,
-                             const std::string& name) {
-  return "kube/" + kind + "/" + (ns.empty() ? "-" : ns) + "/" + name;
-}
-
 std::unique_ptr<providers::Provider> MakeKubernetesProvider(const Seams& seams) {
   return std::make_unique<KubernetesProvider>(seams);
 }

@@ -143,6 +143,11 @@ class TokenFileResource final : public provision::Resource {
 
 }  // namespace
 
+std::string ObjectResourceId(const std::string& kind, const std::string& ns,
+                             const std::string& name) {
+  return "kube/" + kind + "/" + (ns.empty() ? "-" : ns) + "/" + name;
+}
+
 Json ClusterTarget::ToJson() const {
   return {{"kubeconfig", kubeconfig}, {"context", context}, {"allow_insecure", allow_insecure}};
 }
