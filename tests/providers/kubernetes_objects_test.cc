@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <thread>
 
 #include "core/file_util.h"
 #include "providers/kubernetes/kubernetes_provider.h"
 #include "providers/kubernetes/objects.h"
+#include "testing/eventually.h"
 #include "testing/fake_kube.h"
 #include "testing/tools.h"
 
@@ -111,6 +113,42 @@ TEST_F(KubeObjectsTest, TheDeleterNeedsOnlyTheRecordedAttrs) {
   ASSERT_TRUE((*kinds.Find(kObjectKind))(*attrs).ok());
   EXPECT_TRUE(kube_.Object("v1", "ConfigMap", "nebula-system", "nebula-config").is_null());
   EXPECT_TRUE((*kinds.Find(kObjectKind))(*attrs).ok()) << "gone already is fine";
+}
+
+TEST_F(KubeObjectsTest, ARolloutWaitsUntilTheDeploymentIsReady) {
+  kube_.AddNode("node-1");
+  kube_.set_rollouts_ready(false);
+  ASSERT_TRUE(Object(NamespaceObject("carrierarr"))->Create().ok());
+  Json deployment = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "cp"}, {"namespace", "carrierarr"}, {"labels", Labels()}}},
+      {"spec",
+       {{"replicas", 1},
+        {"selector", {{"matchLabels", {{"app", "cp"}}}}},
+        {"template",
+         {{"metadata", {{"labels", {{"app", "cp"}}}}},
+          {"spec", {{"containers", {{{"name", "cp"}, {"image", "r/c:1"}}}}}}}}}}};
+  auto applied = Object(deployment)->Create();
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  auto rollout = MakeRolloutResource({.session = session_,
+                                      .ref = {"apps/v1", "Deployment", "carrierarr", "cp"},
+                                      .timeout = std::chrono::seconds(30)});
+  EXPECT_EQ(rollout->id(), "rollout/Deployment/cp");
+  Result<Json> waited = Status::Internal("not run");
+  std::thread waiter([&] { waited = rollout->Create(); });
+  // Completed only once the wait watches: the rollout resource must have been waiting.
+  bool watching = testing::Eventually(
+      [&] {
+        for (const auto& r : kube_.Requests())
+          if (r.find("watch") != std::string::npos) return true;
+        return false;
+      },
+      std::chrono::seconds(10));
+  kube_.CompleteRollouts();
+  waiter.join();
+  EXPECT_TRUE(watching);
+  EXPECT_TRUE(waited.ok()) << waited.status().ToString();
 }
 
 TEST_F(KubeObjectsTest, TheTokenFileIsMadeOnceWithMode0600) {
