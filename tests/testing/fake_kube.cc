@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -101,6 +102,10 @@ void CertificateIdentity(SSL* ssl, Request* r) {
 class FakeKube::Impl {
  public:
   Impl() : tls_(MakeKubeTls()), ctx_(ssl::context::tls_server), acceptor_(ioc_) {
+    // A client that leaves mid-answer (kubectl interrupted during a watch) must not kill the
+    // process with SIGPIPE: OpenSSL writes to the socket with write(2). Process-wide, which a
+    // test double may do.
+    signal(SIGPIPE, SIG_IGN);
     ctx_.use_certificate_chain(net::buffer(tls_.server_cert_pem));
     ctx_.use_private_key(net::buffer(tls_.server_key_pem), ssl::context::pem);
     ctx_.add_certificate_authority(net::buffer(tls_.ca_cert_pem));

@@ -292,13 +292,21 @@ TEST_F(FakeKubeTest, StatusShapes) {
                              "fieldValidation=Strict",
                              unknown, kApply),
                422, "Invalid",
-               "ConfigMap. \"c\" is invalid: strict decoding error: unknown field \"dta\"");
+               "ConfigMap \"c\" is invalid: strict decoding error: unknown field \"dta\"");
   auto no_manager = client->Patch("/api/v1/namespaces/default/configmaps/c", cm, kApply);
   ASSERT_TRUE(no_manager);
   EXPECT_EQ(no_manager->status, 422);
   auto wrong_type = client->Patch("/api/v1/namespaces/default/configmaps/c", cm, "text/plain");
   ASSERT_TRUE(wrong_type);
   EXPECT_EQ(wrong_type->status, 415);
+
+  auto yaml = client->Patch("/api/v1/namespaces/default/configmaps/y?fieldManager=m",
+                            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n"
+                            "data:\n  port: \"4242\"\n  n: 7\n",
+                            kApply);
+  ASSERT_TRUE(yaml);
+  EXPECT_EQ(yaml->status, 201) << yaml->body;
+  EXPECT_EQ(Json::parse(yaml->body)["data"]["port"], "4242");
 
   fake_.Deny("token-user", "list", "secrets", "default");
   ExpectStatus(client->Get("/api/v1/namespaces/default/secrets"), 403, "Forbidden",

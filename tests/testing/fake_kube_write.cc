@@ -36,7 +36,7 @@ Json WithoutVolatile(Json object) {
 Response Invalid(const Resource& r, const std::string& name, const std::string& message) {
   return StatusReply(
       422, "Invalid",
-      r.kind + "." + (r.group.empty() ? "" : r.group) + " \"" + name + "\" is invalid: " + message,
+      r.kind + (r.group.empty() ? "" : "." + r.group) + " \"" + name + "\" is invalid: " + message,
       {{"name", name}, {"kind", r.kind}, {"group", r.group}});
 }
 
