@@ -86,22 +86,17 @@ std::vector<Component> Render(const providers::FleetRequest& r, const InputParts
   return RenderManifests(input);
 }
 
-// Renders the objects with their material once per run, at the first Create() that needs them
-// (after the certificates, configs and token were made: the objects depend on them).
+// Renders the objects with their material as the state directory has it now, at each Exists()
+// and Create() (never cached: a plan reads it before the certificates exist, the apply after).
 class MaterialSource {
  public:
   explicit MaterialSource(const providers::FleetRequest& r)
       : fleet_(r.fleet), paths_(r.paths), nodes_(r.nodes) {}
-  Result<kube::Object> Find(const kube::ObjectRef& ref) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!rendered_) {
-      providers::FleetRequest r{.fleet = fleet_, .paths = paths_, .nodes = nodes_};
-      for (auto& c : Render(r, ReadParts(r, true)))
-        for (auto& o : c.objects) objects_.push_back(std::move(o));
-      rendered_ = true;
-    }
-    for (const auto& o : objects_)
-      if (kube::ObjectRef::Of(o) == ref) return o;
+  Result<kube::Object> Find(const kube::ObjectRef& ref) const {
+    providers::FleetRequest r{.fleet = fleet_, .paths = paths_, .nodes = nodes_};
+    for (auto& c : Render(r, ReadParts(r, true)))
+      for (auto& o : c.objects)
+        if (kube::ObjectRef::Of(o) == ref) return std::move(o);
     return Status::NotFound(ref.ToString() + " is not among the fleet's objects");
   }
 
@@ -109,9 +104,6 @@ class MaterialSource {
   spec::FleetSpec fleet_;
   providers::FleetPaths paths_;
   std::vector<mesh::NodePlan> nodes_;
-  std::mutex mu_;
-  bool rendered_ = false;              // guarded by mu_
-  std::vector<kube::Object> objects_;  // guarded by mu_
 };
 
 // What the Secrets and ConfigMaps are made of: resources ops and this provider add.
@@ -178,14 +170,10 @@ class KubernetesProvider final : public providers::Provider {
   // them (MeshRoundTrips stays empty), so `up` does not wait on pings for them.
   bool IsCloud() const override { return false; }
 
-  Status CheckEnvironment() const override {
-    // Without a fleet the kubeconfig's defaults; `up` reaches the fleet's through its resources.
-    auto api = Session(ClusterTarget{})->Api();
-    if (!api.ok()) return api.status();
-    auto served = (*api)->Serves("v1", "Namespace");
-    if (!served.ok()) return served.status().WithPrefix("the Kubernetes API server");
-    return Status::Ok();
-  }
+  // Nothing on this machine but the kubeconfig, which is the fleet's (homelab.kubeconfig,
+  // providers.kubernetes.context): HomelabMembers reaches the API server before anything is
+  // planned and fails there with the client's reason.
+  Status CheckEnvironment() const override { return Status::Ok(); }
 
   Result<std::vector<std::string>> HomelabMembers(const spec::FleetSpec& fleet) const override {
     auto api = Session(TargetOf(fleet))->Api();

@@ -77,6 +77,19 @@ class ObjectResource final : public provision::Resource {
   kube::ObjectRef ref_;
 };
 
+// The counts WaitForRollout waits for, read once.
+bool RolledOut(const Json& o) {
+  const Json& status = o.value("status", Json::object());
+  if (status.value("observedGeneration", 0) < o["metadata"].value("generation", 1)) return false;
+  if (o.value("kind", "") == "DaemonSet") {
+    const int want = status.value("desiredNumberScheduled", 0);
+    return status.value("numberReady", 0) == want &&
+           status.value("updatedNumberScheduled", 0) == want;
+  }
+  const int want = o.value("spec", Json::object()).value("replicas", 1);
+  return status.value("readyReplicas", 0) >= want && status.value("updatedReplicas", 0) >= want;
+}
+
 class RolloutResource final : public provision::Resource {
  public:
   explicit RolloutResource(RolloutParams p) : p_(std::move(p)) {}
@@ -92,8 +105,15 @@ class RolloutResource final : public provision::Resource {
     a.update(RefAttrs(p_.ref));
     return a;
   }
-  // Rolled out once is done: a changed object upstream replaces this resource (its deps' hash).
-  Result<bool> Exists() const override { return false; }
+  // Rolled out as the object stands now (a changed object upstream replaces this resource
+  // through its deps' hash, so the wait runs again).
+  Result<bool> Exists() const override {
+    auto api = p_.session->Api();
+    if (!api.ok()) return api.status();
+    auto got = (*api)->Get(p_.ref);
+    if (!got.ok()) return Named(got.status(), "reading", p_.ref);
+    return got->has_value() && RolledOut(**got);
+  }
   Result<Json> Create() override {
     auto api = p_.session->Api();
     if (!api.ok()) return api.status();
