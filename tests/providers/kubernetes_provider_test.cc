@@ -106,6 +106,22 @@ TEST_F(KubernetesProviderTest, UpAppliesEverythingARerunChangesNothingDownRemove
   EXPECT_FALSE(down->state_removed && !down->leftovers.empty());
 }
 
+// An `up` stopped part way (here: only the nebula Secret and what it needs) is finished by the
+// next one, which adopts what the first applied.
+TEST_F(KubernetesProviderTest, AnInterruptedUpIsFinishedByTheNext) {
+  auto part = ops::Up(ctx_, {.plan = {.targets = {"kube/Secret/nebula-system/nebula-certs"}},
+                             .mesh_wait = std::chrono::milliseconds(5000)});
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  EXPECT_FALSE(kube_.Object("v1", "Secret", "nebula-system", "nebula-certs").is_null());
+  EXPECT_TRUE(kube_.Object("apps/v1", "DaemonSet", "nebula-system", "nebula").is_null());
+  auto rest = Up();
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_FALSE(kube_.Object("apps/v1", "DaemonSet", "nebula-system", "nebula").is_null());
+  auto plan = ops::PlanFleet(ctx_, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_FALSE(plan->HasChanges());
+}
+
 TEST_F(KubernetesProviderTest, ADeniedApplyIsNamed) {
   kube_.Deny("admin", "patch", "daemonsets", "nebula-system");
   auto up = Up();
