@@ -65,7 +65,14 @@ void ResolveDefaults(const FlagSet& flags, const Environment& env, ClientFlags* 
   const std::string control = FleetDir(*c) + "/.carrierarr/control/";
   if (!flags.WasSet("server")) {
     const std::string server = env.Get("CARRIERARR_SERVER");
-    c->server = !server.empty() ? server : "unix:" + control + "serve.sock";
+    // A control plane in a cluster: `up` recorded where it listens ("HOST:PORT").
+    auto recorded = ReadFile(control + "server");
+    std::string address = recorded.ok() ? *recorded : "";
+    while (!address.empty() && (address.back() == '\n' || address.back() == ' '))
+      address.pop_back();
+    c->server = !server.empty()    ? server
+                : !address.empty() ? address
+                                   : "unix:" + control + "serve.sock";
   }
   if (!flags.WasSet("admin-token-file")) {
     const std::string file = env.Get("CARRIERARR_ADMIN_TOKEN_FILE");

@@ -39,6 +39,14 @@ using Assignments = std::map<std::string, uint32_t>;
 // up that no existing node holds (skipping .0 and .255). Fails when the mesh is full.
 Result<std::vector<NodePlan>> PlanNodes(const spec::FleetSpec& fleet, const Assignments& existing);
 
+// The same with the homelab made of `homelab_members` (the provider hosting the homelab names
+// them: a Kubernetes cluster's joining nodes), one homelab node each, named after the member.
+// The first holds homelab.mesh_ip; the others keep their recorded address, or take the lowest
+// free one in the homelab's .1.x. Empty: the one node "homelab", as above. Fails for a name that
+// is not a node id (1-63 of [a-z0-9._-]), is given twice, or is a lighthouse or worker's name.
+Result<std::vector<NodePlan>> PlanNodes(const spec::FleetSpec& fleet, const Assignments& existing,
+                                        const std::vector<std::string>& homelab_members);
+
 // The lighthouse's mesh address: the mesh network + 0.1.
 uint32_t LighthouseIp(const spec::FleetSpec& fleet);
 

@@ -145,7 +145,12 @@ provision::KindRegistry AllKinds(const FleetContext& ctx) {
 
 Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   Desired d;
-  auto nodes = mesh::PlanNodes(ctx.spec, state.addresses);
+  // The provider hosting the homelab says who its members are (a cluster's nodes).
+  auto homelab = ctx.registry->Make(ctx.spec.homelab.provider, ctx.seams);
+  if (!homelab.ok()) return homelab.status();
+  auto members = (*homelab)->HomelabMembers(ctx.spec);
+  if (!members.ok()) return members.status();
+  auto nodes = mesh::PlanNodes(ctx.spec, state.addresses, *members);
   if (!nodes.ok()) return nodes.status();
   d.nodes = std::move(*nodes);
   for (const auto& n : d.nodes) {
@@ -169,11 +174,13 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   d.resources.push_back(provision::MakeEnrollmentKeyResource(ctx.paths.EnrollmentKey(),
                                                              ctx.paths.EnrollmentPublicKey()));
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
+  // Once for the fleet, however many members the homelab has.
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;
     d.ProviderFor(node).AddFleetResources(
         {.fleet = ctx.spec, .paths = ctx.paths, .nodes = d.nodes, .enrollment = d.enrollment},
         d.resources);
+    break;
   }
   return d;
 }

@@ -124,6 +124,12 @@ class Provider {
   virtual std::string LighthouseEndpoint(const spec::FleetSpec& fleet,
                                          const mesh::NodePlan& lighthouse,
                                          const provision::FleetState& state) const = 0;
+  // Called on the provider hosting the homelab before the nodes are planned: the names of the
+  // homelab's members, one mesh node each, the first holding homelab.mesh_ip (a cluster's
+  // joining nodes). Empty: the one node "homelab".
+  virtual Result<std::vector<std::string>> HomelabMembers(const spec::FleetSpec& /*fleet*/) const {
+    return std::vector<std::string>{};
+  }
   // Resource ids that must exist before LighthouseEndpoint is known; `up` makes them first.
   virtual std::vector<std::string> EndpointResources(const spec::FleetSpec& /*fleet*/) const {
     return {};

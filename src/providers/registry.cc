@@ -1,6 +1,7 @@
 #include "providers/registry.h"
 
 #include "providers/aws/aws_provider.h"
+#include "providers/kubernetes/kubernetes_provider.h"
 #include "providers/local/local_provider.h"
 
 namespace carrierarr::providers {
@@ -12,6 +13,8 @@ const ProviderRegistry& ProviderRegistry::BuiltIn() {
        local::MakeLocalProvider, &local::LocalFleetRules()},
       {aws_provider::kName, "EC2 instances that join the mesh at first boot",
        aws_provider::MakeAwsProvider, &aws_provider::AwsFleetRules()},
+      {kubernetes::kName, "a Kubernetes cluster (kubeconfig) hosting the homelab and a lighthouse",
+       kubernetes::MakeKubernetesProvider, &kubernetes::KubernetesFleetRules()},
   });
   return *registry;
 }

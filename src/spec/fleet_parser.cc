@@ -67,8 +67,10 @@ void ReadMesh(Reading& in, const YAML::Node& node) {
 void ReadLighthouse(Reading& in, const YAML::Node& node) {
   LighthouseSpec& lighthouse = in.fleet.lighthouse;
   auto m = in.r.Map(node, "lighthouse", {"provider", "size"});
-  if (m.count("provider"))
-    ReadProvider(in, m["provider"], "lighthouse.provider", &lighthouse.provider);
+  if (m.count("provider") &&
+      ReadProvider(in, m["provider"], "lighthouse.provider", &lighthouse.provider)) {
+    in.r.Remember("lighthouse.provider", m["provider"].Mark());
+  }
   if (m.count("size") && in.r.Scalar(m["size"], "lighthouse.size", &lighthouse.size)) {
     if (const ProviderRules* rules = in.RulesFor(lighthouse.provider))
       rules->CheckLighthouseSize(in.r, m["size"], lighthouse.size);
@@ -77,13 +79,18 @@ void ReadLighthouse(Reading& in, const YAML::Node& node) {
 
 void ReadHomelab(Reading& in, const YAML::Node& node) {
   HomelabSpec& homelab = in.fleet.homelab;
-  auto m = in.r.Map(node, "homelab", {"mesh_ip", "groups", "kubeconfig"});
+  auto m = in.r.Map(node, "homelab", {"mesh_ip", "groups", "kubeconfig", "provider"});
   if (m.count("mesh_ip") && in.r.Address(m["mesh_ip"], "homelab.mesh_ip", &homelab.mesh_ip)) {
     in.r.Remember("homelab.mesh_ip", m["mesh_ip"].Mark());
   }
   if (m.count("groups")) in.r.Groups(m["groups"], "homelab.groups", &homelab.groups);
   if (m.count("kubeconfig"))
     in.r.Scalar(m["kubeconfig"], "homelab.kubeconfig", &homelab.kubeconfig);
+  // Remembered so a provider's rules can point at it ("... when the homelab is on ...").
+  if (m.count("provider") &&
+      ReadProvider(in, m["provider"], "homelab.provider", &homelab.provider)) {
+    in.r.Remember("homelab.provider", m["provider"].Mark());
+  }
 }
 
 void ReadPoolType(Reading& in, const YAML::Node& node, const std::string& where, PoolType* out) {
@@ -152,9 +159,28 @@ void ReadPools(Reading& in, const YAML::Node& pools) {
 
 void ReadControlPlane(Reading& in, const YAML::Node& node) {
   ControlPlaneSpec& cp = in.fleet.control_plane;
-  auto m = in.r.Map(node, "control_plane", {"grpc_port", "http_port"});
+  auto m = in.r.Map(node, "control_plane",
+                    {"grpc_port", "http_port", "image", "storage_size", "storage_class",
+                     "database_url_secret", "grpc_node_port", "http_node_port"});
   if (m.count("grpc_port")) in.r.Port(m["grpc_port"], "control_plane.grpc_port", &cp.grpc_port);
   if (m.count("http_port")) in.r.Port(m["http_port"], "control_plane.http_port", &cp.http_port);
+  // Where the control plane runs in a cluster (the provider hosting the homelab checks them).
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"image", &cp.image},
+                                 {"storage_size", &cp.storage_size},
+                                 {"storage_class", &cp.storage_class},
+                                 {"database_url_secret", &cp.database_url_secret}}) {
+    if (m.count(key) && in.r.Scalar(m[key], std::string("control_plane.") + key, out)) {
+      in.r.Remember(std::string("control_plane.") + key, m[key].Mark());
+    }
+  }
+  for (const auto& [key, out] :
+       {std::pair<const char*, uint16_t*>{"grpc_node_port", &cp.grpc_node_port},
+        {"http_node_port", &cp.http_node_port}}) {
+    if (m.count(key) && in.r.Port(m[key], std::string("control_plane.") + key, out)) {
+      in.r.Remember(std::string("control_plane.") + key, m[key].Mark());
+    }
+  }
+  in.r.Remember("control_plane", node.Mark());
   if (cp.grpc_port == cp.http_port) {
     in.r.Error(node.Mark(), "control_plane.grpc_port and http_port must differ");
   }

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
@@ -83,6 +84,37 @@ TEST_F(ClientFailTest, AServerAnsweringUnavailableIsReachedAndQuoted) {
   const std::string said = ListNodesError(server);
   EXPECT_EQ(said, "Error: store unavailable: cannot connect to PostgreSQL at db\n");
   EXPECT_THAT(said, Not(HasSubstr("cannot reach")));
+  grpc_server->Shutdown();
+}
+
+// `up` of a fleet whose control plane runs in a cluster records its address in
+// .carrierarr/control/server; the commands use it when neither --server nor CARRIERARR_SERVER
+// says otherwise (here it names a unix socket, so the test stays on this machine).
+TEST(ClientDefaultsTest, TheRecordedServerIsUsedWithoutFlags) {
+  testing::ScratchDir dir;
+  const std::string control = dir / ".carrierarr/control";
+  std::filesystem::create_directories(control);
+  ASSERT_TRUE(WriteFileAtomic(control + "/admin.token", "secret\n", 0600).ok());
+  const std::string server = "unix:" + (dir / "cluster.sock");
+  ASSERT_TRUE(WriteFileAtomic(control + "/server", server + "\n", 0600).ok());
+  StoreDownFleet service;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(server, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  ASSERT_NE(grpc_server, nullptr);
+  auto run = [&](const Environment& env) {
+    Seams seams{.environment = env};
+    std::ostringstream out, err;
+    RunNodes({.args = {"-f", dir / "fleet.yaml"}, .seams = seams, .out = out, .err = err});
+    return err.str();
+  };
+  // Reached: the server answers (its store is down), so the recorded address was dialled.
+  EXPECT_THAT(run(Environment()), HasSubstr("store unavailable"));
+  // CARRIERARR_SERVER beats the recorded address.
+  const std::string other = "unix:" + (dir / "nothing.sock");
+  EXPECT_THAT(run(Environment{.vars = {{"CARRIERARR_SERVER", other}}}),
+              HasSubstr("cannot reach the control plane at " + other));
   grpc_server->Shutdown();
 }
 

@@ -293,6 +293,64 @@ TEST(AddressPlanTest, FailsWhenRecordedNodesHoldTheLastFreeAddresses) {
       << over.status().message();
 }
 
+// A homelab of several members (a Kubernetes cluster's joining nodes).
+TEST(AddressPlanTest, EachHomelabMemberIsANodeTheFirstOnHomelabMeshIp) {
+  FleetSpec fleet = TwoPools();
+  auto nodes = PlanNodes(fleet, {}, {"node-b", "node-a", "node-c"});
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  auto got = AddressesOf(*nodes);
+  EXPECT_EQ(got.count("homelab"), 0u);
+  EXPECT_EQ(got["node-b"], "10.42.1.1");  // the first: the control plane's node
+  EXPECT_EQ(got["node-a"], "10.42.1.2");
+  EXPECT_EQ(got["node-c"], "10.42.1.3");
+  EXPECT_EQ(got["gpu-1"], "10.42.2.1");  // workers as before
+  for (const auto& n : *nodes) {
+    if (n.name.rfind("node-", 0) != 0) continue;
+    EXPECT_EQ(n.role, Role::kHomelab);
+    EXPECT_EQ(n.groups, (std::vector<std::string>{"homelab", "kubernetes"}));
+  }
+  // Order: lighthouse, the members, then the workers.
+  EXPECT_EQ((*nodes)[0].name, "lighthouse");
+  EXPECT_EQ((*nodes)[1].name, "node-b");
+  EXPECT_EQ((*nodes)[4].name, "gpu-1");
+}
+
+TEST(AddressPlanTest, HomelabMembersKeepTheirAddressAsTheClusterChanges) {
+  FleetSpec fleet = TwoPools();
+  auto first = PlanNodes(fleet, {}, {"node-a", "node-b", "node-c"});
+  ASSERT_TRUE(first.ok());
+  // node-b leaves the cluster, node-d joins: node-c stays on .1.3 and node-d never gets node-b's
+  // address while node-b is still recorded.
+  auto second = PlanNodes(fleet, Record(*first), {"node-a", "node-c", "node-d"});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto got = AddressesOf(*second);
+  EXPECT_EQ(got["node-a"], "10.42.1.1");
+  EXPECT_EQ(got["node-c"], "10.42.1.3");
+  EXPECT_EQ(got["node-d"], "10.42.1.4");
+}
+
+TEST(AddressPlanTest, RefusesHomelabMembersThatCannotBeNodes) {
+  FleetSpec fleet = TwoPools();
+  for (const auto& [members, want] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"Node_A"}, "homelab node 'Node_A' cannot be a mesh node"},
+           {{std::string(64, 'a')}, "cannot be a mesh node"},
+           {{"lighthouse"}, "homelab node 'lighthouse' has the name of the fleet's lighthouse"},
+           {{"node-a", "gpu-2"}, "homelab node 'gpu-2' has the name of the fleet's worker"},
+           {{"node-a", "node-a"}, "listed twice"}}) {
+    auto nodes = PlanNodes(fleet, {}, members);
+    ASSERT_FALSE(nodes.ok()) << want;
+    EXPECT_NE(nodes.status().message().find(want), std::string::npos) << nodes.status().ToString();
+  }
+}
+
+TEST(AddressPlanTest, NoMembersIsTheOneHomelabNode) {
+  FleetSpec fleet = TwoPools();
+  auto nodes = PlanNodes(fleet, {}, {});
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_EQ(AddressesOf(*nodes), AddressesOf(MustPlan(fleet)));
+}
+
 TEST(AddressPlanTest, RoleNames) {
   EXPECT_EQ(RoleName(Role::kLighthouse), "lighthouse");
   EXPECT_EQ(RoleName(Role::kHomelab), "homelab");

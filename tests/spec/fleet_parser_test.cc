@@ -840,6 +840,130 @@ INSTANTIATE_TEST_SUITE_P(Inputs, BadFleetTest, ::testing::ValuesIn(kBadCases),
                            return param.param.name;
                          });
 
+// providers.kubernetes and the keys of a homelab in a cluster.
+const std::string kKubeHomelab = "homelab:\n  provider: kubernetes\n";  // lines 1-2
+
+const BadCase kKubeBadCases[] = {
+    {"ImageRequired", kKubeHomelab,
+     "fleet.yaml:2:13: control_plane.image is required when homelab.provider is kubernetes",
+     "docs/providers/kubernetes.md"},
+    {"NamespaceNotADnsLabel",
+     "providers:\n  kubernetes:\n    nebula_namespace: Nebula_System\n",
+     "fleet.yaml:3:23: providers.kubernetes.nebula_namespace 'Nebula_System' must be a "
+     "namespace name",
+     "DNS label"},
+    {"ControlPlaneNamespaceTooLong",
+     "providers:\n  kubernetes:\n    control_plane_namespace: " + std::string(64, 'a') + "\n",
+     "fleet.yaml:3:30: providers.kubernetes.control_plane_namespace", "1-63"},
+    {"LighthouseInTheClusterNeedsTheHomelabThere",
+     "lighthouse:\n  provider: kubernetes\n",
+     "fleet.yaml:2:13: lighthouse.provider kubernetes needs homelab.provider kubernetes", ""},
+    {"NodePortOutsideItsRange",
+     "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n"
+     "lighthouse:\n  provider: kubernetes\nproviders:\n  kubernetes:\n"
+     "    lighthouse_exposure: nodePort\n",
+     "fleet.yaml:9:26: providers.kubernetes.lighthouse_exposure nodePort needs "
+     "mesh.lighthouse_port in the NodePort range 30000-32767",
+     "or use hostPort"},
+    {"UnknownExposure",
+     "providers:\n  kubernetes:\n    lighthouse_exposure: loadBalancer\n",
+     "fleet.yaml:3:26: providers.kubernetes.lighthouse_exposure 'loadBalancer' must be hostPort "
+     "or nodePort",
+     ""},
+    {"EndpointRequiredWithPoolsElsewhere",
+     std::string("lighthouse:\n  provider: kubernetes\nhomelab:\n  provider: kubernetes\n"
+                 "control_plane:\n  image: r/c:1\n") +
+         "pools:\n  - name: gpu\n    type: gpu-worker\n    provider: aws\n    instance_type: t3.small\n",
+     "fleet.yaml:2:13: providers.kubernetes.lighthouse_endpoint is required", "UDP"},
+    {"EndpointNotHostPort",
+     "providers:\n  kubernetes:\n    lighthouse_endpoint: home.example.net\n",
+     "fleet.yaml:3:26: providers.kubernetes.lighthouse_endpoint 'home.example.net' must be "
+     "HOST:PORT",
+     ""},
+    {"PoolOnKubernetes", kPool + "    provider: kubernetes\n",
+     "fleet.yaml:4:15: pool 'gpu'.provider kubernetes cannot host pools",
+     "hosts only the lighthouse and the homelab"},
+    {"NodeSelectorNotAMap",
+     "providers:\n  kubernetes:\n    node_selector: [a, b]\n",
+     "fleet.yaml:3:20: providers.kubernetes.node_selector must be a map of node labels", ""},
+    {"NodeSelectorValueWithSpace",
+     "providers:\n  kubernetes:\n    node_selector:\n      mesh: \"yes please\"\n",
+     "fleet.yaml:4:13: providers.kubernetes.node_selector.mesh 'yes please' must be a label "
+     "value",
+     ""},
+    {"ControlPlaneNodeBadName",
+     "providers:\n  kubernetes:\n    control_plane_node: Node_1\n",
+     "fleet.yaml:3:25: providers.kubernetes.control_plane_node 'Node_1' must be a node name", ""},
+    {"GrpcNodePortOutsideRange",
+     "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n  grpc_node_port: 8080\n",
+     "fleet.yaml:5:19: control_plane.grpc_node_port 8080 is outside the NodePort range", ""},
+    {"UnknownKubernetesKey", "providers:\n  kubernetes:\n    namespace: x\n",
+     "fleet.yaml:3:5: unknown key 'namespace' in providers.kubernetes", "nebula_namespace"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Kubernetes, BadFleetTest, ::testing::ValuesIn(kKubeBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& param) {
+                           return param.param.name;
+                         });
+
+TEST(ParseFleetTest, ReadsTheKubernetesProvider) {
+  auto f = ParseFleet(R"(homelab:
+  provider: kubernetes
+  kubeconfig: /home/me/.kube/config
+lighthouse:
+  provider: kubernetes
+mesh:
+  lighthouse_port: 30242
+control_plane:
+  image: registry.lan/carrierarr:0.1
+  storage_size: 2Gi
+  storage_class: local-path
+  database_url_secret: pg-url
+  grpc_node_port: 30053
+  http_node_port: 30091
+providers:
+  kubernetes:
+    context: home
+    nebula_namespace: mesh
+    control_plane_namespace: fleet
+    node_selector:
+      carrierarr.io/mesh: "true"
+    nebula_image: registry.lan/nebula:1.9.5
+    control_plane_node: node-1
+    lighthouse_exposure: nodePort
+    lighthouse_endpoint: home.example.net:30242
+    allow_insecure: true
+)",
+                      "fleet.yaml");
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->homelab.provider, "kubernetes");
+  EXPECT_EQ(f->lighthouse.provider, "kubernetes");
+  EXPECT_EQ(f->control_plane.image, "registry.lan/carrierarr:0.1");
+  EXPECT_EQ(f->control_plane.storage_size, "2Gi");
+  EXPECT_EQ(f->control_plane.storage_class, "local-path");
+  EXPECT_EQ(f->control_plane.database_url_secret, "pg-url");
+  EXPECT_EQ(f->control_plane.grpc_node_port, 30053);
+  EXPECT_EQ(f->control_plane.http_node_port, 30091);
+  const KubernetesProviderSpec& k = f->kubernetes;
+  EXPECT_EQ(k.context, "home");
+  EXPECT_EQ(k.nebula_namespace, "mesh");
+  EXPECT_EQ(k.control_plane_namespace, "fleet");
+  EXPECT_EQ(k.node_selector, (std::map<std::string, std::string>{{"carrierarr.io/mesh", "true"}}));
+  EXPECT_EQ(k.nebula_image, "registry.lan/nebula:1.9.5");
+  EXPECT_EQ(k.control_plane_node, "node-1");
+  EXPECT_EQ(k.lighthouse_exposure, LighthouseExposure::kNodePort);
+  EXPECT_EQ(k.lighthouse_endpoint, "home.example.net:30242");
+  EXPECT_TRUE(k.allow_insecure);
+}
+
+TEST(ParseFleetTest, TheHomelabStaysLocalByDefault) {
+  auto f = ParseFleet("name: demo\n", "fleet.yaml");
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->homelab.provider, "local");
+  EXPECT_EQ(f->kubernetes.nebula_namespace, "nebula-system");
+  EXPECT_EQ(f->kubernetes.control_plane_namespace, "carrierarr");
+}
+
 TEST(ParseFleetTest, ReportsEveryProblemAtOnceOneLineEach) {
   const std::string yaml = R"(name: Demo
 mesh:
