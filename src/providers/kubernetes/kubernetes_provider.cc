@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/kubernetes/objects.h"
+#include "providers/kubernetes/observe.h"
 #include "provision/file_resources.h"
 
 namespace carrierarr::kubernetes {
@@ -235,21 +236,59 @@ class KubernetesProvider final : public providers::Provider {
     RegisterObjectKinds(kinds, seams_);
   }
 
+  // From the cluster: each member's nebula pod, the lighthouse's pod (observe.h).
   std::map<std::string, providers::NodeObservation> ObserveNodes(
-      const spec::FleetSpec& /*fleet*/, const provision::FleetState& state,
+      const spec::FleetSpec& fleet, const provision::FleetState& /*state*/,
       const std::vector<mesh::NodePlan>& nodes, uint32_t /*lighthouse*/,
       uint32_t /*homelab*/) const override {
-    // Simple on purpose: status from the cluster (pods, their nodes) comes with observe.h.
+    std::vector<std::string> members;
+    for (const auto& n : nodes)
+      if (n.role == mesh::Role::kHomelab) members.push_back(n.name);
+    auto api = Session(TargetOf(fleet))->Api();
+    Result<HomelabView> view =
+        api.ok() ? ObserveHomelab(**api, fleet, members) : Result<HomelabView>(api.status());
     std::map<std::string, providers::NodeObservation> out;
+    if (!view.ok()) {
+      for (const auto& n : nodes) out[n.name].problem = view.status().message();
+      return out;
+    }
+    auto by_node = ToObservations(*view);
     for (const auto& n : nodes) {
+      if (n.role != mesh::Role::kLighthouse) {
+        auto it = by_node.find(n.name);
+        if (it != by_node.end()) out[n.name] = it->second;
+        continue;
+      }
       providers::NodeObservation& o = out[n.name];
-      auto rec = state.resources.find(RunningResourceId(n));
-      o.created = rec != state.resources.end();
-      o.running = o.created && rec->second.phase == provision::Phase::kReady;
-      o.detail = o.running ? "rolled out" : "not rolled out";
-      if (!o.running) o.problem = "its pods have not rolled out; run 'carrierarr up'";
+      o.problem = "no lighthouse pod; run 'carrierarr up'";
+      for (const auto& pod : view->pods) {
+        if (pod.workload != kLighthouseDeployment) continue;
+        o.created = true;
+        o.running = pod.ready;
+        o.detail = "pod " + pod.name + " " + pod.phase + " on " + pod.node;
+        o.problem = pod.ready ? "" : pod.why;
+      }
     }
     return out;
+  }
+
+  // doctor: the cluster's side (observe.h), when the homelab is on this provider.
+  std::vector<providers::DoctorCheck> DeploymentChecks(
+      const providers::DoctorRequest& request) const override {
+    if (request.fleet.homelab.provider != kName) return {};
+    KubeDoctorInputs in;
+    for (const auto& n : request.nodes) {
+      if (n.role != mesh::Role::kHomelab) continue;
+      in.selected_nodes.push_back(n.name);
+      if (auto pem = ReadFile(request.paths.HostCert(n.name)); pem.ok()) in.cert_pem[n.name] = *pem;
+    }
+    auto api = Session(TargetOf(request.fleet))->Api();
+    if (!api.ok()) {
+      return {providers::DoctorCheck::Fail("kubernetes API", api.status().message(),
+                                           "check homelab.kubeconfig and "
+                                           "providers.kubernetes.context, then 'kubectl get nodes'")};
+    }
+    return KubernetesChecks(**api, request.fleet, in);
   }
 
   Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& fleet) const override;
