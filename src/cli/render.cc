@@ -1,5 +1,6 @@
 // `carrierarr render nebula-config`: the Nebula configs `up` would write, for inspection or for
-// running nebula by hand.
+// running nebula by hand. `carrierarr render manifests`: a Kubernetes homelab's objects as
+// kustomize directories, for GitOps (Flux, Argo) instead of letting `up` apply them.
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -11,13 +12,15 @@
 namespace carrierarr::cli {
 namespace {
 
-constexpr char kRenderUsage[] = "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]";
+constexpr char kRenderUsage[] =
+    "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]\n"
+    "       carrierarr render manifests [-f fleet.yaml] [--out DIR]";
 
 class RenderNebulaConfigCommand final : public FleetCommand {
  public:
   CommandSpec Spec() const override {
     return {"render nebula-config", "Writes every node's Nebula config into a directory.",
-            kRenderUsage};
+            "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]"};
   }
   Preamble preamble() const override { return {}; }
   void DeclareFlags(FlagSet& flags) override {
@@ -40,18 +43,54 @@ class RenderNebulaConfigCommand final : public FleetCommand {
   std::string out_dir_;
 };
 
+class RenderManifestsCommand final : public FleetCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"render manifests",
+            "Writes the Kubernetes homelab's objects as kustomize directories (one per "
+            "component; Secrets from files under secrets/, kept out of Git by a .gitignore).",
+            "carrierarr render manifests [-f fleet.yaml] [--out DIR]"};
+  }
+  Preamble preamble() const override { return {}; }
+  void DeclareFlags(FlagSet& flags) override {
+    flags.String("out", &out_dir_, "manifests",
+                 "directory to write <component>/kustomization.yaml into (made if missing)");
+  }
+
+  int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
+    if (::mkdir(out_dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+      invocation.err << "Error: --out " << out_dir_ << ": " << ErrnoString(errno) << "\n";
+      return kExitFailure;
+    }
+    auto written = ops::RenderManifests(*ctx, out_dir_);
+    if (!written.ok()) return Fail(invocation.err, written.status());
+    for (const auto& path : *written) invocation.out << "wrote " << path << "\n";
+    invocation.out << "apply with: kubectl apply --server-side -k " << out_dir_
+                   << "/<component> (or point Flux/Argo at it); keep secrets/ out of Git\n";
+    return kExitOk;
+  }
+
+ private:
+  std::string out_dir_;
+};
+
 }  // namespace
 
 int RunRender(const Invocation& invocation) {
   const auto& args = invocation.args;
+  if (!args.empty() && args[0] == "manifests") {
+    return RunFleetCommand<RenderManifestsCommand>(Invocation{
+        {args.begin() + 1, args.end()}, invocation.seams, invocation.out, invocation.err});
+  }
   if (args.empty() || args[0] != "nebula-config") {
     if (!args.empty() && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")) {
       invocation.out << "Usage: " << kRenderUsage
-                     << "\nWrites every node's Nebula config (<node>.yml) into DIR.\n";
+                     << "\nnebula-config: every node's Nebula config (<node>.yml) into DIR."
+                        "\nmanifests: a Kubernetes homelab's objects as kustomize directories.\n";
       return kExitOk;
     }
-    invocation.err << "Error: render needs what to render: nebula-config\nUsage: " << kRenderUsage
-                   << "\n";
+    invocation.err << "Error: render needs what to render: nebula-config or manifests\nUsage: "
+                   << kRenderUsage << "\n";
     return kExitUsage;
   }
   return RunFleetCommand<RenderNebulaConfigCommand>(

@@ -385,6 +385,53 @@ bool RemoveStateDir(const FleetContext& ctx, StorePtr& store) {
 
 }  // namespace
 
+Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
+                                                 const std::string& out_dir) {
+  auto homelab = ctx.registry->Make(ctx.spec.homelab.provider, ctx.seams);
+  if (!homelab.ok()) return homelab.status();
+  if (!(*homelab)->HasManifests()) {
+    return Status::FailedPrecondition("the homelab's provider '" + ctx.spec.homelab.provider +
+                                      "' has no Kubernetes manifests; set homelab.provider: "
+                                      "kubernetes in " +
+                                      ctx.fleet_file);
+  }
+  auto store = OpenStateForUp(ctx);
+  if (!store.ok()) return store.status();
+  auto desired = BuildDesired(ctx, (*store)->Snapshot());
+  if (!desired.ok()) return desired.status();
+  CARRIERARR_RETURN_IF_ERROR(
+      (*store)->SetAddresses(ctx.spec.name, MergeAddresses((*store)->Snapshot(), desired->nodes)));
+  const std::set<std::string> file_kinds{"pki-ca", "pki-cert", "enrollment-key", "file"};
+  // Files that need nothing but files (the control plane's address needs the cluster).
+  std::set<std::string> material;
+  for (const auto& r : desired->resources)
+    if (file_kinds.count(r->kind()) != 0) material.insert(r->id());
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& r : desired->resources) {
+      if (material.count(r->id()) == 0) continue;
+      for (const auto& d : r->deps()) {
+        if (material.count(d) == 0) {
+          material.erase(r->id());
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  auto plan = provision::MakePlan(desired->resources, (*store)->Snapshot(),
+                                  {.observe = true, .targets = material});
+  if (!plan.ok()) return plan.status();
+  provision::ApplyResult applied = provision::Apply(*plan, desired->resources, **store,
+                                                    desired->kinds, {.time = ctx.seams.time});
+  if (!applied.status.ok()) return applied.status;
+  return (*homelab)->WriteManifests({.fleet = ctx.spec,
+                                     .paths = ctx.paths,
+                                     .nodes = desired->nodes,
+                                     .enrollment = desired->enrollment},
+                                    out_dir);
+}
+
 Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   const auto start = ctx.seams.time->MonotonicNow();
   // Before the state directory exists: a run that cannot work must leave nothing behind.

@@ -150,6 +150,13 @@ Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx);
 Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
                                                      const std::string& out_dir);
 
+// `render manifests`: makes the fleet's key material on this machine (the CA, the certificates,
+// the Nebula configs, the tokens: every resource of a file kind, nothing in a cluster), then has
+// the homelab's provider write its Kubernetes objects as kustomize directories into `out_dir`.
+// Fails, before making anything, when the homelab's provider has none.
+Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
+                                                 const std::string& out_dir);
+
 }  // namespace carrierarr::ops
 
 #endif  // CARRIERARR_OPS_FLEET_OPS_H_

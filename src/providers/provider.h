@@ -166,6 +166,14 @@ class Provider {
   virtual std::map<std::string, NodeObservation> ObserveNodes(
       const spec::FleetSpec& fleet, const provision::FleetState& state,
       const std::vector<mesh::NodePlan>& nodes, uint32_t lighthouse, uint32_t homelab) const = 0;
+  // `carrierarr render manifests`: whether this provider, hosting the homelab, has Kubernetes
+  // objects to write, and writes them as kustomize directories under `out_dir` (the fleet's key
+  // material is made by then). Returns the paths written.
+  virtual bool HasManifests() const { return false; }
+  virtual Result<std::vector<std::string>> WriteManifests(const FleetRequest& /*request*/,
+                                                          const std::string& /*out_dir*/) const {
+    return Status::FailedPrecondition("provider " + name() + " has no Kubernetes manifests");
+  }
   // What still exists in the provider under the fleet's name after `down` (cloud resources
   // carrierarr tagged), one line each; empty when everything is gone.
   virtual Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& /*fleet*/) const {

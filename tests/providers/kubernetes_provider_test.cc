@@ -6,10 +6,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <map>
 #include <string>
 
 #include "core/file_util.h"
+#include "core/subprocess.h"
 #include "ops/fleet_ops.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/registry.h"
@@ -129,6 +133,64 @@ TEST_F(KubernetesProviderTest, ADeniedApplyIsNamed) {
   EXPECT_EQ(up.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(up.status().message(), HasSubstr("applying DaemonSet nebula-system/nebula"));
   EXPECT_THAT(up.status().message(), HasSubstr("cannot patch resource \"daemonsets\""));
+}
+
+// `render manifests` makes the key material here and writes what `up` would apply, as kustomize
+// directories the real kubectl accepts, without applying anything to the cluster.
+TEST_F(KubernetesProviderTest, RenderManifestsWritesKustomizeDirsAndAppliesNothing) {
+  const std::string out = dir_ / "manifests";
+  ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
+  auto written = ops::RenderManifests(ctx_, out);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(kube_.CountRequests("PATCH"), 0);
+  EXPECT_TRUE(kube_.Object("apps/v1", "DaemonSet", "nebula-system", "nebula").is_null());
+  for (const std::string component : {"nebula", "lighthouse", "control-plane"}) {
+    auto run = carrierarr::Run({"kubectl", "kustomize", out + "/" + component},
+                               {.timeout = std::chrono::seconds(60)});
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->exit_code, 0) << component << ": " << run->err;
+    EXPECT_THAT(run->out, HasSubstr("carrierarr.io/fleet: demo")) << component;
+  }
+  // The certificates of the joining nodes were made on this machine, and only theirs.
+  EXPECT_TRUE(ReadFile(ctx_.paths.HostCert("node-a")).ok());
+  EXPECT_FALSE(ReadFile(ctx_.paths.HostCert("node-c")).ok());
+}
+
+// `status` and `doctor` read the homelab from the cluster: each member's nebula pod, the
+// lighthouse's pod, the API server, RBAC and the Pod Security of the namespaces up made.
+TEST_F(KubernetesProviderTest, StatusAndDoctorReadTheCluster) {
+  auto up = Up();
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  auto status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  std::map<std::string, ops::NodeStatus> by_name;
+  for (const auto& n : status->nodes) by_name[n.name] = n;
+  ASSERT_EQ(by_name.count("node-c"), 0u);  // not selected
+  for (const std::string node : {"lighthouse", "node-a", "node-b"}) {
+    ASSERT_EQ(by_name.count(node), 1u) << node;
+    EXPECT_TRUE(by_name[node].running) << node << ": " << by_name[node].problem;
+    EXPECT_THAT(by_name[node].detail, HasSubstr("pod ")) << node;
+  }
+  auto checks = ops::Doctor(ctx_);
+  ASSERT_TRUE(checks.ok()) << checks.status().ToString();
+  std::map<std::string, providers::DoctorCheck> by_check;
+  for (const auto& c : *checks) by_check[c.name] = c;
+  for (const std::string name : {"kubernetes API", "RBAC", "Pod Security", "mesh mask"}) {
+    ASSERT_EQ(by_check.count(name), 1u) << name;
+    EXPECT_TRUE(by_check[name].ok) << name << ": " << by_check[name].detail;
+  }
+}
+
+TEST(KubernetesRenderTest, AHomelabThatIsNotInKubernetesHasNoManifests) {
+  testing::ScratchDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "fleet.yaml", "name: demo\n", 0600).ok());
+  auto ctx = ops::LoadContext(dir / "fleet.yaml", Seams::FromProcess(),
+                              providers::ProviderRegistry::BuiltIn());
+  ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+  auto written = ops::RenderManifests(*ctx, dir / "out");
+  ASSERT_FALSE(written.ok());
+  EXPECT_THAT(written.status().message(), HasSubstr("set homelab.provider: kubernetes"));
+  EXPECT_FALSE(std::filesystem::exists(dir / ".carrierarr"));
 }
 
 }  // namespace

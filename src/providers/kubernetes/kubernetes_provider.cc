@@ -284,11 +284,19 @@ class KubernetesProvider final : public providers::Provider {
     }
     auto api = Session(TargetOf(request.fleet))->Api();
     if (!api.ok()) {
-      return {providers::DoctorCheck::Fail("kubernetes API", api.status().message(),
-                                           "check homelab.kubeconfig and "
-                                           "providers.kubernetes.context, then 'kubectl get nodes'")};
+      return {
+          providers::DoctorCheck::Fail("kubernetes API", api.status().message(),
+                                       "check homelab.kubeconfig and "
+                                       "providers.kubernetes.context, then 'kubectl get nodes'")};
     }
     return KubernetesChecks(**api, request.fleet, in);
+  }
+
+  bool HasManifests() const override { return true; }
+  // The objects `up` applies, with the material the state directory holds now.
+  Result<std::vector<std::string>> WriteManifests(const providers::FleetRequest& r,
+                                                  const std::string& out_dir) const override {
+    return WriteKustomizeDirs(Render(r, ReadParts(r, true)), out_dir);
   }
 
   Result<std::vector<std::string>> Leftovers(const spec::FleetSpec& fleet) const override;

@@ -39,6 +39,15 @@ json Namespace(const ManifestInput& in, const std::string& ns) {
   return {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", Meta(in, ns, "", ns)}};
 }
 
+// Nebula's pods need hostNetwork, NET_ADMIN and the /dev/net/tun hostPath, the control plane's
+// hostNetwork: the baseline and restricted Pod Security levels refuse them, so these two
+// namespaces admit them.
+json PrivilegedNamespace(const ManifestInput& in, const std::string& ns) {
+  json n = Namespace(in, ns);
+  n["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "privileged";
+  return n;
+}
+
 // Secrets carry base64 `data` (not stringData) so apply and kustomize see identical objects.
 json Secret(const ManifestInput& in, const std::string& name, const std::string& ns,
             const std::string& app, const std::map<std::string, std::string>& values) {
@@ -134,7 +143,7 @@ Component NebulaComponent(const ManifestInput& in) {
              {"metadata", Meta(in, "nebula", ns, "nebula")},
              {"automountServiceAccountToken", false}};
   return {"nebula",
-          {Namespace(in, ns), sa, Secret(in, "nebula-certs", ns, "nebula", secret),
+          {PrivilegedNamespace(in, ns), sa, Secret(in, "nebula-certs", ns, "nebula", secret),
            ConfigMap(in, "nebula-config", ns, "nebula", configs), NebulaDaemonSet(in)}};
 }
 
@@ -321,7 +330,7 @@ Component ControlPlaneComponent(const ManifestInput& in) {
                                             {"enrollment.pub", in.enrollment_public_key_pem},
                                             {"ca.crt", in.ca_pem}};
   for (const auto& [node, pem] : in.mesh_certificates) secret[node + ".crt"] = pem;
-  Component c{"control-plane", {Namespace(in, ns), Secret(in, app, ns, app, secret)}};
+  Component c{"control-plane", {PrivilegedNamespace(in, ns), Secret(in, app, ns, app, secret)}};
   if (cp.database_url_secret.empty()) {
     json spec = {{"accessModes", json::array({"ReadWriteOnce"})},
                  {"resources", {{"requests", {{"storage", cp.storage_size}}}}}};
