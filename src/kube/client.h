@@ -53,10 +53,10 @@ enum class Propagation { kBackground, kForeground, kOrphan };
 //   unreachable server           kUnavailable (the server URL, the curl error)
 //   401                          kUnauthenticated (the user and kubeconfig; "credentials expired?")
 //   403                          kPermissionDenied (verb, resource, namespace, as the API says)
-//   kind not served (no CRD)     kNotFound ("the cluster has no <kind> (<apiVersion>): install ...")
-//   namespace missing            kNotFound (names the namespace)
-//   409                          kAborted (conflict: which manager owns which field)
-//   422                          kInvalidArgument (the API's causes, field by field)
+//   kind not served (no CRD)     kNotFound ("the cluster has no <kind> (<apiVersion>): install
+//   ...") namespace missing            kNotFound (names the namespace) 409 kAborted (conflict:
+//   which manager owns which field) 422                          kInvalidArgument (the API's
+//   causes, field by field)
 class KubeApi {
  public:
   virtual ~KubeApi() = default;

@@ -1,6 +1,7 @@
-// kubeconfig: which API server to reach and with what credentials, as kubectl reads it. Certificates
-// and keys stay in memory (the transport hands them to libcurl as blobs): nothing lands in /tmp.
-// Reference: https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
+// kubeconfig: which API server to reach and with what credentials, as kubectl reads it.
+// Certificates and keys stay in memory (the transport hands them to libcurl as blobs): nothing
+// lands in /tmp. Reference:
+// https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
 #ifndef CARRIERARR_KUBE_KUBECONFIG_H_
 #define CARRIERARR_KUBE_KUBECONFIG_H_
 

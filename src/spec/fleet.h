@@ -54,11 +54,11 @@ struct ControlPlaneSpec {
   uint16_t http_port = 8090;
   // In a Kubernetes homelab: carrierarr's own image (the user builds it: docs/containers.md),
   // where its SQLite lives, or the Secret holding a PostgreSQL URL instead.
-  std::string image;                     // required there; "registry/carrierarr:TAG"
-  std::string storage_size = "1Gi";      // the PersistentVolumeClaim for SQLite
-  std::string storage_class;             // "" = the cluster's default
-  std::string database_url_secret;       // "" = SQLite; else a Secret (key `url`) in its namespace
-  uint16_t grpc_node_port = 30052;       // the seeds' NodePort, how the operator's CLI reaches it
+  std::string image;                 // required there; "registry/carrierarr:TAG"
+  std::string storage_size = "1Gi";  // the PersistentVolumeClaim for SQLite
+  std::string storage_class;         // "" = the cluster's default
+  std::string database_url_secret;   // "" = SQLite; else a Secret (key `url`) in its namespace
+  uint16_t grpc_node_port = 30052;   // the seeds' NodePort, how the operator's CLI reaches it
   uint16_t http_node_port = 30090;
 };
 
@@ -107,11 +107,11 @@ struct AwsProviderSpec {
 
 // How a Kubernetes homelab (and a lighthouse in it) is reached and laid out
 // (`providers.kubernetes`). Facts: ../shared/spec/kubernetes.md.
-enum class LighthouseExposure { kHostPort, kNodePort };  // UDP mesh.lighthouse_port
+enum class LighthouseExposure { kHostPort, kNodePort };         // UDP mesh.lighthouse_port
 std::string_view LighthouseExposureName(LighthouseExposure e);  // "hostPort", "nodePort"
 
 struct KubernetesProviderSpec {
-  std::string context;                          // "" = the kubeconfig's current-context
+  std::string context;  // "" = the kubeconfig's current-context
   std::string nebula_namespace = "nebula-system";
   std::string control_plane_namespace = "carrierarr";
   std::map<std::string, std::string> node_selector;  // which nodes join the mesh; empty = all

@@ -331,8 +331,7 @@ TEST(AddressPlanTest, HomelabMembersKeepTheirAddressAsTheClusterChanges) {
 
 TEST(AddressPlanTest, RefusesHomelabMembersThatCannotBeNodes) {
   FleetSpec fleet = TwoPools();
-  for (const auto& [members, want] :
-       std::vector<std::pair<std::vector<std::string>, std::string>>{
+  for (const auto& [members, want] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"Node_A"}, "homelab node 'Node_A' cannot be a mesh node"},
            {{std::string(64, 'a')}, "cannot be a mesh node"},
            {{"lighthouse"}, "homelab node 'lighthouse' has the name of the fleet's lighthouse"},

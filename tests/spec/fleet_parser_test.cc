@@ -847,16 +847,14 @@ const BadCase kKubeBadCases[] = {
     {"ImageRequired", kKubeHomelab,
      "fleet.yaml:2:13: control_plane.image is required when homelab.provider is kubernetes",
      "docs/providers/kubernetes.md"},
-    {"NamespaceNotADnsLabel",
-     "providers:\n  kubernetes:\n    nebula_namespace: Nebula_System\n",
+    {"NamespaceNotADnsLabel", "providers:\n  kubernetes:\n    nebula_namespace: Nebula_System\n",
      "fleet.yaml:3:23: providers.kubernetes.nebula_namespace 'Nebula_System' must be a "
      "namespace name",
      "DNS label"},
     {"ControlPlaneNamespaceTooLong",
      "providers:\n  kubernetes:\n    control_plane_namespace: " + std::string(64, 'a') + "\n",
      "fleet.yaml:3:30: providers.kubernetes.control_plane_namespace", "1-63"},
-    {"LighthouseInTheClusterNeedsTheHomelabThere",
-     "lighthouse:\n  provider: kubernetes\n",
+    {"LighthouseInTheClusterNeedsTheHomelabThere", "lighthouse:\n  provider: kubernetes\n",
      "fleet.yaml:2:13: lighthouse.provider kubernetes needs homelab.provider kubernetes", ""},
     {"NodePortOutsideItsRange",
      "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n"
@@ -865,15 +863,15 @@ const BadCase kKubeBadCases[] = {
      "fleet.yaml:9:26: providers.kubernetes.lighthouse_exposure nodePort needs "
      "mesh.lighthouse_port in the NodePort range 30000-32767",
      "or use hostPort"},
-    {"UnknownExposure",
-     "providers:\n  kubernetes:\n    lighthouse_exposure: loadBalancer\n",
+    {"UnknownExposure", "providers:\n  kubernetes:\n    lighthouse_exposure: loadBalancer\n",
      "fleet.yaml:3:26: providers.kubernetes.lighthouse_exposure 'loadBalancer' must be hostPort "
      "or nodePort",
      ""},
     {"EndpointRequiredWithPoolsElsewhere",
      std::string("lighthouse:\n  provider: kubernetes\nhomelab:\n  provider: kubernetes\n"
                  "control_plane:\n  image: r/c:1\n") +
-         "pools:\n  - name: gpu\n    type: gpu-worker\n    provider: aws\n    instance_type: t3.small\n",
+         "pools:\n  - name: gpu\n    type: gpu-worker\n    provider: aws\n    instance_type: "
+         "t3.small\n",
      "fleet.yaml:2:13: providers.kubernetes.lighthouse_endpoint is required", "UDP"},
     {"EndpointNotHostPort",
      "providers:\n  kubernetes:\n    lighthouse_endpoint: home.example.net\n",
@@ -883,16 +881,14 @@ const BadCase kKubeBadCases[] = {
     {"PoolOnKubernetes", kPool + "    provider: kubernetes\n",
      "fleet.yaml:4:15: pool 'gpu'.provider kubernetes cannot host pools",
      "hosts only the lighthouse and the homelab"},
-    {"NodeSelectorNotAMap",
-     "providers:\n  kubernetes:\n    node_selector: [a, b]\n",
+    {"NodeSelectorNotAMap", "providers:\n  kubernetes:\n    node_selector: [a, b]\n",
      "fleet.yaml:3:20: providers.kubernetes.node_selector must be a map of node labels", ""},
     {"NodeSelectorValueWithSpace",
      "providers:\n  kubernetes:\n    node_selector:\n      mesh: \"yes please\"\n",
      "fleet.yaml:4:13: providers.kubernetes.node_selector.mesh 'yes please' must be a label "
      "value",
      ""},
-    {"ControlPlaneNodeBadName",
-     "providers:\n  kubernetes:\n    control_plane_node: Node_1\n",
+    {"ControlPlaneNodeBadName", "providers:\n  kubernetes:\n    control_plane_node: Node_1\n",
      "fleet.yaml:3:25: providers.kubernetes.control_plane_node 'Node_1' must be a node name", ""},
     {"GrpcNodePortOutsideRange",
      "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n  grpc_node_port: 8080\n",

@@ -40,32 +40,33 @@ inline constexpr char kFleetLabel[] = "carrierarr.io/fleet";
 
 // One Nebula member in the cluster: a Kubernetes node (or the lighthouse pod).
 struct NebulaMember {
-  std::string node;     // the Kubernetes node name (also the mesh node's name)
-  std::string cert_pem;  // its Nebula host certificate
-  std::string key_pem;   // its Nebula private key
+  std::string node;         // the Kubernetes node name (also the mesh node's name)
+  std::string cert_pem;     // its Nebula host certificate
+  std::string key_pem;      // its Nebula private key
   std::string config_yaml;  // its Nebula config, naming files under the pod's mount paths
 };
 
 struct ManifestInput {
   const spec::FleetSpec& fleet;
-  std::string ca_pem;                        // the mesh CA certificate
-  std::vector<NebulaMember> homelab;         // every joining node, by name
-  std::optional<NebulaMember> lighthouse;    // when lighthouse.provider is kubernetes
-  std::string lighthouse_node;               // the node the lighthouse pod is pinned to
-  std::string control_plane_node;            // the node holding homelab.mesh_ip
-  std::string admin_token;                   // the control plane's admin token
-  std::string enrollment_public_key_pem;     // serve --enrollment-key
+  std::string ca_pem;                                    // the mesh CA certificate
+  std::vector<NebulaMember> homelab;                     // every joining node, by name
+  std::optional<NebulaMember> lighthouse;                // when lighthouse.provider is kubernetes
+  std::string lighthouse_node;                           // the node the lighthouse pod is pinned to
+  std::string control_plane_node;                        // the node holding homelab.mesh_ip
+  std::string admin_token;                               // the control plane's admin token
+  std::string enrollment_public_key_pem;                 // serve --enrollment-key
   std::map<std::string, std::string> mesh_certificates;  // node -> public cert (mesh identity)
 };
 
 // Where the pods find their files (the Nebula configs name these paths).
-inline constexpr char kNebulaCertDir[] = "/etc/nebula/certs";    // ca.crt, <node>.crt, <node>.key
+inline constexpr char kNebulaCertDir[] = "/etc/nebula/certs";     // ca.crt, <node>.crt, <node>.key
 inline constexpr char kNebulaConfigDir[] = "/etc/nebula/config";  // <node>.yml
 inline constexpr char kNebulaTun[] = "nebula1";
 
 struct Component {
-  std::string name;                   // "nebula", "lighthouse", "control-plane"
-  std::vector<nlohmann::json> objects;  // in apply order (Namespace first); Secrets with base64 data
+  std::string name;  // "nebula", "lighthouse", "control-plane"
+  std::vector<nlohmann::json>
+      objects;  // in apply order (Namespace first); Secrets with base64 data
 };
 
 std::vector<Component> RenderManifests(const ManifestInput& input);
