@@ -35,6 +35,28 @@ json Meta(const ManifestInput& in, const std::string& name, const std::string& n
   return m;
 }
 
+// What a workload's pods are selected by (and its Service, when it has one).
+json Selector(const ManifestInput& in, const std::string& app) {
+  return {{"app.kubernetes.io/name", app}, {kFleetLabel, in.fleet.name}};
+}
+
+json ServicePort(const std::string& name, const std::string& protocol, int port, int node_port) {
+  return {{"name", name},
+          {"protocol", protocol},
+          {"port", port},
+          {"targetPort", port},
+          {"nodePort", node_port}};
+}
+
+// A NodePort Service `app` in `ns` in front of the pods of workload `app`.
+json NodePortService(const ManifestInput& in, const std::string& app, const std::string& ns,
+                     json ports) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Meta(in, app, ns, app)},
+          {"spec", {{"type", "NodePort"}, {"selector", Selector(in, app)}, {"ports", ports}}}};
+}
+
 json Namespace(const ManifestInput& in, const std::string& ns) {
   return {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", Meta(in, ns, "", ns)}};
 }
@@ -119,7 +141,7 @@ json NebulaDaemonSet(const ManifestInput& in) {
                                {{"name", "config"}, {"configMap", {{"name", "nebula-config"}}}},
                                TunVolume()})}};
   if (!k.node_selector.empty()) pod["nodeSelector"] = k.node_selector;
-  json sel = {{"app.kubernetes.io/name", "nebula"}, {kFleetLabel, in.fleet.name}};
+  json sel = Selector(in, "nebula");
   return {{"apiVersion", "apps/v1"},
           {"kind", "DaemonSet"},
           {"metadata", Meta(in, kNebulaDaemonSet, k.nebula_namespace, "nebula")},
@@ -158,7 +180,7 @@ Component LighthouseComponent(const ManifestInput& in) {
   bool host_port = k.lighthouse_exposure == spec::LighthouseExposure::kHostPort;
   json cport = {{"name", "nebula"}, {"containerPort", port}, {"protocol", "UDP"}};
   if (host_port) cport["hostPort"] = port;
-  json sel = {{"app.kubernetes.io/name", app}, {kFleetLabel, in.fleet.name}};
+  json sel = Selector(in, app);
   json pod = {
       {"nodeSelector", {{"kubernetes.io/hostname", in.lighthouse_node}}},
       {"tolerations", json::array({{{"operator", "Exists"}}})},
@@ -189,17 +211,8 @@ Component LighthouseComponent(const ManifestInput& in) {
                        {lh.node + ".key", lh.key_pem}}),
                ConfigMap(in, app, ns, app, {{lh.node + ".yml", lh.config_yaml}}), deploy}};
   if (!host_port) {
-    c.objects.push_back({{"apiVersion", "v1"},
-                         {"kind", "Service"},
-                         {"metadata", Meta(in, app, ns, app)},
-                         {"spec",
-                          {{"type", "NodePort"},
-                           {"selector", sel},
-                           {"ports", json::array({{{"name", "nebula"},
-                                                   {"protocol", "UDP"},
-                                                   {"port", port},
-                                                   {"targetPort", port},
-                                                   {"nodePort", port}}})}}}});
+    c.objects.push_back(
+        NodePortService(in, app, ns, json::array({ServicePort("nebula", "UDP", port, port)})));
   }
   return c;
 }
@@ -311,7 +324,7 @@ json ControlPlaneDeployment(const ManifestInput& in) {
                                       {{"key", "enrollment.pub"}, {"path", "enrollment.pub"}}})}}}},
             {{"name", "mesh-identity"},
              {"secret", {{"secretName", app}, {"items", identity_items}}}}})}};
-  json sel = {{"app.kubernetes.io/name", app}, {kFleetLabel, in.fleet.name}};
+  json sel = Selector(in, app);
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},
           {"metadata", Meta(in, app, ns, app)},
@@ -341,23 +354,10 @@ Component ControlPlaneComponent(const ManifestInput& in) {
                          {"spec", spec}});
   }
   c.objects.push_back(ControlPlaneDeployment(in));
-  json sel = {{"app.kubernetes.io/name", app}, {kFleetLabel, in.fleet.name}};
-  c.objects.push_back({{"apiVersion", "v1"},
-                       {"kind", "Service"},
-                       {"metadata", Meta(in, app, ns, app)},
-                       {"spec",
-                        {{"type", "NodePort"},
-                         {"selector", sel},
-                         {"ports", json::array({{{"name", "grpc"},
-                                                 {"protocol", "TCP"},
-                                                 {"port", cp.grpc_port},
-                                                 {"targetPort", cp.grpc_port},
-                                                 {"nodePort", cp.grpc_node_port}},
-                                                {{"name", "http"},
-                                                 {"protocol", "TCP"},
-                                                 {"port", cp.http_port},
-                                                 {"targetPort", cp.http_port},
-                                                 {"nodePort", cp.http_node_port}}})}}}});
+  c.objects.push_back(
+      NodePortService(in, app, ns,
+                      json::array({ServicePort("grpc", "TCP", cp.grpc_port, cp.grpc_node_port),
+                                   ServicePort("http", "TCP", cp.http_port, cp.http_node_port)})));
   return c;
 }
 
