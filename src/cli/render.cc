@@ -2,6 +2,7 @@
 // running nebula by hand. `carrierarr render manifests`: a Kubernetes homelab's objects as
 // kustomize directories, for GitOps (Flux, Argo) instead of letting `up` apply them.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -16,34 +17,60 @@ constexpr char kRenderUsage[] =
     "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]\n"
     "       carrierarr render manifests [-f fleet.yaml] [--out DIR]";
 
-class RenderNebulaConfigCommand final : public FleetCommand {
+// Both forms: make --out, have ops write into it, list what it wrote.
+class RenderIntoDirectoryCommand : public FleetCommand {
  public:
-  CommandSpec Spec() const override {
-    return {"render nebula-config", "Writes every node's Nebula config into a directory.",
-            "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]"};
-  }
   Preamble preamble() const override { return {}; }
   void DeclareFlags(FlagSet& flags) override {
-    flags.String("out", &out_dir_, "nebula-configs",
-                 "directory to write <node>.yml into (made if missing)");
+    flags.String("out", &out_dir_, DefaultDirectory(), OutHelp());
   }
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
-    if (::mkdir(out_dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+    const bool made = ::mkdir(out_dir_.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) {
       invocation.err << "Error: --out " << out_dir_ << ": " << ErrnoString(errno) << "\n";
       return kExitFailure;
     }
-    auto written = ops::RenderNebulaConfigs(*ctx, out_dir_);
-    if (!written.ok()) return Fail(invocation.err, written.status());
+    auto written = Write(*ctx, out_dir_);
+    if (!written.ok()) {
+      if (made) ::rmdir(out_dir_.c_str());  // a failed run leaves no empty directory behind
+      return Fail(invocation.err, written.status());
+    }
     for (const auto& path : *written) invocation.out << "wrote " << path << "\n";
+    Done(invocation.out, out_dir_);
     return kExitOk;
   }
+
+ protected:
+  virtual std::string DefaultDirectory() const = 0;
+  virtual std::string OutHelp() const = 0;
+  virtual Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                                 const std::string& out_dir) const = 0;
+  virtual void Done(std::ostream& /*out*/, const std::string& /*out_dir*/) const {}
 
  private:
   std::string out_dir_;
 };
 
-class RenderManifestsCommand final : public FleetCommand {
+class RenderNebulaConfigCommand final : public RenderIntoDirectoryCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"render nebula-config", "Writes every node's Nebula config into a directory.",
+            "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]"};
+  }
+
+ private:
+  std::string DefaultDirectory() const override { return "nebula-configs"; }
+  std::string OutHelp() const override {
+    return "directory to write <node>.yml into (made if missing)";
+  }
+  Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                         const std::string& out_dir) const override {
+    return ops::RenderNebulaConfigs(ctx, out_dir);
+  }
+};
+
+class RenderManifestsCommand final : public RenderIntoDirectoryCommand {
  public:
   CommandSpec Spec() const override {
     return {"render manifests",
@@ -51,27 +78,20 @@ class RenderManifestsCommand final : public FleetCommand {
             "component; Secrets from files under secrets/, kept out of Git by a .gitignore).",
             "carrierarr render manifests [-f fleet.yaml] [--out DIR]"};
   }
-  Preamble preamble() const override { return {}; }
-  void DeclareFlags(FlagSet& flags) override {
-    flags.String("out", &out_dir_, "manifests",
-                 "directory to write <component>/kustomization.yaml into (made if missing)");
-  }
-
-  int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
-    if (::mkdir(out_dir_.c_str(), 0700) != 0 && errno != EEXIST) {
-      invocation.err << "Error: --out " << out_dir_ << ": " << ErrnoString(errno) << "\n";
-      return kExitFailure;
-    }
-    auto written = ops::RenderManifests(*ctx, out_dir_);
-    if (!written.ok()) return Fail(invocation.err, written.status());
-    for (const auto& path : *written) invocation.out << "wrote " << path << "\n";
-    invocation.out << "apply with: kubectl apply --server-side -k " << out_dir_
-                   << "/<component> (or point Flux/Argo at it); keep secrets/ out of Git\n";
-    return kExitOk;
-  }
 
  private:
-  std::string out_dir_;
+  std::string DefaultDirectory() const override { return "manifests"; }
+  std::string OutHelp() const override {
+    return "directory to write <component>/kustomization.yaml into (made if missing)";
+  }
+  Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                         const std::string& out_dir) const override {
+    return ops::RenderManifests(ctx, out_dir);
+  }
+  void Done(std::ostream& out, const std::string& out_dir) const override {
+    out << "apply with: kubectl apply --server-side -k " << out_dir
+        << "/<component> (or point Flux/Argo at it); keep secrets/ out of Git\n";
+  }
 };
 
 }  // namespace
