@@ -24,6 +24,7 @@
 #include "testing/fake_kube_api.h"
 #include "testing/fake_kube_tls.h"
 #include "testing/fake_kube_util.h"
+#include "testing/form_decode.h"
 
 namespace carrierarr::testing {
 
@@ -39,31 +40,9 @@ namespace {
 constexpr size_t kMaxBody = 4 << 20;
 constexpr size_t kMaxConnections = 128;
 
-int Hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && Hex(s[i + 1]) >= 0 && Hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(Hex(s[i + 1]) * 16 + Hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 void ParseTarget(const std::string& target, Request* r) {
   size_t q = target.find('?');
-  r->path = UrlDecode(target.substr(0, q));
+  r->path = FormDecode(target.substr(0, q));
   if (q == std::string::npos) return;
   std::string query = target.substr(q + 1);
   size_t start = 0;
@@ -73,8 +52,8 @@ void ParseTarget(const std::string& target, Request* r) {
         query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     size_t eq = pair.find('=');
     if (!pair.empty()) {
-      r->query[UrlDecode(pair.substr(0, eq))] =
-          eq == std::string::npos ? "" : UrlDecode(pair.substr(eq + 1));
+      r->query[FormDecode(pair.substr(0, eq))] =
+          eq == std::string::npos ? "" : FormDecode(pair.substr(eq + 1));
     }
     if (amp == std::string::npos) break;
     start = amp + 1;
