@@ -295,11 +295,14 @@ Result<pid_t> RealProcessRunner::StartDaemon(const std::vector<std::string>& arg
   FdCloser log_closer(fds.log), null_closer(fds.null), report_closer(fds.report[0]);
   const auto deadline = steady_clock::now() + kHandoffWait;
   auto pid = ForkDaemon(*path, argv, fds, deadline);
-  if (!pid.ok() || options.wrapper_args == 0) return pid;
+  if (!pid.ok()) return pid;
 
-  // The wrapper now runs; it execs the program under the same pid. Wait for that handover so
-  // that the pid is the program's (inside the namespace) when we return.
-  const std::string wrapper_cmdline = JoinCmdline(argv);
+  // The report pipe closes in the middle of execve, before the kernel has set up the new
+  // program's arguments: until then /proc/PID/cmdline reads empty, and a caller looking for its
+  // marker would take the daemon for gone. So wait for a non-empty command line; through a
+  // wrapper (`ip netns exec`) also for its exec of the program under the same pid, so that the
+  // pid is the program's (inside the namespace) when we return.
+  const std::string wrapper_cmdline = options.wrapper_args == 0 ? "" : JoinCmdline(argv);
   const std::string proc_cmdline = "/proc/" + std::to_string(*pid) + "/cmdline";
   while (steady_clock::now() < deadline) {
     if (ProcessGone(*pid)) {
@@ -313,7 +316,7 @@ Result<pid_t> RealProcessRunner::StartDaemon(const std::vector<std::string>& arg
     if (cmdline.ok() && !cmdline->empty() && *cmdline != wrapper_cmdline) return pid;
     std::this_thread::sleep_for(kPollStep);
   }
-  return pid;  // the wrapper is slow to hand over but alive: the pid stays the program's.
+  return pid;  // slow to hand over but alive: the pid stays the program's.
 }
 
 std::vector<pid_t> RealProcessRunner::ProcessesWithArgs(const std::vector<std::string>& args) {

@@ -21,8 +21,9 @@ namespace carrierarr {
 struct DaemonOptions {
   std::string log_path;  // stdout and stderr are appended to it (created 0600)
   // The first `wrapper_args` entries of argv are a wrapper that execs the rest under the same
-  // pid (`ip netns exec NS` is 4). Both programs must exist, and StartDaemon returns only once
-  // the wrapper has handed over (or after 3 s, the pid then still the program's).
+  // pid (`ip netns exec NS` is 4). Both programs must exist. StartDaemon returns only once the
+  // program's command line shows in /proc (for a wrapper: once it has handed over), or after 3 s,
+  // the pid then still the program's.
   size_t wrapper_args = 0;
 };
 

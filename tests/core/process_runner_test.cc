@@ -87,6 +87,20 @@ TEST_F(ProcessRunnerTest, DaemonIsFoundByWholeArgumentsAndStoppedOnlyWithItsMark
   EXPECT_EQ(runner_.StopProcess(pid, "", milliseconds(200)).code(), StatusCode::kInvalidArgument);
 }
 
+// The daemon's exec is under way when its report pipe closes, and /proc/PID/cmdline reads empty
+// until the kernel has set up the new arguments: StartDaemon must not return inside that window,
+// or a caller's marker check right after it takes the daemon for gone (a CI failure on a loaded
+// machine). Many starts make the window likely to be hit if it is there.
+TEST_F(ProcessRunnerTest, EveryDaemonIsFoundByItsMarkerAsSoonAsStartReturns) {
+  for (int i = 0; i < 40; ++i) {
+    pid_t pid = MustStart(Sleep());
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(runner_.ProcessMatches(pid, tag_)) << "start " << i << " returned too early";
+    ASSERT_TRUE(runner_.StopProcess(pid, tag_, milliseconds(1000)).ok());
+    ASSERT_FALSE(runner_.ProcessMatches(pid, tag_));
+  }
+}
+
 TEST_F(ProcessRunnerTest, WrapperHandsOverBeforeStartReturnsAndStopAllEndsIt) {
   std::vector<std::string> argv = {"env"};
   for (const auto& a : Sleep()) argv.push_back(a);
