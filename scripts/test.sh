@@ -11,7 +11,8 @@ jobs=$(nproc)
 # Compiles go through ccache (CMakeLists.txt): paths relative to this checkout, so a fresh clone
 # elsewhere on the machine reuses the entries of an earlier run.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
-step() { printf '\n==== %s\n' "$*"; }
+# Each step's header says how long the run has taken so far, so a slow step shows in CI's log.
+step() { printf '\n==== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "clang-format (check)"
 mapfile -t sources < <(git ls-files '*.cc' '*.h')

@@ -51,6 +51,14 @@ std::string ErrnoString(int err) {
   return s;
 }
 
+Status MakeDirectory(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Status::Ok();
+  const int err = errno;
+  return Status(err == EACCES || err == EPERM ? StatusCode::kPermissionDenied
+                                              : StatusCode::kInternal,
+                "cannot create " + path + ": " + ErrnoString(err));
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;

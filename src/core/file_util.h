@@ -51,6 +51,10 @@ Status WriteFilesAtomic(const std::vector<FileToWrite>& files, Overwrite overwri
 
 bool PathExists(const std::string& path);
 
+// mkdir with `mode` (0700 for directories holding secrets); a directory already there is kept as
+// it is. The error names the path.
+Status MakeDirectory(const std::string& path, mode_t mode);
+
 // "no such file or directory" for ENOENT: strerror, lowercased like Go's syscall errors.
 std::string ErrnoString(int err);
 

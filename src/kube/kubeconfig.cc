@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -79,13 +80,29 @@ std::string Str(const YAML::Node& node, const char* key) {
   return value && value.IsScalar() ? value.as<std::string>() : "";
 }
 
-// The `name`d entry of a list (contexts, clusters, users), its `field` map.
-Result<YAML::Node> Named(const YAML::Node& root, const char* list, const char* field,
-                         const std::string& name, const Where& where) {
-  const YAML::Node entries = root[list];
-  if (entries && entries.IsSequence()) {
+// One file of the kubeconfig ($KUBECONFIG may list several).
+struct Document {
+  YAML::Node root;
+  std::string path;
+};
+
+// An entry found in one of the documents, with the file it came from (its directory resolves
+// the entry's relative paths, as kubectl does).
+struct Found {
+  YAML::Node node;
+  const Document* document;
+};
+
+// The `name`d entry of a list (contexts, clusters, users), its `field` map, from the first
+// document that has one: kubectl's merge, where the first file to define a name wins.
+Result<Found> Named(const std::vector<Document>& documents, const char* list, const char* field,
+                    const std::string& name, const Where& where) {
+  for (const Document& document : documents) {
+    const YAML::Node entries = document.root[list];
+    if (!entries || !entries.IsSequence()) continue;
     for (const YAML::Node& entry : entries) {
-      if (Str(entry, "name") == name && entry[field] && entry[field].IsMap()) return entry[field];
+      if (Str(entry, "name") == name && entry[field] && entry[field].IsMap())
+        return Found{entry[field], &document};
     }
   }
   return where.Error(std::string("no ") + field + " named '" + name + "' in " + list +
@@ -172,33 +189,63 @@ Status ReadUser(const YAML::Node& user, const std::string& dir, const Where& whe
   return Status::Ok();
 }
 
-Result<ClusterAccess> Resolve(const YAML::Node& root, const std::string& source,
+Result<ClusterAccess> Resolve(const std::vector<Document>& documents, const std::string& source,
                               const KubeconfigOptions& options, const Seams& seams) {
   ClusterAccess access;
   access.source = source;
-  const std::string dir = DirOf(source);
-  access.context = options.context.empty() ? Str(root, "current-context") : options.context;
+  access.context = options.context;
+  for (const Document& d : documents) {
+    if (access.context.empty()) access.context = Str(d.root, "current-context");
+  }
   Where where{.source = source, .entry = ""};
   if (access.context.empty())
     return where.Error("no current-context: pass a context or run kubectl config use-context");
-  CARRIERARR_ASSIGN_OR_RETURN(YAML::Node context,
-                              Named(root, "contexts", "context", access.context, where));
-  access.cluster = Str(context, "cluster");
-  access.user = Str(context, "user");
-  access.default_namespace = Str(context, "namespace");
+  CARRIERARR_ASSIGN_OR_RETURN(Found context,
+                              Named(documents, "contexts", "context", access.context, where));
+  access.cluster = Str(context.node, "cluster");
+  access.user = Str(context.node, "user");
+  access.default_namespace = Str(context.node, "namespace");
   where.entry = "context " + access.context;
-  CARRIERARR_ASSIGN_OR_RETURN(YAML::Node cluster,
-                              Named(root, "clusters", "cluster", access.cluster, where));
-  where.entry = "cluster " + access.cluster;
-  CARRIERARR_RETURN_IF_ERROR(ReadCluster(cluster, dir, where, options, access));
+  CARRIERARR_ASSIGN_OR_RETURN(Found cluster,
+                              Named(documents, "clusters", "cluster", access.cluster, where));
+  where = {.source = cluster.document->path, .entry = "cluster " + access.cluster};
+  CARRIERARR_RETURN_IF_ERROR(
+      ReadCluster(cluster.node, DirOf(cluster.document->path), where, options, access));
   if (!access.user.empty()) {
-    where.entry = "context " + access.context;
-    CARRIERARR_ASSIGN_OR_RETURN(YAML::Node user, Named(root, "users", "user", access.user, where));
-    where.entry = "user " + access.user;
-    CARRIERARR_RETURN_IF_ERROR(ReadUser(user, dir, where, access));
+    where = {.source = source, .entry = "context " + access.context};
+    CARRIERARR_ASSIGN_OR_RETURN(Found user,
+                                Named(documents, "users", "user", access.user, where));
+    where = {.source = user.document->path, .entry = "user " + access.user};
+    CARRIERARR_RETURN_IF_ERROR(ReadUser(user.node, DirOf(user.document->path), where, access));
   }
   if (access.exec) CARRIERARR_RETURN_IF_ERROR(RefreshExecCredential(access, seams));
   return access;
+}
+
+// One file's text as a Document; YAML errors carry its path, line and column.
+Result<Document> ParseDocument(const std::string& text, const std::string& path) {
+  Document document{.root = {}, .path = path};
+  try {
+    document.root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("kubeconfig " + path + ":" + std::to_string(e.mark.line + 1) +
+                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (!document.root.IsMap())
+    return Status::InvalidArgument(
+        "kubeconfig " + path + " is not a kubeconfig (no mapping): kubectl config view shows one");
+  return document;
+}
+
+Result<ClusterAccess> ResolveDocuments(const std::vector<Document>& documents,
+                                       const std::string& source,
+                                       const KubeconfigOptions& options, const Seams& seams) {
+  try {
+    return Resolve(documents, source, options, seams);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
+                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
 }
 
 }  // namespace
@@ -250,43 +297,52 @@ Status RefreshExecCredential(ClusterAccess& access, const Seams& seams) {
 
 Result<ClusterAccess> ParseKubeconfig(const std::string& text, const std::string& source,
                                       const KubeconfigOptions& options, const Seams& seams) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg +
-                                   ": fix the YAML");
-  }
-  if (!root.IsMap())
-    return Status::InvalidArgument(
-        "kubeconfig " + source +
-        " is not a kubeconfig (no mapping): kubectl config view shows one");
-  try {
-    return Resolve(root, source, options, seams);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  CARRIERARR_ASSIGN_OR_RETURN(Document document, ParseDocument(text, source));
+  return ResolveDocuments({document}, source, options, seams);
 }
 
 Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Seams& seams) {
-  std::string path = options.path;
-  if (path.empty()) {
-    const std::string list = seams.environment.Get("KUBECONFIG");
-    path = list.substr(0, list.find(':'));
+  if (!options.path.empty()) {
+    Result<std::string> text = ReadFile(options.path);
+    if (!text.ok())
+      return Status::NotFound("kubeconfig " + options.path + " cannot be read (" +
+                              text.status().message() + "): fix the path");
+    return ParseKubeconfig(*text, options.path, options, seams);
   }
-  if (path.empty()) {
+  // $KUBECONFIG lists files merged as kubectl merges them: the first to name a context, cluster
+  // or user wins, and a listed file that does not exist is skipped.
+  std::vector<std::string> listed;
+  const std::string list = seams.environment.Get("KUBECONFIG");
+  for (size_t at = 0; at <= list.size();) {
+    const size_t colon = std::min(list.find(':', at), list.size());
+    if (colon > at) listed.push_back(list.substr(at, colon - at));
+    at = colon + 1;
+  }
+  if (listed.empty()) {
     if (seams.environment.home.empty())
       return Status::FailedPrecondition(
           "no kubeconfig: neither $KUBECONFIG nor $HOME is set; pass the kubeconfig's path");
-    path = seams.environment.home + "/.kube/config";
+    const std::string path = seams.environment.home + "/.kube/config";
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok())
+      return Status::NotFound("kubeconfig " + path + " cannot be read (" +
+                              text.status().message() +
+                              "): copy the cluster's kubeconfig there or set $KUBECONFIG");
+    return ParseKubeconfig(*text, path, options, seams);
   }
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok())
-    return Status::NotFound("kubeconfig " + path + " cannot be read (" + text.status().message() +
-                            "): copy the cluster's kubeconfig there or set $KUBECONFIG");
-  return ParseKubeconfig(*text, path, options, seams);
+  std::vector<Document> documents;
+  std::string read;  // the files merged, for messages
+  for (const std::string& path : listed) {
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok()) continue;
+    CARRIERARR_ASSIGN_OR_RETURN(Document document, ParseDocument(*text, path));
+    documents.push_back(std::move(document));
+    read += (read.empty() ? "" : ":") + path;
+  }
+  if (documents.empty())
+    return Status::NotFound("no file listed in $KUBECONFIG (" + list +
+                            ") can be read: fix $KUBECONFIG or copy the cluster's kubeconfig there");
+  return ResolveDocuments(documents, read, options, seams);
 }
 
 }  // namespace carrierarr::kube

@@ -40,7 +40,9 @@ struct ClusterAccess {
 };
 
 struct KubeconfigOptions {
-  std::string path;     // "" = the first file of $KUBECONFIG, else $HOME/.kube/config
+  // "" = the files of $KUBECONFIG merged as kubectl does (the first to name a context, cluster or
+  // user wins; missing files skipped), else $HOME/.kube/config.
+  std::string path;
   std::string context;  // "" = current-context
   // insecure-skip-tls-verify: true is refused (with the fix) unless this is set.
   bool allow_insecure = false;

@@ -25,13 +25,6 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::PermissionDenied("cannot create " + path + ": " + ErrnoString(errno));
-  }
-  return Status::Ok();
-}
-
 std::string ConfigFor(const FleetContext& ctx, const Desired& d, const mesh::NodePlan& node) {
   const mesh::NodePlan& lighthouse = d.nodes.front();
   providers::NodeFiles files = d.ProviderFor(node).NebulaFiles(ctx.paths, node);
@@ -252,7 +245,7 @@ Result<StorePtr> OpenStateForUp(const FleetContext& ctx) {
   for (const auto& dir :
        {ctx.paths.state_dir + "/pki", ctx.paths.state_dir + "/nebula",
         ctx.paths.state_dir + "/logs", ctx.paths.ControlDir(), ctx.paths.AwsDir()}) {
-    CARRIERARR_RETURN_IF_ERROR(MakeDir(dir));
+    CARRIERARR_RETURN_IF_ERROR(MakeDirectory(dir, 0700));
   }
   return store;
 }

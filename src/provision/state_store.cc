@@ -95,9 +95,7 @@ StateStore::~StateStore() {
 
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& fleet_dir) {
   std::string dir = fleet_dir + "/.carrierarr";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::PermissionDenied("cannot create " + dir + ": " + ErrnoString(errno));
-  }
+  CARRIERARR_RETURN_IF_ERROR(MakeDirectory(dir, 0700));
   std::string lock_path = dir + "/" + kLockFile;
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)

@@ -43,7 +43,9 @@ std::string FleetYaml(const std::string& name) {
                   "\n"
                   "providers:\n  kubernetes:\n"
                   "    nebula_namespace: " +
-                  name + "-nebula\n    control_plane_namespace: " + name + "-cp\n";
+                  name + "-nebula\n    control_plane_namespace: " + name + "-cp\n" +
+                  "    lighthouse_endpoint: " +
+                  Env("CARRIERARR_KUBE_LIGHTHOUSE_ENDPOINT", "127.0.0.1:4242") + "\n";
   if (!Env("CARRIERARR_KUBE_CONTEXT").empty())
     y += "    context: " + Env("CARRIERARR_KUBE_CONTEXT") + "\n";
   return y;

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -122,15 +123,55 @@ users: [{name: u, user: {token: abc}}]
 TEST_F(KubeconfigTest, KubeconfigVariableThenHome) {
   Write(dir_ / "first", kTwoContexts);
   seams_.environment.vars["KUBECONFIG"] = (dir_ / "first") + ":" + (dir_ / "second");
-  auto from_var = LoadKubeconfig({}, seams_);
+  auto from_var = LoadKubeconfig({}, seams_);  // "second" does not exist: skipped, as by kubectl
   ASSERT_TRUE(from_var.ok()) << from_var.status().message();
   EXPECT_EQ(from_var->source, dir_ / "first");
+
+  seams_.environment.vars["KUBECONFIG"] = (dir_ / "none-1") + "::" + (dir_ / "none-2");
+  auto none = LoadKubeconfig({}, seams_);
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("no file listed in $KUBECONFIG"));
+  EXPECT_THAT(none.status().message(), HasSubstr(dir_ / "none-2"));
 
   seams_.environment.vars.clear();
   seams_.environment.home = dir_.path();
   auto from_home = LoadKubeconfig({}, seams_);
   ASSERT_FALSE(from_home.ok());
   EXPECT_THAT(from_home.status().message(), HasSubstr(dir_ / ".kube/config"));
+}
+
+// KUBECONFIG=a:b as kubectl merges it: current-context from the first file that sets one, each
+// name from the first file that defines it, and relative paths from the file they are in.
+TEST_F(KubeconfigTest, KubeconfigVariableFilesAreMergedFirstWins) {
+  std::filesystem::create_directories(dir_ / "talos");
+  Write(dir_ / "talos/config", R"(current-context: talos
+clusters: [{name: talos, cluster: {server: "https://192.168.1.20:6443", certificate-authority: ca.pem}}]
+contexts: [{name: talos, context: {cluster: talos, user: talos-admin}}]
+users:
+- {name: talos-admin, user: {token: talos-token}}
+- {name: admin, user: {token: shadowed}}
+)");
+  Write(dir_ / "talos/ca.pem", "TALOS CA");
+  Write(dir_ / "config", kTwoContexts);
+  seams_.environment.vars["KUBECONFIG"] = (dir_ / "talos/config") + ":" + (dir_ / "config");
+
+  auto talos = LoadKubeconfig({}, seams_);  // the first file's current-context
+  ASSERT_TRUE(talos.ok()) << talos.status().message();
+  EXPECT_EQ(talos->server, "https://192.168.1.20:6443");
+  EXPECT_EQ(talos->ca_pem, "TALOS CA");  // relative to talos/, not to the second file
+  EXPECT_EQ(talos->token, "talos-token");
+  EXPECT_EQ(talos->source, (dir_ / "talos/config") + ":" + (dir_ / "config"));
+
+  auto home = LoadKubeconfig({.context = "home"}, seams_);  // a context of the second file
+  ASSERT_TRUE(home.ok()) << home.status().message();
+  EXPECT_EQ(home->server, "https://192.168.1.10:6443");
+  EXPECT_EQ(home->token, "shadowed");  // user "admin" is the first file's
+  EXPECT_EQ(home->client_cert_pem, "");
+
+  Write(dir_ / "config", "clusters: [\n");
+  auto broken = LoadKubeconfig({}, seams_);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_THAT(broken.status().message(), HasSubstr((dir_ / "config") + ":2:"));
 }
 
 constexpr const char* kExec = R"(current-context: c

@@ -47,7 +47,8 @@ class KubernetesProviderTest : public ::testing::Test {
         "\n"
         "control_plane:\n  image: registry.lan/carrierarr:0.1\n"
         "providers:\n  kubernetes:\n    context: fake\n"
-        "    node_selector: {mesh: \"yes\"}\n";
+        "    node_selector: {mesh: \"yes\"}\n"
+        "    lighthouse_endpoint: 192.168.1.10:4242\n";
     ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
     auto ctx = ops::LoadContext(dir_ / "fleet.yaml", Seams::FromProcess(),
                                 providers::ProviderRegistry::BuiltIn());

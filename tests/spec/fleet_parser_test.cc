@@ -873,6 +873,11 @@ const BadCase kKubeBadCases[] = {
          "pools:\n  - name: gpu\n    type: gpu-worker\n    provider: aws\n    instance_type: "
          "t3.small\n",
      "fleet.yaml:2:13: providers.kubernetes.lighthouse_endpoint is required", "UDP"},
+    {"EndpointRequiredEvenWithoutPools",
+     "lighthouse:\n  provider: kubernetes\nhomelab:\n  provider: kubernetes\n"
+     "control_plane:\n  image: r/c:1\n",
+     "fleet.yaml:2:13: providers.kubernetes.lighthouse_endpoint is required",
+     "the LAN address of the lighthouse's node"},
     {"EndpointNotHostPort",
      "providers:\n  kubernetes:\n    lighthouse_endpoint: home.example.net\n",
      "fleet.yaml:3:26: providers.kubernetes.lighthouse_endpoint 'home.example.net' must be "

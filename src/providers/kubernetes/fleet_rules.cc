@@ -168,13 +168,13 @@ class Rules final : public spec::ProviderRules {
                          " is outside the NodePort range 30000-32767");
       }
     }
-    bool cloud_pool = false;
-    for (const auto& pool : f.pools) cloud_pool = cloud_pool || pool.provider != kName;
-    if (lighthouse && !f.pools.empty() && cloud_pool && f.kubernetes.lighthouse_endpoint.empty()) {
+    if (lighthouse && f.kubernetes.lighthouse_endpoint.empty()) {
       reader.Error(reader.MarkOf("lighthouse.provider"),
                    "providers.kubernetes.lighthouse_endpoint is required when the lighthouse is "
-                   "in the cluster and pools run elsewhere: the public HOST:PORT your router "
-                   "forwards (UDP) to the lighthouse, e.g. 'home.example.net:4242'");
+                   "in the cluster: the HOST:PORT every member dials for it, i.e. the public "
+                   "address your router forwards (UDP) to the lighthouse, e.g. "
+                   "'home.example.net:4242' (with no cloud pools yet, the LAN address of the "
+                   "lighthouse's node will do)");
     }
   }
 };

@@ -204,10 +204,10 @@ class KubernetesProvider final : public providers::Provider {
 
   std::string LighthouseEndpoint(const spec::FleetSpec& fleet, const mesh::NodePlan& /*node*/,
                                  const provision::FleetState& /*state*/) const override {
-    // The router's forward. Homelab members could reach the pod inside the LAN too, but one
-    // address for everyone keeps the configs alike (docs/providers/kubernetes.md).
-    if (!fleet.kubernetes.lighthouse_endpoint.empty()) return fleet.kubernetes.lighthouse_endpoint;
-    return "127.0.0.1:" + std::to_string(fleet.mesh.lighthouse_port);
+    // The router's forward (required by the fleet rules). Homelab members could reach the pod
+    // inside the LAN too, but one address for everyone keeps the configs alike
+    // (docs/providers/kubernetes.md).
+    return fleet.kubernetes.lighthouse_endpoint;
   }
 
   providers::NodeFiles NebulaFiles(const providers::FleetPaths& /*paths*/,

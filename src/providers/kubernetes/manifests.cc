@@ -361,13 +361,6 @@ Component ControlPlaneComponent(const ManifestInput& in) {
   return c;
 }
 
-Status MakeDir(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    return Status::Internal("mkdir " + path + ": " + ErrnoString(errno));
-  }
-  return Status::Ok();
-}
-
 std::string FileName(const json& obj) {
   std::string kind = obj.at("kind").get<std::string>();
   for (char& ch : kind) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -380,8 +373,8 @@ Result<json> SecretGenerator(const json& secret, const std::string& dir,
                              std::vector<std::string>& written) {
   const std::string name = secret.at("metadata").at("name").get<std::string>();
   const std::string sdir = dir + "/secrets/" + name;
-  CARRIERARR_RETURN_IF_ERROR(MakeDir(dir + "/secrets", 0700));
-  CARRIERARR_RETURN_IF_ERROR(MakeDir(sdir, 0700));
+  CARRIERARR_RETURN_IF_ERROR(MakeDirectory(dir + "/secrets", 0700));
+  CARRIERARR_RETURN_IF_ERROR(MakeDirectory(sdir, 0700));
   json files = json::array();
   for (const auto& [key, value] : secret.at("data").items()) {
     std::optional<std::string> raw = pki::Base64Decode(value.get<std::string>());
@@ -413,10 +406,10 @@ std::vector<Component> RenderManifests(const ManifestInput& input) {
 Result<std::vector<std::string>> WriteKustomizeDirs(const std::vector<Component>& components,
                                                     const std::string& out_dir) {
   std::vector<std::string> written;
-  CARRIERARR_RETURN_IF_ERROR(MakeDir(out_dir, 0755));
+  CARRIERARR_RETURN_IF_ERROR(MakeDirectory(out_dir, 0755));
   for (const Component& c : components) {
     const std::string dir = out_dir + "/" + c.name;
-    CARRIERARR_RETURN_IF_ERROR(MakeDir(dir, 0755));
+    CARRIERARR_RETURN_IF_ERROR(MakeDirectory(dir, 0755));
     json resources = json::array();
     json generators = json::array();
     for (const json& obj : c.objects) {

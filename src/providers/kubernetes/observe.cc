@@ -153,13 +153,14 @@ struct Permission {
   std::string verb, group, resource, ns;
 };
 
-// What `up` and `down` do (apply is a patch; get and watch for rollouts and adoption).
+// What `up` and `down` do: apply is a patch, which needs create too when the object is new; get
+// and watch for rollouts and adoption.
 std::vector<Permission> NeededPermissions(const spec::FleetSpec& fleet) {
   std::vector<std::string> namespaces = {fleet.kubernetes.nebula_namespace};
   if (fleet.kubernetes.control_plane_namespace != fleet.kubernetes.nebula_namespace) {
     namespaces.push_back(fleet.kubernetes.control_plane_namespace);
   }
-  const std::vector<std::string> verbs = {"get", "list", "watch", "patch", "delete"};
+  const std::vector<std::string> verbs = {"get", "list", "watch", "create", "patch", "delete"};
   const std::vector<std::pair<std::string, std::string>> namespaced = {
       {"", "secrets"},
       {"", "configmaps"},
