@@ -16,6 +16,9 @@ packages=(
   nebula iproute2 iputils-ping postgresql
   # the AWS userdata's schema check (cloud-init schema), as the nodes' cloud-init reads it
   cloud-init
+  # the manifests' strict field and type check (tests/providers/kube_schema_check.py, run with
+  # /usr/bin/python3): the Kubernetes API's models
+  python3-kubernetes python3-yaml
   # benchmarks
   hyperfine
 )

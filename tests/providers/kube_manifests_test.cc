@@ -1,13 +1,17 @@
 // The Kubernetes objects of a homelab cluster: their shape (labels, host networking, NET_ADMIN,
 // $(NODE_NAME) args, node pinning, secret keys per node, base64 round trip, no secret value
 // outside a Secret), and for several fleet variants the kustomize directories, read back by the
-// real `kubectl kustomize`.
+// real `kubectl kustomize` and checked field by field against the Kubernetes API's schema
+// (kube_schema_check.py: unknown fields and wrong types are errors).
 #include <gtest/gtest.h>
-#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "core/process_runner.h"
 #include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 #include "testing/tools.h"
@@ -94,18 +98,39 @@ TEST(KubeManifests, ControlPlanePinnedWithPvcOrDatabase) {
   EXPECT_NE(args.find("$(CARRIERARR_DB_URL)"), std::string::npos);
 }
 
-std::string Kustomize(const std::string& dir, int& rc) {
-  std::string out;
-  FILE* p = popen(("kubectl kustomize " + dir + " 2>&1").c_str(), "r");
-  if (p == nullptr) {
-    rc = -1;
-    return out;
+// Runs argv through the project's process runner; a program that cannot start fails the test.
+RunResult RunTool(const std::vector<std::string>& argv, const std::string& stdin_data = "") {
+  RunOptions options;
+  options.stdin_data = stdin_data;
+  auto result = RealProcessRunner::Get()->Run(argv, options);
+  if (!result.ok()) {
+    ADD_FAILURE() << "cannot run " << argv[0] << ": " << result.status().ToString();
+    return {};
   }
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  rc = pclose(p);
-  return out;
+  return *result;
+}
+
+// The objects of `dir` as `kubectl kustomize` builds them; fails the test when it refuses.
+std::string Kustomize(const std::string& dir) {
+  std::string kubectl = testing::RequireProgram("kubectl", "kubernetes-client");
+  if (kubectl.empty()) return "";
+  RunResult r = RunTool({kubectl, "kustomize", dir});
+  EXPECT_EQ(r.exit_code, 0) << "kubectl kustomize " << dir << ":\n" << r.err;
+  return r.out;
+}
+
+// tests/providers/kube_schema_check.py over `yaml` with Debian's python3 (the one with
+// python3-kubernetes; a pyenv python3 in PATH lacks it). Missing pieces fail the test, naming
+// the Debian packages.
+RunResult SchemaCheck(const std::string& yaml) {
+  if (::access("/usr/bin/python3", X_OK) != 0) {
+    ADD_FAILURE() << "the schema check needs /usr/bin/python3 with the Debian packages "
+                     "python3-kubernetes and python3-yaml; run scripts/setup.sh";
+    return {};
+  }
+  RunResult r = RunTool({"/usr/bin/python3", KUBE_SCHEMA_CHECK, "-"}, yaml);
+  EXPECT_NE(r.exit_code, 2) << "kube_schema_check.py could not run (exit 2): " << r.err;
+  return r;
 }
 
 class KustomizeVariants : public ::testing::TestWithParam<int> {};
@@ -145,22 +170,91 @@ TEST_P(KustomizeVariants, KubectlKustomizeAccepts) {
   struct stat st {};
   ASSERT_EQ(stat((dir / "nebula/secrets/nebula-certs/n1.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  for (const char* c : {"nebula", "control-plane"}) {
-    int rc = 0;
-    std::string out = Kustomize(dir / c, rc);
-    ASSERT_EQ(rc, 0) << out;
-    EXPECT_NE(out.find("kind: Secret"), std::string::npos) << out;
-    EXPECT_NE(out.find("carrierarr.io/fleet: demo"), std::string::npos) << out;
-  }
-  if (in.lighthouse) {
-    int rc = 0;
-    std::string out = Kustomize(dir / "lighthouse", rc);
-    ASSERT_EQ(rc, 0) << out;
-    EXPECT_NE(out.find("name: nebula-lighthouse"), std::string::npos) << out;
+  std::vector<std::string> components = {"nebula", "control-plane"};
+  if (in.lighthouse) components.push_back("lighthouse");
+  for (const std::string& c : components) {
+    std::string out = Kustomize(dir / c);
+    ASSERT_FALSE(out.empty()) << c;
+    if (c == "lighthouse") {
+      EXPECT_NE(out.find("name: nebula-lighthouse"), std::string::npos) << out;
+    } else {
+      EXPECT_NE(out.find("kind: Secret"), std::string::npos) << out;
+      EXPECT_NE(out.find("carrierarr.io/fleet: demo"), std::string::npos) << out;
+    }
+    // Every field known to the Kubernetes API's schema, with the right type.
+    RunResult check = SchemaCheck(out);
+    EXPECT_EQ(check.exit_code, 0) << c << " fails the schema check:\n" << check.err << out;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fleets, KustomizeVariants, ::testing::Range(0, 6));
+
+// The schema check can fail: every fault below is reported with its path, none stops the rest.
+TEST(KubeSchemaCheck, ReportsEveryUnknownFieldAndWrongType) {
+  const std::string bad = R"(apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: nebula, namespace: nebula-system}
+spec:
+  selector: {matchLabels: {app: nebula}}
+  template:
+    metadata: {labels: {app: nebula}}
+    spec:
+      hostNetwork: "yes"
+      containers:
+      - name: nebula
+        image: nebula:1
+        securityContext: {privilegd: true, capabilities: {add: [NET_ADMIN]}}
+        resources: {limits: {cpu: 1, memory: 1Gb}}
+      - image: sidecar:1
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: carrierarr, namespace: cp}
+spec:
+  replicas: "two"
+  selector: {matchLabels: {app: cp}}
+  template:
+    metadata: {labels: {app: cp}}
+    spec: {containers: [{name: cp, image: cp:1, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lighthouse, namespace: nebula-system}
+spec: {ports: [{port: 4242, targetPort: true}]}
+---
+apiVersion: v1
+kind: Widget
+metadata: {name: w}
+)";
+  RunResult r = SchemaCheck(bad);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  for (const char* finding : {
+           "DaemonSet nebula-system/nebula: spec.template.spec.hostNetwork: expected bool",
+           "DaemonSet nebula-system/nebula: "
+           "spec.template.spec.containers[0].securityContext.privilegd: unknown field",
+           "spec.template.spec.containers[0].resources.limits[memory]: '1Gb' is not a quantity",
+           "spec.template.spec.containers[1].name: required field missing",
+           "Deployment cp/carrierarr: spec.replicas: expected int, got str 'two'",
+           "Service nebula-system/lighthouse: spec.ports[0].targetPort: expected an int or a "
+           "string",
+           "Widget w: unknown apiVersion/kind v1 Widget",
+       }) {
+    EXPECT_NE(r.err.find(finding), std::string::npos) << finding << "\nnot in:\n" << r.err;
+  }
+  // Exactly those seven: `cpu: 1` (a bare number) is a valid quantity.
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 7) << r.err;
+}
+
+// A clean object passes, and an empty stream does not (a check that saw nothing proves nothing).
+TEST(KubeSchemaCheck, PassesCleanObjectsAndRefusesAnEmptyStream) {
+  RunResult ok = SchemaCheck(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+      "spec: {ports: [{name: udp, port: 4242, targetPort: nebula, protocol: UDP}]}\n");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  RunResult empty = SchemaCheck("---\n");
+  EXPECT_EQ(empty.exit_code, 1) << empty.err;
+  EXPECT_NE(empty.err.find("no Kubernetes object"), std::string::npos) << empty.err;
+}
 
 }  // namespace
 }  // namespace carrierarr::kubernetes
