@@ -529,8 +529,6 @@ void ClusterMeshMode::Report(std::ostream& out, const pki::ClusterMeshMaterial& 
 std::optional<Failure> ClusterMeshMode::Run(const Invocation& invocation) {
   if (auto f = ParseOptions()) return f;
   if (auto f = RefuseExisting()) return f;
-  if (!PathExists(out_dir_) && ::mkdir(out_dir_.c_str(), 0700) != 0)
-    return Error("cannot create -out-dir " + out_dir_ + ": " + ErrnoString(errno));
   const TimePoint now = invocation.seams.time->SystemNow();
   auto material = pki::CreateClusterMeshMaterial(options_, now);
   if (options_.ca) pki::Cleanse(options_.ca->key_pem);
@@ -539,6 +537,8 @@ std::optional<Failure> ClusterMeshMode::Run(const Invocation& invocation) {
                         &material->client.key_pem};
   if (Status s = pki::VerifyClusterMeshMaterial(*material, options_, now); !s.ok())
     return Error("refusing to write material that a peer would refuse: " + s.message());
+  if (!PathExists(out_dir_) && ::mkdir(out_dir_.c_str(), 0700) != 0)
+    return Error("cannot create -out-dir " + out_dir_ + ": " + ErrnoString(errno));
   std::vector<std::tuple<std::string, std::string, std::string>> files = {
       {Path("server.crt"), material->server.cert_pem, "server.crt"},
       {Path("server.key"), material->server.key_pem, "server.key"},
