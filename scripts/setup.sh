@@ -14,6 +14,9 @@ packages=(
   libcurl4-openssl-dev libpugixml-dev
   # programs the tests and the product run for real
   nebula iproute2 iputils-ping postgresql
+  # etcd and etcdctl stand in for clustermesh-apiserver in pki_etcd_test (label etcd); openssl
+  # reads its certificates back
+  etcd-server etcd-client openssl
   # the AWS userdata's schema check (cloud-init schema), as the nodes' cloud-init reads it
   cloud-init
   # the manifests' strict field and type check (tests/providers/kube_schema_check.py, run with

@@ -28,6 +28,12 @@ void FlagSet::Int(const std::string& name, int64_t* target, int64_t def, const s
   flags_[name] = {Kind::kInt, target, def == 0 ? "" : std::to_string(def), usage};
 }
 
+void FlagSet::StringList(const std::string& name, std::vector<std::string>* target,
+                         const std::string& usage) {
+  target->clear();
+  flags_[name] = {Kind::kStringList, target, "", usage};
+}
+
 bool FlagSet::WasSet(const std::string& name) const {
   auto it = flags_.find(name);
   return it != flags_.end() && it->second.set;
@@ -41,6 +47,9 @@ Status FlagSet::SetValue(const std::string& name, Flag& flag, const std::string&
   switch (flag.kind) {
     case Kind::kString:
       *static_cast<std::string*>(flag.target) = value;
+      break;
+    case Kind::kStringList:
+      static_cast<std::vector<std::string>*>(flag.target)->push_back(value);
       break;
     case Kind::kBool:
       if (value == "1" || value == "t" || value == "T" || value == "true" || value == "TRUE" ||
@@ -124,6 +133,7 @@ std::string FlagSet::Usage() const {
     if (flag.kind == Kind::kString) out += " string";
     if (flag.kind == Kind::kDuration) out += " duration";
     if (flag.kind == Kind::kInt) out += " int";
+    if (flag.kind == Kind::kStringList) out += " value (repeatable)";
     out += "\n    \t" + flag.usage;
     if (!flag.def.empty()) out += " (default " + flag.def + ")";
     out += "\n";

@@ -23,6 +23,9 @@ class FlagSet {
   void Duration(const std::string& name, std::chrono::nanoseconds* target,
                 std::chrono::nanoseconds def, const std::string& usage);
   void Int(const std::string& name, int64_t* target, int64_t def, const std::string& usage);
+  // A flag that may be given several times (`-trust a -trust b`): each value is appended.
+  void StringList(const std::string& name, std::vector<std::string>* target,
+                  const std::string& usage);
 
   // Errors carry Go's wording ("flag provided but not defined: -x", "flag needs an argument:
   // -name", "invalid value \"x\" for flag -duration: parse error"). `-h`, `-help` and `--help`
@@ -37,7 +40,7 @@ class FlagSet {
   std::string Usage() const;
 
  private:
-  enum class Kind { kString, kBool, kDuration, kInt };
+  enum class Kind { kString, kBool, kDuration, kInt, kStringList };
   struct Flag {
     Kind kind;
     void* target;

@@ -1,8 +1,10 @@
 // `carrierarr pki`: a Nebula certificate authority with nebula-cert's modes, flags, defaults and
 // messages, made safer: keys are never overwritten, every file is written atomically with mode
 // 0600, narrow host masks are warned about, and `verify` says which check failed and why.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <initializer_list>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include "core/file_util.h"
 #include "pki/authority.h"
 #include "pki/ca_pool.h"
+#include "pki/clustermesh.h"
 #include "pki/keys.h"
 #include "pki/pem.h"
 
@@ -81,7 +84,8 @@ class CleanseOnExit {
 // Writes each (path, data) atomically without overwriting; if a later file fails, the earlier
 // ones are removed again so a failed command leaves nothing half-made behind.
 std::optional<Failure> WriteAllOrNothing(
-    const std::vector<std::tuple<std::string, std::string, std::string>>& files) {
+    const std::vector<std::tuple<std::string, std::string, std::string>>& files,
+    Overwrite overwrite = Overwrite::kNo) {
   std::vector<FileToWrite> batch;
   batch.reserve(files.size());
   for (const auto& [path, data, flag] : files) batch.push_back({path, data, kSecretMode});
@@ -89,7 +93,7 @@ std::optional<Failure> WriteAllOrNothing(
   // Like nebula-cert, the names are left to the next journal commit (it does not even fsync the
   // content): this keeps a `pki sign` as quick as nebula-cert's. The engine's own files and
   // state sync their directory too.
-  Status s = WriteFilesAtomic(batch, Overwrite::kNo, &failed, SyncDirectory::kNo);
+  Status s = WriteFilesAtomic(batch, overwrite, &failed, SyncDirectory::kNo);
   if (!s.ok())
     return Error("error while writing " + std::get<2>(files[failed]) + ": " + s.message());
   return std::nullopt;
@@ -381,14 +385,186 @@ std::optional<Failure> VerifyMode::Run(const Invocation& invocation) {
   return f;
 }
 
+// ---- clustermesh ----------------------------------------------------------------------------
+
+// Not a nebula-cert mode: the X.509 material of Cilium ClusterMesh over Nebula, used by
+// federation (issue 13). Unlike the Nebula modes it reports what it wrote.
+class ClusterMeshMode final : public Mode {
+ public:
+  CommandSpec Spec() const override {
+    return {"clustermesh",
+            "create Cilium ClusterMesh TLS material: etcd server and client certificates and a "
+            "combined CA bundle",
+            ""};
+  }
+  void DeclareFlags(FlagSet& flags) override {
+    flags.String("cluster", &cluster_, "",
+                 "Required: this cluster's Cilium name (at most 32 characters: lowercase letters, "
+                 "digits and dashes, starting and ending with a letter or digit)");
+    flags.String("out-dir", &out_dir_, "",
+                 "Required: directory for ca.crt and ca.key (when a new CA is made), server.crt, "
+                 "server.key, client.crt, client.key and ca-bundle.crt (made 0700 if missing)");
+    flags.StringList("mesh-ip", &mesh_ips_,
+                     "Required, repeatable: a Nebula address (IPv4 or IPv6) clients reach the "
+                     "clustermesh-apiserver on; each is put in the server certificate's SANs");
+    flags.String(
+        "namespace", &ns_, "kube-system",
+        "Optional: Cilium's namespace, for the name clustermesh-apiserver.<namespace>.svc");
+    flags.String("server-cn", &server_cn_, "svc",
+                 "Optional: the server certificate's CN: \"svc\" for "
+                 "clustermesh-apiserver.<namespace>.svc (newest charts) or \"cilium.io\" for "
+                 "clustermesh-apiserver.cilium.io (older charts); both names are in its SANs");
+    flags.String("ca-cert", &ca_cert_, "",
+                 "Optional (with -ca-key): an existing CA certificate to sign with, e.g. ca.crt "
+                 "of the cilium-ca Secret; without it a new RSA CA is made");
+    flags.String("ca-key", &ca_key_, "", "Optional (with -ca-cert): that CA's private key");
+    flags.String("key-type", &key_type_, "rsa",
+                 "Optional: key of the server and client certificates: \"rsa\" (2048 bits, as "
+                 "the seeds' and Helm's Cilium CAs) or \"ecdsa\" (P-256, as Cilium's certgen)");
+    flags.StringList("trust", &trust_,
+                     "Optional, repeatable: another cluster's CA certificate file; ca-bundle.crt "
+                     "holds this cluster's CA and each of these");
+    flags.Duration("duration", &duration_, std::chrono::hours(8760),
+                   "Optional: how long the server and client certificates are valid (never past "
+                   "the CA's end)");
+    flags.Duration("ca-duration", &ca_duration_, std::chrono::hours(3 * 8760),
+                   "Optional: how long a new CA is valid");
+    flags.Bool("force", &force_, false,
+               "Optional: replace existing server, client and bundle files (a CA is never "
+               "replaced)");
+  }
+
+  std::optional<Failure> Run(const Invocation& invocation) override;
+
+ private:
+  std::optional<Failure> ParseOptions();
+  std::optional<Failure> RefuseExisting() const;
+  std::string Path(const std::string& name) const { return out_dir_ + "/" + name; }
+  void Report(std::ostream& out, const pki::ClusterMeshMaterial& material) const;
+
+  std::string cluster_, out_dir_, ns_, server_cn_, ca_cert_, ca_key_, key_type_;
+  std::vector<std::string> mesh_ips_, trust_;
+  std::chrono::nanoseconds duration_, ca_duration_;
+  bool force_ = false;
+  pki::ClusterMeshOptions options_;
+};
+
+constexpr const char* kLeafFiles[] = {"server.crt", "server.key", "client.crt", "client.key",
+                                      "ca-bundle.crt"};
+
+std::optional<Failure> ClusterMeshMode::ParseOptions() {
+  if (auto f = Required("cluster", cluster_)) return f;
+  if (auto f = Required("out-dir", out_dir_)) return f;
+  if (mesh_ips_.empty())
+    return UsageError("-mesh-ip is required: give each Nebula address the server is reached on");
+  if (Status s = pki::CheckClusterMeshName(cluster_); !s.ok())
+    return UsageError("invalid -cluster: " + s.message());
+  if (key_type_ != "rsa" && key_type_ != "ecdsa")
+    return UsageError("invalid -key-type \"" + key_type_ + "\": use rsa or ecdsa");
+  if (server_cn_ != "svc" && server_cn_ != "cilium.io")
+    return UsageError("invalid -server-cn \"" + server_cn_ + "\": use svc or cilium.io");
+  if (ca_cert_.empty() != ca_key_.empty())
+    return UsageError("-ca-cert and -ca-key go together: give both, or neither for a new CA");
+  if (duration_ <= std::chrono::nanoseconds(0))
+    return UsageError("-duration must be greater than 0");
+  if (ca_duration_ <= std::chrono::nanoseconds(0))
+    return UsageError("-ca-duration must be greater than 0");
+  options_ = {.cluster = cluster_,
+              .ns = ns_,
+              .server_cn = server_cn_ == "svc" ? pki::ServerCnStyle::kService
+                                               : pki::ServerCnStyle::kCiliumIo,
+              .mesh_ips = mesh_ips_,
+              .key_type = key_type_ == "rsa" ? pki::MeshKeyType::kRsa : pki::MeshKeyType::kEcdsa,
+              .ca_validity = std::chrono::duration_cast<std::chrono::seconds>(ca_duration_),
+              .validity = std::chrono::duration_cast<std::chrono::seconds>(duration_)};
+  if (!ca_cert_.empty()) {
+    auto cert = ReadFile(ca_cert_);
+    if (!cert.ok()) return Error("error while reading ca-cert: " + cert.status().message());
+    auto key = ReadFile(ca_key_);
+    if (!key.ok()) return Error("error while reading ca-key: " + key.status().message());
+    options_.ca = pki::PemPair{*cert, *key};
+    pki::Cleanse(*key);
+  }
+  for (const auto& path : trust_) {
+    auto pem = ReadFile(path);
+    if (!pem.ok())
+      return Error("error while reading trust " + path + ": " + pem.status().message());
+    options_.trusted_cas.push_back({path, *pem});
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> ClusterMeshMode::RefuseExisting() const {
+  if (!options_.ca) {
+    for (const char* name : {"ca.key", "ca.crt"}) {
+      if (!PathExists(Path(name))) continue;
+      // Other clusters may trust that CA: replacing it is the seeds' "CA regenerated under the
+      // same name", so not even -force does.
+      Failure f = Error("refusing to overwrite existing CA file: " + Path(name));
+      f.details.push_back("to sign with that CA: -ca-cert " + Path("ca.crt") + " -ca-key " +
+                          Path("ca.key") + "; to make a new CA, remove both first");
+      return f;
+    }
+  }
+  if (force_) return std::nullopt;
+  for (const char* name : kLeafFiles) {
+    if (PathExists(Path(name)))
+      return Error("refusing to overwrite existing " + Path(name) + " (-force replaces it)");
+  }
+  return std::nullopt;
+}
+
+void ClusterMeshMode::Report(std::ostream& out, const pki::ClusterMeshMaterial& material) const {
+  if (material.ca_created)
+    out << "made a new RSA CA: " << Path("ca.crt") << ", " << Path("ca.key") << "\n";
+  out << "server: " << Path("server.crt") << " (DNS";
+  for (const auto& name : pki::ServerDnsNames(options_)) out << " " << name;
+  out << "; IP";
+  for (const auto& ip : pki::ServerIpAddresses(options_)) out << " " << ip;
+  out << "; serverAuth)\nclient: " << Path("client.crt") << " (CN remote; clientAuth)\n"
+      << "bundle: " << Path("ca-bundle.crt") << " (this cluster's CA + " << trust_.size()
+      << " trusted)\nverified: both certificates chain to ca-bundle.crt and match their keys\n";
+}
+
+std::optional<Failure> ClusterMeshMode::Run(const Invocation& invocation) {
+  if (auto f = ParseOptions()) return f;
+  if (auto f = RefuseExisting()) return f;
+  const TimePoint now = invocation.seams.time->SystemNow();
+  auto material = pki::CreateClusterMeshMaterial(options_, now);
+  if (options_.ca) pki::Cleanse(options_.ca->key_pem);
+  if (!material.ok()) return Error(material.status().message());
+  CleanseOnExit cleanse{&material->ca.key_pem, &material->server.key_pem,
+                        &material->client.key_pem};
+  if (Status s = pki::VerifyClusterMeshMaterial(*material, options_, now); !s.ok())
+    return Error("refusing to write material that a peer would refuse: " + s.message());
+  if (!PathExists(out_dir_) && ::mkdir(out_dir_.c_str(), 0700) != 0)
+    return Error("cannot create -out-dir " + out_dir_ + ": " + ErrnoString(errno));
+  std::vector<std::tuple<std::string, std::string, std::string>> files = {
+      {Path("server.crt"), material->server.cert_pem, "server.crt"},
+      {Path("server.key"), material->server.key_pem, "server.key"},
+      {Path("client.crt"), material->client.cert_pem, "client.crt"},
+      {Path("client.key"), material->client.key_pem, "client.key"},
+      {Path("ca-bundle.crt"), material->ca_bundle_pem, "ca-bundle.crt"}};
+  if (material->ca_created) {
+    files.emplace_back(Path("ca.crt"), material->ca.cert_pem, "ca.crt");
+    files.emplace_back(Path("ca.key"), material->ca.key_pem, "ca.key");
+  }
+  auto failure = WriteAllOrNothing(files, force_ ? Overwrite::kYes : Overwrite::kNo);
+  for (auto& file : files) pki::Cleanse(std::get<1>(file));
+  if (failure) return failure;
+  Report(invocation.out, *material);
+  return std::nullopt;
+}
+
 template <typename T>
 std::unique_ptr<Mode> Make() {
   return std::make_unique<T>();
 }
 
 // In the order help lists them.
-constexpr std::unique_ptr<Mode> (*kModes[])() = {Make<CaMode>, Make<KeygenMode>, Make<SignMode>,
-                                                 Make<PrintMode>, Make<VerifyMode>};
+constexpr std::unique_ptr<Mode> (*kModes[])() = {Make<CaMode>,     Make<KeygenMode>,
+                                                 Make<SignMode>,   Make<PrintMode>,
+                                                 Make<VerifyMode>, Make<ClusterMeshMode>};
 
 void PrintPkiHelp(std::ostream& out) {
   out << "Usage: carrierarr pki <mode> <flags>\n"

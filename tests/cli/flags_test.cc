@@ -237,6 +237,20 @@ TEST_F(FlagsTest, UsageListsFlagsSortedWithDefaults) {
             "    \tOptional: how long to wait\n");
 }
 
+// `-mesh-ip a -mesh-ip b`: each occurrence appends, in order, in every spelling; none leaves it
+// empty.
+TEST(StringListTest, EachOccurrenceAppends) {
+  FlagSet flags;
+  std::vector<std::string> ips = {"stale"};
+  flags.StringList("mesh-ip", &ips, "Repeatable: an address");
+  EXPECT_THAT(ips, IsEmpty());
+  ASSERT_TRUE(flags.Parse({"-mesh-ip", "10.0.0.1", "--mesh-ip=fd00::1", "-mesh-ip", ""}).ok());
+  EXPECT_THAT(ips, ElementsAre("10.0.0.1", "fd00::1", ""));
+  EXPECT_TRUE(flags.WasSet("mesh-ip"));
+  EXPECT_EQ(flags.Usage(), "  -mesh-ip value (repeatable)\n    \tRepeatable: an address\n");
+  EXPECT_EQ(flags.Parse({"-mesh-ip"}).message(), "flag needs an argument: -mesh-ip");
+}
+
 TEST(UsageTest, EmptyFlagSetPrintsNothing) { EXPECT_EQ(FlagSet().Usage(), ""); }
 
 }  // namespace
