@@ -9,6 +9,23 @@ namespace carrierarr::ops {
 
 namespace {
 
+// NodeStatus.k3s_cluster_nodes in protobuf's JSON mapping (proto field names).
+std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
+  std::vector<K3sClusterNode> out;
+  const auto nodes = status.value("k3s_cluster_nodes", nlohmann::json::array());
+  if (!nodes.is_array()) return out;
+  for (const auto& n : nodes) {
+    if (!n.is_object()) continue;
+    out.push_back({.name = n.value("name", ""),
+                   .ready = n.value("ready", false),
+                   .reason = n.value("reason", ""),
+                   .message = n.value("message", ""),
+                   .roles = n.value("roles", ""),
+                   .internal_ip = n.value("internal_ip", "")});
+  }
+  return out;
+}
+
 // The agents' reports, from the control plane's admin API through `carrierarr-fleet nodes
 // --json` (this binary does not link gRPC). Node name -> report.
 Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext& ctx) {
@@ -42,6 +59,7 @@ Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext
     if (total > 0)
       a.memory_percent = 100 * number(res.value("memory_used_mb", nlohmann::json())) / total;
     a.gpus = static_cast<int>(status.value("gpus", nlohmann::json::array()).size());
+    a.cluster = ClusterNodes(status);
     out[n.value("node_id", "")] = a;
   }
   return out;
