@@ -437,14 +437,16 @@ Result<std::vector<K3sNodeReport>> QueryK3sNodes(const std::string& kubectl,
 }
 
 void StatusCollector::CollectK3sNodes(ec2agent::v1::NodeStatus& status) {
-  std::string error;
-  if (!options_.k3s_kubeconfig.empty() && PathExists(options_.k3s_kubeconfig)) {
-    auto nodes = QueryK3sNodes(options_.kubectl, options_.k3s_kubeconfig, options_.processes);
-    if (nodes.ok())
-      SetK3sClusterNodes(*nodes, &status);
-    else
-      error = nodes.status().message();
+  if (options_.k3s_kubeconfig.empty() || !PathExists(options_.k3s_kubeconfig)) {
+    k3s_error_.clear();  // not (or no longer) the k3s server node: nothing to report
+    return;
   }
+  std::string error;
+  auto nodes = QueryK3sNodes(options_.kubectl, options_.k3s_kubeconfig, options_.processes);
+  if (nodes.ok())
+    SetK3sClusterNodes(*nodes, &status);
+  else
+    error = nodes.status().message();
   if (error != k3s_error_ && options_.log) {
     options_.log(error.empty()
                      ? "the cloud cluster's nodes are reported again"
