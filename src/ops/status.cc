@@ -9,6 +9,15 @@ namespace carrierarr::ops {
 
 namespace {
 
+// A string of an agent's report as `status` may print it on a terminal: no control characters
+// (an escape sequence from a node's name or message would act on the terminal).
+std::string Plain(const nlohmann::json& n, const char* key) {
+  std::string s = n.value(key, "");
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
 // NodeStatus.k3s_cluster_nodes in protobuf's JSON mapping (proto field names).
 std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
   std::vector<K3sClusterNode> out;
@@ -16,12 +25,12 @@ std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
   if (!nodes.is_array()) return out;
   for (const auto& n : nodes) {
     if (!n.is_object()) continue;
-    out.push_back({.name = n.value("name", ""),
+    out.push_back({.name = Plain(n, "name"),
                    .ready = n.value("ready", false),
-                   .reason = n.value("reason", ""),
-                   .message = n.value("message", ""),
-                   .roles = n.value("roles", ""),
-                   .internal_ip = n.value("internal_ip", "")});
+                   .reason = Plain(n, "reason"),
+                   .message = Plain(n, "message"),
+                   .roles = Plain(n, "roles"),
+                   .internal_ip = Plain(n, "internal_ip")});
   }
   return out;
 }

@@ -243,7 +243,7 @@ TEST_F(FleetOpsTest, StatusShowsEachNodeWithWhatItsAgentReported) {
                      "resources": {"cpu_percent": 12.5, "memory_total_mb": "1000",
                      "memory_used_mb": "250"}, "gpus": [{}, {}],
                      "k3s_cluster_nodes": [{"name": "w-1", "ready": false,
-                       "reason": "KubeletNotReady", "message": "cni plugin not initialized",
+                       "reason": "KubeletNotReady", "message": "cni plugin not\u001b[2J initialized",
                        "roles": "control-plane", "internal_ip": "10.42.2.1"}]}}]})"));
   auto ctx = Load();
   UpOk(ctx);
@@ -264,7 +264,7 @@ TEST_F(FleetOpsTest, StatusShowsEachNodeWithWhatItsAgentReported) {
     EXPECT_EQ(n.agent.cluster[0].name, "w-1");
     EXPECT_FALSE(n.agent.cluster[0].ready);
     EXPECT_EQ(n.agent.cluster[0].reason, "KubeletNotReady");
-    EXPECT_EQ(n.agent.cluster[0].message, "cni plugin not initialized");
+    EXPECT_EQ(n.agent.cluster[0].message, "cni plugin not?[2J initialized") << "no escapes";
     EXPECT_EQ(n.agent.cluster[0].roles, "control-plane");
     EXPECT_EQ(n.agent.cluster[0].internal_ip, "10.42.2.1");
   }
