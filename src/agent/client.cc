@@ -223,6 +223,7 @@ struct AgentClient::State : std::enable_shared_from_this<State> {
 AgentClient::State::State(ClientOptions o, std::shared_ptr<AgentMetrics> m)
     : opt(std::move(o)), metrics(std::move(m)) {
   if (!opt.log) opt.log = LogToStderr;
+  if (!opt.collector.log) opt.collector.log = opt.log;
   opt.collector.time = opt.runner.time = opt.time;
   opt.collector.processes = opt.runner.processes = opt.processes;
   node_id = opt.identity.node_id();

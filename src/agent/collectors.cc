@@ -409,6 +409,52 @@ std::vector<GPUStatus> QueryGpus(const std::string& nvidia_smi, std::string* err
   return ParseNvidiaSmiCsv(run->out);
 }
 
+Result<std::vector<K3sNodeReport>> QueryK3sNodes(const std::string& kubectl,
+                                                 const std::string& kubeconfig,
+                                                 ProcessRunner* processes) {
+  RunOptions options;
+  options.timeout = kKubectlNodesTimeout;
+  options.max_output_bytes = kMaxKubectlNodesOutputBytes;
+  options.new_process_group = true;  // a timeout kills what kubectl started too
+  auto run =
+      processes->Run({kubectl, "--kubeconfig", kubeconfig, "get", "nodes", "-o", "json"}, options);
+  if (!run.ok()) return Status::Unavailable("kubectl: " + run.status().message());
+  if (run->timed_out || run->signaled || run->exit_code != 0) {
+    std::string why = run->timed_out
+                          ? "timed out after " + std::to_string(kKubectlNodesTimeout.count()) + "s"
+                      : run->signaled ? "killed by signal " + std::to_string(run->signal)
+                                      : "exit " + std::to_string(run->exit_code);
+    std::string said(TrimSpace(run->err));
+    said = TruncateUtf8(said.substr(0, said.find('\n')), 512);
+    return Status::Unavailable("kubectl get nodes failed (" + why + ")" +
+                               (said.empty() ? "" : ": " + said));
+  }
+  if (run->out_dropped > 0) {
+    return Status::ResourceExhausted("kubectl get nodes wrote over " +
+                                     std::to_string(kMaxKubectlNodesOutputBytes) + " bytes");
+  }
+  return ParseKubectlNodes(run->out);
+}
+
+void StatusCollector::CollectK3sNodes(ec2agent::v1::NodeStatus& status) {
+  if (options_.k3s_kubeconfig.empty() || !PathExists(options_.k3s_kubeconfig)) {
+    k3s_error_.clear();  // not (or no longer) the k3s server node: nothing to report
+    return;
+  }
+  std::string error;
+  auto nodes = QueryK3sNodes(options_.kubectl, options_.k3s_kubeconfig, options_.processes);
+  if (nodes.ok())
+    SetK3sClusterNodes(*nodes, &status);
+  else
+    error = nodes.status().message();
+  if (error != k3s_error_ && options_.log) {
+    options_.log(error.empty()
+                     ? "the cloud cluster's nodes are reported again"
+                     : "cannot report the cloud cluster's nodes (until this changes): " + error);
+  }
+  k3s_error_ = std::move(error);
+}
+
 Result<std::vector<OllamaModel>> OllamaClient::Models() const {
   return FetchModels(StripSlash(base_url_), kOllamaQueryTimeout, nullptr);
 }
@@ -569,6 +615,7 @@ ec2agent::v1::NodeStatus StatusCollector::Collect(const std::string& node_id) {
     ps_seen_ = true;
   }
 
+  CollectK3sNodes(status);
   status.set_uptime_seconds(sampler_.UptimeSeconds());
   const auto idle = options_.time->MonotonicNow() -
                     std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(

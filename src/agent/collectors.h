@@ -10,12 +10,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "agent/k3s_nodes.h"
 #include "core/process_runner.h"
 #include "core/status.h"
 #include "core/subprocess.h"
@@ -49,6 +51,15 @@ std::vector<ec2agent::v1::GPUStatus> QueryGpus(const std::string& nvidia_smi = "
                                                ProcessRunner* processes = RealProcessRunner::Get());
 // Parses the CSV above; exposed for tests. Lines it cannot parse are skipped.
 std::vector<ec2agent::v1::GPUStatus> ParseNvidiaSmiCsv(const std::string& csv);
+
+// The cloud cluster's nodes: `kubectl --kubeconfig PATH get nodes -o json`, bounded in time
+// (kKubectlNodesTimeout) and output (kMaxKubectlNodesOutputBytes), parsed by ParseKubectlNodes.
+// An error says what failed (kubectl missing, its exit and first line of stderr, bad output);
+// it never quotes the kubeconfig.
+inline constexpr std::chrono::seconds kKubectlNodesTimeout{10};
+Result<std::vector<K3sNodeReport>> QueryK3sNodes(const std::string& kubectl,
+                                                 const std::string& kubeconfig,
+                                                 ProcessRunner* processes);
 
 // `t` as a protobuf Timestamp (NodeStatus.timestamp, HeartbeatRequest.timestamp).
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* ts);
@@ -115,7 +126,14 @@ struct CollectorOptions {
   std::string ollama_url = "http://127.0.0.1:11434";
   // The status's timestamp and idle time. Not owned; outlives the collector.
   TimeSource* time = RealTimeSource::Get();
-  ProcessRunner* processes = RealProcessRunner::Get();  // runs nvidia-smi; not owned
+  ProcessRunner* processes = RealProcessRunner::Get();  // runs nvidia-smi, kubectl; not owned
+  // The k3s admin kubeconfig: where the file exists (the k3s server node), the status carries
+  // the cluster's nodes (QueryK3sNodes). Empty: never looked for.
+  std::string kubectl = "kubectl";
+  std::string k3s_kubeconfig;
+  // Where a change in the cluster probe's outcome is told (one line per change, not per
+  // status). Empty: not told.
+  std::function<void(const std::string&)> log;
 };
 class StatusCollector {
  public:
@@ -133,6 +151,9 @@ class StatusCollector {
   void NoteActivity();
 
  private:
+  // Fills status.k3s_cluster_nodes on the k3s server node; logs a change of outcome once.
+  void CollectK3sNodes(ec2agent::v1::NodeStatus& status);
+
   CollectorOptions options_;
   ResourceSampler sampler_;
   OllamaClient ollama_;
@@ -142,6 +163,9 @@ class StatusCollector {
   // "name expires_at" of each model in the last /api/ps answer, to spot the ones that moved.
   std::set<std::string> ps_marks_;
   bool ps_seen_ = false;
+  // The last cluster probe's error ("" when it worked or did not run), so that a lasting
+  // failure is logged once, not at every status.
+  std::string k3s_error_;
 };
 
 }  // namespace carrierarr::agent

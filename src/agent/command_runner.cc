@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/collectors.h"
+#include "agent/k3s_nodes.h"
 #include "core/duration.h"
 #include "core/process_runner.h"
 #include "core/status.h"
@@ -338,6 +339,15 @@ class Handler {
                        " status_interval_sec=" + std::to_string(status) + " (0 = unchanged)");
   }
 
+  // The k3s admin kubeconfig, whole, as stdout: never logged here or by the client, which logs
+  // only a result's error.
+  void FetchKubeconfig() const {
+    auto text = ReadKubeconfigForFetch(options_.k3s_kubeconfig, options_.allow_kubeconfig_fetch);
+    if (!text.ok()) return Fail(result_, text.status().message());
+    result_.set_success(true);
+    result_.set_stdout(SanitizeUtf8(*text));
+  }
+
   void RestartService() const {
     const std::string service = ArgOr(command_, "service");
     if (std::find(std::begin(kServices), std::end(kServices), service) == std::end(kServices)) {
@@ -404,6 +414,7 @@ constexpr std::pair<ec2agent::v1::CommandType, void (Handler::*)() const> kHandl
     {ec2agent::v1::COMMAND_TYPE_EXEC, &Handler::Exec},
     {ec2agent::v1::COMMAND_TYPE_UPDATE_CONFIG, &Handler::UpdateConfig},
     {ec2agent::v1::COMMAND_TYPE_RESTART_SERVICE, &Handler::RestartService},
+    {ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG, &Handler::FetchKubeconfig},
 };
 
 }  // namespace

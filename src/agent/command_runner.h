@@ -28,6 +28,10 @@ struct RunnerOptions {
   std::string systemctl = "systemctl";
   std::string ollama_url = "http://127.0.0.1:11434";
   std::string node_name;  // Kubernetes node name for DRAIN when args has no "node"
+  // FETCH_KUBECONFIG answers with this file, and only when allowed (it holds the k3s
+  // cluster's admin key; see agent/k3s_nodes.h).
+  std::string k3s_kubeconfig = "/etc/rancher/k3s/k3s.yaml";
+  bool allow_kubeconfig_fetch = false;
   // Of each of stdout and stderr, what is kept while a program runs; the rest is read, counted
   // and dropped, so that a chatty program cannot grow the agent.
   size_t max_output_bytes = size_t{1} << 20;
@@ -68,7 +72,8 @@ class CommandRunner {
   // CANCEL (args["command_id"]) stops the running command of that id, which then reports
   // success=false and error "cancelled"; CANCEL itself succeeds, or fails with "no running
   // command <id>". A PULL_MODEL or UNLOAD_MODEL stops waiting for Ollama (which may finish
-  // the download on its own).
+  // the download on its own). FETCH_KUBECONFIG answers with the k3s kubeconfig as stdout, or
+  // fails (permission denied, naming --allow-kubeconfig-fetch) when not allowed.
   ec2agent::v1::CommandResult Run(const ec2agent::v1::Command& command) const;
 
   // Call once the result of `command` was handed to the control plane (or could not be, after

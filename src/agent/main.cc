@@ -120,10 +120,14 @@ ClientOptions MakeClientOptions(const AgentOptions& o, const std::string& host,
   c.heartbeat_interval = o.heartbeat_interval;
   c.collector.nvidia_smi = o.nvidia_smi;
   c.collector.ollama_url = o.ollama_url;
+  c.collector.kubectl = o.kubectl;
+  c.collector.k3s_kubeconfig = o.k3s_kubeconfig;
   c.runner.allow_exec = o.allow_exec;
   c.runner.power_mode = o.power_mode;
   c.runner.kubectl = o.kubectl;
   c.runner.systemctl = o.systemctl;
+  c.runner.k3s_kubeconfig = o.k3s_kubeconfig;
+  c.runner.allow_kubeconfig_fetch = o.allow_kubeconfig_fetch;
   c.runner.ollama_url = o.ollama_url;
   c.runner.node_name = host.empty() ? o.node_id : host;
   // Only called in -power-mode exit: hand the action to main, which stops cleanly first.

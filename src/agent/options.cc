@@ -18,9 +18,9 @@ using std::chrono::seconds;
 struct RawFlags {
   std::string control_plane, type, node_id, health_addr, instance_id, nebula_ip, nebula_dev,
       public_ip, region, az, label, token, token_file, state_dir, tls_ca, tls_server_name, imds,
-      imds_endpoint, ollama_url, nvidia_smi, kubectl, systemctl, power_mode;
+      imds_endpoint, ollama_url, nvidia_smi, kubectl, systemctl, power_mode, k3s_kubeconfig;
   int64_t health_port = 0;
-  bool allow_exec = false, version = false;
+  bool allow_exec = false, allow_kubeconfig_fetch = false, version = false;
   nanoseconds backoff_initial{}, backoff_max{}, status_interval{}, heartbeat_interval{};
 };
 
@@ -61,9 +61,16 @@ void DefineFlags(cli::FlagSet& fs, RawFlags& r) {
   fs.String("imds-endpoint", &r.imds_endpoint, d.imds_endpoint, "EC2 instance metadata endpoint");
   fs.String("ollama-url", &r.ollama_url, d.ollama_url, "Ollama's local HTTP API");
   fs.String("nvidia-smi", &r.nvidia_smi, d.nvidia_smi, "nvidia-smi program");
-  fs.String("kubectl", &r.kubectl, d.kubectl, "kubectl program (DRAIN)");
+  fs.String("kubectl", &r.kubectl, d.kubectl,
+            "kubectl program (DRAIN, and the cloud cluster's nodes in the status)");
   fs.String("systemctl", &r.systemctl, d.systemctl, "systemctl program (RESTART_SERVICE, power)");
   fs.Bool("allow-exec", &r.allow_exec, false, "run EXEC commands (the fleet must allow them too)");
+  fs.String("k3s-kubeconfig", &r.k3s_kubeconfig, d.k3s_kubeconfig,
+            "k3s admin kubeconfig; where it exists (the k3s server node), the status reports "
+            "the cluster's nodes");
+  fs.Bool("allow-kubeconfig-fetch", &r.allow_kubeconfig_fetch, false,
+          "hand out -k3s-kubeconfig (FETCH_KUBECONFIG, 'carrierarr kubeconfig'); it holds the "
+          "cluster's admin key");
   fs.String("power-mode", &r.power_mode, "system",
             "what SHUTDOWN/REBOOT act on: system (the host) or exit (this agent: exit, or "
             "restart itself)");
@@ -237,13 +244,16 @@ Status SetLocalServices(const RawFlags& r, AgentOptions& o) {
     return Bad("ollama-url", e.status().message());
   }
   o.ollama_url = r.ollama_url;
-  for (auto [flag, value, target] : {std::tuple{"nvidia-smi", &r.nvidia_smi, &o.nvidia_smi},
-                                     std::tuple{"kubectl", &r.kubectl, &o.kubectl},
-                                     std::tuple{"systemctl", &r.systemctl, &o.systemctl}}) {
+  for (auto [flag, value, target] :
+       {std::tuple{"nvidia-smi", &r.nvidia_smi, &o.nvidia_smi},
+        std::tuple{"kubectl", &r.kubectl, &o.kubectl},
+        std::tuple{"systemctl", &r.systemctl, &o.systemctl},
+        std::tuple{"k3s-kubeconfig", &r.k3s_kubeconfig, &o.k3s_kubeconfig}}) {
     if (value->empty()) return Bad(flag, "must not be empty");
     *target = *value;
   }
   o.allow_exec = r.allow_exec;
+  o.allow_kubeconfig_fetch = r.allow_kubeconfig_fetch;
   if (r.power_mode == "system") {
     o.power_mode = PowerMode::kSystem;
   } else if (r.power_mode == "exit") {

@@ -55,6 +55,11 @@ struct AgentOptions {
   std::string kubectl = "kubectl";
   std::string systemctl = "systemctl";
   bool allow_exec = false;
+  // The k3s admin kubeconfig: present on the k3s server node only. The status reports the
+  // cluster's nodes through it; FETCH_KUBECONFIG hands it out only with allow_kubeconfig_fetch
+  // (it holds the cluster's admin key).
+  std::string k3s_kubeconfig = "/etc/rancher/k3s/k3s.yaml";
+  bool allow_kubeconfig_fetch = false;
   PowerMode power_mode = PowerMode::kSystem;
 
   std::chrono::milliseconds backoff_initial{1000};

@@ -186,6 +186,8 @@ int RunClientCommand(ClientCommand& command, const Invocation& invocation) {
   return command.Run(*client, args, invocation);
 }
 
+std::string FleetStateDir(const ClientFlags& flags) { return FleetDir(flags) + "/.carrierarr"; }
+
 bool TimeoutSeconds(nanoseconds d, int32_t* out) {
   auto s = std::chrono::duration_cast<seconds>(d).count();
   if (d.count() < 0 || s > 86400) return false;

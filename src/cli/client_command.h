@@ -104,6 +104,10 @@ int RunClientCommand(const Invocation& invocation) {
   return RunClientCommand(command, invocation);
 }
 
+// The fleet's state directory, <fleet dir>/.carrierarr, the fleet dir being -f's directory
+// (default: the working directory).
+std::string FleetStateDir(const ClientFlags& flags);
+
 // Whole seconds of a duration flag, for timeout_seconds (0..86400); false when out of range.
 bool TimeoutSeconds(std::chrono::nanoseconds d, int32_t* out);
 

@@ -1,6 +1,7 @@
 // The commands of carrierarr-fleet (the binary that links gRPC; `carrierarr` execs it for
 // these). `serve` runs the control plane (serve.cc); the others, one file each, are clients of
-// its admin API, carrierarr.v1.Fleet, and share these flags (client_command.h):
+// its admin API, carrierarr.v1.Fleet (kubeconfig too: it fetches through a node's agent), and
+// share these flags (client_command.h):
 //
 //   -server             unix:PATH or HOST:PORT (env CARRIERARR_SERVER; default
 //                       unix:<fleet dir>/.carrierarr/control/serve.sock)
@@ -27,10 +28,12 @@ int RunDrain(const Invocation& invocation);
 int RunSendCommand(const Invocation& invocation);
 int RunTokens(const Invocation& invocation);
 int RunEvents(const Invocation& invocation);
+int RunKubeconfig(const Invocation& invocation);
 
 inline constexpr CommandRunner kCarrierarrFleetRunners[] = {
-    {"serve", RunServe},         {"nodes", RunNodes},   {"exec", RunExec},     {"drain", RunDrain},
-    {"command", RunSendCommand}, {"tokens", RunTokens}, {"events", RunEvents},
+    {"serve", RunServe},   {"nodes", RunNodes},           {"exec", RunExec},
+    {"drain", RunDrain},   {"command", RunSendCommand},   {"tokens", RunTokens},
+    {"events", RunEvents}, {"kubeconfig", RunKubeconfig},
 };
 
 }  // namespace carrierarr::cli

@@ -7,15 +7,18 @@ bool Listed(const Program& program, const CommandInfo& command) {
   return command.binary == program.binary || program.delegate != nullptr;
 }
 
+// The width of the name column of `help` (kubeconfig, the longest name, and two spaces).
+constexpr size_t kNameColumn = 12;
+
 void PrintHelp(const Program& program, std::ostream& out) {
   out << program.name << " " << program.version << ": " << program.tagline
       << "\n\nUsage: " << program.name << " <command> [flags]\n\nCommands:\n";
   for (const auto& c : kCommandTable) {
     if (Listed(program, c))
-      out << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << "\n";
+      out << "  " << c.name << std::string(kNameColumn - c.name.size(), ' ') << c.summary << "\n";
   }
-  out << "  version   print the version\n"
-         "  help      show this help\n\n"
+  out << "  version     print the version\n"
+         "  help        show this help\n\n"
          "Run '"
       << program.name << " <command> -h' for a command's flags.\n";
 }

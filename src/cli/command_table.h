@@ -42,6 +42,8 @@ inline constexpr CommandInfo kCommandTable[] = {
     {"command", "send any command to a node (reboot, pull-model, ...)", Binary::kCarrierarrFleet},
     {"tokens", "create, list or revoke agent enrollment tokens", Binary::kCarrierarrFleet},
     {"events", "show (or --follow) the control plane's events", Binary::kCarrierarrFleet},
+    {"kubeconfig", "fetch the cloud cluster's kubeconfig from its k3s server (0600)",
+     Binary::kCarrierarrFleet},
 };
 
 // How a binary runs one of its commands of the table.

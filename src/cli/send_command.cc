@@ -43,6 +43,10 @@ class SendCommand final : public NodeCommand {
     int32_t timeout_s = 0;
     if (!TimeoutSeconds(&timeout_s))
       return Status::InvalidArgument("-timeout must be between 0 (none) and 24h");
+    if (type == ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG)
+      return Status::InvalidArgument(
+          "the kubeconfig holds the cluster's admin key, so 'command' does not print it: use "
+          "'carrierarr kubeconfig', which writes it 0600");
     StartRequest(pos[0], static_cast<ec2agent::v1::CommandType>(type));
     for (size_t i = 2; i < pos.size(); ++i) {
       auto eq = pos[i].find('=');

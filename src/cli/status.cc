@@ -1,5 +1,8 @@
 // `carrierarr status`: every node with its role, addresses, process and the measured round trip
-// over the mesh to the lighthouse and to the homelab node.
+// over the mesh to the lighthouse and to the homelab node; then the cloud cluster's (k3s) nodes
+// as the k3s server's agent reports them.
+#include "cli/status.h"
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +19,51 @@ std::string Ms(const std::optional<double>& v) {
   return buf;
 }
 
-void PrintJson(const ops::FleetStatus& status, int healthy, std::ostream& out) {
+// The node whose agent reports the cloud cluster (the k3s server), or null.
+const ops::NodeStatus* ClusterReporter(const ops::FleetStatus& status) {
+  for (const auto& n : status.nodes)
+    if (!n.agent.cluster.empty()) return &n;
+  return nullptr;
+}
+
+nlohmann::json ClusterJson(const ops::NodeStatus& reporter) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& c : reporter.agent.cluster) {
+    nodes.push_back({{"name", c.name},
+                     {"ready", c.ready},
+                     {"reason", c.reason},
+                     {"message", c.message},
+                     {"roles", c.roles},
+                     {"internal_ip", c.internal_ip},
+                     {"explanation", ops::ExplainK3sNode(c)}});
+  }
+  return {{"reported_by", reporter.name}, {"nodes", nodes}};
+}
+
+class StatusCommand final : public FleetCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"status", "Shows every node of the fleet and how it is doing.",
+            "carrierarr status [-f fleet.yaml] [--json]"};
+  }
+  Preamble preamble() const override { return {.aws_flags = true, .json_usage = "print JSON"}; }
+
+  int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
+    auto status = ops::ReadFleetStatus(*ctx);
+    if (!status.ok()) return Fail(invocation.err, status.status());
+    int healthy = 0;
+    for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
+    if (json())
+      PrintStatusJson(*status, healthy, invocation.out);
+    else
+      PrintStatusText(*status, healthy, invocation.out);
+    return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
+  }
+};
+
+}  // namespace
+
+void PrintStatusJson(const ops::FleetStatus& status, int healthy, std::ostream& out) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : status.nodes) {
     nlohmann::json j{{"name", n.name},
@@ -41,16 +88,18 @@ void PrintJson(const ops::FleetStatus& status, int healthy, std::ostream& out) {
     }
     nodes.push_back(j);
   }
-  out << nlohmann::json{{"fleet", status.fleet},
-                        {"deployed", status.deployed},
-                        {"healthy", healthy},
-                        {"nodes", nodes},
-                        {"agents_problem", status.agents_problem}}
-             .dump(2)
-      << "\n";
+  nlohmann::json j{{"fleet", status.fleet},
+                   {"deployed", status.deployed},
+                   {"healthy", healthy},
+                   {"nodes", nodes},
+                   {"agents_problem", status.agents_problem}};
+  if (const ops::NodeStatus* reporter = ClusterReporter(status))
+    j["cloud_cluster"] = ClusterJson(*reporter);
+  // Agent text may hold anything: invalid UTF-8 is replaced, never a reason to fail.
+  out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
-void PrintText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
+void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
   out << "Fleet '" << status.fleet << "': " << healthy << "/" << status.nodes.size()
       << " nodes healthy" << (status.deployed ? "" : " (not deployed; run 'carrierarr up')")
       << "\n\n";
@@ -85,30 +134,9 @@ void PrintText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
   }
   if (status.deployed && !status.agents_problem.empty())
     out << "  agents: " << status.agents_problem << "\n";
+  if (const ops::NodeStatus* reporter = ClusterReporter(status))
+    out << "\n" << ops::RenderCloudCluster(reporter->agent.cluster);
 }
-
-class StatusCommand final : public FleetCommand {
- public:
-  CommandSpec Spec() const override {
-    return {"status", "Shows every node of the fleet and how it is doing.",
-            "carrierarr status [-f fleet.yaml] [--json]"};
-  }
-  Preamble preamble() const override { return {.aws_flags = true, .json_usage = "print JSON"}; }
-
-  int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
-    auto status = ops::ReadFleetStatus(*ctx);
-    if (!status.ok()) return Fail(invocation.err, status.status());
-    int healthy = 0;
-    for (const auto& n : status->nodes) healthy += n.healthy ? 1 : 0;
-    if (json())
-      PrintJson(*status, healthy, invocation.out);
-    else
-      PrintText(*status, healthy, invocation.out);
-    return healthy == static_cast<int>(status->nodes.size()) ? kExitOk : kExitFailure;
-  }
-};
-
-}  // namespace
 
 int RunStatus(const Invocation& invocation) { return RunFleetCommand<StatusCommand>(invocation); }
 

@@ -52,6 +52,26 @@ void CommandQueue::Put(const CommandRecord& record) {
   if (!store_.PutCommand(record).ok()) store_errors_.Add();
 }
 
+void CommandQueue::HoldOutput(const std::string& command_id, ec2agent::v1::CommandResult& result) {
+  const size_t size = result.stdout().size();
+  if (size > kMaxHeldOutputBytes) {
+    result.set_success(false);
+    result.set_error("the kubeconfig is " + std::to_string(size) + " bytes, over the " +
+                     std::to_string(kMaxHeldOutputBytes) + "-byte limit; it was dropped");
+  } else if (result.success()) {
+    while (held_.size() >= kMaxHeldOutputs) {
+      auto oldest = std::min_element(held_.begin(), held_.end(), [](const auto& a, const auto& b) {
+        return a.second.until_ms < b.second.until_ms;
+      });
+      held_.erase(oldest);
+    }
+    held_[command_id] = {result.stdout(),
+                         clock_.NowMs() + std::chrono::milliseconds(kHeldOutputFor).count()};
+  }
+  if (size > 0)
+    result.set_stdout("[kubeconfig: " + std::to_string(size) + " bytes, kept in memory only]");
+}
+
 std::vector<ec2agent::v1::Command> CommandQueue::PendingFor(const std::string& node_id) const {
   std::vector<ec2agent::v1::Command> out;
   MutexLock lock(mu_);
@@ -120,9 +140,12 @@ bool CommandQueue::Finish(const std::string& node_id, const ec2agent::v1::Comman
     auto it = unfinished_.find(result.command_id());
     if (it == unfinished_.end() || it->second.record.node_id != node_id) return false;
     CommandRecord& r = it->second.record;
-    r.state = result.success() ? "succeeded" : r.state == kCancelling ? kCancelled : "failed";
+    ec2agent::v1::CommandResult stored = result;
+    if (it->second.command.type() == ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG)
+      HoldOutput(r.command_id, stored);
+    r.state = stored.success() ? "succeeded" : r.state == kCancelling ? kCancelled : "failed";
     r.finished_ms = clock_.NowMs();
-    r.result = result.SerializeAsString();
+    r.result = stored.SerializeAsString();
     Put(r);
     unfinished_.erase(it);
   }
@@ -134,6 +157,7 @@ std::vector<CommandRecord> CommandQueue::TimeOut(int64_t now_ms) {
   std::vector<CommandRecord> timed_out;
   {
     MutexLock lock(mu_);
+    std::erase_if(held_, [&](const auto& e) { return e.second.until_ms < now_ms; });
     for (auto it = unfinished_.begin(); it != unfinished_.end();) {
       const int timeout = it->second.command.timeout_seconds();
       const int64_t limit = it->second.record.created_ms + timeout * 1000LL + grace_.count() * 1000;
@@ -172,7 +196,16 @@ Result<carrierarr::v1::CommandRecord> CommandQueue::Get(const std::string& comma
     if (it != unfinished_.end()) return ToCommandProto(it->second.record);
   }
   CARRIERARR_ASSIGN_OR_RETURN(CommandRecord r, store_.GetCommand(command_id));
-  return ToCommandProto(r);
+  carrierarr::v1::CommandRecord out = ToCommandProto(r);
+  MutexLock lock(mu_);
+  auto held = held_.find(command_id);
+  if (held != held_.end()) {
+    // Handed out once, to whoever asks first for the finished command: the operator's wait.
+    if (held->second.until_ms >= clock_.NowMs())
+      out.mutable_result()->set_stdout(std::move(held->second.output));
+    held_.erase(held);
+  }
+  return out;
 }
 
 Result<carrierarr::v1::CommandRecord> CommandQueue::Wait(const std::string& command_id,

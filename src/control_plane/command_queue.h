@@ -1,5 +1,8 @@
 // Commands not yet finished (queued or sent), with their timeouts, and the wait for a result.
-// Finished commands live only in the store.
+// Finished commands live only in the store, except the output of a FETCH_KUBECONFIG: it holds
+// the k3s cluster's admin key, so the store (and so every later reader) gets a placeholder, and
+// the output itself is held in memory until the first Get or Wait of the finished command hands
+// it to its caller (the operator who queued it and waits), or kHeldOutputFor has passed.
 //
 // Thread safety: every method may be called from any thread. mu_ guards unfinished_; the store
 // is written under it (lock order: mu_ before the store's own lock) so that a command's states
@@ -27,6 +30,13 @@
 #include "ec2agent/v1/agent.pb.h"
 
 namespace carrierarr::control_plane {
+
+// Bounds on what is held in memory for FETCH_KUBECONFIG (see above): an output over
+// kMaxHeldOutputBytes is dropped (the command fails), at most kMaxHeldOutputs are held (the
+// oldest goes first), each for kHeldOutputFor.
+inline constexpr size_t kMaxHeldOutputBytes = 64 << 10;
+inline constexpr size_t kMaxHeldOutputs = 4;
+inline constexpr std::chrono::seconds kHeldOutputFor{120};
 
 class CommandQueue {
  public:
@@ -64,13 +74,15 @@ class CommandQueue {
   // as "cancelled"); false for an unknown or foreign command id (a
   // duplicate after a reconnect, or a command that already timed out).
   bool Finish(const std::string& node_id, const ec2agent::v1::CommandResult& result) EXCLUDES(mu_);
-  // Ends every command whose timeout (plus grace) has passed at now_ms; returns them.
+  // Ends every command whose timeout (plus grace) has passed at now_ms, and forgets held
+  // outputs past their time; returns the commands.
   std::vector<CommandRecord> TimeOut(int64_t now_ms) EXCLUDES(mu_);
   // Forgets the node's commands (the node was deleted).
   void DropNode(const std::string& node_id) EXCLUDES(mu_);
   size_t size() const EXCLUDES(mu_);
 
-  // The command as it is now: from memory while unfinished, else from the store.
+  // The command as it is now: from memory while unfinished, else from the store (with its held
+  // output, which is then forgotten).
   Result<carrierarr::v1::CommandRecord> Get(const std::string& command_id) EXCLUDES(mu_);
   // Waits until the command has finished or `timeout` (of the TimeSource's time) has passed;
   // returns it as it is then.
@@ -92,6 +104,8 @@ class CommandQueue {
     ec2agent::v1::Command command;
   };
   void Put(const CommandRecord& record) REQUIRES(mu_);
+  // Of a FETCH_KUBECONFIG's result: moves stdout into held_ and leaves a placeholder.
+  void HoldOutput(const std::string& command_id, ec2agent::v1::CommandResult& result) REQUIRES(mu_);
   // A command finished, timed out or was dropped: wakes Wait and the watches of finished ones.
   void NotifyDone() EXCLUDES(mu_, watch_mu_);
   // Calls and forgets the watches whose command is no longer unfinished.
@@ -104,6 +118,11 @@ class CommandQueue {
 
   mutable Mutex mu_;
   std::map<std::string, Pending> unfinished_ GUARDED_BY(mu_);  // by command id
+  struct Held {
+    std::string output;
+    int64_t until_ms = 0;
+  };
+  std::map<std::string, Held> held_ GUARDED_BY(mu_);  // by command id
   CondVar done_;  // a command finished, timed out or was dropped
 
   // Lock order: watch_mu_ before mu_ (FireFinishedWatches reads unfinished_ under both).

@@ -25,6 +25,10 @@ using ec2agent::v1::NodeStatus;
 constexpr size_t kMaxFieldLength = 256;
 constexpr int kMaxGpus = 64;
 constexpr int kMaxModels = 1024;
+// The cloud cluster's nodes (NodeStatus.k3s_cluster_nodes), as the agent bounds them: a Ready
+// condition's message is longer than a service's.
+constexpr int kMaxClusterNodes = 64;
+constexpr size_t kMaxClusterFieldLength = 512;
 constexpr size_t kMaxLogMessage = 1024;
 constexpr size_t kMaxLogSource = 64;
 constexpr size_t kMaxResultError = 256;
@@ -39,13 +43,16 @@ Status CheckStatus(const NodeStatus& s) {
     return Status::InvalidArgument("invalid status: more than 64 GPUs in one status");
   if (s.loaded_models_size() > kMaxModels)
     return Status::InvalidArgument("invalid status: more than 1024 models in one status");
+  if (s.k3s_cluster_nodes_size() > kMaxClusterNodes)
+    return Status::InvalidArgument(
+        "invalid status: more than 64 cloud cluster nodes in one status");
   return Status::Ok();
 }
 
-// Cuts `field` to kMaxFieldLength bytes; counts it in `cut` when it was longer.
-void Bound(std::string* field, int* cut) {
-  if (field->size() <= kMaxFieldLength) return;
-  *field = TruncateUtf8(*field, kMaxFieldLength);
+// Cuts `field` to `max` bytes; counts it in `cut` when it was longer.
+void Bound(std::string* field, int* cut, size_t max = kMaxFieldLength) {
+  if (field->size() <= max) return;
+  *field = TruncateUtf8(*field, max);
   ++*cut;
 }
 
@@ -57,6 +64,10 @@ int BoundStatus(NodeStatus& s) {
     Bound(service->mutable_message(), &cut);
   for (auto& gpu : *s.mutable_gpus()) Bound(gpu.mutable_name(), &cut);
   for (auto& model : *s.mutable_loaded_models()) Bound(model.mutable_name(), &cut);
+  for (auto& n : *s.mutable_k3s_cluster_nodes())
+    for (std::string* field : {n.mutable_name(), n.mutable_reason(), n.mutable_message(),
+                               n.mutable_roles(), n.mutable_internal_ip()})
+      Bound(field, &cut, kMaxClusterFieldLength);
   return cut;
 }
 

@@ -337,7 +337,9 @@ grpc::Status AdminService::SendCommand(grpc::ServerContext* context,
   CARRIERARR_REQUIRE_ADMIN(context);
   auto r = cp_->SendCommand(*request);
   if (!r.ok()) return ToGrpc(r.status());
-  if (request->wait()) {
+  // A result already in (the node answered at once) is not waited for again: a held output
+  // (FETCH_KUBECONFIG) went to this caller in that first read, and a second would not have it.
+  if (request->wait() && !CommandFinished(r->state())) {
     // Until the result, the command's own timeout (plus grace), or the caller's deadline.
     const std::chrono::milliseconds limit =
         std::chrono::seconds(request->timeout_seconds() > 0 ? request->timeout_seconds() : 3600) +

@@ -16,6 +16,7 @@
 #include "core/seams.h"
 #include "core/status.h"
 #include "mesh/address_plan.h"
+#include "ops/k3s_cluster.h"
 #include "providers/enrollment.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
@@ -133,6 +134,8 @@ struct NodeStatus {
     double cpu_percent = 0;
     double memory_percent = 0;
     int gpus = 0;
+    // On the k3s server node: the cloud cluster's nodes as its agent last reported them.
+    std::vector<K3sClusterNode> cluster;
   } agent;
 };
 struct FleetStatus {

@@ -9,6 +9,32 @@ namespace carrierarr::ops {
 
 namespace {
 
+// A string of an agent's report as `status` may print it on a terminal: no control characters
+// (an escape sequence from a node's name or message would act on the terminal).
+std::string Plain(const nlohmann::json& n, const char* key) {
+  std::string s = n.value(key, "");
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
+// NodeStatus.k3s_cluster_nodes in protobuf's JSON mapping (proto field names).
+std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
+  std::vector<K3sClusterNode> out;
+  const auto nodes = status.value("k3s_cluster_nodes", nlohmann::json::array());
+  if (!nodes.is_array()) return out;
+  for (const auto& n : nodes) {
+    if (!n.is_object()) continue;
+    out.push_back({.name = Plain(n, "name"),
+                   .ready = n.value("ready", false),
+                   .reason = Plain(n, "reason"),
+                   .message = Plain(n, "message"),
+                   .roles = Plain(n, "roles"),
+                   .internal_ip = Plain(n, "internal_ip")});
+  }
+  return out;
+}
+
 // The agents' reports, from the control plane's admin API through `carrierarr-fleet nodes
 // --json` (this binary does not link gRPC). Node name -> report.
 Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext& ctx) {
@@ -42,6 +68,7 @@ Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext
     if (total > 0)
       a.memory_percent = 100 * number(res.value("memory_used_mb", nlohmann::json())) / total;
     a.gpus = static_cast<int>(status.value("gpus", nlohmann::json::array()).size());
+    a.cluster = ClusterNodes(status);
     out[n.value("node_id", "")] = a;
   }
   return out;

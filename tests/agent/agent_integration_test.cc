@@ -19,6 +19,7 @@
 #include "control_plane/control_plane.h"
 #include "control_plane/server.h"
 #include "core/file_util.h"
+#include "core/subprocess.h"
 #include "testing/eventually.h"
 #include "testing/fake_ollama.h"
 #include "testing/tools.h"
@@ -272,6 +273,107 @@ TEST_F(AgentIntegrationTest, EveryCommandTypeRoundTripsThroughTheRealAgent) {
 
   EXPECT_TRUE(Eventually([&] { return agent->unacked_results() == 0; }));
   EXPECT_THAT(Log(), Not(HasSubstr("PERMISSION_DENIED")));
+}
+
+// k3s's own admin kubeconfig, for 127.0.0.1 (trimmed; the data fields are stand-ins).
+constexpr char kK3sKubeconfig[] =
+    "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EtREFUQQ==\n"
+    "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n"
+    "    cluster: default\n    user: default\n  name: default\ncurrent-context: default\n"
+    "kind: Config\npreferences: {}\nusers:\n- name: default\n  user:\n"
+    "    client-certificate-data: Q0VSVC1EQVRB\n    client-key-data: S0VZLURBVEEtU0VDUkVU\n";
+constexpr char kAdminKey[] = "S0VZLURBVEEtU0VDUkVU";
+constexpr char kLighthouseMeshIp[] = "10.100.0.1";
+
+// The k3s server node's agent: its kubeconfig, a kubectl that lists one node NotReady for want
+// of a CNI, and (when `allow`) --allow-kubeconfig-fetch.
+ClientOptions K3sServer(ClientOptions o, const std::string& dir, bool allow) {
+  const std::string kubeconfig = dir + "/k3s.yaml";
+  EXPECT_TRUE(WriteFileAtomic(kubeconfig, kK3sKubeconfig, 0600).ok());
+  const std::string kubectl = dir + "/k3s-kubectl";
+  EXPECT_TRUE(WriteFileAtomic(kubectl,
+                              "#!/bin/sh\ncat <<'EOF'\n"
+                              R"({"kind":"List","items":[{"metadata":{"name":"lighthouse"},)"
+                              R"("status":{"conditions":[{"type":"Ready","status":"False",)"
+                              R"("reason":"KubeletNotReady","message":"cni plugin not )"
+                              R"(initialized"}]}}]})"
+                              "\nEOF\n",
+                              0755)
+                  .ok());
+  o.identity.set_node_type(v1::NODE_TYPE_LIGHTHOUSE);
+  o.identity.set_nebula_ip(kLighthouseMeshIp);
+  o.collector.kubectl = kubectl;
+  o.collector.k3s_kubeconfig = kubeconfig;
+  o.runner.k3s_kubeconfig = kubeconfig;
+  o.runner.allow_kubeconfig_fetch = allow;
+  return o;
+}
+
+TEST_F(AgentIntegrationTest, KubeconfigComesThroughTheAgentRewrittenToTheMeshAndPrivate) {
+  StartConnectedAgent(K3sServer(Options(kNode), dir_.path(), /*allow=*/true));
+  // The status carries the cloud cluster, so 'carrierarr kubeconfig' finds the k3s server.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto node = cp().GetNode(kNode);
+        return node.ok() && node->last_status().k3s_cluster_nodes_size() == 1;
+      },
+      seconds(5)))
+      << Log();
+  const auto cluster = cp().GetNode(kNode)->last_status().k3s_cluster_nodes(0);
+  EXPECT_FALSE(cluster.ready());
+  EXPECT_EQ(cluster.message(), "cni plugin not initialized");
+
+  const std::string fleet_dir = dir_ / "fleet";
+  auto run = carrierarr::Run({CARRIERARR_BINARY_DIR "/bin/carrierarr-fleet", "kubeconfig", "-f",
+                              fleet_dir + "/fleet.yaml", "--server",
+                              "127.0.0.1:" + std::to_string(server_->grpc_port()),
+                              "--admin-token-file", dir_ / "cp-state/admin.token"});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->exit_code, 0) << run->err << Log();
+  const std::string path = fleet_dir + "/.carrierarr/k3s/kubeconfig";
+  EXPECT_THAT(run->out, HasSubstr(path));
+  EXPECT_THAT(run->out, HasSubstr("kubectl --kubeconfig " + path + " get nodes"));
+  EXPECT_THAT(run->out + run->err, Not(HasSubstr(kAdminKey)));
+
+  EXPECT_EQ(testing::ModeOf(path), 0600u);
+  const std::string stored = testing::Slurp(path);
+  EXPECT_THAT(stored, HasSubstr("server: https://10.100.0.1:6443"));
+  EXPECT_THAT(stored, Not(HasSubstr("127.0.0.1")));
+  EXPECT_THAT(stored, HasSubstr("certificate-authority-data: Q0EtREFUQQ=="));
+  EXPECT_THAT(stored, HasSubstr(kAdminKey));
+
+  // Neither the agent's log nor the control plane's store or events hold it.
+  EXPECT_THAT(Log(), Not(HasSubstr(kAdminKey)));
+  auto commands = cp().store().ListCommands(kNode, false);
+  ASSERT_TRUE(commands.ok());
+  ASSERT_FALSE(commands->empty());
+  for (const auto& c : *commands) EXPECT_EQ(c.result.find(kAdminKey), std::string::npos);
+  auto events = cp().store().ListEvents(0, 1000);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) EXPECT_EQ(e.message.find(kAdminKey), std::string::npos);
+}
+
+TEST_F(AgentIntegrationTest, KubeconfigIsRefusedByAnAgentNotAllowedToHandItOut) {
+  StartConnectedAgent(K3sServer(Options(kNode), dir_.path(), /*allow=*/false));
+  const std::string out = dir_ / "kube.yaml";
+  auto run = carrierarr::Run({CARRIERARR_BINARY_DIR "/bin/carrierarr-fleet", "kubeconfig", "--node",
+                              kNode, "--out", out, "--server",
+                              "127.0.0.1:" + std::to_string(server_->grpc_port()),
+                              "--admin-token-file", dir_ / "cp-state/admin.token"});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_THAT(run->err, HasSubstr("refuses to hand out the kubeconfig"));
+  EXPECT_THAT(run->err, HasSubstr("--allow-kubeconfig-fetch"));
+  EXPECT_FALSE(PathExists(out));
+
+  auto missing =
+      carrierarr::Run({CARRIERARR_BINARY_DIR "/bin/carrierarr-fleet", "kubeconfig", "--node",
+                       "nosuch", "--server", "127.0.0.1:" + std::to_string(server_->grpc_port()),
+                       "--admin-token-file", dir_ / "cp-state/admin.token"});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->exit_code, 1);
+  EXPECT_THAT(missing->err, HasSubstr("no node nosuch is registered"));
+  EXPECT_THAT(missing->err, HasSubstr(kNode));
 }
 
 TEST_F(AgentIntegrationTest, StatusReachesTheStore) {

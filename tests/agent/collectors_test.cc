@@ -703,6 +703,87 @@ TEST(StatusCollectorTest, StringsAndListsAreBounded) {
   EXPECT_LE(collector.Capabilities().gpu_model().size(), kMaxStatusStringBytes);
 }
 
+// The cloud cluster on the k3s server node: a fake kubectl that prints a NodeList (one node,
+// NotReady for want of a CNI, as k3s with --flannel-backend=none reports itself), records its
+// argv, and fails while a "fail" file exists.
+constexpr char kNotReadyNodeList[] = R"({"apiVersion":"v1","kind":"List","items":[
+ {"metadata":{"name":"lighthouse","labels":{"node-role.kubernetes.io/control-plane":"true"}},
+  "status":{"addresses":[{"type":"InternalIP","address":"10.100.0.1"}],
+   "conditions":[{"type":"Ready","status":"False","reason":"KubeletNotReady",
+    "message":"container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}]}}]})";
+
+struct K3sFixture : CollectorFixture {
+  std::string kubeconfig = dir / "k3s.yaml";
+  std::vector<std::string> logged;
+  CollectorOptions Options(const std::string& ollama_url) {
+    WriteFile(bin / "nodes.json", kNotReadyNodeList);
+    WriteFile(bin / "kubectl",
+              "#!/bin/sh\nprintf '%s\\n' \"$@\" > '" + (bin / "kubectl.argv") + "'\n" +
+                  "if [ -e '" + (bin / "fail") +
+                  "' ]; then echo 'The connection to the server 127.0.0.1:6443 was refused' >&2;"
+                  " exit 1; fi\ncat '" +
+                  (bin / "nodes.json") + "'\n",
+              0755);
+    CollectorOptions o = CollectorFixture::Options(ollama_url);
+    o.kubectl = bin / "kubectl";
+    o.k3s_kubeconfig = kubeconfig;
+    o.log = [this](const std::string& line) { logged.push_back(line); };
+    return o;
+  }
+};
+
+TEST(StatusCollectorTest, TheK3sServerReportsItsClusterNodes) {
+  K3sFixture f;
+  FakeOllama ollama;
+  WriteFile(f.kubeconfig, "apiVersion: v1\nkind: Config\n", 0600);
+  StatusCollector collector(f.Options(ollama.url()));
+  auto s = collector.Collect("lighthouse");
+  ASSERT_EQ(s.k3s_cluster_nodes_size(), 1);
+  const auto& n = s.k3s_cluster_nodes(0);
+  EXPECT_EQ(n.name(), "lighthouse");
+  EXPECT_FALSE(n.ready());
+  EXPECT_EQ(n.reason(), "KubeletNotReady");
+  EXPECT_THAT(n.message(), HasSubstr("cni plugin not initialized"));
+  EXPECT_EQ(n.roles(), "control-plane");
+  EXPECT_EQ(n.internal_ip(), "10.100.0.1");
+  EXPECT_EQ(Slurp(f.bin / "kubectl.argv"),
+            "--kubeconfig\n" + f.kubeconfig + "\nget\nnodes\n-o\njson\n");
+  EXPECT_TRUE(f.logged.empty());
+}
+
+TEST(StatusCollectorTest, WithoutTheKubeconfigKubectlNeverRuns) {
+  K3sFixture f;  // a worker, or a node without k3s: no k3s.yaml
+  FakeOllama ollama;
+  StatusCollector collector(f.Options(ollama.url()));
+  EXPECT_EQ(collector.Collect("gpu-1").k3s_cluster_nodes_size(), 0);
+  EXPECT_FALSE(PathExists(f.bin / "kubectl.argv"));
+  EXPECT_TRUE(f.logged.empty());
+}
+
+TEST(StatusCollectorTest, AFailingKubectlIsLoggedOncePerChange) {
+  K3sFixture f;
+  FakeOllama ollama;
+  WriteFile(f.kubeconfig, "apiVersion: v1\n", 0600);
+  WriteFile(f.bin / "fail", "");
+  StatusCollector collector(f.Options(ollama.url()));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(collector.Collect("lighthouse").k3s_cluster_nodes_size(), 0);
+  ASSERT_EQ(f.logged.size(), 1u);
+  EXPECT_THAT(f.logged[0], HasSubstr("cannot report the cloud cluster's nodes"));
+  EXPECT_THAT(f.logged[0], HasSubstr("exit 1"));
+  EXPECT_THAT(f.logged[0], HasSubstr("127.0.0.1:6443 was refused"));
+  std::filesystem::remove(f.bin / "fail");
+  EXPECT_EQ(collector.Collect("lighthouse").k3s_cluster_nodes_size(), 1);
+  EXPECT_EQ(collector.Collect("lighthouse").k3s_cluster_nodes_size(), 1);
+  ASSERT_EQ(f.logged.size(), 2u);
+  EXPECT_THAT(f.logged[1], HasSubstr("reported again"));
+  // Output that is no NodeList is a failure too, logged once.
+  WriteFile(f.bin / "nodes.json", "not json");
+  EXPECT_EQ(collector.Collect("lighthouse").k3s_cluster_nodes_size(), 0);
+  EXPECT_EQ(collector.Collect("lighthouse").k3s_cluster_nodes_size(), 0);
+  EXPECT_EQ(f.logged.size(), 3u);
+}
+
 TEST(TruncateUtf8Test, CutsOnlyOnCharacterBoundaries) {
   EXPECT_EQ(TruncateUtf8("hello", 10), "hello");
   EXPECT_EQ(TruncateUtf8("hello", 5), "hello");

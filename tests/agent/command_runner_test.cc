@@ -760,6 +760,40 @@ TEST(RestartServiceTest, RefusesOtherUnitsAndReportsFailures) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FETCH_KUBECONFIG
+
+TEST(FetchKubeconfigTest, AnswersWithTheFileOnlyWhenAllowed) {
+  ScratchDir dir;
+  const std::string kubeconfig = dir / "k3s.yaml";
+  const std::string text =
+      "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EK\n"
+      "    server: https://127.0.0.1:6443\n  name: default\n";
+  ASSERT_TRUE(WriteFileAtomic(kubeconfig, text, 0600).ok());
+  RunnerOptions o;
+  o.k3s_kubeconfig = kubeconfig;
+  CommandRunner refusing(o, {});
+  auto refused = refusing.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG));
+  EXPECT_FALSE(refused.success());
+  EXPECT_THAT(refused.error(), HasSubstr("--allow-kubeconfig-fetch"));
+  EXPECT_EQ(refused.stdout(), "");
+  EXPECT_THAT(refused.error(), Not(HasSubstr("Q0EK")));
+
+  o.allow_kubeconfig_fetch = true;
+  CommandRunner allowing(o, {});
+  auto fetched = allowing.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG));
+  EXPECT_TRUE(fetched.success()) << fetched.error();
+  EXPECT_EQ(fetched.stdout(), text);
+  EXPECT_EQ(fetched.command_id(), "cmd-1");
+
+  // Allowed, on a node that is not the k3s server: says so, quotes nothing.
+  o.k3s_kubeconfig = dir / "missing.yaml";
+  CommandRunner elsewhere(o, {});
+  auto missing = elsewhere.Run(MakeCommand(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG));
+  EXPECT_FALSE(missing.success());
+  EXPECT_THAT(missing.error(), HasSubstr("k3s server node"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Unknown types
 
 TEST(UnknownTest, UnspecifiedAndUnknownTypesAreErrors) {

@@ -30,6 +30,8 @@ TEST(AgentOptionsTest, DefaultsWithOnlyTheControlPlane) {
   EXPECT_EQ(o->imds_endpoint, "http://169.254.169.254");
   EXPECT_EQ(o->power_mode, PowerMode::kSystem);
   EXPECT_FALSE(o->allow_exec);
+  EXPECT_EQ(o->k3s_kubeconfig, "/etc/rancher/k3s/k3s.yaml");
+  EXPECT_FALSE(o->allow_kubeconfig_fetch) << "it hands out the cluster's admin key";
   EXPECT_EQ(o->backoff_initial, std::chrono::seconds(1));
   EXPECT_EQ(o->backoff_max, std::chrono::seconds(60));
   EXPECT_EQ(o->status_interval, std::chrono::seconds(30));
@@ -85,6 +87,9 @@ TEST(AgentOptionsTest, EveryFlag) {
                   "--systemctl",
                   "/opt/systemctl",
                   "--allow-exec",
+                  "--k3s-kubeconfig",
+                  "/srv/k3s.yaml",
+                  "--allow-kubeconfig-fetch",
                   "--power-mode",
                   "exit",
                   "--backoff-initial",
@@ -121,6 +126,8 @@ TEST(AgentOptionsTest, EveryFlag) {
   EXPECT_EQ(o->kubectl, "/opt/kubectl");
   EXPECT_EQ(o->systemctl, "/opt/systemctl");
   EXPECT_TRUE(o->allow_exec);
+  EXPECT_EQ(o->k3s_kubeconfig, "/srv/k3s.yaml");
+  EXPECT_TRUE(o->allow_kubeconfig_fetch);
   EXPECT_EQ(o->power_mode, PowerMode::kExit);
   EXPECT_EQ(o->backoff_initial, std::chrono::milliseconds(250));
   EXPECT_EQ(o->backoff_max, std::chrono::minutes(2));
@@ -277,6 +284,8 @@ TEST(AgentOptionsTest, UsageListsTheFlagsAndRecommendsTheTokenFile) {
                            "-imds-endpoint",
                            "-ollama-url",
                            "-allow-exec",
+                           "-k3s-kubeconfig",
+                           "-allow-kubeconfig-fetch",
                            "-power-mode",
                            "-backoff-initial",
                            "-backoff-max",

@@ -451,6 +451,10 @@ TEST_F(FleetCliTest, BadUsageExitsTwoAndNamesTheFlag) {
       {{"exec", "gpu-1", "--timeout", "48h", "--", "ls"}, "-timeout"},
       {{"command", "gpu-1", "toaster"}, "toaster"},
       {{"command", "gpu-1", "reboot", "novalue"}, "KEY=VALUE"},
+      // It would print the cluster's admin key: 'kubeconfig' writes it 0600 instead.
+      {{"command", "lighthouse", "fetch-kubeconfig"}, "carrierarr kubeconfig"},
+      {{"command", "lighthouse", "101"}, "carrierarr kubeconfig"},
+      {{"kubeconfig", "lighthouse"}, "--node NAME"},
       {{"drain"}, "NODE"},
       {{"events", "--after", "-1"}, "-after"},
       {{"nodes", "--timeout"}, "-timeout"},

@@ -1,11 +1,14 @@
 // The control plane's parts on their own, on a SQLite store and a simulated clock: the waits,
 // delays and token lifetimes are measured by the TimeSource (time moves only when the test moves
 // it), and a notification ends a wait before its timeout.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "control_plane/agent_events.h"
 #include "control_plane/command_queue.h"
@@ -140,6 +143,65 @@ TEST_F(PartsTest, CommandWaitEndsWithTheResult) {
   EXPECT_EQ(waited->state(), "succeeded");
   EXPECT_EQ(queue.size(), 0u);
   EXPECT_EQ(store_->GetCommand(added->command_id())->state, "succeeded");
+}
+
+TEST_F(PartsTest, AFetchedKubeconfigIsHeldInMemoryOnceAndForALimitedTime) {
+  CommandQueue queue(*store_, clock_, seconds(30), store_errors_);
+  ec2agent::v1::Command fetch;
+  fetch.set_type(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG);
+  auto finish = [&](const std::string& stdout_text, bool success = true) {
+    auto added = queue.Add("n1", fetch);
+    EXPECT_TRUE(added.ok());
+    ec2agent::v1::CommandResult result;
+    result.set_command_id(added->command_id());
+    result.set_success(success);
+    result.set_stdout(stdout_text);
+    EXPECT_TRUE(queue.Finish("n1", result));
+    return added->command_id();
+  };
+  auto stored_stdout = [&](const std::string& id) {
+    ec2agent::v1::CommandResult r;
+    r.ParseFromString(store_->GetCommand(id)->result);
+    return r.stdout();
+  };
+
+  // Handed out by the first Get (or Wait) of the finished command, then only the placeholder.
+  const std::string first = finish("apiVersion: v1\n");
+  EXPECT_EQ(stored_stdout(first), "[kubeconfig: 15 bytes, kept in memory only]");
+  EXPECT_EQ(queue.Wait(first, seconds(1))->result().stdout(), "apiVersion: v1\n");
+  EXPECT_EQ(queue.Get(first)->result().stdout(), "[kubeconfig: 15 bytes, kept in memory only]");
+
+  // Not asked for within kHeldOutputFor: forgotten by the sweep (TimeOut).
+  const std::string late = finish("apiVersion: v1\n");
+  queue.TimeOut(clock_.NowMs() + std::chrono::milliseconds(kHeldOutputFor).count() + 1);
+  EXPECT_EQ(queue.Get(late)->result().stdout(), "[kubeconfig: 15 bytes, kept in memory only]");
+
+  // Over 64 KiB: dropped, and the command failed (saying why, quoting nothing).
+  const std::string big = finish(std::string(kMaxHeldOutputBytes + 1, 'k'));
+  auto got = queue.Get(big);
+  EXPECT_EQ(got->state(), "failed");
+  EXPECT_THAT(got->result().error(), ::testing::HasSubstr("over the 65536-byte limit"));
+  EXPECT_EQ(got->result().stdout().find("kkkk"), std::string::npos);
+
+  // At most kMaxHeldOutputs at once: the oldest goes first.
+  std::vector<std::string> ids;
+  for (size_t i = 0; i <= kMaxHeldOutputs; ++i) {
+    clock_.Advance(seconds(1));
+    ids.push_back(finish("config " + std::to_string(i)));
+  }
+  EXPECT_EQ(queue.Get(ids[0])->result().stdout(), "[kubeconfig: 8 bytes, kept in memory only]");
+  for (size_t i = 1; i < ids.size(); ++i)
+    EXPECT_EQ(queue.Get(ids[i])->result().stdout(), "config " + std::to_string(i));
+
+  // Other commands keep their output in the store as ever.
+  ec2agent::v1::Command exec;
+  exec.set_type(ec2agent::v1::COMMAND_TYPE_EXEC);
+  auto added = queue.Add("n1", exec);
+  ec2agent::v1::CommandResult result;
+  result.set_command_id(added->command_id());
+  result.set_stdout("hello");
+  EXPECT_TRUE(queue.Finish("n1", result));
+  EXPECT_EQ(stored_stdout(added->command_id()), "hello");
 }
 
 TEST_F(PartsTest, CommandsTimeOutAfterTheirTimeoutAndGrace) {

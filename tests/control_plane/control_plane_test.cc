@@ -464,12 +464,86 @@ TEST_P(ControlPlaneTest, CancelCommandStopsASentCommandThroughTheAgent) {
   stream->WritesDone();
 }
 
+TEST_P(ControlPlaneTest, AFetchedKubeconfigGoesToTheWaitingOperatorOnlyNeverToTheStore) {
+  const std::string kubeconfig =
+      "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EtREFUQQ==\n"
+      "    server: https://127.0.0.1:6443\n  name: default\nusers:\n- name: default\n  user:\n"
+      "    client-key-data: U0VDUkVULUFETUlOLUtFWQ==\n";
+  const std::string secret = "U0VDUkVULUFETUlOLUtFWQ==";
+  std::string cred = Enroll("lighthouse");
+  auto ctx = Ctx(cred);
+  auto stream = agent_->Connect(ctx.get());
+  ControlMessage in;
+  ASSERT_TRUE(stream->Read(&in));  // config
+
+  // The operator queues it and waits (as 'carrierarr kubeconfig' does).
+  carrierarr::v1::CommandRecord waited;
+  grpc::Status waited_status;
+  std::thread op([&] {
+    carrierarr::v1::SendCommandRequest req;
+    req.set_node_id("lighthouse");
+    req.set_type(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG);
+    req.set_timeout_seconds(30);
+    req.set_wait(true);
+    waited_status = admin_->SendCommand(Ctx(server_->admin_token()).get(), req, &waited);
+  });
+  ASSERT_TRUE(
+      ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_command(); }));
+  EXPECT_EQ(in.command().type(), ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG);
+  const std::string id = in.command().command_id();
+  AgentMessage result;
+  result.mutable_command_result()->set_command_id(id);
+  result.mutable_command_result()->set_success(true);
+  result.mutable_command_result()->set_stdout(kubeconfig);
+  ASSERT_TRUE(stream->Write(result));
+  ASSERT_TRUE(ReadUntil(stream.get(), &in, [](const ControlMessage& m) { return m.has_ack(); }));
+  op.join();
+  ASSERT_TRUE(waited_status.ok()) << waited_status.error_message();
+  EXPECT_EQ(waited.state(), "succeeded");
+  EXPECT_EQ(waited.result().stdout(), kubeconfig);
+
+  // Anyone asking later (the same operator too) gets the placeholder: it was handed out once.
+  const std::string placeholder =
+      "[kubeconfig: " + std::to_string(kubeconfig.size()) + " bytes, kept in memory only]";
+  carrierarr::v1::GetCommandRequest get;
+  get.set_command_id(id);
+  carrierarr::v1::CommandRecord later;
+  ASSERT_TRUE(admin_->GetCommand(Ctx(server_->admin_token()).get(), get, &later).ok());
+  EXPECT_EQ(later.state(), "succeeded");
+  EXPECT_EQ(later.result().stdout(), placeholder);
+
+  // What the store holds (read with a connection of its own): the placeholder, in the command
+  // and nowhere in the events.
+  auto store = OpenStore(db_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto stored = (*store)->GetCommand(id);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->state, "succeeded");
+  EXPECT_EQ(stored->result.find(secret), std::string::npos);
+  EXPECT_EQ(stored->result.find("Q0EtREFUQQ=="), std::string::npos);
+  ec2agent::v1::CommandResult stored_result;
+  ASSERT_TRUE(stored_result.ParseFromString(stored->result));
+  EXPECT_EQ(stored_result.stdout(), placeholder);
+  auto events = (*store)->ListEvents(0, 1000);
+  ASSERT_TRUE(events.ok());
+  EXPECT_FALSE(events->empty());
+  for (const auto& e : *events) EXPECT_EQ(e.message.find(secret), std::string::npos) << e.message;
+  stream->WritesDone();
+}
+
 TEST_P(ControlPlaneTest, AdminApiNeedsTheAdminToken) {
   carrierarr::v1::ListNodesResponse nodes;
   EXPECT_EQ(admin_->ListNodes(Ctx("").get(), {}, &nodes).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   std::string cred = Enroll("gpu-1");
   EXPECT_EQ(admin_->ListNodes(Ctx(cred).get(), {}, &nodes).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // Nor may a node queue a command (FETCH_KUBECONFIG would hand it the cluster's admin key).
+  carrierarr::v1::SendCommandRequest fetch;
+  fetch.set_node_id("gpu-1");
+  fetch.set_type(ec2agent::v1::COMMAND_TYPE_FETCH_KUBECONFIG);
+  carrierarr::v1::CommandRecord rec;
+  EXPECT_EQ(admin_->SendCommand(Ctx(cred).get(), fetch, &rec).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   ASSERT_TRUE(admin_->ListNodes(Ctx(server_->admin_token()).get(), {}, &nodes).ok());
   EXPECT_EQ(nodes.nodes_size(), 1);

@@ -241,7 +241,10 @@ TEST_F(FleetOpsTest, StatusShowsEachNodeWithWhatItsAgentReported) {
                    FakeProcessRunner::Exit(0, R"({"nodes": [{"node_id": "w-1",
                      "lifecycle": "connected", "last_status": {"health": "HEALTH_STATE_HEALTHY",
                      "resources": {"cpu_percent": 12.5, "memory_total_mb": "1000",
-                     "memory_used_mb": "250"}, "gpus": [{}, {}]}}]})"));
+                     "memory_used_mb": "250"}, "gpus": [{}, {}],
+                     "k3s_cluster_nodes": [{"name": "w-1", "ready": false,
+                       "reason": "KubeletNotReady", "message": "cni plugin not\u001b[2J initialized",
+                       "roles": "control-plane", "internal_ip": "10.42.2.1"}]}}]})"));
   auto ctx = Load();
   UpOk(ctx);
   auto status = ReadFleetStatus(ctx);
@@ -257,6 +260,13 @@ TEST_F(FleetOpsTest, StatusShowsEachNodeWithWhatItsAgentReported) {
     EXPECT_DOUBLE_EQ(n.agent.cpu_percent, 12.5);
     EXPECT_DOUBLE_EQ(n.agent.memory_percent, 25.0);
     EXPECT_EQ(n.agent.gpus, 2);
+    ASSERT_EQ(n.agent.cluster.size(), 1u);
+    EXPECT_EQ(n.agent.cluster[0].name, "w-1");
+    EXPECT_FALSE(n.agent.cluster[0].ready);
+    EXPECT_EQ(n.agent.cluster[0].reason, "KubeletNotReady");
+    EXPECT_EQ(n.agent.cluster[0].message, "cni plugin not?[2J initialized") << "no escapes";
+    EXPECT_EQ(n.agent.cluster[0].roles, "control-plane");
+    EXPECT_EQ(n.agent.cluster[0].internal_ip, "10.42.2.1");
   }
   // It asked the fleet's own control plane, over its unix socket.
   bool asked = false;

@@ -308,10 +308,24 @@ TEST(RenderUserdataTest, AgentRunsWithItsTokenFileAndTheRealFlags) {
                           "--state-dir", "/var/lib/carrierarr-agent", "--nebula-dev", "nebula1"));
   EXPECT_THAT((*files)[kAgentUnit].content,
               HasSubstr("After=network-online.target nebula.service"));
+  // A worker never hands out the cluster's kubeconfig; the k3s server's agent does.
+  EXPECT_THAT((*files)[kAgentUnit].content, Not(HasSubstr("--allow-kubeconfig-fetch")));
+  auto server_files = RenderFiles(Lighthouse());
+  ASSERT_TRUE(server_files.ok()) << server_files.status().ToString();
+  const std::vector<std::string> server_argv = ExecStart((*server_files)[kAgentUnit].content);
+  EXPECT_THAT(server_argv,
+              ElementsAre("/usr/local/bin/carrierarr-agent", "--control-plane", "10.42.1.1:50051",
+                          "--node-id", "lighthouse", "--type", "lighthouse", "--token-file", kToken,
+                          "--state-dir", "/var/lib/carrierarr-agent", "--nebula-dev", "nebula1",
+                          "--allow-kubeconfig-fetch"));
+  EXPECT_THAT((*server_files)[kBootstrap].content,
+              HasSubstr("[ -e /usr/local/bin/kubectl ] || ln -s k3s /usr/local/bin/kubectl\n"));
   // Every flag is one the agent defines (src/agent/options.cc), so a rename there fails here.
   auto options = ReadFile(std::string(CARRIERARR_SOURCE_DIR) + "/src/agent/options.cc");
   ASSERT_TRUE(options.ok()) << options.status().ToString();
-  for (const auto& word : argv) {
+  std::vector<std::string> words = argv;
+  words.insert(words.end(), server_argv.begin(), server_argv.end());
+  for (const auto& word : words) {
     if (word.rfind("--", 0) != 0) continue;
     EXPECT_THAT(*options, HasSubstr("(\"" + word.substr(2) + "\", &r.")) << word;
   }

@@ -305,14 +305,16 @@ WantedBy=multi-user.target
 }
 
 // The agent reaches the control plane over the mesh, so it starts after Nebula. Every argument
-// is validated and free of spaces, so systemd's own word splitting keeps them apart.
+// is validated and free of spaces, so systemd's own word splitting keeps them apart. The k3s
+// server's agent hands out the cluster's kubeconfig ('carrierarr kubeconfig'); no other does.
 std::string AgentUnit(const UserdataParams& p) {
+  const bool k3s_server = p.k3s_server && !p.k3s_agent_token.empty();
   return "[Unit]\nDescription=carrierarr agent (node " + p.node +
          ")\nWants=network-online.target\nAfter=network-online.target nebula.service\n\n"
          "[Service]\nExecStart=/usr/local/bin/carrierarr-agent --control-plane " +
          p.control_plane + " --node-id " + p.node + " --type " + p.agent_type + " --token-file " +
          std::string(kTokenPath) + " --state-dir " + std::string(kAgentStateDir) +
-         " --nebula-dev " + p.tun_device +
+         " --nebula-dev " + p.tun_device + (k3s_server ? " --allow-kubeconfig-fetch" : "") +
          "\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n";
 }
 
@@ -451,6 +453,10 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
 }
 
 // The log, failure reporting (also on the console), retries and checks the steps share.
+// retry TRIES DELAY COMMAND...: downloads and the first AWS call may race the network or the
+// instance profile right after boot. fetch_release BASE FILE SUMS: BASE/FILE into ${work}, over
+// https only, checked against the sha256 that the release's BASE/SUMS lists for FILE. (Said
+// here rather than in the script, which counts against EC2's 16 KiB of userdata.)
 constexpr char kShellHelpers[] = R"SH(exec >>/var/log/carrierarr-bootstrap.log 2>&1
 step='start'
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*"; }
@@ -465,8 +471,6 @@ trap 'fail "line ${LINENO} exited with status $?"' ERR
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 
-# retry TRIES DELAY COMMAND...: downloads and the first AWS call may race the network or the
-# instance profile right after boot.
 retry() {
   local tries=$1 delay=$2 n=1
   shift 2
@@ -481,8 +485,6 @@ retry() {
 # sha256_is FILE DIGEST: the file's SHA-256 is DIGEST (lowercase hex).
 sha256_is() { [ "$(sha256sum "$1" | cut -d ' ' -f 1)" = "$2" ]; }
 
-# fetch_release BASE FILE SUMS: BASE/FILE into ${work}, over https only, checked against the
-# sha256 that the release's BASE/SUMS lists for FILE.
 fetch_release() {
   local base=$1 file=$2 sums=$3 want
   retry 5 5 curl -fsSL --proto '=https' -o "${work}/${file}" "${base}/${file}" ||
@@ -580,7 +582,9 @@ fi
 )SH";
 
 // k3s as server or agent, when the fleet runs k3s: the pinned release's binary, checked against
-// the release's sha256sum-<arch>.txt; then the end.
+// the release's sha256sum-<arch>.txt; then the end. k3s is kubectl too when run by that name
+// (its own installer makes the link): the agent's DRAIN and its report of the cluster's nodes
+// run "kubectl".
 constexpr char kK3sStep[] = R"SH(if [ -n "${K3S_ROLE}" ]; then
   step="k3s ${K3S_VERSION} ${K3S_ROLE}"
   [ -s /etc/rancher/k3s/agent-token ] || fail "no k3s agent token in /etc/rancher/k3s/agent-token"
@@ -599,6 +603,7 @@ constexpr char kK3sStep[] = R"SH(if [ -n "${K3S_ROLE}" ]; then
     install -D -m 0755 "${work}/${binary}" /usr/local/bin/k3s
     log "k3s ${K3S_VERSION} installed (sha256 checked)"
   fi
+  [ -e /usr/local/bin/kubectl ] || ln -s k3s /usr/local/bin/kubectl
   systemctl daemon-reload
   systemctl enable --now k3s.service
   log "k3s ${K3S_ROLE} started"

@@ -1,0 +1,82 @@
+// What `carrierarr status` prints of a status of the test's own: the cloud cluster's section
+// (text and JSON) when the k3s server's agent reports one, and nothing of it otherwise.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/status.h"
+
+namespace carrierarr::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+ops::FleetStatus TwoNodes() {
+  ops::FleetStatus s;
+  s.fleet = "demo";
+  s.deployed = true;
+  s.nodes.push_back({.name = "lighthouse", .role = "lighthouse", .mesh_ip = "10.100.0.1"});
+  s.nodes.push_back({.name = "gpu-1", .role = "worker", .mesh_ip = "10.100.2.1"});
+  s.nodes[0].agent.lifecycle = "connected";
+  return s;
+}
+
+ops::FleetStatus WithCluster() {
+  ops::FleetStatus s = TwoNodes();
+  s.nodes[0].agent.cluster = {
+      {.name = "lighthouse",
+       .ready = false,
+       .reason = "KubeletNotReady",
+       .message = "container runtime network not ready: NetworkReady=false "
+                  "reason:NetworkPluginNotReady message:Network plugin returns error: cni "
+                  "plugin not initialized",
+       .roles = "control-plane,master",
+       .internal_ip = "10.100.0.1"},
+      {.name = "gpu-1", .ready = true, .reason = "KubeletReady", .internal_ip = "10.100.2.1"}};
+  return s;
+}
+
+TEST(StatusOutputTest, TextShowsTheCloudClusterWithTheNoCniExplanation) {
+  std::ostringstream out;
+  PrintStatusText(WithCluster(), 1, out);
+  const std::string text = out.str();
+  EXPECT_THAT(text, HasSubstr("cloud cluster (k3s):\n"));
+  EXPECT_THAT(text, HasSubstr("  lighthouse  NotReady  control-plane,master  10.100.0.1\n"));
+  EXPECT_THAT(text, HasSubstr("    no CNI yet: k3s was started with --flannel-backend=none"));
+  EXPECT_THAT(text, HasSubstr("  gpu-1  Ready  10.100.2.1\n"));
+  // After the node table.
+  EXPECT_LT(text.find("NODE "), text.find("cloud cluster"));
+}
+
+TEST(StatusOutputTest, JsonCarriesEachClusterNodeWithItsExplanation) {
+  std::ostringstream out;
+  PrintStatusJson(WithCluster(), 1, out);
+  const auto j = nlohmann::json::parse(out.str());
+  ASSERT_TRUE(j.contains("cloud_cluster")) << out.str();
+  EXPECT_EQ(j["cloud_cluster"]["reported_by"], "lighthouse");
+  const auto& nodes = j["cloud_cluster"]["nodes"];
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0]["name"], "lighthouse");
+  EXPECT_EQ(nodes[0]["ready"], false);
+  EXPECT_EQ(nodes[0]["reason"], "KubeletNotReady");
+  EXPECT_THAT(nodes[0]["message"].get<std::string>(), HasSubstr("cni plugin not initialized"));
+  EXPECT_EQ(nodes[0]["roles"], "control-plane,master");
+  EXPECT_EQ(nodes[0]["internal_ip"], "10.100.0.1");
+  EXPECT_THAT(nodes[0]["explanation"].get<std::string>(), HasSubstr("install Cilium"));
+  EXPECT_EQ(nodes[1]["ready"], true);
+  EXPECT_EQ(nodes[1]["explanation"], "");
+}
+
+TEST(StatusOutputTest, NothingOfAClusterWhenNoNodeReportsOne) {
+  std::ostringstream text, json;
+  PrintStatusText(TwoNodes(), 0, text);
+  PrintStatusJson(TwoNodes(), 0, json);
+  EXPECT_THAT(text.str(), Not(HasSubstr("cloud cluster")));
+  EXPECT_FALSE(nlohmann::json::parse(json.str()).contains("cloud_cluster"));
+}
+
+}  // namespace
+}  // namespace carrierarr::cli
