@@ -318,6 +318,10 @@ TEST_F(KubeClientTest, WaitForRolloutSeesACompletionThroughItsWatch) {
   completer.join();
   EXPECT_TRUE(waited.ok()) << waited.message();
   EXPECT_THAT(lines, ::testing::Contains("deployment default/later: 2 of 2 pods ready"));
+  // The stopped watch closed its connection: the next call connects again, resuming the TLS
+  // session, and is answered.
+  auto after = api_->Get({"apps/v1", "Deployment", "default", "later"});
+  EXPECT_TRUE(after.ok()) << after.status().message();
 }
 
 }  // namespace
