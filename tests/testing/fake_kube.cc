@@ -334,6 +334,7 @@ void FakeKube::Deny(const std::string& user, const std::string& verb, const std:
 }
 void FakeKube::set_rollouts_ready(bool ready) { impl_->api_.SetRolloutsReady(ready); }
 void FakeKube::CompleteRollouts() { impl_->api_.CompleteRollouts(); }
+void FakeKube::HoldNamespaceTermination(bool hold) { impl_->api_.HoldNamespaceTermination(hold); }
 std::vector<nlohmann::json> FakeKube::Objects() const { return impl_->api_.Objects(); }
 nlohmann::json FakeKube::Object(const std::string& api_version, const std::string& kind,
                                 const std::string& ns, const std::string& name) const {
