@@ -6,7 +6,8 @@
 // binary runs. The tests check: `plan` then `up` applies every object with the fleet's labels and
 // waits for the rollouts (held not ready until the test marks them), a rerun changes nothing and
 // writes nothing, `down` leaves nothing; a SIGKILLed `up` is finished by the next without applying
-// anything twice; RBAC denials name the verb, resource and namespace and the fix.
+// anything twice; RBAC denials name the verb, resource and namespace and the fix; an `up` right
+// after `down` waits for the namespaces still Terminating.
 //
 // The fleet: homelab and lighthouse in the cluster, no pools. fleet.yaml allows that and its cloud
 // side is then empty: no network namespace, no AWS, so no root and no nebula binary (the provider
@@ -145,15 +146,20 @@ class KubeE2eTest : public ::testing::Test {
       ADD_FAILURE() << s.ToString();
       return false;
     }
+    return WaitForErr(p, waiting, lines);
+  }
+  bool WaitForErr(StreamingProcess& p, const std::string& waiting,
+                  std::vector<std::string>& lines) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (p.err().find(waiting) == std::string::npos &&
            std::chrono::steady_clock::now() < deadline) {
       auto line = p.ReadLine(std::chrono::milliseconds(200));
       if (line) lines.push_back(*line);
+      if (!line && p.Wait(std::chrono::milliseconds(0))) break;  // it exited
     }
     if (p.err().find(waiting) != std::string::npos) {
       // The child wrote its stdout lines before that stderr line: read them all (until it has
-      // been quiet a while, waiting on its rollouts).
+      // been quiet a while, waiting).
       while (auto line = p.ReadLine(std::chrono::milliseconds(200))) {
         lines.push_back(*line);
         if (std::chrono::steady_clock::now() > deadline) break;
@@ -376,6 +382,38 @@ TEST_F(KubeE2eTest, ADeniedNamespaceNamesTheNamespaceAndTheFix) {
     EXPECT_THAT(r, Not(HasSubstr("/namespaces/nebula-system/"))) << "nothing inside";
     EXPECT_THAT(r, Not(HasSubstr("/namespaces/carrierarr/"))) << "nothing inside";
   }
+}
+
+// `up` right after `down`: the Namespaces `down` deleted are still Terminating (held here; a
+// cluster takes seconds to minutes). `up` waits until they are gone and makes them anew, rather
+// than adopt a namespace about to vanish with everything it puts in it.
+TEST_F(KubeE2eTest, UpRightAfterDownWaitsForTheTerminatingNamespaces) {
+  RunResult first = Carrierarr({"up"});
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  kube_.HoldNamespaceTermination(true);
+  RunResult down = Carrierarr({"down"});
+  ASSERT_EQ(down.exit_code, 0) << Describe(down);
+  ASSERT_TRUE(kube_.Object("v1", "Namespace", "", "nebula-system")["metadata"].contains(
+      "deletionTimestamp"));
+
+  StreamingProcess p;
+  ASSERT_TRUE(p.Start(Argv({"up"}), dir_.path()).ok());
+  std::vector<std::string> lines;
+  ASSERT_TRUE(WaitForErr(
+      p, "Namespace nebula-system is still being deleted (Terminating): waiting until it is gone",
+      lines));
+  EXPECT_EQ(p.Wait(std::chrono::milliseconds(500)), std::nullopt)
+      << "`up` went on while its namespace was Terminating; stderr:\n"
+      << p.err();
+  kube_.HoldNamespaceTermination(false);
+  std::optional<int> status = p.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status.has_value()) << p.err();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << testing::DescribeWaitStatus(*status) << "\nstdout:\n"
+      << ::testing::PrintToString(lines) << p.pending_out() << "\nstderr:\n"
+      << p.err();
+  // Every object anew, none in a namespace being deleted (Managed() leaves those out).
+  EXPECT_EQ(ManagedKeys(), ExpectedObjects());
 }
 
 }  // namespace
