@@ -163,8 +163,14 @@ Status KubeClient::Error(const net::HttpResponse& response, const std::string& w
                                      access_.source +
                                      "): credentials expired or wrong? fetch a fresh kubeconfig");
     case 403:
+      // The API server's message says the scope: a RoleBinding cannot grant a cluster-scoped
+      // resource (namespaces), so name the binding that can.
       return Status::PermissionDenied(
-          message + "; grant it with a Role or ClusterRole binding, or use an admin context");
+          message +
+          (message.find("at the cluster scope") != std::string::npos
+               ? "; grant it to that user with a ClusterRole and a ClusterRoleBinding"
+               : "; grant it to that user with a Role and a RoleBinding in that namespace") +
+          ", or use an admin context ('carrierarr doctor' lists every missing permission)");
     case 404:
       return Status::NotFound(message);
     case 409:

@@ -23,6 +23,7 @@ namespace carrierarr::kube {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Object ConfigMap(const std::string& ns, const std::string& name, const std::string& value) {
   return {{"apiVersion", "v1"},
@@ -207,6 +208,18 @@ TEST_F(KubeClientTest, ExecPluginTokenIsRefreshedWhenExpired) {
   EXPECT_EQ(runner.runs().size(), 2u);  // expired: the plugin ran again
 }
 
+// A RoleBinding cannot grant a cluster-scoped resource: the hint names the binding that can.
+TEST_F(KubeClientTest, ForbiddenAtTheClusterScopeNamesAClusterRoleBinding) {
+  fake_.Deny("admin", "patch", "namespaces");
+  auto applied =
+      api_->Apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}});
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(applied.status().message(), HasSubstr("namespaces \"team\" is forbidden"));
+  EXPECT_THAT(applied.status().message(), HasSubstr("a ClusterRole and a ClusterRoleBinding"));
+  EXPECT_THAT(applied.status().message(), Not(HasSubstr("RoleBinding in that namespace")));
+}
+
 TEST_F(KubeClientTest, ForbiddenNamesVerbResourceNamespace) {
   fake_.Deny("admin", "patch", "configmaps", "default");
   auto applied = api_->Apply(ConfigMap("default", "f", "1"));
@@ -215,7 +228,7 @@ TEST_F(KubeClientTest, ForbiddenNamesVerbResourceNamespace) {
   EXPECT_THAT(applied.status().message(), HasSubstr("patch"));
   EXPECT_THAT(applied.status().message(), HasSubstr("configmaps"));
   EXPECT_THAT(applied.status().message(), HasSubstr("default"));
-  EXPECT_THAT(applied.status().message(), HasSubstr("Role"));
+  EXPECT_THAT(applied.status().message(), HasSubstr("a Role and a RoleBinding in that namespace"));
   auto may = api_->CanI("patch", "", "configmaps", "default");
   ASSERT_TRUE(may.ok()) << may.status().message();
   EXPECT_FALSE(*may);
@@ -318,6 +331,10 @@ TEST_F(KubeClientTest, WaitForRolloutSeesACompletionThroughItsWatch) {
   completer.join();
   EXPECT_TRUE(waited.ok()) << waited.message();
   EXPECT_THAT(lines, ::testing::Contains("deployment default/later: 2 of 2 pods ready"));
+  // The stopped watch closed its connection: the next call connects again, resuming the TLS
+  // session, and is answered.
+  auto after = api_->Get({"apps/v1", "Deployment", "default", "later"});
+  EXPECT_TRUE(after.ok()) << after.status().message();
 }
 
 }  // namespace

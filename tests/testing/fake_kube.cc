@@ -90,6 +90,12 @@ class FakeKube::Impl {
     ctx_.add_certificate_authority(net::buffer(tls_.ca_cert_pem));
     // Ask for a client certificate, verify it when given, do not require it.
     SSL_CTX_set_verify(ctx_.native_handle(), SSL_VERIFY_PEER, nullptr);
+    // A client that reconnects resumes its TLS session (libcurl does, after a watch it stopped
+    // closed its connection); with peer verification on, OpenSSL refuses any resumption with an
+    // internal_error alert unless the context has a session id context.
+    static const unsigned char kSessionContext[] = "carrierarr-fake-kube";
+    SSL_CTX_set_session_id_context(ctx_.native_handle(), kSessionContext,
+                                   sizeof(kSessionContext) - 1);
     BIO* bio = BIO_new_mem_buf(tls_.ca_cert_pem.data(), static_cast<int>(tls_.ca_cert_pem.size()));
     X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
@@ -328,6 +334,7 @@ void FakeKube::Deny(const std::string& user, const std::string& verb, const std:
 }
 void FakeKube::set_rollouts_ready(bool ready) { impl_->api_.SetRolloutsReady(ready); }
 void FakeKube::CompleteRollouts() { impl_->api_.CompleteRollouts(); }
+void FakeKube::HoldNamespaceTermination(bool hold) { impl_->api_.HoldNamespaceTermination(hold); }
 std::vector<nlohmann::json> FakeKube::Objects() const { return impl_->api_.Objects(); }
 nlohmann::json FakeKube::Object(const std::string& api_version, const std::string& kind,
                                 const std::string& ns, const std::string& name) const {

@@ -50,6 +50,9 @@ class FakeKube {
   void set_rollouts_ready(bool ready);
   // Marks every Deployment and DaemonSet rolled out now (after set_rollouts_ready(false)).
   void CompleteRollouts();
+  // A deleted Namespace stays Terminating for 300 ms, or, while held, until released (false):
+  // a real cluster's termination takes seconds to minutes.
+  void HoldNamespaceTermination(bool hold);
 
   // What the cluster holds: every object (Nodes and Namespaces included), and one object.
   std::vector<nlohmann::json> Objects() const;

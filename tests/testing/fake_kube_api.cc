@@ -473,6 +473,14 @@ void Api::SetRolloutsReady(bool ready) {
 
 void Api::CompleteRollouts() { SetRolloutsReady(true); }
 
+void Api::HoldNamespaceTermination(bool hold) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_terminations_ = hold;
+  if (hold) return;
+  for (auto& [name, due] : purges_) due = std::chrono::steady_clock::now();
+  PurgeDue();
+}
+
 std::vector<Json> Api::Objects() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<Api*>(this)->PurgeDue();

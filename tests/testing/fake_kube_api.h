@@ -97,6 +97,7 @@ class Api {
   void Deny(const Denial& denial);
   void SetRolloutsReady(bool ready);
   void CompleteRollouts();
+  void HoldNamespaceTermination(bool hold);
   std::vector<Json> Objects() const;
   Json Object(const std::string& api_version, const std::string& kind, const std::string& ns,
               const std::string& name) const;
@@ -154,6 +155,7 @@ class Api {
   uint64_t rv_ = 1;
   uint64_t uid_counter_ = 0;
   bool rollouts_ready_ = true;
+  bool hold_terminations_ = false;  // deleted Namespaces stay Terminating until released
   std::string server_address_;
   std::vector<Resource> resources_;
   std::map<Key, Stored> objects_;

@@ -376,7 +376,9 @@ Response Api::Delete(const Request& /*request*/, const Target& target) {
       stored.object["metadata"]["resourceVersion"] = std::to_string(++rv_);
       it->second = stored;
       Emit("MODIFIED", r, stored.object);
-      purges_[target.name] = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      purges_[target.name] =
+          hold_terminations_ ? std::chrono::steady_clock::time_point::max()
+                             : std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
     }
     return JsonReply(stored.object);
   }

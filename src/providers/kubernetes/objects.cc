@@ -29,6 +29,34 @@ kube::ObjectRef RefFromAttrs(const Json& attrs) {
           attrs.value("name", "")};
 }
 
+bool BeingDeleted(const kube::Object& object) {
+  return object["metadata"].contains("deletionTimestamp");
+}
+
+// A Namespace that a recent `down` deleted stays Terminating while the cluster empties it (seconds
+// to minutes); applying it then would only adopt a namespace about to vanish with what `up` puts
+// in it. Waits (progress on stderr) until it is gone.
+Status WaitWhileTerminating(kube::KubeApi& api, const kube::ObjectRef& ref, TimeSource& time) {
+  constexpr auto kLimit = std::chrono::minutes(3);
+  const auto deadline = time.MonotonicNow() + kLimit;
+  for (bool said = false;; said = true) {
+    auto got = api.Get(ref);
+    if (!got.ok()) return Named(got.status(), "reading", ref);
+    if (!got->has_value() || !BeingDeleted(**got)) return Status::Ok();
+    if (!said)
+      std::cerr << ref.ToString()
+                << " is still being deleted (Terminating): waiting until it is gone, 3 minutes at "
+                   "most\n";
+    if (time.MonotonicNow() >= deadline) {
+      return Status::FailedPrecondition(
+          ref.ToString() + " is still Terminating after 3 minutes; 'kubectl get namespace " +
+          ref.name + " -o yaml' shows what holds it (status.conditions, finalizers); run " +
+          "'carrierarr up' again once it is gone");
+    }
+    time.SleepFor(std::chrono::milliseconds(500));
+  }
+}
+
 // The object as `up` applies it: its content digest in the annotation.
 kube::Object Annotated(kube::Object object) {
   const std::string digest = ContentDigest(object);
@@ -58,7 +86,7 @@ class ObjectResource final : public provision::Resource {
     if (!api.ok()) return api.status();
     auto got = (*api)->Get(ref_);
     if (!got.ok()) return Named(got.status(), "reading", ref_);
-    if (!got->has_value()) return false;
+    if (!got->has_value() || BeingDeleted(**got)) return false;
     const Json& annotations = (**got)["metadata"].value("annotations", Json::object());
     return annotations.value(kAppliedHashAnnotation, "") == ContentDigest(*want);
   }
@@ -67,6 +95,8 @@ class ObjectResource final : public provision::Resource {
     if (!want.ok()) return Named(want.status(), "rendering", ref_);
     auto api = p_.session->Api();
     if (!api.ok()) return api.status();
+    if (ref_.kind == "Namespace")
+      CARRIERARR_RETURN_IF_ERROR(WaitWhileTerminating(**api, ref_, *p_.session->seams().time));
     auto applied = (*api)->Apply(Annotated(*want));
     if (!applied.ok()) return Named(applied.status(), "applying", ref_);
     return attrs();
