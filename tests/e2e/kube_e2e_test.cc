@@ -104,7 +104,8 @@ class KubeE2eTest : public ::testing::Test {
                              (dir_ / "kubeconfig") +
                              "\n"
                              "control_plane:\n  image: registry.lan/carrierarr:0.1\n"
-                             "providers:\n  kubernetes:\n    context: fake\n";
+                             "providers:\n  kubernetes:\n    context: fake\n"
+                             "    lighthouse_endpoint: 192.168.1.10:4242\n";
     ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
   }
   void TearDown() override {
