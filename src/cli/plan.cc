@@ -75,6 +75,7 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
                           {"nodes", result.nodes},
                           {"meshed", result.nodes_meshed},
                           {"cloud", result.nodes_cloud},
+                          {"unmeasured", result.nodes_unmeasured},
                           {"seconds", result.elapsed.count() / 1000.0}}
                .dump()
         << "\n";
@@ -82,10 +83,15 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
   }
   char secs[32];
   std::snprintf(secs, sizeof(secs), "%.2f", result.elapsed.count() / 1000.0);
-  const int local = result.nodes - result.nodes_cloud;
+  const int local = result.nodes - result.nodes_cloud - result.nodes_unmeasured;
   out << (result.plan.HasChanges() ? "Fleet '" : "No changes. Fleet '") << fleet
       << "' is up: " << result.nodes_meshed << "/" << local
-      << (result.nodes_cloud > 0 ? " local" : "") << " nodes reach the lighthouse over the mesh";
+      << (result.nodes_cloud + result.nodes_unmeasured > 0 ? " local" : "")
+      << " nodes reach the lighthouse over the mesh";
+  if (result.nodes_unmeasured > 0) {
+    out << "; " << result.nodes_unmeasured
+        << " nodes are ready where this machine cannot ping them (in the cluster)";
+  }
   if (result.nodes_cloud > 0) {
     out << "; " << result.nodes_cloud
         << " cloud nodes run and join the mesh as they finish their first boot";

@@ -309,7 +309,10 @@ Status WaitForMesh(const FleetContext& ctx, const Desired& d, const FleetState& 
                                                            std::chrono::milliseconds(500));
       for (const auto& n : nodes) {
         auto rtt = rtts.find(n.name);
-        if (rtt == rtts.end()) continue;  // its provider cannot measure it from here
+        if (rtt == rtts.end()) {  // its provider cannot measure it from here
+          ++result.nodes_unmeasured;
+          continue;
+        }
         if (rtt->second.has_value()) {
           ++result.nodes_meshed;
         } else {

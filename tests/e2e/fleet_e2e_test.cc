@@ -581,6 +581,7 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
                                  {"nodes", 4},
                                  {"meshed", 4},
                                  {"cloud", 0},
+                                 {"unmeasured", 0},
                                  {"seconds", events.back().value("seconds", 0.0)}}));
 
   EXPECT_THAT(Namespaces(f.name + "."),

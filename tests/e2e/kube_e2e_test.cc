@@ -241,7 +241,9 @@ TEST_F(KubeE2eTest, UpAppliesEverythingWaitsForRolloutsARerunWritesNothingDownRe
       << testing::DescribeWaitStatus(*status) << "\nstdout:\n"
       << out << "\nstderr:\n"
       << p.err();
-  EXPECT_THAT(out, HasSubstr("Fleet '" + name_ + "' is up"));
+  EXPECT_THAT(out, HasSubstr("Fleet '" + name_ +
+                             "' is up: 1/1 local nodes reach the lighthouse over the mesh; 2 nodes "
+                             "are ready where this machine cannot ping them"));
   EXPECT_THAT(p.err(), HasSubstr("daemonset nebula-system/nebula: 2 of 2 pods ready"));
   EXPECT_THAT(p.err(), HasSubstr("deployment carrierarr/carrierarr-control-plane: 1 of 1"));
   EXPECT_THAT(p.err(), HasSubstr("deployment nebula-system/nebula-lighthouse: 1 of 1"));
