@@ -54,9 +54,9 @@ std::string ErrnoString(int err) {
 Status MakeDirectory(const std::string& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Status::Ok();
   const int err = errno;
-  return Status(err == EACCES || err == EPERM ? StatusCode::kPermissionDenied
-                                              : StatusCode::kInternal,
-                "cannot create " + path + ": " + ErrnoString(err));
+  return Status(
+      err == EACCES || err == EPERM ? StatusCode::kPermissionDenied : StatusCode::kInternal,
+      "cannot create " + path + ": " + ErrnoString(err));
 }
 
 bool PathExists(const std::string& path) {

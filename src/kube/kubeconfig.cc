@@ -213,8 +213,7 @@ Result<ClusterAccess> Resolve(const std::vector<Document>& documents, const std:
       ReadCluster(cluster.node, DirOf(cluster.document->path), where, options, access));
   if (!access.user.empty()) {
     where = {.source = source, .entry = "context " + access.context};
-    CARRIERARR_ASSIGN_OR_RETURN(Found user,
-                                Named(documents, "users", "user", access.user, where));
+    CARRIERARR_ASSIGN_OR_RETURN(Found user, Named(documents, "users", "user", access.user, where));
     where = {.source = user.document->path, .entry = "user " + access.user};
     CARRIERARR_RETURN_IF_ERROR(ReadUser(user.node, DirOf(user.document->path), where, access));
   }
@@ -238,8 +237,8 @@ Result<Document> ParseDocument(const std::string& text, const std::string& path)
 }
 
 Result<ClusterAccess> ResolveDocuments(const std::vector<Document>& documents,
-                                       const std::string& source,
-                                       const KubeconfigOptions& options, const Seams& seams) {
+                                       const std::string& source, const KubeconfigOptions& options,
+                                       const Seams& seams) {
   try {
     return Resolve(documents, source, options, seams);
   } catch (const YAML::Exception& e) {
@@ -325,8 +324,7 @@ Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Sea
     const std::string path = seams.environment.home + "/.kube/config";
     Result<std::string> text = ReadFile(path);
     if (!text.ok())
-      return Status::NotFound("kubeconfig " + path + " cannot be read (" +
-                              text.status().message() +
+      return Status::NotFound("kubeconfig " + path + " cannot be read (" + text.status().message() +
                               "): copy the cluster's kubeconfig there or set $KUBECONFIG");
     return ParseKubeconfig(*text, path, options, seams);
   }
@@ -340,8 +338,9 @@ Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Sea
     read += (read.empty() ? "" : ":") + path;
   }
   if (documents.empty())
-    return Status::NotFound("no file listed in $KUBECONFIG (" + list +
-                            ") can be read: fix $KUBECONFIG or copy the cluster's kubeconfig there");
+    return Status::NotFound(
+        "no file listed in $KUBECONFIG (" + list +
+        ") can be read: fix $KUBECONFIG or copy the cluster's kubeconfig there");
   return ResolveDocuments(documents, read, options, seams);
 }
 

@@ -32,20 +32,21 @@ std::string Env(const char* name, const std::string& fallback = "") {
 }
 
 std::string FleetYaml(const std::string& name) {
-  std::string y = "name: " + name +
-                  "\n"
-                  "lighthouse:\n  provider: kubernetes\n"
-                  "homelab:\n  provider: kubernetes\n  kubeconfig: " +
-                  Env("CARRIERARR_KUBECONFIG") +
-                  "\n"
-                  "control_plane:\n  image: " +
-                  Env("CARRIERARR_KUBE_IMAGE", "localhost/carrierarr:dev") +
-                  "\n"
-                  "providers:\n  kubernetes:\n"
-                  "    nebula_namespace: " +
-                  name + "-nebula\n    control_plane_namespace: " + name + "-cp\n" +
-                  "    lighthouse_endpoint: " +
-                  Env("CARRIERARR_KUBE_LIGHTHOUSE_ENDPOINT", "127.0.0.1:4242") + "\n";
+  std::string y =
+      "name: " + name +
+      "\n"
+      "lighthouse:\n  provider: kubernetes\n"
+      "homelab:\n  provider: kubernetes\n  kubeconfig: " +
+      Env("CARRIERARR_KUBECONFIG") +
+      "\n"
+      "control_plane:\n  image: " +
+      Env("CARRIERARR_KUBE_IMAGE", "localhost/carrierarr:dev") +
+      "\n"
+      "providers:\n  kubernetes:\n"
+      "    nebula_namespace: " +
+      name + "-nebula\n    control_plane_namespace: " + name + "-cp\n" +
+      "    lighthouse_endpoint: " + Env("CARRIERARR_KUBE_LIGHTHOUSE_ENDPOINT", "127.0.0.1:4242") +
+      "\n";
   if (!Env("CARRIERARR_KUBE_CONTEXT").empty())
     y += "    context: " + Env("CARRIERARR_KUBE_CONTEXT") + "\n";
   return y;

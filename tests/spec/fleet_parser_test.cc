@@ -855,7 +855,8 @@ const BadCase kKubeBadCases[] = {
      "providers:\n  kubernetes:\n    control_plane_namespace: " + std::string(64, 'a') + "\n",
      "fleet.yaml:3:30: providers.kubernetes.control_plane_namespace", "1-63"},
     {"LighthouseInTheClusterNeedsTheHomelabThere",
-     "lighthouse:\n  provider: kubernetes\nproviders:\n  kubernetes:\n    lighthouse_endpoint: h:4242\n",
+     "lighthouse:\n  provider: kubernetes\nproviders:\n  kubernetes:\n    lighthouse_endpoint: "
+     "h:4242\n",
      "fleet.yaml:2:13: lighthouse.provider kubernetes needs homelab.provider kubernetes", ""},
     {"NodePortOutsideItsRange",
      "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: r/c:1\n"
