@@ -67,12 +67,15 @@ class Hasher:
 
 
 def unit_key(entry, deps, base, hasher):
+    # Paths inside this checkout are keyed relative to it, as ccache's CCACHE_BASEDIR does, so a
+    # fresh clone elsewhere on the machine finds the results of an earlier one.
+    root = os.getcwd() + os.sep
     h = hashlib.sha256(base)
-    h.update(entry["command"].encode() if "command" in entry else
-             json.dumps(entry.get("arguments")).encode())
+    command = entry["command"] if "command" in entry else json.dumps(entry.get("arguments"))
+    h.update(command.replace(root, "<root>/").encode())
     for dep in [entry["file"]] + sorted(deps):
-        path = dep if os.path.isabs(dep) else os.path.join(entry["directory"], dep)
-        h.update(f"\0{dep}\0{hasher.file(path)}".encode())
+        path = os.path.normpath(os.path.join(entry["directory"], dep))
+        h.update(f"\0{path.replace(root, '<root>/')}\0{hasher.file(path)}".encode())
     return h.hexdigest()
 
 
