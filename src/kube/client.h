@@ -50,13 +50,13 @@ enum class Propagation { kBackground, kForeground, kOrphan };
 
 // Every method is thread-safe (the engine applies resources from several threads) and bounded in
 // time. Errors are Status values that say what was refused and how to fix it:
-//   unreachable server           kUnavailable (the server URL, the curl error)
-//   401                          kUnauthenticated (the user and kubeconfig; "credentials expired?")
-//   403                          kPermissionDenied (verb, resource, namespace, as the API says)
-//   kind not served (no CRD)     kNotFound ("the cluster has no <kind> (<apiVersion>): install
-//   ...") namespace missing            kNotFound (names the namespace) 409 kAborted (conflict:
-//   which manager owns which field) 422                          kInvalidArgument (the API's
-//   causes, field by field)
+// - unreachable server: kUnavailable (the server URL, the curl error);
+// - 401: kUnauthenticated (the user and kubeconfig; "credentials expired?");
+// - 403: kPermissionDenied (verb, resource, namespace, as the API says);
+// - a kind not served (no CRD): kNotFound ("the cluster has no <kind> (<apiVersion>): install");
+// - a namespace missing: kNotFound (names the namespace);
+// - 409: kAborted (a conflict: which manager owns which field);
+// - 422: kInvalidArgument (the API's causes, field by field).
 class KubeApi {
  public:
   virtual ~KubeApi() = default;

@@ -55,6 +55,7 @@ class KubeObserveTest : public ::testing::Test {
     fake_.AddNode("node-1", {{"mesh", "yes"}});
     fake_.AddNode("node-2", {{"mesh", "yes"}}, "192.168.1.11");
     fake_.WriteKubeconfig(dir_ / "config");
+    fleet_.kubernetes.lighthouse_endpoint = "home.example.net:4242";
     auto access = kube::LoadKubeconfig({.path = dir_ / "config", .context = "fake"}, seams_);
     ASSERT_TRUE(access.ok()) << access.status().ToString();
     auto client =
@@ -95,7 +96,8 @@ class KubeObserveTest : public ::testing::Test {
   KubeDoctorInputs Inputs(int prefix_node_2 = 16) {
     return {.selected_nodes = {"node-1", "node-2"},
             .cert_pem = {{"node-1", NodeCert("node-1", 0x0a2a0101, 16)},
-                         {"node-2", NodeCert("node-2", 0x0a2a0102, prefix_node_2)}}};
+                         {"node-2", NodeCert("node-2", 0x0a2a0102, prefix_node_2)}},
+            .lighthouse_in_cluster = true};
   }
 
   // By value: callers pass the temporary that KubernetesChecks returns.
@@ -140,9 +142,45 @@ TEST_F(KubeObserveTest, AllReadyShowsEveryPodAndPassesEveryCheck) {
   }
 
   auto checks = KubernetesChecks(*api_, fleet_, Inputs());
-  ASSERT_EQ(checks.size(), 5u);
+  ASSERT_EQ(checks.size(), 6u);
   for (const auto& c : checks) EXPECT_TRUE(c.ok) << c.name << ": " << c.detail << " / " << c.fix;
   EXPECT_THAT(Check(checks, "kubernetes API").detail, HasSubstr(fake_.url()));
+  // Where the router's forward must point: the lighthouse pod's node, by its LAN address.
+  EXPECT_THAT(Check(checks, "lighthouse exposure").detail,
+              ::testing::MatchesRegex("UDP hostPort 4242 on node node-[12]; your router must "
+                                      "forward home.example.net:4242 \\(UDP\\) to "
+                                      "192\\.168\\.1\\.1[01]:4242"));
+  KubeDoctorInputs homelab_only = Inputs();
+  homelab_only.lighthouse_in_cluster = false;
+  EXPECT_EQ(KubernetesChecks(*api_, fleet_, homelab_only).size(), 5u);
+}
+
+// With nodePort exposure the Service must be there with the lighthouse's UDP port as nodePort.
+TEST_F(KubeObserveTest, LighthouseNodePortNeedsItsService) {
+  fleet_.kubernetes.lighthouse_exposure = spec::LighthouseExposure::kNodePort;
+  fleet_.mesh.lighthouse_port = 30424;
+  ApplyWorkloads();
+  auto exposure = Check(KubernetesChecks(*api_, fleet_, Inputs()), "lighthouse exposure");
+  EXPECT_FALSE(exposure.ok);
+  EXPECT_THAT(exposure.detail, HasSubstr("Service nebula-system/nebula-lighthouse does not "
+                                         "expose UDP nodePort 30424"));
+  EXPECT_THAT(exposure.fix, HasSubstr("carrierarr up"));
+
+  Apply(
+      {{"apiVersion", "v1"},
+       {"kind", "Service"},
+       {"metadata",
+        {{"name", kLighthouseDeployment}, {"namespace", "nebula-system"}, {"labels", Labels("x")}}},
+       {"spec",
+        {{"type", "NodePort"},
+         {"selector", {{"app.kubernetes.io/name", kLighthouseDeployment}}},
+         {"ports",
+          {{{"name", "nebula"}, {"protocol", "UDP"}, {"port", 30424}, {"nodePort", 30424}}}}}}});
+  exposure = Check(KubernetesChecks(*api_, fleet_, Inputs()), "lighthouse exposure");
+  EXPECT_TRUE(exposure.ok) << exposure.detail;
+  EXPECT_EQ(exposure.detail,
+            "UDP NodePort 30424 on every node; your router must forward home.example.net:4242 "
+            "(UDP) to a node's LAN address, port 30424");
 }
 
 TEST_F(KubeObserveTest, RolloutsNotReadyShowPendingPodsAndWhy) {
@@ -168,6 +206,12 @@ TEST_F(KubeObserveTest, RolloutsNotReadyShowPendingPodsAndWhy) {
   EXPECT_THAT(pods.detail, HasSubstr("node-1: "));
   EXPECT_THAT(pods.detail, HasSubstr("node-2: "));
   EXPECT_THAT(pods.fix, HasSubstr("kubectl -n nebula-system describe pods"));
+  auto exposure = Check(checks, "lighthouse exposure");
+  EXPECT_FALSE(exposure.ok);
+  EXPECT_THAT(exposure.detail, ::testing::MatchesRegex("lighthouse pod nebula-lighthouse-.* is "
+                                                       "not ready: nebula-lighthouse waiting: "
+                                                       "ContainerCreating"));
+  EXPECT_THAT(exposure.fix, HasSubstr("describe pod -l app.kubernetes.io/name=nebula-lighthouse"));
 
   fake_.CompleteRollouts();
   view = ObserveHomelab(*api_, fleet_, {"node-1", "node-2"});

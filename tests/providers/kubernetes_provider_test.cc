@@ -176,10 +176,15 @@ TEST_F(KubernetesProviderTest, StatusAndDoctorReadTheCluster) {
   ASSERT_TRUE(checks.ok()) << checks.status().ToString();
   std::map<std::string, providers::DoctorCheck> by_check;
   for (const auto& c : *checks) by_check[c.name] = c;
-  for (const std::string name : {"kubernetes API", "RBAC", "Pod Security", "mesh mask"}) {
+  for (const std::string name :
+       {"kubernetes API", "RBAC", "Pod Security", "mesh mask", "lighthouse exposure"}) {
     ASSERT_EQ(by_check.count(name), 1u) << name;
     EXPECT_TRUE(by_check[name].ok) << name << ": " << by_check[name].detail;
   }
+  // The lighthouse is pinned to the first joining node, node-a (192.168.1.10).
+  EXPECT_EQ(by_check["lighthouse exposure"].detail,
+            "UDP hostPort 4242 on node node-a; your router must forward 192.168.1.10:4242 (UDP) "
+            "to 192.168.1.10:4242");
 }
 
 TEST(KubernetesRenderTest, AHomelabThatIsNotInKubernetesHasNoManifests) {

@@ -145,9 +145,7 @@ class ServerAddressResource final : public provision::Resource {
     auto node = (*api)->Get({"v1", "Node", "", node_});
     if (!node.ok()) return node.status().WithPrefix("reading Node " + node_);
     if (!node->has_value()) return Status::NotFound("the cluster has no node " + node_);
-    std::string ip;
-    for (const auto& a : (**node)["status"].value("addresses", Json::array()))
-      if (a.value("type", "") == "InternalIP") ip = a.value("address", "");
+    const std::string ip = NodeInternalIp(**node);
     if (ip.empty()) return Status::FailedPrecondition("node " + node_ + " has no InternalIP");
     CARRIERARR_RETURN_IF_ERROR(
         WriteFileAtomic(path_, ip + ":" + std::to_string(port_) + "\n", 0600));
@@ -276,7 +274,7 @@ class KubernetesProvider final : public providers::Provider {
   std::vector<providers::DoctorCheck> DeploymentChecks(
       const providers::DoctorRequest& request) const override {
     if (request.fleet.homelab.provider != kName) return {};
-    KubeDoctorInputs in;
+    KubeDoctorInputs in{.lighthouse_in_cluster = request.fleet.lighthouse.provider == kName};
     for (const auto& n : request.nodes) {
       if (n.role != mesh::Role::kHomelab) continue;
       in.selected_nodes.push_back(n.name);

@@ -286,7 +286,62 @@ providers::DoctorCheck NebulaPodsCheck(const HomelabView& view, const std::strin
           "; carrierarr up re-applies");
 }
 
+// The router's forward is the user's step: this says where it must point (the lighthouse's node
+// for a hostPort, any node for a NodePort) and whether the lighthouse is there to receive it.
+providers::DoctorCheck LighthouseExposureCheck(kube::KubeApi& api, const spec::FleetSpec& fleet,
+                                               const HomelabView& view) {
+  constexpr char kName[] = "lighthouse exposure";
+  const auto& k = fleet.kubernetes;
+  const std::string port = std::to_string(fleet.mesh.lighthouse_port);
+  const std::string where = k.nebula_namespace + "/" + kLighthouseDeployment;
+  const PodView* pod = nullptr;
+  for (const PodView& p : view.pods) {
+    if (p.workload == kLighthouseDeployment) pod = &p;
+  }
+  if (pod == nullptr || !pod->ready) {
+    return providers::DoctorCheck::Fail(
+        kName,
+        pod == nullptr ? "no lighthouse pod (Deployment " + where + ")"
+                       : "lighthouse pod " + pod->name + " is not ready" +
+                             (pod->why.empty() ? "" : ": " + pod->why),
+        "carrierarr up re-applies it; kubectl -n " + k.nebula_namespace +
+            " describe pod -l app.kubernetes.io/name=" + kLighthouseDeployment + " says why");
+  }
+  if (k.lighthouse_exposure == spec::LighthouseExposure::kNodePort) {
+    auto svc = api.Get({"v1", "Service", k.nebula_namespace, kLighthouseDeployment});
+    bool exposed = false;
+    if (svc.ok() && svc->has_value() && (**svc)["spec"].value("type", "") == "NodePort") {
+      for (const Json& p : (**svc)["spec"].value("ports", Json::array()))
+        exposed = exposed || (p.value("nodePort", 0) == fleet.mesh.lighthouse_port &&
+                              p.value("protocol", "TCP") == "UDP");
+    }
+    if (!exposed) {
+      return providers::DoctorCheck::Fail(kName,
+                                          "Service " + where + " does not expose UDP nodePort " +
+                                              port +
+                                              (svc.ok() ? "" : " (" + svc.status().message() + ")"),
+                                          "carrierarr up re-applies it");
+    }
+    return providers::DoctorCheck::Pass(
+        kName, "UDP NodePort " + port + " on every node; your router must forward " +
+                   k.lighthouse_endpoint + " (UDP) to a node's LAN address, port " + port);
+  }
+  std::string ip;
+  if (auto node = api.Get({"v1", "Node", "", pod->node}); node.ok() && node->has_value())
+    ip = NodeInternalIp(**node);
+  return providers::DoctorCheck::Pass(
+      kName, "UDP hostPort " + port + " on node " + pod->node + "; your router must forward " +
+                 k.lighthouse_endpoint + " (UDP) to " + (ip.empty() ? pod->node : ip) + ":" + port);
+}
+
 }  // namespace
+
+std::string NodeInternalIp(const kube::Object& node) {
+  const Json status = node.value("status", Json::object());
+  for (const Json& a : status.value("addresses", Json::array()))
+    if (Str(a, "type") == "InternalIP") return Str(a, "address");
+  return "";
+}
 
 std::vector<providers::DoctorCheck> KubernetesChecks(kube::KubeApi& api,
                                                      const spec::FleetSpec& fleet,
@@ -311,6 +366,7 @@ std::vector<providers::DoctorCheck> KubernetesChecks(kube::KubeApi& api,
     out.push_back(providers::DoctorCheck::Fail("nebula pods", view.status().message(), ""));
   } else {
     out.push_back(NebulaPodsCheck(*view, fleet.kubernetes.nebula_namespace, in.selected_nodes));
+    if (in.lighthouse_in_cluster) out.push_back(LighthouseExposureCheck(api, fleet, *view));
   }
   return out;
 }

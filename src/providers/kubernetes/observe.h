@@ -45,10 +45,16 @@ std::map<std::string, providers::NodeObservation> ToObservations(const HomelabVi
 struct KubeDoctorInputs {
   std::vector<std::string> selected_nodes;      // Kubernetes node names that join the mesh
   std::map<std::string, std::string> cert_pem;  // node name -> its Nebula certificate (PEM)
+  bool lighthouse_in_cluster = false;           // lighthouse.provider is this provider
 };
 
+// A Node's InternalIP (its LAN address), "" when it reports none.
+std::string NodeInternalIp(const kube::Object& node);
+
 // The `doctor` lines for a Kubernetes homelab, in order: "kubernetes API", "RBAC",
-// "Pod Security", "mesh mask", "nebula pods". When the API does not answer, only the first.
+// "Pod Security", "mesh mask", "nebula pods", and with a lighthouse in the cluster "lighthouse
+// exposure" (where the router's forward must point, and whether the lighthouse is there to
+// receive it). When the API does not answer, only the first.
 std::vector<providers::DoctorCheck> KubernetesChecks(kube::KubeApi& api,
                                                      const spec::FleetSpec& fleet,
                                                      const KubeDoctorInputs& in);
