@@ -3,6 +3,8 @@
 #include <openssl/bio.h>
 #include <openssl/x509v3.h>
 
+#include <cstdint>
+
 #include "pki/clustermesh.h"
 #include "pki/x509_internal.h"
 
@@ -16,7 +18,7 @@ std::string TimeText(const ASN1_TIME* t) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
   ASN1_TIME_print(bio.get(), t);
   char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
+  const int64_t len = BIO_get_mem_data(bio.get(), &data);
   return len > 0 ? std::string(data, static_cast<size_t>(len)) : "?";
 }
 

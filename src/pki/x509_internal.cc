@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <cstdint>
 #include <mutex>
 
 namespace carrierarr::pki::x509 {
@@ -17,7 +18,7 @@ BioPtr ReadBio(std::string_view data) {
 
 std::string Drain(BIO* bio) {
   char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
+  const int64_t len = BIO_get_mem_data(bio, &data);
   return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
 }
 
@@ -31,7 +32,7 @@ void EnsureDigests() {
 }
 
 std::string OpensslError() {
-  unsigned long code = ERR_get_error();
+  const uint64_t code = ERR_get_error();
   ERR_clear_error();
   if (code == 0) return "unknown OpenSSL error";
   char buf[256];
@@ -44,7 +45,7 @@ Result<std::vector<CertPtr>> ParseCerts(std::string_view pem) {
   std::vector<CertPtr> certs;
   while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(c);
   // The loop ends on "no start line" at the end of the data; anything else is a bad block.
-  unsigned long last = ERR_peek_last_error();
+  const uint64_t last = ERR_peek_last_error();
   bool clean_end = ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
   ERR_clear_error();
   if (!clean_end && last != 0) return Status::InvalidArgument("a CERTIFICATE block does not parse");
@@ -84,7 +85,7 @@ std::string KeyToPem(EVP_PKEY* key) {
   std::string pem = Drain(bio.get());
   // The BIO's buffer held the key too.
   char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
+  const int64_t len = BIO_get_mem_data(bio.get(), &data);
   if (len > 0) OPENSSL_cleanse(data, static_cast<size_t>(len));
   return pem;
 }
