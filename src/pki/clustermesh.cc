@@ -227,7 +227,6 @@ std::vector<std::string> ServerIpAddresses(const ClusterMeshOptions& options) {
 
 Result<ClusterMeshMaterial> CreateClusterMeshMaterial(const ClusterMeshOptions& options,
                                                       TimePoint now) {
-  x509::EnsureDigests();
   CARRIERARR_RETURN_IF_ERROR(CheckOptions(options));
   ClusterMeshMaterial out;
   out.ca_created = !options.ca.has_value();

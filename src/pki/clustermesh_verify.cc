@@ -119,7 +119,6 @@ Status CheckChain(const TlsPair& pair, X509* cert, const std::vector<CertPtr>& b
 }  // namespace
 
 Status VerifyTlsPair(const TlsPair& pair, TimePoint now) {
-  x509::EnsureDigests();
   auto cert = x509::ParseOneCert(pair.cert_pem);
   if (!cert.ok())
     return Status::FailedPrecondition(pair.cert_name + ": " + cert.status().message());

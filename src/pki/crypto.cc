@@ -28,10 +28,11 @@ Result<std::string> RawPublicKey(EVP_PKEY* key) {
 }  // namespace
 
 void InitCrypto() {
-  // Nor the system's openssl.cnf: Ed25519, X25519 and SHA-256 need no configuration.
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
-                          OPENSSL_INIT_NO_LOAD_CONFIG,
-                      nullptr);
+  // Not the system's openssl.cnf: Ed25519, X25519 and SHA-256 need no configuration. The
+  // digest and cipher tables are kept: X.509 checks look signature digests up there (the
+  // ClusterMesh material, and TLS through libcurl when it shares this libcrypto, as in the
+  // sanitizer builds: without them every certificate is "ca md too weak").
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
 }
 
 Result<std::string> RandomBytes(size_t n) {

@@ -5,7 +5,6 @@
 #include <openssl/pem.h>
 
 #include <cstdint>
-#include <mutex>
 
 namespace carrierarr::pki::x509 {
 namespace {
@@ -23,13 +22,6 @@ std::string Drain(BIO* bio) {
 }
 
 }  // namespace
-
-void EnsureDigests() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    for (const EVP_MD* md : {EVP_sha256(), EVP_sha384(), EVP_sha512()}) EVP_add_digest(md);
-  });
-}
 
 std::string OpensslError() {
   const uint64_t code = ERR_get_error();

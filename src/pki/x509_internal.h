@@ -23,11 +23,6 @@ struct PkeyFree {
 using CertPtr = std::unique_ptr<X509, X509Free>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-// Registers the SHA-2 digests by name, once. InitCrypto() leaves OpenSSL's digest table empty
-// (the Nebula code needs none), and X.509 signature verification looks the digest up there:
-// without this every signature "fails".
-void EnsureDigests();
-
 // Every CERTIFICATE block of `pem`, in order; InvalidArgument when there is none or one is bad.
 Result<std::vector<CertPtr>> ParseCerts(std::string_view pem);
 Result<CertPtr> ParseOneCert(std::string_view pem);
