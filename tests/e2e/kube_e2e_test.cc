@@ -18,9 +18,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -28,8 +30,11 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "core/ipv4.h"
 #include "core/subprocess.h"
+#include "pki/cert.h"
 #include "pki/pem.h"
+#include "testing/fake_aws.h"
 #include "testing/fake_kube.h"
 #include "testing/process.h"
 #include "testing/tools.h"
@@ -38,6 +43,7 @@ namespace carrierarr {
 namespace {
 
 using ::carrierarr::testing::CarrierarrBinary;
+using ::carrierarr::testing::FakeAws;
 using ::carrierarr::testing::FakeKube;
 using ::carrierarr::testing::ModeOf;
 using ::carrierarr::testing::ScratchDir;
@@ -45,6 +51,7 @@ using ::carrierarr::testing::StreamingProcess;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::SizeIs;
 using Json = nlohmann::json;
 
 constexpr char kManagedBy[] = "app.kubernetes.io/managed-by";
@@ -91,6 +98,26 @@ std::string Trimmed(std::string s) {
   return s;
 }
 
+// An instance's cloud-config read as cloud-init reads it: write_files' contents by path.
+std::map<std::string, std::string> UserdataFiles(const std::string& userdata) {
+  std::map<std::string, std::string> out;
+  EXPECT_EQ(userdata.rfind("#cloud-config\n", 0), 0u) << userdata;
+  YAML::Node doc = YAML::Load(userdata.substr(userdata.find('\n') + 1));
+  for (const auto& f : doc["write_files"])
+    out[f["path"].as<std::string>()] = f["content"].as<std::string>();
+  return out;
+}
+
+// The Nebula certificate of a PEM text; a failure (and an empty one) when it is none.
+pki::Certificate CertOf(const std::string& pem, const std::string& what) {
+  auto cert = pki::CertificateFromPem(pem);
+  if (!cert.ok()) {
+    ADD_FAILURE() << what << ": " << cert.status().ToString();
+    return {};
+  }
+  return *cert;
+}
+
 class KubeE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -116,12 +143,25 @@ class KubeE2eTest : public ::testing::Test {
     }
   }
 
-  // Nothing of this machine's Kubernetes or AWS configuration reaches the binary.
+  // Nothing of this machine's Kubernetes or AWS configuration reaches the binary; with FakeAws
+  // started, its endpoint and keys do (as in aws_e2e_test), and no instance metadata.
   std::vector<std::string> Argv(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{
-        "/usr/bin/env",    "-u", "KUBECONFIG",        "-u",
-        "AWS_PROFILE",     "-u", "CARRIERARR_SERVER", "HOME=" + dir_.path(),
-        CarrierarrBinary()};
+    std::vector<std::string> argv{"/usr/bin/env",       "-u",
+                                  "KUBECONFIG",         "-u",
+                                  "AWS_PROFILE",        "-u",
+                                  "AWS_SESSION_TOKEN",  "-u",
+                                  "AWS_REGION",         "-u",
+                                  "AWS_DEFAULT_REGION", "-u",
+                                  "CARRIERARR_SERVER",  "HOME=" + dir_.path()};
+    if (aws_) {
+      argv.insert(
+          argv.end(),
+          {"CARRIERARR_AWS_ENDPOINT=" + aws_->endpoint(), "AWS_ACCESS_KEY_ID=AKIDCARRIERARRTEST",
+           "AWS_SECRET_ACCESS_KEY=carrierarr-test-secret", "AWS_EC2_METADATA_DISABLED=true",
+           "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_CONFIG_FILE=/nonexistent",
+           "CARRIERARR_AWS_POLL_MS=20"});
+    }
+    argv.push_back(CarrierarrBinary());
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -205,6 +245,7 @@ class KubeE2eTest : public ::testing::Test {
       "k" + std::to_string(::getpid() % 100000) + "-" + std::to_string(NextFleet());
   FakeKube kube_;
   ScratchDir dir_;
+  std::unique_ptr<FakeAws> aws_;  // started by the tests with a pool on aws
 };
 
 TEST_F(KubeE2eTest, UpAppliesEverythingWaitsForRolloutsARerunWritesNothingDownRemovesIt) {
@@ -417,6 +458,117 @@ TEST_F(KubeE2eTest, UpRightAfterDownWaitsForTheTerminatingNamespaces) {
       << p.err();
   // Every object anew, none in a namespace being deleted (Managed() leaves those out).
   EXPECT_EQ(ManagedKeys(), ExpectedObjects());
+}
+
+// The homelab and lighthouse in the cluster and a GPU pool on AWS (FakeAws, in this process):
+// one `up` applies the cluster's objects and launches the instance, which is given the cluster
+// lighthouse's public endpoint and mesh address, a certificate from the same CA as the homelab
+// members' and the control plane at the homelab's mesh address; a rerun has nothing to do and
+// `down` leaves nothing in either place.
+TEST_F(KubeE2eTest, AnAwsPoolJoinsTheClusterLighthouseAndDownRemovesBoth) {
+  auto fake = FakeAws::Start({});
+  ASSERT_TRUE(fake.ok()) << fake.status().ToString();
+  aws_ = std::move(*fake);
+  const std::string yaml =
+      "name: " + name_ +
+      "\n"
+      "lighthouse:\n  provider: kubernetes\n"
+      "homelab:\n  provider: kubernetes\n  kubeconfig: " +
+      (dir_ / "kubeconfig") +
+      "\n"
+      "pools:\n"
+      "  - name: gpu\n    type: gpu-worker\n    count: 1\n    provider: aws\n"
+      "    instance_type: g4dn.xlarge\n"
+      "control_plane:\n  image: registry.lan/carrierarr:0.1\n"
+      "providers:\n  kubernetes:\n    context: fake\n"
+      "    lighthouse_endpoint: home.example.net:4242\n"
+      "  aws:\n    region: us-east-1\n    operator_cidrs: [203.0.113.7/32]\n"
+      // Never fetched here; set so that the userdata carries the agent and its control plane.
+      "    agent_url: https://downloads.example.net/carrierarr-agent-{arch}\n"
+      "    agent_sha256: " +
+      std::string(64, 'a') + "\n";
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
+
+  RunResult plan = Carrierarr({"plan"});
+  ASSERT_EQ(plan.exit_code, 0) << Describe(plan);
+  for (const char* id : {"+ kube/DaemonSet/nebula-system/nebula",
+                         "+ kube/Deployment/nebula-system/nebula-lighthouse", "+ aws-sg",
+                         "+ aws-quota/gpu", "+ instance/gpu-1"})
+    EXPECT_THAT(plan.out, HasSubstr(id));
+  EXPECT_THAT(plan.out, Not(HasSubstr("eip/lighthouse"))) << "the lighthouse is not on AWS";
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(aws_->calls(), 0) << "plan makes no AWS call";
+
+  RunResult up = Carrierarr({"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("Fleet '" + name_ + "' is up"));
+  std::map<std::string, Json> managed = Managed();
+  EXPECT_EQ(ManagedKeys(), ExpectedObjects());
+  const std::vector<FakeAws::Instance> instances = aws_->Instances(name_);
+  ASSERT_THAT(instances, SizeIs(1)) << ::testing::PrintToString(aws_->Live(name_));
+  const FakeAws::Instance& gpu = instances.front();
+  EXPECT_EQ(gpu.TagValue("carrierarr:resource"), "instance/gpu-1");
+  EXPECT_EQ(gpu.type, "g4dn.xlarge");
+
+  // Its Nebula config: the lighthouse (mesh 10.42.0.1, the first of mesh.cidr) at the endpoint
+  // the router forwards, as in the homelab members' configs.
+  std::map<std::string, std::string> files = UserdataFiles(gpu.user_data);
+  ASSERT_EQ(files.count("/etc/nebula/config.yml"), 1u) << gpu.user_data;
+  for (const auto& [what, text] :
+       {std::pair<std::string, std::string>{"gpu-1", files["/etc/nebula/config.yml"]},
+        {"node-a",
+         managed["ConfigMap nebula-system/nebula-config"]["data"].value("node-a.yml", "")}}) {
+    SCOPED_TRACE(what);
+    YAML::Node config = YAML::Load(text);
+    ASSERT_TRUE(config["static_host_map"]["10.42.0.1"].IsSequence()) << text;
+    EXPECT_EQ(config["static_host_map"]["10.42.0.1"][0].as<std::string>(), "home.example.net:4242");
+    EXPECT_EQ(config["static_host_map"].size(), 1u) << text;
+    ASSERT_TRUE(config["lighthouse"]["hosts"].IsSequence()) << text;
+    EXPECT_EQ(config["lighthouse"]["hosts"][0].as<std::string>(), "10.42.0.1");
+  }
+
+  // One CA: the cluster Secret's is the instance's, and it signed the instance's certificate and
+  // the homelab members'.
+  const Json certs = managed["Secret nebula-system/nebula-certs"]["data"];
+  const pki::Certificate ca = CertOf(Decoded(certs, "ca.crt"), "the cluster's ca.crt");
+  ASSERT_TRUE(ca.details.is_ca);
+  EXPECT_EQ(pki::Fingerprint(CertOf(files["/etc/nebula/ca.crt"], "the instance's ca.crt")),
+            pki::Fingerprint(ca));
+  const pki::Certificate host = CertOf(files["/etc/nebula/host.crt"], "the instance's host.crt");
+  EXPECT_EQ(host.details.name, "gpu-1");
+  ASSERT_THAT(host.details.ips, SizeIs(1));
+  EXPECT_EQ(FormatIpv4(host.details.ips[0].ip), "10.42.2.1");
+  for (const auto& [what, cert] :
+       {std::pair<std::string, pki::Certificate>{"gpu-1", host},
+        {"node-a", CertOf(Decoded(certs, "node-a.crt"), "node-a.crt")},
+        {"node-b", CertOf(Decoded(certs, "node-b.crt"), "node-b.crt")}}) {
+    EXPECT_EQ(cert.details.issuer, pki::RawFingerprint(ca)) << what;
+    EXPECT_TRUE(pki::CheckSignature(cert, ca.details.public_key)) << what;
+  }
+
+  // The agent dials the control plane where the cluster runs it: the control-plane node's mesh
+  // address (homelab.mesh_ip) and control_plane.grpc_port, through the tun.
+  ASSERT_EQ(files.count("/etc/systemd/system/carrierarr-agent.service"), 1u) << gpu.user_data;
+  EXPECT_THAT(files["/etc/systemd/system/carrierarr-agent.service"],
+              HasSubstr("--control-plane 10.42.1.1:50051 --node-id gpu-1"));
+
+  // A rerun: nothing to do, no write to the cluster, no launch.
+  const int writes = Writes();
+  const int launches = aws_->CallsByAction()["RunInstances"];
+  RunResult again_plan = Carrierarr({"plan"});
+  ASSERT_EQ(again_plan.exit_code, 0) << Describe(again_plan);
+  EXPECT_THAT(again_plan.out, HasSubstr("Plan: 0 to create, 0 to replace, 0 to delete"));
+  RunResult again = Carrierarr({"up"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  EXPECT_THAT(again.out, HasSubstr("No changes. Fleet '" + name_ + "' is up"));
+  EXPECT_EQ(Writes(), writes) << ::testing::PrintToString(kube_.Requests());
+  EXPECT_EQ(aws_->CallsByAction()["RunInstances"], launches);
+  EXPECT_THAT(aws_->Instances(name_), SizeIs(1));
+
+  RunResult down = Carrierarr({"down"});
+  ASSERT_EQ(down.exit_code, 0) << Describe(down);
+  EXPECT_THAT(ManagedKeys(), IsEmpty());
+  EXPECT_THAT(aws_->Live(name_), IsEmpty());
 }
 
 }  // namespace
