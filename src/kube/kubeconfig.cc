@@ -221,14 +221,19 @@ Result<ClusterAccess> Resolve(const std::vector<Document>& documents, const std:
   return access;
 }
 
+// "kubeconfig FILE:LINE:COLUMN: what yaml-cpp says" and then `fix`.
+Status YamlError(const std::string& source, const YAML::Exception& e, const std::string& fix) {
+  return Status::InvalidArgument("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
+                                 ":" + std::to_string(e.mark.column + 1) + ": " + e.msg + fix);
+}
+
 // One file's text as a Document; YAML errors carry its path, line and column.
 Result<Document> ParseDocument(const std::string& text, const std::string& path) {
   Document document{.root = {}, .path = path};
   try {
     document.root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("kubeconfig " + path + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    return YamlError(path, e, ": fix the YAML");
   }
   if (!document.root.IsMap())
     return Status::InvalidArgument(
@@ -242,9 +247,18 @@ Result<ClusterAccess> ResolveDocuments(const std::vector<Document>& documents,
   try {
     return Resolve(documents, source, options, seams);
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    return YamlError(source, e, "");
   }
+}
+
+// A kubeconfig named by the caller or by $HOME, which must be there; `fix` says how.
+Result<ClusterAccess> LoadFile(const std::string& path, const std::string& fix,
+                               const KubeconfigOptions& options, const Seams& seams) {
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok())
+    return Status::NotFound("kubeconfig " + path + " cannot be read (" + text.status().message() +
+                            "): " + fix);
+  return ParseKubeconfig(*text, path, options, seams);
 }
 
 }  // namespace
@@ -301,13 +315,7 @@ Result<ClusterAccess> ParseKubeconfig(const std::string& text, const std::string
 }
 
 Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Seams& seams) {
-  if (!options.path.empty()) {
-    Result<std::string> text = ReadFile(options.path);
-    if (!text.ok())
-      return Status::NotFound("kubeconfig " + options.path + " cannot be read (" +
-                              text.status().message() + "): fix the path");
-    return ParseKubeconfig(*text, options.path, options, seams);
-  }
+  if (!options.path.empty()) return LoadFile(options.path, "fix the path", options, seams);
   // $KUBECONFIG lists files merged as kubectl merges them: the first to name a context, cluster
   // or user wins, and a listed file that does not exist is skipped.
   std::vector<std::string> listed;
@@ -321,12 +329,8 @@ Result<ClusterAccess> LoadKubeconfig(const KubeconfigOptions& options, const Sea
     if (seams.environment.home.empty())
       return Status::FailedPrecondition(
           "no kubeconfig: neither $KUBECONFIG nor $HOME is set; pass the kubeconfig's path");
-    const std::string path = seams.environment.home + "/.kube/config";
-    Result<std::string> text = ReadFile(path);
-    if (!text.ok())
-      return Status::NotFound("kubeconfig " + path + " cannot be read (" + text.status().message() +
-                              "): copy the cluster's kubeconfig there or set $KUBECONFIG");
-    return ParseKubeconfig(*text, path, options, seams);
+    return LoadFile(seams.environment.home + "/.kube/config",
+                    "copy the cluster's kubeconfig there or set $KUBECONFIG", options, seams);
   }
   std::vector<Document> documents;
   std::string read;  // the files merged, for messages
