@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,7 @@ struct PoolSpec {
   std::vector<std::string> groups;
   bool spot = false;       // aws: a spot instance instead of on-demand
   int root_volume_gb = 0;  // aws: 0 = the provider's default (30, or 100 for gpu-worker)
+  std::string image;  // the machine image (an AMI on aws, e.g. from `render packer`); "" = default
 };
 
 struct ControlPlaneSpec {
@@ -126,6 +128,80 @@ struct KubernetesProviderSpec {
   bool allow_insecure = false;  // accept insecure-skip-tls-verify in the kubeconfig
 };
 
+// How the homelab cluster and the cloud cluster (k3s on the cloud nodes) are federated
+// (`federation`). Facts: ../shared/spec/kubernetes.md. Reference: docs/federation.md.
+enum class FederationMode {
+  kNone,         // two clusters side by side, nothing shared
+  kLiqo,         // the homelab offloads namespaces to the cloud cluster (a Liqo virtual node)
+  kClusterMesh,  // Cilium ClusterMesh: services and identities shared both ways
+  kDirect,       // no cloud cluster: cloud workers join the homelab (Talos) cluster over the mesh
+};
+std::string_view FederationModeName(FederationMode mode);  // "none", "liqo", ...
+std::optional<FederationMode> FederationModeNamed(std::string_view name);
+
+// One cluster as Cilium and Liqo name it.
+struct ClusterName {
+  std::string name;  // Cilium's rules (pki::CheckClusterMeshName): <= 32 of [a-z0-9-]
+  int id = 0;        // 1-255, unique across the mesh
+  // ClusterMesh: the NodePort of this cluster's clustermesh-apiserver, where the other side's
+  // forwarder sends. The two must differ: a forwarder listening on its own cluster's NodePort
+  // makes that cluster's agents reach their own apiserver.
+  uint16_t clustermesh_port = 0;
+};
+
+// Liqo's NamespaceOffloading enums, as its CRD spells them.
+enum class NamespaceMapping { kDefaultName, kEnforceSameName, kSelectedName };
+enum class PodOffloading { kLocalAndRemote, kRemote, kLocal };
+std::string_view NamespaceMappingName(NamespaceMapping m);  // "DefaultName", ...
+std::string_view PodOffloadingName(PodOffloading p);        // "LocalAndRemote", ...
+std::optional<NamespaceMapping> NamespaceMappingNamed(std::string_view name);
+std::optional<PodOffloading> PodOffloadingNamed(std::string_view name);
+
+struct OffloadedNamespace {
+  std::string name;                                           // a homelab namespace
+  NamespaceMapping mapping = NamespaceMapping::kDefaultName;  // Liqo's default
+  std::string remote_name;                                    // with kSelectedName only
+  PodOffloading pods = PodOffloading::kLocalAndRemote;        // Liqo's default
+};
+
+struct LiqoSpec {
+  // Where Liqo is installed on each side: "" = found from its clusterid ConfigMap.
+  std::string ns;            // homelab (the seeds: liqo)
+  std::string remote_ns;     // cloud (the seeds: liqo-system)
+  bool use_liqoctl = false;  // peer with the user's liqoctl instead of through the API
+  std::vector<OffloadedNamespace> offload;
+  // What the virtual node advertises (ResourceSlice spec.resources, quantities); empty keys take
+  // the defaults: cpu 8, memory 32Gi, pods 110, and nvidia.com/gpu = the fleet's GPU workers.
+  std::map<std::string, std::string> resources;
+};
+
+struct ClusterMeshSpec {
+  std::string ns = "kube-system";               // where Cilium runs on both sides
+  std::string cilium_version = "1.16.5";        // the cloud side's `cilium install --version`
+  std::string cilium_cli_version = "v0.16.22";  // the cilium CLI the first boot installs
+  std::string forwarder_image = "docker.io/alpine/socat:1.8.0.1";  // the socat DaemonSets
+};
+
+struct DirectSpec {
+  std::string talos_version = "v1.9.1";
+  // Pools whose nodes join as Talos control-plane nodes. doctor refuses them (etcd members
+  // across a WAN lose quorum on every hiccup) unless force_control_plane is set.
+  std::vector<std::string> control_plane_pools;
+  bool force_control_plane = false;
+};
+
+struct FederationSpec {
+  FederationMode mode = FederationMode::kNone;
+  ClusterName homelab{"talos-home", 1, 32379};  // the seeds' names and ids
+  ClusterName cloud{"aws-k3s", 2, 32380};
+  // The cloud cluster's kubeconfig ("" = where `carrierarr kubeconfig` writes it:
+  // .carrierarr/k3s/kubeconfig). Relative paths are from fleet.yaml's directory.
+  std::string cloud_kubeconfig;
+  LiqoSpec liqo;
+  ClusterMeshSpec clustermesh;
+  DirectSpec direct;
+};
+
 struct FleetSpec {
   std::string name = "demo";  // prefixes every resource, so fleets coexist
   MeshSpec mesh;
@@ -136,6 +212,7 @@ struct FleetSpec {
   LocalProviderSpec local;
   AwsProviderSpec aws;
   KubernetesProviderSpec kubernetes;
+  FederationSpec federation;
   bool UsesProvider(std::string_view provider) const;  // the lighthouse's or any pool's
 };
 
