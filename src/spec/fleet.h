@@ -103,7 +103,11 @@ struct AwsProviderSpec {
   // https base URL serving GitHub's release layout for Nebula and k3s ("" = github.com), and
   // the base of a relative agent_url. Every download is checked against its sha256 all the same.
   std::string mirror;
-  bool k3s = true;  // lighthouse runs the k3s server, workers join it (flags bound to the mesh)
+  // The lighthouse runs the k3s server and aws workers join it (flags bound to the mesh). It
+  // needs the lighthouse on aws: with the lighthouse elsewhere there is no server to join, so
+  // k3s is off unless fleet.yaml writes `k3s: true`, which is then refused.
+  bool k3s = true;
+  bool k3s_written = false;                  // fleet.yaml sets providers.aws.k3s
   std::string k3s_version = "v1.31.4+k3s1";  // the k3s release, checked against its sums
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/file_util.h"
+#include "spec/federation_reader.h"
 #include "spec/fleet_reader.h"
 
 namespace carrierarr::spec {
@@ -108,9 +109,9 @@ void ReadPoolType(Reading& in, const YAML::Node& node, const std::string& where,
 // pools[i]; `names` holds the pool names read so far.
 void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::string>& names) {
   std::string where = "pools[" + std::to_string(i) + "]";
-  auto m = in.r.Map(
-      node, where,
-      {"name", "type", "count", "provider", "instance_type", "groups", "spot", "root_volume_gb"});
+  auto m = in.r.Map(node, where,
+                    {"name", "type", "count", "provider", "instance_type", "groups", "spot",
+                     "root_volume_gb", "image"});
   if (!node.IsMap()) return;  // reported once; "needs a name/type" would only add noise
   PoolSpec pool;
   pool.provider = in.DefaultProvider();
@@ -136,6 +137,8 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
   if (m.count("provider")) ReadProvider(in, m["provider"], where + ".provider", &pool.provider);
   if (m.count("instance_type"))
     in.r.Scalar(m["instance_type"], where + ".instance_type", &pool.instance_type);
+  // The pool's machine image; its provider checks the shape.
+  if (m.count("image")) in.r.Scalar(m["image"], where + ".image", &pool.image);
   if (const ProviderRules* rules = in.RulesFor(pool.provider))
     rules->CheckPool(in.r, m, pool, where);
   if (m.count("groups")) in.r.Groups(m["groups"], where + ".groups", &pool.groups);
@@ -194,15 +197,16 @@ void ReadProviderSettings(Reading& in, const YAML::Node& node) {
 }
 
 void ParseDocument(Reading& in, const YAML::Node& root) {
-  auto top =
-      in.r.Map(root, "fleet.yaml",
-               {"name", "mesh", "lighthouse", "homelab", "pools", "control_plane", "providers"});
+  auto top = in.r.Map(root, "fleet.yaml",
+                      {"name", "mesh", "lighthouse", "homelab", "pools", "control_plane",
+                       "federation", "providers"});
   if (top.count("name")) in.r.Name(top["name"], "name", kMaxFleetNameLength, &in.fleet.name);
   if (top.count("mesh")) ReadMesh(in, top["mesh"]);
   if (top.count("lighthouse")) ReadLighthouse(in, top["lighthouse"]);
   if (top.count("homelab")) ReadHomelab(in, top["homelab"]);
   if (top.count("pools")) ReadPools(in, top["pools"]);
   if (top.count("control_plane")) ReadControlPlane(in, top["control_plane"]);
+  if (top.count("federation")) ReadFederation(in.r, top["federation"], in.fleet.federation);
   if (top.count("providers")) ReadProviderSettings(in, top["providers"]);
 }
 
@@ -245,6 +249,7 @@ void Validate(FleetReader& r, const ProviderRulesList& providers, const FleetSpe
   ValidateMesh(r, f);
   for (const ProviderRules* p : providers) p->Validate(r, f);
   ValidateHomelab(r, f);
+  ValidateFederation(r, f);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "providers/aws/aws_provider.h"
 #include "providers/registry.h"
 
 namespace carrierarr::spec {
@@ -274,6 +275,102 @@ providers:
   EXPECT_EQ(fleet->local.underlay, Net("198.19.0.0/16"));
 }
 
+TEST(ParseFleetTest, ReadsTheFederation) {
+  auto fleet = ParseFleet(R"(
+lighthouse: {provider: aws}
+pools:
+  - {name: gpu, type: gpu-worker, provider: aws, instance_type: g4dn.xlarge, image: ami-0abc1234}
+federation:
+  mode: liqo
+  homelab: {name: home, id: 7, clustermesh_port: 31001}
+  cloud: {name: cloud-1, id: 8, clustermesh_port: 31002}
+  liqo:
+    namespace: liqo
+    remote_namespace: liqo-system
+    use_liqoctl: true
+    offload:
+      - namespace: ai
+        namespace_mapping_strategy: SelectedName
+        remote_namespace_name: ai-cloud
+        pod_offloading_strategy: Remote
+      - namespace: batch
+    resources: {cpu: "20", memory: 128Gi, nvidia.com/gpu: "1"}
+  clustermesh: {namespace: cilium, cilium_version: 1.17.0, cilium_cli_version: v0.18.0,
+                forwarder_image: "registry.local/socat:1"}
+  direct: {talos_version: v1.10.0, control_plane_pools: [gpu], force_control_plane: true}
+)",
+                          "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  const FederationSpec& f = fleet->federation;
+  EXPECT_EQ(f.mode, FederationMode::kLiqo);
+  EXPECT_EQ(f.homelab.name, "home");
+  EXPECT_EQ(f.homelab.id, 7);
+  EXPECT_EQ(f.homelab.clustermesh_port, 31001);
+  EXPECT_EQ(f.cloud.name, "cloud-1");
+  EXPECT_EQ(f.cloud.id, 8);
+  EXPECT_EQ(f.cloud.clustermesh_port, 31002);
+  EXPECT_EQ(f.liqo.ns, "liqo");
+  EXPECT_EQ(f.liqo.remote_ns, "liqo-system");
+  EXPECT_TRUE(f.liqo.use_liqoctl);
+  ASSERT_EQ(f.liqo.offload.size(), 2u);
+  EXPECT_EQ(f.liqo.offload[0].name, "ai");
+  EXPECT_EQ(f.liqo.offload[0].mapping, NamespaceMapping::kSelectedName);
+  EXPECT_EQ(f.liqo.offload[0].remote_name, "ai-cloud");
+  EXPECT_EQ(f.liqo.offload[0].pods, PodOffloading::kRemote);
+  EXPECT_EQ(f.liqo.offload[1].mapping, NamespaceMapping::kDefaultName);
+  EXPECT_EQ(f.liqo.offload[1].pods, PodOffloading::kLocalAndRemote);
+  EXPECT_EQ(f.liqo.resources, (std::map<std::string, std::string>{
+                                  {"cpu", "20"}, {"memory", "128Gi"}, {"nvidia.com/gpu", "1"}}));
+  EXPECT_EQ(f.clustermesh.ns, "cilium");
+  EXPECT_EQ(f.clustermesh.cilium_version, "1.17.0");
+  EXPECT_EQ(f.clustermesh.cilium_cli_version, "v0.18.0");
+  EXPECT_EQ(f.clustermesh.forwarder_image, "registry.local/socat:1");
+  EXPECT_EQ(f.direct.talos_version, "v1.10.0");
+  EXPECT_EQ(f.direct.control_plane_pools, std::vector<std::string>{"gpu"});
+  EXPECT_TRUE(f.direct.force_control_plane);
+  EXPECT_EQ(fleet->pools[0].image, "ami-0abc1234");
+}
+
+TEST(ParseFleetTest, FederationDefaultsToTheSeedsClusters) {
+  auto fleet = ParseFleet("name: demo\n", "fleet.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  const FederationSpec& f = fleet->federation;
+  EXPECT_EQ(f.mode, FederationMode::kNone);
+  EXPECT_EQ(f.homelab.name, "talos-home");
+  EXPECT_EQ(f.homelab.id, 1);
+  EXPECT_EQ(f.cloud.name, "aws-k3s");
+  EXPECT_EQ(f.cloud.id, 2);
+  EXPECT_NE(f.homelab.clustermesh_port, f.cloud.clustermesh_port);
+  EXPECT_EQ(FederationModeName(FederationMode::kClusterMesh), "clustermesh");
+  EXPECT_EQ(FederationModeNamed("direct"), FederationMode::kDirect);
+  EXPECT_EQ(FederationModeNamed("Direct"), std::nullopt);
+  EXPECT_EQ(NamespaceMappingName(NamespaceMapping::kEnforceSameName), "EnforceSameName");
+  EXPECT_EQ(PodOffloadingName(PodOffloading::kLocalAndRemote), "LocalAndRemote");
+}
+
+// The k3s server runs on the lighthouse: with the lighthouse elsewhere, aws workers have no
+// server to join, so k3s is off by default and refused when written.
+TEST(ParseFleetTest, K3sNeedsTheLighthouseOnAws) {
+  const std::string pools =
+      "pools:\n  - {name: gpu, type: gpu-worker, provider: aws, instance_type: g4dn.xlarge}\n";
+  auto quiet = ParseFleet(pools, "fleet.yaml");
+  ASSERT_TRUE(quiet.ok()) << quiet.status().message();
+  EXPECT_FALSE(aws_provider::K3sOn(*quiet));
+  auto on_aws = ParseFleet(pools + "lighthouse: {provider: aws}\n", "fleet.yaml");
+  ASSERT_TRUE(on_aws.ok()) << on_aws.status().message();
+  EXPECT_TRUE(aws_provider::K3sOn(*on_aws));
+  auto written = ParseFleet(pools + "providers:\n  aws:\n    k3s: true\n", "fleet.yaml");
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.status().message().rfind("fleet.yaml:5:10: providers.aws.k3s is true, but "
+                                             "the k3s server runs on the lighthouse, which is "
+                                             "on local",
+                                             0),
+            0u)
+      << written.status().message();
+  auto off = ParseFleet(pools + "providers:\n  aws:\n    k3s: false\n", "fleet.yaml");
+  EXPECT_TRUE(off.ok()) << off.status().message();
+}
+
 TEST(ParseFleetTest, AcceptsAMeshWiderThanSixteenBits) {
   auto fleet = ParseFleet("mesh:\n  cidr: 10.0.0.0/8\nhomelab:\n  mesh_ip: 10.0.1.9\n", "f");
   ASSERT_TRUE(fleet.ok()) << fleet.status().message();
@@ -526,7 +623,7 @@ const BadCase kBadCases[] = {
      "; allowed: cidr, lighthouse_port, ca_lifetime"},
     {"UnknownTopLevelKeyDidYouMean", "name: demo\npool:\n  - name: gpu\n",
      "fleet.yaml:2:1: unknown key 'pool' in fleet.yaml (did you mean 'pools'?)",
-     "allowed: name, mesh, lighthouse, homelab, pools, control_plane, providers"},
+     "allowed: name, mesh, lighthouse, homelab, pools, control_plane, federation, providers"},
     {"UnknownKeyFarFromAny", "nodes: 3\n",
      "fleet.yaml:1:1: unknown key 'nodes' in fleet.yaml; allowed: ", "pools"},
     {"UnknownPoolKey", kPool + "    cnt: 2\n",
@@ -535,6 +632,57 @@ const BadCase kBadCases[] = {
      "fleet.yaml:2:3: unknown key 'gcp' in providers", "allowed: local, aws"},
     {"DuplicateKey", "name: demo\nmesh:\n  cidr: 10.42.0.0/16\n  cidr: 10.43.0.0/16\n",
      "fleet.yaml:4:3: duplicate key 'cidr' in mesh", "keep one"},
+    // federation.
+    {"FederationModeMisspelt", "federation:\n  mode: lico\n",
+     "fleet.yaml:2:9: federation.mode 'lico' must be one of none, liqo, clustermesh, direct",
+     "Liqo's spelling"},
+    {"FederationSameIds",
+     "federation:\n  mode: clustermesh\n  cloud_kubeconfig: k.yaml\n  cloud:\n    id: 1\n",
+     "fleet.yaml:5:9: federation.homelab.id and federation.cloud.id are both 1",
+     "give each its own"},
+    {"FederationIdOutOfRange", "federation:\n  homelab:\n    id: 256\n",
+     "fleet.yaml:3:9: federation.homelab.id", "255"},
+    {"FederationClusterMeshSamePorts",
+     "federation:\n  mode: clustermesh\n  cloud_kubeconfig: k.yaml\n  cloud:\n"
+     "    clustermesh_port: 32379\n",
+     "fleet.yaml:5:23: federation.homelab.clustermesh_port and "
+     "federation.cloud.clustermesh_port are both 32379",
+     "agents reach their own clustermesh-apiserver"},
+    {"FederationClusterNameNotCilium", "federation:\n  homelab:\n    name: Talos_Home\n",
+     "fleet.yaml:3:11: federation.homelab.name", "Cilium's rule"},
+    {"FederationClusterNameTooLong",
+     "federation:\n  cloud:\n    name: a-cluster-name-that-is-longer-than-32\n",
+     "fleet.yaml:3:11: federation.cloud.name", "at most 32"},
+    {"FederationSelectedNameNeedsRemote",
+     "federation:\n  liqo:\n    offload:\n      - namespace: ai\n"
+     "        namespace_mapping_strategy: SelectedName\n",
+     "fleet.yaml:4:9: federation.liqo.offload[0] uses namespace_mapping_strategy SelectedName "
+     "and needs remote_namespace_name",
+     "the namespace's name in the cloud cluster"},
+    {"FederationRemoteNameWithoutSelectedName",
+     "federation:\n  liqo:\n    offload:\n      - namespace: ai\n"
+     "        remote_namespace_name: ai-cloud\n",
+     "fleet.yaml:5:32: federation.liqo.offload[0].remote_namespace_name is only read with "
+     "namespace_mapping_strategy SelectedName",
+     "remove remote_namespace_name"},
+    {"FederationPodStrategyMisspelt",
+     "federation:\n  liqo:\n    offload:\n      - namespace: ai\n"
+     "        pod_offloading_strategy: remote\n",
+     "fleet.yaml:5:34: federation.liqo.offload[0].pod_offloading_strategy 'remote' must be one "
+     "of LocalAndRemote, Remote, Local",
+     "Liqo's spelling"},
+    {"FederationOffloadTwice",
+     "federation:\n  liqo:\n    offload:\n      - namespace: ai\n      - namespace: ai\n",
+     "fleet.yaml:5:20: federation.liqo.offload[1]: namespace 'ai' is listed twice", ""},
+    {"FederationResourceNotAQuantity", "federation:\n  liqo:\n    resources:\n      cpu: lots\n",
+     "fleet.yaml:4:12: federation.liqo.resources.cpu", "500m or 128Gi"},
+    {"FederationNeedsACloudCluster", "federation:\n  mode: liqo\n",
+     "fleet.yaml:2:9: federation.mode liqo joins the homelab with the cloud cluster, and there "
+     "is none",
+     "federation.cloud_kubeconfig"},
+    {"FederationControlPlanePoolUnknown",
+     kPool + "federation:\n  mode: direct\n  direct:\n    control_plane_pools: [cp]\n",
+     "fleet.yaml:7:26: federation.direct.control_plane_pools names 'cp', which is not a pool", ""},
     {"DuplicateTopLevelKey", "name: demo\nname: other\n",
      "fleet.yaml:2:1: duplicate key 'name' in fleet.yaml", "keep one"},
 

@@ -85,7 +85,7 @@ class AwsProvider final : public providers::Provider {
   static K3sTokens AddK3sTokens(const providers::NodeRequest& r, bool lighthouse,
                                 provision::ResourceList& out, std::vector<std::string>& deps) {
     K3sTokens paths;
-    if (!r.fleet.aws.k3s) return paths;
+    if (!K3sOn(r.fleet)) return paths;
     auto add = [&](const std::string& id, const std::string& what) {
       std::string path = r.paths.AwsDir() + "/" + id;
       if (!HasResource(out, id))
@@ -303,6 +303,10 @@ std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams) {
 
 std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<SessionFactory> sessions) {
   return std::make_unique<AwsProvider>(std::move(sessions));
+}
+
+bool K3sOn(const spec::FleetSpec& fleet) {
+  return fleet.aws.k3s && fleet.lighthouse.provider == kName;
 }
 
 std::string ArchOf(const std::string& instance_type) {

@@ -14,7 +14,8 @@
 
 namespace carrierarr::spec {
 class ProviderRules;
-}
+struct FleetSpec;
+}  // namespace carrierarr::spec
 
 namespace carrierarr::aws_provider {
 
@@ -40,6 +41,11 @@ std::unique_ptr<providers::Provider> MakeAwsProvider(const Seams& seams);
 std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<SessionFactory> sessions);
 // Its part of fleet.yaml (fleet_rules.cc), as the registry hands it to the parser.
 const spec::ProviderRules& AwsFleetRules();
+
+// Whether the cloud nodes run k3s: providers.aws.k3s and the lighthouse, which runs the k3s
+// server, on aws (elsewhere there is no server to join; fleet.yaml's rules refuse `k3s: true`
+// written with aws pools then).
+bool K3sOn(const spec::FleetSpec& fleet);
 
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);

@@ -224,13 +224,31 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
               "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
               &aws.nebula_version);
   RequireAgentDigest(p, m, w, aws);
-  if (m.count("k3s")) p.Bool(m["k3s"], w + ".k3s", &aws.k3s);
+  if (m.count("k3s") && p.Bool(m["k3s"], w + ".k3s", &aws.k3s)) {
+    aws.k3s_written = true;
+    p.Remember(w + ".k3s", m["k3s"].Mark());
+  }
   if (m.count("k3s_version"))
     p.Checked(
         m["k3s_version"], w + ".k3s_version", "a k3s release tag such as v1.31.4+k3s1",
         [](const std::string& s) { return IsK3sVersion(s); }, &aws.k3s_version);
   ParseNebulaMaterial(p, m, w, aws);
   ParseOperatorCidrs(p, m, w, aws);
+}
+
+// Liqo and ClusterMesh federate the homelab with the cloud cluster: k3s on aws, or whatever
+// cluster federation.cloud_kubeconfig names.
+void CheckCloudCluster(spec::FleetReader& reader, const spec::FleetSpec& fleet) {
+  using spec::FederationMode;
+  const FederationMode mode = fleet.federation.mode;
+  if (mode != FederationMode::kLiqo && mode != FederationMode::kClusterMesh) return;
+  if (!fleet.federation.cloud_kubeconfig.empty() || K3sOn(fleet)) return;
+  reader.Error(reader.MarkOf("federation.mode"),
+               "federation.mode " + std::string(spec::FederationModeName(mode)) +
+                   " joins the homelab with the cloud cluster, and there is none: it is k3s "
+                   "on aws, which needs the lighthouse on aws (lighthouse.provider: aws) and "
+                   "providers.aws.k3s left true; or name another cluster's kubeconfig in "
+                   "federation.cloud_kubeconfig");
 }
 
 class Rules final : public spec::ProviderRules {
@@ -246,6 +264,22 @@ class Rules final : public spec::ProviderRules {
     reader.Error(size.Mark(), "lighthouse.size '" + value +
                                   "' must be an EC2 instance type such as t3.small, because "
                                   "the lighthouse is on aws");
+  }
+  // k3s: true written with aws pools but the lighthouse (the k3s server) elsewhere: the
+  // workers would join https://<lighthouse mesh IP>:6443, where nothing serves.
+  void Validate(spec::FleetReader& reader, const spec::FleetSpec& fleet) const override {
+    CheckCloudCluster(reader, fleet);
+    if (!fleet.aws.k3s_written || !fleet.aws.k3s || fleet.lighthouse.provider == kName) return;
+    bool aws_pool = false;
+    for (const auto& pool : fleet.pools) aws_pool = aws_pool || pool.provider == kName;
+    if (!aws_pool) return;
+    reader.Error(reader.MarkOf("providers.aws.k3s"),
+                 "providers.aws.k3s is true, but the k3s server runs on the lighthouse, which is "
+                 "on " +
+                     fleet.lighthouse.provider +
+                     ": the aws workers would have no server to join; put the lighthouse on aws "
+                     "(lighthouse.provider: aws), or set providers.aws.k3s: false (or "
+                     "federation.mode: direct, where cloud workers join the homelab cluster)");
   }
   void CheckPool(spec::FleetReader& reader, const std::map<std::string, YAML::Node>& keys,
                  const spec::PoolSpec& pool, const std::string& where) const override {
