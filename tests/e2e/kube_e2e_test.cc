@@ -552,6 +552,11 @@ TEST_F(KubeE2eTest, AnAwsPoolJoinsTheClusterLighthouseAndDownRemovesBoth) {
   EXPECT_THAT(files["/etc/systemd/system/carrierarr-agent.service"],
               HasSubstr("--control-plane 10.42.1.1:50051 --node-id gpu-1"));
 
+  // No k3s: its server runs on the lighthouse, which is in the cluster, so a k3s agent would
+  // join https://10.42.0.1:6443, where nothing serves.
+  EXPECT_EQ(files.count("/etc/rancher/k3s/config.yaml"), 0u) << gpu.user_data;
+  EXPECT_THAT(gpu.user_data, HasSubstr("readonly K3S_ROLE=''"));
+
   // A rerun: nothing to do, no write to the cluster, no launch.
   const int writes = Writes();
   const int launches = aws_->CallsByAction()["RunInstances"];

@@ -68,8 +68,10 @@ class ObjectResource final : public provision::Resource {
  public:
   explicit ObjectResource(ObjectParams p)
       : p_(std::move(p)), ref_(kube::ObjectRef::Of(p_.planned)) {}
-  std::string id() const override { return ObjectResourceId(ref_.kind, ref_.ns, ref_.name); }
-  std::string kind() const override { return kObjectKind; }
+  std::string id() const override {
+    return p_.id.empty() ? ObjectResourceId(ref_.kind, ref_.ns, ref_.name) : p_.id;
+  }
+  std::string kind() const override { return p_.kind; }
   std::string summary() const override { return ref_.ToString(); }
   std::vector<std::string> deps() const override { return p_.deps; }
   // What the spec decides; the key material's own changes come through the deps' hashes.
@@ -244,15 +246,19 @@ std::unique_ptr<provision::Resource> MakeTokenFileResource(const std::string& id
   return std::make_unique<TokenFileResource>(id, summary, path);
 }
 
-void RegisterObjectKinds(provision::KindRegistry& kinds, const Seams& seams) {
-  kinds.Register(kObjectKind, [seams](const Json& attrs) -> Status {
+provision::Deleter ObjectDeleter(const Seams& seams) {
+  return [seams](const Json& attrs) -> Status {
     KubeSession session(ClusterTarget::FromJson(attrs), seams);
     auto api = session.Api();
     if (!api.ok()) return api.status();
     const kube::ObjectRef ref = RefFromAttrs(attrs);
     Status s = (*api)->Delete(ref, kube::Propagation::kBackground);
     return s.ok() ? s : Named(s, "deleting", ref);
-  });
+  };
+}
+
+void RegisterObjectKinds(provision::KindRegistry& kinds, const Seams& seams) {
+  kinds.Register(kObjectKind, ObjectDeleter(seams));
   kinds.Register(kRolloutKind, [](const Json&) { return Status::Ok(); });
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/seams.h"
 #include "kube/client.h"
+#include "providers/kubernetes/kubernetes_provider.h"
 #include "provision/resource.h"
 
 namespace carrierarr::kubernetes {
@@ -55,6 +56,10 @@ struct ObjectParams {
   kube::Object planned;  // as rendered at plan time (material may be missing): names the object
   std::vector<std::string> deps;
   ObjectSource source;
+  // Recorded as: "" = ObjectResourceId(...) of kind kObjectKind. Federation's objects live in two
+  // clusters and are skipped by --skip-peering, so they have ids and a kind of their own.
+  std::string id;
+  std::string kind = kObjectKind;
 };
 std::unique_ptr<provision::Resource> MakeObjectResource(ObjectParams params);
 
@@ -75,6 +80,8 @@ std::unique_ptr<provision::Resource> MakeTokenFileResource(const std::string& id
 // The deleters of kObjectKind (Delete with background propagation; gone is fine) and
 // kRolloutKind (nothing to undo).
 void RegisterObjectKinds(provision::KindRegistry& kinds, const Seams& seams);
+// kObjectKind's deleter, for another kind of applied object (the ClusterTarget and ref in attrs).
+provision::Deleter ObjectDeleter(const Seams& seams);
 
 }  // namespace carrierarr::kubernetes
 
