@@ -108,6 +108,7 @@ class FakeKube::Impl {
     acceptor_.listen();
     port_ = acceptor_.local_endpoint().port();
     api_.set_server_address("127.0.0.1:" + std::to_string(port_));
+    api_.set_ca_pem(tls_.ca_cert_pem);
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
 

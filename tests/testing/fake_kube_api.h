@@ -102,6 +102,7 @@ class Api {
   Json Object(const std::string& api_version, const std::string& kind, const std::string& ns,
               const std::string& name) const;
   void set_server_address(const std::string& address) { server_address_ = address; }
+  void set_ca_pem(const std::string& pem) { ca_pem_ = pem; }  // ca.crt of token Secrets
 
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // resource id, ns, name
@@ -140,6 +141,7 @@ class Api {
   void Emit(const std::string& type, const Resource& resource, const Json& object);
   void Reconcile(const Resource& resource, const Key& key);
   void ReconcileAll();
+  void FillTokens(const std::string& ns);
   void SyncPods(const Json& owner, const std::vector<Json>& pods);
   Json PodFor(const Json& owner, const std::string& name, const std::string& node) const;
   std::vector<std::string> NodesFor(const Json& daemonset) const;
@@ -157,6 +159,7 @@ class Api {
   bool rollouts_ready_ = true;
   bool hold_terminations_ = false;  // deleted Namespaces stay Terminating until released
   std::string server_address_;
+  std::string ca_pem_;
   std::vector<Resource> resources_;
   std::map<Key, Stored> objects_;
   std::deque<Event> events_;

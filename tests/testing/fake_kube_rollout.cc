@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "testing/fake_kube_api.h"
+#include "testing/fake_kube_tls.h"
 #include "testing/fake_kube_util.h"
 
 namespace carrierarr::testing::kube_fake {
@@ -122,7 +123,35 @@ void Api::SyncPods(const Json& owner, const std::vector<Json>& pods) {
   }
 }
 
+// The token controller: a Secret of type kubernetes.io/service-account-token whose annotation
+// names a ServiceAccount of its namespace gets its token, ca.crt and namespace filled in (once the
+// ServiceAccount exists, as on a real cluster).
+void Api::FillTokens(const std::string& ns) {
+  for (auto& [key, stored] : objects_) {
+    Json& secret = stored.object;
+    if (std::get<0>(key) != "/secrets" || std::get<1>(key) != ns ||
+        secret.value("type", "") != "kubernetes.io/service-account-token" ||
+        secret.contains("/data/token"_json_pointer)) {
+      continue;
+    }
+    const std::string account = secret["metadata"]
+                                    .value("annotations", Json::object())
+                                    .value("kubernetes.io/service-account.name", "");
+    if (account.empty() || objects_.count({"/serviceaccounts", ns, account}) == 0) continue;
+    const std::string token = "fake-sa-token-" + Hash(secret["metadata"].value("uid", ""), 16);
+    secret["data"]["token"] = Base64(token);
+    secret["data"]["namespace"] = Base64(ns);
+    secret["data"]["ca.crt"] = Base64(ca_pem_);
+    secret["metadata"]["resourceVersion"] = std::to_string(++rv_);
+    Emit("MODIFIED", *FindResource("", "v1", "secrets"), secret);
+  }
+}
+
 void Api::Reconcile(const Resource& resource, const Key& key) {
+  if (resource.group.empty() && (resource.kind == "Secret" || resource.kind == "ServiceAccount")) {
+    FillTokens(std::get<1>(key));
+    return;
+  }
   if (resource.group != "apps" || (resource.kind != "Deployment" && resource.kind != "DaemonSet")) {
     return;
   }

@@ -15,6 +15,7 @@
 
 #include "core/subprocess.h"
 #include "testing/eventually.h"
+#include "testing/fake_kube_tls.h"
 #include "testing/process.h"
 #include "testing/tools.h"
 
@@ -239,6 +240,29 @@ TEST_F(FakeKubeTest, DaemonSetPodsLandOnMatchingNodes) {
   RunResult status =
       Kubectl({"rollout", "status", "ds/nebula", "-n", "nebula-system", "--timeout=10s"});
   EXPECT_EQ(status.exit_code, 0) << Describe(status);
+}
+
+// The token controller fills a service-account-token Secret once its ServiceAccount exists.
+TEST_F(FakeKubeTest, ServiceAccountTokenSecretsGetTheirToken) {
+  fake_.AddNamespace("tenant");
+  std::ofstream(dir_ / "token.yaml") << R"(apiVersion: v1
+kind: Secret
+metadata:
+  name: consumer-token
+  namespace: tenant
+  annotations: {kubernetes.io/service-account.name: consumer}
+type: kubernetes.io/service-account-token
+)";
+  std::ofstream(dir_ / "sa.yaml")
+      << "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: consumer, namespace: tenant}\n";
+  ASSERT_EQ(Kubectl({"apply", "--server-side", "-f", dir_ / "token.yaml"}).exit_code, 0);
+  EXPECT_FALSE(fake_.Object("v1", "Secret", "tenant", "consumer-token").contains("data"))
+      << "no ServiceAccount yet";
+  ASSERT_EQ(Kubectl({"apply", "--server-side", "-f", dir_ / "sa.yaml"}).exit_code, 0);
+  Json data = fake_.Object("v1", "Secret", "tenant", "consumer-token")["data"];
+  ASSERT_TRUE(data.contains("token")) << data.dump();
+  EXPECT_EQ(data["namespace"], Base64("tenant"));
+  EXPECT_EQ(data["ca.crt"], Base64(fake_.ca_pem()));
 }
 
 void ExpectStatus(const httplib::Result& res, int code, const std::string& reason,
