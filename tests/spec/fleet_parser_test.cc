@@ -278,6 +278,8 @@ providers:
 TEST(ParseFleetTest, ReadsTheFederation) {
   auto fleet = ParseFleet(R"(
 lighthouse: {provider: aws}
+homelab: {provider: kubernetes}
+control_plane: {image: registry.lan/carrierarr:0.1}
 pools:
   - {name: gpu, type: gpu-worker, provider: aws, instance_type: g4dn.xlarge, image: ami-0abc1234}
 federation:
@@ -615,6 +617,9 @@ struct BadCase {
 };
 
 const std::string kPool = "pools:\n  - name: gpu\n    type: gpu-worker\n";  // lines 1-3
+// A homelab in Kubernetes, which federation needs: appended, so line numbers stay put.
+const std::string kFederatedHomelab =
+    "homelab:\n  provider: kubernetes\ncontrol_plane:\n  image: registry.lan/carrierarr:0.1\n";
 
 const BadCase kBadCases[] = {
     // Unknown and duplicate keys.
@@ -637,14 +642,16 @@ const BadCase kBadCases[] = {
      "fleet.yaml:2:9: federation.mode 'lico' must be one of none, liqo, clustermesh, direct",
      "Liqo's spelling"},
     {"FederationSameIds",
-     "federation:\n  mode: clustermesh\n  cloud_kubeconfig: k.yaml\n  cloud:\n    id: 1\n",
+     "federation:\n  mode: clustermesh\n  cloud_kubeconfig: k.yaml\n  cloud:\n    id: 1\n" +
+         kFederatedHomelab,
      "fleet.yaml:5:9: federation.homelab.id and federation.cloud.id are both 1",
      "give each its own"},
     {"FederationIdOutOfRange", "federation:\n  homelab:\n    id: 256\n",
      "fleet.yaml:3:9: federation.homelab.id", "255"},
     {"FederationClusterMeshSamePorts",
      "federation:\n  mode: clustermesh\n  cloud_kubeconfig: k.yaml\n  cloud:\n"
-     "    clustermesh_port: 32379\n",
+     "    clustermesh_port: 32379\n" +
+         kFederatedHomelab,
      "fleet.yaml:5:23: federation.homelab.clustermesh_port and "
      "federation.cloud.clustermesh_port are both 32379",
      "agents reach their own clustermesh-apiserver"},
@@ -671,17 +678,22 @@ const BadCase kBadCases[] = {
      "fleet.yaml:5:34: federation.liqo.offload[0].pod_offloading_strategy 'remote' must be one "
      "of LocalAndRemote, Remote, Local",
      "Liqo's spelling"},
+    {"FederationNeedsAKubernetesHomelab", "federation:\n  mode: liqo\n  cloud_kubeconfig: k.yaml\n",
+     "fleet.yaml:2:9: federation.mode liqo federates the homelab's Kubernetes cluster: it needs "
+     "homelab.provider kubernetes",
+     "homelab.kubeconfig"},
     {"FederationOffloadTwice",
      "federation:\n  liqo:\n    offload:\n      - namespace: ai\n      - namespace: ai\n",
      "fleet.yaml:5:20: federation.liqo.offload[1]: namespace 'ai' is listed twice", ""},
     {"FederationResourceNotAQuantity", "federation:\n  liqo:\n    resources:\n      cpu: lots\n",
      "fleet.yaml:4:12: federation.liqo.resources.cpu", "500m or 128Gi"},
-    {"FederationNeedsACloudCluster", "federation:\n  mode: liqo\n",
+    {"FederationNeedsACloudCluster", "federation:\n  mode: liqo\n" + kFederatedHomelab,
      "fleet.yaml:2:9: federation.mode liqo joins the homelab with the cloud cluster, and there "
      "is none",
      "federation.cloud_kubeconfig"},
     {"FederationControlPlanePoolUnknown",
-     kPool + "federation:\n  mode: direct\n  direct:\n    control_plane_pools: [cp]\n",
+     kPool + "federation:\n  mode: direct\n  direct:\n    control_plane_pools: [cp]\n" +
+         kFederatedHomelab,
      "fleet.yaml:7:26: federation.direct.control_plane_pools names 'cp', which is not a pool", ""},
     {"DuplicateTopLevelKey", "name: demo\nname: other\n",
      "fleet.yaml:2:1: duplicate key 'name' in fleet.yaml", "keep one"},

@@ -138,6 +138,22 @@ class Rules final : public spec::ProviderRules {
   void Validate(spec::FleetReader& reader, const spec::FleetSpec& f) const override {
     const bool homelab = f.homelab.provider == kName;
     const bool lighthouse = f.lighthouse.provider == kName;
+    if (f.federation.mode != spec::FederationMode::kNone && !homelab) {
+      reader.Error(reader.MarkOf("federation.mode"),
+                   "federation.mode " + std::string(spec::FederationModeName(f.federation.mode)) +
+                       " federates the homelab's Kubernetes cluster: it needs homelab.provider "
+                       "kubernetes (and the cluster's kubeconfig in homelab.kubeconfig)");
+    }
+    if (f.federation.mode == spec::FederationMode::kClusterMesh) {
+      for (const auto* c : {&f.federation.homelab, &f.federation.cloud}) {
+        if (c->clustermesh_port >= 30000 && c->clustermesh_port <= 32767) continue;
+        reader.Error(reader.MarkOf("federation.mode"),
+                     "the ClusterMesh port " + std::to_string(c->clustermesh_port) + " of '" +
+                         c->name +
+                         "' is outside the NodePort range 30000-32767; the clustermesh-apiserver "
+                         "is reached on a NodePort");
+      }
+    }
     if (lighthouse && !homelab) {
       reader.Error(reader.MarkOf("lighthouse.provider"),
                    "lighthouse.provider kubernetes needs homelab.provider kubernetes too: the "
