@@ -77,6 +77,24 @@ class KubernetesProviderTest : public ::testing::Test {
   ops::FleetContext ctx_;
 };
 
+// A Liqo virtual node stands for the cloud cluster: no certificate, no nebula pod (the
+// DaemonSet tolerates every taint, so its node affinity is what keeps it off).
+TEST_F(KubernetesProviderTest, ALiqoVirtualNodeIsNoMember) {
+  kube_.AddNode("liqo-aws-k3s", {{"mesh", "yes"}, {"liqo.io/type", "virtual-node"}}, "10.0.0.9");
+  auto up = Up();
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_TRUE(up->apply.status.ok()) << up->apply.status.ToString();
+  Json secret = kube_.Object("v1", "Secret", "nebula-system", "nebula-certs");
+  EXPECT_TRUE(secret["data"].contains("node-a.crt"));
+  EXPECT_FALSE(secret["data"].contains("liqo-aws-k3s.crt"));
+  Json ds = kube_.Object("apps/v1", "DaemonSet", "nebula-system", "nebula");
+  EXPECT_EQ(ds["status"]["desiredNumberScheduled"], 2) << "node-a and node-b only";
+  for (const auto& o : kube_.Objects()) {
+    if (o["kind"] != "Pod") continue;
+    EXPECT_NE(o["spec"].value("nodeName", ""), "liqo-aws-k3s") << o["metadata"]["name"];
+  }
+}
+
 TEST_F(KubernetesProviderTest, UpAppliesEverythingARerunChangesNothingDownRemovesIt) {
   auto up = Up();
   ASSERT_TRUE(up.ok()) << up.status().ToString();

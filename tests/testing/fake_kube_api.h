@@ -144,7 +144,8 @@ class Api {
   void FillTokens(const std::string& ns);
   void SyncPods(const Json& owner, const std::vector<Json>& pods);
   Json PodFor(const Json& owner, const std::string& name, const std::string& node) const;
-  std::vector<std::string> NodesFor(const Json& daemonset) const;
+  // The nodes a workload's pod template may run on (nodeSelector, required node affinity).
+  std::vector<std::string> NodesFor(const Json& workload) const;
   std::string Now() const;
   std::string NewUid();
 

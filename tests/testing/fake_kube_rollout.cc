@@ -1,5 +1,6 @@
 // FakeKube's controllers and watches: Deployments and DaemonSets get a rolled-out (or, with
 // rollouts not ready, a pending) status and Pod objects; watch streams follow the event log.
+#include <algorithm>
 #include <chrono>
 
 #include "testing/fake_kube_api.h"
@@ -31,17 +32,39 @@ Json Condition(const std::string& type, bool ok, const std::string& reason,
           {"message", reason}, {"lastUpdateTime", now},           {"lastTransitionTime", now}};
 }
 
+// A node selector term's matchExpressions, all of which must hold (In, NotIn, Exists,
+// DoesNotExist), as the scheduler reads required node affinity.
+bool MatchesTerm(const Json& term, const Json& labels) {
+  for (const Json& e : term.value("matchExpressions", Json::array())) {
+    const std::string key = e.value("key", ""), op = e.value("operator", "");
+    const bool has = labels.contains(key);
+    const Json values = e.value("values", Json::array());
+    const bool listed = has && std::find(values.begin(), values.end(), labels[key]) != values.end();
+    if ((op == "In" && !listed) || (op == "NotIn" && listed) || (op == "Exists" && !has) ||
+        (op == "DoesNotExist" && has)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-std::vector<std::string> Api::NodesFor(const Json& daemonset) const {
-  Json selector = daemonset.value("/spec/template/spec/nodeSelector"_json_pointer, Json::object());
+std::vector<std::string> Api::NodesFor(const Json& workload) const {
+  Json selector = workload.value("/spec/template/spec/nodeSelector"_json_pointer, Json::object());
+  Json terms = workload.value(
+      "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer,
+      Json::array());
   std::vector<std::string> nodes;
   for (const auto& [key, stored] : objects_) {
     if (std::get<0>(key) != "/nodes") continue;
     Json labels = stored.object.value("/metadata/labels"_json_pointer, Json::object());
     bool match = true;
     for (const auto& [k, v] : selector.items()) match = match && labels.value(k, Json()) == v;
-    if (match) nodes.push_back(std::get<2>(key));
+    // The terms are ORed; no terms: no constraint.
+    bool term_match = terms.empty();
+    for (const Json& term : terms) term_match = term_match || MatchesTerm(term, labels);
+    if (match && term_match) nodes.push_back(std::get<2>(key));
   }
   return nodes;
 }
@@ -164,10 +187,8 @@ void Api::Reconcile(const Resource& resource, const Key& key) {
   std::string template_hash = Hash(owner.value("spec", Json::object()).dump(), 10);
   if (resource.kind == "Deployment") {
     int replicas = owner.value("/spec/replicas"_json_pointer, 1);
-    std::vector<std::string> nodes;
-    for (const auto& [k, stored] : objects_) {
-      if (std::get<0>(k) == "/nodes") nodes.push_back(std::get<2>(k));
-    }
+    // Spread over the nodes its pod template may run on, as the scheduler would.
+    std::vector<std::string> nodes = NodesFor(owner);
     for (int i = 0; i < replicas; ++i) {
       std::string node = nodes.empty() ? "" : nodes[static_cast<size_t>(i) % nodes.size()];
       pods.push_back(PodFor(

@@ -177,8 +177,11 @@ class KubernetesProvider final : public providers::Provider {
   Result<std::vector<std::string>> HomelabMembers(const spec::FleetSpec& fleet) const override {
     auto api = Session(TargetOf(fleet))->Api();
     if (!api.ok()) return api.status();
-    auto nodes = (*api)->List("v1", "Node", "",
-                              {.label_selector = LabelSelector(fleet.kubernetes.node_selector)});
+    // A Liqo virtual node stands for the cloud cluster: it runs no nebula of its own.
+    std::string selector = LabelSelector(fleet.kubernetes.node_selector);
+    selector +=
+        (selector.empty() ? "" : ",") + std::string(kLiqoNodeTypeLabel) + "!=" + kLiqoVirtualNode;
+    auto nodes = (*api)->List("v1", "Node", "", {.label_selector = selector});
     if (!nodes.ok()) return nodes.status().WithPrefix("listing the homelab's nodes");
     std::vector<std::string> names;
     for (const auto& n : nodes->items) names.push_back(n["metadata"].value("name", ""));

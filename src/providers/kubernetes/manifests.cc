@@ -141,6 +141,16 @@ json NebulaDaemonSet(const ManifestInput& in) {
                                {{"name", "config"}, {"configMap", {{"name", "nebula-config"}}}},
                                TunVolume()})}};
   if (!k.node_selector.empty()) pod["nodeSelector"] = k.node_selector;
+  // Never on a Liqo virtual node: it tolerates every taint, so only this keeps it off one (Liqo
+  // would offload a privileged host-network pod into the cloud cluster).
+  pod["affinity"] = {
+      {"nodeAffinity",
+       {{"requiredDuringSchedulingIgnoredDuringExecution",
+         {{"nodeSelectorTerms",
+           json::array({{{"matchExpressions",
+                          json::array({{{"key", kLiqoNodeTypeLabel},
+                                        {"operator", "NotIn"},
+                                        {"values", json::array({kLiqoVirtualNode})}}})}}})}}}}}};
   json sel = Selector(in, "nebula");
   return {{"apiVersion", "apps/v1"},
           {"kind", "DaemonSet"},

@@ -6,7 +6,8 @@
 //   nebula         Namespace nebula-system; Secret `nebula-certs` (ca.crt, <node>.crt, <node>.key
 //                  per joining node); ConfigMap `nebula-config` (<node>.yml per node); DaemonSet
 //                  `nebula` (hostNetwork, NET_ADMIN, /dev/net/tun; the pod reads its node's files
-//                  through $(NODE_NAME) in its args); ServiceAccount.
+//                  through $(NODE_NAME) in its args; never on a Liqo virtual node);
+//                  ServiceAccount.
 //   lighthouse     only when the lighthouse is in the cluster: Secret `nebula-lighthouse`,
 //                  ConfigMap `nebula-lighthouse`, Deployment `nebula-lighthouse` (1 replica,
 //                  pinned to one node, its own network namespace, UDP hostPort or a NodePort
@@ -37,6 +38,10 @@ namespace carrierarr::kubernetes {
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kManagedBy[] = "carrierarr";
 inline constexpr char kFleetLabel[] = "carrierarr.io/fleet";
+// Liqo labels its virtual nodes so: they are no homelab members, and the nebula DaemonSet (which
+// tolerates every taint) is kept off them.
+inline constexpr char kLiqoNodeTypeLabel[] = "liqo.io/type";
+inline constexpr char kLiqoVirtualNode[] = "virtual-node";
 
 // One Nebula member in the cluster: a Kubernetes node (or the lighthouse pod).
 struct NebulaMember {

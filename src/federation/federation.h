@@ -1,0 +1,63 @@
+// What `up` keeps true for fleet.yaml's `federation`: one resource per object of the Liqo
+// peering (federation/liqo.h) or of ClusterMesh (federation/clustermesh_objects.h) in either
+// cluster, applied with server-side apply and found again by its applied-hash annotation, so an
+// object deleted by hand is made again by the next `up` and `down` removes exactly what was made.
+// The homelab cluster is reached as the kubernetes provider reaches it; the cloud cluster through
+// federation.cloud_kubeconfig (default: where `carrierarr kubeconfig` stores the k3s one).
+#ifndef CARRIERARR_FEDERATION_FEDERATION_H_
+#define CARRIERARR_FEDERATION_FEDERATION_H_
+
+#include <string>
+#include <vector>
+
+#include "core/seams.h"
+#include "core/status.h"
+#include "provision/resource.h"
+#include "spec/fleet.h"
+
+namespace carrierarr::federation {
+
+// The kind of every applied federation object (its own, so --skip-peering leaves them alone),
+// and of the waits (the Liqo virtual node), which have nothing to undo.
+inline constexpr char kObjectKind[] = "federation-object";
+inline constexpr char kWaitKind[] = "federation-wait";
+
+struct FederationRequest {
+  const spec::FleetSpec& fleet;
+  std::string fleet_dir;  // relative kubeconfig paths are from here
+  std::string state_dir;  // <fleet dir>/.carrierarr
+  // Mesh addresses where each cluster's nodes are reached (ClusterMesh's certificates and
+  // forwarders), and the resources that run the cloud nodes (cloud-side objects depend on
+  // them, so `down` removes those objects while the cluster is still there).
+  std::vector<std::string> homelab_mesh_ips;
+  std::vector<std::string> cloud_mesh_ips;
+  std::vector<std::string> cloud_node_ids;
+  Seams seams;
+};
+
+struct FederationPlan {
+  provision::ResourceList resources;
+  // Why part of the federation is not in the plan (the cloud cluster's kubeconfig is missing),
+  // with what to do; `plan` and `up` print them.
+  std::vector<std::string> notes;
+  // The recorded federation objects must stay as they are: the plan could not reach a cluster
+  // to say what they should be (not to be read as "no longer in fleet.yaml").
+  bool hold_recorded = false;
+};
+
+// Reads both clusters (where Liqo lives, its version, the ClusterMesh CAs) and returns what `up`
+// applies. A Liqo version mismatch, Liqo or Cilium missing, an offloaded namespace that does not
+// exist: errors that say what to do. federation.mode none or direct: nothing.
+Result<FederationPlan> PlanFederation(const FederationRequest& request);
+
+// The cloud cluster's kubeconfig: federation.cloud_kubeconfig (relative to fleet_dir), else
+// ops' CloudKubeconfigPath(state_dir).
+std::string CloudKubeconfig(const spec::FleetSpec& fleet, const std::string& fleet_dir,
+                            const std::string& state_dir);
+
+// kObjectKind (deleted from both clusters by the ClusterTarget in its attrs) and kWaitKind.
+void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams);
+
+}  // namespace carrierarr::federation
+
+#endif  // CARRIERARR_FEDERATION_FEDERATION_H_
