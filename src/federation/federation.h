@@ -55,6 +55,21 @@ Result<FederationPlan> PlanFederation(const FederationRequest& request);
 std::string CloudKubeconfig(const spec::FleetSpec& fleet, const std::string& fleet_dir,
                             const std::string& state_dir);
 
+// What `status` shows of the federation: one line per thing that must hold, read from both
+// clusters (Liqo: the virtual node and each offloaded namespace's NamespaceOffloading;
+// ClusterMesh: every object `up` applies, and the forwarders' rollouts).
+struct FederationItem {
+  std::string what;  // "virtual node liqo-aws-k3s", "namespace ai"
+  bool ok = false;
+  std::string detail;  // "Ready; cpu 8, memory 32Gi, nvidia.com/gpu 1"
+};
+struct FederationView {
+  std::string mode;     // "liqo", "clustermesh"; "" = none
+  std::string waiting;  // why nothing more could be read, with what to do
+  std::vector<FederationItem> items;
+};
+FederationView ObserveFederation(const FederationRequest& request);
+
 // kObjectKind (deleted from both clusters by the ClusterTarget in its attrs) and kWaitKind.
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams);
 

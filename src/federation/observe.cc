@@ -1,0 +1,142 @@
+// `status` of the federation: read-only, from both clusters.
+#include "core/file_util.h"
+#include "federation/clustermesh_objects.h"
+#include "federation/federation.h"
+#include "federation/liqo.h"
+#include "providers/kubernetes/manifests.h"
+#include "providers/kubernetes/objects.h"
+
+namespace carrierarr::federation {
+namespace {
+
+using Json = nlohmann::json;
+
+bool Ready(const Json& object) {
+  for (const auto& c : object.value("/status/conditions"_json_pointer, Json::array()))
+    if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
+  return false;
+}
+
+// "cpu 8, memory 32Gi, nvidia.com/gpu 1": what a virtual node offers.
+std::string Capacity(const Json& node) {
+  std::string out;
+  const Json allocatable = node.value("/status/allocatable"_json_pointer, Json::object());
+  for (const auto& [name, value] : allocatable.items()) {
+    if (name != "cpu" && name != "memory" && name != "nvidia.com/gpu") continue;
+    out += (out.empty() ? "" : ", ") + name + " " +
+           (value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return out;
+}
+
+void ObserveLiqo(kube::KubeApi& home, kube::KubeApi& cloud, const spec::FleetSpec& fleet,
+                 FederationView& view) {
+  auto provider = DiscoverLiqo(cloud, fleet.federation.liqo.remote_ns, "cloud");
+  if (!provider.ok()) {
+    view.items.push_back({"Liqo in the cloud cluster", false, provider.status().message()});
+    return;
+  }
+  auto nodes = home.List("v1", "Node", "",
+                         {.label_selector = std::string(kubernetes::kLiqoNodeTypeLabel) + "=" +
+                                            kubernetes::kLiqoVirtualNode +
+                                            ",liqo.io/remote-cluster-id=" + provider->cluster_id});
+  if (!nodes.ok()) {
+    view.items.push_back({"virtual node", false, nodes.status().message()});
+  } else if (nodes->items.empty()) {
+    view.items.push_back({"virtual node", false,
+                          "none for cluster " + provider->cluster_id +
+                              " yet: Liqo makes it once the peering is accepted; 'carrierarr up' "
+                              "makes (or repairs) the peering"});
+  }
+  for (const auto& node : nodes.ok() ? nodes->items : std::vector<Json>{}) {
+    const bool ready = Ready(node);
+    view.items.push_back({"virtual node " + node["metadata"].value("name", ""), ready,
+                          std::string(ready ? "Ready" : "NotReady") +
+                              (Capacity(node).empty() ? "" : "; " + Capacity(node))});
+  }
+  for (const auto& o : fleet.federation.liqo.offload) {
+    auto got =
+        home.Get({"offloading.liqo.io/v1beta1", "NamespaceOffloading", o.name, "offloading"});
+    if (!got.ok()) {
+      view.items.push_back({"namespace " + o.name, false, got.status().message()});
+    } else if (!got->has_value()) {
+      view.items.push_back({"namespace " + o.name, false,
+                            "no NamespaceOffloading 'offloading': run 'carrierarr up' (before "
+                            "creating pods there: a pod made first stays Pending)"});
+    } else {
+      const Json status = (**got).value("status", Json::object());
+      const std::string phase = status.value("offloadingPhase", "");
+      view.items.push_back(
+          {"namespace " + o.name, phase == "Ready",
+           "offloading " + (phase.empty() ? std::string("pending") : phase) +
+               (status.contains("remoteNamespaceName")
+                    ? " (remote namespace " + status.value("remoteNamespaceName", "") + ")"
+                    : "")});
+    }
+  }
+}
+
+// Each object ClusterMesh needs, present or not, and each forwarder's rollout.
+void ObserveObjects(kube::KubeApi& api, const std::string& side,
+                    const std::vector<kube::Object>& planned, FederationView& view) {
+  for (const auto& p : planned) {
+    const kube::ObjectRef ref = kube::ObjectRef::Of(p);
+    auto got = api.Get(ref);
+    const std::string what = side + " " + ref.ToString();
+    if (!got.ok()) {
+      view.items.push_back({what, false, got.status().message()});
+    } else if (!got->has_value()) {
+      view.items.push_back({what, false, "missing: 'carrierarr up' makes it again"});
+    } else if (ref.kind == "DaemonSet") {
+      const Json st = (**got).value("status", Json::object());
+      const int want = st.value("desiredNumberScheduled", 0), ready = st.value("numberReady", 0);
+      view.items.push_back({what, want > 0 && ready == want,
+                            std::to_string(ready) + " of " + std::to_string(want) + " ready"});
+    } else {
+      view.items.push_back({what, true, "present"});
+    }
+  }
+}
+
+}  // namespace
+
+FederationView ObserveFederation(const FederationRequest& r) {
+  FederationView view;
+  const spec::FederationMode mode = r.fleet.federation.mode;
+  if (mode != spec::FederationMode::kLiqo && mode != spec::FederationMode::kClusterMesh)
+    return view;
+  view.mode = spec::FederationModeName(mode);
+  const std::string cloud_path = CloudKubeconfig(r.fleet, r.fleet_dir, r.state_dir);
+  if (!PathExists(cloud_path)) {
+    view.waiting = "no cloud kubeconfig at " + cloud_path +
+                   " yet: run 'carrierarr kubeconfig' once the k3s server is up, then "
+                   "'carrierarr up'";
+    return view;
+  }
+  kubernetes::KubeSession home(
+      {r.fleet.homelab.kubeconfig, r.fleet.kubernetes.context, r.fleet.kubernetes.allow_insecure},
+      r.seams);
+  kubernetes::KubeSession cloud({cloud_path, "", false}, r.seams);
+  auto home_api = home.Api();
+  auto cloud_api = cloud.Api();
+  if (!home_api.ok() || !cloud_api.ok()) {
+    view.waiting = (!home_api.ok() ? home_api.status() : cloud_api.status()).message();
+    return view;
+  }
+  if (mode == spec::FederationMode::kLiqo) {
+    ObserveLiqo(**home_api, **cloud_api, r.fleet, view);
+    return view;
+  }
+  const spec::FederationSpec& f = r.fleet.federation;
+  ClusterMeshObjects planned = ClusterMeshPlanned({.fleet = r.fleet.name,
+                                                   .settings = f.clustermesh,
+                                                   .homelab = f.homelab,
+                                                   .cloud = f.cloud,
+                                                   .homelab_mesh_ips = r.homelab_mesh_ips,
+                                                   .cloud_mesh_ips = r.cloud_mesh_ips});
+  ObserveObjects(**home_api, "homelab", planned.homelab, view);
+  ObserveObjects(**cloud_api, "cloud", planned.cloud, view);
+  return view;
+}
+
+}  // namespace carrierarr::federation
