@@ -26,7 +26,7 @@ struct PlanFlags {
     flags.Bool("skip-teardown", &skip_teardown, false,
                "do not delete what fleet.yaml no longer lists");
     flags.Bool("skip-peering", &skip_peering, false,
-               "leave cluster peering alone (a local fleet has none yet)");
+               "leave the federation's objects (Liqo peering, ClusterMesh) as they are");
     flags.Bool("v", &verbose, false, "list unchanged resources too");
   }
   ops::PlanRequest Request() const {
@@ -97,6 +97,7 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
         << " cloud nodes run and join the mesh as they finish their first boot";
   }
   out << " (" << secs << " s). See 'carrierarr status'.\n";
+  for (const auto& note : result.plan.notes) out << "Note: " << note << "\n";
 }
 
 class UpCommand final : public FleetCommand {

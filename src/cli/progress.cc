@@ -40,7 +40,8 @@ void PrintPlan(std::ostream& out, const provision::Plan& plan, OutputMode mode, 
                           {"replace", plan.Count(Action::kReplace)},
                           {"delete", plan.Count(Action::kDelete)},
                           {"unchanged", plan.Count(Action::kNone)},
-                          {"steps", steps}}
+                          {"steps", steps},
+                          {"notes", plan.notes}}
                .dump()
         << "\n";
     return;
@@ -57,6 +58,7 @@ void PrintPlan(std::ostream& out, const provision::Plan& plan, OutputMode mode, 
     if (!s.reason.empty() && s.reason != "new") out << "  (" << s.reason << ")";
     out << "\n";
   }
+  for (const auto& note : plan.notes) out << "Note: " << note << "\n";
 }
 
 ProgressPrinter::ProgressPrinter(std::ostream& out, OutputMode mode, int total_steps)

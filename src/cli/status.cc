@@ -3,6 +3,7 @@
 // as the k3s server's agent reports them.
 #include "cli/status.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -95,9 +96,33 @@ void PrintStatusJson(const ops::FleetStatus& status, int healthy, std::ostream& 
                    {"agents_problem", status.agents_problem}};
   if (const ops::NodeStatus* reporter = ClusterReporter(status))
     j["cloud_cluster"] = ClusterJson(*reporter);
+  if (!status.federation.mode.empty()) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& i : status.federation.items)
+      items.push_back({{"what", i.what}, {"ok", i.ok}, {"detail", i.detail}});
+    j["federation"] = {
+        {"mode", status.federation.mode}, {"waiting", status.federation.waiting}, {"items", items}};
+  }
   // Agent text may hold anything: invalid UTF-8 is replaced, never a reason to fail.
   out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
+
+namespace {
+
+// "federation (liqo):" and one line per item: ok or FAIL, what, detail.
+void PrintFederation(const federation::FederationView& view, std::ostream& out) {
+  if (view.mode.empty()) return;
+  out << "\nfederation (" << view.mode << "):\n";
+  if (!view.waiting.empty()) out << "  waiting: " << view.waiting << "\n";
+  size_t width = 0;
+  for (const auto& i : view.items) width = std::max(width, i.what.size());
+  for (const auto& i : view.items) {
+    out << "  " << (i.ok ? "ok  " : "FAIL") << "  " << i.what
+        << std::string(width - i.what.size(), ' ') << "  " << i.detail << "\n";
+  }
+}
+
+}  // namespace
 
 void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
   out << "Fleet '" << status.fleet << "': " << healthy << "/" << status.nodes.size()
@@ -136,6 +161,7 @@ void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& 
     out << "  agents: " << status.agents_problem << "\n";
   if (const ops::NodeStatus* reporter = ClusterReporter(status))
     out << "\n" << ops::RenderCloudCluster(reporter->agent.cluster);
+  PrintFederation(status.federation, out);
 }
 
 int RunStatus(const Invocation& invocation) { return RunFleetCommand<StatusCommand>(invocation); }

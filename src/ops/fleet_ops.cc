@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "core/file_util.h"
+#include "federation/federation.h"
 #include "mesh/nebula_config.h"
 #include "providers/registry.h"
 #include "provision/file_resources.h"
@@ -40,12 +41,33 @@ std::string ConfigFor(const FleetContext& ctx, const Desired& d, const mesh::Nod
                                    .http_port = ctx.spec.control_plane.http_port});
 }
 
-provision::PlanOptions PlanOptionsFor(const PlanRequest& request) {
+provision::PlanOptions PlanOptionsFor(const PlanRequest& request, const Desired& d) {
   provision::PlanOptions options{.observe = request.observe,
                                  .targets = request.targets,
                                  .skip_deletes = request.skip.teardown};
   if (request.skip.certs) options.skip_kinds = {"pki-ca", "pki-cert"};
+  if (request.skip.peering || d.hold_federation) {
+    options.skip_kinds.insert({federation::kObjectKind, federation::kWaitKind});
+  }
   return options;
+}
+
+// The plan of `desired` over `state`, with the notes of what could not be planned yet.
+Result<provision::Plan> PlanOf(const Desired& desired, const FleetState& state,
+                               const PlanRequest& request) {
+  auto plan = provision::MakePlan(desired.resources, state, PlanOptionsFor(request, desired));
+  if (plan.ok()) plan->notes = desired.notes;
+  return plan;
+}
+
+// Plans the federation's objects in both clusters (nothing for federation.mode none).
+Status AddFederation(const FleetContext& ctx, Desired& d) {
+  auto plan = federation::PlanFederation(FederationRequestFor(ctx, d));
+  if (!plan.ok()) return plan.status();
+  for (auto& r : plan->resources) d.resources.push_back(std::move(r));
+  d.notes = std::move(plan->notes);
+  d.hold_federation = plan->hold_recorded;
+  return Status::Ok();
 }
 
 // Node -> address for every node that exists after this run: those recorded (they keep theirs
@@ -109,6 +131,21 @@ void AddNodeResources(const FleetContext& ctx, const FleetState& state, const me
 
 }  // namespace
 
+federation::FederationRequest FederationRequestFor(const FleetContext& ctx, const Desired& d) {
+  federation::FederationRequest request{.fleet = ctx.spec,
+                                        .fleet_dir = ctx.fleet_dir,
+                                        .state_dir = ctx.paths.state_dir,
+                                        .seams = ctx.seams};
+  for (const auto& node : d.nodes) {
+    const std::string ip = FormatIpv4(node.mesh_ip);
+    if (node.role == mesh::Role::kHomelab) request.homelab_mesh_ips.push_back(ip);
+    if (!d.ProviderFor(node).IsCloud()) continue;
+    request.cloud_mesh_ips.push_back(ip);
+    request.cloud_node_ids.push_back(d.ProviderFor(node).RunningResourceId(node));
+  }
+  return request;
+}
+
 const providers::Provider& Desired::ProviderFor(const mesh::NodePlan& node) const {
   return *providers.at(node.provider);
 }
@@ -133,6 +170,7 @@ provision::KindRegistry AllKinds(const FleetContext& ctx) {
   provision::KindRegistry kinds;
   provision::RegisterFileKinds(kinds);
   for (const auto& entry : ctx.registry->entries()) entry.make(ctx.seams)->RegisterKinds(kinds);
+  federation::RegisterKinds(kinds, ctx.seams);
   return kinds;
 }
 
@@ -178,6 +216,12 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   return d;
 }
 
+Result<Desired> BuildDesiredWithFederation(const FleetContext& ctx, const FleetState& state) {
+  auto d = BuildDesired(ctx, state);
+  if (d.ok()) CARRIERARR_RETURN_IF_ERROR(AddFederation(ctx, *d));
+  return d;
+}
+
 Result<FleetState> ReadState(const FleetContext& ctx) {
   std::string path = ctx.paths.state_dir + "/state.json";
   auto text = ReadFile(path);
@@ -196,9 +240,9 @@ Result<provision::Plan> PlanFleet(const FleetContext& ctx, const PlanRequest& re
   // Planning changes nothing, so it reads the state without the lock.
   auto state = ReadState(ctx);
   if (!state.ok()) return state.status();
-  auto desired = BuildDesired(ctx, *state);
+  auto desired = BuildDesiredWithFederation(ctx, *state);
   if (!desired.ok()) return desired.status();
-  return provision::MakePlan(desired->resources, *state, PlanOptionsFor(request));
+  return PlanOf(*desired, *state, request);
 }
 
 Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
@@ -271,11 +315,10 @@ Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
       *early, desired.resources, store, desired.kinds,
       {.parallelism = options.parallelism, .on_event = options.on_event, .time = ctx.seams.time});
   if (!applied.status.ok()) return applied.status;
-  auto rebuilt = BuildDesired(ctx, store.Snapshot());
+  auto rebuilt = BuildDesiredWithFederation(ctx, store.Snapshot());
   if (!rebuilt.ok()) return rebuilt.status();
   desired = std::move(*rebuilt);
-  auto replanned =
-      provision::MakePlan(desired.resources, store.Snapshot(), PlanOptionsFor(options.plan));
+  auto replanned = PlanOf(desired, store.Snapshot(), options.plan);
   if (!replanned.ok()) return replanned.status();
   plan = std::move(*replanned);
   return Status::Ok();
@@ -435,14 +478,13 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   auto store = OpenStateForUp(ctx);
   if (!store.ok()) return store.status();
   FleetState state = (*store)->Snapshot();
-  auto desired = BuildDesired(ctx, state);
+  auto desired = BuildDesiredWithFederation(ctx, state);
   if (!desired.ok()) return desired.status();
   // Record addresses before anything is made, so a killed run cannot hand them out twice.
   CARRIERARR_RETURN_IF_ERROR(
       (*store)->SetAddresses(ctx.spec.name, MergeAddresses(state, desired->nodes)));
 
-  auto plan =
-      provision::MakePlan(desired->resources, (*store)->Snapshot(), PlanOptionsFor(options.plan));
+  auto plan = PlanOf(*desired, (*store)->Snapshot(), options.plan);
   if (!plan.ok()) return plan.status();
   if (options.on_plan) options.on_plan(*plan);
 

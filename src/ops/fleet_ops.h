@@ -15,6 +15,7 @@
 
 #include "core/seams.h"
 #include "core/status.h"
+#include "federation/federation.h"
 #include "mesh/address_plan.h"
 #include "ops/k3s_cluster.h"
 #include "providers/enrollment.h"
@@ -58,9 +59,19 @@ struct Desired {
   std::map<std::string, std::unique_ptr<providers::Provider>> providers;  // by name
   std::shared_ptr<const providers::EnrollmentMinter> enrollment;
   std::string lighthouse_endpoint;  // "HOST:PORT" (a placeholder until a cloud address exists)
+  // From the federation: what it could not plan yet, and whether its recorded objects are to be
+  // left alone (a cluster it needs cannot be reached).
+  std::vector<std::string> notes;
+  bool hold_federation = false;
   const providers::Provider& ProviderFor(const mesh::NodePlan& node) const;
 };
+// Without the federation's objects, which read both clusters (status, doctor and render must
+// work when a cluster does not answer); BuildDesiredWithFederation adds them (plan, up).
 Result<Desired> BuildDesired(const FleetContext& ctx, const provision::FleetState& state);
+Result<Desired> BuildDesiredWithFederation(const FleetContext& ctx,
+                                           const provision::FleetState& state);
+// What the federation needs of the fleet: both clusters' mesh addresses, the cloud nodes.
+federation::FederationRequest FederationRequestFor(const FleetContext& ctx, const Desired& d);
 // Deleters for every kind any provider of ctx.registry records (for `down` from the state
 // alone).
 provision::KindRegistry AllKinds(const FleetContext& ctx);
@@ -69,7 +80,7 @@ provision::KindRegistry AllKinds(const FleetContext& ctx);
 struct SkipOptions {
   bool certs = false;     // --skip-certs: keep the CA and host certificates as they are
   bool teardown = false;  // --skip-teardown: do not delete what fleet.yaml no longer lists
-  bool peering = false;   // --skip-peering: leave cluster peering alone (none in a local fleet)
+  bool peering = false;  // --skip-peering: leave the federation's objects (Liqo, ClusterMesh) alone
 };
 
 struct PlanRequest {
@@ -145,6 +156,7 @@ struct FleetStatus {
   std::vector<NodeStatus> nodes;
   bool deployed = false;       // the state records anything
   std::string agents_problem;  // why agent reports are missing (control plane unreachable)
+  federation::FederationView federation;  // mode "" when fleet.yaml federates nothing
 };
 Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx);
 

@@ -154,6 +154,7 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
       }
     }
   }
+  out.federation = federation::ObserveFederation(FederationRequestFor(ctx, *desired));
   return out;
 }
 

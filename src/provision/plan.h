@@ -30,6 +30,8 @@ struct Step {
 
 struct Plan {
   std::vector<Step> steps;  // every desired and recorded resource, in dependency order
+  // What the caller could not plan yet and why, with what to do (printed with the plan).
+  std::vector<std::string> notes;
   int Count(Action action) const;
   bool HasChanges() const {
     return Count(Action::kCreate) + Count(Action::kReplace) + Count(Action::kDelete) > 0;
