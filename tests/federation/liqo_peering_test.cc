@@ -34,8 +34,8 @@ using Json = nlohmann::json;
 void ServeLiqoKinds(testing::FakeKube& kube) {
   kube.AddCustomKind("authentication.liqo.io", "v1beta1", "Tenant", "tenants", true);
   kube.AddCustomKind("authentication.liqo.io", "v1beta1", "ResourceSlice", "resourceslices", true);
-  kube.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading",
-                     "namespaceoffloadings", true);
+  kube.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading", "namespaceoffloadings",
+                     true);
 }
 
 std::unique_ptr<kube::KubeApi> Client(const std::string& kubeconfig, const std::string& manager) {
@@ -68,9 +68,9 @@ void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& i
         {"template",
          {{"metadata", {{"labels", labels}}},
           {"spec",
-           {{"containers",
-             Json::array({{{"name", "controller-manager"},
-                           {"image", "ghcr.io/liqotech/liqo/controller-manager:" + version}}})}}}}}}}};
+           {{"containers", Json::array({{{"name", "controller-manager"},
+                                         {"image", "ghcr.io/liqotech/liqo/controller-manager:" +
+                                                       version}}})}}}}}}}};
   for (const Json& o : {cm, deploy}) {
     auto applied = api.Apply(o);
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
@@ -154,7 +154,8 @@ TEST_F(LiqoPeeringTest, PeersFromNothingAndARerunChangesNothing) {
   ASSERT_FALSE(ns.is_null());
   EXPECT_EQ(ns["metadata"]["labels"]["liqo.io/remote-cluster-id"], "talos-home");
   EXPECT_EQ(ns["metadata"]["labels"]["liqo.io/tenant-namespace"], "true");
-  Json tenant = cloud_.Object("authentication.liqo.io/v1beta1", "Tenant", provider_ns, "talos-home");
+  Json tenant =
+      cloud_.Object("authentication.liqo.io/v1beta1", "Tenant", provider_ns, "talos-home");
   ASSERT_FALSE(tenant.is_null());
   EXPECT_EQ(tenant["spec"]["clusterID"], "talos-home");
   EXPECT_EQ(tenant["spec"]["authzPolicy"], "TolerateNoHandshake");
@@ -175,9 +176,10 @@ TEST_F(LiqoPeeringTest, PeersFromNothingAndARerunChangesNothing) {
   EXPECT_EQ(identity["metadata"]["annotations"]["liqo.io/remote-tenant-namespace"], provider_ns);
   Json kubeconfig = Json::parse(Decoded(identity, "kubeconfig"));
   EXPECT_EQ(kubeconfig["clusters"][0]["cluster"]["server"], cloud_.url());
-  EXPECT_EQ(pki::Base64Decode(kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
-                                  .get<std::string>()),
-            cloud_.ca_pem());
+  EXPECT_EQ(
+      pki::Base64Decode(
+          kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"].get<std::string>()),
+      cloud_.ca_pem());
   EXPECT_EQ(kubeconfig["users"][0]["user"]["token"], Decoded(token, "token"));
   // And the consumer's credentials work against the cloud cluster's API.
   ASSERT_TRUE(WriteFileAtomic(dir_ / "identity.kubeconfig", kubeconfig.dump(), 0600).ok());
@@ -185,8 +187,8 @@ TEST_F(LiqoPeeringTest, PeersFromNothingAndARerunChangesNothing) {
   ASSERT_TRUE(as_consumer.ok()) << as_consumer.status().ToString();
   EXPECT_EQ(as_consumer->server, cloud_.url());
 
-  Json slice = home_.Object("authentication.liqo.io/v1beta1", "ResourceSlice", consumer_ns,
-                            "aws-k3s");
+  Json slice =
+      home_.Object("authentication.liqo.io/v1beta1", "ResourceSlice", consumer_ns, "aws-k3s");
   ASSERT_FALSE(slice.is_null());
   EXPECT_EQ(slice["metadata"]["annotations"]["liqo.io/create-virtual-node"], "true");
   EXPECT_EQ(slice["spec"]["providerClusterID"], "aws-k3s");
