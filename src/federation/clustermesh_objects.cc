@@ -180,17 +180,23 @@ Result<Issued> Certificates(kube::KubeApi& self, kube::KubeApi& peer, const Clus
   if (!ca.ok()) return ca.status();
   auto server_secret = GetSecret(self, in.settings.ns, kServerCertSecret);
   if (!server_secret.ok()) return server_secret.status();
-  auto peer_secret = GetSecret(peer, in.settings.ns, kClusterMeshSecret);
-  if (!peer_secret.ok()) return peer_secret.status();
   auto found = [](const std::optional<kube::Object>& secret, const std::string& cert,
                   const std::string& key) {
     return secret ? pki::PemPair{DataOf(*secret, cert), DataOf(*secret, key)} : pki::PemPair{};
   };
   auto server = Reusable(found(*server_secret, "tls.crt", "tls.key"), pki::TlsRole::kServer,
                          ca->cert_pem, s.self_ips, now);
-  auto client = Reusable(
-      found(*peer_secret, s.self.name + ".etcd-client.crt", s.self.name + ".etcd-client.key"),
-      pki::TlsRole::kClient, ca->cert_pem, {}, now);
+  // The peer's agents and KVStoreMesh carry the same client certificate: either Secret keeps
+  // it when the other was deleted.
+  std::optional<pki::PemPair> client;
+  for (const char* name : {kClusterMeshSecret, kKvstoreMeshSecret}) {
+    auto peer_secret = GetSecret(peer, in.settings.ns, name);
+    if (!peer_secret.ok()) return peer_secret.status();
+    client = Reusable(
+        found(*peer_secret, s.self.name + ".etcd-client.crt", s.self.name + ".etcd-client.key"),
+        pki::TlsRole::kClient, ca->cert_pem, {}, now);
+    if (client) break;
+  }
   pki::ClusterMeshOptions options{
       .cluster = s.self.name, .ns = in.settings.ns, .mesh_ips = s.self_ips, .ca = *ca};
   if (!server || !client) {
@@ -233,7 +239,10 @@ Status CheckClusterMeshInputs(const ClusterMeshInputs& in) {
   if (in.homelab_mesh_ips.empty() || in.cloud_mesh_ips.empty()) {
     return Status::FailedPrecondition(
         std::string("ClusterMesh needs a mesh address in each cluster, and the ") +
-        (in.homelab_mesh_ips.empty() ? "homelab" : "cloud") + " has none in this fleet");
+        (in.homelab_mesh_ips.empty() ? "homelab has no member in this fleet"
+                                     : "cloud cluster has none: no cloud node in this fleet, and "
+                                       "no node of it with an InternalIP in the mesh (k3s "
+                                       "--node-ip=<nebula ip>)"));
   }
   return Status::Ok();
 }

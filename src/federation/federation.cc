@@ -15,6 +15,7 @@
 #include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/kubernetes/objects.h"
+#include "providers/kubernetes/observe.h"
 
 namespace carrierarr::federation {
 namespace {
@@ -178,7 +179,8 @@ Status CheckOffloadedNamespaces(kube::KubeApi& homelab, const spec::LiqoSpec& li
 // cluster's token controller writes into the provider's token Secret (waited for, bounded).
 kubernetes::ObjectSource IdentitySource(std::shared_ptr<KubeSession> cloud, LiqoPeering peering,
                                         std::string server, std::string ca_pem) {
-  return [=](const kube::ObjectRef&) -> Result<kube::Object> {
+  return [cloud = std::move(cloud), peering = std::move(peering), server = std::move(server),
+          ca_pem = std::move(ca_pem)](const kube::ObjectRef&) -> Result<kube::Object> {
     auto api = cloud->Api();
     if (!api.ok()) return api.status();
     TimeSource& time = *cloud->seams().time;
@@ -209,7 +211,8 @@ kubernetes::ObjectSource IdentitySource(std::shared_ptr<KubeSession> cloud, Liqo
 // A source that takes `special` from its own source and the rest from `rest`.
 kubernetes::ObjectSource Either(kube::ObjectRef special, kubernetes::ObjectSource own,
                                 kubernetes::ObjectSource rest) {
-  return [=](const kube::ObjectRef& ref) { return ref == special ? own(ref) : rest(ref); };
+  return [special = std::move(special), own = std::move(own), rest = std::move(rest)](
+             const kube::ObjectRef& ref) { return ref == special ? own(ref) : rest(ref); };
 }
 
 Result<FederationPlan> PlanLiqo(const FederationRequest& r, const Clusters& c) {
@@ -298,6 +301,22 @@ class ClusterMeshMaterial {
   std::optional<Result<ClusterMeshObjects>> rendered_;  // guarded by mu_
 };
 
+// The cloud cluster's nodes' InternalIPs inside the mesh: where a cloud cluster that this fleet
+// did not provision (federation.cloud_kubeconfig) is reached (k3s runs with --node-ip=<mesh ip>).
+Result<std::vector<std::string>> CloudNodeMeshIps(const Cluster& cloud, const Ipv4Net& mesh) {
+  auto api = cloud.session->Api();
+  if (!api.ok()) return api.status().WithPrefix("federation: the cloud cluster");
+  auto nodes = (*api)->List("v1", "Node", "", {});
+  if (!nodes.ok()) return nodes.status().WithPrefix("listing the cloud cluster's nodes");
+  std::vector<std::string> out;
+  for (const auto& node : nodes->items) {
+    const std::string ip = kubernetes::NodeInternalIp(node);
+    auto parsed = ParseIpv4(ip);
+    if (parsed.ok() && mesh.Contains(*parsed)) out.push_back(ip);
+  }
+  return out;
+}
+
 Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Clusters& c) {
   const spec::FederationSpec& f = r.fleet.federation;
   ClusterMeshInputs in{.fleet = r.fleet.name,
@@ -306,6 +325,11 @@ Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Cluster
                        .cloud = f.cloud,
                        .homelab_mesh_ips = r.homelab_mesh_ips,
                        .cloud_mesh_ips = r.cloud_mesh_ips};
+  if (in.cloud_mesh_ips.empty()) {
+    auto ips = CloudNodeMeshIps(c.cloud, r.fleet.mesh.cidr);
+    if (!ips.ok()) return ips.status();
+    in.cloud_mesh_ips = std::move(*ips);
+  }
   CARRIERARR_RETURN_IF_ERROR(CheckClusterMeshInputs(in));
   ClusterMeshObjects planned = ClusterMeshPlanned(in);
   auto material = std::make_shared<ClusterMeshMaterial>(c, in, r.seams.time);

@@ -15,13 +15,13 @@
 #include "core/file_util.h"
 #include "federation/federation.h"
 #include "federation/liqo.h"
+#include "federation/two_clusters.h"
 #include "kube/client.h"
 #include "kube/kubeconfig.h"
 #include "ops/fleet_ops.h"
 #include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 #include "testing/fake_kube.h"
-#include "testing/tools.h"
 
 namespace carrierarr {
 namespace {
@@ -36,14 +36,6 @@ void ServeLiqoKinds(testing::FakeKube& kube) {
   kube.AddCustomKind("authentication.liqo.io", "v1beta1", "ResourceSlice", "resourceslices", true);
   kube.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading", "namespaceoffloadings",
                      true);
-}
-
-std::unique_ptr<kube::KubeApi> Client(const std::string& kubeconfig, const std::string& manager) {
-  auto access = kube::LoadKubeconfig({.path = kubeconfig}, Seams::FromProcess());
-  EXPECT_TRUE(access.ok()) << access.status().ToString();
-  auto api = kube::MakeKubeClient(*access, Seams::FromProcess(), {.field_manager = manager});
-  EXPECT_TRUE(api.ok()) << api.status().ToString();
-  return std::move(*api);
 }
 
 // What Liqo's Helm chart leaves in its namespace: the clusterid ConfigMap and the controller
@@ -77,69 +69,29 @@ void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& i
   }
 }
 
-class LiqoPeeringTest : public ::testing::Test {
+class LiqoPeeringTest : public testing::TwoClusters {
  protected:
   void SetUp() override {
-    home_.AddNode("node-a", {}, "192.168.1.10");
     home_.AddNamespace("liqo");
     home_.AddNamespace("ai");
     cloud_.AddNamespace("liqo-system");
     ServeLiqoKinds(home_);
     ServeLiqoKinds(cloud_);
-    home_.WriteKubeconfig(dir_ / "home.kubeconfig");
-    cloud_.WriteKubeconfig(dir_ / "cloud.kubeconfig");
-    home_api_ = Client(dir_ / "home.kubeconfig", "helm");
-    cloud_api_ = Client(dir_ / "cloud.kubeconfig", "helm");
     InstallLiqo(*home_api_, "liqo", "talos-home", "v1.0.1");
     InstallLiqo(*cloud_api_, "liqo-system", "aws-k3s", "v1.0.3");
     // What Liqo makes once the ResourceSlice is accepted: the cloud cluster as a node.
     home_.AddNode("liqo-aws-k3s",
                   {{"liqo.io/type", "virtual-node"}, {"liqo.io/remote-cluster-id", "aws-k3s"}},
                   "10.96.0.9");
-    WriteFleet("");
+    WriteLiqoFleet("");
   }
 
-  void WriteFleet(const std::string& liqo_extra) {
-    const std::string yaml =
-        "name: demo\n"
-        "lighthouse:\n  provider: kubernetes\n"
-        "homelab:\n  provider: kubernetes\n  kubeconfig: " +
-        (dir_ / "home.kubeconfig") +
-        "\ncontrol_plane:\n  image: registry.lan/carrierarr:0.1\n"
-        "providers:\n  kubernetes:\n    context: fake\n"
-        "    lighthouse_endpoint: 192.168.1.10:4242\n"
+  void WriteLiqoFleet(const std::string& liqo_extra) {
+    WriteFleet(
         "federation:\n  mode: liqo\n  cloud_kubeconfig: cloud.kubeconfig\n"
         "  liqo:\n    offload:\n      - {namespace: ai, pod_offloading_strategy: Remote}\n" +
-        liqo_extra;
-    ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
-    auto ctx = ops::LoadContext(dir_ / "fleet.yaml", Seams::FromProcess());
-    ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
-    ctx_ = std::move(*ctx);
+        liqo_extra);
   }
-
-  Result<ops::UpResult> Up() {
-    return ops::Up(ctx_, {.mesh_wait = std::chrono::milliseconds(5000)});
-  }
-  void UpOk() {
-    auto up = Up();
-    ASSERT_TRUE(up.ok()) << up.status().ToString();
-    ASSERT_TRUE(up->apply.status.ok()) << up->apply.status.ToString();
-  }
-
-  // The federation's objects by resource id, as the state records them.
-  std::map<std::string, Json> FederationRecords() {
-    std::map<std::string, Json> out;
-    auto state = ops::ReadState(ctx_);
-    EXPECT_TRUE(state.ok());
-    for (const auto& [id, r] : state->resources)
-      if (r.kind == federation::kObjectKind) out[id] = r.attrs;
-    return out;
-  }
-
-  testing::FakeKube home_, cloud_;
-  testing::ScratchDir dir_;
-  std::unique_ptr<kube::KubeApi> home_api_, cloud_api_;
-  ops::FleetContext ctx_;
 };
 
 std::string Decoded(const Json& secret, const std::string& key) {
@@ -199,16 +151,7 @@ TEST_F(LiqoPeeringTest, PeersFromNothingAndARerunChangesNothing) {
   EXPECT_EQ(offloading["spec"]["podOffloadingStrategy"], "Remote");
   EXPECT_EQ(offloading["spec"]["namespaceMappingStrategy"], "DefaultName");
 
-  // A rerun: nothing to do, nothing applied to either cluster.
-  const int home_patches = home_.CountRequests("PATCH");
-  const int cloud_patches = cloud_.CountRequests("PATCH");
-  auto plan = ops::PlanFleet(ctx_, {});
-  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  for (const auto& step : plan->steps)
-    EXPECT_EQ(step.action, provision::Action::kNone) << step.id << ": " << step.reason;
-  UpOk();
-  EXPECT_EQ(home_.CountRequests("PATCH"), home_patches);
-  EXPECT_EQ(cloud_.CountRequests("PATCH"), cloud_patches);
+  ExpectARerunChangesNothing();
 
   // status shows the virtual node and the offloaded namespace.
   auto status = ops::ReadFleetStatus(ctx_);
@@ -222,40 +165,34 @@ TEST_F(LiqoPeeringTest, PeersFromNothingAndARerunChangesNothing) {
 
 TEST_F(LiqoPeeringTest, RepairsEachObjectDeletedByHand) {
   UpOk();
-  const auto records = FederationRecords();
-  ASSERT_GE(records.size(), 9u);  // 5 in the cloud, 4 in the homelab
-  for (const auto& [id, attrs] : records) {
-    SCOPED_TRACE(id);
-    const bool cloud = id.rfind("federation/cloud/", 0) == 0;
-    kube::KubeApi& api = cloud ? *cloud_api_ : *home_api_;
-    const kube::ObjectRef ref{attrs["apiVersion"], attrs["kind"], attrs["namespace"],
-                              attrs["name"]};
-    if (ref.kind == "Namespace") continue;  // its deletion takes everything in it along
-    ASSERT_TRUE(api.Delete(ref, kube::Propagation::kBackground).ok());
-    auto plan = ops::PlanFleet(ctx_, {});
-    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-    int creates = 0;
-    std::set<std::string> remade;
-    for (const auto& step : plan->steps) {
-      if (step.action == provision::Action::kNone) continue;
-      remade.insert(step.id);
-      if (step.id == id) {
-        ++creates;
-        EXPECT_EQ(step.action, provision::Action::kCreate);
-        continue;
-      }
-      // Only what is made from it again (a new token makes a new identity), never a sibling.
-      const bool cascades = std::any_of(step.deps.begin(), step.deps.end(),
-                                        [&](const std::string& d) { return remade.count(d) != 0; });
-      EXPECT_TRUE(cascades) << step.id << " is re-made: " << step.reason;
-      EXPECT_THAT(step.id, Not(HasSubstr("/Namespace/"))) << "no namespace is re-made";
-    }
-    EXPECT_EQ(creates, 1);
-    UpOk();
-    auto back = api.Get(ref);
-    ASSERT_TRUE(back.ok());
-    EXPECT_TRUE(back->has_value()) << ref.ToString() << " is back";
-  }
+  ASSERT_GE(FederationRecords().size(), 9u);  // 5 in the cloud, 4 in the homelab
+  ExpectEachObjectDeletedByHandIsRepaired();
+}
+
+// The seeds' "re-peering after reprovisioning": a new cloud cluster (new API server, new CA,
+// Liqo installed afresh) where the old one was, and the next `up` peers with it.
+TEST_F(LiqoPeeringTest, ARecreatedCloudClusterIsPeeredAgain) {
+  UpOk();
+  testing::FakeKube recreated;
+  recreated.AddNamespace("liqo-system");
+  ServeLiqoKinds(recreated);
+  recreated.WriteKubeconfig(dir_ / "cloud.kubeconfig");
+  InstallLiqo(*testing::ClientFor(dir_ / "cloud.kubeconfig", "helm"), "liqo-system", "aws-k3s",
+              "v1.0.3");
+  WriteLiqoFleet("");  // a new run of carrierarr
+  UpOk();
+  EXPECT_FALSE(recreated
+                   .Object("authentication.liqo.io/v1beta1", "Tenant", "liqo-tenant-talos-home",
+                           "talos-home")
+                   .is_null());
+  Json identity =
+      home_.Object("v1", "Secret", "liqo-tenant-aws-k3s", "kubeconfig-controlplane-aws-k3s");
+  Json kubeconfig = Json::parse(Decoded(identity, "kubeconfig"));
+  EXPECT_EQ(kubeconfig["clusters"][0]["cluster"]["server"], recreated.url());
+  Json token =
+      recreated.Object("v1", "Secret", "liqo-tenant-talos-home", "carrierarr-liqo-consumer-token");
+  EXPECT_EQ(kubeconfig["users"][0]["user"]["token"], Decoded(token, "token"))
+      << "the identity carries the new cluster's token";
 }
 
 TEST_F(LiqoPeeringTest, RefusesAVersionMismatchNamingBoth) {
@@ -271,7 +208,7 @@ TEST_F(LiqoPeeringTest, RefusesAVersionMismatchNamingBoth) {
 }
 
 TEST_F(LiqoPeeringTest, AWrongLiqoNamespaceIsNamedWithTheRightOne) {
-  WriteFleet("    remote_namespace: liqo\n");
+  WriteLiqoFleet("    remote_namespace: liqo\n");
   auto plan = ops::PlanFleet(ctx_, {});
   ASSERT_FALSE(plan.ok());
   EXPECT_THAT(plan.status().message(),
@@ -298,18 +235,9 @@ TEST_F(LiqoPeeringTest, WaitsForTheCloudKubeconfigAndKeepsWhatItMade) {
 
 TEST_F(LiqoPeeringTest, DownRemovesBothSides) {
   UpOk();
-  auto down = ops::Down(ctx_, {});
-  ASSERT_TRUE(down.ok()) << down.status().ToString();
-  ASSERT_TRUE(down->apply.status.ok()) << down->apply.status.ToString();
-  for (testing::FakeKube* kube : {&home_, &cloud_}) {
-    for (const auto& o : kube->Objects()) {
-      if (o["metadata"].contains("deletionTimestamp")) continue;
-      const Json labels = o["metadata"].value("labels", Json::object());
-      EXPECT_NE(labels.value(kubernetes::kFleetLabel, ""), "demo")
-          << "left: " << o["kind"] << " " << o["metadata"].value("namespace", "") << "/"
-          << o["metadata"]["name"];
-    }
-  }
+  DownOk();
+  ExpectNothingOfTheFleetLeft();
+  EXPECT_FALSE(home_.Object("v1", "Namespace", "", "ai").is_null()) << "the user's namespace stays";
 }
 
 }  // namespace

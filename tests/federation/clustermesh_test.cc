@@ -1,0 +1,232 @@
+// Cilium ClusterMesh made by `up` between two clusters, each a FakeKube through the real client:
+// each side's server certificate, the other side's client files and etcd config in the Secrets
+// Cilium's agents and KVStoreMesh read, and the socat forwarders; unchanged by a rerun,
+// repaired after any object is deleted by hand, re-issued after a CA is regenerated under the
+// same name, refused without Cilium's CA, removed by `down` (one port for both sides is refused
+// by fleet.yaml's rules: spec_test). No root.
+#include "pki/clustermesh.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "federation/clustermesh_objects.h"
+#include "federation/two_clusters.h"
+#include "pki/pem.h"
+
+namespace carrierarr {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Json = nlohmann::json;
+
+constexpr char kCloudMeshIp[] = "10.42.200.1";
+
+std::string Decoded(const Json& secret, const std::string& key) {
+  return pki::Base64Decode(secret["data"].value(key, "")).value_or("");
+}
+
+// A new Cilium CA as the chart keeps it: Secret cilium-ca in kube-system, ca.crt and ca.key.
+pki::PemPair InstallCiliumCa(kube::KubeApi& api, const std::string& cluster) {
+  auto made = pki::CreateClusterMeshMaterial({.cluster = cluster, .mesh_ips = {"10.42.0.9"}},
+                                             std::chrono::system_clock::now());
+  if (!made.ok()) {
+    ADD_FAILURE() << made.status().ToString();
+    return {};
+  }
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "cilium-ca"}, {"namespace", "kube-system"}}},
+                 {"data",
+                  {{"ca.crt", pki::Base64Encode(made->ca.cert_pem)},
+                   {"ca.key", pki::Base64Encode(made->ca.key_pem)}}}};
+  auto applied = api.Apply(secret);
+  EXPECT_TRUE(applied.ok()) << applied.status().ToString();
+  return made->ca;
+}
+
+class ClusterMeshTest : public testing::TwoClusters {
+ protected:
+  void SetUp() override {
+    home_ca_ = InstallCiliumCa(*home_api_, "talos-home");
+    cloud_ca_ = InstallCiliumCa(*cloud_api_, "aws-k3s");
+    // A cloud k3s this fleet did not make: its node runs with --node-ip=<mesh ip>, and one more
+    // node outside the mesh is not dialed.
+    cloud_.AddNode("ip-172-31-0-9", {}, "172.31.0.9");
+    cloud_.AddNode("gpu-1", {}, kCloudMeshIp);
+    WriteFleet("federation:\n  mode: clustermesh\n  cloud_kubeconfig: cloud.kubeconfig\n");
+  }
+
+  // The homelab member's mesh address, as the fleet assigned it.
+  std::string HomeMeshIp() {
+    auto state = ops::ReadState(ctx_);
+    EXPECT_TRUE(state.ok());
+    for (const auto& [name, ip] : state->addresses)
+      if (name == "node-a") return FormatIpv4(ip);
+    ADD_FAILURE() << "node-a has no mesh address";
+    return "";
+  }
+
+  Json Secret(testing::FakeKube& kube, const std::string& name) {
+    return kube.Object("v1", "Secret", "kube-system", name);
+  }
+
+  // The server certificate of `kube` as a client of it judges it: against the CA file the
+  // other side's Secret gives its agents for this cluster, listing the address they dial.
+  void ExpectServerTrustedByPeer(testing::FakeKube& kube, testing::FakeKube& peer,
+                                 const std::string& cluster, const std::string& ip) {
+    Json server = Secret(kube, federation::kServerCertSecret);
+    ASSERT_EQ(server.value("type", ""), "kubernetes.io/tls");
+    Json remote = Secret(peer, federation::kClusterMeshSecret);
+    Status verified =
+        pki::VerifyTlsPair({.role = pki::TlsRole::kServer,
+                            .cert_name = "tls.crt",
+                            .cert_pem = Decoded(server, "tls.crt"),
+                            .key_name = "tls.key",
+                            .key_pem = Decoded(server, "tls.key"),
+                            .bundle_name = cluster + ".etcd-client-ca.crt",
+                            .bundle_pem = Decoded(remote, cluster + ".etcd-client-ca.crt"),
+                            .ip_addresses = {ip}},
+                           std::chrono::system_clock::now());
+    EXPECT_TRUE(verified.ok()) << verified.ToString();
+  }
+
+  // The client certificate `peer`'s agents present to `cluster`: accepted by the CA that
+  // cluster's server trusts (its ca.crt).
+  void ExpectClientTrustedByServer(testing::FakeKube& kube, testing::FakeKube& peer,
+                                   const std::string& cluster) {
+    Json server = Secret(kube, federation::kServerCertSecret);
+    Json remote = Secret(peer, federation::kClusterMeshSecret);
+    Status verified = pki::VerifyTlsPair({.role = pki::TlsRole::kClient,
+                                          .cert_name = cluster + ".etcd-client.crt",
+                                          .cert_pem = Decoded(remote, cluster + ".etcd-client.crt"),
+                                          .key_name = cluster + ".etcd-client.key",
+                                          .key_pem = Decoded(remote, cluster + ".etcd-client.key"),
+                                          .bundle_name = "ca.crt",
+                                          .bundle_pem = Decoded(server, "ca.crt")},
+                                         std::chrono::system_clock::now());
+    EXPECT_TRUE(verified.ok()) << verified.ToString();
+  }
+
+  pki::PemPair home_ca_, cloud_ca_;
+};
+
+// Cilium's agent takes a file of the mounted Secret as a cluster's config only when it holds
+// `endpoints:`, named after the cluster; it reads the YAML keys below.
+void ExpectEtcdConfig(const Json& secret, const std::string& remote, const std::string& url) {
+  for (const auto& [key, value] : secret["data"].items()) {
+    const bool config = Decoded(secret, key).find("endpoints:") != std::string::npos;
+    EXPECT_EQ(config, key == remote) << key;
+  }
+  YAML::Node config = YAML::Load(Decoded(secret, remote));
+  ASSERT_TRUE(config["endpoints"].IsSequence());
+  ASSERT_EQ(config["endpoints"].size(), 1u);
+  EXPECT_EQ(config["endpoints"][0].as<std::string>(), url);
+  const std::string dir = "/var/lib/cilium/clustermesh/";
+  EXPECT_EQ(config["trusted-ca-file"].as<std::string>(), dir + remote + ".etcd-client-ca.crt");
+  EXPECT_EQ(config["cert-file"].as<std::string>(), dir + remote + ".etcd-client.crt");
+  EXPECT_EQ(config["key-file"].as<std::string>(), dir + remote + ".etcd-client.key");
+  for (const char* file : {".etcd-client-ca.crt", ".etcd-client.crt", ".etcd-client.key"})
+    EXPECT_TRUE(secret["data"].contains(remote + file)) << remote + file;
+}
+
+// The forwarder of one side: the peer's port on every node (host network, not on Liqo's
+// virtual node), to the peer's mesh address.
+void ExpectForwarder(testing::FakeKube& kube, const std::string& peer, const std::string& port,
+                     const std::string& ip) {
+  Json ds = kube.Object("apps/v1", "DaemonSet", "kube-system", "clustermesh-forward-" + peer);
+  ASSERT_FALSE(ds.is_null());
+  const Json& pod = ds["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["hostNetwork"], true);
+  EXPECT_THAT(pod["containers"][0]["args"].get<std::vector<std::string>>(),
+              ElementsAre("TCP-LISTEN:" + port + ",fork,reuseaddr", "TCP:" + ip + ":" + port));
+  EXPECT_EQ(pod["containers"][0]["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod.dump().find("virtual-node") != std::string::npos, true);
+}
+
+TEST_F(ClusterMeshTest, MeshesFromNothingAndARerunChangesNothing) {
+  UpOk();
+  const std::string home_ip = HomeMeshIp();
+  // Each side's agents dial the other's mesh address on the other's port.
+  ExpectEtcdConfig(Secret(home_, federation::kClusterMeshSecret), "aws-k3s",
+                   std::string("https://") + kCloudMeshIp + ":32380");
+  ExpectEtcdConfig(Secret(cloud_, federation::kClusterMeshSecret), "talos-home",
+                   "https://" + home_ip + ":32379");
+  // KVStoreMesh reads the same.
+  EXPECT_EQ(Secret(home_, federation::kKvstoreMeshSecret)["data"],
+            Secret(home_, federation::kClusterMeshSecret)["data"]);
+  EXPECT_EQ(Secret(cloud_, federation::kKvstoreMeshSecret)["data"],
+            Secret(cloud_, federation::kClusterMeshSecret)["data"]);
+  // Every certificate is trusted where it is presented, and the CAs are the clusters' own.
+  ExpectServerTrustedByPeer(home_, cloud_, "talos-home", home_ip);
+  ExpectServerTrustedByPeer(cloud_, home_, "aws-k3s", kCloudMeshIp);
+  ExpectClientTrustedByServer(home_, cloud_, "talos-home");
+  ExpectClientTrustedByServer(cloud_, home_, "aws-k3s");
+  EXPECT_EQ(Decoded(Secret(home_, federation::kServerCertSecret), "ca.crt"), home_ca_.cert_pem);
+  EXPECT_EQ(Decoded(Secret(cloud_, federation::kServerCertSecret), "ca.crt"), cloud_ca_.cert_pem);
+  ExpectForwarder(home_, "aws-k3s", "32380", kCloudMeshIp);
+  ExpectForwarder(cloud_, "talos-home", "32379", home_ip);
+
+  ExpectARerunChangesNothing();
+  auto status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->federation.mode, "clustermesh");
+  EXPECT_FALSE(status->federation.items.empty());
+  for (const auto& item : status->federation.items)
+    EXPECT_THAT(item.detail, Not(HasSubstr("missing"))) << item.what;
+}
+
+TEST_F(ClusterMeshTest, RepairsEachObjectDeletedByHand) {
+  UpOk();
+  ASSERT_EQ(FederationRecords().size(), 8u);  // 3 Secrets and a forwarder on each side
+  ExpectEachObjectDeletedByHandIsRepaired();
+  ExpectServerTrustedByPeer(home_, cloud_, "talos-home", HomeMeshIp());
+  ExpectClientTrustedByServer(home_, cloud_, "talos-home");
+  ExpectClientTrustedByServer(cloud_, home_, "aws-k3s");
+}
+
+// The seeds' `crypto/rsa: verification error`: a Cilium CA regenerated under the same name
+// leaves certificates of the old one behind. `up` sees they no longer verify and issues new
+// ones from the new CA.
+TEST_F(ClusterMeshTest, ACaRegeneratedUnderTheSameNameGetsNewCertificates) {
+  UpOk();
+  const std::string old_server = Decoded(Secret(home_, federation::kServerCertSecret), "tls.crt");
+  home_ca_ = InstallCiliumCa(*home_api_, "talos-home");
+  UpOk();
+  EXPECT_NE(Decoded(Secret(home_, federation::kServerCertSecret), "tls.crt"), old_server);
+  EXPECT_EQ(Decoded(Secret(home_, federation::kServerCertSecret), "ca.crt"), home_ca_.cert_pem);
+  ExpectServerTrustedByPeer(home_, cloud_, "talos-home", HomeMeshIp());
+  ExpectClientTrustedByServer(home_, cloud_, "talos-home");
+  ExpectClientTrustedByServer(cloud_, home_, "aws-k3s");
+}
+
+TEST_F(ClusterMeshTest, WithoutCiliumsCaNothingIsMadeAndTheFixIsNamed) {
+  ASSERT_TRUE(
+      cloud_api_
+          ->Delete({"v1", "Secret", "kube-system", "cilium-ca"}, kube::Propagation::kBackground)
+          .ok());
+  auto up = Up();
+  ASSERT_FALSE(up.ok() && up->apply.status.ok());
+  EXPECT_THAT(up.ok() ? up->apply.status.message() : up.status().message(),
+              HasSubstr("install Cilium there (cilium install --set cluster.name=aws-k3s "
+                        "--set cluster.id=2)"));
+  EXPECT_TRUE(Secret(home_, federation::kClusterMeshSecret).is_null());
+  EXPECT_TRUE(Secret(cloud_, federation::kClusterMeshSecret).is_null());
+}
+
+TEST_F(ClusterMeshTest, DownRemovesBothSidesAndKeepsCiliumsCa) {
+  UpOk();
+  DownOk();
+  ExpectNothingOfTheFleetLeft();
+  EXPECT_FALSE(Secret(home_, "cilium-ca").is_null());
+  EXPECT_FALSE(Secret(cloud_, "cilium-ca").is_null());
+}
+
+}  // namespace
+}  // namespace carrierarr

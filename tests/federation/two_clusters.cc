@@ -1,0 +1,137 @@
+#include "federation/two_clusters.h"
+
+#include <gmock/gmock.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/file_util.h"
+#include "federation/federation.h"
+#include "kube/kubeconfig.h"
+#include "providers/kubernetes/manifests.h"
+
+namespace carrierarr::testing {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Json = nlohmann::json;
+
+std::unique_ptr<kube::KubeApi> ClientFor(const std::string& kubeconfig,
+                                         const std::string& manager) {
+  auto access = kube::LoadKubeconfig({.path = kubeconfig}, Seams::FromProcess());
+  EXPECT_TRUE(access.ok()) << access.status().ToString();
+  auto api = kube::MakeKubeClient(*access, Seams::FromProcess(), {.field_manager = manager});
+  EXPECT_TRUE(api.ok()) << api.status().ToString();
+  return std::move(*api);
+}
+
+TwoClusters::TwoClusters() {
+  home_.AddNode("node-a", {}, "192.168.1.10");
+  home_.WriteKubeconfig(dir_ / "home.kubeconfig");
+  cloud_.WriteKubeconfig(dir_ / "cloud.kubeconfig");
+  home_api_ = ClientFor(dir_ / "home.kubeconfig", "helm");
+  cloud_api_ = ClientFor(dir_ / "cloud.kubeconfig", "helm");
+}
+
+void TwoClusters::WriteFleet(const std::string& federation_yaml) {
+  const std::string yaml =
+      "name: demo\n"
+      "lighthouse:\n  provider: kubernetes\n"
+      "homelab:\n  provider: kubernetes\n  kubeconfig: " +
+      (dir_ / "home.kubeconfig") +
+      "\ncontrol_plane:\n  image: registry.lan/carrierarr:0.1\n"
+      "providers:\n  kubernetes:\n    context: fake\n"
+      "    lighthouse_endpoint: 192.168.1.10:4242\n" +
+      federation_yaml;
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
+  auto ctx = ops::LoadContext(dir_ / "fleet.yaml", Seams::FromProcess());
+  ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+  ctx_ = std::move(*ctx);
+}
+
+Result<ops::UpResult> TwoClusters::Up() {
+  return ops::Up(ctx_, {.mesh_wait = std::chrono::milliseconds(5000)});
+}
+
+void TwoClusters::UpOk() {
+  auto up = Up();
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_TRUE(up->apply.status.ok()) << up->apply.status.ToString();
+}
+
+void TwoClusters::DownOk() {
+  auto down = ops::Down(ctx_, {});
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  ASSERT_TRUE(down->apply.status.ok()) << down->apply.status.ToString();
+}
+
+std::map<std::string, Json> TwoClusters::FederationRecords() {
+  std::map<std::string, Json> out;
+  auto state = ops::ReadState(ctx_);
+  EXPECT_TRUE(state.ok());
+  for (const auto& [id, r] : state->resources)
+    if (r.kind == federation::kObjectKind) out[id] = r.attrs;
+  return out;
+}
+
+void TwoClusters::ExpectEachObjectDeletedByHandIsRepaired() {
+  for (const auto& [id, attrs] : FederationRecords()) {
+    SCOPED_TRACE(id);
+    const bool cloud = id.rfind("federation/cloud/", 0) == 0;
+    kube::KubeApi& api = cloud ? *cloud_api_ : *home_api_;
+    const kube::ObjectRef ref{attrs["apiVersion"], attrs["kind"], attrs["namespace"],
+                              attrs["name"]};
+    if (ref.kind == "Namespace") continue;  // its deletion takes everything in it along
+    ASSERT_TRUE(api.Delete(ref, kube::Propagation::kBackground).ok());
+    auto plan = ops::PlanFleet(ctx_, {});
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    int creates = 0;
+    std::set<std::string> remade;
+    for (const auto& step : plan->steps) {
+      if (step.action == provision::Action::kNone) continue;
+      remade.insert(step.id);
+      if (step.id == id) {
+        ++creates;
+        EXPECT_EQ(step.action, provision::Action::kCreate);
+        continue;
+      }
+      // Only what is made from it again (a new token makes a new identity), never a sibling.
+      const bool cascades = std::any_of(step.deps.begin(), step.deps.end(),
+                                        [&](const std::string& d) { return remade.count(d) != 0; });
+      EXPECT_TRUE(cascades) << step.id << " is re-made: " << step.reason;
+      EXPECT_THAT(step.id, Not(HasSubstr("/Namespace/"))) << "no namespace is re-made";
+    }
+    EXPECT_EQ(creates, 1);
+    UpOk();
+    auto back = api.Get(ref);
+    ASSERT_TRUE(back.ok());
+    EXPECT_TRUE(back->has_value()) << ref.ToString() << " is back";
+  }
+  ExpectARerunChangesNothing();
+}
+
+void TwoClusters::ExpectARerunChangesNothing() {
+  const int home_patches = home_.CountRequests("PATCH");
+  const int cloud_patches = cloud_.CountRequests("PATCH");
+  auto plan = ops::PlanFleet(ctx_, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  for (const auto& step : plan->steps)
+    EXPECT_EQ(step.action, provision::Action::kNone) << step.id << ": " << step.reason;
+  UpOk();
+  EXPECT_EQ(home_.CountRequests("PATCH"), home_patches);
+  EXPECT_EQ(cloud_.CountRequests("PATCH"), cloud_patches);
+}
+
+void TwoClusters::ExpectNothingOfTheFleetLeft() {
+  for (FakeKube* kube : {&home_, &cloud_}) {
+    for (const auto& o : kube->Objects()) {
+      if (o["metadata"].contains("deletionTimestamp")) continue;
+      const Json labels = o["metadata"].value("labels", Json::object());
+      EXPECT_NE(labels.value(kubernetes::kFleetLabel, ""), "demo")
+          << "left: " << o["kind"] << " " << o["metadata"].value("namespace", "") << "/"
+          << o["metadata"]["name"];
+    }
+  }
+}
+
+}  // namespace carrierarr::testing
