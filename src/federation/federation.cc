@@ -346,6 +346,17 @@ Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Cluster
 
 Result<FederationPlan> PlanFederation(const FederationRequest& request) {
   const spec::FederationMode mode = request.fleet.federation.mode;
+  // Parsed and validated, not built yet: refused rather than silently doing nothing.
+  if (mode == spec::FederationMode::kDirect) {
+    return Status::FailedPrecondition(
+        "federation.mode 'direct' (Talos workers joining the homelab) is not supported by this "
+        "carrierarr yet; use 'liqo', 'clustermesh' or 'none'");
+  }
+  if (mode == spec::FederationMode::kLiqo && request.fleet.federation.liqo.use_liqoctl) {
+    return Status::FailedPrecondition(
+        "federation.liqo.use_liqoctl: true is not supported by this carrierarr yet; leave it "
+        "false and carrierarr peers through the API (what 'liqoctl peer' does)");
+  }
   if (mode != spec::FederationMode::kLiqo && mode != spec::FederationMode::kClusterMesh) {
     return FederationPlan{};
   }

@@ -216,6 +216,13 @@ TEST_F(LiqoPeeringTest, AWrongLiqoNamespaceIsNamedWithTheRightOne) {
   EXPECT_THAT(plan.status().message(), HasSubstr("configmaps 'configmaps' not found"));
 }
 
+TEST_F(LiqoPeeringTest, WhatIsNotBuiltYetIsRefusedNotIgnored) {
+  WriteLiqoFleet("    use_liqoctl: true\n");
+  auto plan = ops::PlanFleet(ctx_, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("use_liqoctl: true is not supported"));
+}
+
 TEST_F(LiqoPeeringTest, WaitsForTheCloudKubeconfigAndKeepsWhatItMade) {
   UpOk();
   const size_t made = FederationRecords().size();
