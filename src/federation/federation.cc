@@ -1,5 +1,6 @@
 #include "federation/federation.h"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "core/file_util.h"
 #include "federation/clustermesh_objects.h"
+#include "federation/clusters.h"
 #include "federation/liqo.h"
 #include "kube/kubeconfig.h"
 #include "ops/k3s_cluster.h"
@@ -24,30 +26,10 @@ using kubernetes::ClusterTarget;
 using kubernetes::KubeSession;
 using Json = nlohmann::json;
 
-constexpr char kHomelab[] = "homelab";
-constexpr char kCloud[] = "cloud";
-
 // "federation/cloud/Secret/liqo-tenant-x/name": unique across both clusters.
 std::string ObjectId(const std::string& side, const kube::ObjectRef& ref) {
   return "federation/" + side + "/" + ref.kind + "/" + (ref.ns.empty() ? "-" : ref.ns) + "/" +
          ref.name;
-}
-
-struct Cluster {
-  std::string side;  // kHomelab or kCloud
-  std::shared_ptr<KubeSession> session;
-};
-
-struct Clusters {
-  Cluster homelab, cloud;
-};
-
-Clusters SessionsFor(const FederationRequest& r) {
-  const spec::FleetSpec& f = r.fleet;
-  ClusterTarget home{f.homelab.kubeconfig, f.kubernetes.context, f.kubernetes.allow_insecure};
-  ClusterTarget cloud{CloudKubeconfig(f, r.fleet_dir, r.state_dir), "", false};
-  return {{kHomelab, std::make_shared<KubeSession>(home, r.seams)},
-          {kCloud, std::make_shared<KubeSession>(cloud, r.seams)}};
 }
 
 // Appends one resource per object in `objects`. A namespaced object depends on its Namespace
@@ -142,16 +124,9 @@ class VirtualNodeWait final : public provision::Resource {
   static constexpr auto kLimit = std::chrono::minutes(5);
 
   Result<bool> Ready(kube::KubeApi& api) const {
-    auto nodes = api.List("v1", "Node", "",
-                          {.label_selector = std::string(kubernetes::kLiqoNodeTypeLabel) + "=" +
-                                             kubernetes::kLiqoVirtualNode +
-                                             ",liqo.io/remote-cluster-id=" + provider_id_});
+    auto nodes = api.List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider_id_)});
     if (!nodes.ok()) return nodes.status().WithPrefix("looking for Liqo's virtual node");
-    for (const auto& node : nodes->items) {
-      for (const auto& c : node.value("/status/conditions"_json_pointer, Json::array()))
-        if (c.value("type", "") == "Ready" && c.value("status", "") == "True") return true;
-    }
-    return false;
+    return std::any_of(nodes->items.begin(), nodes->items.end(), kubernetes::IsReady);
   }
 
   std::shared_ptr<KubeSession> session_;
@@ -318,13 +293,7 @@ Result<std::vector<std::string>> CloudNodeMeshIps(const Cluster& cloud, const Ip
 }
 
 Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Clusters& c) {
-  const spec::FederationSpec& f = r.fleet.federation;
-  ClusterMeshInputs in{.fleet = r.fleet.name,
-                       .settings = f.clustermesh,
-                       .homelab = f.homelab,
-                       .cloud = f.cloud,
-                       .homelab_mesh_ips = r.homelab_mesh_ips,
-                       .cloud_mesh_ips = r.cloud_mesh_ips};
+  ClusterMeshInputs in = ClusterMeshInputsFor(r);
   if (in.cloud_mesh_ips.empty()) {
     auto ips = CloudNodeMeshIps(c.cloud, r.fleet.mesh.cidr);
     if (!ips.ok()) return ips.status();
@@ -374,6 +343,24 @@ Result<FederationPlan> PlanFederation(const FederationRequest& request) {
   }
   return mode == spec::FederationMode::kLiqo ? PlanLiqo(request, clusters)
                                              : PlanClusterMesh(request, clusters);
+}
+
+Clusters SessionsFor(const FederationRequest& r) {
+  const spec::FleetSpec& f = r.fleet;
+  ClusterTarget home{f.homelab.kubeconfig, f.kubernetes.context, f.kubernetes.allow_insecure};
+  ClusterTarget cloud{CloudKubeconfig(f, r.fleet_dir, r.state_dir), "", false};
+  return {{kHomelab, std::make_shared<KubeSession>(home, r.seams)},
+          {kCloud, std::make_shared<KubeSession>(cloud, r.seams)}};
+}
+
+ClusterMeshInputs ClusterMeshInputsFor(const FederationRequest& r) {
+  const spec::FederationSpec& f = r.fleet.federation;
+  return {.fleet = r.fleet.name,
+          .settings = f.clustermesh,
+          .homelab = f.homelab,
+          .cloud = f.cloud,
+          .homelab_mesh_ips = r.homelab_mesh_ips,
+          .cloud_mesh_ips = r.cloud_mesh_ips};
 }
 
 std::string CloudKubeconfig(const spec::FleetSpec& fleet, const std::string& fleet_dir,

@@ -245,6 +245,11 @@ kube::ObjectRef ProviderServiceAccountRef(const LiqoPeering& peering) {
   return {"v1", "ServiceAccount", ProviderTenantNamespace(peering), kConsumerAccount};
 }
 
+std::string VirtualNodeSelector(const std::string& provider_cluster_id) {
+  return std::string(kubernetes::kLiqoNodeTypeLabel) + "=" + kubernetes::kLiqoVirtualNode +
+         ",liqo.io/remote-cluster-id=" + provider_cluster_id;
+}
+
 kube::ObjectRef ResourceSliceRef(const LiqoPeering& peering) {
   return {kLiqoAuthApi, "ResourceSlice", ConsumerTenantNamespace(peering),
           peering.provider.cluster_id};

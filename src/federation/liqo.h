@@ -84,6 +84,9 @@ std::string ProviderTenantNamespace(const LiqoPeering& peering);
 // The provider's ServiceAccount for the consumer, and the Secret its token is written to.
 kube::ObjectRef ProviderServiceAccountRef(const LiqoPeering& peering);
 kube::ObjectRef ProviderTokenSecretRef(const LiqoPeering& peering);
+// The label selector of Liqo's virtual node for the provider cluster `provider_cluster_id`.
+std::string VirtualNodeSelector(const std::string& provider_cluster_id);
+
 // The consumer's ResourceSlice (what makes Liqo create the virtual node).
 kube::ObjectRef ResourceSliceRef(const LiqoPeering& peering);
 

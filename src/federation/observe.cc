@@ -1,21 +1,14 @@
 // `status` of the federation: read-only, from both clusters.
+#include "providers/kubernetes/observe.h"
+
 #include "core/file_util.h"
-#include "federation/clustermesh_objects.h"
-#include "federation/federation.h"
+#include "federation/clusters.h"
 #include "federation/liqo.h"
-#include "providers/kubernetes/manifests.h"
-#include "providers/kubernetes/objects.h"
 
 namespace carrierarr::federation {
 namespace {
 
 using Json = nlohmann::json;
-
-bool Ready(const Json& object) {
-  for (const auto& c : object.value("/status/conditions"_json_pointer, Json::array()))
-    if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
-  return false;
-}
 
 // "cpu 8, memory 32Gi, nvidia.com/gpu 1": what a virtual node offers.
 std::string Capacity(const Json& node) {
@@ -31,15 +24,13 @@ std::string Capacity(const Json& node) {
 
 void ObserveLiqo(kube::KubeApi& home, kube::KubeApi& cloud, const spec::FleetSpec& fleet,
                  FederationView& view) {
-  auto provider = DiscoverLiqo(cloud, fleet.federation.liqo.remote_ns, "cloud");
+  auto provider = DiscoverLiqo(cloud, fleet.federation.liqo.remote_ns, kCloud);
   if (!provider.ok()) {
     view.items.push_back({"Liqo in the cloud cluster", false, provider.status().message()});
     return;
   }
-  auto nodes = home.List("v1", "Node", "",
-                         {.label_selector = std::string(kubernetes::kLiqoNodeTypeLabel) + "=" +
-                                            kubernetes::kLiqoVirtualNode +
-                                            ",liqo.io/remote-cluster-id=" + provider->cluster_id});
+  auto nodes =
+      home.List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider->cluster_id)});
   if (!nodes.ok()) {
     view.items.push_back({"virtual node", false, nodes.status().message()});
   } else if (nodes->items.empty()) {
@@ -49,7 +40,7 @@ void ObserveLiqo(kube::KubeApi& home, kube::KubeApi& cloud, const spec::FleetSpe
                               "makes (or repairs) the peering"});
   }
   for (const auto& node : nodes.ok() ? nodes->items : std::vector<Json>{}) {
-    const bool ready = Ready(node);
+    const bool ready = kubernetes::IsReady(node);
     view.items.push_back({"virtual node " + node["metadata"].value("name", ""), ready,
                           std::string(ready ? "Ready" : "NotReady") +
                               (Capacity(node).empty() ? "" : "; " + Capacity(node))});
@@ -113,12 +104,9 @@ FederationView ObserveFederation(const FederationRequest& r) {
                    "'carrierarr up'";
     return view;
   }
-  kubernetes::KubeSession home(
-      {r.fleet.homelab.kubeconfig, r.fleet.kubernetes.context, r.fleet.kubernetes.allow_insecure},
-      r.seams);
-  kubernetes::KubeSession cloud({cloud_path, "", false}, r.seams);
-  auto home_api = home.Api();
-  auto cloud_api = cloud.Api();
+  const Clusters clusters = SessionsFor(r);
+  auto home_api = clusters.homelab.session->Api();
+  auto cloud_api = clusters.cloud.session->Api();
   if (!home_api.ok() || !cloud_api.ok()) {
     view.waiting = (!home_api.ok() ? home_api.status() : cloud_api.status()).message();
     return view;
@@ -127,15 +115,10 @@ FederationView ObserveFederation(const FederationRequest& r) {
     ObserveLiqo(**home_api, **cloud_api, r.fleet, view);
     return view;
   }
-  const spec::FederationSpec& f = r.fleet.federation;
-  ClusterMeshObjects planned = ClusterMeshPlanned({.fleet = r.fleet.name,
-                                                   .settings = f.clustermesh,
-                                                   .homelab = f.homelab,
-                                                   .cloud = f.cloud,
-                                                   .homelab_mesh_ips = r.homelab_mesh_ips,
-                                                   .cloud_mesh_ips = r.cloud_mesh_ips});
-  ObserveObjects(**home_api, "homelab", planned.homelab, view);
-  ObserveObjects(**cloud_api, "cloud", planned.cloud, view);
+  // Only the objects' names matter here, not the addresses in them.
+  ClusterMeshObjects planned = ClusterMeshPlanned(ClusterMeshInputsFor(r));
+  ObserveObjects(**home_api, kHomelab, planned.homelab, view);
+  ObserveObjects(**cloud_api, kCloud, planned.cloud, view);
   return view;
 }
 

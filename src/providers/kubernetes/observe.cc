@@ -72,9 +72,7 @@ PodView ToPodView(const std::string& workload, const Json& pod) {
   view.node = Str(pod.value("spec", Json::object()), "nodeName");
   Json status = pod.value("status", Json::object());
   view.phase = Str(status, "phase");
-  for (const Json& c : status.value("conditions", Json::array())) {
-    if (Str(c, "type") == "Ready") view.ready = Str(c, "status") == "True";
-  }
+  view.ready = IsReady(pod);
   for (const Json& cs : status.value("containerStatuses", Json::array())) {
     view.restarts += cs.value("restartCount", 0);
   }
@@ -341,6 +339,13 @@ std::string NodeInternalIp(const kube::Object& node) {
   for (const Json& a : status.value("addresses", Json::array()))
     if (Str(a, "type") == "InternalIP") return Str(a, "address");
   return "";
+}
+
+bool IsReady(const kube::Object& object) {
+  const Json status = object.value("status", Json::object());
+  for (const Json& c : status.value("conditions", Json::array()))
+    if (Str(c, "type") == "Ready") return Str(c, "status") == "True";
+  return false;
 }
 
 std::vector<providers::DoctorCheck> KubernetesChecks(kube::KubeApi& api,

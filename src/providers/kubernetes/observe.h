@@ -51,6 +51,9 @@ struct KubeDoctorInputs {
 // A Node's InternalIP (its LAN address), "" when it reports none.
 std::string NodeInternalIp(const kube::Object& node);
 
+// Whether the object's (a Pod's, a Node's) status condition Ready is True.
+bool IsReady(const kube::Object& object);
+
 // The `doctor` lines for a Kubernetes homelab, in order: "kubernetes API", "RBAC",
 // "Pod Security", "mesh mask", "nebula pods", and with a lighthouse in the cluster "lighthouse
 // exposure" (where the router's forward must point, and whether the lighthouse is there to
