@@ -30,44 +30,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
 
-// The kinds Liqo's CRDs serve, as if installed.
-void ServeLiqoKinds(testing::FakeKube& kube) {
-  kube.AddCustomKind("authentication.liqo.io", "v1beta1", "Tenant", "tenants", true);
-  kube.AddCustomKind("authentication.liqo.io", "v1beta1", "ResourceSlice", "resourceslices", true);
-  kube.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading", "namespaceoffloadings",
-                     true);
-}
-
-// What Liqo's Helm chart leaves in its namespace: the clusterid ConfigMap and the controller
-// manager, whose image tag is Liqo's version.
-void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& id,
-                 const std::string& version) {
-  Json cm = {{"apiVersion", "v1"},
-             {"kind", "ConfigMap"},
-             {"metadata",
-              {{"name", "liqo-clusterid-configmap"},
-               {"namespace", ns},
-               {"labels", {{"app.kubernetes.io/name", "clusterid-configmap"}}}}},
-             {"data", {{"CLUSTER_ID", id}}}};
-  Json labels = {{"app.kubernetes.io/name", "controller-manager"},
-                 {"app.kubernetes.io/component", "controller-manager"}};
-  Json deploy = {
-      {"apiVersion", "apps/v1"},
-      {"kind", "Deployment"},
-      {"metadata", {{"name", "liqo-controller-manager"}, {"namespace", ns}, {"labels", labels}}},
-      {"spec",
-       {{"selector", {{"matchLabels", labels}}},
-        {"template",
-         {{"metadata", {{"labels", labels}}},
-          {"spec",
-           {{"containers", Json::array({{{"name", "controller-manager"},
-                                         {"image", "ghcr.io/liqotech/liqo/controller-manager:" +
-                                                       version}}})}}}}}}}};
-  for (const Json& o : {cm, deploy}) {
-    auto applied = api.Apply(o);
-    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
-  }
-}
+using testing::InstallLiqo;
+using testing::ServeLiqoKinds;
 
 class LiqoPeeringTest : public testing::TwoClusters {
  protected:

@@ -25,6 +25,42 @@ std::unique_ptr<kube::KubeApi> ClientFor(const std::string& kubeconfig,
   return std::move(*api);
 }
 
+void ServeLiqoKinds(FakeKube& kube) {
+  kube.AddCustomKind("authentication.liqo.io", "v1beta1", "Tenant", "tenants", true);
+  kube.AddCustomKind("authentication.liqo.io", "v1beta1", "ResourceSlice", "resourceslices", true);
+  kube.AddCustomKind("offloading.liqo.io", "v1beta1", "NamespaceOffloading", "namespaceoffloadings",
+                     true);
+}
+
+void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& id,
+                 const std::string& version) {
+  Json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata",
+              {{"name", "liqo-clusterid-configmap"},
+               {"namespace", ns},
+               {"labels", {{"app.kubernetes.io/name", "clusterid-configmap"}}}}},
+             {"data", {{"CLUSTER_ID", id}}}};
+  Json labels = {{"app.kubernetes.io/name", "controller-manager"},
+                 {"app.kubernetes.io/component", "controller-manager"}};
+  Json deploy = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "liqo-controller-manager"}, {"namespace", ns}, {"labels", labels}}},
+      {"spec",
+       {{"selector", {{"matchLabels", labels}}},
+        {"template",
+         {{"metadata", {{"labels", labels}}},
+          {"spec",
+           {{"containers", Json::array({{{"name", "controller-manager"},
+                                         {"image", "ghcr.io/liqotech/liqo/controller-manager:" +
+                                                       version}}})}}}}}}}};
+  for (const Json& o : {cm, deploy}) {
+    auto applied = api.Apply(o);
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  }
+}
+
 TwoClusters::TwoClusters() {
   home_.AddNode("node-a", {}, "192.168.1.10");
   home_.WriteKubeconfig(dir_ / "home.kubeconfig");

@@ -19,6 +19,14 @@ namespace carrierarr::testing {
 // The real client for a kubeconfig, applying as `manager`.
 std::unique_ptr<kube::KubeApi> ClientFor(const std::string& kubeconfig, const std::string& manager);
 
+// The kinds Liqo's CRDs serve, as if installed.
+void ServeLiqoKinds(FakeKube& kube);
+
+// What Liqo's Helm chart leaves in namespace `ns`: the clusterid ConfigMap (CLUSTER_ID `id`) and
+// the controller manager, whose image tag is Liqo's `version`.
+void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& id,
+                 const std::string& version);
+
 class TwoClusters : public ::testing::Test {
  protected:
   // home.kubeconfig and cloud.kubeconfig in dir_, clients as Helm would apply.
