@@ -32,24 +32,7 @@ std::string Decoded(const Json& secret, const std::string& key) {
   return pki::Base64Decode(secret["data"].value(key, "")).value_or("");
 }
 
-// A new Cilium CA as the chart keeps it: Secret cilium-ca in kube-system, ca.crt and ca.key.
-pki::PemPair InstallCiliumCa(kube::KubeApi& api, const std::string& cluster) {
-  auto made = pki::CreateClusterMeshMaterial({.cluster = cluster, .mesh_ips = {"10.42.0.9"}},
-                                             std::chrono::system_clock::now());
-  if (!made.ok()) {
-    ADD_FAILURE() << made.status().ToString();
-    return {};
-  }
-  Json secret = {{"apiVersion", "v1"},
-                 {"kind", "Secret"},
-                 {"metadata", {{"name", "cilium-ca"}, {"namespace", "kube-system"}}},
-                 {"data",
-                  {{"ca.crt", pki::Base64Encode(made->ca.cert_pem)},
-                   {"ca.key", pki::Base64Encode(made->ca.key_pem)}}}};
-  auto applied = api.Apply(secret);
-  EXPECT_TRUE(applied.ok()) << applied.status().ToString();
-  return made->ca;
-}
+using testing::InstallCiliumCa;
 
 class ClusterMeshTest : public testing::TwoClusters {
  protected:

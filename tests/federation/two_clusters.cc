@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "core/file_util.h"
 #include "federation/federation.h"
 #include "kube/kubeconfig.h"
+#include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 
 namespace carrierarr::testing {
@@ -59,6 +61,24 @@ void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& i
     auto applied = api.Apply(o);
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   }
+}
+
+pki::PemPair InstallCiliumCa(kube::KubeApi& api, const std::string& cluster) {
+  auto made = pki::CreateClusterMeshMaterial({.cluster = cluster, .mesh_ips = {"10.42.0.9"}},
+                                             std::chrono::system_clock::now());
+  if (!made.ok()) {
+    ADD_FAILURE() << made.status().ToString();
+    return {};
+  }
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "cilium-ca"}, {"namespace", "kube-system"}}},
+                 {"data",
+                  {{"ca.crt", pki::Base64Encode(made->ca.cert_pem)},
+                   {"ca.key", pki::Base64Encode(made->ca.key_pem)}}}};
+  auto applied = api.Apply(secret);
+  EXPECT_TRUE(applied.ok()) << applied.status().ToString();
+  return made->ca;
 }
 
 TwoClusters::TwoClusters() {

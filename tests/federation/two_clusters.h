@@ -11,6 +11,7 @@
 
 #include "kube/client.h"
 #include "ops/fleet_ops.h"
+#include "pki/clustermesh.h"
 #include "testing/fake_kube.h"
 #include "testing/tools.h"
 
@@ -26,6 +27,10 @@ void ServeLiqoKinds(FakeKube& kube);
 // the controller manager, whose image tag is Liqo's `version`.
 void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& id,
                  const std::string& version);
+
+// A new Cilium CA for `cluster` as Cilium's chart keeps it (Secret cilium-ca in kube-system, ca.crt
+// and ca.key), applied through `api`; returns it.
+pki::PemPair InstallCiliumCa(kube::KubeApi& api, const std::string& cluster);
 
 class TwoClusters : public ::testing::Test {
  protected:

@@ -98,40 +98,8 @@ TEST(KubeManifests, ControlPlanePinnedWithPvcOrDatabase) {
   EXPECT_NE(args.find("$(CARRIERARR_DB_URL)"), std::string::npos);
 }
 
-// Runs argv through the project's process runner; a program that cannot start fails the test.
-RunResult RunTool(const std::vector<std::string>& argv, const std::string& stdin_data = "") {
-  RunOptions options;
-  options.stdin_data = stdin_data;
-  auto result = RealProcessRunner::Get()->Run(argv, options);
-  if (!result.ok()) {
-    ADD_FAILURE() << "cannot run " << argv[0] << ": " << result.status().ToString();
-    return {};
-  }
-  return *result;
-}
-
-// The objects of `dir` as `kubectl kustomize` builds them; fails the test when it refuses.
-std::string Kustomize(const std::string& dir) {
-  std::string kubectl = testing::RequireProgram("kubectl", "kubernetes-client");
-  if (kubectl.empty()) return "";
-  RunResult r = RunTool({kubectl, "kustomize", dir});
-  EXPECT_EQ(r.exit_code, 0) << "kubectl kustomize " << dir << ":\n" << r.err;
-  return r.out;
-}
-
-// tests/providers/kube_schema_check.py over `yaml` with Debian's python3 (the one with
-// python3-kubernetes; a pyenv python3 in PATH lacks it). Missing pieces fail the test, naming
-// the Debian packages.
-RunResult SchemaCheck(const std::string& yaml) {
-  if (::access("/usr/bin/python3", X_OK) != 0) {
-    ADD_FAILURE() << "the schema check needs /usr/bin/python3 with the Debian packages "
-                     "python3-kubernetes and python3-yaml; run scripts/setup.sh";
-    return {};
-  }
-  RunResult r = RunTool({"/usr/bin/python3", KUBE_SCHEMA_CHECK, "-"}, yaml);
-  EXPECT_NE(r.exit_code, 2) << "kube_schema_check.py could not run (exit 2): " << r.err;
-  return r;
-}
+using testing::Kustomize;
+using testing::SchemaCheck;
 
 class KustomizeVariants : public ::testing::TestWithParam<int> {};
 

@@ -49,6 +49,27 @@ RunResult RunIn(const std::string& dir, const std::vector<std::string>& argv,
   return *result;
 }
 
+std::string Kustomize(const std::string& dir) {
+  std::string kubectl = RequireProgram("kubectl", "kubernetes-client");
+  if (kubectl.empty()) return "";
+  RunResult r = RunIn(".", {kubectl, "kustomize", dir});
+  EXPECT_EQ(r.exit_code, 0) << "kubectl kustomize " << dir << ":\n" << r.err;
+  return r.exit_code == 0 ? r.out : "";
+}
+
+RunResult SchemaCheck(const std::string& yaml) {
+  if (::access("/usr/bin/python3", X_OK) != 0) {
+    ADD_FAILURE() << "the schema check needs /usr/bin/python3 with the Debian packages "
+                     "python3-kubernetes and python3-yaml; run scripts/setup.sh";
+    return {};
+  }
+  RunResult r = RunIn(
+      ".", {"/usr/bin/python3", CARRIERARR_SOURCE_DIR "/tests/providers/kube_schema_check.py", "-"},
+      yaml);
+  EXPECT_NE(r.exit_code, 2) << "kube_schema_check.py could not run (exit 2): " << r.err;
+  return r;
+}
+
 std::string Slurp(const std::string& path) {
   auto data = ReadFile(path);
   if (!data.ok()) {

@@ -38,6 +38,16 @@ std::string RequireProgram(const std::string& program, const std::string& debian
 RunResult RunIn(const std::string& dir, const std::vector<std::string>& argv,
                 const std::string& stdin_data = "");
 
+// The objects of kustomize directory `dir` as `kubectl kustomize` builds them; fails the test
+// when it refuses (or kubectl is missing) and returns "".
+std::string Kustomize(const std::string& dir);
+
+// tests/providers/kube_schema_check.py (the strict core-API check) over a YAML stream, run by
+// Debian's /usr/bin/python3 (the one with python3-kubernetes; a pyenv python3 in PATH lacks it).
+// Exit 0 clean, 1 findings on stderr; a checker that cannot run fails the test, naming the
+// Debian packages.
+RunResult SchemaCheck(const std::string& yaml);
+
 // Reads a whole file, failing the test if it cannot.
 std::string Slurp(const std::string& path);
 
