@@ -12,6 +12,7 @@
 
 #include "core/seams.h"
 #include "core/status.h"
+#include "providers/provider.h"
 #include "provision/resource.h"
 #include "spec/fleet.h"
 
@@ -69,6 +70,15 @@ struct FederationView {
   std::vector<FederationItem> items;
 };
 FederationView ObserveFederation(const FederationRequest& request);
+
+// What `doctor` checks of the federation, read from both clusters, each failure with its fix:
+// Liqo (where it is installed on each side, its versions and cluster ids, tolerations of the
+// virtual node's taint with the wrong effect, Pending pods made before their namespace's
+// NamespaceOffloading), ClusterMesh (Cilium's cluster names and ids, the clustermesh-apiserver
+// NodePorts, every remote endpoint a mesh address, every certificate verified as its peer will),
+// and for both: nodes NotReady without a CNI, overlapping pod CIDRs. Nothing for mode none or
+// direct.
+std::vector<providers::DoctorCheck> FederationChecks(const FederationRequest& request);
 
 // kObjectKind (deleted from both clusters by the ClusterTarget in its attrs) and kWaitKind.
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams);

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/file_util.h"
+#include "federation/federation.h"
 #include "mesh/nebula_config.h"
 #include "ops/fleet_ops.h"
 #include "pki/ca_pool.h"
@@ -170,6 +171,7 @@ Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx) {
   for (const auto& entry : ctx.registry->entries()) {
     Append(checks, entry.make(ctx.seams)->DeploymentChecks(request));
   }
+  Append(checks, federation::FederationChecks(FederationRequestFor(ctx, *desired)));
   return checks;
 }
 

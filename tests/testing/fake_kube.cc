@@ -333,6 +333,7 @@ void FakeKube::Deny(const std::string& user, const std::string& verb, const std:
                     const std::string& ns) {
   impl_->api_.Deny({user, verb, resource, ns});
 }
+void FakeKube::Store(const nlohmann::json& object) { impl_->api_.Store(object); }
 void FakeKube::set_rollouts_ready(bool ready) { impl_->api_.SetRolloutsReady(ready); }
 void FakeKube::CompleteRollouts() { impl_->api_.CompleteRollouts(); }
 void FakeKube::HoldNamespaceTermination(bool hold) { impl_->api_.HoldNamespaceTermination(hold); }

@@ -47,6 +47,9 @@ class FakeKube {
   // in `ns` ("" = anywhere); answered 403 with the API's message, and so in access reviews.
   void Deny(const std::string& user, const std::string& verb, const std::string& resource,
             const std::string& ns = "");
+  // Stores an object as a controller or the kubelet leaves it (a Pending Pod, a NotReady Node,
+  // a Service with its nodePort), status and creationTimestamp as given; replaces one of the name.
+  void Store(const nlohmann::json& object);
   void set_rollouts_ready(bool ready);
   // Marks every Deployment and DaemonSet rolled out now (after set_rollouts_ready(false)).
   void CompleteRollouts();

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <functional>
 #include <sstream>
+#include <stdexcept>
 
 #include "testing/fake_kube_util.h"
 
@@ -428,6 +429,20 @@ void Api::AddNode(const std::string& name, const std::map<std::string, std::stri
         {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}}}};
   Commit(*FindResource("", "v1", "nodes"), std::move(stored),
          objects_.count({"/nodes", "", name}) == 0);
+  ReconcileAll();
+}
+
+void Api::Store(Json object) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Resource* r = FindKind(object.value("apiVersion", ""), object.value("kind", ""));
+  if (r == nullptr) throw std::invalid_argument("the fake serves no " + object.dump());
+  const Json meta = object.value("metadata", Json::object());
+  const Key key{r->id(), r->namespaced ? meta.value("namespace", "") : "", meta.value("name", "")};
+  Stored stored;
+  stored.object = object;
+  Commit(*r, std::move(stored), objects_.count(key) == 0);
+  if (meta.contains("creationTimestamp"))
+    objects_[key].object["metadata"]["creationTimestamp"] = meta["creationTimestamp"];
   ReconcileAll();
 }
 

@@ -98,6 +98,9 @@ class Api {
   void SetRolloutsReady(bool ready);
   void CompleteRollouts();
   void HoldNamespaceTermination(bool hold);
+  // Stores `object` as a controller or the kubelet leaves it (status and creationTimestamp as
+  // given), creating or replacing it.
+  void Store(Json object);
   std::vector<Json> Objects() const;
   Json Object(const std::string& api_version, const std::string& kind, const std::string& ns,
               const std::string& name) const;
