@@ -1,6 +1,7 @@
 // `carrierarr render nebula-config`: the Nebula configs `up` would write, for inspection or for
 // running nebula by hand. `carrierarr render manifests`: a Kubernetes homelab's objects as
 // kustomize directories, for GitOps (Flux, Argo) instead of letting `up` apply them.
+// `carrierarr render workload`: an example GPU inference Deployment offloaded through Liqo.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,7 +16,8 @@ namespace {
 
 constexpr char kRenderUsage[] =
     "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]\n"
-    "       carrierarr render manifests [-f fleet.yaml] [--out DIR]";
+    "       carrierarr render manifests [-f fleet.yaml] [--out DIR]\n"
+    "       carrierarr render workload [-f fleet.yaml] [--out DIR] [--namespace NS] [--gpus N]";
 
 // Both forms: make --out, have ops write into it, list what it wrote.
 class RenderIntoDirectoryCommand : public FleetCommand {
@@ -23,6 +25,7 @@ class RenderIntoDirectoryCommand : public FleetCommand {
   Preamble preamble() const override { return {}; }
   void DeclareFlags(FlagSet& flags) override {
     flags.String("out", &out_dir_, DefaultDirectory(), OutHelp());
+    DeclareMoreFlags(flags);
   }
 
   int Run(ops::FleetContext* ctx, const Invocation& invocation) override {
@@ -47,6 +50,7 @@ class RenderIntoDirectoryCommand : public FleetCommand {
   virtual Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
                                                  const std::string& out_dir) const = 0;
   virtual void Done(std::ostream& /*out*/, const std::string& /*out_dir*/) const {}
+  virtual void DeclareMoreFlags(FlagSet& /*flags*/) {}
 
  private:
   std::string out_dir_;
@@ -94,27 +98,66 @@ class RenderManifestsCommand final : public RenderIntoDirectoryCommand {
   }
 };
 
+class RenderWorkloadCommand final : public RenderIntoDirectoryCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"render workload",
+            "Writes an example GPU inference server (Ollama) offloaded to the cloud by Liqo: a "
+            "Deployment on the virtual node, tolerating its NoExecute taint, and its Service.",
+            "carrierarr render workload [-f fleet.yaml] [--out DIR] [--namespace NS] [--gpus N]"};
+  }
+
+ private:
+  std::string DefaultDirectory() const override { return "manifests"; }
+  std::string OutHelp() const override {
+    return "directory to write workload/kustomization.yaml into (made if missing)";
+  }
+  void DeclareMoreFlags(FlagSet& flags) override {
+    flags.String("namespace", &ns_, "",
+                 "an offloaded namespace (federation.liqo.offload) to run it in; default: the "
+                 "first");
+    flags.Int("gpus", &gpus_, 1, "nvidia.com/gpu the pod asks for (1-8)");
+  }
+  Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                         const std::string& out_dir) const override {
+    if (gpus_ < 1 || gpus_ > 8)
+      return Status::InvalidArgument("--gpus " + std::to_string(gpus_) + ": give 1 to 8");
+    return ops::RenderWorkload(ctx, ns_, static_cast<int>(gpus_), out_dir);
+  }
+  void Done(std::ostream& out, const std::string& out_dir) const override {
+    out << "apply with: kubectl apply -k " << out_dir
+        << "/workload once 'carrierarr up' has made the NamespaceOffloading (a pod made before it "
+           "stays Pending)\n";
+  }
+
+  std::string ns_;
+  int64_t gpus_ = 1;
+};
+
 }  // namespace
 
 int RunRender(const Invocation& invocation) {
   const auto& args = invocation.args;
-  if (!args.empty() && args[0] == "manifests") {
-    return RunFleetCommand<RenderManifestsCommand>(Invocation{
-        {args.begin() + 1, args.end()}, invocation.seams, invocation.out, invocation.err});
-  }
+  const Invocation rest{{args.begin() + (args.empty() ? 0 : 1), args.end()},
+                        invocation.seams,
+                        invocation.out,
+                        invocation.err};
+  if (!args.empty() && args[0] == "manifests") return RunFleetCommand<RenderManifestsCommand>(rest);
+  if (!args.empty() && args[0] == "workload") return RunFleetCommand<RenderWorkloadCommand>(rest);
   if (args.empty() || args[0] != "nebula-config") {
     if (!args.empty() && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")) {
       invocation.out << "Usage: " << kRenderUsage
                      << "\nnebula-config: every node's Nebula config (<node>.yml) into DIR."
-                        "\nmanifests: a Kubernetes homelab's objects as kustomize directories.\n";
+                        "\nmanifests: a Kubernetes homelab's objects as kustomize directories."
+                        "\nworkload: an example GPU inference Deployment offloaded by Liqo.\n";
       return kExitOk;
     }
-    invocation.err << "Error: render needs what to render: nebula-config or manifests\nUsage: "
+    invocation.err << "Error: render needs what to render: nebula-config, manifests or "
+                      "workload\nUsage: "
                    << kRenderUsage << "\n";
     return kExitUsage;
   }
-  return RunFleetCommand<RenderNebulaConfigCommand>(
-      Invocation{{args.begin() + 1, args.end()}, invocation.seams, invocation.out, invocation.err});
+  return RunFleetCommand<RenderNebulaConfigCommand>(rest);
 }
 
 }  // namespace carrierarr::cli

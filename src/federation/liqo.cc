@@ -296,4 +296,41 @@ Result<kube::Object> RenderIdentitySecret(const LiqoPeering& peering, const std:
               {"data", {{"kubeconfig", pki::Base64Encode(kubeconfig.dump())}}}};
 }
 
+std::vector<kube::Object> RenderOffloadedWorkload(const WorkloadOptions& o) {
+  const Json labels = {{"app.kubernetes.io/name", "gpu-inference"}};
+  const Json meta = {{"name", "gpu-inference"}, {"namespace", o.ns}, {"labels", labels}};
+  const std::string gpus = std::to_string(o.gpus);
+  Json container = {
+      {"name", "ollama"},
+      {"image", o.image},
+      {"ports", Json::array({{{"name", "http"}, {"containerPort", 11434}}})},
+      {"env", Json::array({{{"name", "OLLAMA_HOST"}, {"value", "0.0.0.0:11434"}}})},
+      {"readinessProbe", {{"httpGet", {{"path", "/"}, {"port", "http"}}}, {"periodSeconds", 10}}},
+      {"resources",
+       {{"requests", {{"cpu", "2"}, {"memory", "8Gi"}, {"nvidia.com/gpu", gpus}}},
+        {"limits", {{"memory", "16Gi"}, {"nvidia.com/gpu", gpus}}}}},
+      {"volumeMounts", Json::array({{{"name", "models"}, {"mountPath", "/root/.ollama"}}})}};
+  Json pod = {// Liqo's virtual node, and only there: its taint keeps every other pod off it.
+              {"nodeSelector", {{kubernetes::kLiqoNodeTypeLabel, kubernetes::kLiqoVirtualNode}}},
+              {"tolerations", Json::array({{{"key", "virtual-node.liqo.io/not-allowed"},
+                                            {"operator", "Exists"},
+                                            {"effect", "NoExecute"}}})},
+              {"containers", Json::array({container})},
+              {"volumes", Json::array({{{"name", "models"}, {"emptyDir", Json::object()}}})}};
+  return {
+      {{"apiVersion", "apps/v1"},
+       {"kind", "Deployment"},
+       {"metadata", meta},
+       {"spec",
+        {{"replicas", 1},
+         {"selector", {{"matchLabels", labels}}},
+         {"template", {{"metadata", {{"labels", labels}}}, {"spec", pod}}}}}},
+      {{"apiVersion", "v1"},
+       {"kind", "Service"},
+       {"metadata", meta},
+       {"spec",
+        {{"selector", labels},
+         {"ports", Json::array({{{"name", "http"}, {"port", 11434}, {"targetPort", "http"}}})}}}}};
+}
+
 }  // namespace carrierarr::federation

@@ -98,6 +98,17 @@ Result<kube::Object> RenderIdentitySecret(const LiqoPeering& peering, const std:
                                           const std::string& ca_pem,
                                           const kube::Object& token_secret);
 
+// `carrierarr render workload`: an example GPU inference server (Ollama, its API on 11434)
+// offloaded to the cloud: a Deployment in `ns` (an offloaded namespace) selecting Liqo's virtual
+// node and tolerating its taint virtual-node.liqo.io/not-allowed with effect NoExecute (with
+// NoSchedule it stays Pending), asking for `gpus` nvidia.com/gpu, and its ClusterIP Service.
+struct WorkloadOptions {
+  std::string ns;
+  int gpus = 1;
+  std::string image = "docker.io/ollama/ollama:0.5.4";
+};
+std::vector<kube::Object> RenderOffloadedWorkload(const WorkloadOptions& options);
+
 }  // namespace carrierarr::federation
 
 #endif  // CARRIERARR_FEDERATION_LIQO_H_

@@ -10,7 +10,9 @@
 
 #include "core/file_util.h"
 #include "federation/federation.h"
+#include "federation/liqo.h"
 #include "mesh/nebula_config.h"
+#include "providers/kubernetes/manifests.h"
 #include "providers/registry.h"
 #include "provision/file_resources.h"
 #include "spec/fleet_parser.h"
@@ -423,6 +425,34 @@ bool RemoveStateDir(const FleetContext& ctx, StorePtr& store) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> RenderWorkload(const FleetContext& ctx, const std::string& ns,
+                                                int gpus, const std::string& out_dir) {
+  const spec::FederationSpec& f = ctx.spec.federation;
+  if (f.mode != spec::FederationMode::kLiqo) {
+    return Status::FailedPrecondition(
+        "render workload writes a pod offloaded by Liqo, and " + ctx.fleet_file +
+        " has federation.mode: " + std::string(spec::FederationModeName(f.mode)) +
+        "; set federation.mode: liqo");
+  }
+  if (f.liqo.offload.empty()) {
+    return Status::FailedPrecondition(
+        ctx.fleet_file +
+        " offloads no namespace: add one under federation.liqo.offload (a pod "
+        "of any other namespace is not offloaded)");
+  }
+  std::string names;
+  for (const auto& o : f.liqo.offload) {
+    if (o.name == ns || ns.empty())
+      return kubernetes::WriteKustomizeDirs(
+          {{"workload", federation::RenderOffloadedWorkload({.ns = o.name, .gpus = gpus})}},
+          out_dir);
+    names += (names.empty() ? "" : ", ") + o.name;
+  }
+  return Status::InvalidArgument("--namespace " + ns + " is not offloaded (" + ctx.fleet_file +
+                                 " offloads " + names +
+                                 "); name one of them, or add it under federation.liqo.offload");
+}
 
 Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
                                                  const std::string& out_dir) {

@@ -174,6 +174,12 @@ Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
 Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
                                                  const std::string& out_dir);
 
+// `render workload`: the example offloaded GPU inference Deployment and Service
+// (federation::RenderOffloadedWorkload) as the kustomize directory <out_dir>/workload. Needs
+// federation.mode liqo; `ns` must be an offloaded namespace ("" = the first). Nothing is applied.
+Result<std::vector<std::string>> RenderWorkload(const FleetContext& ctx, const std::string& ns,
+                                                int gpus, const std::string& out_dir);
+
 }  // namespace carrierarr::ops
 
 #endif  // CARRIERARR_OPS_FLEET_OPS_H_

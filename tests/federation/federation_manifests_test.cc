@@ -4,8 +4,10 @@
 // kube_schema_check.py). Liqo's own kinds are checked against its CRDs in liqo_crd_test.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -97,6 +99,63 @@ TEST_F(ClusterMeshManifests, EveryObjectPassesKustomizeAndTheSchema) {
     EXPECT_THAT(built, HasSubstr("kind: DaemonSet"));
     EXPECT_THAT(built, HasSubstr("hostNetwork: true"));
   }
+}
+
+// `carrierarr render workload`, the built binary: the offloaded GPU Deployment and its Service.
+class RenderWorkload : public testing::TwoClusters {
+ protected:
+  RunResult Render(const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {testing::CarrierarrBinary(),
+                                     "render",
+                                     "workload",
+                                     "-f",
+                                     ctx_.fleet_file,
+                                     "--out",
+                                     dir_ / "out"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return testing::RunIn(dir_.path(), argv);
+  }
+};
+
+TEST_F(RenderWorkload, AnOffloadedGpuDeploymentThatKustomizeAndTheSchemaAccept) {
+  WriteFleet(
+      "federation:\n  mode: liqo\n  cloud_kubeconfig: cloud.kubeconfig\n  liqo:\n    offload:\n    "
+      "  - {namespace: ai}\n"
+      "      - {namespace: batch}\n");
+  RunResult r = Render({"--namespace", "batch", "--gpus", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("kubectl apply -k"));
+  const std::string built = testing::Kustomize(dir_ / "out/workload");
+  RunResult check = testing::SchemaCheck(built);
+  EXPECT_EQ(check.exit_code, 0) << check.err << "\n" << built;
+  std::vector<YAML::Node> docs = YAML::LoadAll(built);
+  ASSERT_EQ(docs.size(), 2u) << built;
+  const YAML::Node& d = docs[0]["kind"].as<std::string>() == "Deployment" ? docs[0] : docs[1];
+  const YAML::Node pod = d["spec"]["template"]["spec"];
+  EXPECT_EQ(d["metadata"]["namespace"].as<std::string>(), "batch");
+  EXPECT_EQ(pod["nodeSelector"]["liqo.io/type"].as<std::string>(), "virtual-node");
+  ASSERT_EQ(pod["tolerations"].size(), 1u);
+  EXPECT_EQ(pod["tolerations"][0]["key"].as<std::string>(), "virtual-node.liqo.io/not-allowed");
+  EXPECT_EQ(pod["tolerations"][0]["effect"].as<std::string>(), "NoExecute");
+  EXPECT_EQ(pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"].as<std::string>(), "2");
+}
+
+TEST_F(RenderWorkload, RefusesWhatWouldNotBeOffloaded) {
+  WriteFleet(
+      "federation:\n  mode: liqo\n  cloud_kubeconfig: cloud.kubeconfig\n  liqo:\n    offload:\n    "
+      "  - {namespace: ai}\n");
+  RunResult r = Render({"--namespace", "default"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--namespace default is not offloaded"));
+  EXPECT_THAT(r.err, HasSubstr("offloads ai"));
+  r = Render({"--gpus", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--gpus 0: give 1 to 8"));
+  WriteFleet("federation:\n  mode: clustermesh\n  cloud_kubeconfig: cloud.kubeconfig\n");
+  r = Render({});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("set federation.mode: liqo"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out")) << "a failed run leaves no directory";
 }
 
 }  // namespace
