@@ -576,5 +576,53 @@ TEST_F(KubeE2eTest, AnAwsPoolJoinsTheClusterLighthouseAndDownRemovesBoth) {
   EXPECT_THAT(aws_->Live(name_), IsEmpty());
 }
 
+// federation.mode clustermesh with the cloud cluster being the k3s on an aws lighthouse: the
+// instances boot k3s without flannel and the server installs Cilium as fleet.yaml's cloud
+// cluster (name, id); until `carrierarr kubeconfig` has the cluster's kubeconfig, `up` says so and
+// leaves the federation alone.
+TEST_F(KubeE2eTest, ClusterMeshCloudNodesBootWithCiliumInsteadOfFlannel) {
+  auto fake = FakeAws::Start({});
+  ASSERT_TRUE(fake.ok()) << fake.status().ToString();
+  aws_ = std::move(*fake);
+  const std::string yaml = "name: " + name_ +
+                           "\n"
+                           "lighthouse:\n  provider: aws\n  size: t3.small\n"
+                           "homelab:\n  provider: kubernetes\n  kubeconfig: " +
+                           (dir_ / "kubeconfig") +
+                           "\n"
+                           "pools:\n"
+                           "  - name: gpu\n    type: gpu-worker\n    count: 1\n    provider: aws\n"
+                           "    instance_type: g4dn.xlarge\n"
+                           "control_plane:\n  image: registry.lan/carrierarr:0.1\n"
+                           "providers:\n  kubernetes:\n    context: fake\n"
+                           "  aws:\n    region: us-east-1\n    operator_cidrs: [203.0.113.7/32]\n"
+                           "federation:\n  mode: clustermesh\n  cloud: {name: burst, id: 7}\n";
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", yaml, 0600).ok());
+  RunResult up = Carrierarr({"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("carrierarr kubeconfig")) << "the federation waits for it";
+  int servers = 0;
+  for (const auto& i : aws_->Instances(name_)) {
+    SCOPED_TRACE(i.TagValue("carrierarr:resource"));
+    std::map<std::string, std::string> files = UserdataFiles(i.user_data);
+    const YAML::Node k3s = YAML::Load(files["/etc/rancher/k3s/config.yaml"]);
+    EXPECT_FALSE(k3s["flannel-iface"].IsDefined());
+    const std::string& boot = files["/usr/local/lib/carrierarr/bootstrap.sh"];
+    if (i.TagValue("carrierarr:resource") != "instance/lighthouse") {
+      EXPECT_THAT(boot, Not(HasSubstr("cilium install")));
+      continue;
+    }
+    ++servers;
+    EXPECT_EQ(k3s["flannel-backend"].as<std::string>(""), "none");
+    EXPECT_TRUE(k3s["disable-network-policy"].as<bool>(false));
+    EXPECT_EQ(k3s["cluster-cidr"].as<std::string>(""), "10.52.0.0/16");
+    EXPECT_THAT(boot, HasSubstr("readonly CLUSTER_NAME='burst'\n"));
+    EXPECT_THAT(boot, HasSubstr("readonly CLUSTER_ID='7'\n"));
+    EXPECT_THAT(boot, HasSubstr("readonly CILIUM_VERSION='1.16.5'\n"));
+    EXPECT_THAT(boot, HasSubstr("cilium install --version"));
+  }
+  EXPECT_EQ(servers, 1);
+}
+
 }  // namespace
 }  // namespace carrierarr

@@ -110,6 +110,15 @@ UserdataParams Lighthouse() {
   return p;
 }
 
+// federation.mode clustermesh: k3s without flannel, and Cilium installed by the server.
+UserdataParams WithCilium(UserdataParams p) {
+  p.cilium_version = "1.16.5";
+  p.cilium_cli_version = "v0.16.22";
+  p.cluster_name = "aws-k3s";
+  p.cluster_id = 2;
+  return p;
+}
+
 // A GPU worker on arm64: a k3s agent that joins the lighthouse.
 UserdataParams GpuWorker() {
   const Material m = Mint("gpu-1", "10.42.2.1", {"workers", "gpu-compute"});
@@ -266,6 +275,72 @@ TEST(RenderUserdataTest, LighthouseRunsTheK3sServerOnItsMeshAddress) {
   EXPECT_THAT(boot, HasSubstr("readonly NEBULA_ARCH='amd64'\n"));
 }
 
+// k3s's pod and service ranges stay off the mesh (its defaults are the mesh's 10.42.0.0/16).
+TEST(RenderUserdataTest, K3sPodsAndServicesAreOffTheMesh) {
+  auto files = RenderFiles(Lighthouse());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const YAML::Node k3s = YAML::Load((*files)[kK3sConfig].content);
+  EXPECT_EQ(k3s["cluster-cidr"].as<std::string>(), "10.52.0.0/16");
+  EXPECT_EQ(k3s["service-cidr"].as<std::string>(), "10.53.0.0/16");
+  EXPECT_FALSE(k3s["flannel-backend"].IsDefined()) << "flannel unless ClusterMesh";
+  EXPECT_THAT((*files)[kBootstrap].content, Not(HasSubstr("cilium")));
+}
+
+// ClusterMesh: k3s with --flannel-backend=none --disable-network-policy, and the server's first
+// boot installs Cilium with the cloud cluster's name and id by the checked cilium CLI.
+TEST(RenderUserdataTest, ClusterMeshServerInstallsCiliumWithTheClustersNameAndId) {
+  auto files = RenderFiles(WithCilium(Lighthouse()));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const YAML::Node k3s = YAML::Load((*files)[kK3sConfig].content);
+  EXPECT_EQ(k3s["flannel-backend"].as<std::string>(), "none");
+  EXPECT_TRUE(k3s["disable-network-policy"].as<bool>());
+  EXPECT_FALSE(k3s["flannel-iface"].IsDefined());
+  const std::string& boot = (*files)[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly CILIUM_VERSION='1.16.5'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly CILIUM_CLI_VERSION='v0.16.22'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly CLUSTER_NAME='aws-k3s'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly CLUSTER_ID='2'\n"));
+  EXPECT_THAT(boot, HasSubstr("${RELEASES}/cilium/cilium-cli/releases/download/"
+                              "${CILIUM_CLI_VERSION}"));
+  EXPECT_THAT(boot, HasSubstr("\"${tarball}\" \"${tarball}.sha256sum\""))
+      << "the CLI is checked against its release's sha256 before it runs";
+  EXPECT_THAT(boot, HasSubstr("cilium install --version \"${CILIUM_VERSION}\" --set "
+                              "cluster.name=\"${CLUSTER_NAME}\""));
+  EXPECT_THAT(boot, HasSubstr("--set cluster.id=\"${CLUSTER_ID}\" --set ipam.mode=kubernetes"));
+  // After k3s (whose kubeconfig it uses), before the end.
+  EXPECT_LT(boot.find("systemctl enable --now k3s.service"), boot.find("cilium install"));
+  EXPECT_LT(boot.find("cilium install"), boot.find("step='done'"));
+
+  // Agents join without flannel too, and install nothing: Cilium's DaemonSet reaches them.
+  auto agent = RenderFiles(WithCilium(GpuWorker()));
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  const YAML::Node agent_k3s = YAML::Load((*agent)[kK3sConfig].content);
+  EXPECT_FALSE(agent_k3s["flannel-iface"].IsDefined());
+  EXPECT_THAT((*agent)[kBootstrap].content, Not(HasSubstr("cilium install")));
+}
+
+TEST(RenderUserdataTest, RefusesCiliumSettingsOutsideCiliumsRules) {
+  struct Case {
+    std::function<void(UserdataParams&)> edit;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {[](UserdataParams& p) { p.cilium_version = "latest"; }, "cilium_version"},
+      {[](UserdataParams& p) { p.cilium_cli_version = "0.16.22"; }, "cilium_cli_version"},
+      {[](UserdataParams& p) { p.cluster_name = std::string(33, 'a'); }, "at most 32"},
+      {[](UserdataParams& p) { p.cluster_name = "AWS"; }, "cluster_name"},
+      {[](UserdataParams& p) { p.cluster_id = 0; }, "1 to 255"},
+      {[](UserdataParams& p) { p.cluster_id = 256; }, "1 to 255"},
+  };
+  for (const Case& c : cases) {
+    UserdataParams p = WithCilium(Lighthouse());
+    c.edit(p);
+    auto ud = RenderUserdata(p);
+    ASSERT_FALSE(ud.ok()) << c.want;
+    EXPECT_THAT(ud.status().message(), HasSubstr(c.want));
+  }
+}
+
 TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   const UserdataParams p = GpuWorker();
   auto ud = RenderUserdata(p);
@@ -405,11 +480,18 @@ TEST(RenderUserdataTest, NebulaAndK3sComeFromTheMirrorWhenOneIsNamed) {
 
 // Every shape of node: server and agent, material embedded or in Secrets Manager.
 std::vector<UserdataParams> EveryShape() {
-  return {Lighthouse(), GpuWorker(), InSecretsManager(GpuWorker()), InSecretsManager(Lighthouse())};
+  return {Lighthouse(),
+          GpuWorker(),
+          InSecretsManager(GpuWorker()),
+          InSecretsManager(Lighthouse()),
+          WithCilium(Lighthouse()),
+          WithCilium(GpuWorker()),
+          WithCilium(InSecretsManager(Lighthouse()))};
 }
 
 std::string ShapeName(const UserdataParams& p) {
-  return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager");
+  return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager") +
+         (p.cilium_version.empty() ? "" : " cilium");
 }
 
 // `argv` with a scratch file holding `text` as its last argument.
@@ -743,11 +825,13 @@ TEST(RenderUserdataTest, RefusesBadSecretsWithoutRepeatingThem) {
 // ---- size --------------------------------------------------------------------------------
 
 TEST(RenderUserdataTest, StaysUnderEc2sLimitWithRoomToSpare) {
-  for (const UserdataParams& p : {Lighthouse(), GpuWorker()}) {
+  for (const UserdataParams& p : EveryShape()) {
     auto ud = RenderUserdata(p);
     ASSERT_TRUE(ud.ok()) << ud.status().ToString();
-    // At least 4 KB left for larger Nebula configs (more rules, more lighthouses).
-    EXPECT_LT(ud->size(), kMaxUserdataBytes - 4096) << p.node;
+    // At least 4 KB left for larger Nebula configs (more rules, more lighthouses); 3 KB on a
+    // ClusterMesh k3s server, whose first boot also installs Cilium.
+    const bool cilium_server = !p.cilium_version.empty() && p.k3s_server;
+    EXPECT_LT(ud->size(), kMaxUserdataBytes - (cilium_server ? 3072 : 4096)) << ShapeName(p);
   }
 }
 

@@ -3,6 +3,7 @@
 // with 1-based positions that point at the offending key or value.
 #include "spec/fleet_parser.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -30,6 +31,8 @@ Result<FleetSpec> LoadFleet(const std::string& path) {
 
 using std::chrono::hours;
 using std::chrono::minutes;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
@@ -371,6 +374,25 @@ TEST(ParseFleetTest, K3sNeedsTheLighthouseOnAws) {
       << written.status().message();
   auto off = ParseFleet(pools + "providers:\n  aws:\n    k3s: false\n", "fleet.yaml");
   EXPECT_TRUE(off.ok()) << off.status().message();
+}
+
+// k3s's own defaults (10.42.0.0/16 pods) are the mesh's: the cloud k3s uses 10.52.0.0/16 and
+// 10.53.0.0/16, and a mesh over them is refused where the k3s runs.
+TEST(ParseFleetTest, AMeshOverTheCloudK3sRangesIsRefused) {
+  const std::string aws = "lighthouse: {provider: aws}\n";
+  auto wide =
+      ParseFleet("mesh:\n  cidr: 10.0.0.0/8\nhomelab:\n  mesh_ip: 10.0.1.9\n" + aws, "fleet.yaml");
+  ASSERT_FALSE(wide.ok());
+  EXPECT_THAT(wide.status().message(),
+              HasSubstr("fleet.yaml:2:9: mesh.cidr 10.0.0.0/8 overlaps 10.52.0.0/16, where the "
+                        "cloud k3s puts its pods"));
+  auto services = ParseFleet("mesh:\n  cidr: 10.53.0.0/16\nhomelab:\n  mesh_ip: 10.53.1.9\n" + aws,
+                             "fleet.yaml");
+  ASSERT_FALSE(services.ok());
+  EXPECT_THAT(services.status().message(), HasSubstr("overlaps 10.53.0.0/16"));
+  EXPECT_THAT(services.status().message(), Not(HasSubstr("overlaps 10.52.0.0/16")));
+  auto fine = ParseFleet(aws, "fleet.yaml");
+  EXPECT_TRUE(fine.ok()) << fine.status().message();
 }
 
 TEST(ParseFleetTest, AcceptsAMeshWiderThanSixteenBits) {

@@ -124,6 +124,10 @@ class AwsProvider final : public providers::Provider {
 
     const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
     const K3sTokens k3s = AddK3sTokens(r, lighthouse, out, deps);
+    // ClusterMesh with this k3s as the cloud cluster: Cilium is its CNI instead of flannel.
+    const spec::FederationSpec& fm = fleet.federation;
+    const bool cilium =
+        fm.mode == spec::FederationMode::kClusterMesh && fm.cloud_kubeconfig.empty();
 
     const spec::PoolSpec* pool = PoolOf(fleet, r.node);
     int root_gb = r.node.pool_type == spec::PoolType::kGpuWorker ? 100 : 30;
@@ -176,6 +180,10 @@ class AwsProvider final : public providers::Provider {
                                 .k3s_agent_token_path = k3s.agent,
                                 .k3s_server = lighthouse,
                                 .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
+                                .cilium_version = cilium ? fm.clustermesh.cilium_version : "",
+                                .cilium_cli_version = fm.clustermesh.cilium_cli_version,
+                                .cluster_name = fm.cloud.name,
+                                .cluster_id = fm.cloud.id,
                                 .deps = deps}));
     if (lighthouse) {
       out.push_back(MakeElasticIp(fleet.name, target, sessions_));

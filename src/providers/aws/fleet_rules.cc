@@ -8,6 +8,7 @@
 
 #include "providers/aws/aws_provider.h"
 #include "providers/aws/shapes.h"
+#include "providers/aws/userdata.h"
 #include "spec/fleet_reader.h"
 
 namespace carrierarr::aws_provider {
@@ -251,6 +252,22 @@ void CheckCloudCluster(spec::FleetReader& reader, const spec::FleetSpec& fleet) 
                    "federation.cloud_kubeconfig");
 }
 
+// k3s's pod and service networks must not take the mesh's addresses.
+void CheckK3sRanges(spec::FleetReader& reader, const spec::FleetSpec& fleet) {
+  if (!K3sOn(fleet)) return;
+  const Ipv4Net& mesh = fleet.mesh.cidr;
+  for (const char* range : {kK3sClusterCidr, kK3sServiceCidr}) {
+    auto net = ParseCidr(range);
+    const uint32_t mask = net->mask & mesh.mask;  // the wider of the two
+    if ((net->ip & mask) != (mesh.ip & mask)) continue;
+    reader.Error(reader.MarkOf("mesh.cidr"),
+                 "mesh.cidr " + mesh.Masked().ToString() + " overlaps " + range +
+                     ", where the cloud k3s puts its " +
+                     (range == kK3sClusterCidr ? "pods" : "services") +
+                     ": choose a mesh outside 10.52.0.0/15, e.g. 10.42.0.0/16");
+  }
+}
+
 class Rules final : public spec::ProviderRules {
  public:
   std::string_view name() const override { return kName; }
@@ -269,6 +286,7 @@ class Rules final : public spec::ProviderRules {
   // workers would join https://<lighthouse mesh IP>:6443, where nothing serves.
   void Validate(spec::FleetReader& reader, const spec::FleetSpec& fleet) const override {
     CheckCloudCluster(reader, fleet);
+    CheckK3sRanges(reader, fleet);
     if (!fleet.aws.k3s_written || !fleet.aws.k3s || fleet.lighthouse.provider == kName) return;
     bool aws_pool = false;
     for (const auto& pool : fleet.pools) aws_pool = aws_pool || pool.provider == kName;

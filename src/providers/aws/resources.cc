@@ -489,7 +489,11 @@ class InstanceResource final : public AwsResource {
            "|" + (p_.spot ? "spot" : "") + "|" + (p_.secrets_manager ? "sm" : "ud") + "|" +
            p_.nebula_version + "|" + p_.agent_url + "|" + p_.agent_sha256 + "|" + p_.mirror + "|" +
            p_.control_plane + "|" + p_.k3s_version + "|" + p_.k3s_server_token_path + "|" +
-           p_.k3s_agent_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint;
+           p_.k3s_agent_token_path + "|" + p_.k3s_server_ip + "|" + p_.lighthouse_endpoint +
+           (p_.cilium_version.empty()
+                ? ""
+                : "|cilium " + p_.cilium_version + " " + p_.cilium_cli_version + " " +
+                      p_.cluster_name + " " + std::to_string(p_.cluster_id));
   }
   Result<bool> Exists() const override {
     auto s = Connect();
@@ -635,6 +639,10 @@ class InstanceResource final : public AwsResource {
       u.k3s_version = p_.k3s_version;
       u.k3s_server = p_.k3s_server;
       u.k3s_server_ip = p_.k3s_server_ip;
+      u.cilium_version = p_.cilium_version;
+      u.cilium_cli_version = p_.cilium_cli_version;
+      u.cluster_name = p_.cluster_name;
+      u.cluster_id = p_.cluster_id;
       for (auto [path, out] : {std::pair{&p_.k3s_agent_token_path, &u.k3s_agent_token},
                                std::pair{&p_.k3s_server_token_path, &u.k3s_token}}) {
         if (path->empty()) continue;

@@ -85,6 +85,9 @@ struct InstanceParams {
   std::string k3s_agent_token_path;   // "" = no k3s
   bool k3s_server = false;
   std::string k3s_server_ip;
+  // ClusterMesh: Cilium instead of flannel (UserdataParams); "" = flannel.
+  std::string cilium_version, cilium_cli_version, cluster_name;
+  int cluster_id = 0;
   std::vector<std::string> deps;
 };
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);

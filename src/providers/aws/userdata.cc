@@ -186,6 +186,33 @@ Status ValidateK3s(const Checker& check, const UserdataParams& p) {
                      "the k3s server's mesh address, e.g. 10.42.0.1");
 }
 
+// Cilium instead of flannel: pinned releases, and the cluster's name and id by Cilium's rules.
+Status ValidateCilium(const Checker& check, const UserdataParams& p) {
+  if (p.cilium_version.empty()) return Status::Ok();
+  auto release = [](const std::string& v, bool v_prefix) {
+    if (v_prefix != (!v.empty() && v[0] == 'v')) return false;
+    int dots = 0;
+    for (char c : v.substr(v_prefix ? 1 : 0)) {
+      if (c == '.')
+        ++dots;
+      else if (c < '0' || c > '9')
+        return false;
+    }
+    return dots == 2;
+  };
+  CARRIERARR_RETURN_IF_ERROR(check.Value("cilium_version", p.cilium_version,
+                                         release(p.cilium_version, false),
+                                         "a Cilium release such as 1.16.5"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value("cilium_cli_version", p.cilium_cli_version,
+                                         release(p.cilium_cli_version, true),
+                                         "a cilium CLI release such as v0.16.22"));
+  CARRIERARR_RETURN_IF_ERROR(check.Value(
+      "cluster_name", p.cluster_name, IsLabel(p.cluster_name) && p.cluster_name.size() <= 32,
+      "at most 32 lowercase letters, digits or '-' (Cilium's rule)"));
+  return check.Value("cluster_id", std::to_string(p.cluster_id),
+                     p.cluster_id >= 1 && p.cluster_id <= 255, "1 to 255 (Cilium's rule)");
+}
+
 Status Validate(const UserdataParams& p) {
   const Checker check(p);
   CARRIERARR_RETURN_IF_ERROR(check.Value("node", p.node, IsLabel(p.node),
@@ -214,6 +241,7 @@ Status Validate(const UserdataParams& p) {
       "an https base URL without a query or a final '/', e.g. https://mirror.example.org/github"));
   CARRIERARR_RETURN_IF_ERROR(ValidateAgent(check, p));
   CARRIERARR_RETURN_IF_ERROR(ValidateK3s(check, p));
+  CARRIERARR_RETURN_IF_ERROR(ValidateCilium(check, p));
 
   // Nebula material: in the userdata, or in Secrets Manager.
   const bool in_secret = !p.secret_id.empty();
@@ -326,12 +354,15 @@ std::string K3sConfig(const UserdataParams& p) {
   std::string y = "# k3s " + std::string(p.k3s_server ? "server" : "agent") +
                   " bound to the Nebula mesh (written by carrierarr)\n"
                   "node-name: " +
-                  q(p.node) + "\nnode-ip: " + q(p.mesh_ip) + "\nflannel-iface: " + q(p.tun_device) +
-                  "\n";
+                  q(p.node) + "\nnode-ip: " + q(p.mesh_ip) + "\n";
+  if (p.cilium_version.empty()) y += "flannel-iface: " + q(p.tun_device) + "\n";
   if (p.k3s_server) {
     // The server token stays here; agents join with the agent token, which admits agents only.
     y += "token-file: " + q(kK3sServerTokenPath) + "\nagent-token-file: " + q(kK3sAgentTokenPath) +
-         "\nadvertise-address: " + q(p.mesh_ip) + "\ntls-san:\n  - " + q(p.mesh_ip) + "\n";
+         "\nadvertise-address: " + q(p.mesh_ip) + "\ntls-san:\n  - " + q(p.mesh_ip) +
+         "\ncluster-cidr: " + q(kK3sClusterCidr) + "\nservice-cidr: " + q(kK3sServiceCidr) + "\n";
+    // Cilium is the CNI (ClusterMesh); a node is NotReady until the bootstrap installs it.
+    if (!p.cilium_version.empty()) y += "flannel-backend: \"none\"\ndisable-network-policy: true\n";
   } else {
     y += "token-file: " + q(kK3sAgentTokenPath) +
          "\nserver: " + q("https://" + p.k3s_server_ip + ":6443") + "\n";
@@ -418,6 +449,11 @@ std::string ShellQuote(std::string_view value) {
   return out + "'";
 }
 
+// The k3s server installs Cilium (agents get it from the server's DaemonSet).
+bool CiliumHere(const UserdataParams& p) {
+  return !p.cilium_version.empty() && p.k3s_server && !p.k3s_agent_token.empty();
+}
+
 // The top of the first-boot script: the only part that varies, each a validated value in single
 // quotes.
 std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret) {
@@ -448,6 +484,12 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
   s += var("AGENT_SHA256", sha);
   s += var("K3S_ROLE", p.k3s_agent_token.empty() ? "" : (p.k3s_server ? "server" : "agent"));
   s += var("K3S_VERSION", p.k3s_agent_token.empty() ? "" : p.k3s_version);
+  if (CiliumHere(p)) {
+    s += var("CILIUM_VERSION", p.cilium_version);
+    s += var("CILIUM_CLI_VERSION", p.cilium_cli_version);
+    s += var("CLUSTER_NAME", p.cluster_name);
+    s += var("CLUSTER_ID", std::to_string(p.cluster_id));
+  }
   s += "\n";
   return s;
 }
@@ -609,14 +651,37 @@ constexpr char kK3sStep[] = R"SH(if [ -n "${K3S_ROLE}" ]; then
   log "k3s ${K3S_ROLE} started"
 fi
 
-step='done'
+)SH";
+
+// On the k3s server of a ClusterMesh fleet: the cilium CLI (checked) installs Cilium with the
+// cluster's name and id, on k3s's pod ranges (ipam kubernetes: Cilium's own default pool,
+// 10.0.0.0/8, holds the mesh).
+constexpr char kCiliumStep[] = R"SH(step="Cilium ${CILIUM_VERSION}"
+export KUBECONFIG=/etc/rancher/k3s/k3s.yaml
+if kubectl -n kube-system get daemonset cilium >/dev/null 2>&1; then
+  log "Cilium is already installed"
+else
+  tarball="cilium-linux-${NEBULA_ARCH}.tar.gz"
+  fetch_release "${RELEASES}/cilium/cilium-cli/releases/download/${CILIUM_CLI_VERSION}" \
+    "${tarball}" "${tarball}.sha256sum"
+  tar -xzf "${work}/${tarball}" -C /usr/local/bin cilium
+  retry 5 10 cilium install --version "${CILIUM_VERSION}" --set cluster.name="${CLUSTER_NAME}" \
+    --set cluster.id="${CLUSTER_ID}" --set ipam.mode=kubernetes ||
+    fail "cilium install did not succeed; see 'cilium status'"
+  log "Cilium ${CILIUM_VERSION} installed as cluster ${CLUSTER_NAME} (id ${CLUSTER_ID})"
+fi
+
+)SH";
+
+constexpr char kDoneStep[] = R"SH(step='done'
 log "carrierarr bootstrap done"
 )SH";
 
 // The first boot, run once by cloud-init (runcmd, no arguments): the variables, then fixed text.
 std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
   return BootstrapVariables(p, agent, secret) + kShellHelpers + kSecretStep + kNebulaInstallStep +
-         kNebulaServiceStep + kAgentStep + kK3sStep;
+         kNebulaServiceStep + kAgentStep + kK3sStep + (CiliumHere(p) ? kCiliumStep : "") +
+         kDoneStep;
 }
 
 }  // namespace

@@ -48,7 +48,21 @@ struct UserdataParams {
   std::string k3s_version;      // "v1.31.4+k3s1", checked against its sha256sum-<arch>.txt
   std::string k3s_token;        // the server's token: set on the server, empty on agents
   std::string k3s_agent_token;  // agents' join secret: on the server and every agent
+
+  // federation.mode clustermesh: k3s runs without flannel and its network policy
+  // (--flannel-backend=none --disable-network-policy), and the server installs Cilium
+  // `cilium_version` as cluster `cluster_name`/`cluster_id`, with the cilium CLI of release
+  // `cilium_cli_version` checked against its .sha256sum. "" = k3s keeps flannel.
+  std::string cilium_version;      // "1.16.5"
+  std::string cilium_cli_version;  // "v0.16.22"
+  std::string cluster_name;        // "aws-k3s"
+  int cluster_id = 0;
 };
+
+// k3s's pod and service networks. Its defaults (10.42.0.0/16, 10.43.0.0/16) are the mesh's own
+// default range: pods would take the mesh's addresses. The aws fleet rules keep the mesh apart.
+inline constexpr char kK3sClusterCidr[] = "10.52.0.0/16";
+inline constexpr char kK3sServiceCidr[] = "10.53.0.0/16";
 
 // Fails (kInvalidArgument) on a value that could break out of its place (a newline or quote in
 // a name, a token with spaces) and when the result passes kMaxUserdataBytes.
