@@ -30,7 +30,7 @@ inline constexpr CommandInfo kCommandTable[] = {
     {"status", "show every node: addresses, process, round trips over the mesh",
      Binary::kCarrierarr},
     {"doctor", "check for the known traps and say how to fix them", Binary::kCarrierarr},
-    {"render", "render nebula-config | manifests | workload: Nebula configs, Kubernetes objects",
+    {"render", "render nebula-config | manifests | workload | talos: configs and objects",
      Binary::kCarrierarr},
     {"pki", "Nebula certificate authority: ca, sign, keygen, print, verify", Binary::kCarrierarr},
     {"serve", "run the control plane (gRPC 50051 for agents, HTTP 8090)", Binary::kCarrierarrFleet},

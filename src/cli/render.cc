@@ -2,6 +2,7 @@
 // running nebula by hand. `carrierarr render manifests`: a Kubernetes homelab's objects as
 // kustomize directories, for GitOps (Flux, Argo) instead of letting `up` apply them.
 // `carrierarr render workload`: an example GPU inference Deployment offloaded through Liqo.
+// `carrierarr render talos`: the machine configs of cloud nodes joining a Talos homelab.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +18,9 @@ namespace {
 constexpr char kRenderUsage[] =
     "carrierarr render nebula-config [-f fleet.yaml] [--out DIR]\n"
     "       carrierarr render manifests [-f fleet.yaml] [--out DIR]\n"
-    "       carrierarr render workload [-f fleet.yaml] [--out DIR] [--namespace NS] [--gpus N]";
+    "       carrierarr render workload [-f fleet.yaml] [--out DIR] [--namespace NS] [--gpus N]\n"
+    "       carrierarr render talos [-f fleet.yaml] [--out DIR] [--worker-config FILE]\n"
+    "                               [--controlplane-config FILE]";
 
 // Both forms: make --out, have ops write into it, list what it wrote.
 class RenderIntoDirectoryCommand : public FleetCommand {
@@ -134,6 +137,42 @@ class RenderWorkloadCommand final : public RenderIntoDirectoryCommand {
   int64_t gpus_ = 1;
 };
 
+class RenderTalosCommand final : public RenderIntoDirectoryCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"render talos",
+            "For federation.mode direct: writes each pool node's Talos machine-config patch "
+            "(kubelet on the mesh, certSANs, the nebula extension's config and the node's "
+            "certificate), and with --worker-config the whole machine config it boots with.",
+            "carrierarr render talos [-f fleet.yaml] [--out DIR] [--worker-config FILE] "
+            "[--controlplane-config FILE]"};
+  }
+
+ private:
+  std::string DefaultDirectory() const override { return "talos"; }
+  std::string OutHelp() const override {
+    return "directory to write <node>.patch.yaml and <node>.yaml into (made if missing)";
+  }
+  void DeclareMoreFlags(FlagSet& flags) override {
+    flags.String("worker-config", &configs_.worker, "",
+                 "talosctl gen config's worker.yaml: also write <node>.yaml, it with the patch "
+                 "merged (the node's userdata)");
+    flags.String("controlplane-config", &configs_.control_plane, "",
+                 "its controlplane.yaml, for the nodes of forced control-plane pools");
+  }
+  Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                         const std::string& out_dir) const override {
+    return ops::RenderTalos(ctx, configs_, out_dir);
+  }
+  void Done(std::ostream& out, const std::string& /*out_dir*/) const override {
+    out << "boot a Talos image with the siderolabs/nebula extension (Image Factory) with "
+           "<node>.yaml as its userdata, or apply a patch with 'talosctl patch mc -p "
+           "@<node>.patch.yaml'; the files hold the nodes' Nebula keys (mode 0600)\n";
+  }
+
+  ops::TalosConfigs configs_;
+};
+
 }  // namespace
 
 int RunRender(const Invocation& invocation) {
@@ -144,16 +183,18 @@ int RunRender(const Invocation& invocation) {
                         invocation.err};
   if (!args.empty() && args[0] == "manifests") return RunFleetCommand<RenderManifestsCommand>(rest);
   if (!args.empty() && args[0] == "workload") return RunFleetCommand<RenderWorkloadCommand>(rest);
+  if (!args.empty() && args[0] == "talos") return RunFleetCommand<RenderTalosCommand>(rest);
   if (args.empty() || args[0] != "nebula-config") {
     if (!args.empty() && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")) {
       invocation.out << "Usage: " << kRenderUsage
                      << "\nnebula-config: every node's Nebula config (<node>.yml) into DIR."
                         "\nmanifests: a Kubernetes homelab's objects as kustomize directories."
-                        "\nworkload: an example GPU inference Deployment offloaded by Liqo.\n";
+                        "\nworkload: an example GPU inference Deployment offloaded by Liqo."
+                        "\ntalos: machine configs of cloud nodes joining a Talos homelab.\n";
       return kExitOk;
     }
-    invocation.err << "Error: render needs what to render: nebula-config, manifests or "
-                      "workload\nUsage: "
+    invocation.err << "Error: render needs what to render: nebula-config, manifests, "
+                      "workload or talos\nUsage: "
                    << kRenderUsage << "\n";
     return kExitUsage;
   }

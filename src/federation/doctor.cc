@@ -438,6 +438,27 @@ std::vector<DoctorCheck> ClusterMeshChecks(const Api& home, const Api& cloud,
 
 }  // namespace
 
+std::vector<DoctorCheck> DirectMembershipChecks(const spec::FleetSpec& fleet) {
+  if (fleet.federation.mode != spec::FederationMode::kDirect) return {};
+  const spec::DirectSpec& d = fleet.federation.direct;
+  if (d.control_plane_pools.empty()) {
+    return {Pass("Talos control plane",
+                 "cloud nodes join as workers: etcd and the control plane stay in the homelab")};
+  }
+  std::string pools;
+  for (const auto& p : d.control_plane_pools) pools += (pools.empty() ? "" : ", ") + p;
+  const std::string risk = "pools " + pools +
+                           " would be control-plane nodes, etcd members across the WAN: a "
+                           "lossy or slow link costs the cluster its quorum";
+  if (d.force_control_plane) {
+    return {Pass("Talos control plane",
+                 "WARNING (forced by federation.direct.force_control_plane): " + risk)};
+  }
+  return {Fail("Talos control plane", risk + "; 'render talos' refuses them",
+               "keep cloud nodes workers (empty federation.direct.control_plane_pools), or set "
+               "force_control_plane: true if you accept the risk")};
+}
+
 std::vector<DoctorCheck> FederationChecks(const FederationRequest& r) {
   const spec::FederationMode mode = r.fleet.federation.mode;
   if (mode != spec::FederationMode::kLiqo && mode != spec::FederationMode::kClusterMesh) return {};

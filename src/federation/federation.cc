@@ -315,11 +315,12 @@ Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Cluster
 
 Result<FederationPlan> PlanFederation(const FederationRequest& request) {
   const spec::FederationMode mode = request.fleet.federation.mode;
-  // Parsed and validated, not built yet: refused rather than silently doing nothing.
+  // Talos nodes are not launched by `up` yet: refused rather than booting the wrong OS.
   if (mode == spec::FederationMode::kDirect) {
     return Status::FailedPrecondition(
-        "federation.mode 'direct' (Talos workers joining the homelab) is not supported by this "
-        "carrierarr yet; use 'liqo', 'clustermesh' or 'none'");
+        "federation.mode 'direct': 'carrierarr up' does not launch Talos nodes yet; 'carrierarr "
+        "render talos' writes each node's machine config (the patch, or with --worker-config "
+        "the whole config to boot a Talos image with), or use 'liqo', 'clustermesh' or 'none'");
   }
   if (mode == spec::FederationMode::kLiqo && request.fleet.federation.liqo.use_liqoctl) {
     return Status::FailedPrecondition(

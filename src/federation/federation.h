@@ -80,6 +80,10 @@ FederationView ObserveFederation(const FederationRequest& request);
 // direct.
 std::vector<providers::DoctorCheck> FederationChecks(const FederationRequest& request);
 
+// mode direct, from fleet.yaml alone: cloud pools as Talos control-plane nodes (etcd members
+// across the WAN) fail unless forced, and are warned about when forced.
+std::vector<providers::DoctorCheck> DirectMembershipChecks(const spec::FleetSpec& fleet);
+
 // kObjectKind (deleted from both clusters by the ClusterTarget in its attrs) and kWaitKind.
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams);
 

@@ -148,6 +148,7 @@ Result<std::vector<DoctorCheck>> Doctor(const FleetContext& ctx) {
   checks.push_back(Pass("mesh mask", "mesh " + spec.mesh.cidr.ToString() + " is /" +
                                          std::to_string(mesh_prefix) + " (needs /16 or wider)"));
   AddEnvironmentChecks(ctx, checks);
+  Append(checks, federation::DirectMembershipChecks(spec));
 
   auto state = ReadState(ctx);
   if (!state.ok()) return state.status();

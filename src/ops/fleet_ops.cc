@@ -11,6 +11,7 @@
 #include "core/file_util.h"
 #include "federation/federation.h"
 #include "federation/liqo.h"
+#include "federation/talos.h"
 #include "mesh/nebula_config.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/registry.h"
@@ -424,7 +425,108 @@ bool RemoveStateDir(const FleetContext& ctx, StorePtr& store) {
   return ::rmdir(ctx.paths.state_dir.c_str()) == 0;
 }
 
+// The fleet's key material (the CA, every certificate and key, the enrollment key) made here as
+// `up` makes it, and nothing else: for the renderers that write what a node needs.
+Result<Desired> MakeKeyMaterial(const FleetContext& ctx) {
+  auto store = OpenStateForUp(ctx);
+  if (!store.ok()) return store.status();
+  auto desired = BuildDesired(ctx, (*store)->Snapshot());
+  if (!desired.ok()) return desired.status();
+  CARRIERARR_RETURN_IF_ERROR(
+      (*store)->SetAddresses(ctx.spec.name, MergeAddresses((*store)->Snapshot(), desired->nodes)));
+  const std::set<std::string> file_kinds{"pki-ca", "pki-cert", "enrollment-key", "file"};
+  // Files that need nothing but files (the control plane's address needs the cluster).
+  std::set<std::string> material;
+  for (const auto& r : desired->resources)
+    if (file_kinds.count(r->kind()) != 0) material.insert(r->id());
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& r : desired->resources) {
+      if (material.count(r->id()) == 0) continue;
+      for (const auto& d : r->deps()) {
+        if (material.count(d) == 0) {
+          material.erase(r->id());
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  auto plan = provision::MakePlan(desired->resources, (*store)->Snapshot(),
+                                  {.observe = true, .targets = material});
+  if (!plan.ok()) return plan.status();
+  provision::ApplyResult applied = provision::Apply(*plan, desired->resources, **store,
+                                                    desired->kinds, {.time = ctx.seams.time});
+  if (!applied.status.ok()) return applied.status;
+  return desired;
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> RenderTalos(const FleetContext& ctx, const TalosConfigs& configs,
+                                             const std::string& out_dir) {
+  const spec::FederationSpec& f = ctx.spec.federation;
+  if (f.mode != spec::FederationMode::kDirect) {
+    return Status::FailedPrecondition(
+        "render talos writes the machine configs of cloud nodes joining the homelab's Talos "
+        "cluster, and " +
+        ctx.fleet_file + " has federation.mode: " + std::string(spec::FederationModeName(f.mode)) +
+        "; set federation.mode: direct");
+  }
+  std::string worker, control_plane;
+  for (auto [path, text] :
+       {std::pair{&configs.worker, &worker}, std::pair{&configs.control_plane, &control_plane}}) {
+    if (path->empty()) continue;
+    auto read = ReadFile(*path);
+    if (!read.ok()) return read.status().WithPrefix(*path);
+    *text = *read;
+  }
+  auto desired = MakeKeyMaterial(ctx);
+  if (!desired.ok()) return desired.status();
+  auto ca = ReadFile(ctx.paths.CaCert());
+  if (!ca.ok()) return ca.status();
+  std::vector<std::string> written;
+  for (const auto& node : desired->nodes) {
+    if (node.role != mesh::Role::kWorker) continue;
+    const bool cp = std::count(f.direct.control_plane_pools.begin(),
+                               f.direct.control_plane_pools.end(), node.pool) != 0;
+    if (cp && !f.direct.force_control_plane) {
+      return Status::FailedPrecondition(
+          "pool '" + node.pool +
+          "' is in federation.direct.control_plane_pools: its nodes would "
+          "be etcd members across the WAN, where every hiccup of the link costs the cluster its "
+          "quorum; keep cloud nodes workers (remove the pool there), or set "
+          "federation.direct.force_control_plane: true if you accept that");
+    }
+    federation::TalosNode talos{
+        .name = node.name, .mesh_ip = FormatIpv4(node.mesh_ip), .control_plane = cp, .ca_crt = *ca};
+    for (auto [path, into] : {std::pair{ctx.paths.HostCert(node.name), &talos.host_crt},
+                              std::pair{ctx.paths.HostKey(node.name), &talos.host_key}}) {
+      auto read = ReadFile(path);
+      if (!read.ok()) return read.status();
+      *into = *read;
+    }
+    talos.nebula_config = ConfigFor(ctx, *desired, node);
+    auto patch = federation::RenderTalosPatch(ctx.spec, talos);
+    if (!patch.ok()) return patch.status();
+    const std::string patch_path = out_dir + "/" + node.name + ".patch.yaml";
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(patch_path, *patch, 0600));
+    written.push_back(patch_path);
+    const std::string& base = cp ? control_plane : worker;
+    if (base.empty()) continue;
+    auto merged = federation::MergeTalosConfig(base, cp ? configs.control_plane : configs.worker,
+                                               *patch, cp, f.direct.talos_version);
+    if (!merged.ok()) return merged.status();
+    const std::string config_path = out_dir + "/" + node.name + ".yaml";
+    CARRIERARR_RETURN_IF_ERROR(WriteFileAtomic(config_path, *merged, 0600));
+    written.push_back(config_path);
+  }
+  if (written.empty()) {
+    return Status::FailedPrecondition(ctx.fleet_file +
+                                      " has no pool: its nodes are what joins the homelab");
+  }
+  return written;
+}
 
 Result<std::vector<std::string>> RenderWorkload(const FleetContext& ctx, const std::string& ns,
                                                 int gpus, const std::string& out_dir) {
@@ -464,36 +566,8 @@ Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
                                       "kubernetes in " +
                                       ctx.fleet_file);
   }
-  auto store = OpenStateForUp(ctx);
-  if (!store.ok()) return store.status();
-  auto desired = BuildDesired(ctx, (*store)->Snapshot());
+  auto desired = MakeKeyMaterial(ctx);
   if (!desired.ok()) return desired.status();
-  CARRIERARR_RETURN_IF_ERROR(
-      (*store)->SetAddresses(ctx.spec.name, MergeAddresses((*store)->Snapshot(), desired->nodes)));
-  const std::set<std::string> file_kinds{"pki-ca", "pki-cert", "enrollment-key", "file"};
-  // Files that need nothing but files (the control plane's address needs the cluster).
-  std::set<std::string> material;
-  for (const auto& r : desired->resources)
-    if (file_kinds.count(r->kind()) != 0) material.insert(r->id());
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (const auto& r : desired->resources) {
-      if (material.count(r->id()) == 0) continue;
-      for (const auto& d : r->deps()) {
-        if (material.count(d) == 0) {
-          material.erase(r->id());
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
-  auto plan = provision::MakePlan(desired->resources, (*store)->Snapshot(),
-                                  {.observe = true, .targets = material});
-  if (!plan.ok()) return plan.status();
-  provision::ApplyResult applied = provision::Apply(*plan, desired->resources, **store,
-                                                    desired->kinds, {.time = ctx.seams.time});
-  if (!applied.status.ok()) return applied.status;
   return (*homelab)->WriteManifests({.fleet = ctx.spec,
                                      .paths = ctx.paths,
                                      .nodes = desired->nodes,

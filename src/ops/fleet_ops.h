@@ -174,6 +174,18 @@ Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
 Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
                                                  const std::string& out_dir);
 
+// `render talos` (federation.mode direct): for every pool node, <node>.patch.yaml, the Talos
+// machine-config patch that joins it to the homelab over the mesh (federation/talos.h), and,
+// with talosctl's machine config of its role given, <node>.yaml, that config with the patch
+// merged: the node's userdata. Both 0600 (they hold the node's Nebula key). A pool in
+// federation.direct.control_plane_pools is refused unless force_control_plane is set.
+struct TalosConfigs {
+  std::string worker;         // talosctl gen config's worker.yaml ("" = patches only)
+  std::string control_plane;  // its controlplane.yaml, for forced control-plane pools
+};
+Result<std::vector<std::string>> RenderTalos(const FleetContext& ctx, const TalosConfigs& configs,
+                                             const std::string& out_dir);
+
 // `render workload`: the example offloaded GPU inference Deployment and Service
 // (federation::RenderOffloadedWorkload) as the kustomize directory <out_dir>/workload. Needs
 // federation.mode liqo; `ns` must be an offloaded namespace ("" = the first). Nothing is applied.
