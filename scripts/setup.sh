@@ -22,6 +22,8 @@ packages=(
   # the manifests' strict field and type check (tests/providers/kube_schema_check.py, run with
   # /usr/bin/python3): the Kubernetes API's models
   python3-kubernetes python3-yaml
+  # render packer's templates parsed by HashiCorp's own HCL parser (tests/tools/hcl_check, Go)
+  golang-go golang-github-hashicorp-hcl-v2-dev
   # benchmarks
   hyperfine
 )

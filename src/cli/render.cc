@@ -3,6 +3,7 @@
 // kustomize directories, for GitOps (Flux, Argo) instead of letting `up` apply them.
 // `carrierarr render workload`: an example GPU inference Deployment offloaded through Liqo.
 // `carrierarr render talos`: the machine configs of cloud nodes joining a Talos homelab.
+// `carrierarr render packer`: Packer templates of the lighthouse and GPU worker images.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +21,8 @@ constexpr char kRenderUsage[] =
     "       carrierarr render manifests [-f fleet.yaml] [--out DIR]\n"
     "       carrierarr render workload [-f fleet.yaml] [--out DIR] [--namespace NS] [--gpus N]\n"
     "       carrierarr render talos [-f fleet.yaml] [--out DIR] [--worker-config FILE]\n"
-    "                               [--controlplane-config FILE]";
+    "                               [--controlplane-config FILE]\n"
+    "       carrierarr render packer [-f fleet.yaml] [--out DIR]";
 
 // Both forms: make --out, have ops write into it, list what it wrote.
 class RenderIntoDirectoryCommand : public FleetCommand {
@@ -173,6 +175,32 @@ class RenderTalosCommand final : public RenderIntoDirectoryCommand {
   ops::TalosConfigs configs_;
 };
 
+class RenderPackerCommand final : public RenderIntoDirectoryCommand {
+ public:
+  CommandSpec Spec() const override {
+    return {"render packer",
+            "Writes Packer templates of the lighthouse and GPU worker images (Nebula, k3s, "
+            "kubectl, helm, the cilium CLI, the agent; the NVIDIA driver on the GPU image) and "
+            "a variables file with the fleet's values.",
+            "carrierarr render packer [-f fleet.yaml] [--out DIR]"};
+  }
+
+ private:
+  std::string DefaultDirectory() const override { return "packer"; }
+  std::string OutHelp() const override {
+    return "directory to write carrierarr.pkr.hcl, its variables and install.sh into";
+  }
+  Result<std::vector<std::string>> Write(const ops::FleetContext& ctx,
+                                         const std::string& out_dir) const override {
+    return ops::RenderPacker(ctx, out_dir);
+  }
+  void Done(std::ostream& out, const std::string& out_dir) const override {
+    out << "build with: cd " << out_dir
+        << " && packer init . && packer build . ; then set providers.aws.ami (lighthouse) "
+           "and pools[].image (GPU pools) in fleet.yaml to the AMIs it prints\n";
+  }
+};
+
 }  // namespace
 
 int RunRender(const Invocation& invocation) {
@@ -184,17 +212,19 @@ int RunRender(const Invocation& invocation) {
   if (!args.empty() && args[0] == "manifests") return RunFleetCommand<RenderManifestsCommand>(rest);
   if (!args.empty() && args[0] == "workload") return RunFleetCommand<RenderWorkloadCommand>(rest);
   if (!args.empty() && args[0] == "talos") return RunFleetCommand<RenderTalosCommand>(rest);
+  if (!args.empty() && args[0] == "packer") return RunFleetCommand<RenderPackerCommand>(rest);
   if (args.empty() || args[0] != "nebula-config") {
     if (!args.empty() && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")) {
       invocation.out << "Usage: " << kRenderUsage
                      << "\nnebula-config: every node's Nebula config (<node>.yml) into DIR."
                         "\nmanifests: a Kubernetes homelab's objects as kustomize directories."
                         "\nworkload: an example GPU inference Deployment offloaded by Liqo."
-                        "\ntalos: machine configs of cloud nodes joining a Talos homelab.\n";
+                        "\ntalos: machine configs of cloud nodes joining a Talos homelab."
+                        "\npacker: Packer templates of the lighthouse and GPU worker images.\n";
       return kExitOk;
     }
     invocation.err << "Error: render needs what to render: nebula-config, manifests, "
-                      "workload or talos\nUsage: "
+                      "workload, talos or packer\nUsage: "
                    << kRenderUsage << "\n";
     return kExitUsage;
   }

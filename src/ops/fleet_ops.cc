@@ -13,6 +13,7 @@
 #include "federation/liqo.h"
 #include "federation/talos.h"
 #include "mesh/nebula_config.h"
+#include "providers/aws/packer.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/registry.h"
 #include "provision/file_resources.h"
@@ -462,6 +463,17 @@ Result<Desired> MakeKeyMaterial(const FleetContext& ctx) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> RenderPacker(const FleetContext& ctx, const std::string& out_dir) {
+  std::vector<std::string> written;
+  for (const auto& [name, text] : aws_provider::RenderPacker(ctx.spec)) {
+    const std::string path = out_dir + "/" + name;
+    CARRIERARR_RETURN_IF_ERROR(
+        WriteFileAtomic(path, text, name.find("pkrvars") != std::string::npos ? 0600 : 0644));
+    written.push_back(path);
+  }
+  return written;
+}
 
 Result<std::vector<std::string>> RenderTalos(const FleetContext& ctx, const TalosConfigs& configs,
                                              const std::string& out_dir) {

@@ -174,6 +174,11 @@ Result<std::vector<std::string>> RenderNebulaConfigs(const FleetContext& ctx,
 Result<std::vector<std::string>> RenderManifests(const FleetContext& ctx,
                                                  const std::string& out_dir);
 
+// `render packer`: the Packer templates of the fleet's lighthouse and GPU worker images
+// (aws_provider::RenderPacker) into out_dir, the values file 0600 (an agent_url may carry a
+// presigned query). Needs nothing but fleet.yaml.
+Result<std::vector<std::string>> RenderPacker(const FleetContext& ctx, const std::string& out_dir);
+
 // `render talos` (federation.mode direct): for every pool node, <node>.patch.yaml, the Talos
 // machine-config patch that joins it to the homelab over the mesh (federation/talos.h), and,
 // with talosctl's machine config of its role given, <node>.yaml, that config with the patch

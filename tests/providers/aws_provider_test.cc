@@ -123,6 +123,24 @@ TEST(AwsProviderTest, PlansEveryAwsResourceWithoutCallingAws) {
   EXPECT_EQ(plan->Count(provision::Action::kCreate), static_cast<int>(ids.size()));
 }
 
+// A pool's own image (e.g. baked by `render packer`) is what its nodes boot: no image lookup for
+// them, and a new image replaces them.
+TEST(AwsProviderTest, APoolsImageIsTheAmiItsNodesBoot) {
+  spec::FleetSpec f = AwsFleet();
+  ops::FleetContext before = Context(f);
+  auto plain = ops::BuildDesired(before, {});
+  ASSERT_TRUE(plain.ok());
+  f.pools[1].image = "ami-0abc1234def567890";  // the arm pool
+  auto desired = ops::BuildDesired(Context(f), {});
+  ASSERT_TRUE(desired.ok()) << desired.status().ToString();
+  auto by_id = ById(*desired);
+  EXPECT_THAT(Deps(by_id["instance/arm-1"]), Not(Contains("aws-image/arm64")));
+  EXPECT_THAT(by_id["instance/arm-1"]->summary(), HasSubstr("ami-0abc1234def567890"));
+  EXPECT_EQ(by_id.count("aws-image/arm64"), 0u) << "nothing else needs the lookup";
+  EXPECT_NE(by_id["instance/arm-1"]->hash(), ById(*plain)["instance/arm-1"]->hash());
+  EXPECT_EQ(by_id["instance/gpu-1"]->hash(), ById(*plain)["instance/gpu-1"]->hash());
+}
+
 TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   ops::FleetContext ctx = Context(AwsFleet());
   auto desired = ops::BuildDesired(ctx, {});

@@ -395,6 +395,23 @@ TEST(ParseFleetTest, AMeshOverTheCloudK3sRangesIsRefused) {
   EXPECT_TRUE(fine.ok()) << fine.status().message();
 }
 
+// pools[].image: an AMI on aws; a local pool boots no image.
+TEST(ParseFleetTest, APoolsImageIsCheckedByItsProvider) {
+  auto bad = ParseFleet(
+      "pools:\n  - {name: gpu, type: gpu-worker, provider: aws, instance_type: g4dn.xlarge, "
+      "image: ubuntu-22}\n",
+      "fleet.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("fleet.yaml:2:85: pool 'gpu'.image 'ubuntu-22' must be an AMI id"));
+  auto local = ParseFleet(
+      "pools:\n  - {name: cpu, type: cpu-worker, provider: local, image: ami-0abc1234}\n",
+      "fleet.yaml");
+  ASSERT_FALSE(local.ok());
+  EXPECT_THAT(local.status().message(),
+              HasSubstr("fleet.yaml:2:59: pool 'cpu'.image is for pools that boot"));
+}
+
 TEST(ParseFleetTest, AcceptsAMeshWiderThanSixteenBits) {
   auto fleet = ParseFleet("mesh:\n  cidr: 10.0.0.0/8\nhomelab:\n  mesh_ip: 10.0.1.9\n", "f");
   ASSERT_TRUE(fleet.ok()) << fleet.status().message();

@@ -70,6 +70,24 @@ RunResult SchemaCheck(const std::string& yaml) {
   return r;
 }
 
+std::string HclCheckBinary() {
+  const std::string go = RequireProgram("go", "golang-go and golang-github-hashicorp-hcl-v2-dev");
+  if (go.empty()) return "";
+  const std::string out = CARRIERARR_BINARY_DIR "/bin/hcl_check";
+  // GOPATH mode over Debian's Go sources: offline, no module download.
+  RunResult r = RunIn(
+      CARRIERARR_SOURCE_DIR "/tests/tools/hcl_check",
+      {"/usr/bin/env", "GO111MODULE=off", "GOENV=off", "GOPATH=/usr/share/gocode",
+       "GOCACHE=" CARRIERARR_BINARY_DIR "/go-cache", "GOFLAGS=", go, "build", "-o", out, "."});
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "cannot build tests/tools/hcl_check (needs the Debian packages golang-go and "
+                     "golang-github-hashicorp-hcl-v2-dev; run scripts/setup.sh):\n"
+                  << r.err;
+    return "";
+  }
+  return out;
+}
+
 std::string Slurp(const std::string& path) {
   auto data = ReadFile(path);
   if (!data.ok()) {

@@ -48,6 +48,11 @@ std::string Kustomize(const std::string& dir);
 // Debian packages.
 RunResult SchemaCheck(const std::string& yaml);
 
+// tests/tools/hcl_check (HashiCorp's HCL parser, from Debian's golang-github-hashicorp-hcl-v2-dev)
+// built with Debian's Go into the build tree; "" (and a failed test naming the packages) when
+// it cannot be. It prints the files' structure as JSON, and syntax errors as FILE:LINE:COL.
+std::string HclCheckBinary();
+
 // Reads a whole file, failing the test if it cannot.
 std::string Slurp(const std::string& path);
 

@@ -29,12 +29,6 @@ std::string InstanceTypeOf(const spec::FleetSpec& fleet, const mesh::NodePlan& n
   return pool == nullptr ? "" : pool->instance_type;
 }
 
-// The agent's digest for `arch`: its own when fleet.yaml lists one per architecture.
-std::string AgentDigest(const spec::AwsProviderSpec& aws, const std::string& arch) {
-  auto it = aws.agent_sha256_by_arch.find(arch);
-  return it == aws.agent_sha256_by_arch.end() ? aws.agent_sha256 : it->second;
-}
-
 bool HasResource(const provision::ResourceList& out, const std::string& id) {
   for (const auto& r : out)
     if (r->id() == id) return true;
@@ -113,8 +107,12 @@ class AwsProvider final : public providers::Provider {
     // The agent's token is signed at launch with the fleet's enrollment key.
     deps.insert(deps.end(), {"aws-sg", "aws-key", provision::kEnrollmentKeyId});
 
+    // The pool's own image (e.g. from `render packer`), else providers.aws.ami, else the latest
+    // Amazon Linux 2023.
+    const spec::PoolSpec* pool = PoolOf(fleet, r.node);
+    const std::string ami = pool != nullptr && !pool->image.empty() ? pool->image : fleet.aws.ami;
     std::string image_hint;
-    if (fleet.aws.ami.empty()) {
+    if (ami.empty()) {
       const std::string image_id = "aws-image/" + arch;
       if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, sessions_, arch));
       deps.push_back(image_id);
@@ -129,7 +127,6 @@ class AwsProvider final : public providers::Provider {
     const bool cilium =
         fm.mode == spec::FederationMode::kClusterMesh && fm.cloud_kubeconfig.empty();
 
-    const spec::PoolSpec* pool = PoolOf(fleet, r.node);
     int root_gb = r.node.pool_type == spec::PoolType::kGpuWorker ? 100 : 30;
     if (pool != nullptr) {
       if (pool->root_volume_gb > 0) root_gb = pool->root_volume_gb;
@@ -160,7 +157,7 @@ class AwsProvider final : public providers::Provider {
                                 .node = r.node,
                                 .instance_type = type,
                                 .arch = arch,
-                                .ami = fleet.aws.ami,
+                                .ami = ami,
                                 .image_hint = image_hint,
                                 .subnet_id = fleet.aws.subnet_id,
                                 .iam_instance_profile = fleet.aws.iam_instance_profile,
@@ -315,6 +312,11 @@ std::unique_ptr<providers::Provider> MakeAwsProviderWith(std::shared_ptr<Session
 
 bool K3sOn(const spec::FleetSpec& fleet) {
   return fleet.aws.k3s && fleet.lighthouse.provider == kName;
+}
+
+std::string AgentDigest(const spec::AwsProviderSpec& aws, const std::string& arch) {
+  auto it = aws.agent_sha256_by_arch.find(arch);
+  return it == aws.agent_sha256_by_arch.end() ? aws.agent_sha256 : it->second;
 }
 
 std::string ArchOf(const std::string& instance_type) {

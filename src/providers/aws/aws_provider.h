@@ -50,6 +50,9 @@ bool K3sOn(const spec::FleetSpec& fleet);
 // "x86_64" or "arm64" (Graviton families: t4g, m7g, c6gn, g5g, ...).
 std::string ArchOf(const std::string& instance_type);
 
+// The agent's digest for `arch`: its own when fleet.yaml lists one per architecture.
+std::string AgentDigest(const spec::AwsProviderSpec& aws, const std::string& arch);
+
 }  // namespace carrierarr::aws_provider
 
 #endif  // CARRIERARR_PROVIDERS_AWS_AWS_PROVIDER_H_

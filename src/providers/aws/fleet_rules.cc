@@ -313,6 +313,13 @@ class Rules final : public spec::ProviderRules {
       reader.Error(type->second.Mark(), where + ".instance_type '" + pool.instance_type +
                                             "' must be an EC2 instance type such as g4dn.xlarge");
     }
+    auto image = keys.find("image");
+    if (image != keys.end() && !pool.image.empty() && !IsAwsId(pool.image, "ami-")) {
+      reader.Error(image->second.Mark(),
+                   where + ".image '" + pool.image +
+                       "' must be an AMI id such as ami-0abc1234def567890 (from 'carrierarr "
+                       "render packer' and 'packer build', or any AMI of the pool's arch)");
+    }
   }
 };
 

@@ -476,8 +476,9 @@ class InstanceResource final : public AwsResource {
   std::string kind() const override { return "aws-instance"; }
   std::string summary() const override {
     return std::string(p_.spot ? "spot " : "") + p_.instance_type + " instance for " +
-           p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) + "), " + p_.arch + ", " +
-           std::to_string(p_.root_volume_gb) + " GB encrypted, IMDSv2 (hop limit 1)" +
+           p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) + "), " + p_.arch +
+           (p_.ami.empty() ? "" : " " + p_.ami) + ", " + std::to_string(p_.root_volume_gb) +
+           " GB encrypted, IMDSv2 (hop limit 1)" +
            (p_.k3s_agent_token_path.empty() ? ""
             : p_.k3s_server                 ? ", k3s server"
                                             : ", k3s agent");

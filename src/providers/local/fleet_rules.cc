@@ -21,6 +21,16 @@ class Rules final : public spec::ProviderRules {
       reader.Remember("providers.local.underlay", m["underlay"].Mark());
     }
   }
+  // A local node is a network namespace of this machine: it boots no image.
+  void CheckPool(spec::FleetReader& reader, const std::map<std::string, YAML::Node>& keys,
+                 const spec::PoolSpec& pool, const std::string& where) const override {
+    auto image = keys.find("image");
+    if (image == keys.end() || pool.image.empty()) return;
+    reader.Error(image->second.Mark(), where +
+                                           ".image is for pools that boot a machine image "
+                                           "(aws); a local pool's nodes are network "
+                                           "namespaces here: remove it");
+  }
   void Validate(spec::FleetReader& reader, const spec::FleetSpec& f) const override {
     const Ipv4Net& mesh = f.mesh.cidr;
     const Ipv4Net& underlay = f.local.underlay;
