@@ -25,7 +25,7 @@ void Emit(YAML::Emitter& out, const YAML::Node& node) {
       out << YAML::EndSeq;
       return;
     case YAML::NodeType::Scalar: {
-      const std::string s = node.Scalar();
+      const std::string& s = node.Scalar();
       if (s.find('\n') != std::string::npos) {
         out << YAML::Literal << s;
       } else if (node.Tag() == "!") {
