@@ -1,5 +1,7 @@
 #include "federation/federation.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -134,6 +136,84 @@ class VirtualNodeWait final : public provision::Resource {
   std::vector<std::string> deps_;
 };
 
+// use_liqoctl: `liqoctl peer` makes the peering (both sides); it is there once Liqo's virtual
+// node for the provider is. `down` runs `liqoctl unpeer` with what the attrs recorded.
+class LiqoctlPeering final : public provision::Resource {
+ public:
+  LiqoctlPeering(std::shared_ptr<KubeSession> home, LiqoctlTarget target,
+                 std::map<std::string, std::string> resources, std::string provider_id,
+                 std::vector<std::string> deps)
+      : home_(std::move(home)),
+        target_(std::move(target)),
+        resources_(std::move(resources)),
+        provider_id_(std::move(provider_id)),
+        deps_(std::move(deps)) {}
+  std::string id() const override { return "federation/homelab/liqoctl-peer/" + provider_id_; }
+  std::string kind() const override { return kLiqoctlKind; }
+  std::string summary() const override {
+    return "liqoctl peer with cluster " + provider_id_ + " (networking disabled)";
+  }
+  std::vector<std::string> deps() const override { return deps_; }
+  std::string hash() const override {
+    std::string h;
+    for (const auto& a : LiqoctlPeerArgv(target_, resources_)) h += a + " ";
+    return h;
+  }
+  Json attrs() const override {
+    return {{"liqoctl", target_.liqoctl},
+            {"kubeconfig", target_.kubeconfig},
+            {"context", target_.context},
+            {"remote_kubeconfig", target_.remote_kubeconfig},
+            {"namespace", target_.ns},
+            {"remote_namespace", target_.remote_ns},
+            {"provider_cluster_id", provider_id_}};
+  }
+  Result<bool> Exists() const override {
+    auto api = home_->Api();
+    if (!api.ok()) return api.status();
+    auto nodes =
+        (*api)->List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider_id_)});
+    if (!nodes.ok()) return nodes.status().WithPrefix("looking for Liqo's virtual node");
+    return !nodes->items.empty();
+  }
+  Result<Json> Create() override {
+    CARRIERARR_RETURN_IF_ERROR(Run(*home_->seams().processes, LiqoctlPeerArgv(target_, resources_),
+                                   std::chrono::minutes(11)));
+    return attrs();
+  }
+
+  // Runs liqoctl; a failure quotes the end of what it said.
+  static Status Run(ProcessRunner& processes, const std::vector<std::string>& argv,
+                    std::chrono::milliseconds timeout) {
+    auto run = processes.Run(argv, {.timeout = timeout, .max_output_bytes = 64 * 1024});
+    if (!run.ok()) return run.status().WithPrefix("running " + argv[0]);
+    if (run->exit_code == 0) return Status::Ok();
+    std::string said = run->err.empty() ? run->out : run->err;
+    if (said.size() > 2000) said = "..." + said.substr(said.size() - 2000);
+    return Status::FailedPrecondition("liqoctl " + argv[1] + " exited with status " +
+                                      std::to_string(run->exit_code) + ": " + said);
+  }
+
+ private:
+  std::shared_ptr<KubeSession> home_;
+  LiqoctlTarget target_;
+  std::map<std::string, std::string> resources_;
+  std::string provider_id_;
+  std::vector<std::string> deps_;
+};
+
+// liqoctl as the environment's PATH finds it.
+std::optional<std::string> FindLiqoctl(const Environment& env) {
+  const std::string path = env.Get("PATH");
+  for (size_t at = 0; at <= path.size();) {
+    const size_t end = std::min(path.find(':', at), path.size());
+    const std::string candidate = (end > at ? path.substr(at, end - at) : ".") + "/liqoctl";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
 // Every offloaded namespace must exist: `up` makes its NamespaceOffloading, never the namespace
 // (`down` would delete the user's workloads with it).
 Status CheckOffloadedNamespaces(kube::KubeApi& homelab, const spec::LiqoSpec& liqo) {
@@ -190,6 +270,40 @@ kubernetes::ObjectSource Either(kube::ObjectRef special, kubernetes::ObjectSourc
              const kube::ObjectRef& ref) { return ref == special ? own(ref) : rest(ref); };
 }
 
+// use_liqoctl: liqoctl peers; carrierarr still makes each namespace's NamespaceOffloading (after
+// the peering) and waits for the virtual node.
+Result<FederationPlan> PlanLiqoctl(const FederationRequest& r, const Clusters& c,
+                                   const LiqoPeering& peering, const LiqoObjects& objects) {
+  auto liqoctl = FindLiqoctl(r.seams.environment);
+  if (!liqoctl) {
+    return Status::FailedPrecondition(
+        "federation.liqo.use_liqoctl is true, but no liqoctl is in PATH; install the liqoctl of "
+        "Liqo " +
+        peering.consumer.version +
+        " (https://docs.liqo.io, 'Install liqoctl'), or set use_liqoctl: false and carrierarr "
+        "peers through the API");
+  }
+  const kubernetes::ClusterTarget& home = c.homelab.session->target();
+  LiqoctlTarget target{.liqoctl = *liqoctl,
+                       .kubeconfig = home.kubeconfig,
+                       .context = home.context,
+                       .remote_kubeconfig = c.cloud.session->target().kubeconfig,
+                       .ns = peering.consumer.ns,
+                       .remote_ns = peering.provider.ns};
+  FederationPlan plan;
+  auto peer = std::make_unique<LiqoctlPeering>(c.homelab.session, target, peering.resources,
+                                               peering.provider.cluster_id, r.cloud_node_ids);
+  const std::string peer_id = peer->id();
+  plan.resources.push_back(std::move(peer));
+  std::vector<kube::Object> offloadings;
+  for (const auto& o : objects.consumer)
+    if (o.value("kind", "") == "NamespaceOffloading") offloadings.push_back(o);
+  AddObjects(c.homelab, offloadings, {peer_id}, {}, Fixed(offloadings), plan.resources);
+  plan.resources.push_back(std::make_unique<VirtualNodeWait>(
+      c.homelab.session, peering.provider.cluster_id, std::vector{peer_id}));
+  return plan;
+}
+
 Result<FederationPlan> PlanLiqo(const FederationRequest& r, const Clusters& c) {
   auto home = c.homelab.session->Api();
   if (!home.ok()) return home.status().WithPrefix("federation: the homelab cluster");
@@ -208,6 +322,7 @@ Result<FederationPlan> PlanLiqo(const FederationRequest& r, const Clusters& c) {
                             .offload = liqo.offload,
                             .resources = LiqoResources(r.fleet)};
   LiqoObjects objects = RenderLiqoPeering(peering);
+  if (liqo.use_liqoctl) return PlanLiqoctl(r, c, peering, objects);
 
   // Where the homelab's Liqo reaches the cloud cluster's API: as our kubeconfig of it says
   // (`carrierarr kubeconfig` wrote the k3s server's mesh address there).
@@ -322,11 +437,6 @@ Result<FederationPlan> PlanFederation(const FederationRequest& request) {
         "render talos' writes each node's machine config (the patch, or with --worker-config "
         "the whole config to boot a Talos image with), or use 'liqo', 'clustermesh' or 'none'");
   }
-  if (mode == spec::FederationMode::kLiqo && request.fleet.federation.liqo.use_liqoctl) {
-    return Status::FailedPrecondition(
-        "federation.liqo.use_liqoctl: true is not supported by this carrierarr yet; leave it "
-        "false and carrierarr peers through the API (what 'liqoctl peer' does)");
-  }
   if (mode != spec::FederationMode::kLiqo && mode != spec::FederationMode::kClusterMesh) {
     return FederationPlan{};
   }
@@ -374,6 +484,21 @@ std::string CloudKubeconfig(const spec::FleetSpec& fleet, const std::string& fle
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams) {
   kinds.Register(kObjectKind, kubernetes::ObjectDeleter(seams));
   kinds.Register(kWaitKind, [](const Json&) { return Status::Ok(); });
+  kinds.Register(kLiqoctlKind, [seams](const Json& attrs) {
+    const LiqoctlTarget target{.liqoctl = attrs.value("liqoctl", ""),
+                               .kubeconfig = attrs.value("kubeconfig", ""),
+                               .context = attrs.value("context", ""),
+                               .remote_kubeconfig = attrs.value("remote_kubeconfig", ""),
+                               .ns = attrs.value("namespace", ""),
+                               .remote_ns = attrs.value("remote_namespace", "")};
+    if (::access(target.liqoctl.c_str(), X_OK) != 0) {
+      return Status::FailedPrecondition(
+          "the Liqo peering was made by " + target.liqoctl +
+          ", which is gone; reinstall liqoctl there, or run 'liqoctl unpeer' yourself");
+    }
+    return LiqoctlPeering::Run(*seams.processes, LiqoctlUnpeerArgv(target),
+                               std::chrono::minutes(3));
+  });
 }
 
 }  // namespace carrierarr::federation

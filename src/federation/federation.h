@@ -22,6 +22,8 @@ namespace carrierarr::federation {
 // and of the waits (the Liqo virtual node), which have nothing to undo.
 inline constexpr char kObjectKind[] = "federation-object";
 inline constexpr char kWaitKind[] = "federation-wait";
+// The peering made by the user's liqoctl (federation.liqo.use_liqoctl); `down` runs its unpeer.
+inline constexpr char kLiqoctlKind[] = "federation-liqoctl";
 
 struct FederationRequest {
   const spec::FleetSpec& fleet;

@@ -296,6 +296,37 @@ Result<kube::Object> RenderIdentitySecret(const LiqoPeering& peering, const std:
               {"data", {{"kubeconfig", pki::Base64Encode(kubeconfig.dump())}}}};
 }
 
+namespace {
+
+std::vector<std::string> LiqoctlCommon(const LiqoctlTarget& t, const std::string& verb) {
+  std::vector<std::string> argv = {t.liqoctl, verb};
+  if (!t.kubeconfig.empty()) argv.push_back("--kubeconfig=" + t.kubeconfig);
+  if (!t.context.empty()) argv.push_back("--context=" + t.context);
+  argv.insert(argv.end(), {"--remote-kubeconfig=" + t.remote_kubeconfig, "--namespace=" + t.ns,
+                           "--remote-namespace=" + t.remote_ns});
+  return argv;
+}
+
+}  // namespace
+
+std::vector<std::string> LiqoctlPeerArgv(const LiqoctlTarget& target,
+                                         const std::map<std::string, std::string>& resources) {
+  std::vector<std::string> argv = LiqoctlCommon(target, "peer");
+  argv.push_back("--networking-disabled");
+  for (const auto& [name, quantity] : resources) {
+    if (name == "cpu" || name == "memory" || name == "pods") {
+      argv.push_back("--" + name + "=" + quantity);
+    } else {
+      argv.push_back("--resource=" + name + "=" + quantity);
+    }
+  }
+  return argv;
+}
+
+std::vector<std::string> LiqoctlUnpeerArgv(const LiqoctlTarget& target) {
+  return LiqoctlCommon(target, "unpeer");
+}
+
 std::vector<kube::Object> RenderOffloadedWorkload(const WorkloadOptions& o) {
   const Json labels = {{"app.kubernetes.io/name", "gpu-inference"}};
   const Json meta = {{"name", "gpu-inference"}, {"namespace", o.ns}, {"labels", labels}};

@@ -98,6 +98,20 @@ Result<kube::Object> RenderIdentitySecret(const LiqoPeering& peering, const std:
                                           const std::string& ca_pem,
                                           const kube::Object& token_secret);
 
+// federation.liqo.use_liqoctl: the peering made by the user's liqoctl instead of through the API
+// (its flags as liqotech/liqo's cmd/liqoctl/cmd/{peer,unpeer}.go declare them): both clusters'
+// kubeconfigs and contexts, the Liqo namespaces found on each side, Liqo's own network off
+// (Nebula carries the traffic), and the virtual node's resources.
+struct LiqoctlTarget {
+  std::string liqoctl;              // its path
+  std::string kubeconfig, context;  // the homelab ("" = liqoctl's defaults)
+  std::string remote_kubeconfig;    // the cloud cluster
+  std::string ns, remote_ns;        // where Liqo is on each side
+};
+std::vector<std::string> LiqoctlPeerArgv(const LiqoctlTarget& target,
+                                         const std::map<std::string, std::string>& resources);
+std::vector<std::string> LiqoctlUnpeerArgv(const LiqoctlTarget& target);
+
 // `carrierarr render workload`: an example GPU inference server (Ollama, its API on 11434)
 // offloaded to the cloud: a Deployment in `ns` (an offloaded namespace) selecting Liqo's virtual
 // node and tolerating its taint virtual-node.liqo.io/not-allowed with effect NoExecute (with

@@ -22,6 +22,7 @@
 #include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 #include "testing/fake_kube.h"
+#include "testing/fake_process_runner.h"
 
 namespace carrierarr {
 namespace {
@@ -180,11 +181,58 @@ TEST_F(LiqoPeeringTest, AWrongLiqoNamespaceIsNamedWithTheRightOne) {
   EXPECT_THAT(plan.status().message(), HasSubstr("configmaps 'configmaps' not found"));
 }
 
-TEST_F(LiqoPeeringTest, WhatIsNotBuiltYetIsRefusedNotIgnored) {
+// use_liqoctl: the user's liqoctl peers (a FakeProcessRunner stands in for it: liqoctl is not a
+// Debian package), with the namespaces found on each side and Liqo's network off; carrierarr
+// makes the NamespaceOffloading after it, and `down` runs liqoctl unpeer.
+TEST_F(LiqoPeeringTest, WithLiqoctlItPeersAndUnpeersWithTheRightFlags) {
+  testing::FakeProcessRunner liqoctl;
+  const std::string bin = dir_ / "bin";
+  ASSERT_TRUE(MakeDirectory(bin, 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(bin + "/liqoctl", "#!/bin/sh\nexit 1\n", 0700).ok());
+  // What liqoctl peer leaves behind: the virtual node (the fixture's is taken away first).
+  ASSERT_TRUE(
+      home_api_->Delete({"v1", "Node", "", "liqo-aws-k3s"}, kube::Propagation::kBackground).ok());
+  std::vector<std::vector<std::string>> runs;
+  liqoctl.OnRun({bin + "/liqoctl", "peer"}, [&](const std::vector<std::string>& argv) {
+    runs.push_back(argv);
+    home_.AddNode("liqo-aws-k3s",
+                  {{"liqo.io/type", "virtual-node"}, {"liqo.io/remote-cluster-id", "aws-k3s"}},
+                  "10.96.0.9");
+    return Result<RunResult>(testing::FakeProcessRunner::Exit(0));
+  });
+  liqoctl.OnRun({bin + "/liqoctl", "unpeer"}, [&](const std::vector<std::string>& argv) {
+    runs.push_back(argv);
+    return Result<RunResult>(testing::FakeProcessRunner::Exit(0));
+  });
   WriteLiqoFleet("    use_liqoctl: true\n");
+  ctx_.seams.processes = &liqoctl;
+  ctx_.seams.environment.vars["PATH"] = "/nonexistent:" + bin;
+  UpOk();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_THAT(runs[0], ::testing::ElementsAre(
+                           bin + "/liqoctl", "peer", "--kubeconfig=" + (dir_ / "home.kubeconfig"),
+                           "--context=fake", "--remote-kubeconfig=" + (dir_ / "cloud.kubeconfig"),
+                           "--namespace=liqo", "--remote-namespace=liqo-system",
+                           "--networking-disabled", "--cpu=8", "--memory=32Gi", "--pods=110"));
+  EXPECT_FALSE(home_.Object("offloading.liqo.io/v1beta1", "NamespaceOffloading", "ai", "offloading")
+                   .is_null());
+  EXPECT_TRUE(cloud_.Object("v1", "Namespace", "", "liqo-tenant-talos-home").is_null())
+      << "liqoctl's work, not ours";
+  UpOk();
+  EXPECT_EQ(runs.size(), 1u) << "peered: not run again";
+  DownOk();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1][1], "unpeer");
+  EXPECT_THAT(runs[1], ::testing::Contains("--remote-namespace=liqo-system"));
+  EXPECT_TRUE(home_.Object("offloading.liqo.io/v1beta1", "NamespaceOffloading", "ai", "offloading")
+                  .is_null());
+
+  // Without liqoctl in PATH: said so, with what to do.
+  ctx_.seams.environment.vars["PATH"] = "/nonexistent";
   auto plan = ops::PlanFleet(ctx_, {});
   ASSERT_FALSE(plan.ok());
-  EXPECT_THAT(plan.status().message(), HasSubstr("use_liqoctl: true is not supported"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("no liqoctl is in PATH; install the liqoctl of "
+                                                 "Liqo v1.0.1"));
 }
 
 TEST_F(LiqoPeeringTest, WaitsForTheCloudKubeconfigAndKeepsWhatItMade) {
