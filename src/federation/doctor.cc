@@ -71,12 +71,18 @@ DoctorCheck CniCheck(const std::vector<Api>& apis, const spec::FleetSpec& fleet)
     }
   }
   if (found.empty()) return Pass("node network", "no node is waiting for a CNI");
-  const spec::ClusterName& cloud = fleet.federation.cloud;
+  // The cluster of the first such node names the install command.
+  const bool cloud = found[0].rfind(kCloud, 0) == 0;
+  const spec::ClusterName& c = cloud ? fleet.federation.cloud : fleet.federation.homelab;
   return Fail("node network", List(found),
-              "k3s started with --flannel-backend=none waits for Cilium: install it with the "
-              "cluster's name and id ('cilium install --set cluster.name=" +
-                  cloud.name + " --set cluster.id=" + std::to_string(cloud.id) +
-                  "'; the cloud nodes' first boot does this), or run k3s with flannel");
+              std::string(cloud ? "k3s started with --flannel-backend=none waits for Cilium (the "
+                                  "cloud nodes' first boot installs it; see "
+                                  "/var/log/carrierarr-bootstrap.log there)"
+                                : "the homelab has no CNI yet") +
+                  ": install Cilium with the cluster's name and id ('cilium install --set "
+                  "cluster.name=" +
+                  c.name + " --set cluster.id=" + std::to_string(c.id) +
+                  "'), or run the cluster with another CNI");
 }
 
 // Pod CIDRs of each cluster: the nodes' spec.podCIDRs, and Cilium's cluster-pool setting.
