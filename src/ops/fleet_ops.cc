@@ -497,12 +497,14 @@ Result<std::vector<std::string>> RenderTalos(const FleetContext& ctx, const Talo
   if (!desired.ok()) return desired.status();
   auto ca = ReadFile(ctx.paths.CaCert());
   if (!ca.ok()) return ca.status();
-  std::vector<std::string> written;
+  auto control_plane_node = [&](const mesh::NodePlan& node) {
+    return std::count(f.direct.control_plane_pools.begin(), f.direct.control_plane_pools.end(),
+                      node.pool) != 0;
+  };
+  // Refused before anything is written.
   for (const auto& node : desired->nodes) {
-    if (node.role != mesh::Role::kWorker) continue;
-    const bool cp = std::count(f.direct.control_plane_pools.begin(),
-                               f.direct.control_plane_pools.end(), node.pool) != 0;
-    if (cp && !f.direct.force_control_plane) {
+    if (node.role != mesh::Role::kWorker || !control_plane_node(node)) continue;
+    if (!f.direct.force_control_plane) {
       return Status::FailedPrecondition(
           "pool '" + node.pool +
           "' is in federation.direct.control_plane_pools: its nodes would "
@@ -510,6 +512,11 @@ Result<std::vector<std::string>> RenderTalos(const FleetContext& ctx, const Talo
           "quorum; keep cloud nodes workers (remove the pool there), or set "
           "federation.direct.force_control_plane: true if you accept that");
     }
+  }
+  std::vector<std::string> written;
+  for (const auto& node : desired->nodes) {
+    if (node.role != mesh::Role::kWorker) continue;
+    const bool cp = control_plane_node(node);
     federation::TalosNode talos{
         .name = node.name, .mesh_ip = FormatIpv4(node.mesh_ip), .control_plane = cp, .ca_crt = *ca};
     for (auto [path, into] : {std::pair{ctx.paths.HostCert(node.name), &talos.host_crt},

@@ -210,6 +210,7 @@ TEST_F(DirectMode, CloudControlPlaneNodesAreRefusedUnlessForced) {
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("etcd members across the WAN"));
   EXPECT_THAT(refused.status().message(), HasSubstr("force_control_plane: true"));
+  EXPECT_TRUE(testing::Entries(dir_ / "out").empty()) << "nothing written";
   EXPECT_FALSE(TalosCheck().ok);
   EXPECT_THAT(TalosCheck().fix, HasSubstr("keep cloud nodes workers"));
 
