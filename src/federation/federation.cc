@@ -185,7 +185,7 @@ class LiqoctlPeering final : public provision::Resource {
   // Runs liqoctl; a failure quotes the end of what it said.
   static Status Run(ProcessRunner& processes, const std::vector<std::string>& argv,
                     std::chrono::milliseconds timeout) {
-    auto run = processes.Run(argv, {.timeout = timeout, .max_output_bytes = 64 * 1024});
+    auto run = processes.Run(argv, {.timeout = timeout, .max_output_bytes = size_t{64} * 1024});
     if (!run.ok()) return run.status().WithPrefix("running " + argv[0]);
     if (run->exit_code == 0) return Status::Ok();
     std::string said = run->err.empty() ? run->out : run->err;
