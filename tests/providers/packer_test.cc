@@ -43,7 +43,7 @@ class RenderPacker : public ::testing::Test {
     RunResult r = testing::RunIn(dir_.path(), {testing::CarrierarrBinary(), "render", "packer"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("packer init . && packer build ."));
-    const std::string check = testing::HclCheckBinary();
+    const std::string check = testing::HclCheckBinary(dir_.path());
     ASSERT_FALSE(check.empty());
     RunResult parsed = testing::RunIn(
         dir_.path(), {check, "packer/carrierarr.pkr.hcl", "packer/carrierarr.auto.pkrvars.hcl"});

@@ -70,10 +70,10 @@ RunResult SchemaCheck(const std::string& yaml) {
   return r;
 }
 
-std::string HclCheckBinary() {
+std::string HclCheckBinary(const std::string& dir) {
   const std::string go = RequireProgram("go", "golang-go and golang-github-hashicorp-hcl-v2-dev");
   if (go.empty()) return "";
-  const std::string out = CARRIERARR_BINARY_DIR "/bin/hcl_check";
+  const std::string out = dir + "/hcl_check";
   // GOPATH mode over Debian's Go sources: offline, no module download.
   RunResult r = RunIn(
       CARRIERARR_SOURCE_DIR "/tests/tools/hcl_check",

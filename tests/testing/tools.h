@@ -49,9 +49,11 @@ std::string Kustomize(const std::string& dir);
 RunResult SchemaCheck(const std::string& yaml);
 
 // tests/tools/hcl_check (HashiCorp's HCL parser, from Debian's golang-github-hashicorp-hcl-v2-dev)
-// built with Debian's Go into the build tree; "" (and a failed test naming the packages) when
-// it cannot be. It prints the files' structure as JSON, and syntax errors as FILE:LINE:COL.
-std::string HclCheckBinary();
+// built with Debian's Go as `dir`/hcl_check (a directory of the caller's: parallel tests never
+// write one file; Go's build cache in the build tree is shared safely); "" (and a failed test
+// naming the packages) when it cannot be. It prints the files' structure as JSON, and syntax
+// errors as FILE:LINE:COL.
+std::string HclCheckBinary(const std::string& dir);
 
 // Reads a whole file, failing the test if it cannot.
 std::string Slurp(const std::string& path);
