@@ -20,6 +20,11 @@ struct Ipv4Net {
   uint32_t Network() const { return ip & mask; }
   // True when `addr` lies inside this network (both sides masked, like Go's IPNet.Contains).
   bool Contains(uint32_t addr) const { return (addr & mask) == (ip & mask); }
+  // True when the two networks share an address (the shorter prefix decides).
+  bool Overlaps(const Ipv4Net& other) const {
+    const uint32_t both = mask & other.mask;
+    return (ip & both) == (other.ip & both);
+  }
   // "10.42.1.1/16"; a non-canonical mask prints as hex ("10.0.0.1/ff00ff00"), as Go does.
   std::string ToString() const;
   // This network with the address replaced by the network address ("10.42.0.0/16").

@@ -119,13 +119,6 @@ std::vector<kube::Object> SideObjects(const ClusterMeshInputs& in, const Side& s
           SecretObject(in, kKvstoreMeshSecret, "Opaque", remote), Forwarder(in, s)};
 }
 
-std::string DataOf(const kube::Object& secret, const std::string& key) {
-  auto it = secret.find("data");
-  if (it == secret.end() || !it->is_object() || !it->contains(key)) return "";
-  auto decoded = pki::Base64Decode((*it)[key].get<std::string>());
-  return decoded.value_or("");
-}
-
 Result<std::optional<kube::Object>> GetSecret(kube::KubeApi& api, const std::string& ns,
                                               const std::string& name) {
   auto got = api.Get({"v1", "Secret", ns, name});
@@ -213,6 +206,13 @@ Result<Issued> Certificates(kube::KubeApi& self, kube::KubeApi& peer, const Clus
 }
 
 }  // namespace
+
+std::string DataOf(const kube::Object& secret, const std::string& key) {
+  auto it = secret.find("data");
+  if (it == secret.end() || !it->is_object() || !it->contains(key)) return "";
+  auto decoded = pki::Base64Decode((*it)[key].get<std::string>());
+  return decoded.value_or("");
+}
 
 std::string EtcdClientConfig(const std::string& remote, const std::string& mesh_ip, uint16_t port) {
   const std::string dir = std::string(kClusterMeshDir) + remote;

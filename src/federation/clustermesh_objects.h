@@ -61,6 +61,9 @@ ClusterMeshObjects ClusterMeshPlanned(const ClusterMeshInputs& in);
 Result<ClusterMeshObjects> RenderClusterMesh(kube::KubeApi& homelab, kube::KubeApi& cloud,
                                              const ClusterMeshInputs& in, pki::TimePoint now);
 
+// A Secret's data[key], decoded; "" when it has none or it is not base64.
+std::string DataOf(const kube::Object& secret, const std::string& key);
+
 // The etcd client config of one remote cluster, as the Secrets carry it under its name.
 std::string EtcdClientConfig(const std::string& remote, const std::string& mesh_ip, uint16_t port);
 

@@ -9,7 +9,6 @@
 #include "core/ipv4.h"
 #include "federation/clusters.h"
 #include "federation/liqo.h"
-#include "pki/pem.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/kubernetes/observe.h"
 
@@ -43,10 +42,6 @@ Result<std::vector<Json>> Items(const Api& a, const std::string& api_version,
   auto list = a.api->List(api_version, kind, ns, {});
   if (!list.ok()) return list.status().WithPrefix("listing " + kind + " in " + Where(a));
   return list->items;
-}
-
-std::string Data(const Json& secret, const std::string& key) {
-  return pki::Base64Decode(secret.value("data", Json::object()).value(key, "")).value_or("");
 }
 
 // ---- both modes ----------------------------------------------------------------------------
@@ -107,11 +102,6 @@ std::vector<std::string> PodCidrs(const std::vector<Json>& nodes,
   return out;
 }
 
-bool Overlap(const Ipv4Net& x, const Ipv4Net& y) {
-  const uint32_t mask = x.mask & y.mask;  // the wider of the two
-  return (x.ip & mask) == (y.ip & mask);
-}
-
 Result<std::optional<Json>> Get(const Api& a, const kube::ObjectRef& ref) {
   auto got = a.api->Get(ref);
   if (!got.ok()) return got.status().WithPrefix("reading " + ref.ToString() + " in " + Where(a));
@@ -132,7 +122,7 @@ DoctorCheck PodCidrCheck(const Api& home, const Api& cloud, const std::string& c
     for (const std::string& c : cidrs[1]) {
       auto x = ParseCidr(h);
       auto y = ParseCidr(c);
-      if (x.ok() && y.ok() && Overlap(*x, *y))
+      if (x.ok() && y.ok() && x->Overlaps(*y))
         clashes.push_back("homelab " + h + " overlaps cloud " + c);
     }
   }
@@ -283,7 +273,7 @@ void CheckEndpoints(const MeshSide& s, const Ipv4Net& mesh, std::vector<std::str
     for (const auto& [key, value] : data.items()) {
       if (key.find('.') != std::string::npos) continue;  // a file, not a cluster's config
       try {
-        for (const auto& e : YAML::Load(Data(**secret, key))["endpoints"]) {
+        for (const auto& e : YAML::Load(DataOf(**secret, key))["endpoints"]) {
           std::string url = e.as<std::string>();
           std::string host =
               url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
@@ -310,22 +300,22 @@ void CheckCertificates(const MeshSide& s, const MeshSide& peer, pki::TimePoint n
   Status server =
       pki::VerifyTlsPair({.role = pki::TlsRole::kServer,
                           .cert_name = s.api.side + " " + kServerCertSecret + " tls.crt",
-                          .cert_pem = Data(*s.server, "tls.crt"),
+                          .cert_pem = DataOf(*s.server, "tls.crt"),
                           .key_name = s.api.side + " " + kServerCertSecret + " tls.key",
-                          .key_pem = Data(*s.server, "tls.key"),
+                          .key_pem = DataOf(*s.server, "tls.key"),
                           .bundle_name = peer_secret + " " + self + ".etcd-client-ca.crt",
-                          .bundle_pem = Data(*peer.clustermesh, self + ".etcd-client-ca.crt"),
+                          .bundle_pem = DataOf(*peer.clustermesh, self + ".etcd-client-ca.crt"),
                           .ip_addresses = s.self_ips},
                          now);
   if (!server.ok()) problems.push_back(server.message());
   Status client =
       pki::VerifyTlsPair({.role = pki::TlsRole::kClient,
                           .cert_name = peer_secret + " " + self + ".etcd-client.crt",
-                          .cert_pem = Data(*peer.clustermesh, self + ".etcd-client.crt"),
+                          .cert_pem = DataOf(*peer.clustermesh, self + ".etcd-client.crt"),
                           .key_name = peer_secret + " " + self + ".etcd-client.key",
-                          .key_pem = Data(*peer.clustermesh, self + ".etcd-client.key"),
+                          .key_pem = DataOf(*peer.clustermesh, self + ".etcd-client.key"),
                           .bundle_name = s.api.side + " " + kServerCertSecret + " ca.crt",
-                          .bundle_pem = Data(*s.server, "ca.crt")},
+                          .bundle_pem = DataOf(*s.server, "ca.crt")},
                          now);
   if (!client.ok()) problems.push_back(client.message());
 }

@@ -74,6 +74,13 @@ kubernetes::ObjectSource Fixed(std::vector<kube::Object> objects) {
   };
 }
 
+// Liqo's virtual nodes for the provider cluster `provider_id` in the homelab.
+Result<std::vector<kube::Object>> VirtualNodes(kube::KubeApi& api, const std::string& provider_id) {
+  auto nodes = api.List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider_id)});
+  if (!nodes.ok()) return nodes.status().WithPrefix("looking for Liqo's virtual node");
+  return nodes->items;
+}
+
 // ---- Liqo ----------------------------------------------------------------------------------
 
 // Liqo's virtual node for the provider: a Node labelled liqo.io/type=virtual-node and with the
@@ -126,9 +133,9 @@ class VirtualNodeWait final : public provision::Resource {
   static constexpr auto kLimit = std::chrono::minutes(5);
 
   Result<bool> Ready(kube::KubeApi& api) const {
-    auto nodes = api.List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider_id_)});
-    if (!nodes.ok()) return nodes.status().WithPrefix("looking for Liqo's virtual node");
-    return std::any_of(nodes->items.begin(), nodes->items.end(), kubernetes::IsReady);
+    auto nodes = VirtualNodes(api, provider_id_);
+    if (!nodes.ok()) return nodes.status();
+    return std::any_of(nodes->begin(), nodes->end(), kubernetes::IsReady);
   }
 
   std::shared_ptr<KubeSession> session_;
@@ -171,10 +178,9 @@ class LiqoctlPeering final : public provision::Resource {
   Result<bool> Exists() const override {
     auto api = home_->Api();
     if (!api.ok()) return api.status();
-    auto nodes =
-        (*api)->List("v1", "Node", "", {.label_selector = VirtualNodeSelector(provider_id_)});
-    if (!nodes.ok()) return nodes.status().WithPrefix("looking for Liqo's virtual node");
-    return !nodes->items.empty();
+    auto nodes = VirtualNodes(**api, provider_id_);
+    if (!nodes.ok()) return nodes.status();
+    return !nodes->empty();
   }
   Result<Json> Create() override {
     CARRIERARR_RETURN_IF_ERROR(Run(*home_->seams().processes, LiqoctlPeerArgv(target_, resources_),

@@ -257,9 +257,7 @@ void CheckK3sRanges(spec::FleetReader& reader, const spec::FleetSpec& fleet) {
   if (!K3sOn(fleet)) return;
   const Ipv4Net& mesh = fleet.mesh.cidr;
   for (const char* range : {kK3sClusterCidr, kK3sServiceCidr}) {
-    auto net = ParseCidr(range);
-    const uint32_t mask = net->mask & mesh.mask;  // the wider of the two
-    if ((net->ip & mask) != (mesh.ip & mask)) continue;
+    if (!ParseCidr(range)->Overlaps(mesh)) continue;
     reader.Error(reader.MarkOf("mesh.cidr"),
                  "mesh.cidr " + mesh.Masked().ToString() + " overlaps " + range +
                      ", where the cloud k3s puts its " +

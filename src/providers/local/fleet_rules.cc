@@ -5,11 +5,6 @@
 namespace carrierarr::local {
 namespace {
 
-bool Overlap(const Ipv4Net& a, const Ipv4Net& b) {
-  uint32_t mask = a.mask & b.mask;  // the shorter prefix decides
-  return (a.ip & mask) == (b.ip & mask);
-}
-
 class Rules final : public spec::ProviderRules {
  public:
   std::string_view name() const override { return kName; }
@@ -34,7 +29,7 @@ class Rules final : public spec::ProviderRules {
   void Validate(spec::FleetReader& reader, const spec::FleetSpec& f) const override {
     const Ipv4Net& mesh = f.mesh.cidr;
     const Ipv4Net& underlay = f.local.underlay;
-    if (Overlap(mesh, underlay)) {
+    if (mesh.Overlaps(underlay)) {
       reader.Error(
           reader.MarkOf(reader.Remembered("providers.local.underlay") ? "providers.local.underlay"
                                                                       : "mesh.cidr"),
