@@ -53,7 +53,8 @@ std::string PeerIp(const Side& s) { return s.peer_ips.empty() ? "" : s.peer_ips.
 // The files of one remote cluster in cilium-clustermesh / cilium-kvstoremesh (base64).
 Json RemoteClusterData(const Side& s, const std::string& ca_pem, const pki::PemPair& client) {
   const std::string& peer = s.peer.name;
-  return {{peer, pki::Base64Encode(EtcdClientConfig(peer, PeerIp(s), s.peer.clustermesh_port))},
+  return {{peer,
+           pki::Base64Encode(EtcdClientConfig(peer, MeshHostName(peer), s.peer.clustermesh_port))},
           {peer + ".etcd-client-ca.crt", pki::Base64Encode(ca_pem)},
           {peer + ".etcd-client.crt", pki::Base64Encode(client.cert_pem)},
           {peer + ".etcd-client.key", pki::Base64Encode(client.key_pem)}};
@@ -143,21 +144,21 @@ Result<pki::PemPair> ReadCa(kube::KubeApi& api, const ClusterMeshInputs& in, con
   return ca;
 }
 
-// `found` when it still verifies as `role` against `ca` (with its key, and the IPs for a
-// server) a month from now; nullopt: issue a new one.
+// `found` when it still verifies as `role` against `ca` (with its key, and for a server the
+// addresses and name it is dialed at) a month from now; nullopt: issue a new one.
 std::optional<pki::PemPair> Reusable(const pki::PemPair& found, pki::TlsRole role,
                                      const std::string& ca_pem, const std::vector<std::string>& ips,
-                                     pki::TimePoint now) {
+                                     const std::vector<std::string>& hosts, pki::TimePoint now) {
   if (found.cert_pem.empty() || found.key_pem.empty()) return std::nullopt;
-  pki::TlsPair pair{
-      .role = role,
-      .cert_name = "found",
-      .cert_pem = found.cert_pem,
-      .key_name = "found key",
-      .key_pem = found.key_pem,
-      .bundle_name = kCiliumCaSecret,
-      .bundle_pem = ca_pem,
-      .ip_addresses = role == pki::TlsRole::kServer ? ips : std::vector<std::string>{}};
+  pki::TlsPair pair{.role = role,
+                    .cert_name = "found",
+                    .cert_pem = found.cert_pem,
+                    .key_name = "found key",
+                    .key_pem = found.key_pem,
+                    .bundle_name = kCiliumCaSecret,
+                    .bundle_pem = ca_pem,
+                    .ip_addresses = ips,
+                    .host_names = hosts};
   if (!pki::VerifyTlsPair(pair, now + kRenewBefore).ok()) return std::nullopt;
   return found;
 }
@@ -178,7 +179,7 @@ Result<Issued> Certificates(kube::KubeApi& self, kube::KubeApi& peer, const Clus
     return secret ? pki::PemPair{DataOf(*secret, cert), DataOf(*secret, key)} : pki::PemPair{};
   };
   auto server = Reusable(found(*server_secret, "tls.crt", "tls.key"), pki::TlsRole::kServer,
-                         ca->cert_pem, s.self_ips, now);
+                         ca->cert_pem, s.self_ips, {MeshHostName(s.self.name)}, now);
   // The peer's agents and KVStoreMesh carry the same client certificate: either Secret keeps
   // it when the other was deleted.
   std::optional<pki::PemPair> client;
@@ -187,7 +188,7 @@ Result<Issued> Certificates(kube::KubeApi& self, kube::KubeApi& peer, const Clus
     if (!peer_secret.ok()) return peer_secret.status();
     client = Reusable(
         found(*peer_secret, s.self.name + ".etcd-client.crt", s.self.name + ".etcd-client.key"),
-        pki::TlsRole::kClient, ca->cert_pem, {}, now);
+        pki::TlsRole::kClient, ca->cert_pem, {}, {}, now);
     if (client) break;
   }
   pki::ClusterMeshOptions options{
@@ -214,9 +215,11 @@ std::string DataOf(const kube::Object& secret, const std::string& key) {
   return decoded.value_or("");
 }
 
-std::string EtcdClientConfig(const std::string& remote, const std::string& mesh_ip, uint16_t port) {
+std::string MeshHostName(const std::string& cluster) { return cluster + ".mesh.cilium.io"; }
+
+std::string EtcdClientConfig(const std::string& remote, const std::string& host, uint16_t port) {
   const std::string dir = std::string(kClusterMeshDir) + remote;
-  return "endpoints:\n- https://" + mesh_ip + ":" + std::to_string(port) +
+  return "endpoints:\n- https://" + host + ":" + std::to_string(port) +
          "\ntrusted-ca-file: " + dir + ".etcd-client-ca.crt\ncert-file: " + dir +
          ".etcd-client.crt\nkey-file: " + dir + ".etcd-client.key\n";
 }
@@ -251,6 +254,23 @@ ClusterMeshObjects ClusterMeshPlanned(const ClusterMeshInputs& in) {
   const pki::PemPair none;
   return {SideObjects(in, HomelabSide(in), none, "", none, ""),
           SideObjects(in, CloudSide(in), none, "", none, "")};
+}
+
+ClusterMeshObjects HostAliasPatches(const ClusterMeshInputs& in) {
+  auto patches = [&in](const Side& s) {
+    const Json aliases =
+        Json::array({{{"ip", PeerIp(s)}, {"hostnames", Json::array({MeshHostName(s.peer.name)})}}});
+    std::vector<kube::Object> out;
+    for (auto [kind, name] :
+         {std::pair{"DaemonSet", kAgentDaemonSet}, std::pair{"Deployment", kApiserverDeployment}}) {
+      out.push_back({{"apiVersion", "apps/v1"},
+                     {"kind", kind},
+                     {"metadata", {{"name", name}, {"namespace", in.settings.ns}}},
+                     {"spec", {{"template", {{"spec", {{"hostAliases", aliases}}}}}}}});
+    }
+    return out;
+  };
+  return {patches(HomelabSide(in)), patches(CloudSide(in))};
 }
 
 Result<ClusterMeshObjects> RenderClusterMesh(kube::KubeApi& homelab, kube::KubeApi& cloud,

@@ -8,6 +8,9 @@
 // - each cluster's clustermesh-apiserver serves etcd with the Secret
 //   `clustermesh-apiserver-server-cert` (tls.crt, tls.key, ca.crt), signed by the cluster's
 //   `cilium-ca` (ca.crt, ca.key), and trusts that CA for clients;
+// - each remote cluster is dialed by name, <cluster>.mesh.cilium.io (the server certificates
+//   hold *.mesh.cilium.io), which host aliases on the pods that read the Secrets resolve to its
+//   mesh address (federation/host_aliases.h);
 // - over Nebula a socat DaemonSet (hostNetwork) on every node of a cluster listens on the other
 //   cluster's clustermesh port and forwards to its mesh address, because eBPF does not see the
 //   tun; the two ports must differ, or a cluster's agents reach their own apiserver.
@@ -34,6 +37,10 @@ inline constexpr char kKvstoreMeshSecret[] = "cilium-kvstoremesh";
 inline constexpr char kServerCertSecret[] = "clustermesh-apiserver-server-cert";
 inline constexpr char kCiliumCaSecret[] = "cilium-ca";
 inline constexpr char kClusterMeshDir[] = "/var/lib/cilium/clustermesh/";
+// Cilium's workloads whose pods read the Secrets: the agents (cilium-clustermesh) and
+// KVStoreMesh, a container of the clustermesh-apiserver (cilium-kvstoremesh).
+inline constexpr char kAgentDaemonSet[] = "cilium";
+inline constexpr char kApiserverDeployment[] = "clustermesh-apiserver";
 
 struct ClusterMeshInputs {
   std::string fleet;  // the carrierarr.io/fleet label
@@ -61,11 +68,19 @@ ClusterMeshObjects ClusterMeshPlanned(const ClusterMeshInputs& in);
 Result<ClusterMeshObjects> RenderClusterMesh(kube::KubeApi& homelab, kube::KubeApi& cloud,
                                              const ClusterMeshInputs& in, pki::TimePoint now);
 
+// Per side, the host aliases its Cilium workloads need (partial objects: see
+// federation/host_aliases.h): the peer's name to the peer's mesh address.
+ClusterMeshObjects HostAliasPatches(const ClusterMeshInputs& in);
+
+// The name the Secrets dial `cluster` by: "<cluster>.mesh.cilium.io".
+std::string MeshHostName(const std::string& cluster);
+
 // A Secret's data[key], decoded; "" when it has none or it is not base64.
 std::string DataOf(const kube::Object& secret, const std::string& key);
 
-// The etcd client config of one remote cluster, as the Secrets carry it under its name.
-std::string EtcdClientConfig(const std::string& remote, const std::string& mesh_ip, uint16_t port);
+// The etcd client config of one remote cluster, as the Secrets carry it under its name: dialed
+// at https://<host>:<port> (host: MeshHostName(remote)).
+std::string EtcdClientConfig(const std::string& remote, const std::string& host, uint16_t port);
 
 }  // namespace carrierarr::federation
 

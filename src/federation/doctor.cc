@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <optional>
+#include <tuple>
 
 #include "core/file_util.h"
 #include "core/ipv4.h"
 #include "federation/clusters.h"
+#include "federation/host_aliases.h"
 #include "federation/liqo.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/kubernetes/observe.h"
@@ -240,6 +242,7 @@ struct MeshSide {
   const spec::ClusterName& self;
   const std::vector<std::string>& self_ips;
   std::optional<Json> clustermesh, kvstoremesh, server, service, config;
+  std::optional<Json> agents, apiserver;  // Cilium's DaemonSet and clustermesh-apiserver
 };
 
 Status ReadMeshSide(const std::string& ns, MeshSide& s) {
@@ -256,15 +259,30 @@ Status ReadMeshSide(const std::string& ns, MeshSide& s) {
   auto config = Get(s.api, {"v1", "ConfigMap", ns, "cilium-config"});
   if (!config.ok()) return config.status();
   s.config = *config;
+  for (auto [kind, name, into] : {std::tuple{"DaemonSet", kAgentDaemonSet, &s.agents},
+                                  std::tuple{"Deployment", kApiserverDeployment, &s.apiserver}}) {
+    auto got = Get(s.api, {"apps/v1", kind, ns, name});
+    if (!got.ok()) return got.status();
+    *into = *got;
+  }
   return Status::Ok();
 }
 
-// Each remote cluster's `endpoints:` in a side's two Secrets must be mesh addresses: the peer's
-// LAN or public address does not route over Nebula (KVStoreMesh then never connects).
+// Where the pods of `workload` reach `host`: an IP as it is, a name through their host aliases
+// ("" when they cannot resolve it).
+std::string Resolved(const std::string& host, const std::optional<Json>& workload) {
+  if (ParseIpv4(host).ok()) return host;
+  return workload ? HostAliasIp(*workload, host) : "";
+}
+
+// Each remote cluster's `endpoints:` in a side's two Secrets must be mesh addresses, as the pods
+// reading them resolve them: the peer's LAN or public address does not route over Nebula
+// (KVStoreMesh then never connects), and a name without a host alias does not resolve.
 void CheckEndpoints(const MeshSide& s, const Ipv4Net& mesh, std::vector<std::string>& bad,
                     std::vector<std::string>& missing) {
-  for (const auto& [name, secret] : {std::pair{kClusterMeshSecret, &s.clustermesh},
-                                     std::pair{kKvstoreMeshSecret, &s.kvstoremesh}}) {
+  for (const auto& [name, secret, workload] :
+       {std::tuple{kClusterMeshSecret, &s.clustermesh, &s.agents},
+        std::tuple{kKvstoreMeshSecret, &s.kvstoremesh, &s.apiserver}}) {
     if (!*secret) {
       missing.push_back(s.api.side + " " + name);
       continue;
@@ -278,9 +296,14 @@ void CheckEndpoints(const MeshSide& s, const Ipv4Net& mesh, std::vector<std::str
           std::string host =
               url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
           host = host.substr(0, host.find(':'));
-          auto ip = ParseIpv4(host);
-          if (!ip.ok() || !mesh.Contains(*ip))
-            bad.push_back(s.api.side + " " + name + " " + key + ": " + url);
+          const std::string at = Resolved(host, *workload);
+          auto ip = ParseIpv4(at);
+          if (!ip.ok() || !mesh.Contains(*ip)) {
+            bad.push_back(s.api.side + " " + name + " " + key + ": " + url +
+                          (at == host   ? ""
+                           : at.empty() ? " (no host alias for " + host + ")"
+                                        : " (" + host + " is " + at + ")"));
+          }
         }
       } catch (const YAML::Exception& e) {
         bad.push_back(s.api.side + " " + name + " " + key + ": unreadable (" + e.what() + ")");
@@ -305,7 +328,8 @@ void CheckCertificates(const MeshSide& s, const MeshSide& peer, pki::TimePoint n
                           .key_pem = DataOf(*s.server, "tls.key"),
                           .bundle_name = peer_secret + " " + self + ".etcd-client-ca.crt",
                           .bundle_pem = DataOf(*peer.clustermesh, self + ".etcd-client-ca.crt"),
-                          .ip_addresses = s.self_ips},
+                          .ip_addresses = s.self_ips,
+                          .host_names = {MeshHostName(self)}},
                          now);
   if (!server.ok()) problems.push_back(server.message());
   Status client =

@@ -13,6 +13,7 @@
 #include "core/file_util.h"
 #include "federation/clustermesh_objects.h"
 #include "federation/clusters.h"
+#include "federation/host_aliases.h"
 #include "federation/liqo.h"
 #include "kube/kubeconfig.h"
 #include "ops/k3s_cluster.h"
@@ -429,6 +430,11 @@ Result<FederationPlan> PlanClusterMesh(const FederationRequest& r, const Cluster
   FederationPlan plan;
   AddObjects(c.cloud, planned.cloud, r.cloud_node_ids, {}, source(kCloud), plan.resources);
   AddObjects(c.homelab, planned.homelab, {}, {}, source(kHomelab), plan.resources);
+  const ClusterMeshObjects aliases = HostAliasPatches(in);
+  for (const auto& patch : aliases.cloud)
+    plan.resources.push_back(MakeHostAliases(c.cloud.session, kCloud, patch, r.cloud_node_ids));
+  for (const auto& patch : aliases.homelab)
+    plan.resources.push_back(MakeHostAliases(c.homelab.session, kHomelab, patch, {}));
   return plan;
 }
 
@@ -490,6 +496,7 @@ std::string CloudKubeconfig(const spec::FleetSpec& fleet, const std::string& fle
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams) {
   kinds.Register(kObjectKind, kubernetes::ObjectDeleter(seams));
   kinds.Register(kWaitKind, [](const Json&) { return Status::Ok(); });
+  kinds.Register(kHostAliasesKind, HostAliasesRelease(seams));
   kinds.Register(kLiqoctlKind, [seams](const Json& attrs) {
     const LiqoctlTarget target{.liqoctl = attrs.value("liqoctl", ""),
                                .kubeconfig = attrs.value("kubeconfig", ""),

@@ -24,6 +24,10 @@ inline constexpr char kObjectKind[] = "federation-object";
 inline constexpr char kWaitKind[] = "federation-wait";
 // The peering made by the user's liqoctl (federation.liqo.use_liqoctl); `down` runs its unpeer.
 inline constexpr char kLiqoctlKind[] = "federation-liqoctl";
+// Host aliases on Cilium's workloads, for the names ClusterMesh dials (federation/host_aliases.h).
+inline constexpr char kHostAliasesKind[] = "federation-host-aliases";
+// Every kind above, which --skip-peering leaves alone.
+inline constexpr const char* kKinds[] = {kObjectKind, kWaitKind, kLiqoctlKind, kHostAliasesKind};
 
 struct FederationRequest {
   const spec::FleetSpec& fleet;
@@ -86,7 +90,8 @@ std::vector<providers::DoctorCheck> FederationChecks(const FederationRequest& re
 // across the WAN) fail unless forced, and are warned about when forced.
 std::vector<providers::DoctorCheck> DirectMembershipChecks(const spec::FleetSpec& fleet);
 
-// kObjectKind (deleted from both clusters by the ClusterTarget in its attrs) and kWaitKind.
+// The deleters of kKinds: kObjectKind deleted from its cluster (the ClusterTarget in its attrs),
+// kLiqoctlKind unpeered, kHostAliasesKind's field given up; kWaitKind has nothing to undo.
 void RegisterKinds(provision::KindRegistry& kinds, const Seams& seams);
 
 }  // namespace carrierarr::federation

@@ -51,7 +51,7 @@ provision::PlanOptions PlanOptionsFor(const PlanRequest& request, const Desired&
                                  .skip_deletes = request.skip.teardown};
   if (request.skip.certs) options.skip_kinds = {"pki-ca", "pki-cert"};
   if (request.skip.peering || d.hold_federation) {
-    options.skip_kinds.insert({federation::kObjectKind, federation::kWaitKind});
+    options.skip_kinds.insert(std::begin(federation::kKinds), std::end(federation::kKinds));
   }
   return options;
 }

@@ -84,11 +84,12 @@ struct TlsPair {
   std::string key_name, key_pem;          // key_pem empty: the key is not checked
   std::string bundle_name, bundle_pem;    // the CAs the peer trusts
   std::vector<std::string> ip_addresses;  // a server must list each in its SANs
+  std::vector<std::string> host_names;    // ... and be valid for each of these names
 };
 
 // Checks that the certificate chains to a CA of the bundle (a signature by a CA of the same
 // name that fails is reported as such), is within its validity window, has the extended key
-// usage its role needs, lists the IP addresses, and that the key is the certificate's own.
+// usage its role needs, lists the IP addresses, is valid for the host names, and that the key is the certificate's own.
 // FailedPrecondition with the cause on the first failed check.
 Status VerifyTlsPair(const TlsPair& pair, TimePoint now);
 

@@ -57,6 +57,13 @@ Status CheckUsage(const TlsPair& pair, X509* cert) {
           ip + "\"; re-issue it with that mesh IP");
     }
   }
+  for (const auto& name : pair.host_names) {
+    if (X509_check_host(cert, name.data(), name.size(), 0, nullptr) != 1) {
+      return Status::FailedPrecondition(
+          pair.cert_name + " is not valid for " + name + ", the name its clients dial (a " +
+          "subjectAltName " + name + " or *.mesh.cilium.io); re-issue it with the standard names");
+    }
+  }
   return Status::Ok();
 }
 
@@ -145,7 +152,8 @@ Status VerifyClusterMeshMaterial(const ClusterMeshMaterial& material,
                  .key_pem = material.server.key_pem,
                  .bundle_name = "ca-bundle.crt",
                  .bundle_pem = material.ca_bundle_pem,
-                 .ip_addresses = ServerIpAddresses(options)};
+                 .ip_addresses = ServerIpAddresses(options),
+                 .host_names = {options.cluster + ".mesh.cilium.io"}};
   CARRIERARR_RETURN_IF_ERROR(VerifyTlsPair(server, now));
   TlsPair client{.role = TlsRole::kClient,
                  .cert_name = "client.crt",

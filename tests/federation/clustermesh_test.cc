@@ -1,9 +1,10 @@
 // Cilium ClusterMesh made by `up` between two clusters, each a FakeKube through the real client:
 // each side's server certificate, the other side's client files and etcd config in the Secrets
-// Cilium's agents and KVStoreMesh read, and the socat forwarders; unchanged by a rerun,
-// repaired after any object is deleted by hand, re-issued after a CA is regenerated under the
-// same name, refused without Cilium's CA, removed by `down` (one port for both sides is refused
-// by fleet.yaml's rules: spec_test). No root.
+// Cilium's agents and KVStoreMesh read, the host aliases that resolve the names they dial, and
+// the socat forwarders; unchanged by a rerun, repaired after any object is deleted (or an alias
+// dropped) by hand, re-issued after a CA is regenerated under the same name, refused without
+// Cilium's CA or its clustermesh-apiserver, removed by `down` (Cilium's own objects kept) (one port
+// for both sides is refused by fleet.yaml's rules: spec_test). No root.
 #include "pki/clustermesh.h"
 
 #include <gmock/gmock.h>
@@ -39,6 +40,8 @@ class ClusterMeshTest : public testing::TwoClusters {
   void SetUp() override {
     home_ca_ = InstallCiliumCa(*home_api_, "talos-home");
     cloud_ca_ = InstallCiliumCa(*cloud_api_, "aws-k3s");
+    testing::InstallCilium(home_, "talos-home", "1", 32379);
+    testing::InstallCilium(cloud_, "aws-k3s", "2", 32380);
     // A cloud k3s this fleet did not make: its node runs with --node-ip=<mesh ip>, and one more
     // node outside the mesh is not dialed.
     cloud_.AddNode("ip-172-31-0-9", {}, "172.31.0.9");
@@ -75,7 +78,8 @@ class ClusterMeshTest : public testing::TwoClusters {
                             .key_pem = Decoded(server, "tls.key"),
                             .bundle_name = cluster + ".etcd-client-ca.crt",
                             .bundle_pem = Decoded(remote, cluster + ".etcd-client-ca.crt"),
-                            .ip_addresses = {ip}},
+                            .ip_addresses = {ip},
+                            .host_names = {cluster + ".mesh.cilium.io"}},
                            std::chrono::system_clock::now());
     EXPECT_TRUE(verified.ok()) << verified.ToString();
   }
@@ -133,14 +137,45 @@ void ExpectForwarder(testing::FakeKube& kube, const std::string& peer, const std
   EXPECT_EQ(pod.dump().find("virtual-node") != std::string::npos, true);
 }
 
+Json Workload(testing::FakeKube& kube, const std::string& kind) {
+  return kube.Object("apps/v1", kind, "kube-system",
+                     kind == "DaemonSet" ? "cilium" : "clustermesh-apiserver");
+}
+
+// Cilium's agents and its clustermesh-apiserver (KVStoreMesh) resolve `name` to `ip`, and keep
+// what their chart gave them.
+void ExpectHostAlias(testing::FakeKube& kube, const std::string& name, const std::string& ip) {
+  for (const char* kind : {"DaemonSet", "Deployment"}) {
+    SCOPED_TRACE(kind);
+    const Json pod = Workload(kube, kind)["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["hostAliases"],
+              Json::parse(R"([{"ip":")" + ip + R"(","hostnames":[")" + name + R"("]}])"));
+    EXPECT_EQ(pod["containers"].size(), 1u);
+  }
+}
+
+// No host alias left, Cilium's workloads themselves untouched.
+void ExpectNoHostAliases(testing::FakeKube& kube) {
+  for (const char* kind : {"DaemonSet", "Deployment"}) {
+    SCOPED_TRACE(kind);
+    const Json workload = Workload(kube, kind);
+    ASSERT_FALSE(workload.is_null());
+    EXPECT_FALSE(workload["spec"]["template"]["spec"].contains("hostAliases"));
+    EXPECT_EQ(workload["spec"]["template"]["spec"]["containers"].size(), 1u);
+  }
+}
+
 TEST_F(ClusterMeshTest, MeshesFromNothingAndARerunChangesNothing) {
   UpOk();
   const std::string home_ip = HomeMeshIp();
-  // Each side's agents dial the other's mesh address on the other's port.
+  // Each side's agents dial the other by name on the other's port; the name resolves to the
+  // other's mesh address in every pod that reads the Secrets.
   ExpectEtcdConfig(Secret(home_, federation::kClusterMeshSecret), "aws-k3s",
-                   std::string("https://") + kCloudMeshIp + ":32380");
+                   "https://aws-k3s.mesh.cilium.io:32380");
   ExpectEtcdConfig(Secret(cloud_, federation::kClusterMeshSecret), "talos-home",
-                   "https://" + home_ip + ":32379");
+                   "https://talos-home.mesh.cilium.io:32379");
+  ExpectHostAlias(home_, "aws-k3s.mesh.cilium.io", kCloudMeshIp);
+  ExpectHostAlias(cloud_, "talos-home.mesh.cilium.io", home_ip);
   // KVStoreMesh reads the same.
   EXPECT_EQ(Secret(home_, federation::kKvstoreMeshSecret)["data"],
             Secret(home_, federation::kClusterMeshSecret)["data"]);
@@ -174,6 +209,47 @@ TEST_F(ClusterMeshTest, RepairsEachObjectDeletedByHand) {
   ExpectClientTrustedByServer(cloud_, home_, "aws-k3s");
 }
 
+// Host aliases dropped from Cilium's workloads (a `helm upgrade` without them) come back with
+// the next `up`, and only they are re-made.
+TEST_F(ClusterMeshTest, RepairsHostAliasesDroppedByHand) {
+  UpOk();
+  for (testing::FakeKube* kube : {&home_, &cloud_}) {
+    for (const char* kind : {"DaemonSet", "Deployment"}) {
+      SCOPED_TRACE(kind);
+      Json workload = Workload(*kube, kind);
+      workload["spec"]["template"]["spec"].erase("hostAliases");
+      kube->Store(workload);
+      auto plan = ops::PlanFleet(ctx_, {});
+      ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+      std::vector<std::string> remade;
+      for (const auto& step : plan->steps)
+        if (step.action != provision::Action::kNone) remade.push_back(step.id);
+      const std::string side = kube == &home_ ? "homelab" : "cloud";
+      const std::string name =
+          std::string(kind) == "DaemonSet" ? "cilium" : "clustermesh-apiserver";
+      EXPECT_THAT(remade, ElementsAre("federation/" + side + "/host-aliases/" + kind +
+                                      "/kube-system/" + name));
+      UpOk();
+    }
+  }
+  ExpectHostAlias(home_, "aws-k3s.mesh.cilium.io", kCloudMeshIp);
+  ExpectHostAlias(cloud_, "talos-home.mesh.cilium.io", HomeMeshIp());
+  ExpectARerunChangesNothing();
+}
+
+// Without Cilium's ClusterMesh apiserver on a side, `up` says how to enable it.
+TEST_F(ClusterMeshTest, WithoutTheClusterMeshApiserverTheFixIsNamed) {
+  ASSERT_TRUE(cloud_api_
+                  ->Delete({"apps/v1", "Deployment", "kube-system", "clustermesh-apiserver"},
+                           kube::Propagation::kBackground)
+                  .ok());
+  auto up = Up();
+  ASSERT_FALSE(up.ok() && up->apply.status.ok());
+  EXPECT_THAT(up.ok() ? up->apply.status.message() : up.status().message(),
+              HasSubstr("cilium clustermesh enable --service-type NodePort"));
+  EXPECT_TRUE(Workload(cloud_, "Deployment").is_null()) << "never made by carrierarr";
+}
+
 // The seeds' `crypto/rsa: verification error`: a Cilium CA regenerated under the same name
 // leaves certificates of the old one behind. `up` sees they no longer verify and issues new
 // ones from the new CA.
@@ -203,10 +279,12 @@ TEST_F(ClusterMeshTest, WithoutCiliumsCaNothingIsMadeAndTheFixIsNamed) {
   EXPECT_TRUE(Secret(cloud_, federation::kClusterMeshSecret).is_null());
 }
 
-TEST_F(ClusterMeshTest, DownRemovesBothSidesAndKeepsCiliumsCa) {
+TEST_F(ClusterMeshTest, DownRemovesBothSidesAndKeepsCiliumsOwn) {
   UpOk();
   DownOk();
   ExpectNothingOfTheFleetLeft();
+  ExpectNoHostAliases(home_);
+  ExpectNoHostAliases(cloud_);
   EXPECT_FALSE(Secret(home_, "cilium-ca").is_null());
   EXPECT_FALSE(Secret(cloud_, "cilium-ca").is_null());
 }

@@ -174,6 +174,7 @@ TEST_F(LiqoDoctor, OverlappingPodCidrs) {
 // ---- ClusterMesh ---------------------------------------------------------------------------
 
 constexpr char kCloudMeshIp[] = "10.42.200.1";
+using testing::InstallCilium;
 
 class ClusterMeshDoctor : public FederationDoctor {
  protected:
@@ -181,25 +182,11 @@ class ClusterMeshDoctor : public FederationDoctor {
     home_ca_ = testing::InstallCiliumCa(*home_api_, "talos-home");
     testing::InstallCiliumCa(*cloud_api_, "aws-k3s");
     cloud_.AddNode("gpu-1", {}, kCloudMeshIp);
-    // Cilium as installed on each side: its config and the clustermesh-apiserver NodePort.
+    // Cilium as installed on each side, its clustermesh-apiserver on its own NodePort.
     InstallCilium(home_, "talos-home", "1", 32379);
     InstallCilium(cloud_, "aws-k3s", "2", 32380);
     WriteFleet("federation:\n  mode: clustermesh\n  cloud_kubeconfig: cloud.kubeconfig\n");
     UpOk();
-  }
-
-  void InstallCilium(testing::FakeKube& kube, const std::string& name, const std::string& id,
-                     int node_port) {
-    Store(kube, {{"apiVersion", "v1"},
-                 {"kind", "ConfigMap"},
-                 {"metadata", {{"name", "cilium-config"}, {"namespace", "kube-system"}}},
-                 {"data", {{"cluster-name", name}, {"cluster-id", id}}}});
-    Store(kube, {{"apiVersion", "v1"},
-                 {"kind", "Service"},
-                 {"metadata", {{"name", "clustermesh-apiserver"}, {"namespace", "kube-system"}}},
-                 {"spec",
-                  {{"type", "NodePort"},
-                   {"ports", Json::array({{{"port", 2379}, {"nodePort", node_port}}})}}}});
   }
 
   // Replaces data keys of a Secret in kube-system as an operator's `kubectl edit` would.
@@ -240,6 +227,22 @@ TEST_F(ClusterMeshDoctor, KvstoremeshEndpointNotAMeshAddress) {
              {{"aws-k3s", federation::EtcdClientConfig("aws-k3s", "172.31.0.9", 32380)}});
   ExpectFails("ClusterMesh endpoints",
               "homelab cilium-kvstoremesh aws-k3s: https://172.31.0.9:32380",
+              "each peer's mesh address");
+}
+
+// The agents dial the cloud cluster by name: a host alias dropped, or pointing at its LAN
+// address, leaves them without a mesh address for it.
+TEST_F(ClusterMeshDoctor, EndpointNameWithoutAMeshHostAlias) {
+  Json agents = home_.Object("apps/v1", "DaemonSet", "kube-system", "cilium");
+  agents["spec"]["template"]["spec"]["hostAliases"][0]["ip"] = "172.31.0.9";
+  Store(home_, agents);
+  ExpectFails("ClusterMesh endpoints",
+              "homelab cilium-clustermesh aws-k3s: https://aws-k3s.mesh.cilium.io:32380 "
+              "(aws-k3s.mesh.cilium.io is 172.31.0.9)",
+              "each peer's mesh address");
+  agents["spec"]["template"]["spec"].erase("hostAliases");
+  Store(home_, agents);
+  ExpectFails("ClusterMesh endpoints", "(no host alias for aws-k3s.mesh.cilium.io)",
               "each peer's mesh address");
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <tuple>
 
 #include "core/file_util.h"
 #include "federation/federation.h"
@@ -60,6 +61,40 @@ void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& i
   for (const Json& o : {cm, deploy}) {
     auto applied = api.Apply(o);
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  }
+}
+
+void InstallCilium(FakeKube& kube, const std::string& name, const std::string& id, int node_port) {
+  const Json meta = {{"namespace", "kube-system"}};
+  auto named = [&meta](const std::string& n) {
+    Json m = meta;
+    m["name"] = n;
+    return m;
+  };
+  kube.Store({{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata", named("cilium-config")},
+              {"data", {{"cluster-name", name}, {"cluster-id", id}}}});
+  kube.Store({{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", named("clustermesh-apiserver")},
+              {"spec",
+               {{"type", "NodePort"},
+                {"ports", Json::array({{{"port", 2379}, {"nodePort", node_port}}})}}}});
+  for (auto [kind, workload, image] :
+       {std::tuple{"DaemonSet", "cilium", "quay.io/cilium/cilium:v1.16.5"},
+        std::tuple{"Deployment", "clustermesh-apiserver",
+                   "quay.io/cilium/clustermesh-apiserver:v1.16.5"}}) {
+    const Json labels = {{"k8s-app", workload}};
+    kube.Store({{"apiVersion", "apps/v1"},
+                {"kind", kind},
+                {"metadata", named(workload)},
+                {"spec",
+                 {{"selector", {{"matchLabels", labels}}},
+                  {"template",
+                   {{"metadata", {{"labels", labels}}},
+                    {"spec",
+                     {{"containers", Json::array({{{"name", workload}, {"image", image}}})}}}}}}}});
   }
 }
 

@@ -32,6 +32,11 @@ void InstallLiqo(kube::KubeApi& api, const std::string& ns, const std::string& i
 // and ca.key), applied through `api`; returns it.
 pki::PemPair InstallCiliumCa(kube::KubeApi& api, const std::string& cluster);
 
+// What Cilium's chart leaves in kube-system for ClusterMesh, stored as it is: cilium-config
+// (cluster-name, cluster-id), the clustermesh-apiserver Service on `node_port`, the agents'
+// DaemonSet `cilium` and the Deployment `clustermesh-apiserver`.
+void InstallCilium(FakeKube& kube, const std::string& name, const std::string& id, int node_port);
+
 class TwoClusters : public ::testing::Test {
  protected:
   // home.kubeconfig and cloud.kubeconfig in dir_, clients as Helm would apply.

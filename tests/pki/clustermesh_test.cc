@@ -243,7 +243,7 @@ TEST_F(ClusterMeshTest, ForeignCaNotInTheBundleIsNamed) {
                     HasSubstr("--trust")));
 }
 
-TEST_F(ClusterMeshTest, WrongUsageMissingIpAndExpiryAreNamed) {
+TEST_F(ClusterMeshTest, WrongUsageMissingIpOrNameAndExpiryAreNamed) {
   ClusterMeshMaterial m = Make(Options("talos-home", {"10.42.0.1"}));
   // A client certificate where a server's is expected, and the other way round.
   TlsPair swapped = Pair(TlsRole::kServer, m.client, m.ca_bundle_pem);
@@ -259,6 +259,14 @@ TEST_F(ClusterMeshTest, WrongUsageMissingIpAndExpiryAreNamed) {
   EXPECT_THAT(VerifyTlsPair(pair, now_).message(),
               HasSubstr("server.crt does not list IP address 10.42.0.2 in its subjectAltName"));
   pair.ip_addresses.clear();
+  // Dialed by name: *.mesh.cilium.io covers any cluster's name, nothing else.
+  pair.host_names = {"aws-k3s.mesh.cilium.io"};
+  EXPECT_TRUE(VerifyTlsPair(pair, now_).ok());
+  pair.host_names = {"aws-k3s.mesh.example.org"};
+  EXPECT_THAT(VerifyTlsPair(pair, now_).message(),
+              HasSubstr("server.crt is not valid for aws-k3s.mesh.example.org, the name its "
+                        "clients dial"));
+  pair.host_names.clear();
   EXPECT_THAT(VerifyTlsPair(pair, now_ + std::chrono::hours(2 * 8760)).message(),
               HasSubstr("server.crt is not valid now"));
 }
