@@ -89,8 +89,8 @@ struct TlsPair {
 
 // Checks that the certificate chains to a CA of the bundle (a signature by a CA of the same
 // name that fails is reported as such), is within its validity window, has the extended key
-// usage its role needs, lists the IP addresses, is valid for the host names, and that the key is the certificate's own.
-// FailedPrecondition with the cause on the first failed check.
+// usage its role needs, lists the IP addresses, is valid for the host names, and that the key is
+// the certificate's own. FailedPrecondition with the cause on the first failed check.
 Status VerifyTlsPair(const TlsPair& pair, TimePoint now);
 
 // VerifyTlsPair on the server and client of `material`, against its own bundle, with the file
