@@ -81,6 +81,8 @@ class KubeClient final : public KubeApi {
   Result<bool> Serves(const std::string& api_version, const std::string& kind) override;
   Result<bool> CanI(const std::string& verb, const std::string& group, const std::string& resource,
                     const std::string& ns) override;
+  Result<std::string> PodProxyGet(const std::string& ns, const std::string& pod, int port,
+                                  const std::string& path, size_t max_bytes) override;
   std::string Describe() const override {
     return access_.server + ", context " + (access_.context.empty() ? "-" : access_.context);
   }
@@ -384,6 +386,28 @@ Result<bool> KubeClient::CanI(const std::string& verb, const std::string& group,
   if (!body.is_object() || !body.contains("status") || !body["status"].is_object())
     return Status::Unavailable(what + ": the answer has no status");
   return body["status"].value("allowed", false);
+}
+
+Result<std::string> KubeClient::PodProxyGet(const std::string& ns, const std::string& pod, int port,
+                                            const std::string& path, size_t max_bytes) {
+  const std::string what = "GET " + path + " of pod " + ns + "/" + pod + " port " +
+                           std::to_string(port) + " (through the API server's proxy)";
+  std::string body;
+  bool too_big = false;
+  CARRIERARR_ASSIGN_OR_RETURN(net::HttpResponse response,
+                              Send({.path = "/api/v1/namespaces/" + ns + "/pods/" + pod + ":" +
+                                            std::to_string(port) + "/proxy" + path,
+                                    .on_chunk = [&](std::string_view chunk) {
+                                      too_big = body.size() + chunk.size() > max_bytes;
+                                      if (!too_big) body.append(chunk);
+                                      return !too_big;
+                                    }}));
+  if (too_big) {
+    return Status::ResourceExhausted(what + ": the answer is over " + std::to_string(max_bytes) +
+                                     " bytes");
+  }
+  if (!IsSuccess(response.status)) return Error(response, what);
+  return body;
 }
 
 }  // namespace

@@ -83,6 +83,11 @@ class KubeApi {
   // "apps") in `ns` ("" cluster-wide)?
   virtual Result<bool> CanI(const std::string& verb, const std::string& group,
                             const std::string& resource, const std::string& ns) = 0;
+  // GET `path` of a pod's `port` through the API server's proxy
+  // (/api/v1/namespaces/NS/pods/NAME:PORT/proxy/PATH; RBAC `get pods/proxy`): the body as text.
+  // kResourceExhausted past `max_bytes`; kUnavailable when the pod does not answer there.
+  virtual Result<std::string> PodProxyGet(const std::string& ns, const std::string& pod, int port,
+                                          const std::string& path, size_t max_bytes) = 0;
   // The server named in messages ("https://10.0.0.1:6443, context home").
   virtual std::string Describe() const = 0;
 };

@@ -91,6 +91,30 @@ TEST_F(KubeClientTest, GetMissingIsNulloptAndGetFindsTheObject) {
   EXPECT_EQ((**found)["data"]["key"], "x");
 }
 
+// A pod's port through the API server's proxy: its answer, bounded; a pod that does not answer
+// there and a missing pod are errors that say so.
+TEST_F(KubeClientTest, PodProxyGetReadsAPodsAnswerWithinItsBound) {
+  fake_.Store(
+      {{"apiVersion", "v1"},
+       {"kind", "Pod"},
+       {"metadata", {{"name", "agent"}, {"namespace", "default"}}},
+       {"spec", {{"containers", nlohmann::json::array({{{"name", "a"}, {"image", "x"}}})}}}});
+  const std::string metrics(100000, 'm');
+  fake_.ServePodProxy("default", "agent", 9962, "/metrics", metrics);
+  auto got = api_->PodProxyGet("default", "agent", 9962, "/metrics", 100000);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, metrics);
+  EXPECT_THAT(fake_.Requests(),
+              ::testing::Contains("GET /api/v1/namespaces/default/pods/agent:9962/proxy/metrics"));
+  auto big = api_->PodProxyGet("default", "agent", 9962, "/metrics", 99999);
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted) << big.status().ToString();
+  auto refused = api_->PodProxyGet("default", "agent", 9090, "/metrics", 100000);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("connection refused"));
+  auto missing = api_->PodProxyGet("default", "nope", 9962, "/metrics", 100000);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(KubeClientTest, ListWithSelectors) {
   ASSERT_TRUE(api_->Apply(ConfigMap("default", "a", "1")).ok());
   Object other = ConfigMap("default", "b", "2");

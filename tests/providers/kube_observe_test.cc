@@ -326,6 +326,10 @@ class CannedPods : public kube::KubeApi {
                     const std::string&) override {
     return true;
   }
+  Result<std::string> PodProxyGet(const std::string&, const std::string&, int, const std::string&,
+                                  size_t) override {
+    return Status::Internal("unused");
+  }
   std::string Describe() const override { return "canned"; }
 
  private:

@@ -337,6 +337,10 @@ void FakeKube::Store(const nlohmann::json& object) { impl_->api_.Store(object); 
 void FakeKube::set_rollouts_ready(bool ready) { impl_->api_.SetRolloutsReady(ready); }
 void FakeKube::CompleteRollouts() { impl_->api_.CompleteRollouts(); }
 void FakeKube::HoldNamespaceTermination(bool hold) { impl_->api_.HoldNamespaceTermination(hold); }
+void FakeKube::ServePodProxy(const std::string& ns, const std::string& pod, int port,
+                             const std::string& path, const std::string& body) {
+  impl_->api_.ServePodProxy(ns + "/" + pod + ":" + std::to_string(port) + path, body);
+}
 std::vector<nlohmann::json> FakeKube::Objects() const { return impl_->api_.Objects(); }
 nlohmann::json FakeKube::Object(const std::string& api_version, const std::string& kind,
                                 const std::string& ns, const std::string& name) const {

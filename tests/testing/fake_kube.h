@@ -56,6 +56,11 @@ class FakeKube {
   // A deleted Namespace stays Terminating for 300 ms, or, while held, until released (false):
   // a real cluster's termination takes seconds to minutes.
   void HoldNamespaceTermination(bool hold);
+  // What pod `ns`/`pod` answers on `port` at `path` through the API server's proxy
+  // (GET .../pods/NAME:PORT/proxy/PATH, checked against RBAC `get pods/proxy`); a pod without an
+  // answer there is refused with 503 as the API server reports a refused connection.
+  void ServePodProxy(const std::string& ns, const std::string& pod, int port,
+                     const std::string& path, const std::string& body);
 
   // What the cluster holds: every object (Nodes and Namespaces included), and one object.
   std::vector<nlohmann::json> Objects() const;

@@ -285,6 +285,9 @@ Response Api::Route(const Request& request) {
     return Response{404, "404 page not found\n", "text/plain; charset=utf-8"};
   }
   std::vector<std::string> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
+  if (group.empty() && rest.size() >= 5 && rest[0] == "namespaces" && rest[2] == "pods" &&
+      rest[4] == "proxy")
+    return PodProxy(request, rest);
   Target target;
   std::string plural;
   if (!rest.empty() && rest[0] == "namespaces" && rest.size() >= 3 && rest[2] != "status" &&
@@ -439,7 +442,7 @@ void Api::Store(Json object) {
   const Json meta = object.value("metadata", Json::object());
   const Key key{r->id(), r->namespaced ? meta.value("namespace", "") : "", meta.value("name", "")};
   Stored stored;
-  stored.object = object;
+  stored.object = std::move(object);
   Commit(*r, std::move(stored), objects_.count(key) == 0);
   if (meta.contains("creationTimestamp"))
     objects_[key].object["metadata"]["creationTimestamp"] = meta["creationTimestamp"];
@@ -487,6 +490,40 @@ void Api::SetRolloutsReady(bool ready) {
 }
 
 void Api::CompleteRollouts() { SetRolloutsReady(true); }
+
+void Api::ServePodProxy(const std::string& key, const std::string& body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pod_proxy_[key] = body;
+}
+
+// rest: namespaces NS pods NAME:PORT proxy PATH...
+Response Api::PodProxy(const Request& request, const std::vector<std::string>& rest) {
+  const std::string& ns = rest[1];
+  const std::string name = rest[3].substr(0, rest[3].find(':'));
+  if (request.method != "GET") {
+    return StatusReply(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource");
+  }
+  if (Denied(request.user, "get", "pods/proxy", ns)) {
+    return StatusReply(403, "Forbidden",
+                       "pods \"" + name + "\" is forbidden: User \"" + request.user +
+                           "\" cannot get resource \"pods/proxy\" in API group \"\" in the "
+                           "namespace \"" +
+                           ns + "\"",
+                       {{"name", name}, {"kind", "pods"}});
+  }
+  const Resource* pods = FindResource("", "v1", "pods");
+  if (objects_.count({pods->id(), ns, name}) == 0) return NotFound(*pods, name);
+  std::string path;
+  for (size_t i = 5; i < rest.size(); ++i) path += "/" + rest[i];
+  auto it = pod_proxy_.find(ns + "/" + rest[3] + path);
+  if (it == pod_proxy_.end()) {
+    return StatusReply(503, "ServiceUnavailable",
+                       "error trying to reach service: dial tcp 10.0.0.1:" +
+                           rest[3].substr(rest[3].find(':') + 1) + ": connect: connection refused");
+  }
+  return Response{200, it->second, "text/plain; version=0.0.4; charset=utf-8"};
+}
 
 void Api::HoldNamespaceTermination(bool hold) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -98,6 +98,7 @@ class Api {
   void SetRolloutsReady(bool ready);
   void CompleteRollouts();
   void HoldNamespaceTermination(bool hold);
+  void ServePodProxy(const std::string& key, const std::string& body);  // "ns/pod:port/path"
   // Stores `object` as a controller or the kubelet leaves it (status and creationTimestamp as
   // given), creating or replacing it.
   void Store(Json object);
@@ -128,6 +129,7 @@ class Api {
   Response Delete(const Request& request, const Target& target);
   Response AccessReview(const Request& request);
   Response CheckNamespace(const Target& target) const;
+  Response PodProxy(const Request& request, const std::vector<std::string>& rest);
 
   const Resource* FindResource(const std::string& group, const std::string& version,
                                const std::string& plural) const;
@@ -169,6 +171,7 @@ class Api {
   std::deque<Event> events_;
   std::vector<Denial> denials_;
   std::map<std::string, std::chrono::steady_clock::time_point> purges_;  // terminating namespaces
+  std::map<std::string, std::string> pod_proxy_;  // "ns/pod:port/path" -> body
 };
 
 }  // namespace carrierarr::testing::kube_fake
