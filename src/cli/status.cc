@@ -100,14 +100,63 @@ void PrintStatusJson(const ops::FleetStatus& status, int healthy, std::ostream& 
     nlohmann::json items = nlohmann::json::array();
     for (const auto& i : status.federation.items)
       items.push_back({{"what", i.what}, {"ok", i.ok}, {"detail", i.detail}});
-    j["federation"] = {
-        {"mode", status.federation.mode}, {"waiting", status.federation.waiting}, {"items", items}};
+    nlohmann::json sync = nlohmann::json::array();
+    for (const auto& m : status.federation.sync) {
+      sync.push_back({{"local", m.local},
+                      {"remote", m.remote},
+                      {"ok", m.ok()},
+                      {"agents", m.agents},
+                      {"agents_connected", m.agents_connected},
+                      {"agents_total", m.agents_total},
+                      {"clusters_connected", m.clusters_connected},
+                      {"clusters_total", m.clusters_total},
+                      {"nodes", m.nodes},
+                      {"endpoints", m.endpoints},
+                      {"identities", m.identities},
+                      {"problem", m.problem}});
+    }
+    j["federation"] = {{"mode", status.federation.mode},
+                       {"waiting", status.federation.waiting},
+                       {"items", items},
+                       {"clustermesh_sync", sync}};
   }
   // Agent text may hold anything: invalid UTF-8 is replaced, never a reason to fail.
   out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 namespace {
+
+std::string Count(int64_t n) { return n < 0 ? "-" : std::to_string(n); }
+
+// The seeds' ClusterMesh sync table: per direction, the agents connected to the other cluster,
+// the clusters each agent is connected to, and what they synced; then any problem.
+void PrintMeshSync(const std::vector<federation::MeshSync>& sync, std::ostream& out) {
+  if (sync.empty()) return;
+  std::vector<std::vector<std::string>> rows = {
+      {"", "direction", "agents", "clusters", "nodes", "endpoints", "identities"}};
+  for (const auto& m : sync) {
+    std::string agents = std::to_string(m.agents_connected) + "/" + std::to_string(m.agents);
+    if (m.agents_total > m.agents) agents += " (of " + std::to_string(m.agents_total) + ")";
+    rows.push_back({m.ok() ? "ok" : "FAIL", m.remote + " -> " + m.local, agents,
+                    Count(m.clusters_connected) + "/" + Count(m.clusters_total), Count(m.nodes),
+                    Count(m.endpoints), Count(m.identities)});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  out << "\n  ClusterMesh sync (what each cluster's Cilium agents have of the other):\n";
+  for (const auto& row : rows) {
+    out << " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      out << " " << row[c];
+      if (c + 1 < row.size()) out << std::string(width[c] - row[c].size(), ' ');
+    }
+    out << "\n";
+  }
+  for (const auto& m : sync)
+    if (!m.problem.empty())
+      out << "  " << m.remote << " -> " << m.local << ": " << m.problem << "\n";
+}
 
 // "federation (liqo):" and one line per item: ok or FAIL, what, detail.
 void PrintFederation(const federation::FederationView& view, std::ostream& out) {
@@ -120,6 +169,7 @@ void PrintFederation(const federation::FederationView& view, std::ostream& out) 
     out << "  " << (i.ok ? "ok  " : "FAIL") << "  " << i.what
         << std::string(width - i.what.size(), ' ') << "  " << i.detail << "\n";
   }
+  PrintMeshSync(view.sync, out);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #ifndef CARRIERARR_FEDERATION_FEDERATION_H_
 #define CARRIERARR_FEDERATION_FEDERATION_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -70,10 +71,26 @@ struct FederationItem {
   bool ok = false;
   std::string detail;  // "Ready; cpu 8, memory 32Gi, nvidia.com/gpu 1"
 };
+// ClusterMesh: what one cluster's Cilium agents have of the other (the seeds' sync table), from
+// their metrics through the API server's pod proxy; the identities are the other cluster's
+// CiliumIdentities (what it exports: the agents report no synced count).
+struct MeshSync {
+  std::string local, remote;  // cluster names: `remote` as synced into `local`
+  int agents = 0;             // agents read (at most kMaxAgentsRead)
+  int agents_connected = 0;   // of those, connected to `remote`
+  int agents_total = 0;       // agent pods in the cluster
+  int64_t clusters_connected = -1, clusters_total = -1;  // per agent: the fewest, the most
+  int64_t nodes = -1, endpoints = -1, identities = -1;   // -1: unknown
+  std::string problem;                                   // why something is unknown, with the fix
+  bool ok() const { return agents > 0 && agents_connected == agents && problem.empty(); }
+};
+inline constexpr int kMaxAgentsRead = 32;
+
 struct FederationView {
   std::string mode;     // "liqo", "clustermesh"; "" = none
   std::string waiting;  // why nothing more could be read, with what to do
   std::vector<FederationItem> items;
+  std::vector<MeshSync> sync;  // clustermesh: one per direction
 };
 FederationView ObserveFederation(const FederationRequest& request);
 

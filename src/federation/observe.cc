@@ -1,7 +1,11 @@
 // `status` of the federation: read-only, from both clusters.
 #include "providers/kubernetes/observe.h"
 
+#include <algorithm>
+#include <charconv>
+
 #include "core/file_util.h"
+#include "federation/cilium_metrics.h"
 #include "federation/clusters.h"
 #include "federation/liqo.h"
 
@@ -89,6 +93,79 @@ void ObserveObjects(kube::KubeApi& api, const std::string& side,
   }
 }
 
+constexpr int kAgentMetricsPort = 9962;  // Cilium's default prometheus.port
+constexpr size_t kMaxMetricsBytes = size_t{8} << 20;
+
+// The agent's metrics port: its prometheus.io/port annotation (the chart sets it from
+// prometheus.port), else Cilium's default.
+int MetricsPort(const Json& meta) {
+  const std::string annotated =
+      meta.value("/annotations/prometheus.io~1port"_json_pointer, std::string());
+  int port = 0;
+  auto [end, ec] = std::from_chars(annotated.data(), annotated.data() + annotated.size(), port);
+  if (ec != std::errc() || end != annotated.data() + annotated.size() || port < 1 || port > 65535)
+    return kAgentMetricsPort;
+  return port;
+}
+
+// Why an agent's metrics could not be read, with the fix.
+std::string MetricsProblem(const Status& status, const std::string& ns) {
+  if (status.code() == StatusCode::kPermissionDenied) {
+    return "reading Cilium's agent metrics needs 'get pods/proxy' in " + ns + ": " +
+           status.message();
+  }
+  if (status.code() == StatusCode::kUnavailable) {
+    return "Cilium's agents serve no metrics (" + status.message() +
+           "): set prometheus.enabled=true in Cilium's Helm values ('helm upgrade cilium "
+           "cilium/cilium -n " +
+           ns + " --reuse-values --set prometheus.enabled=true')";
+  }
+  return status.message();
+}
+
+// `remote` as the agents of `local` (the cluster behind `api`) have it.
+MeshSync ObserveSync(kube::KubeApi& api, kube::KubeApi& remote_api, const std::string& ns,
+                     const std::string& local, const std::string& remote) {
+  MeshSync sync{.local = local, .remote = remote};
+  auto identities = remote_api.List("cilium.io/v2", "CiliumIdentity", "", {});
+  if (identities.ok()) sync.identities = static_cast<int64_t>(identities->items.size());
+  auto pods = api.List("v1", "Pod", ns, {.label_selector = "k8s-app=cilium"});
+  if (!pods.ok()) {
+    sync.problem = pods.status().message();
+    return sync;
+  }
+  sync.agents_total = static_cast<int>(pods->items.size());
+  if (pods->items.empty()) sync.problem = "no Cilium agent pod (k8s-app=cilium) in " + ns;
+  for (const Json& pod : pods->items) {
+    if (sync.agents == kMaxAgentsRead) break;
+    const Json meta = pod.value("metadata", Json::object());
+    const std::string name = meta.value("name", "");
+    const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+    if (phase != "Running") {
+      if (sync.problem.empty()) sync.problem = "Cilium agent " + name + " is " + phase;
+      continue;
+    }
+    auto text = api.PodProxyGet(ns, name, MetricsPort(meta), "/metrics", kMaxMetricsBytes);
+    auto view = text.ok() ? ParseAgentMetrics(*text) : Result<AgentMeshView>(text.status());
+    if (!view.ok()) {
+      if (sync.problem.empty()) sync.problem = MetricsProblem(view.status(), ns);
+      continue;
+    }
+    ++sync.agents;
+    int64_t connected = 0;
+    for (const auto& [cluster, r] : view->remotes) connected += r.ready ? 1 : 0;
+    sync.clusters_connected =
+        sync.clusters_connected < 0 ? connected : std::min(sync.clusters_connected, connected);
+    sync.clusters_total = std::max(sync.clusters_total, view->remote_clusters);
+    auto it = view->remotes.find(remote);
+    if (it == view->remotes.end() || !it->second.ready) continue;
+    ++sync.agents_connected;
+    sync.nodes = std::max(sync.nodes, it->second.nodes);
+    sync.endpoints = std::max(sync.endpoints, it->second.endpoints);
+  }
+  return sync;
+}
+
 }  // namespace
 
 FederationView ObserveFederation(const FederationRequest& r) {
@@ -119,6 +196,11 @@ FederationView ObserveFederation(const FederationRequest& r) {
   ClusterMeshObjects planned = ClusterMeshPlanned(ClusterMeshInputsFor(r));
   ObserveObjects(**home_api, kHomelab, planned.homelab, view);
   ObserveObjects(**cloud_api, kCloud, planned.cloud, view);
+  const spec::FederationSpec& f = r.fleet.federation;
+  view.sync.push_back(
+      ObserveSync(**home_api, **cloud_api, f.clustermesh.ns, f.homelab.name, f.cloud.name));
+  view.sync.push_back(
+      ObserveSync(**cloud_api, **home_api, f.clustermesh.ns, f.cloud.name, f.homelab.name));
   return view;
 }
 

@@ -78,5 +78,59 @@ TEST(StatusOutputTest, NothingOfAClusterWhenNoNodeReportsOne) {
   EXPECT_FALSE(nlohmann::json::parse(json.str()).contains("cloud_cluster"));
 }
 
+ops::FleetStatus WithClusterMesh() {
+  ops::FleetStatus s = TwoNodes();
+  s.federation.mode = "clustermesh";
+  s.federation.items.push_back({.what = "homelab Secret kube-system/cilium-clustermesh",
+                                .ok = true,
+                                .detail = "as planned"});
+  s.federation.sync.push_back({.local = "talos-home",
+                               .remote = "aws-k3s",
+                               .agents = 2,
+                               .agents_connected = 2,
+                               .agents_total = 2,
+                               .clusters_connected = 1,
+                               .clusters_total = 1,
+                               .nodes = 2,
+                               .endpoints = 7,
+                               .identities = 6});
+  s.federation.sync.push_back({.local = "aws-k3s",
+                               .remote = "talos-home",
+                               .agents = 0,
+                               .agents_total = 40,
+                               .identities = 4,
+                               .problem = "Cilium's agents serve no metrics"});
+  return s;
+}
+
+// The seeds' sync table: one row per direction, unknown counts as '-', then each problem.
+TEST(StatusOutputTest, TextShowsTheClusterMeshSyncTable) {
+  std::ostringstream out;
+  PrintStatusText(WithClusterMesh(), 1, out);
+  const std::string text = out.str();
+  EXPECT_THAT(text,
+              HasSubstr("       direction             agents      clusters nodes endpoints "
+                        "identities\n"
+                        "  ok   aws-k3s -> talos-home 2/2         1/1      2     7         6\n"
+                        "  FAIL talos-home -> aws-k3s 0/0 (of 40) -/-      -     -         4\n"))
+      << text;
+  EXPECT_THAT(text, HasSubstr("  talos-home -> aws-k3s: Cilium's agents serve no metrics\n"));
+}
+
+TEST(StatusOutputTest, JsonCarriesTheClusterMeshSync) {
+  std::ostringstream out;
+  PrintStatusJson(WithClusterMesh(), 1, out);
+  const auto j = nlohmann::json::parse(out.str());
+  const auto& sync = j["federation"]["clustermesh_sync"];
+  ASSERT_EQ(sync.size(), 2u) << out.str();
+  EXPECT_EQ(sync[0]["local"], "talos-home");
+  EXPECT_EQ(sync[0]["ok"], true);
+  EXPECT_EQ(sync[0]["endpoints"], 7);
+  EXPECT_EQ(sync[1]["ok"], false);
+  EXPECT_EQ(sync[1]["nodes"], -1);
+  EXPECT_EQ(sync[1]["agents_total"], 40);
+  EXPECT_EQ(sync[1]["problem"], "Cilium's agents serve no metrics");
+}
+
 }  // namespace
 }  // namespace carrierarr::cli

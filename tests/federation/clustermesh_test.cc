@@ -22,6 +22,7 @@
 namespace carrierarr {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -207,6 +208,120 @@ TEST_F(ClusterMeshTest, RepairsEachObjectDeletedByHand) {
   ExpectServerTrustedByPeer(home_, cloud_, "talos-home", HomeMeshIp());
   ExpectClientTrustedByServer(home_, cloud_, "talos-home");
   ExpectClientTrustedByServer(cloud_, home_, "aws-k3s");
+}
+
+// The names of the Cilium agent pods of `api`'s cluster.
+std::vector<std::string> AgentPods(kube::KubeApi& api) {
+  auto pods = api.List("v1", "Pod", "kube-system", {.label_selector = "k8s-app=cilium"});
+  EXPECT_TRUE(pods.ok()) << pods.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& p : pods.ok() ? pods->items : std::vector<Json>{})
+    names.push_back(p["metadata"]["name"]);
+  return names;
+}
+
+// One agent's ClusterMesh gauges, as Cilium 1.16 exports them.
+std::string AgentMetrics(const std::string& self, const std::string& remote, int ready, int nodes,
+                         int endpoints) {
+  const std::string labels =
+      "{source_cluster=\"" + self + "\",source_node_name=\"n\",target_cluster=\"" + remote + "\"}";
+  return "# TYPE cilium_clustermesh_remote_clusters gauge\n"
+         "cilium_clustermesh_remote_clusters{source_cluster=\"" +
+         self + "\",source_node_name=\"n\"} 1\n" +
+         "cilium_clustermesh_remote_cluster_readiness_status" + labels + " " +
+         std::to_string(ready) + "\ncilium_clustermesh_remote_cluster_nodes" + labels + " " +
+         std::to_string(nodes) + "\ncilium_clustermesh_remote_cluster_endpoints" + labels + " " +
+         std::to_string(endpoints) + "\n";
+}
+
+void AddIdentities(testing::FakeKube& kube, int n) {
+  kube.AddCustomKind("cilium.io", "v2", "CiliumIdentity", "ciliumidentities", false);
+  for (int i = 0; i < n; ++i) {
+    kube.Store({{"apiVersion", "cilium.io/v2"},
+                {"kind", "CiliumIdentity"},
+                {"metadata", {{"name", std::to_string(10000 + i)}}},
+                {"security-labels", {{"k8s:app", "x"}}}});
+  }
+}
+
+// `status` shows the seeds' sync table from each side's agents: connected agents and clusters,
+// and the nodes, endpoints and identities each side has of the other.
+TEST_F(ClusterMeshTest, StatusShowsWhatEachSideSynced) {
+  home_.AddNode("node-b", {}, "192.168.1.11");
+  UpOk();
+  AddIdentities(home_, 4);
+  AddIdentities(cloud_, 6);
+  const std::vector<std::string> home_agents = AgentPods(*home_api_);
+  const std::vector<std::string> cloud_agents = AgentPods(*cloud_api_);
+  ASSERT_EQ(home_agents.size(), 2u);
+  ASSERT_EQ(cloud_agents.size(), 2u);
+  for (const auto& pod : home_agents)
+    home_.ServePodProxy("kube-system", pod, 9962, "/metrics",
+                        AgentMetrics("talos-home", "aws-k3s", 1, 1, 6));
+  home_.ServePodProxy("kube-system", home_agents[1], 9962, "/metrics",
+                      AgentMetrics("talos-home", "aws-k3s", 1, 2, 7));  // one agent ahead
+  cloud_.ServePodProxy("kube-system", cloud_agents[0], 9962, "/metrics",
+                       AgentMetrics("aws-k3s", "talos-home", 1, 5, 135));
+  cloud_.ServePodProxy("kube-system", cloud_agents[1], 9962, "/metrics",
+                       AgentMetrics("aws-k3s", "talos-home", 0, 0, 0));  // not connected
+  auto status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  const auto& sync = status->federation.sync;
+  ASSERT_EQ(sync.size(), 2u);
+  EXPECT_EQ(sync[0].local, "talos-home");
+  EXPECT_EQ(sync[0].remote, "aws-k3s");
+  EXPECT_TRUE(sync[0].ok()) << sync[0].problem;
+  EXPECT_EQ(sync[0].agents_connected, 2);
+  EXPECT_EQ(sync[0].clusters_connected, 1);
+  EXPECT_EQ(sync[0].clusters_total, 1);
+  EXPECT_EQ(sync[0].nodes, 2);
+  EXPECT_EQ(sync[0].endpoints, 7);
+  EXPECT_EQ(sync[0].identities, 6);  // the cloud cluster's
+  EXPECT_FALSE(sync[1].ok());
+  EXPECT_EQ(sync[1].agents, 2);
+  EXPECT_EQ(sync[1].agents_connected, 1);
+  EXPECT_EQ(sync[1].clusters_connected, 0);
+  EXPECT_EQ(sync[1].nodes, 5);
+  EXPECT_EQ(sync[1].identities, 4);
+}
+
+// Agents without metrics, or a user who may not proxy to pods: the table says how to fix it.
+TEST_F(ClusterMeshTest, StatusSaysHowToGetTheSyncCounts) {
+  UpOk();
+  auto status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  ASSERT_EQ(status->federation.sync.size(), 2u);
+  EXPECT_FALSE(status->federation.sync[0].ok());
+  EXPECT_THAT(status->federation.sync[0].problem,
+              AllOf(HasSubstr("connection refused"), HasSubstr("prometheus.enabled=true")));
+  home_.Deny("*", "get", "pods/proxy");
+  status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_THAT(status->federation.sync[0].problem,
+              HasSubstr("reading Cilium's agent metrics needs 'get pods/proxy' in kube-system"));
+}
+
+// An agent that is not running is named: its counts are missing, not zero.
+TEST_F(ClusterMeshTest, StatusNamesAnAgentThatIsNotRunning) {
+  UpOk();
+  for (const auto& pod : AgentPods(*home_api_))
+    home_.ServePodProxy("kube-system", pod, 9962, "/metrics",
+                        AgentMetrics("talos-home", "aws-k3s", 1, 1, 6));
+  home_.Store({{"apiVersion", "v1"},
+               {"kind", "Pod"},
+               {"metadata",
+                {{"name", "cilium-zzz"},
+                 {"namespace", "kube-system"},
+                 {"labels", {{"k8s-app", "cilium"}}}}},
+               {"status", {{"phase", "Pending"}}}});
+  auto status = ops::ReadFleetStatus(ctx_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  const federation::MeshSync& home = status->federation.sync[0];
+  EXPECT_FALSE(home.ok());
+  EXPECT_EQ(home.problem, "Cilium agent cilium-zzz is Pending");
+  EXPECT_EQ(home.agents_total, 2);
+  EXPECT_EQ(home.agents, 1);
+  EXPECT_EQ(home.agents_connected, 1);
 }
 
 // Host aliases dropped from Cilium's workloads (a `helm upgrade` without them) come back with
