@@ -68,8 +68,13 @@ void ReadCluster(FleetReader& r, const YAML::Node& node, const std::string& wher
     out.id = static_cast<int>(id);
     r.Remember(where + ".id", m["id"].Mark());
   }
+  int64_t port = 0;
   if (m.count("clustermesh_port") &&
-      r.Port(m["clustermesh_port"], where + ".clustermesh_port", &out.clustermesh_port)) {
+      r.Int(m["clustermesh_port"],
+            where + ".clustermesh_port (the clustermesh-apiserver's NodePort, in Kubernetes' "
+                    "default NodePort range)",
+            30000, 32767, &port)) {
+    out.clustermesh_port = static_cast<uint16_t>(port);
     r.Remember(where + ".clustermesh_port", m["clustermesh_port"].Mark());
   }
   r.Remember(where, node.Mark());

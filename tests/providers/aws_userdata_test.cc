@@ -116,6 +116,7 @@ UserdataParams WithCilium(UserdataParams p) {
   p.cilium_cli_version = "v0.16.22";
   p.cluster_name = "aws-k3s";
   p.cluster_id = 2;
+  p.clustermesh_port = 32380;
   return p;
 }
 
@@ -307,6 +308,15 @@ TEST(RenderUserdataTest, ClusterMeshServerInstallsCiliumWithTheClustersNameAndId
   EXPECT_THAT(boot, HasSubstr("cilium install --version \"${CILIUM_VERSION}\" --set "
                               "cluster.name=\"${CLUSTER_NAME}\""));
   EXPECT_THAT(boot, HasSubstr("--set cluster.id=\"${CLUSTER_ID}\" --set ipam.mode=kubernetes"));
+  // The peer dials the clustermesh-apiserver on the fleet's NodePort; status reads the agents'
+  // metrics for the sync counts.
+  EXPECT_THAT(boot, HasSubstr("readonly CLUSTERMESH_PORT='32380'\n"));
+  for (const char* flag :
+       {"--set clustermesh.useAPIServer=true", "--set clustermesh.apiserver.service.type=NodePort",
+        "--set clustermesh.apiserver.service.nodePort=\"${CLUSTERMESH_PORT}\"",
+        "--set prometheus.enabled=true"}) {
+    EXPECT_THAT(boot, HasSubstr(flag));
+  }
   // After k3s (whose kubeconfig it uses), before the end.
   EXPECT_LT(boot.find("systemctl enable --now k3s.service"), boot.find("cilium install"));
   EXPECT_LT(boot.find("cilium install"), boot.find("step='done'"));
@@ -331,6 +341,8 @@ TEST(RenderUserdataTest, RefusesCiliumSettingsOutsideCiliumsRules) {
       {[](UserdataParams& p) { p.cluster_name = "AWS"; }, "cluster_name"},
       {[](UserdataParams& p) { p.cluster_id = 0; }, "1 to 255"},
       {[](UserdataParams& p) { p.cluster_id = 256; }, "1 to 255"},
+      {[](UserdataParams& p) { p.clustermesh_port = 2379; }, "30000 to 32767"},
+      {[](UserdataParams& p) { p.clustermesh_port = 32768; }, "30000 to 32767"},
   };
   for (const Case& c : cases) {
     UserdataParams p = WithCilium(Lighthouse());
@@ -575,11 +587,13 @@ TEST(RenderUserdataTest, SecretsManagerModeCarriesNoKeyMaterial) {
   EXPECT_THAT(boot, HasSubstr("readonly SECRET_ID='carrierarr/demo/gpu-1'\n"));
   EXPECT_THAT(boot, HasSubstr("readonly REGION='us-west-2'\n"));
   EXPECT_THAT(boot, HasSubstr("aws secretsmanager get-secret-value --secret-id \"${SECRET_ID}\" "
-                              "--region \"${REGION}\" \\\n    --query SecretString --output text"));
+                              "--region \"${REGION}\" \\\n  --query SecretString --output text"));
   EXPECT_THAT(boot, HasSubstr("python3 " + std::string(kSplitSecret)));
   // Nebula starts only after its files exist: the fetch comes before the service.
   EXPECT_LT(boot.find("get-secret-value"), boot.find("systemctl enable --now nebula.service"));
-  EXPECT_LT(ud->size(), RenderUserdata(embedded)->size());
+  // A node with embedded material has no Secrets Manager step (userdata is scarce).
+  EXPECT_THAT(*RenderUserdata(embedded), Not(HasSubstr("secretsmanager")));
+  EXPECT_THAT(*RenderUserdata(embedded), Not(HasSubstr("SECRET_ID")));
 }
 
 TEST(RenderUserdataTest, SecretsManagerNeedsTheRegionAndNoEmbeddedMaterial) {

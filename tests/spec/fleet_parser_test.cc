@@ -694,6 +694,9 @@ const BadCase kBadCases[] = {
      "fleet.yaml:5:23: federation.homelab.clustermesh_port and "
      "federation.cloud.clustermesh_port are both 32379",
      "agents reach their own clustermesh-apiserver"},
+    {"FederationClusterMeshPortNotANodePort", "federation:\n  cloud:\n    clustermesh_port: 2379\n",
+     "fleet.yaml:3:23: federation.cloud.clustermesh_port (the clustermesh-apiserver's NodePort",
+     "30000"},
     {"FederationClusterNameNotCilium", "federation:\n  homelab:\n    name: Talos_Home\n",
      "fleet.yaml:3:11: federation.homelab.name", "Cilium's rule"},
     {"FederationClusterNameTooLong",

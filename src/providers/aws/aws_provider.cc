@@ -181,6 +181,7 @@ class AwsProvider final : public providers::Provider {
                                 .cilium_cli_version = fm.clustermesh.cilium_cli_version,
                                 .cluster_name = fm.cloud.name,
                                 .cluster_id = fm.cloud.id,
+                                .clustermesh_port = fm.cloud.clustermesh_port,
                                 .deps = deps}));
     if (lighthouse) {
       out.push_back(MakeElasticIp(fleet.name, target, sessions_));

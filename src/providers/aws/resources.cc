@@ -494,7 +494,8 @@ class InstanceResource final : public AwsResource {
            (p_.cilium_version.empty()
                 ? ""
                 : "|cilium " + p_.cilium_version + " " + p_.cilium_cli_version + " " +
-                      p_.cluster_name + " " + std::to_string(p_.cluster_id));
+                      p_.cluster_name + " " + std::to_string(p_.cluster_id) + " " +
+                      std::to_string(p_.clustermesh_port));
   }
   Result<bool> Exists() const override {
     auto s = Connect();
@@ -644,6 +645,7 @@ class InstanceResource final : public AwsResource {
       u.cilium_cli_version = p_.cilium_cli_version;
       u.cluster_name = p_.cluster_name;
       u.cluster_id = p_.cluster_id;
+      u.clustermesh_port = p_.clustermesh_port;
       for (auto [path, out] : {std::pair{&p_.k3s_agent_token_path, &u.k3s_agent_token},
                                std::pair{&p_.k3s_server_token_path, &u.k3s_token}}) {
         if (path->empty()) continue;

@@ -88,6 +88,7 @@ struct InstanceParams {
   // ClusterMesh: Cilium instead of flannel (UserdataParams); "" = flannel.
   std::string cilium_version, cilium_cli_version, cluster_name;
   int cluster_id = 0;
+  uint16_t clustermesh_port = 0;
   std::vector<std::string> deps;
 };
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);

@@ -209,8 +209,12 @@ Status ValidateCilium(const Checker& check, const UserdataParams& p) {
   CARRIERARR_RETURN_IF_ERROR(check.Value(
       "cluster_name", p.cluster_name, IsLabel(p.cluster_name) && p.cluster_name.size() <= 32,
       "at most 32 lowercase letters, digits or '-' (Cilium's rule)"));
-  return check.Value("cluster_id", std::to_string(p.cluster_id),
-                     p.cluster_id >= 1 && p.cluster_id <= 255, "1 to 255 (Cilium's rule)");
+  CARRIERARR_RETURN_IF_ERROR(check.Value("cluster_id", std::to_string(p.cluster_id),
+                                         p.cluster_id >= 1 && p.cluster_id <= 255,
+                                         "1 to 255 (Cilium's rule)"));
+  return check.Value("clustermesh_port", std::to_string(p.clustermesh_port),
+                     p.clustermesh_port >= 30000 && p.clustermesh_port <= 32767,
+                     "a NodePort, 30000 to 32767");
 }
 
 Status Validate(const UserdataParams& p) {
@@ -473,8 +477,10 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
   s += var("TUN_DEVICE", p.tun_device);
   s += var("NEBULA_VERSION", p.nebula_version);
   s += var("NEBULA_ARCH", p.arch == "arm64" ? "arm64" : "amd64");
-  s += var("SECRET_ID", secret ? p.secret_id : "");
-  s += var("REGION", secret ? p.region : "");
+  if (secret) {
+    s += var("SECRET_ID", p.secret_id);
+    s += var("REGION", p.region);
+  }
   s += var("RELEASES", p.mirror.empty() ? "https://github.com" : p.mirror);
   s += var("AGENT", agent ? "yes" : "");
   s += var("AGENT_URL", p.agent_url);
@@ -489,6 +495,7 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
     s += var("CILIUM_CLI_VERSION", p.cilium_cli_version);
     s += var("CLUSTER_NAME", p.cluster_name);
     s += var("CLUSTER_ID", std::to_string(p.cluster_id));
+    s += var("CLUSTERMESH_PORT", std::to_string(p.clustermesh_port));
   }
   s += "\n";
   return s;
@@ -551,21 +558,20 @@ log "carrierarr bootstrap of node ${NODE} (fleet ${FLEET}, mesh ${MESH_IP})"
 
 )SH";
 
-// The Nebula material from Secrets Manager, when the node fetches it at boot.
-constexpr char kSecretStep[] = R"SH(if [ -n "${SECRET_ID}" ]; then
-  step='Nebula material from Secrets Manager'
-  command -v aws >/dev/null || dnf install -y awscli-2
-  secret_file="$(mktemp "${work}/secret.XXXXXX")"
-  log "fetching secret ${SECRET_ID} in ${REGION} with the instance profile"
-  # The secret's policy admits this instance only from a moment after its launch: retry.
-  retry 20 6 aws secretsmanager get-secret-value --secret-id "${SECRET_ID}" --region "${REGION}" \
-    --query SecretString --output text >"${secret_file}" ||
-    fail "could not read secret ${SECRET_ID}:" \
-      "the instance profile needs secretsmanager:GetSecretValue on it, and its resource policy" \
-      "must name this instance (carrierarr up sets it right after the launch)"
-  python3 /usr/local/lib/carrierarr/split-secret.py "${secret_file}"
-  rm -f "${secret_file}"
-fi
+// The Nebula material from Secrets Manager, when the node fetches it at boot (only then is the
+// step in the script: userdata is scarce).
+constexpr char kSecretStep[] = R"SH(step='Nebula material from Secrets Manager'
+command -v aws >/dev/null || dnf install -y awscli-2
+secret_file="$(mktemp "${work}/secret.XXXXXX")"
+log "fetching secret ${SECRET_ID} in ${REGION} with the instance profile"
+# The secret's policy admits this instance only from a moment after its launch: retry.
+retry 20 6 aws secretsmanager get-secret-value --secret-id "${SECRET_ID}" --region "${REGION}" \
+  --query SecretString --output text >"${secret_file}" ||
+  fail "could not read secret ${SECRET_ID}:" \
+    "the instance profile needs secretsmanager:GetSecretValue on it, and its resource policy" \
+    "must name this instance (carrierarr up sets it right after the launch)"
+python3 /usr/local/lib/carrierarr/split-secret.py "${secret_file}"
+rm -f "${secret_file}"
 
 )SH";
 
@@ -655,7 +661,8 @@ fi
 
 // On the k3s server of a ClusterMesh fleet: the cilium CLI (checked) installs Cilium with the
 // cluster's name and id, on k3s's pod ranges (ipam kubernetes: Cilium's own default pool,
-// 10.0.0.0/8, holds the mesh).
+// 10.0.0.0/8, holds the mesh), its clustermesh-apiserver on the cluster's NodePort and the
+// agents' metrics on.
 constexpr char kCiliumStep[] = R"SH(step="Cilium ${CILIUM_VERSION}"
 export KUBECONFIG=/etc/rancher/k3s/k3s.yaml
 if kubectl -n kube-system get daemonset cilium >/dev/null 2>&1; then
@@ -666,7 +673,9 @@ else
     "${tarball}" "${tarball}.sha256sum"
   tar -xzf "${work}/${tarball}" -C /usr/local/bin cilium
   retry 5 10 cilium install --version "${CILIUM_VERSION}" --set cluster.name="${CLUSTER_NAME}" \
-    --set cluster.id="${CLUSTER_ID}" --set ipam.mode=kubernetes ||
+    --set cluster.id="${CLUSTER_ID}" --set ipam.mode=kubernetes --set prometheus.enabled=true \
+    --set clustermesh.useAPIServer=true --set clustermesh.apiserver.service.type=NodePort \
+    --set clustermesh.apiserver.service.nodePort="${CLUSTERMESH_PORT}" ||
     fail "cilium install did not succeed; see 'cilium status'"
   log "Cilium ${CILIUM_VERSION} installed as cluster ${CLUSTER_NAME} (id ${CLUSTER_ID})"
 fi
@@ -679,9 +688,9 @@ log "carrierarr bootstrap done"
 
 // The first boot, run once by cloud-init (runcmd, no arguments): the variables, then fixed text.
 std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
-  return BootstrapVariables(p, agent, secret) + kShellHelpers + kSecretStep + kNebulaInstallStep +
-         kNebulaServiceStep + kAgentStep + kK3sStep + (CiliumHere(p) ? kCiliumStep : "") +
-         kDoneStep;
+  return BootstrapVariables(p, agent, secret) + kShellHelpers + (secret ? kSecretStep : "") +
+         kNebulaInstallStep + kNebulaServiceStep + kAgentStep + kK3sStep +
+         (CiliumHere(p) ? kCiliumStep : "") + kDoneStep;
 }
 
 }  // namespace

@@ -52,11 +52,14 @@ struct UserdataParams {
   // federation.mode clustermesh: k3s runs without flannel and its network policy
   // (--flannel-backend=none --disable-network-policy), and the server installs Cilium
   // `cilium_version` as cluster `cluster_name`/`cluster_id`, with the cilium CLI of release
-  // `cilium_cli_version` checked against its .sha256sum. "" = k3s keeps flannel.
+  // `cilium_cli_version` checked against its .sha256sum, its clustermesh-apiserver on NodePort
+  // `clustermesh_port` and its agents' metrics on (status reads ClusterMesh's sync from them).
+  // "" = k3s keeps flannel.
   std::string cilium_version;      // "1.16.5"
   std::string cilium_cli_version;  // "v0.16.22"
   std::string cluster_name;        // "aws-k3s"
   int cluster_id = 0;
+  uint16_t clustermesh_port = 0;  // 30000-32767
 };
 
 // k3s's pod and service networks. Its defaults (10.42.0.0/16, 10.43.0.0/16) are the mesh's own
