@@ -39,6 +39,50 @@ struct HomelabSpec {
   std::string provider;
 };
 
+using MicroUsd = int64_t;  // millionths of a US dollar: money sums exactly
+
+// A spending cap over the UTC day and the UTC calendar month (fleet.yaml's `budget`, per pool
+// and per fleet); 0 = no cap of that period.
+struct Budget {
+  MicroUsd usd_per_day = 0;
+  MicroUsd usd_per_month = 0;
+  bool any() const { return usd_per_day > 0 || usd_per_month > 0; }
+};
+
+// What one node of an instance type costs per hour (fleet.yaml's `prices`).
+struct InstancePrice {
+  MicroUsd on_demand = 0;
+  std::optional<MicroUsd> spot;  // none: a spot node counts at on_demand (never under-counted)
+};
+
+// What wakes a scaled pool. The last enumerator is kSchedule (spec/burst_parser.cc's table).
+enum class WakeTrigger { kRequests, kPendingPods, kSchedule };
+std::string_view WakeTriggerName(WakeTrigger t);  // "requests", "pending-pods", "schedule"
+std::optional<WakeTrigger> WakeTriggerNamed(std::string_view name);
+// What an idle node of a scaled pool becomes: stopped with its volumes kept (a warm start skips
+// the model download), or terminated (nothing kept).
+enum class StopMode { kStop, kTerminate };
+std::string_view StopModeName(StopMode m);  // "stop", "terminate"
+std::optional<StopMode> StopModeNamed(std::string_view name);
+
+// A window of the week, in UTC, in which a pool woken on `schedule` is held awake.
+struct ScheduleWindow {
+  uint8_t days = 0;      // bit 0 = Monday ... bit 6 = Sunday
+  int start_minute = 0;  // after 00:00, inclusive
+  int end_minute = 0;    // exclusive, at most 1440
+};
+
+// A pool that scales between `min` and `max` nodes (fleet.yaml's `scaling`, instead of `count`).
+struct ScalingSpec {
+  bool enabled = false;
+  int min = 0;
+  int max = 1;  // a hard ceiling
+  std::chrono::seconds idle_after = std::chrono::minutes(15);
+  std::vector<WakeTrigger> wake_on{WakeTrigger::kRequests, WakeTrigger::kPendingPods};
+  StopMode stop = StopMode::kStop;  // the parser's default: stop for gpu-worker, else terminate
+  std::vector<ScheduleWindow> schedule;
+};
+
 struct PoolSpec {
   std::string name;
   PoolType type = PoolType::kCpuWorker;
@@ -49,6 +93,11 @@ struct PoolSpec {
   bool spot = false;       // aws: a spot instance instead of on-demand
   int root_volume_gb = 0;  // aws: 0 = the provider's default (30, or 100 for gpu-worker)
   std::string image;  // the machine image (an AMI on aws, e.g. from `render packer`); "" = default
+  ScalingSpec scaling;  // enabled: `count` is `scaling.min`, the nodes that always run
+  Budget budget;        // only with scaling
+  // What one node costs per hour, for a scaled pool: fleet.yaml's `prices` for its instance
+  // type, else its provider's list price (the parser fills it in); none when neither knows.
+  std::optional<MicroUsd> usd_per_hour;
 };
 
 struct ControlPlaneSpec {
@@ -217,6 +266,8 @@ struct FleetSpec {
   AwsProviderSpec aws;
   KubernetesProviderSpec kubernetes;
   FederationSpec federation;
+  Budget budget;                                // over every scaled pool
+  std::map<std::string, InstancePrice> prices;  // by instance type, over the providers' lists
   bool UsesProvider(std::string_view provider) const;  // the lighthouse's or any pool's
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/file_util.h"
+#include "spec/burst_reader.h"
 #include "spec/federation_reader.h"
 #include "spec/fleet_reader.h"
 
@@ -111,7 +112,7 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
   std::string where = "pools[" + std::to_string(i) + "]";
   auto m = in.r.Map(node, where,
                     {"name", "type", "count", "provider", "instance_type", "groups", "spot",
-                     "root_volume_gb", "image"});
+                     "root_volume_gb", "image", "scaling", "budget"});
   if (!node.IsMap()) return;  // reported once; "needs a name/type" would only add noise
   PoolSpec pool;
   pool.provider = in.DefaultProvider();
@@ -148,6 +149,16 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
                                             kMinRootVolumeGb, kMaxRootVolumeGb, &gb)) {
     pool.root_volume_gb = static_cast<int>(gb);
   }
+  if (m.count("scaling")) {
+    ReadScaling(in.r, m["scaling"], where, pool);
+    if (m.count("count")) {
+      in.r.Error(m["count"].Mark(), where +
+                                        " has both count and scaling: scaling's min and max "
+                                        "replace count; remove count");
+    }
+    pool.count = pool.scaling.min;
+  }
+  if (m.count("budget")) ReadBudget(in.r, m["budget"], where + ".budget", pool.budget);
   in.fleet.pools.push_back(pool);
 }
 
@@ -199,7 +210,7 @@ void ReadProviderSettings(Reading& in, const YAML::Node& node) {
 void ParseDocument(Reading& in, const YAML::Node& root) {
   auto top = in.r.Map(root, "fleet.yaml",
                       {"name", "mesh", "lighthouse", "homelab", "pools", "control_plane",
-                       "federation", "providers"});
+                       "federation", "providers", "budget", "prices"});
   if (top.count("name")) in.r.Name(top["name"], "name", kMaxFleetNameLength, &in.fleet.name);
   if (top.count("mesh")) ReadMesh(in, top["mesh"]);
   if (top.count("lighthouse")) ReadLighthouse(in, top["lighthouse"]);
@@ -208,6 +219,8 @@ void ParseDocument(Reading& in, const YAML::Node& root) {
   if (top.count("control_plane")) ReadControlPlane(in, top["control_plane"]);
   if (top.count("federation")) ReadFederation(in.r, top["federation"], in.fleet.federation);
   if (top.count("providers")) ReadProviderSettings(in, top["providers"]);
+  if (top.count("budget")) ReadBudget(in.r, top["budget"], "budget", in.fleet.budget);
+  if (top.count("prices")) ReadPrices(in.r, top["prices"], in.fleet.prices);
 }
 
 // The mesh: /16 or wider, so every site's range fits a host's own network.
@@ -245,11 +258,16 @@ void ValidateHomelab(FleetReader& r, const FleetSpec& f) {
 
 // Rules that involve more than one field: the mesh, then each provider's settings against it,
 // then the homelab's address in it.
-void Validate(FleetReader& r, const ProviderRulesList& providers, const FleetSpec& f) {
+void Validate(FleetReader& r, const ProviderRulesList& providers, FleetSpec& f) {
   ValidateMesh(r, f);
   for (const ProviderRules* p : providers) p->Validate(r, f);
   ValidateHomelab(r, f);
   ValidateFederation(r, f);
+  ValidateBurst(r, f, [&](const PoolSpec& pool) -> std::optional<MicroUsd> {
+    for (const ProviderRules* p : providers)
+      if (p->name() == pool.provider) return p->ListPrice(pool.instance_type);
+    return std::nullopt;
+  });
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,11 @@ class ProviderRules {
   // it in messages ("pool 'gpu'").
   virtual void CheckPool(FleetReader& /*reader*/, const std::map<std::string, YAML::Node>& /*keys*/,
                          const PoolSpec& /*pool*/, const std::string& /*where*/) const {}
+  // The list price of one node of `instance_type` on this provider, per hour (a scaled pool's
+  // price when fleet.yaml's `prices` has none); nullopt when the provider has no list.
+  virtual std::optional<MicroUsd> ListPrice(const std::string& /*instance_type*/) const {
+    return std::nullopt;
+  }
   // Rules across fields, once the whole document read without a problem (whether or not the
   // fleet uses this provider: its settings have defaults that must still fit the mesh).
   virtual void Validate(FleetReader& /*reader*/, const FleetSpec& /*fleet*/) const {}

@@ -425,6 +425,95 @@ TEST(ParseFleetTest, PoolCountDefaultsToOne) {
   EXPECT_EQ(fleet->pools[0].count, 1);
 }
 
+// GPU burst: a scaled pool, its budget and price; the fleet's budget.
+TEST(ParseFleetTest, ReadsScalingBudgetsAndPrices) {
+  auto fleet = ParseFleet(R"(pools:
+  - name: gpu
+    type: gpu-worker
+    provider: aws
+    instance_type: g5.xlarge
+    scaling:
+      min: 1
+      max: 3
+      idle_after: 10m
+      wake_on: [requests, schedule]
+      schedule: ['mon-fri 09:00-18:00', 'sat,sun 10:00-24:00']
+    budget: {usd_per_day: 20, usd_per_month: 150.5}
+  - name: spot
+    type: gpu-worker
+    provider: aws
+    instance_type: g4dn.xlarge
+    spot: true
+    scaling: {max: 2}
+  - name: cpu
+    type: cpu-worker
+    instance_type: t3.small
+    scaling: {max: 1}
+  - name: fixed
+    type: cpu-worker
+    count: 2
+budget: {usd_per_month: 300}
+prices:
+  g4dn.xlarge: {on_demand: 0.6, spot: 0.2104}
+  t3.small: 0.021
+)",
+                          "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  ASSERT_EQ(fleet->pools.size(), 4u);
+  const PoolSpec& gpu = fleet->pools[0];
+  EXPECT_TRUE(gpu.scaling.enabled);
+  EXPECT_EQ(gpu.scaling.min, 1);
+  EXPECT_EQ(gpu.scaling.max, 3);
+  EXPECT_EQ(gpu.count, 1) << "up runs the pool's min";
+  EXPECT_EQ(gpu.scaling.idle_after, minutes(10));
+  EXPECT_EQ(gpu.scaling.wake_on,
+            (std::vector<WakeTrigger>{WakeTrigger::kRequests, WakeTrigger::kSchedule}));
+  EXPECT_EQ(gpu.scaling.stop, StopMode::kStop) << "a GPU pool keeps its volumes by default";
+  ASSERT_EQ(gpu.scaling.schedule.size(), 2u);
+  EXPECT_EQ(gpu.scaling.schedule[0].days, 0x1f);
+  EXPECT_EQ(gpu.scaling.schedule[0].start_minute, 9 * 60);
+  EXPECT_EQ(gpu.scaling.schedule[0].end_minute, 18 * 60);
+  EXPECT_EQ(gpu.scaling.schedule[1].days, 0x60);
+  EXPECT_EQ(gpu.scaling.schedule[1].end_minute, 24 * 60);
+  EXPECT_EQ(gpu.budget.usd_per_day, 20'000'000);
+  EXPECT_EQ(gpu.budget.usd_per_month, 150'500'000);
+  EXPECT_EQ(gpu.usd_per_hour, 1'006'000) << "aws's list price";
+  const PoolSpec& spot = fleet->pools[1];
+  EXPECT_EQ(spot.usd_per_hour, 210'400) << "fleet.yaml's spot price for a spot pool";
+  EXPECT_EQ(spot.scaling.min, 0);
+  EXPECT_EQ(spot.count, 0);
+  EXPECT_EQ(spot.scaling.wake_on,
+            (std::vector<WakeTrigger>{WakeTrigger::kRequests, WakeTrigger::kPendingPods}));
+  EXPECT_EQ(spot.scaling.idle_after, minutes(15));
+  const PoolSpec& cpu = fleet->pools[2];
+  EXPECT_EQ(cpu.scaling.stop, StopMode::kTerminate) << "a CPU pool keeps nothing by default";
+  EXPECT_EQ(cpu.usd_per_hour, 21'000) << "fleet.yaml's price, on a provider without a list";
+  EXPECT_FALSE(fleet->pools[3].scaling.enabled);
+  EXPECT_EQ(fleet->pools[3].count, 2);
+  EXPECT_EQ(fleet->budget.usd_per_month, 300'000'000);
+  EXPECT_EQ(fleet->prices.at("t3.small").on_demand, 21'000);
+  EXPECT_FALSE(fleet->prices.at("t3.small").spot);
+}
+
+TEST(ParseFleetTest, WrittenPricesOverTheListAndSpotAtOnDemandWithoutASpotPrice) {
+  auto fleet = ParseFleet(R"(pools:
+  - {name: a, type: gpu-worker, provider: aws, instance_type: g5.xlarge, scaling: {max: 1}}
+  - {name: b, type: gpu-worker, provider: aws, instance_type: g5.xlarge, spot: true,
+     scaling: {max: 1}, budget: {usd_per_day: 9}}
+  - {name: c, type: gpu-worker, provider: aws, instance_type: g4dn.xlarge, spot: true,
+     scaling: {max: 1}}
+  - {name: d, type: cpu-worker, scaling: {max: 1}}
+prices:
+  g5.xlarge: 1.2
+)",
+                          "f");
+  ASSERT_TRUE(fleet.ok()) << fleet.status().message();
+  EXPECT_EQ(fleet->pools[0].usd_per_hour, 1'200'000);
+  EXPECT_EQ(fleet->pools[1].usd_per_hour, 1'200'000) << "spend is never under-counted";
+  EXPECT_EQ(fleet->pools[2].usd_per_hour, 526'000) << "the list's on-demand price";
+  EXPECT_FALSE(fleet->pools[3].usd_per_hour) << "no price is needed where no budget applies";
+}
+
 TEST(ParseFleetTest, ReadsTheAwsProvider) {
   auto fleet = ParseFleet(R"(name: cloud
 lighthouse:
@@ -1007,6 +1096,67 @@ const BadCase kBadCases[] = {
      "fleet.yaml:2:1: not valid YAML: illegal tab when looking for indentation", ""},
     {"InvalidYamlBadIndent", "mesh:\n  cidr: 10.42.0.0/16\n lighthouse_port: 1\n",
      "fleet.yaml:3:2: not valid YAML: end of map not found", ""},
+    // GPU burst: scaling, budgets, prices.
+    {"ScalingAndCount", kPool + "    count: 2\n    scaling: {max: 2}\n",
+     "fleet.yaml:4:12: pool 'gpu' has both count and scaling", "remove count"},
+    {"ScalingMinOverMax", kPool + "    scaling: {min: 3, max: 2}\n",
+     "fleet.yaml:4:20: pool 'gpu'.scaling.min 3 is more than max 2", "max 2"},
+    {"ScalingMaxZero", kPool + "    scaling: {max: 0}\n", "fleet.yaml:4:20: pool 'gpu'.scaling.max",
+     "1"},
+    {"ScalingUnknownKey", kPool + "    scaling: {max: 2, idle: 5m}\n",
+     "fleet.yaml:4:23: unknown key 'idle' in pool 'gpu'.scaling", "idle_after"},
+    {"ScalingIdleZero", kPool + "    scaling: {idle_after: 0s}\n",
+     "fleet.yaml:4:27: pool 'gpu'.scaling.idle_after '0s' is not a positive duration", "90m"},
+    {"ScalingIdleTooLong", kPool + "    scaling: {idle_after: 200h}\n",
+     "fleet.yaml:4:27: pool 'gpu'.scaling.idle_after must be from 1s to 168h", "168h"},
+    {"ScalingWakeOnMisspelt", kPool + "    scaling: {wake_on: [request]}\n",
+     "fleet.yaml:4:25: pool 'gpu'.scaling.wake_on 'request' must be one of", "pending-pods"},
+    {"ScalingWakeOnTwice", kPool + "    scaling: {wake_on: [requests, requests]}\n",
+     "fleet.yaml:4:35: pool 'gpu'.scaling.wake_on lists 'requests' twice", "twice"},
+    {"ScalingStopMisspelt", kPool + "    scaling: {stop: hibernate}\n",
+     "fleet.yaml:4:21: pool 'gpu'.scaling.stop 'hibernate' must be stop", "terminate"},
+    {"ScalingScheduleWithoutTrigger",
+     kPool + "    scaling:\n      schedule: ['mon-fri 09:00-18:00']\n",
+     "fleet.yaml:5:17: pool 'gpu'.scaling.schedule is used only with schedule in wake_on",
+     "add it"},
+    {"ScalingTriggerWithoutSchedule", kPool + "    scaling: {wake_on: [schedule]}\n",
+     "fleet.yaml:4:14: pool 'gpu'.scaling.wake_on has schedule but no schedule windows",
+     "mon-fri 09:00-18:00"},
+    {"ScalingWindowAcrossMidnight",
+     kPool + "    scaling:\n      wake_on: [schedule]\n      schedule: ['fri 22:00-02:00']\n",
+     "fleet.yaml:6:18: pool 'gpu'.scaling.schedule 'fri 22:00-02:00' must be DAYS HH:MM-HH:MM",
+     "split a window that crosses midnight"},
+    {"ScalingWindowBadDay",
+     kPool + "    scaling:\n      wake_on: [schedule]\n      schedule: ['monday 09:00-10:00']\n",
+     "fleet.yaml:6:18: pool 'gpu'.scaling.schedule 'monday 09:00-10:00'", "mon..sun"},
+    {"ScalingScheduleEmpty", kPool + "    scaling: {wake_on: [schedule], schedule: []}\n",
+     "fleet.yaml:4:46: pool 'gpu'.scaling.schedule must be a list of windows", "mon-fri"},
+    {"BudgetWithoutScaling", kPool + "    budget: {usd_per_day: 5}\n",
+     "fleet.yaml:4:13: pool 'gpu'.budget needs scaling", "scaling: {min: 0, max: 1}"},
+    {"BudgetEmpty", kPool + "    scaling: {max: 1}\n    budget: {}\n",
+     "fleet.yaml:5:13: pool 'gpu'.budget needs usd_per_day or usd_per_month", "usd_per_day"},
+    {"BudgetNotMoney", kPool + "    scaling: {max: 1}\n    budget: {usd_per_day: $5}\n",
+     "fleet.yaml:5:27: pool 'gpu'.budget.usd_per_day '$5' must be US dollars", "1.006"},
+    {"BudgetZero", "budget: {usd_per_month: 0}\n",
+     "fleet.yaml:1:25: budget.usd_per_month '0' must be US dollars more than 0", "20"},
+    {"BudgetTooPrecise", "budget: {usd_per_month: 0.0000001}\n",
+     "fleet.yaml:1:25: budget.usd_per_month", "at most six decimals"},
+    {"BudgetWithoutAPrice", kPool + "    scaling: {max: 1}\nbudget: {usd_per_day: 10}\n",
+     "fleet.yaml:4:14: pool 'gpu' is held to a budget but has no price (it has no "
+     "instance_type)",
+     "add prices"},
+    {"BudgetUnknownInstanceType",
+     kPool + "    provider: aws\n    instance_type: g9.xlarge\n    scaling: {max: 1}\n"
+             "    budget: {usd_per_day: 10}\n",
+     "fleet.yaml:6:14: pool 'gpu' is held to a budget but has no price for instance type "
+     "'g9.xlarge'",
+     "add prices: {g9.xlarge: <US dollars per hour>}"},
+    {"PricesNotAMap", "prices: [g5.xlarge]\n", "fleet.yaml:1:9: prices must map instance types",
+     "on_demand"},
+    {"PriceWithoutOnDemand", "prices:\n  g5.xlarge: {spot: 0.4}\n",
+     "fleet.yaml:2:14: prices.g5.xlarge needs on_demand", "US dollars per hour"},
+    {"PriceNegative", "prices:\n  g5.xlarge: -1\n",
+     "fleet.yaml:2:14: prices.g5.xlarge '-1' must be US dollars more than 0", "1.006"},
     {"EmptyFile", "", "fleet.yaml:1:1: the file is empty", "run 'carrierarr init'"},
     {"OnlyComments", "# nothing here yet\n\n", "fleet.yaml:1:1: the file is empty",
      "run 'carrierarr init'"},

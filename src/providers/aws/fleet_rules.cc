@@ -7,6 +7,7 @@
 #include <set>
 
 #include "providers/aws/aws_provider.h"
+#include "providers/aws/prices.h"
 #include "providers/aws/shapes.h"
 #include "providers/aws/userdata.h"
 #include "spec/fleet_reader.h"
@@ -279,6 +280,10 @@ class Rules final : public spec::ProviderRules {
     reader.Error(size.Mark(), "lighthouse.size '" + value +
                                   "' must be an EC2 instance type such as t3.small, because "
                                   "the lighthouse is on aws");
+  }
+  // us-east-1's on-demand list (prices.h): fleet.yaml's `prices` override it.
+  std::optional<spec::MicroUsd> ListPrice(const std::string& instance_type) const override {
+    return aws_provider::ListPrice(instance_type);
   }
   // k3s: true written with aws pools but the lighthouse (the k3s server) elsewhere: the
   // workers would join https://<lighthouse mesh IP>:6443, where nothing serves.
