@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iterator>
 
+#include "burst/spend.h"
 #include "core/file_util.h"
 #include "federation/federation.h"
 #include "federation/liqo.h"
@@ -69,7 +70,7 @@ Status AddFederation(const FleetContext& ctx, Desired& d) {
   auto plan = federation::PlanFederation(FederationRequestFor(ctx, d));
   if (!plan.ok()) return plan.status();
   for (auto& r : plan->resources) d.resources.push_back(std::move(r));
-  d.notes = std::move(plan->notes);
+  for (auto& note : plan->notes) d.notes.push_back(std::move(note));
   d.hold_federation = plan->hold_recorded;
   return Status::Ok();
 }
@@ -209,6 +210,12 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   d.resources.push_back(provision::MakeEnrollmentKeyResource(ctx.paths.EnrollmentKey(),
                                                              ctx.paths.EnrollmentPublicKey()));
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
+  for (const auto& pool : ctx.spec.pools) {
+    if (!pool.scaling.enabled) continue;
+    d.notes.push_back(burst::DescribeScaling(ctx.spec, pool) +
+                      "; carrierarr does not wake or stop its nodes yet: up runs its min (" +
+                      std::to_string(pool.scaling.min) + ")");
+  }
   // Once for the fleet, however many members the homelab has.
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;

@@ -173,6 +173,31 @@ TEST_F(FleetOpsTest, PlanListsEveryResourceAndChangesNothing) {
   EXPECT_FALSE(std::filesystem::exists(ctx.paths.state_dir + "/state.json"));
 }
 
+// A scaled pool: up runs its min, and the plan says what it may cost and that nothing wakes it.
+TEST_F(FleetOpsTest, PlanOfAScaledPoolRunsItsMinAndSaysWhatItMayCost) {
+  ASSERT_TRUE(WriteFileAtomic(fleet_file(),
+                              "name: opsx\n"
+                              "pools:\n"
+                              "  - name: w\n"
+                              "    type: gpu-worker\n"
+                              "    instance_type: g5.xlarge\n"
+                              "    scaling: {min: 1, max: 2}\n"
+                              "    budget: {usd_per_day: 20}\n"
+                              "budget: {usd_per_month: 300}\n"
+                              "prices: {g5.xlarge: 1.006}\n",
+                              0600)
+                  .ok());
+  auto ctx = Load();
+  auto plan = PlanFleet(ctx, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->Count(provision::Action::kCreate), 2 + 3 * 3) << "lighthouse, homelab, w-1";
+  EXPECT_THAT(plan->notes,
+              ::testing::Contains(
+                  "pool 'w' scales from 1 to 2 nodes (g5.xlarge at $1.006/h: $48.288 a day at "
+                  "max); budget $20.00 a day, the fleet's $300.00 a month; carrierarr does not "
+                  "wake or stop its nodes yet: up runs its min (1)"));
+}
+
 TEST_F(FleetOpsTest, UpMakesEveryNodeMeshesItAndASecondUpChangesNothing) {
   auto ctx = Load();
   UpResult first = UpOk(ctx);
