@@ -11,7 +11,7 @@ packages=(
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libpqxx-dev libpq-dev libcpp-httplib-dev libboost-dev
-  libcurl4-openssl-dev libpugixml-dev
+  libcurl4-openssl-dev libpugixml-dev zlib1g-dev
   # programs the tests and the product run for real
   nebula iproute2 iputils-ping postgresql
   # etcd and etcdctl stand in for clustermesh-apiserver in pki_etcd_test (label etcd); openssl

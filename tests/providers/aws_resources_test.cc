@@ -299,6 +299,8 @@ TEST_F(AwsResourcesTest, EachNodeReadsOnlyItsOwnSecretAndNoPodReachesImds) {
     EXPECT_EQ(i.http_tokens, "required");
     EXPECT_EQ(i.http_put_response_hop_limit, 1) << "a pod is one hop further: no IMDS for it";
     // The userdata carries no secret at all: no key, no enrollment token, no k3s token.
+    EXPECT_TRUE(i.user_data_gzipped) << "sent gzipped: cloud-init decompresses it";
+    EXPECT_THAT(i.user_data, HasSubstr("#cloud-config\n"));
     EXPECT_THAT(i.user_data, Not(HasSubstr("BEGIN NEBULA")));
     EXPECT_THAT(i.user_data, Not(HasSubstr("token-for-")));
     EXPECT_THAT(i.user_data, Not(HasSubstr(server_token.substr(0, 64))));

@@ -838,45 +838,73 @@ TEST(RenderUserdataTest, RefusesBadSecretsWithoutRepeatingThem) {
 
 // ---- size --------------------------------------------------------------------------------
 
+// What is sent is the document gzipped; at least 8 KB stay free for larger Nebula configs (more
+// rules, more lighthouses) and what later first boots add.
 TEST(RenderUserdataTest, StaysUnderEc2sLimitWithRoomToSpare) {
   for (const UserdataParams& p : EveryShape()) {
     auto ud = RenderUserdata(p);
     ASSERT_TRUE(ud.ok()) << ud.status().ToString();
-    // At least 4 KB left for larger Nebula configs (more rules, more lighthouses); 3 KB on a
-    // ClusterMesh k3s server, whose first boot also installs Cilium.
-    const bool cilium_server = !p.cilium_version.empty() && p.k3s_server;
-    EXPECT_LT(ud->size(), kMaxUserdataBytes - (cilium_server ? 3072 : 4096)) << ShapeName(p);
+    EXPECT_LT(GzipUserdata(*ud).size(), kMaxUserdataBytes - 8192) << ShapeName(p);
   }
+}
+
+// The gzip is one that gzip(1) reads back to the document, and the same bytes every time (a
+// rerun sends nothing new).
+TEST(RenderUserdataTest, GzipsTheDocumentAsGzipReadsIt) {
+  if (::carrierarr::testing::RequireProgram("gzip", "gzip").empty()) return;
+  auto ud = RenderUserdata(Lighthouse());
+  ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+  const std::string gz = GzipUserdata(*ud);
+  EXPECT_EQ(gz, GzipUserdata(*ud));
+  EXPECT_LT(gz.size(), ud->size() / 2);
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/ud.gz", gz, 0600).ok());
+  auto run = carrierarr::Run({"gzip", "-dc", dir.path() + "/ud.gz"});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->exit_code, 0) << run->err;
+  EXPECT_EQ(run->out, *ud);
 }
 
 TEST(RenderUserdataTest, OverTheLimitNamesTheNodeAndSuggestsSecretsManager) {
   UserdataParams p = GpuWorker();
-  p.nebula_config += "# " + std::string(kMaxUserdataBytes, 'x') + "\n";
+  // Text gzip cannot shrink below the limit (about 5 bits a character).
+  std::string noise;
+  uint32_t x = 1;
+  for (size_t i = 0; i < 2 * kMaxUserdataBytes; ++i) {
+    x = x * 1103515245u + 12345u;
+    noise += "abcdefghijklmnopqrstuvwxyz0123456789"[(x >> 16) % 36];
+  }
+  p.nebula_config += "# " + noise + "\n";
   auto ud = RenderUserdata(p);
   ASSERT_FALSE(ud.ok());
   EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(ud.status().message(), HasSubstr("userdata for node 'gpu-1' is "));
-  EXPECT_THAT(ud.status().message(), HasSubstr("over EC2's limit of 16384"));
+  EXPECT_THAT(ud.status().message(), HasSubstr("bytes gzipped, over EC2's limit of 16384"));
   EXPECT_THAT(ud.status().message(), HasSubstr("nebula_material: secretsmanager"));
 
   // The same node with its material in Secrets Manager fits: the config is not in the userdata.
   auto moved = RenderUserdata(InSecretsManager(p));
   ASSERT_TRUE(moved.ok()) << moved.status().ToString();
-  EXPECT_LE(moved->size(), kMaxUserdataBytes);
+  EXPECT_LE(GzipUserdata(*moved).size(), kMaxUserdataBytes);
 
-  // Exactly at the limit is still accepted; one byte more is not.
-  UserdataParams edge = GpuWorker();
-  auto base = RenderUserdata(edge);
-  ASSERT_TRUE(base.ok());
-  const size_t room = kMaxUserdataBytes - base->size();
-  // A comment line "#xxx\n" in the config adds its length plus the block's 6-space indent.
-  ASSERT_GT(room, 8u);
-  edge.nebula_config += "#" + std::string(room - 6 - 2, 'x') + "\n";
-  auto at_limit = RenderUserdata(edge);
-  ASSERT_TRUE(at_limit.ok()) << at_limit.status().ToString();
-  EXPECT_EQ(at_limit->size(), kMaxUserdataBytes);
-  edge.nebula_config.insert(edge.nebula_config.size() - 1, "x");
-  EXPECT_FALSE(RenderUserdata(edge).ok());
+  // Up to the limit (gzipped) is accepted; a character more of noise is not.
+  const UserdataParams worker = GpuWorker();  // one set of keys: each GpuWorker() mints anew
+  auto with_noise = [&](size_t n) {
+    UserdataParams e = worker;
+    e.nebula_config += "# " + noise.substr(0, n) + "\n";
+    return RenderUserdata(e);
+  };
+  size_t fits = 0, over = noise.size();
+  ASSERT_TRUE(with_noise(fits).ok());
+  ASSERT_FALSE(with_noise(over).ok());
+  while (over - fits > 1) {
+    const size_t mid = fits + (over - fits) / 2;
+    (with_noise(mid).ok() ? fits : over) = mid;
+  }
+  const size_t sent = GzipUserdata(*with_noise(fits)).size();
+  EXPECT_LE(sent, kMaxUserdataBytes);
+  EXPECT_GT(sent, kMaxUserdataBytes - 8) << "the boundary is the limit, not something short of it";
+  EXPECT_THAT(with_noise(over).status().message(), HasSubstr("bytes gzipped"));
 }
 
 // ---- Base64 ------------------------------------------------------------------------------

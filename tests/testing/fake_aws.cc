@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 #include <httplib.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -69,6 +70,27 @@ Params ParseForm(const std::string& body) {
     start = amp + 1;
   }
   return out;
+}
+
+// What cloud-init does with gzip userdata; false when it is not whole gzip.
+bool Gunzip(const std::string& in, std::string* out) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return false;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  std::string text;
+  char buf[16384];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof(buf);
+    rc = inflate(&z, Z_NO_FLUSH);
+    text.append(buf, sizeof(buf) - z.avail_out);
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) return false;
+  *out = std::move(text);
+  return true;
 }
 
 std::string B64Decode(const std::string& in) {
@@ -579,6 +601,10 @@ struct FakeAws::State {
               : 2;
       i.client_token = token;
       i.user_data = need("UserData") ? B64Decode(p.at("UserData")) : "";
+      i.user_data_gzipped = i.user_data.rfind("\x1f\x8b", 0) == 0;
+      if (i.user_data_gzipped && !Gunzip(i.user_data, &i.user_data)) {
+        return Ec2Error(400, "InvalidParameterValue", "UserData is gzip that does not decompress");
+      }
       i.root_volume_gb = need("BlockDeviceMapping.1.Ebs.VolumeSize")
                              ? std::stoi(p.at("BlockDeviceMapping.1.Ebs.VolumeSize"))
                              : 8;

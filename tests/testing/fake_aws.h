@@ -53,7 +53,10 @@ class FakeAws {
   // What RunInstances was asked for, and where the instance is now.
   struct Instance {
     std::string id, type, image_id, key_name, security_group_id, subnet_id;
-    std::string iam_instance_profile, http_tokens, client_token, user_data;  // decoded
+    // user_data: as the node's cloud-init reads it (base64 decoded, then gunzipped when it is
+    // gzip, as cloud-init does); user_data_gzipped: it was.
+    std::string iam_instance_profile, http_tokens, client_token, user_data;
+    bool user_data_gzipped = false;
     int root_volume_gb = 0;
     int http_put_response_hop_limit = 0;  // MetadataOptions.HttpPutResponseHopLimit
     bool root_encrypted = false, spot = false;

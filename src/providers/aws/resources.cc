@@ -599,7 +599,7 @@ class InstanceResource final : public AwsResource {
                                          .instance_type = p_.instance_type,
                                          .key_name = KeyPairName(fleet_),
                                          .security_group_id = group_id,
-                                         .user_data_base64 = Base64(*userdata),
+                                         .user_data_base64 = Base64(GzipUserdata(*userdata)),
                                          // One per launch, the same on every HTTP retry of it.
                                          .client_token = pki::HexEncode(*nonce),
                                          .iam_instance_profile = p_.iam_instance_profile,

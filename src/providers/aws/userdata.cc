@@ -1,8 +1,11 @@
 #include "providers/aws/userdata.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -728,14 +731,32 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
   // An argv list: cloud-init executes it directly, no shell in between.
   y += "runcmd:\n  - [" + std::string(kBootstrapPath) + "]\n";
 
-  if (y.size() > kMaxUserdataBytes) {
+  const size_t sent = GzipUserdata(y).size();
+  if (sent > kMaxUserdataBytes) {
     return Status::InvalidArgument(
-        "userdata for node '" + p.node + "' is " + std::to_string(y.size()) +
-        " bytes, over EC2's limit of " + std::to_string(kMaxUserdataBytes) +
+        "userdata for node '" + p.node + "' is " + std::to_string(sent) +
+        " bytes gzipped, over EC2's limit of " + std::to_string(kMaxUserdataBytes) +
         " (before base64); set providers.aws.nebula_material: secretsmanager in fleet.yaml so "
         "the node fetches its certificates, key and config at boot instead");
   }
   return y;
+}
+
+std::string GzipUserdata(std::string_view document) {
+  z_stream z{};
+  // 15 + 16: a gzip wrapper with zlib's bare header (no name, mtime 0), level 9.
+  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    std::abort();  // only on a bad parameter or no memory
+  std::string out(deflateBound(&z, document.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(document.data()));
+  z.avail_in = static_cast<uInt>(document.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) std::abort();  // the buffer is deflateBound's: it always fits
+  return out;
 }
 
 std::string NodeSecretJson(const UserdataParams& p, const std::string& lighthouse_endpoint) {

@@ -67,9 +67,14 @@ struct UserdataParams {
 inline constexpr char kK3sClusterCidr[] = "10.52.0.0/16";
 inline constexpr char kK3sServiceCidr[] = "10.53.0.0/16";
 
-// Fails (kInvalidArgument) on a value that could break out of its place (a newline or quote in
-// a name, a token with spaces) and when the result passes kMaxUserdataBytes.
+// The #cloud-config document, as the node's cloud-init reads it. Fails (kInvalidArgument) on a
+// value that could break out of its place (a newline or quote in a name, a token with spaces)
+// and when the document, gzipped as it is sent, passes kMaxUserdataBytes.
 Result<std::string> RenderUserdata(const UserdataParams& params);
+
+// What RunInstances sends: `document` gzipped (cloud-init decompresses gzip userdata before it
+// reads it), about a third of its size. Deterministic: no name, no time in the header.
+std::string GzipUserdata(std::string_view document);
 
 // The node's secret (see UserdataParams): the seeds' JSON shape, plus the node's tokens when it
 // has them (carrierarr_agent_token, k3s_token, k3s_agent_token).
