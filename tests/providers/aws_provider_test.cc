@@ -107,9 +107,10 @@ TEST(AwsProviderTest, PlansEveryAwsResourceWithoutCallingAws) {
   std::set<std::string> ids;
   for (const auto& [id, r] : by_id) ids.insert(id);
   EXPECT_THAT(ids, IsSupersetOf({"aws-sg", "aws-key", "aws-image/x86_64", "aws-image/arm64",
-                                 "aws-quota/gpu", "aws-quota/arm", "k3s-token", "k3s-agent-token",
-                                 "instance/lighthouse", "instance/gpu-1", "instance/gpu-2",
-                                 "instance/arm-1", "eip/lighthouse", "eip-association/lighthouse",
+                                 "aws-image/gpu-x86_64", "aws-quota/gpu", "aws-quota/arm",
+                                 "k3s-token", "k3s-agent-token", "instance/lighthouse",
+                                 "instance/gpu-1", "instance/gpu-2", "instance/arm-1",
+                                 "eip/lighthouse", "eip-association/lighthouse",
                                  // the homelab and the local pool stay namespaces
                                  "netns/homelab", "netns/cpu-1", "agent/cpu-1", "control-plane"}));
   // Cloud nodes have no namespace and no agent daemon here: their agent is in their userdata.
@@ -141,6 +142,27 @@ TEST(AwsProviderTest, APoolsImageIsTheAmiItsNodesBoot) {
   EXPECT_EQ(by_id["instance/gpu-1"]->hash(), ById(*plain)["instance/gpu-1"]->hash());
 }
 
+// A GPU worker boots AWS's Deep Learning Base image (NVIDIA driver and container toolkit), not
+// providers.aws.ami, which is a plain image for the other nodes; its pool's own image wins.
+TEST(AwsProviderTest, AGpuWorkerBootsTheDriverImage) {
+  spec::FleetSpec f = AwsFleet();
+  f.aws.ami = "ami-0aaaa1111bbbb2222";
+  auto desired = ops::BuildDesired(Context(f), {});
+  ASSERT_TRUE(desired.ok()) << desired.status().ToString();
+  auto by_id = ById(*desired);
+  EXPECT_THAT(Deps(by_id.at("instance/gpu-1")), Contains("aws-image/gpu-x86_64"));
+  EXPECT_THAT(by_id.at("aws-image/gpu-x86_64")->summary(),
+              HasSubstr("Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)"));
+  EXPECT_THAT(by_id.at("instance/lighthouse")->summary(), HasSubstr("ami-0aaaa1111bbbb2222"));
+  EXPECT_EQ(by_id.count("aws-image/x86_64"), 0u) << "the plain nodes boot providers.aws.ami";
+  f.pools[0].image = "ami-0cccc3333dddd4444";
+  desired = ops::BuildDesired(Context(f), {});
+  ASSERT_TRUE(desired.ok()) << desired.status().ToString();
+  by_id = ById(*desired);
+  EXPECT_THAT(by_id.at("instance/gpu-1")->summary(), HasSubstr("ami-0cccc3333dddd4444"));
+  EXPECT_EQ(by_id.count("aws-image/gpu-x86_64"), 0u);
+}
+
 TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   ops::FleetContext ctx = Context(AwsFleet());
   auto desired = ops::BuildDesired(ctx, {});
@@ -150,9 +172,10 @@ TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   for (const char* config : {"config/gpu-1", "config/homelab", "config/lighthouse"})
     EXPECT_THAT(Deps(by_id.at(config)), Contains("eip/lighthouse")) << config;
   EXPECT_TRUE(Deps(by_id.at("eip/lighthouse")).empty());
-  EXPECT_THAT(Deps(by_id.at("instance/gpu-1")),
-              IsSupersetOf({"cert/gpu-1", "config/gpu-1", "aws-sg", "aws-key", "aws-image/x86_64",
-                            "aws-quota/gpu", "k3s-agent-token", "enrollment-key"}));
+  EXPECT_THAT(
+      Deps(by_id.at("instance/gpu-1")),
+      IsSupersetOf({"cert/gpu-1", "config/gpu-1", "aws-sg", "aws-key", "aws-image/gpu-x86_64",
+                    "aws-quota/gpu", "k3s-agent-token", "enrollment-key"}));
   // The k3s server token goes to the server alone; workers get the agent token.
   EXPECT_THAT(Deps(by_id.at("instance/gpu-1")), Not(Contains("k3s-token")));
   EXPECT_THAT(Deps(by_id.at("instance/lighthouse")),
@@ -163,7 +186,8 @@ TEST(AwsProviderTest, TheElasticIpComesFirstAndInstancesAfterWhatTheyNeed) {
   EXPECT_THAT(Deps(by_id.at("eip-association/lighthouse")),
               IsSupersetOf({"eip/lighthouse", "instance/lighthouse"}));
   // Shared resources need nothing: they are made at once, side by side.
-  for (const char* shared : {"aws-sg", "aws-key", "aws-image/x86_64", "aws-quota/gpu"})
+  for (const char* shared :
+       {"aws-sg", "aws-key", "aws-image/x86_64", "aws-image/gpu-x86_64", "aws-quota/gpu"})
     EXPECT_TRUE(Deps(by_id.at(shared)).empty()) << shared;
 
   EXPECT_THAT(by_id.at("instance/gpu-1")->summary(),

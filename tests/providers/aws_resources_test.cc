@@ -294,6 +294,9 @@ TEST_F(AwsResourcesTest, EachNodeReadsOnlyItsOwnSecretAndNoPodReachesImds) {
   const std::string server_token = ReadFile(paths_.AwsDir() + "/k3s-token").value();
   const std::string agent_token = ReadFile(paths_.AwsDir() + "/k3s-agent-token").value();
   ASSERT_NE(server_token, agent_token);
+  EXPECT_EQ(by_node.at("lighthouse").image_id, "ami-0a12") << "the newest Amazon Linux 2023";
+  EXPECT_EQ(by_node.at("gpu-1").image_id, "ami-0d22")
+      << "the newest Deep Learning Base image on Amazon Linux 2023 (not the newer Ubuntu one)";
   for (const auto& [node, i] : by_node) {
     SCOPED_TRACE(node);
     EXPECT_EQ(i.http_tokens, "required");

@@ -540,7 +540,17 @@ struct FakeAws::State {
           {"ami-0b11", "al2023-ami-2023.6.20241101.0-kernel-6.1-arm64", "arm64",
            "2024-11-01T00:00:00.000Z"},
           {"ami-0c11", "al2023-ami-minimal-2023.6.20241101.0-kernel-6.1-x86_64", "x86_64",
-           "2024-11-02T00:00:00.000Z"}};
+           "2024-11-02T00:00:00.000Z"},
+          // AWS's GPU images with the NVIDIA driver, and a newer Ubuntu one that must not match.
+          {"ami-0d21", "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) 20260831",
+           "x86_64", "2026-09-01T00:00:00.000Z"},
+          {"ami-0d22", "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) 20260929",
+           "x86_64", "2026-10-01T00:00:00.000Z"},
+          {"ami-0d31",
+           "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) 20260929",
+           "arm64", "2026-10-01T00:00:00.000Z"},
+          {"ami-0d41", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20261001",
+           "x86_64", "2026-10-02T00:00:00.000Z"}};
       std::string x = "<imagesSet>";
       if (!need("Owner.1") || p.at("Owner.1") == "amazon") {
         for (const auto& img : kImages) {

@@ -107,14 +107,18 @@ class AwsProvider final : public providers::Provider {
     // The agent's token is signed at launch with the fleet's enrollment key.
     deps.insert(deps.end(), {"aws-sg", "aws-key", provision::kEnrollmentKeyId});
 
-    // The pool's own image (e.g. from `render packer`), else providers.aws.ami, else the latest
-    // Amazon Linux 2023.
+    // The pool's own image (e.g. from `render packer`); else for a GPU worker the latest Deep
+    // Learning Base image (its driver stack: providers.aws.ami is a plain image for the
+    // others), for the rest providers.aws.ami or the latest Amazon Linux 2023.
     const spec::PoolSpec* pool = PoolOf(fleet, r.node);
-    const std::string ami = pool != nullptr && !pool->image.empty() ? pool->image : fleet.aws.ami;
+    const bool gpu = r.node.pool_type == spec::PoolType::kGpuWorker;
+    std::string ami = pool != nullptr ? pool->image : "";
+    if (ami.empty() && !gpu) ami = fleet.aws.ami;
+    const ImageFamily family = ImageFamilyFor(arch, gpu);
     std::string image_hint;
     if (ami.empty()) {
-      const std::string image_id = "aws-image/" + arch;
-      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, sessions_, arch));
+      const std::string image_id = "aws-image/" + family.key;
+      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, sessions_, family));
       deps.push_back(image_id);
       auto rec = r.state.resources.find(image_id);
       if (rec != r.state.resources.end()) image_hint = rec->second.attrs.value("image_id", "");
@@ -159,6 +163,7 @@ class AwsProvider final : public providers::Provider {
                                 .arch = arch,
                                 .ami = ami,
                                 .image_hint = image_hint,
+                                .image = family,
                                 .subnet_id = fleet.aws.subnet_id,
                                 .iam_instance_profile = fleet.aws.iam_instance_profile,
                                 .root_volume_gb = root_gb,

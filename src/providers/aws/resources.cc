@@ -259,15 +259,14 @@ Status DeleteKeyPair(SessionFactory& sessions, const Json& attrs) {
 
 // ---- image lookup -----------------------------------------------------------------------
 
-Result<aws::Image> LatestImage(Session& s, const std::string& arch) {
-  auto images = s.ec2().DescribeImages(
-      "amazon", {{.name = "name", .values = {"al2023-ami-2023.*-kernel-*-" + arch}},
-                 {.name = "architecture", .values = {arch}},
-                 {.name = "state", .values = {"available"}}});
+Result<aws::Image> LatestImage(Session& s, const ImageFamily& family) {
+  auto images = s.ec2().DescribeImages("amazon", {{.name = "name", .values = {family.name}},
+                                                  {.name = "architecture", .values = {family.arch}},
+                                                  {.name = "state", .values = {"available"}}});
   if (!images.ok()) return images.status();
   if (images->empty()) {
-    return Status::NotFound("no Amazon Linux 2023 image for " + arch + " in " + s.region() +
-                            ": name one with providers.aws.ami");
+    return Status::NotFound("no " + family.description + " image for " + family.arch + " in " +
+                            s.region() + ": name one with the pool's image or providers.aws.ami");
   }
   return images->front();  // newest first
 }
@@ -275,23 +274,23 @@ Result<aws::Image> LatestImage(Session& s, const std::string& arch) {
 class ImageLookupResource final : public AwsResource {
  public:
   ImageLookupResource(const Target& target, std::shared_ptr<SessionFactory> sessions,
-                      std::string arch)
-      : AwsResource("", target, std::move(sessions)), arch_(std::move(arch)) {}
-  std::string id() const override { return "aws-image/" + arch_; }
+                      ImageFamily family)
+      : AwsResource("", target, std::move(sessions)), family_(std::move(family)) {}
+  std::string id() const override { return "aws-image/" + family_.key; }
   std::string kind() const override { return "aws-image"; }
   std::string summary() const override {
-    return "look up the latest Amazon Linux 2023 image for " + arch_;
+    return "look up the latest " + family_.description + " image for " + family_.arch;
   }
   std::vector<std::string> deps() const override { return {}; }
-  std::string hash() const override { return arch_; }
+  std::string hash() const override { return family_.key; }
   // A lookup has nothing that can drift; a new image is picked up by instances made later.
   Result<bool> Exists() const override { return true; }
   Result<Json> Create() override {
     auto s = Connect();
     if (!s.ok()) return s.status();
-    auto image = LatestImage(**s, arch_);
+    auto image = LatestImage(**s, family_);
     if (!image.ok()) return image.status();
-    (*s)->Remember("image/" + arch_, image->id);
+    (*s)->Remember("image/" + family_.key, image->id);
     Json a = attrs();
     a["image_id"] = image->id;
     a["image_name"] = image->name;
@@ -299,7 +298,7 @@ class ImageLookupResource final : public AwsResource {
   }
 
  private:
-  std::string arch_;
+  ImageFamily family_;
 };
 
 // ---- vCPU quota -------------------------------------------------------------------------
@@ -572,9 +571,9 @@ class InstanceResource final : public AwsResource {
 
   Result<aws::Instance> Launch(Session& s) {
     std::string image = p_.ami.empty() ? p_.image_hint : p_.ami;
-    if (image.empty()) image = s.Remembered("image/" + p_.arch);
+    if (image.empty()) image = s.Remembered("image/" + p_.image.key);
     if (image.empty()) {
-      auto latest = LatestImage(s, p_.arch);
+      auto latest = LatestImage(s, p_.image);
       if (!latest.ok()) return latest.status();
       image = latest->id;
     }
@@ -852,10 +851,24 @@ std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, c
                                                  const std::string& pem_path) {
   return std::make_unique<KeyPairResource>(fleet, target, std::move(sessions), pem_path);
 }
+ImageFamily ImageFamilyFor(const std::string& arch, bool gpu) {
+  if (!gpu) {
+    return {.key = arch,
+            .arch = arch,
+            .description = "Amazon Linux 2023",
+            .name = "al2023-ami-2023.*-kernel-*-" + arch};
+  }
+  const std::string which = arch == "arm64" ? "Deep Learning ARM64 Base" : "Deep Learning Base";
+  return {.key = "gpu-" + arch,
+          .arch = arch,
+          .description = "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)",
+          .name = which + " OSS Nvidia Driver GPU AMI (Amazon Linux 2023) *"};
+}
+
 std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
                                                      std::shared_ptr<SessionFactory> sessions,
-                                                     const std::string& arch) {
-  return std::make_unique<ImageLookupResource>(target, std::move(sessions), arch);
+                                                     const ImageFamily& family) {
+  return std::make_unique<ImageLookupResource>(target, std::move(sessions), family);
 }
 std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
                                                     const Target& target,

@@ -35,9 +35,20 @@ std::unique_ptr<provision::Resource> MakeSecurityGroup(const spec::FleetSpec& fl
 std::unique_ptr<provision::Resource> MakeKeyPair(const spec::FleetSpec& fleet, const Target& target,
                                                  std::shared_ptr<SessionFactory> sessions,
                                                  const std::string& pem_path);
+// The images nodes boot when fleet.yaml names none, found by name and owner (amazon), newest
+// first: Amazon Linux 2023, or for a GPU worker AWS's Deep Learning Base OSS Nvidia Driver GPU
+// AMI (Amazon Linux 2023), which has the NVIDIA driver and container toolkit (nothing is built
+// at first boot).
+struct ImageFamily {
+  std::string key;          // "x86_64", "gpu-arm64": aws-image/<key>
+  std::string arch;         // x86_64 | arm64
+  std::string description;  // "Amazon Linux 2023"
+  std::string name;         // the DescribeImages name filter
+};
+ImageFamily ImageFamilyFor(const std::string& arch, bool gpu);
 std::unique_ptr<provision::Resource> MakeImageLookup(const Target& target,
                                                      std::shared_ptr<SessionFactory> sessions,
-                                                     const std::string& arch);
+                                                     const ImageFamily& family);
 // Stops the plan when the pool's vCPU quota cannot hold it (the seeds' Phase 6).
 std::unique_ptr<provision::Resource> MakeQuotaCheck(const spec::PoolSpec& pool,
                                                     const Target& target,
@@ -68,8 +79,9 @@ struct InstanceParams {
   std::shared_ptr<SessionFactory> sessions;
   mesh::NodePlan node;
   std::string instance_type, arch;
-  std::string ami;         // fleet.yaml's; "" = image_hint or the latest AL2023 for arch
-  std::string image_hint;  // what aws-image/<arch> recorded
+  std::string ami;         // fleet.yaml's; "" = image_hint or the latest of `image`
+  std::string image_hint;  // what aws-image/<image.key> recorded
+  ImageFamily image;
   std::string subnet_id, iam_instance_profile;
   int root_volume_gb = 30;
   bool spot = false;
