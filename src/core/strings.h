@@ -15,6 +15,17 @@ inline std::string_view TrimSpace(std::string_view s) {
   return s;
 }
 
+// A container image reference ("registry/name:tag", "name@sha256:...") in a shell- and
+// YAML-inert alphabet: letters, digits and "./:-_@"; no spaces, quotes or newlines.
+inline bool IsImageReference(std::string_view s) {
+  if (s.empty() || s.size() > 255) return false;
+  for (char c : s) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("./:-_@").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 // `bytes` as lowercase hexadecimal, two digits a byte.
 inline std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/strings.h"
 #include "spec/federation_reader.h"
 
 namespace carrierarr::spec {
@@ -43,14 +44,6 @@ bool IsQuantity(const std::string& s) {
     while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
   }
   return digits > 0 && kSuffixes.count(s.substr(i)) == 1;
-}
-
-// An image reference without spaces, quotes or shell characters: "registry/name:tag".
-bool IsImage(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') ||
-           std::string_view("./:-_@").find(c) != std::string_view::npos;
-  });
 }
 
 void ReadCluster(FleetReader& r, const YAML::Node& node, const std::string& where,
@@ -185,8 +178,10 @@ void ReadClusterMesh(FleetReader& r, const YAML::Node& node, ClusterMeshSpec& ou
         m["cilium_cli_version"], w + ".cilium_cli_version", "a cilium-cli release such as v0.16.22",
         [](const std::string& s) { return IsRelease(s, true); }, &out.cilium_cli_version);
   if (m.count("forwarder_image"))
-    r.Checked(m["forwarder_image"], w + ".forwarder_image",
-              "an image such as docker.io/alpine/socat:1.8.0.1", IsImage, &out.forwarder_image);
+    r.Checked(
+        m["forwarder_image"], w + ".forwarder_image",
+        "an image such as docker.io/alpine/socat:1.8.0.1",
+        [](const std::string& s) { return IsImageReference(s); }, &out.forwarder_image);
 }
 
 void ReadDirect(FleetReader& r, const YAML::Node& node, DirectSpec& out) {

@@ -158,6 +158,8 @@ struct AwsProviderSpec {
   bool k3s = true;
   bool k3s_written = false;                  // fleet.yaml sets providers.aws.k3s
   std::string k3s_version = "v1.31.4+k3s1";  // the k3s release, checked against its sums
+  // The NVIDIA device plugin the k3s server runs on the GPU workers (nvidia.com/gpu for pods).
+  std::string device_plugin_image = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
 };
 
 // How a Kubernetes homelab (and a lighthouse in it) is reached and laid out

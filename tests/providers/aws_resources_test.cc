@@ -297,6 +297,10 @@ TEST_F(AwsResourcesTest, EachNodeReadsOnlyItsOwnSecretAndNoPodReachesImds) {
   EXPECT_EQ(by_node.at("lighthouse").image_id, "ami-0a12") << "the newest Amazon Linux 2023";
   EXPECT_EQ(by_node.at("gpu-1").image_id, "ami-0d22")
       << "the newest Deep Learning Base image on Amazon Linux 2023 (not the newer Ubuntu one)";
+  EXPECT_THAT(by_node.at("lighthouse").user_data,
+              HasSubstr("/var/lib/rancher/k3s/server/manifests/carrierarr-nvidia-device-plugin"))
+      << "the k3s server of a fleet with GPU workers runs the device plugin";
+  EXPECT_THAT(by_node.at("gpu-1").user_data, HasSubstr("nvidia.com/gpu.present=true"));
   for (const auto& [node, i] : by_node) {
     SCOPED_TRACE(node);
     EXPECT_EQ(i.http_tokens, "required");

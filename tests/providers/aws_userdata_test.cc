@@ -120,6 +120,12 @@ UserdataParams WithCilium(UserdataParams p) {
   return p;
 }
 
+// The k3s server of a fleet with GPU workers: the NVIDIA device plugin is in its manifests.
+UserdataParams WithDevicePlugin(UserdataParams p) {
+  p.device_plugin_image = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
+  return p;
+}
+
 // A GPU worker on arm64: a k3s agent that joins the lighthouse.
 UserdataParams GpuWorker() {
   const Material m = Mint("gpu-1", "10.42.2.1", {"workers", "gpu-compute"});
@@ -353,6 +359,54 @@ TEST(RenderUserdataTest, RefusesCiliumSettingsOutsideCiliumsRules) {
   }
 }
 
+// A fleet with GPU workers: k3s applies the NVIDIA device plugin from its manifests directory,
+// on the nodes the GPU workers' kubelets label; nothing of it elsewhere.
+TEST(RenderUserdataTest, TheServerRunsTheDevicePluginOnTheGpuWorkers) {
+  auto files = RenderFiles(WithDevicePlugin(Lighthouse()));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const std::string path =
+      "/var/lib/rancher/k3s/server/manifests/carrierarr-nvidia-device-plugin.yaml";
+  ASSERT_EQ(files->count(path), 1u);
+  EXPECT_EQ((*files)[path].permissions, "0600");
+  const YAML::Node ds = YAML::Load((*files)[path].content);
+  EXPECT_EQ(ds["kind"].as<std::string>(), "DaemonSet");
+  EXPECT_EQ(ds["metadata"]["namespace"].as<std::string>(), "kube-system");
+  const YAML::Node pod = ds["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["runtimeClassName"].as<std::string>(), "nvidia");
+  EXPECT_EQ(pod["nodeSelector"]["nvidia.com/gpu.present"].as<std::string>(), "true");
+  EXPECT_EQ(pod["containers"][0]["image"].as<std::string>(),
+            "nvcr.io/nvidia/k8s-device-plugin:v0.17.0");
+  EXPECT_EQ(pod["volumes"][0]["hostPath"]["path"].as<std::string>(),
+            "/var/lib/kubelet/device-plugins");
+
+  auto worker = RenderFiles(GpuWorker());
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  const YAML::Node k3s = YAML::Load((*worker)[kK3sConfig].content);
+  ASSERT_TRUE(k3s["node-label"].IsSequence());
+  EXPECT_EQ(k3s["node-label"][0].as<std::string>(), "nvidia.com/gpu.present=true");
+  EXPECT_EQ(worker->count(path), 0u);
+  auto plain = RenderFiles(Lighthouse());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->count(path), 0u);
+  EXPECT_FALSE(YAML::Load((*plain)[kK3sConfig].content)["node-label"].IsDefined());
+}
+
+// The manifest passes the strict core-API check (unknown fields and wrong types are errors).
+TEST(RenderUserdataTest, TheDevicePluginManifestIsAValidDaemonSet) {
+  const RunResult check =
+      ::carrierarr::testing::SchemaCheck(NvidiaDevicePluginManifest("registry.lan/dp:v1"));
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
+TEST(RenderUserdataTest, TheDevicePluginIsTheServersAndAnImage) {
+  UserdataParams worker = GpuWorker();
+  worker.device_plugin_image = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
+  EXPECT_THAT(RenderUserdata(worker).status().message(), HasSubstr("on the k3s server only"));
+  UserdataParams bad = WithDevicePlugin(Lighthouse());
+  bad.device_plugin_image = "nvcr.io/nvidia/dp:v1\n  hostNetwork: true";
+  EXPECT_THAT(RenderUserdata(bad).status().message(), HasSubstr("device_plugin_image"));
+}
+
 TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   const UserdataParams p = GpuWorker();
   auto ud = RenderUserdata(p);
@@ -493,6 +547,7 @@ TEST(RenderUserdataTest, NebulaAndK3sComeFromTheMirrorWhenOneIsNamed) {
 // Every shape of node: server and agent, material embedded or in Secrets Manager.
 std::vector<UserdataParams> EveryShape() {
   return {Lighthouse(),
+          WithDevicePlugin(Lighthouse()),
           GpuWorker(),
           InSecretsManager(GpuWorker()),
           InSecretsManager(Lighthouse()),
@@ -503,7 +558,8 @@ std::vector<UserdataParams> EveryShape() {
 
 std::string ShapeName(const UserdataParams& p) {
   return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager") +
-         (p.cilium_version.empty() ? "" : " cilium");
+         (p.cilium_version.empty() ? "" : " cilium") +
+         (p.device_plugin_image.empty() ? "" : " device-plugin");
 }
 
 // `argv` with a scratch file holding `text` as its last argument.

@@ -1096,6 +1096,9 @@ const BadCase kBadCases[] = {
      "fleet.yaml:2:1: not valid YAML: illegal tab when looking for indentation", ""},
     {"InvalidYamlBadIndent", "mesh:\n  cidr: 10.42.0.0/16\n lighthouse_port: 1\n",
      "fleet.yaml:3:2: not valid YAML: end of map not found", ""},
+    {"AwsDevicePluginImageNotAnImage", "providers:\n  aws:\n    device_plugin_image: \"a b\"\n",
+     "fleet.yaml:3:26: providers.aws.device_plugin_image 'a b' must be an image such as",
+     "k8s-device-plugin"},
     // GPU burst: scaling, budgets, prices.
     {"ScalingAndCount", kPool + "    count: 2\n    scaling: {max: 2}\n",
      "fleet.yaml:4:12: pool 'gpu' has both count and scaling", "remove count"},

@@ -23,6 +23,13 @@ const spec::PoolSpec* PoolOf(const spec::FleetSpec& fleet, const mesh::NodePlan&
   return nullptr;
 }
 
+// GPU workers join this fleet's k3s: its server runs the NVIDIA device plugin.
+bool HasAwsGpuPool(const spec::FleetSpec& fleet) {
+  for (const auto& p : fleet.pools)
+    if (p.provider == kName && p.type == spec::PoolType::kGpuWorker) return true;
+  return false;
+}
+
 std::string InstanceTypeOf(const spec::FleetSpec& fleet, const mesh::NodePlan& node) {
   if (node.role == mesh::Role::kLighthouse) return fleet.lighthouse.size;
   const spec::PoolSpec* pool = PoolOf(fleet, node);
@@ -155,39 +162,43 @@ class AwsProvider final : public providers::Provider {
       deps.push_back("aws-secret/" + r.node.name);
     }
 
-    out.push_back(MakeInstance({.fleet = fleet.name,
-                                .target = target,
-                                .sessions = sessions_,
-                                .node = r.node,
-                                .instance_type = type,
-                                .arch = arch,
-                                .ami = ami,
-                                .image_hint = image_hint,
-                                .image = family,
-                                .subnet_id = fleet.aws.subnet_id,
-                                .iam_instance_profile = fleet.aws.iam_instance_profile,
-                                .root_volume_gb = root_gb,
-                                .spot = pool != nullptr && pool->spot,
-                                .files = files,
-                                .secrets_manager = secrets_manager,
-                                .lighthouse_endpoint = r.lighthouse_endpoint,
-                                .nebula_version = fleet.aws.nebula_version,
-                                .agent_url = fleet.aws.agent_url,
-                                .agent_sha256 = AgentDigest(fleet.aws, arch),
-                                .mirror = fleet.aws.mirror,
-                                .control_plane = providers::ControlPlaneAddress(fleet),
-                                .enrollment = r.enrollment,
-                                .k3s_version = fleet.aws.k3s_version,
-                                .k3s_server_token_path = k3s.server,
-                                .k3s_agent_token_path = k3s.agent,
-                                .k3s_server = lighthouse,
-                                .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
-                                .cilium_version = cilium ? fm.clustermesh.cilium_version : "",
-                                .cilium_cli_version = fm.clustermesh.cilium_cli_version,
-                                .cluster_name = fm.cloud.name,
-                                .cluster_id = fm.cloud.id,
-                                .clustermesh_port = fm.cloud.clustermesh_port,
-                                .deps = deps}));
+    out.push_back(MakeInstance(
+        {.fleet = fleet.name,
+         .target = target,
+         .sessions = sessions_,
+         .node = r.node,
+         .instance_type = type,
+         .arch = arch,
+         .ami = ami,
+         .image_hint = image_hint,
+         .image = family,
+         .subnet_id = fleet.aws.subnet_id,
+         .iam_instance_profile = fleet.aws.iam_instance_profile,
+         .root_volume_gb = root_gb,
+         .spot = pool != nullptr && pool->spot,
+         .files = files,
+         .secrets_manager = secrets_manager,
+         .lighthouse_endpoint = r.lighthouse_endpoint,
+         .nebula_version = fleet.aws.nebula_version,
+         .agent_url = fleet.aws.agent_url,
+         .agent_sha256 = AgentDigest(fleet.aws, arch),
+         .mirror = fleet.aws.mirror,
+         .control_plane = providers::ControlPlaneAddress(fleet),
+         .enrollment = r.enrollment,
+         .k3s_version = fleet.aws.k3s_version,
+         .k3s_server_token_path = k3s.server,
+         .k3s_agent_token_path = k3s.agent,
+         .k3s_server = lighthouse,
+         .k3s_server_ip = FormatIpv4(mesh::LighthouseIp(fleet)),
+         .cilium_version = cilium ? fm.clustermesh.cilium_version : "",
+         .cilium_cli_version = fm.clustermesh.cilium_cli_version,
+         .cluster_name = fm.cloud.name,
+         .cluster_id = fm.cloud.id,
+         .clustermesh_port = fm.cloud.clustermesh_port,
+         .device_plugin_image = lighthouse && !k3s.agent.empty() && HasAwsGpuPool(fleet)
+                                    ? fleet.aws.device_plugin_image
+                                    : "",
+         .deps = deps}));
     if (lighthouse) {
       out.push_back(MakeElasticIp(fleet.name, target, sessions_));
       out.push_back(MakeElasticIpAssociation(fleet.name, target, sessions_));

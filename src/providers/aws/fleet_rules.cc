@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/strings.h"
 #include "providers/aws/aws_provider.h"
 #include "providers/aws/prices.h"
 #include "providers/aws/shapes.h"
@@ -168,10 +169,11 @@ void ParseOperatorCidrs(spec::FleetReader& p, std::map<std::string, YAML::Node>&
 
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
-  auto m = p.Map(node, w,
-                 {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs",
-                  "ami", "key_type", "iam_instance_profile", "nebula_material", "dns_name",
-                  "nebula_version", "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version"});
+  auto m =
+      p.Map(node, w,
+            {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs", "ami",
+             "key_type", "iam_instance_profile", "nebula_material", "dns_name", "nebula_version",
+             "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version", "device_plugin_image"});
   // An optional string: "" means the same as leaving the key out, so the template can show
   // every key uncommented without choosing for the user.
   auto optional = [&](const std::string& key, const std::string& shape,
@@ -234,6 +236,11 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(
         m["k3s_version"], w + ".k3s_version", "a k3s release tag such as v1.31.4+k3s1",
         [](const std::string& s) { return IsK3sVersion(s); }, &aws.k3s_version);
+  if (m.count("device_plugin_image"))
+    p.Checked(
+        m["device_plugin_image"], w + ".device_plugin_image",
+        "an image such as nvcr.io/nvidia/k8s-device-plugin:v0.17.0",
+        [](const std::string& s) { return IsImageReference(s); }, &aws.device_plugin_image);
   ParseNebulaMaterial(p, m, w, aws);
   ParseOperatorCidrs(p, m, w, aws);
 }

@@ -494,7 +494,11 @@ class InstanceResource final : public AwsResource {
                 ? ""
                 : "|cilium " + p_.cilium_version + " " + p_.cilium_cli_version + " " +
                       p_.cluster_name + " " + std::to_string(p_.cluster_id) + " " +
-                      std::to_string(p_.clustermesh_port));
+                      std::to_string(p_.clustermesh_port)) +
+           // Added only where they apply, so other nodes keep their hash across upgrades; a
+           // GPU worker made before the driver image is replaced by one that boots it.
+           (p_.image.key.rfind("gpu-", 0) == 0 ? "|" + p_.image.key : "") +
+           (p_.device_plugin_image.empty() ? "" : "|device plugin " + p_.device_plugin_image);
   }
   Result<bool> Exists() const override {
     auto s = Connect();
@@ -645,6 +649,7 @@ class InstanceResource final : public AwsResource {
       u.cluster_name = p_.cluster_name;
       u.cluster_id = p_.cluster_id;
       u.clustermesh_port = p_.clustermesh_port;
+      u.device_plugin_image = p_.device_plugin_image;
       for (auto [path, out] : {std::pair{&p_.k3s_agent_token_path, &u.k3s_agent_token},
                                std::pair{&p_.k3s_server_token_path, &u.k3s_token}}) {
         if (path->empty()) continue;

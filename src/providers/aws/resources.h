@@ -101,6 +101,7 @@ struct InstanceParams {
   std::string cilium_version, cilium_cli_version, cluster_name;
   int cluster_id = 0;
   uint16_t clustermesh_port = 0;
+  std::string device_plugin_image;  // the k3s server of a fleet with GPU workers (UserdataParams)
   std::vector<std::string> deps;
 };
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/ipv4.h"
+#include "core/strings.h"
 #include "providers/aws/shapes.h"
 
 namespace carrierarr::aws_provider {
@@ -23,6 +24,8 @@ constexpr std::string_view kK3sServerTokenPath = "/etc/rancher/k3s/server-token"
 constexpr std::string_view kK3sAgentTokenPath = "/etc/rancher/k3s/agent-token";
 constexpr std::string_view kK3sConfigPath = "/etc/rancher/k3s/config.yaml";
 constexpr std::string_view kK3sUnitPath = "/etc/systemd/system/k3s.service";
+constexpr std::string_view kDevicePluginPath =
+    "/var/lib/rancher/k3s/server/manifests/carrierarr-nvidia-device-plugin.yaml";
 constexpr std::string_view kAgentStateDir = "/var/lib/carrierarr-agent";
 
 // ---- validation ---------------------------------------------------------------------------
@@ -249,6 +252,11 @@ Status Validate(const UserdataParams& p) {
   CARRIERARR_RETURN_IF_ERROR(ValidateAgent(check, p));
   CARRIERARR_RETURN_IF_ERROR(ValidateK3s(check, p));
   CARRIERARR_RETURN_IF_ERROR(ValidateCilium(check, p));
+  CARRIERARR_RETURN_IF_ERROR(check.Value(
+      "device_plugin_image", p.device_plugin_image,
+      p.device_plugin_image.empty() ||
+          (IsImageReference(p.device_plugin_image) && p.k3s_server && !p.k3s_agent_token.empty()),
+      "an image such as nvcr.io/nvidia/k8s-device-plugin:v0.17.0, on the k3s server only"));
 
   // Nebula material: in the userdata, or in Secrets Manager.
   const bool in_secret = !p.secret_id.empty();
@@ -374,6 +382,8 @@ std::string K3sConfig(const UserdataParams& p) {
     y += "token-file: " + q(kK3sAgentTokenPath) +
          "\nserver: " + q("https://" + p.k3s_server_ip + ":6443") + "\n";
   }
+  // What the NVIDIA device plugin's DaemonSet selects (NvidiaDevicePluginManifest).
+  if (p.agent_type == "gpu-worker") y += "node-label:\n  - \"nvidia.com/gpu.present=true\"\n";
   return y;
 }
 
@@ -727,6 +737,8 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
     y += WriteFile(kK3sConfigPath, "0600", K3sConfig(p));
     y += WriteFile(kK3sUnitPath, "0644", K3sUnit(p));
   }
+  if (!p.device_plugin_image.empty())
+    y += WriteFile(kDevicePluginPath, "0600", NvidiaDevicePluginManifest(p.device_plugin_image));
   y += WriteFile(kBootstrapPath, "0700", Bootstrap(p, agent, secret));
   // An argv list: cloud-init executes it directly, no shell in between.
   y += "runcmd:\n  - [" + std::string(kBootstrapPath) + "]\n";
@@ -740,6 +752,46 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
         "the node fetches its certificates, key and config at boot instead");
   }
   return y;
+}
+
+std::string NvidiaDevicePluginManifest(std::string_view image) {
+  const std::string img(image);
+  return "# The NVIDIA device plugin (written by carrierarr): nvidia.com/gpu on the GPU workers.\n"
+         "apiVersion: apps/v1\n"
+         "kind: DaemonSet\n"
+         "metadata:\n"
+         "  name: nvidia-device-plugin\n"
+         "  namespace: kube-system\n"
+         "  labels: {app.kubernetes.io/name: nvidia-device-plugin, "
+         "app.kubernetes.io/managed-by: carrierarr}\n"
+         "spec:\n"
+         "  selector:\n"
+         "    matchLabels: {app.kubernetes.io/name: nvidia-device-plugin}\n"
+         "  updateStrategy: {type: RollingUpdate}\n"
+         "  template:\n"
+         "    metadata:\n"
+         "      labels: {app.kubernetes.io/name: nvidia-device-plugin}\n"
+         "    spec:\n"
+         "      runtimeClassName: nvidia\n"
+         "      priorityClassName: system-node-critical\n"
+         "      nodeSelector: {nvidia.com/gpu.present: \"true\"}\n"
+         "      tolerations:\n"
+         "        - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n"
+         "      containers:\n"
+         "        - name: nvidia-device-plugin\n"
+         "          image: \"" +
+         img +
+         "\"\n"
+         "          env:\n"
+         "            - {name: FAIL_ON_INIT_ERROR, value: \"false\"}\n"
+         "          securityContext:\n"
+         "            allowPrivilegeEscalation: false\n"
+         "            capabilities: {drop: [ALL]}\n"
+         "          volumeMounts:\n"
+         "            - {name: device-plugins, mountPath: /var/lib/kubelet/device-plugins}\n"
+         "      volumes:\n"
+         "        - name: device-plugins\n"
+         "          hostPath: {path: /var/lib/kubelet/device-plugins}\n";
 }
 
 std::string GzipUserdata(std::string_view document) {

@@ -60,6 +60,10 @@ struct UserdataParams {
   std::string cluster_name;        // "aws-k3s"
   int cluster_id = 0;
   uint16_t clustermesh_port = 0;  // 30000-32767
+  // The k3s server of a fleet with GPU workers: the NVIDIA device plugin DaemonSet (this image)
+  // in k3s's manifests directory, which k3s applies; "" = none. GPU workers' kubelets carry the
+  // label it selects, nvidia.com/gpu.present=true.
+  std::string device_plugin_image;
 };
 
 // k3s's pod and service networks. Its defaults (10.42.0.0/16, 10.43.0.0/16) are the mesh's own
@@ -71,6 +75,11 @@ inline constexpr char kK3sServiceCidr[] = "10.53.0.0/16";
 // value that could break out of its place (a newline or quote in a name, a token with spaces)
 // and when the document, gzipped as it is sent, passes kMaxUserdataBytes.
 Result<std::string> RenderUserdata(const UserdataParams& params);
+
+// The device plugin's manifest for k3s's manifests directory: a DaemonSet in kube-system on the
+// nodes labelled nvidia.com/gpu.present=true, with k3s's RuntimeClass `nvidia` (k3s makes it
+// when it finds the NVIDIA container runtime, as on the Deep Learning Base image).
+std::string NvidiaDevicePluginManifest(std::string_view image);
 
 // What RunInstances sends: `document` gzipped (cloud-init decompresses gzip userdata before it
 // reads it), about a third of its size. Deterministic: no name, no time in the header.
