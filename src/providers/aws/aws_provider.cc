@@ -99,6 +99,32 @@ class AwsProvider final : public providers::Provider {
     return paths;
   }
 
+  // What the node boots: its pool's own image (e.g. from `render packer`); else for a GPU
+  // worker the latest Deep Learning Base image (its driver stack: providers.aws.ami is a plain
+  // image for the others), for the rest providers.aws.ami or the latest Amazon Linux 2023. A
+  // lookup is added once per image family where no image is named, and the node depends on it.
+  struct BootImage {
+    std::string ami;   // named in fleet.yaml; "" = looked up
+    std::string hint;  // what the lookup recorded last time
+    ImageFamily family;
+  };
+  BootImage AddBootImage(const providers::NodeRequest& r, const std::string& arch,
+                         const Target& target, provision::ResourceList& out,
+                         std::vector<std::string>& deps) const {
+    const spec::PoolSpec* pool = PoolOf(r.fleet, r.node);
+    const bool gpu = r.node.pool_type == spec::PoolType::kGpuWorker;
+    BootImage image{.ami = pool != nullptr ? pool->image : "", .family = ImageFamilyFor(arch, gpu)};
+    if (image.ami.empty() && !gpu) image.ami = r.fleet.aws.ami;
+    if (!image.ami.empty()) return image;
+    const std::string image_id = "aws-image/" + image.family.key;
+    if (!HasResource(out, image_id))
+      out.push_back(MakeImageLookup(target, sessions_, image.family));
+    deps.push_back(image_id);
+    auto rec = r.state.resources.find(image_id);
+    if (rec != r.state.resources.end()) image.hint = rec->second.attrs.value("image_id", "");
+    return image;
+  }
+
   void AddNodeResources(const providers::NodeRequest& r,
                         provision::ResourceList& out) const override {
     const spec::FleetSpec& fleet = r.fleet;
@@ -114,22 +140,8 @@ class AwsProvider final : public providers::Provider {
     // The agent's token is signed at launch with the fleet's enrollment key.
     deps.insert(deps.end(), {"aws-sg", "aws-key", provision::kEnrollmentKeyId});
 
-    // The pool's own image (e.g. from `render packer`); else for a GPU worker the latest Deep
-    // Learning Base image (its driver stack: providers.aws.ami is a plain image for the
-    // others), for the rest providers.aws.ami or the latest Amazon Linux 2023.
     const spec::PoolSpec* pool = PoolOf(fleet, r.node);
-    const bool gpu = r.node.pool_type == spec::PoolType::kGpuWorker;
-    std::string ami = pool != nullptr ? pool->image : "";
-    if (ami.empty() && !gpu) ami = fleet.aws.ami;
-    const ImageFamily family = ImageFamilyFor(arch, gpu);
-    std::string image_hint;
-    if (ami.empty()) {
-      const std::string image_id = "aws-image/" + family.key;
-      if (!HasResource(out, image_id)) out.push_back(MakeImageLookup(target, sessions_, family));
-      deps.push_back(image_id);
-      auto rec = r.state.resources.find(image_id);
-      if (rec != r.state.resources.end()) image_hint = rec->second.attrs.value("image_id", "");
-    }
+    const BootImage image = AddBootImage(r, arch, target, out, deps);
 
     const bool lighthouse = r.node.role == mesh::Role::kLighthouse;
     const K3sTokens k3s = AddK3sTokens(r, lighthouse, out, deps);
@@ -169,9 +181,9 @@ class AwsProvider final : public providers::Provider {
          .node = r.node,
          .instance_type = type,
          .arch = arch,
-         .ami = ami,
-         .image_hint = image_hint,
-         .image = family,
+         .ami = image.ami,
+         .image_hint = image.hint,
+         .image = image.family,
          .subnet_id = fleet.aws.subnet_id,
          .iam_instance_profile = fleet.aws.iam_instance_profile,
          .root_volume_gb = root_gb,
