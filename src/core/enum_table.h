@@ -9,6 +9,7 @@
 #define CARRIERARR_CORE_ENUM_TABLE_H_
 
 #include <cstddef>
+#include <optional>
 #include <string_view>
 
 namespace carrierarr {
@@ -51,6 +52,15 @@ constexpr const Row* EnumRowNamed(const Row (&rows)[N], std::string_view name) {
     if (row.name == name) return &row;
   }
   return nullptr;
+}
+
+// The enumerator of the row named `name`, or nullopt: an enum parsed from its name.
+template <typename Row, std::size_t N>
+constexpr auto EnumValueNamed(const Row (&rows)[N], std::string_view name)
+    -> std::optional<decltype(Row::value)> {
+  const Row* row = EnumRowNamed(rows, name);
+  if (row == nullptr) return std::nullopt;
+  return row->value;
 }
 
 }  // namespace carrierarr

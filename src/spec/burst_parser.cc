@@ -148,12 +148,10 @@ void ReadSchedule(FleetReader& r, const YAML::Node& node, const std::string& wha
 std::string_view WakeTriggerName(WakeTrigger t) { return EnumNameOr(kTriggerNames, t, "unknown"); }
 std::string_view StopModeName(StopMode m) { return EnumNameOr(kStopNames, m, "unknown"); }
 std::optional<WakeTrigger> WakeTriggerNamed(std::string_view name) {
-  const auto* row = EnumRowNamed(kTriggerNames, name);
-  return row ? std::optional(row->value) : std::nullopt;
+  return EnumValueNamed(kTriggerNames, name);
 }
 std::optional<StopMode> StopModeNamed(std::string_view name) {
-  const auto* row = EnumRowNamed(kStopNames, name);
-  return row ? std::optional(row->value) : std::nullopt;
+  return EnumValueNamed(kStopNames, name);
 }
 
 void ReadScaling(FleetReader& r, const YAML::Node& node, const std::string& where, PoolSpec& pool) {

@@ -33,16 +33,13 @@ std::string_view NamespaceMappingName(NamespaceMapping m) {
 std::string_view PodOffloadingName(PodOffloading p) { return EnumNameOr(kPodNames, p, "unknown"); }
 
 std::optional<FederationMode> FederationModeNamed(std::string_view name) {
-  const auto* row = EnumRowNamed(kModeNames, name);
-  return row ? std::optional(row->value) : std::nullopt;
+  return EnumValueNamed(kModeNames, name);
 }
 std::optional<NamespaceMapping> NamespaceMappingNamed(std::string_view name) {
-  const auto* row = EnumRowNamed(kMappingNames, name);
-  return row ? std::optional(row->value) : std::nullopt;
+  return EnumValueNamed(kMappingNames, name);
 }
 std::optional<PodOffloading> PodOffloadingNamed(std::string_view name) {
-  const auto* row = EnumRowNamed(kPodNames, name);
-  return row ? std::optional(row->value) : std::nullopt;
+  return EnumValueNamed(kPodNames, name);
 }
 
 }  // namespace carrierarr::spec
