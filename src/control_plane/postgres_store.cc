@@ -72,6 +72,23 @@ CREATE TABLE IF NOT EXISTS events (
   kind TEXT NOT NULL,
   message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS power_actions (
+  id BIGSERIAL PRIMARY KEY,
+  pool TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  decided_ms BIGINT NOT NULL,
+  done_ms BIGINT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS power_actions_by_time ON power_actions (decided_ms);
+CREATE TABLE IF NOT EXISTS pool_leases (
+  pool TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
 )sql";
 
 // Prepared on every (re)connection: name -> SQL.
@@ -136,6 +153,25 @@ const std::map<std::string, std::string>& Statements() {
        "SELECT command_id, node_id, command, state, created_ms, finished_ms, result "
        "FROM commands WHERE node_id = $1 AND state IN ('queued', 'sent', 'cancelling') "
        "ORDER BY created_ms, ord"},
+      {"add_power_action",
+       "INSERT INTO power_actions (pool, node_id, action, state, reason, decided_ms, done_ms, "
+       "detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"},
+      {"finish_power_action",
+       "UPDATE power_actions SET state = $2, done_ms = $3, detail = $4 "
+       "WHERE id = $1 AND state = 'decided'"},
+      {"power_action_exists", "SELECT count(*) FROM power_actions WHERE id = $1"},
+      {"list_power_actions",
+       "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
+       "FROM power_actions WHERE decided_ms >= $1 ORDER BY id"},
+      {"list_unfinished_power_actions",
+       "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
+       "FROM power_actions WHERE state = 'decided' ORDER BY id"},
+      // Takes the lease when it is free, expired or already the owner's; changes no row else.
+      {"claim_pool",
+       "INSERT INTO pool_leases (pool, owner, expires_ms) VALUES ($1, $2, $3::bigint + $4::bigint) "
+       "ON CONFLICT (pool) DO UPDATE SET owner = EXCLUDED.owner, "
+       "expires_ms = EXCLUDED.expires_ms "
+       "WHERE pool_leases.owner = EXCLUDED.owner OR pool_leases.expires_ms <= $3::bigint"},
       {"append_event",
        "INSERT INTO events (unix_ms, node_id, kind, message) VALUES ($1, $2, $3, $4) "
        "RETURNING seq"},
@@ -195,6 +231,13 @@ NodeRecord ReadNode(const pqxx::row& r) {
   ReadRow(r, n.node_id, Bytea{n.registration}, n.credential_hash, n.registered_ms, n.last_seen_ms,
           n.lifecycle, Bytea{n.last_status});
   return n;
+}
+
+PowerActionRecord ReadPowerAction(const pqxx::row& r) {
+  PowerActionRecord a;
+  ReadRow(r, a.id, a.pool, a.node_id, a.action, a.state, a.reason, a.decided_ms, a.done_ms,
+          a.detail);
+  return a;
 }
 
 EventRecord ReadEvent(const pqxx::row& r) {
@@ -464,6 +507,47 @@ class PostgresStore final : public Store {
     auto changed = Change("prune events", "prune_events", keep_newest, older_than_ms);
     if (!changed.ok()) return changed.status();
     return static_cast<int64_t>(*changed);
+  }
+
+  Result<int64_t> AddPowerAction(const PowerActionRecord& a) override {
+    return Call<Result<int64_t>>(
+        "record a power action", [&](pqxx::connection& c) -> Result<int64_t> {
+          pqxx::work tx(c);
+          pqxx::result r = tx.exec_prepared("add_power_action", a.pool, a.node_id, a.action,
+                                            a.state, a.reason, a.decided_ms, a.done_ms, a.detail);
+          int64_t id = r.at(0).at(0).as<int64_t>();
+          tx.commit();
+          return id;
+        });
+  }
+
+  Status FinishPowerAction(int64_t id, std::string_view state, int64_t done_ms,
+                           std::string_view detail) override {
+    const std::string what = "finish power action " + std::to_string(id);
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed,
+                                Change(what, "finish_power_action", id, std::string(state),
+                                       done_ms, std::string(detail)));
+    if (changed == 1) return Status::Ok();
+    CARRIERARR_ASSIGN_OR_RETURN(
+        auto count, QueryOne(
+                        what, "power_action_exists",
+                        [](const pqxx::row& r) { return r[0].as<int64_t>(); }, id));
+    return PowerActionNotFinished(id, count.value_or(0) > 0);
+  }
+
+  Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,
+                                                          bool unfinished_only) override {
+    if (unfinished_only)
+      return QueryAll("list power actions", "list_unfinished_power_actions", ReadPowerAction);
+    return QueryAll("list power actions", "list_power_actions", ReadPowerAction, since_ms);
+  }
+
+  Result<bool> ClaimPool(std::string_view pool, std::string_view owner, int64_t now_ms,
+                         int64_t lease_ms) override {
+    CARRIERARR_ASSIGN_OR_RETURN(auto changed,
+                                Change("claim pool " + std::string(pool), "claim_pool",
+                                       std::string(pool), std::string(owner), now_ms, lease_ms));
+    return changed == 1;
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {

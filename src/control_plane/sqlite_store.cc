@@ -21,6 +21,7 @@ namespace carrierarr::control_plane {
 namespace {
 
 // 2: tokens gained node_id, pool and replace_node (Migrate adds them to a version 1 file).
+// The burst tables came later without a version: CREATE TABLE IF NOT EXISTS adds them.
 constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
@@ -68,6 +69,23 @@ CREATE TABLE IF NOT EXISTS events (
   node_id TEXT NOT NULL,
   kind TEXT NOT NULL,
   message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS power_actions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  pool TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  decided_ms INTEGER NOT NULL,
+  done_ms INTEGER NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS power_actions_by_time ON power_actions (decided_ms);
+CREATE TABLE IF NOT EXISTS pool_leases (
+  pool TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL
 );
 )sql";
 
@@ -145,6 +163,25 @@ constexpr char kPruneEvents[] =
     "LIMIT 1 OFFSET ?1)) OR (?2 > 0 AND unix_ms < ?2)";
 constexpr char kListEvents[] =
     "SELECT seq, unix_ms, node_id, kind, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+constexpr char kAddPowerAction[] =
+    "INSERT INTO power_actions (pool, node_id, action, state, reason, decided_ms, done_ms, "
+    "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr char kFinishPowerAction[] =
+    "UPDATE power_actions SET state = ?2, done_ms = ?3, detail = ?4 "
+    "WHERE id = ?1 AND state = 'decided'";
+constexpr char kPowerActionExists[] = "SELECT count(*) FROM power_actions WHERE id = ?1";
+constexpr char kListPowerActions[] =
+    "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
+    "FROM power_actions WHERE decided_ms >= ?1 ORDER BY id";
+constexpr char kListUnfinishedPowerActions[] =
+    "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
+    "FROM power_actions WHERE state = 'decided' ORDER BY id";
+// Takes the lease when it is free, expired or already the owner's; changes no row otherwise.
+constexpr char kClaimPool[] =
+    "INSERT INTO pool_leases (pool, owner, expires_ms) VALUES (?1, ?2, ?3 + ?4) "
+    "ON CONFLICT (pool) DO UPDATE SET owner = excluded.owner, expires_ms = excluded.expires_ms "
+    "WHERE pool_leases.owner = excluded.owner OR pool_leases.expires_ms <= ?3";
 
 // A statement parameter to bind as BLOB (a string binds as TEXT).
 struct Blob {
@@ -229,6 +266,13 @@ EventRecord ReadEvent(const Stmt& s) {
   EventRecord e;
   s.Columns(e.seq, e.unix_ms, e.node_id, e.kind, e.message);
   return e;
+}
+
+PowerActionRecord ReadPowerAction(const Stmt& s) {
+  PowerActionRecord a;
+  s.Columns(a.id, a.pool, a.node_id, a.action, a.state, a.reason, a.decided_ms, a.done_ms,
+            a.detail);
+  return a;
 }
 
 CommandRecord ReadCommand(const Stmt& s) {
@@ -413,6 +457,45 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     CARRIERARR_RETURN_IF_ERROR(Exec(kPruneEvents, "prune events", keep_newest, older_than_ms));
     return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  Result<int64_t> AddPowerAction(const PowerActionRecord& a) override {
+    std::lock_guard lock(mu_);
+    CARRIERARR_RETURN_IF_ERROR(Exec(kAddPowerAction, "record a power action", a.pool, a.node_id,
+                                    a.action, a.state, a.reason, a.decided_ms, a.done_ms,
+                                    a.detail));
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Status FinishPowerAction(int64_t id, std::string_view state, int64_t done_ms,
+                           std::string_view detail) override {
+    std::lock_guard lock(mu_);
+    const std::string what = "finish power action " + std::to_string(id);
+    CARRIERARR_RETURN_IF_ERROR(Exec(kFinishPowerAction, what, id, state, done_ms, detail));
+    if (sqlite3_changes(db_) == 1) return Status::Ok();
+    CARRIERARR_ASSIGN_OR_RETURN(
+        auto count, QueryOne(kPowerActionExists, what, [](const Stmt& s) {
+          int64_t n = 0;
+          s.Columns(n);
+          return n;
+        }, id));
+    return PowerActionNotFinished(id, count.value_or(0) > 0);
+  }
+
+  Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,
+                                                          bool unfinished_only) override {
+    std::lock_guard lock(mu_);
+    if (unfinished_only)
+      return QueryAll(kListUnfinishedPowerActions, "list power actions", ReadPowerAction);
+    return QueryAll(kListPowerActions, "list power actions", ReadPowerAction, since_ms);
+  }
+
+  Result<bool> ClaimPool(std::string_view pool, std::string_view owner, int64_t now_ms,
+                         int64_t lease_ms) override {
+    std::lock_guard lock(mu_);
+    CARRIERARR_RETURN_IF_ERROR(Exec(kClaimPool, "claim pool " + std::string(pool), pool, owner,
+                                    now_ms, lease_ms));
+    return sqlite3_changes(db_) == 1;
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {

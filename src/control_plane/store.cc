@@ -37,6 +37,12 @@ Status CheckTokenUsable(const TokenRecord& token, int64_t now_ms) {
   return Status::Ok();
 }
 
+Status PowerActionNotFinished(int64_t id, bool exists) {
+  const std::string name = "power action " + std::to_string(id);
+  if (!exists) return Status::NotFound("no " + name);
+  return Status::FailedPrecondition(name + " is already finished");
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   if (url.empty()) {
     return Status::InvalidArgument("empty database URL: " + std::string(kAcceptedForms));

@@ -99,6 +99,27 @@ struct EventRecord {
   bool operator==(const EventRecord&) const = default;
 };
 
+// One decision of the burst controller (src/burst/controller.h) about one node of a scaled
+// pool, recorded before it acts so that a restarted control plane finishes it, and kept as the
+// node's start/stop history that spend is accounted from.
+struct PowerActionRecord {
+  int64_t id = 0;  // assigned by AddPowerAction, increasing
+  std::string pool;
+  std::string node_id;
+  std::string action;  // "start" or "stop"
+  std::string state;   // "decided" (not yet done: resumed after a restart), "done" or "failed"
+  std::string reason;  // why: "carrierarr wake", "idle for 15m0s", "pool 'gpu''s budget ..."
+  int64_t decided_ms = 0;
+  int64_t done_ms = 0;  // 0 while decided
+  std::string detail;   // the error of a failed action; the phase timings (JSON) of a start
+
+  bool operator==(const PowerActionRecord&) const = default;
+};
+
+// FinishPowerAction's error for an action it did not change: NotFound, or FailedPrecondition
+// when it exists but is already finished.
+Status PowerActionNotFinished(int64_t id, bool exists);
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -155,6 +176,24 @@ class Store {
   // Deletes every event but the newest `keep_newest` (none kept by count when <= 0), and every
   // event older than `older_than_ms` (none by age when <= 0). Returns how many it deleted.
   virtual Result<int64_t> PruneEvents(int64_t keep_newest, int64_t older_than_ms) = 0;
+
+  // --- burst controller ---
+  // Stores a decision (action.id is ignored) and returns its id.
+  virtual Result<int64_t> AddPowerAction(const PowerActionRecord& action) = 0;
+  // Moves a decided action to `state` ("done" or "failed"). NotFound when no action has this id;
+  // FailedPrecondition when it is no longer "decided" (finished by another owner).
+  virtual Status FinishPowerAction(int64_t id, std::string_view state, int64_t done_ms,
+                                   std::string_view detail) = 0;
+  // Actions decided at or after since_ms, oldest first; every unfinished one (any age) instead
+  // when unfinished_only.
+  virtual Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,
+                                                                  bool unfinished_only) = 0;
+  // Takes or renews the lease on `pool` for `owner` until now_ms + lease_ms: true when owner
+  // holds it after the call (it was free, expired or already owner's), false when another
+  // owner's lease still runs. One owner per pool is what keeps two control planes on one
+  // PostgreSQL from deciding for the same pool.
+  virtual Result<bool> ClaimPool(std::string_view pool, std::string_view owner, int64_t now_ms,
+                                 int64_t lease_ms) = 0;
 
   // --- settings (small key/value pairs, e.g. the admin token's hash) ---
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;

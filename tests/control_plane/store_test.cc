@@ -650,6 +650,127 @@ TEST_P(StoreTest, Settings) {
   EXPECT_EQ(got->value_or("<none>"), "");
 }
 
+// --- burst controller ---
+
+PowerActionRecord Decided(const std::string& node, const std::string& action, int64_t ms) {
+  return {.pool = "gpu",
+          .node_id = node,
+          .action = action,
+          .state = "decided",
+          .reason = "carrierarr wake",
+          .decided_ms = ms};
+}
+
+TEST_P(StoreTest, PowerActionsAreRecordedFinishedAndListed) {
+  auto a = store_->AddPowerAction(Decided("gpu-1", "start", 1000));
+  auto b = store_->AddPowerAction(Decided("gpu-2", "start", 2000));
+  auto c = store_->AddPowerAction(Decided("gpu-1", "stop", 3000));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok()) << a.status().ToString();
+  EXPECT_LT(*a, *b);
+  EXPECT_LT(*b, *c);
+  ASSERT_TRUE(store_->FinishPowerAction(*a, "done", 1500, R"({"running_ms":500})").ok());
+  ASSERT_TRUE(store_->FinishPowerAction(*c, "failed", 3100, "it would not stop").ok());
+
+  auto all = store_->ListPowerActions(0, false);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0], (PowerActionRecord{.id = *a,
+                                          .pool = "gpu",
+                                          .node_id = "gpu-1",
+                                          .action = "start",
+                                          .state = "done",
+                                          .reason = "carrierarr wake",
+                                          .decided_ms = 1000,
+                                          .done_ms = 1500,
+                                          .detail = R"({"running_ms":500})"}));
+  EXPECT_EQ((*all)[2].state, "failed");
+  EXPECT_EQ((*all)[2].detail, "it would not stop");
+
+  auto since = store_->ListPowerActions(2000, false);
+  ASSERT_TRUE(since.ok());
+  ASSERT_EQ(since->size(), 2u);
+  EXPECT_EQ((*since)[0].id, *b);
+
+  auto unfinished = store_->ListPowerActions(0, true);
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].id, *b);
+  EXPECT_EQ((*unfinished)[0].state, "decided");
+
+  // Survives a restart: what a restarted control plane resumes.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  unfinished = store_->ListPowerActions(0, true);
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].node_id, "gpu-2");
+}
+
+TEST_P(StoreTest, APowerActionIsFinishedOnceOnly) {
+  auto a = store_->AddPowerAction(Decided("gpu-1", "start", 1000));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(store_->FinishPowerAction(*a, "done", 1100, "").ok());
+  Status again = store_->FinishPowerAction(*a, "failed", 1200, "late");
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition) << again.ToString();
+  Status unknown = store_->FinishPowerAction(*a + 100, "done", 1200, "");
+  EXPECT_EQ(unknown.code(), StatusCode::kNotFound) << unknown.ToString();
+  auto all = store_->ListPowerActions(0, false);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].state, "done");
+  EXPECT_EQ((*all)[0].done_ms, 1100);
+}
+
+TEST_P(StoreTest, APoolHasOneOwnerUntilItsLeaseRunsOut) {
+  auto other = OpenAnother();
+  ASSERT_NE(other, nullptr);
+  auto first = store_->ClaimPool("gpu", "cp-a", 1000, 500);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(*first);
+  // Another control plane cannot take it while the lease runs (until 1500).
+  auto taken = other->ClaimPool("gpu", "cp-b", 1400, 500);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_FALSE(*taken);
+  // Other pools are free.
+  auto cpu = other->ClaimPool("cpu", "cp-b", 1400, 500);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(*cpu);
+  // The owner renews (to 1900).
+  auto renewed = store_->ClaimPool("gpu", "cp-a", 1400, 500);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_TRUE(*renewed);
+  taken = other->ClaimPool("gpu", "cp-b", 1800, 500);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(*taken);
+  // Expired: the other takes it, and the first owner has lost it.
+  taken = other->ClaimPool("gpu", "cp-b", 1900, 500);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE(*taken);
+  auto lost = store_->ClaimPool("gpu", "cp-a", 2000, 500);
+  ASSERT_TRUE(lost.ok());
+  EXPECT_FALSE(*lost);
+}
+
+TEST_P(StoreTest, ConcurrentClaimsOfAFreePoolHaveOneWinner) {
+  constexpr int kClaimers = 8;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kClaimers; ++i) {
+    stores.push_back(OpenAnother());
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  std::atomic<int> winners{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClaimers; ++i) {
+    threads.emplace_back([&, i] {
+      auto won = stores[i]->ClaimPool("gpu", "cp-" + std::to_string(i), 1000, 60000);
+      if (!won.ok()) ++errors;
+      if (won.ok() && *won) ++winners;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(winners.load(), 1);
+}
+
 // --- persistence ---
 
 TEST_P(StoreTest, EverythingSurvivesClosingAndReopening) {
