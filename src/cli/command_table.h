@@ -33,6 +33,8 @@ inline constexpr CommandInfo kCommandTable[] = {
     {"render",
      "render nebula-config | manifests | workload | talos | packer: configs, objects, images",
      Binary::kCarrierarr},
+    {"power", "start or stop one node of a scaled pool (what the control plane runs)",
+     Binary::kCarrierarr},
     {"pki", "Nebula certificate authority: ca, sign, keygen, print, verify", Binary::kCarrierarr},
     {"serve", "run the control plane (gRPC 50051 for agents, HTTP 8090)", Binary::kCarrierarrFleet},
     {"nodes", "list, show or delete the nodes registered with the control plane",
@@ -44,6 +46,11 @@ inline constexpr CommandInfo kCommandTable[] = {
     {"tokens", "create, list or revoke agent enrollment tokens", Binary::kCarrierarrFleet},
     {"events", "show (or --follow) the control plane's events", Binary::kCarrierarrFleet},
     {"kubeconfig", "fetch the cloud cluster's kubeconfig from its k3s server (0600)",
+     Binary::kCarrierarrFleet},
+    {"wake", "wake a pool with scaling: one node starts (within its budget)",
+     Binary::kCarrierarrFleet},
+    {"sleep", "stop a scaled pool's nodes beyond its min", Binary::kCarrierarrFleet},
+    {"pools", "the scaled pools: what runs, what is under way, what they cost",
      Binary::kCarrierarrFleet},
 };
 

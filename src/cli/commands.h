@@ -15,10 +15,12 @@ int RunDown(const Invocation& invocation);
 int RunStatus(const Invocation& invocation);
 int RunDoctor(const Invocation& invocation);
 int RunRender(const Invocation& invocation);
+int RunPower(const Invocation& invocation);
 
 inline constexpr CommandRunner kCarrierarrRunners[] = {
-    {"init", RunInit},     {"plan", RunPlan},     {"up", RunUp},         {"down", RunDown},
-    {"status", RunStatus}, {"doctor", RunDoctor}, {"render", RunRender}, {"pki", RunPki},
+    {"init", RunInit},     {"plan", RunPlan},     {"up", RunUp},
+    {"down", RunDown},     {"status", RunStatus}, {"doctor", RunDoctor},
+    {"render", RunRender}, {"pki", RunPki},       {"power", RunPower},
 };
 
 }  // namespace carrierarr::cli

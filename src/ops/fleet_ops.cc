@@ -14,6 +14,7 @@
 #include "federation/liqo.h"
 #include "federation/talos.h"
 #include "mesh/nebula_config.h"
+#include "ops/power.h"
 #include "providers/aws/packer.h"
 #include "providers/kubernetes/manifests.h"
 #include "providers/registry.h"
@@ -49,7 +50,8 @@ std::string ConfigFor(const FleetContext& ctx, const Desired& d, const mesh::Nod
 provision::PlanOptions PlanOptionsFor(const PlanRequest& request, const Desired& d) {
   provision::PlanOptions options{.observe = request.observe,
                                  .targets = request.targets,
-                                 .skip_deletes = request.skip.teardown};
+                                 .skip_deletes = request.skip.teardown,
+                                 .power_managed = d.power_managed};
   if (request.skip.certs) options.skip_kinds = {"pki-ca", "pki-cert"};
   if (request.skip.peering || d.hold_federation) {
     options.skip_kinds.insert(std::begin(federation::kKinds), std::end(federation::kKinds));
@@ -179,6 +181,31 @@ provision::KindRegistry AllKinds(const FleetContext& ctx) {
   return kinds;
 }
 
+// The nodes of scaled pools beyond min: made stopped where their provider can stop and start
+// nodes (the burst controller wakes them), else not made at all (the pool runs its min).
+void PlanPowerManaged(const FleetContext& ctx, Desired& d) {
+  std::set<std::string> unpowered;
+  std::erase_if(d.nodes, [&](const mesh::NodePlan& n) {
+    if (!IsPowerManaged(ctx.spec, n)) return false;
+    auto ids = d.ProviderFor(n).PowerResourceIds(n);
+    if (ids.empty()) unpowered.insert(n.pool);
+    d.power_managed.insert(ids.begin(), ids.end());
+    return ids.empty();
+  });
+  for (const auto& pool : ctx.spec.pools) {
+    if (!pool.scaling.enabled) continue;
+    d.notes.push_back(burst::DescribeScaling(ctx.spec, pool) +
+                      (unpowered.count(pool.name) != 0
+                           ? "; provider " + pool.provider +
+                                 " cannot stop and start nodes yet: up runs its min (" +
+                                 std::to_string(pool.scaling.min) + ")"
+                           : "; up makes the nodes beyond min (" +
+                                 std::to_string(pool.scaling.min) +
+                                 ") stopped, and the control plane wakes them (carrierarr wake " +
+                                 pool.name + ")"));
+  }
+}
+
 Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
   Desired d;
   // The provider hosting the homelab says who its members are (a cluster's nodes).
@@ -209,18 +236,17 @@ Result<Desired> BuildDesired(const FleetContext& ctx, const FleetState& state) {
                                                    .time = ctx.seams.time}));
   d.resources.push_back(provision::MakeEnrollmentKeyResource(ctx.paths.EnrollmentKey(),
                                                              ctx.paths.EnrollmentPublicKey()));
+  PlanPowerManaged(ctx, d);
   for (const auto& node : d.nodes) AddNodeResources(ctx, state, node, d);
-  for (const auto& pool : ctx.spec.pools) {
-    if (!pool.scaling.enabled) continue;
-    d.notes.push_back(burst::DescribeScaling(ctx.spec, pool) +
-                      "; carrierarr does not wake or stop its nodes yet: up runs its min (" +
-                      std::to_string(pool.scaling.min) + ")");
-  }
   // Once for the fleet, however many members the homelab has.
   for (const auto& node : d.nodes) {
     if (node.role != mesh::Role::kHomelab) continue;
     d.ProviderFor(node).AddFleetResources(
-        {.fleet = ctx.spec, .paths = ctx.paths, .nodes = d.nodes, .enrollment = d.enrollment},
+        {.fleet = ctx.spec,
+         .paths = ctx.paths,
+         .nodes = d.nodes,
+         .enrollment = d.enrollment,
+         .fleet_file = std::filesystem::absolute(ctx.fleet_file).string()},
         d.resources);
     break;
   }
@@ -337,16 +363,18 @@ Status ApplyEndpointFirst(const FleetContext& ctx, const UpOptions& options,
 
 constexpr std::chrono::milliseconds kMeshRetry(100);
 
-// Bounded wait until every node on this machine whose nebula runs reaches the lighthouse over
-// the mesh (cloud nodes report through their agents: `carrierarr status`, `carrierarr nodes`).
-// Nodes left out by --target have none, and none can be reached while the lighthouse has none.
+// Bounded wait until every node on this machine whose nebula runs (not powered off) reaches the
+// lighthouse over the mesh (cloud nodes report through their agents: `carrierarr status`,
+// `carrierarr nodes`). Nodes left out by --target have none, and none can be reached while the
+// lighthouse has none.
 Status WaitForMesh(const FleetContext& ctx, const Desired& d, const FleetState& after,
                    std::chrono::milliseconds wait, UpResult& result) {
   const mesh::NodePlan& lighthouse = d.nodes.front();
   auto watched = [&](const mesh::NodePlan& n) {
     if (d.ProviderFor(n).IsCloud()) return false;
     auto rec = after.resources.find(d.ProviderFor(n).RunningResourceId(n));
-    return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady;
+    return rec != after.resources.end() && rec->second.phase == provision::Phase::kReady &&
+           !provision::IsPoweredOff(rec->second);  // stopped by (or for) the burst controller
   };
   std::vector<mesh::NodePlan> waiting;
   if (watched(lighthouse)) {

@@ -63,6 +63,9 @@ struct Desired {
   // left alone (a cluster it needs cannot be reached).
   std::vector<std::string> notes;
   bool hold_federation = false;
+  // The running resources of scaled pools' nodes beyond min (ops/power.h): `up` records new
+  // ones powered off, and leaves the ones the burst controller stopped stopped.
+  std::set<std::string> power_managed;
   const providers::Provider& ProviderFor(const mesh::NodePlan& node) const;
 };
 // Without the federation's objects, which read both clusters (status, doctor and render must

@@ -4,6 +4,7 @@
 
 #include "core/subprocess.h"
 #include "ops/fleet_ops.h"
+#include "provision/plan.h"
 
 namespace carrierarr::ops {
 
@@ -153,6 +154,16 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
                         : "its agent is " + s.agent.lifecycle;
       }
     }
+  }
+  // Stopped on purpose: a scaled pool's node the burst controller has not woken.
+  for (size_t i = 0; i < out.nodes.size(); ++i) {
+    const mesh::NodePlan& node = desired->nodes[i];
+    auto rec = state->resources.find(desired->ProviderFor(node).RunningResourceId(node));
+    if (rec == state->resources.end() || !provision::IsPoweredOff(rec->second)) continue;
+    NodeStatus& s = out.nodes[i];
+    s.healthy = true;
+    s.problem.clear();
+    s.detail = "stopped (scaled to zero; carrierarr wake " + node.pool + ")";
   }
   out.federation = federation::ObserveFederation(FederationRequestFor(ctx, *desired));
   return out;

@@ -80,6 +80,9 @@ struct FleetRequest {
   const FleetPaths& paths;
   const std::vector<mesh::NodePlan>& nodes;            // lighthouse, homelab, then the workers
   std::shared_ptr<const EnrollmentMinter> enrollment;  // tokens for the agents it starts
+  // fleet.yaml's absolute path: the control plane of a fleet with scaled pools reads it (serve
+  // --fleet) for its burst controller.
+  std::string fleet_file;
 };
 
 // One line of `carrierarr doctor`.
@@ -138,6 +141,19 @@ class Provider {
   virtual NodeFiles NebulaFiles(const FleetPaths& paths, const mesh::NodePlan& node) const = 0;
   // The id of the resource that runs the node's Nebula ("nebula/gpu-1", "instance/gpu-1").
   virtual std::string RunningResourceId(const mesh::NodePlan& node) const = 0;
+  // Scale to zero (ops/power.h, the burst controller's hands): the ids of the resources that run
+  // `node`, in the order they start (local: its nebula, agent token and agent). Empty: this
+  // provider cannot stop and start nodes, and a scaled pool on it runs only its min.
+  virtual std::vector<std::string> PowerResourceIds(const mesh::NodePlan& /*node*/) const {
+    return {};
+  }
+  // Stops one of them, keeping what starting it again needs (local: the namespace; a cloud: the
+  // instance and its volumes); returns the attributes to record for it.
+  virtual Result<nlohmann::json> PowerOff(const provision::ResourceRecord& record,
+                                          const provision::KindRegistry& /*kinds*/) const {
+    return Status::FailedPrecondition("provider " + name() + " cannot stop " + record.kind +
+                                      " resources");
+  }
   // Appends the resources hosting the node. Shared resources (a bridge, a security group) are
   // added once, by id.
   virtual void AddNodeResources(const NodeRequest& request, provision::ResourceList& out) const = 0;

@@ -163,6 +163,10 @@ Status DeleteRecorded(const std::string& id, StateStore& store, const KindRegist
 Status CreateOne(const Step& step, Resource& resource, StateStore& store) {
   nlohmann::json attrs = resource.attrs();
   attrs["summary"] = step.summary;
+  if (step.power_off) {
+    attrs[kPoweredOff] = true;
+    return store.Put(step.id, {step.kind, Phase::kReady, step.hash, step.deps, attrs});
+  }
   CARRIERARR_RETURN_IF_ERROR(
       store.Put(step.id, {step.kind, Phase::kCreating, step.hash, step.deps, attrs}));
   auto created = resource.Create();

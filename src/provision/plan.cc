@@ -132,12 +132,28 @@ Status AddDeletes(const Graph& g, const FleetState& state, const PlanOptions& op
 
 // What a desired resource needs on its own account (its record, its inputs, reality); sets
 // step.action and step.reason, leaving both empty when nothing is to be done.
+// A power-managed resource that is new or stopped by the burst controller stays stopped.
+void DecidePoweredOff(const ResourceRecord* rec, Step& step) {
+  step.power_off = true;
+  if (rec == nullptr) {
+    step.action = Action::kCreate;
+    step.reason = "new; stopped until the burst controller wakes it";
+  } else if (rec->phase != Phase::kReady || rec->hash != step.hash) {
+    step.action = Action::kReplace;
+    step.reason = "inputs changed; stays stopped";
+  } else {
+    step.reason = "stopped (scaled to zero)";
+  }
+}
+
 void Decide(const Resource& r, const ResourceRecord* rec, bool in_scope, const PlanOptions& options,
             Step& step) {
   if (!in_scope) {
     step.reason = "not targeted";
   } else if (options.skip_kinds.count(step.kind) != 0) {
     step.reason = "skipped";
+  } else if (options.power_managed.count(step.id) != 0 && (rec == nullptr || IsPoweredOff(*rec))) {
+    DecidePoweredOff(rec, step);
   } else if (rec == nullptr) {
     step.action = Action::kCreate;
     step.reason = "new";
@@ -176,6 +192,10 @@ constexpr ActionRow kActions[] = {
 static_assert(IsEnumTable(kActions, Action::kDelete));
 
 }  // namespace
+
+bool IsPoweredOff(const ResourceRecord& record) {
+  return record.attrs.is_object() && record.attrs.value(kPoweredOff, false);
+}
 
 std::string_view ActionName(Action action) { return EnumNameOr(kActions, action, "?"); }
 

@@ -26,6 +26,9 @@ struct Step {
   std::string summary;
   std::string hash;  // effective hash (own + dependencies') for creates
   std::vector<std::string> deps;
+  // A create or replace of a power-managed resource that is to stay stopped: it is recorded
+  // (powered off) but not made; the burst controller makes it when it wakes the node.
+  bool power_off = false;
 };
 
 struct Plan {
@@ -43,7 +46,15 @@ struct PlanOptions {
   std::set<std::string> targets;     // only these ids (and what they need); empty: all
   std::set<std::string> skip_kinds;  // leave resources of these kinds as they are
   bool skip_deletes = false;         // keep recorded resources fleet.yaml no longer asks for
+  // Resources that run the nodes of scaled pools beyond their min (what the burst controller
+  // starts and stops): a new one is recorded powered off instead of made, and one the
+  // controller powered off (attrs "powered_off") stays so while its inputs are unchanged.
+  std::set<std::string> power_managed;
 };
+
+// The attribute of a recorded resource that the burst controller has stopped.
+inline constexpr char kPoweredOff[] = "powered_off";
+bool IsPoweredOff(const ResourceRecord& record);
 
 // Fails on a dependency cycle or a dependency on an unknown id (a bug in a provider).
 Result<Plan> MakePlan(const ResourceList& desired, const FleetState& state,

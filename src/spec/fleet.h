@@ -93,8 +93,10 @@ struct PoolSpec {
   bool spot = false;       // aws: a spot instance instead of on-demand
   int root_volume_gb = 0;  // aws: 0 = the provider's default (30, or 100 for gpu-worker)
   std::string image;  // the machine image (an AMI on aws, e.g. from `render packer`); "" = default
-  ScalingSpec scaling;  // enabled: `count` is `scaling.min`, the nodes that always run
-  Budget budget;        // only with scaling
+  // enabled: `count` is `scaling.max` (every node that may run has its identity); the first
+  // `scaling.min` always run, the others run when woken (ops/power.h)
+  ScalingSpec scaling;
+  Budget budget;  // only with scaling
   // What one node costs per hour, for a scaled pool: fleet.yaml's `prices` for its instance
   // type, else its provider's list price (the parser fills it in); none when neither knows.
   std::optional<MicroUsd> usd_per_hour;

@@ -156,7 +156,7 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
                                         " has both count and scaling: scaling's min and max "
                                         "replace count; remove count");
     }
-    pool.count = pool.scaling.min;
+    pool.count = pool.scaling.max;
   }
   if (m.count("budget")) ReadBudget(in.r, m["budget"], where + ".budget", pool.budget);
   in.fleet.pools.push_back(pool);

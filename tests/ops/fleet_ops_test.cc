@@ -174,6 +174,7 @@ TEST_F(FleetOpsTest, PlanListsEveryResourceAndChangesNothing) {
 }
 
 // A scaled pool: up runs its min, and the plan says what it may cost and that nothing wakes it.
+// The fake provider cannot stop nodes: the nodes beyond min are not made at all.
 TEST_F(FleetOpsTest, PlanOfAScaledPoolRunsItsMinAndSaysWhatItMayCost) {
   ASSERT_TRUE(WriteFileAtomic(fleet_file(),
                               "name: opsx\n"
@@ -194,8 +195,8 @@ TEST_F(FleetOpsTest, PlanOfAScaledPoolRunsItsMinAndSaysWhatItMayCost) {
   EXPECT_THAT(plan->notes,
               ::testing::Contains(
                   "pool 'w' scales from 1 to 2 nodes (g5.xlarge at $1.006/h: $48.288 a day at "
-                  "max); budget $20.00 a day, the fleet's $300.00 a month; carrierarr does not "
-                  "wake or stop its nodes yet: up runs its min (1)"));
+                  "max); budget $20.00 a day, the fleet's $300.00 a month; provider local cannot "
+                  "stop and start nodes yet: up runs its min (1)"));
 }
 
 TEST_F(FleetOpsTest, UpMakesEveryNodeMeshesItAndASecondUpChangesNothing) {

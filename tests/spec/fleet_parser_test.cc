@@ -464,7 +464,7 @@ prices:
   EXPECT_TRUE(gpu.scaling.enabled);
   EXPECT_EQ(gpu.scaling.min, 1);
   EXPECT_EQ(gpu.scaling.max, 3);
-  EXPECT_EQ(gpu.count, 1) << "up runs the pool's min";
+  EXPECT_EQ(gpu.count, 3) << "every node that may run has its identity";
   EXPECT_EQ(gpu.scaling.idle_after, minutes(10));
   EXPECT_EQ(gpu.scaling.wake_on,
             (std::vector<WakeTrigger>{WakeTrigger::kRequests, WakeTrigger::kSchedule}));
@@ -481,7 +481,7 @@ prices:
   const PoolSpec& spot = fleet->pools[1];
   EXPECT_EQ(spot.usd_per_hour, 210'400) << "fleet.yaml's spot price for a spot pool";
   EXPECT_EQ(spot.scaling.min, 0);
-  EXPECT_EQ(spot.count, 0);
+  EXPECT_EQ(spot.count, 2);
   EXPECT_EQ(spot.scaling.wake_on,
             (std::vector<WakeTrigger>{WakeTrigger::kRequests, WakeTrigger::kPendingPods}));
   EXPECT_EQ(spot.scaling.idle_after, minutes(15));

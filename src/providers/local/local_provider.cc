@@ -196,6 +196,22 @@ class LocalProvider final : public providers::Provider {
   std::string RunningResourceId(const mesh::NodePlan& node) const override {
     return "nebula/" + node.name;
   }
+  // A stopped node keeps its namespace (and so its underlay address and Nebula config).
+  std::vector<std::string> PowerResourceIds(const mesh::NodePlan& node) const override {
+    if (node.role != mesh::Role::kWorker) return {};
+    return {"nebula/" + node.name, "agent-token/" + node.name, "agent/" + node.name};
+  }
+  // Nebula and the agent are stopped as `down` would stop them; the token file goes too (a
+  // started agent keeps its credential; a never-started one gets a fresh token when woken).
+  Result<nlohmann::json> PowerOff(const provision::ResourceRecord& record,
+                                  const provision::KindRegistry& kinds) const override {
+    const provision::Deleter* deleter = kinds.Find(record.kind);
+    if (deleter == nullptr) return Status::Internal("no deleter for kind '" + record.kind + "'");
+    CARRIERARR_RETURN_IF_ERROR((*deleter)(record.attrs));
+    nlohmann::json attrs = record.attrs;
+    attrs.erase("pid");
+    return attrs;
+  }
   void AddNodeResources(const providers::NodeRequest& r,
                         provision::ResourceList& out) const override {
     bool have_underlay = false;
