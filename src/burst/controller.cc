@@ -1,0 +1,396 @@
+#include "burst/controller.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "burst/schedule.h"
+#include "core/duration.h"
+#include "core/strings.h"
+#include "core/subprocess.h"
+
+namespace carrierarr::burst {
+namespace {
+
+using control_plane::PowerActionRecord;
+using std::chrono::milliseconds;
+
+constexpr char kStart[] = "start";
+constexpr char kStop[] = "stop";
+constexpr char kDecided[] = "decided";
+// How far back the books go: the whole UTC month, and a run begun in the month before.
+constexpr auto kBooksWindow = std::chrono::hours(24 * 62);
+constexpr size_t kFinishedKept = 256;  // finished actions WaitAction finds without the store
+
+int64_t UnixMs(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+Clock::time_point FromUnixMs(int64_t ms) { return Clock::time_point(milliseconds(ms)); }
+
+std::string NodeName(const spec::PoolSpec& pool, int i) {
+  return pool.name + "-" + std::to_string(i);
+}
+
+class CommandNodePower final : public NodePower {
+ public:
+  CommandNodePower(std::string binary, std::string fleet_file)
+      : binary_(std::move(binary)), fleet_file_(std::move(fleet_file)) {}
+  Status Start(const std::string& node) override { return Run(node, "on"); }
+  Status Stop(const std::string& node) override { return Run(node, "off"); }
+
+ private:
+  Status Run(const std::string& node, const char* set) {
+    RunOptions options;
+    options.timeout = std::chrono::minutes(10);
+    options.max_output_bytes = 64 * 1024;
+    options.new_process_group = true;
+    auto result = carrierarr::Run(
+        {binary_, "power", "-f", fleet_file_, "--node", node, "--set", set}, options);
+    if (!result.ok()) return result.status();
+    if (result->exit_code == 0 && !result->signaled) return Status::Ok();
+    std::string why =
+        result->timed_out ? "timed out after 10m" : std::string(TrimSpace(result->err));
+    return Status::Unavailable("carrierarr power --node " + node + " --set " + set +
+                               " failed: " + why);
+  }
+  const std::string binary_, fleet_file_;
+};
+
+}  // namespace
+
+std::unique_ptr<NodePower> MakeCommandNodePower(std::string binary, std::string fleet_file) {
+  return std::make_unique<CommandNodePower>(std::move(binary), std::move(fleet_file));
+}
+
+Controller::Controller(ControllerOptions options) : o_(std::move(options)) {}
+
+Result<std::unique_ptr<Controller>> Controller::Start(ControllerOptions options) {
+  if (options.store == nullptr || options.power == nullptr || options.owner.empty())
+    return Status::InvalidArgument("the burst controller needs a store, a NodePower and an owner");
+  std::unique_ptr<Controller> c(new Controller(std::move(options)));
+  CARRIERARR_RETURN_IF_ERROR(c->ClaimAndResume());
+  if (c->o_.background_thread) c->worker_ = std::thread([raw = c.get()] { raw->Loop(); });
+  return c;
+}
+
+Controller::~Controller() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+Status Controller::ClaimAndResume() {
+  std::set<std::string> gained;
+  for (const auto& pool : o_.fleet.pools) {
+    if (!pool.scaling.enabled) continue;
+    CARRIERARR_ASSIGN_OR_RETURN(bool ours, Owns(pool.name));
+    std::lock_guard lock(mu_);
+    if (ours && owned_.insert(pool.name).second) gained.insert(pool.name);
+    if (!ours) owned_.erase(pool.name);
+  }
+  if (gained.empty()) return Status::Ok();
+  // A pool fleet.yaml no longer scales, or another control plane's, is not resumed here.
+  CARRIERARR_ASSIGN_OR_RETURN(auto unfinished, o_.store->ListPowerActions(0, true));
+  std::lock_guard lock(mu_);
+  for (const auto& a : unfinished) {
+    const bool queued = std::any_of(queue_.begin(), queue_.end(),
+                                    [&](const PowerActionRecord& q) { return q.id == a.id; });
+    if (gained.count(a.pool) != 0 && !queued) queue_.push_back(a);
+  }
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+const spec::PoolSpec* Controller::ScaledPool(const std::string& pool) const {
+  for (const auto& p : o_.fleet.pools)
+    if (p.name == pool && p.scaling.enabled) return &p;
+  return nullptr;
+}
+
+Result<bool> Controller::Owns(const std::string& pool) {
+  return o_.store->ClaimPool(pool, o_.owner, UnixMs(Now()), o_.lease.count());
+}
+
+Result<Controller::Books> Controller::ReadBooks() {
+  Books b;
+  CARRIERARR_ASSIGN_OR_RETURN(b.actions,
+                              o_.store->ListPowerActions(UnixMs(Now() - kBooksWindow), false));
+  std::map<std::string, size_t> open;  // node -> its open run in b.runs
+  for (const auto& a : b.actions) {
+    const spec::PoolSpec* pool = ScaledPool(a.pool);
+    if (a.action == kStart && a.state != "failed" && open.count(a.node_id) == 0) {
+      // Billing may begin as soon as the start is asked for.
+      open[a.node_id] = b.runs.size();
+      b.runs.push_back({.node = a.node_id,
+                        .pool = a.pool,
+                        .usd_per_hour = pool != nullptr ? pool->usd_per_hour.value_or(0) : 0,
+                        .started = FromUnixMs(a.decided_ms)});
+    } else if (a.action == kStop && a.state == "done" && open.count(a.node_id) != 0) {
+      b.runs[open[a.node_id]].stopped = FromUnixMs(a.done_ms);
+      open.erase(a.node_id);
+    }
+    if (a.state == "done") b.running[a.node_id] = a.action == kStart;
+  }
+  return b;
+}
+
+Result<int64_t> Controller::Decide(const std::string& pool, const std::string& node,
+                                   const std::string& action, const std::string& reason) {
+  PowerActionRecord a{.pool = pool,
+                      .node_id = node,
+                      .action = action,
+                      .state = kDecided,
+                      .reason = reason,
+                      .decided_ms = UnixMs(Now())};
+  CARRIERARR_ASSIGN_OR_RETURN(a.id, o_.store->AddPowerAction(a));
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(a);
+  }
+  cv_.notify_all();
+  return a.id;
+}
+
+Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::string& reason) {
+  std::lock_guard decide(decide_mu_);
+  const spec::PoolSpec* pool = ScaledPool(pool_name);
+  if (pool == nullptr)
+    return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
+  CARRIERARR_ASSIGN_OR_RETURN(bool owned, Owns(pool_name));
+  if (!owned)
+    return Status::FailedPrecondition("another control plane owns pool '" + pool_name +
+                                      "' (its lease in the store); ask that one");
+  CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
+  Touch(pool_name);
+  std::map<std::string, const PowerActionRecord*> pending;  // node -> its latest decided action
+  for (const auto& a : books.actions)
+    if (a.pool == pool_name && a.state == kDecided) pending[a.node_id] = &a;
+  for (const auto& [node, a] : pending)
+    if (a->action == kStart) return PoolDecision{pool_name, "waking", node, a->id};
+  for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
+    const std::string node = NodeName(*pool, i);
+    if (books.running[node] && pending.count(node) == 0)
+      return PoolDecision{pool_name, "awake", node, 0};
+  }
+  if (pool->scaling.min > 0) return PoolDecision{pool_name, "awake", NodeName(*pool, 1), 0};
+  for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
+    const std::string node = NodeName(*pool, i);
+    if (books.running[node] && pending.count(node) == 0) continue;
+    CARRIERARR_RETURN_IF_ERROR(CheckWake(o_.fleet, *pool, 1, books.runs, Now()));
+    CARRIERARR_ASSIGN_OR_RETURN(int64_t id, Decide(pool_name, node, kStart, reason));
+    return PoolDecision{pool_name, "decided", node, id};
+  }
+  return Status::FailedPrecondition("every node of pool '" + pool_name + "' runs (max " +
+                                    std::to_string(pool->scaling.max) + ")");
+}
+
+Result<std::vector<PoolDecision>> Controller::Sleep(const std::string& pool_name,
+                                                    const std::string& reason) {
+  std::lock_guard decide(decide_mu_);
+  const spec::PoolSpec* pool = ScaledPool(pool_name);
+  if (pool == nullptr)
+    return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
+  CARRIERARR_ASSIGN_OR_RETURN(bool owned, Owns(pool_name));
+  if (!owned)
+    return Status::FailedPrecondition("another control plane owns pool '" + pool_name + "'");
+  CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
+  std::map<std::string, const PowerActionRecord*> pending;
+  for (const auto& a : books.actions)
+    if (a.pool == pool_name && a.state == kDecided) pending[a.node_id] = &a;
+  std::vector<PoolDecision> out;
+  for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
+    const std::string node = NodeName(*pool, i);
+    auto p = pending.find(node);
+    if (p != pending.end() && p->second->action == kStop) {
+      out.push_back({pool_name, "decided", node, p->second->id});
+      continue;
+    }
+    if (!books.running[node] && p == pending.end()) continue;
+    CARRIERARR_ASSIGN_OR_RETURN(int64_t id, Decide(pool_name, node, kStop, reason));
+    out.push_back({pool_name, "decided", node, id});
+  }
+  if (out.empty()) out.push_back({pool_name, "asleep", "", 0});
+  return out;
+}
+
+void Controller::Touch(const std::string& pool) {
+  std::lock_guard lock(mu_);
+  touched_[pool] = Now();
+}
+
+Status Controller::WaitForAgent(const std::string& node, Clock::time_point since,
+                                nlohmann::json& timings) {
+  if (o_.activity == nullptr) return Status::Ok();
+  const auto deadline = o_.time->MonotonicNow() + o_.agent_wait;
+  while (!o_.activity->AgentSeenSince(node, since)) {
+    if (o_.time->MonotonicNow() >= deadline)
+      return Status::DeadlineExceeded("the agent of " + node + " did not connect within " +
+                                      FormatGoDuration(o_.agent_wait));
+    o_.time->SleepFor(milliseconds(100));
+  }
+  timings["agent_ms"] = UnixMs(Now());
+  return Status::Ok();
+}
+
+void Controller::Execute(const PowerActionRecord& action) {
+  nlohmann::json timings = {{"decided_ms", action.decided_ms}};
+  Status done;
+  if (action.action == kStart) {
+    const Clock::time_point asked = Now();
+    done = o_.power->Start(action.node_id);
+    if (done.ok()) {
+      timings["running_ms"] = UnixMs(Now());
+      done = WaitForAgent(action.node_id, asked, timings);
+    }
+  } else {
+    done = o_.power->Stop(action.node_id);
+  }
+  timings["done_ms"] = UnixMs(Now());
+  PowerActionRecord finished = action;
+  finished.state = done.ok() ? "done" : "failed";
+  finished.done_ms = UnixMs(Now());
+  finished.detail = done.ok() ? timings.dump() : done.message();
+  // FailedPrecondition: finished meanwhile by an owner that took the pool over; theirs stands.
+  (void)o_.store->FinishPowerAction(finished.id, finished.state, finished.done_ms, finished.detail);
+  std::lock_guard lock(mu_);
+  finished_[finished.id] = finished;
+  while (finished_.size() > kFinishedKept) finished_.erase(finished_.begin());
+  cv_.notify_all();
+}
+
+void Controller::RunPending() {
+  for (;;) {
+    PowerActionRecord next;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return;
+      next = queue_.front();
+      queue_.pop_front();
+    }
+    Execute(next);
+  }
+}
+
+void Controller::Loop() {
+  auto next_tick = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_tick, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+    }
+    RunPending();
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      Tick();
+      next_tick = std::chrono::steady_clock::now() + o_.tick;
+    }
+  }
+}
+
+void Controller::Tick() {
+  // Takes over the pools whose owner stopped renewing, and their unfinished decisions.
+  if (!ClaimAndResume().ok()) return;  // the store is down: try again next tick
+  std::vector<std::string> scheduled;
+  {
+    std::lock_guard decide(decide_mu_);
+    auto books = ReadBooks();
+    if (!books.ok()) return;  // the store is down: try again next tick
+    StopOverBudget(*books);
+    StopIdleNodes(*books);
+    for (const auto& pool : o_.fleet.pools) {
+      const auto& wake_on = pool.scaling.wake_on;
+      if (pool.scaling.enabled && !pool.scaling.schedule.empty() &&
+          std::find(wake_on.begin(), wake_on.end(), spec::WakeTrigger::kSchedule) !=
+              wake_on.end() &&
+          InSchedule(pool.scaling.schedule, Now()))
+        scheduled.push_back(pool.name);
+    }
+  }
+  for (const auto& pool : scheduled) (void)Wake(pool, "schedule");
+}
+
+void Controller::StopOverBudget(const Books& books) {
+  for (const auto& over : NodesOverBudget(o_.fleet, books.runs, Now())) {
+    const spec::PoolSpec* pool = ScaledPool(over.pool);
+    auto owned = Owns(over.pool);
+    if (pool == nullptr || !owned.ok() || !*owned) continue;
+    bool pending_stop = false;
+    for (const auto& a : books.actions)
+      pending_stop =
+          pending_stop || (a.node_id == over.node && a.state == kDecided && a.action == kStop);
+    if (!pending_stop) (void)Decide(over.pool, over.node, kStop, over.reason);
+  }
+}
+
+void Controller::StopIdleNodes(const Books& books) {
+  for (const auto& pool : o_.fleet.pools) {
+    if (!pool.scaling.enabled || InSchedule(pool.scaling.schedule, Now())) continue;
+    auto owned = Owns(pool.name);
+    if (!owned.ok() || !*owned) continue;
+    Clock::time_point touched{};
+    {
+      std::lock_guard lock(mu_);
+      if (auto t = touched_.find(pool.name); t != touched_.end()) touched = t->second;
+    }
+    for (int i = pool.scaling.min + 1; i <= pool.scaling.max; ++i) {
+      const std::string node = NodeName(pool, i);
+      auto running = books.running.find(node);
+      if (running == books.running.end() || !running->second) continue;
+      Clock::time_point busy = touched;
+      bool pending = false;
+      for (const auto& a : books.actions) {
+        if (a.node_id != node) continue;
+        pending = pending || a.state == kDecided;
+        if (a.action == kStart && a.state == "done") busy = std::max(busy, FromUnixMs(a.done_ms));
+      }
+      if (o_.activity != nullptr)
+        if (auto last = o_.activity->LastBusy(node)) busy = std::max(busy, *last);
+      if (pending || Now() - busy < pool.scaling.idle_after) continue;
+      (void)Decide(pool.name, node, kStop,
+                   "idle for " + FormatGoDuration((pool.scaling.idle_after)));
+    }
+  }
+}
+
+Result<std::vector<PoolView>> Controller::Pools() {
+  CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
+  std::vector<PoolView> out;
+  for (const auto& pool : o_.fleet.pools) {
+    if (!pool.scaling.enabled) continue;
+    PoolView v{.pool = pool.name, .min = pool.scaling.min, .max = pool.scaling.max};
+    for (int i = pool.scaling.min + 1; i <= pool.scaling.max; ++i)
+      if (books.running[NodeName(pool, i)]) v.running.push_back(NodeName(pool, i));
+    for (const auto& a : books.actions) {
+      if (a.pool != pool.name) continue;
+      if (a.state == kDecided) {
+        v.pending.push_back(a);
+      } else {
+        v.last = a;
+      }
+    }
+    v.spend = SpendOf(books.runs, pool.name, Now());
+    auto owned = Owns(pool.name);
+    v.owned = owned.ok() && *owned;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<PowerActionRecord> Controller::WaitAction(int64_t id, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return stopping_ || finished_.count(id) != 0; });
+    if (auto f = finished_.find(id); f != finished_.end()) return f->second;
+  }
+  CARRIERARR_ASSIGN_OR_RETURN(auto actions,
+                              o_.store->ListPowerActions(UnixMs(Now() - kBooksWindow), false));
+  for (const auto& a : actions)
+    if (a.id == id) return a;
+  return Status::NotFound("no power action " + std::to_string(id));
+}
+
+}  // namespace carrierarr::burst

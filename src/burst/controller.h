@@ -1,0 +1,165 @@
+// The burst controller: wakes and stops the nodes of scaled pools, in the control plane (the
+// always-on part in the homelab). Crash-safe: every decision is recorded in the store
+// (PowerActionRecord) before it is acted on, and a restarted controller carries out the ones
+// left "decided"; acting is idempotent (a resumed start starts nothing that runs). Two
+// controllers on one PostgreSQL never decide for the same pool: each pool has one owner at a
+// time (Store::ClaimPool, a lease renewed every tick).
+//
+// The nodes of a pool are <pool>-1 .. <pool>-<max>; the first `min` always run (`up` keeps them),
+// the others are the controller's: stopped until woken, stopped again after idle_after without
+// activity, or when a budget is reached.
+//
+// Thread safety: every public method may be called from any thread. One worker thread carries
+// out the decisions, one at a time, in the order they were made, and runs the periodic checks
+// (idle, budget, schedule, lease). No seam is called with mu_ held.
+#ifndef CARRIERARR_BURST_CONTROLLER_H_
+#define CARRIERARR_BURST_CONTROLLER_H_
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "burst/spend.h"
+#include "control_plane/store.h"
+#include "core/status.h"
+#include "core/thread_annotations.h"
+#include "core/time_source.h"
+#include "spec/fleet.h"
+
+namespace carrierarr::burst {
+
+// How the controller starts and stops nodes: in serve, `carrierarr power` (ops/power.h) as a
+// subprocess; in tests, a fake. Both calls are idempotent and return once done.
+class NodePower {
+ public:
+  virtual ~NodePower() = default;
+  virtual Status Start(const std::string& node) = 0;
+  virtual Status Stop(const std::string& node) = 0;
+};
+
+// What the control plane knows of a node's agent. Both may be called from the worker thread.
+class NodeActivity {
+ public:
+  virtual ~NodeActivity() = default;
+  // Its agent is connected and has been heard from at or after `since` (not a stale view of
+  // the run before).
+  virtual bool AgentSeenSince(const std::string& node, Clock::time_point since) = 0;
+  // When the node was last busy (its agent's report); nullopt when unknown.
+  virtual std::optional<Clock::time_point> LastBusy(const std::string& node) = 0;
+};
+
+// `carrierarr power -f FLEET --node NODE --set on|off` with `binary` (argv, never a shell).
+std::unique_ptr<NodePower> MakeCommandNodePower(std::string binary, std::string fleet_file);
+
+struct ControllerOptions {
+  spec::FleetSpec fleet;                  // its scaled pools are the controller's
+  control_plane::Store* store = nullptr;  // not owned; outlives the controller
+  NodePower* power = nullptr;             // not owned
+  NodeActivity* activity = nullptr;       // not owned; null: agents are not waited for
+  TimeSource* time = RealTimeSource::Get();
+  std::string owner;                             // this control plane, in the pools' leases
+  std::chrono::milliseconds lease{30000};        // how long a claim holds without renewal
+  std::chrono::milliseconds tick{1000};          // how often idle, budget and schedule are checked
+  std::chrono::milliseconds agent_wait{120000};  // after a start, how long to wait for the agent
+  bool background_thread = true;  // tests call RunPending() and Tick() themselves when false
+};
+
+// What a wake or sleep did.
+struct PoolDecision {
+  std::string pool;
+  // "decided" (a new action), "waking" (a start under way: joined), "awake" (a node runs),
+  // "asleep" (nothing to stop)
+  std::string outcome;
+  std::string node;       // the node concerned, if any
+  int64_t action_id = 0;  // of the start or stop concerned, if any
+};
+
+// One pool as `status` and `carrierarr wake` show it.
+struct PoolView {
+  std::string pool;
+  int min = 0, max = 0;
+  std::vector<std::string> running;                       // nodes beyond min that run
+  std::vector<control_plane::PowerActionRecord> pending;  // decided, not yet done
+  std::optional<control_plane::PowerActionRecord> last;   // the latest finished action
+  Spend spend;
+  bool owned = false;  // this controller holds the pool's lease
+};
+
+class Controller {
+ public:
+  // Claims the fleet's scaled pools, queues their unfinished decisions and starts the worker.
+  static Result<std::unique_ptr<Controller>> Start(ControllerOptions options);
+  ~Controller();  // stops the worker after the action it is carrying out
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Wakes `pool`: records the start of its lowest stopped node, unless a node of it runs or is
+  // starting (a burst of requests makes one wake). ResourceExhausted with the figures when a
+  // budget would be passed, FailedPrecondition when every node runs (max) or another control
+  // plane owns the pool, NotFound for a pool without `scaling`.
+  Result<PoolDecision> Wake(const std::string& pool, const std::string& reason);
+  // Records the stop of every node of `pool` beyond min that runs or is starting.
+  Result<std::vector<PoolDecision>> Sleep(const std::string& pool, const std::string& reason);
+  // Activity on the pool (a gateway request): its nodes are not idle now.
+  void Touch(const std::string& pool);
+
+  Result<std::vector<PoolView>> Pools();
+  // Waits until action `id` is finished or `timeout` has passed; the record as it is then.
+  Result<control_plane::PowerActionRecord> WaitAction(int64_t id,
+                                                      std::chrono::milliseconds timeout);
+
+  // Without the background thread: carry out every queued decision; one periodic check.
+  void RunPending();
+  void Tick();
+
+ private:
+  explicit Controller(ControllerOptions options);
+  void Loop();
+  // Carries out one decision and records how it ended.
+  void Execute(const control_plane::PowerActionRecord& action);
+  Status WaitForAgent(const std::string& node, Clock::time_point since, nlohmann::json& timings);
+  // Records a decision and queues it (mu_ not held).
+  Result<int64_t> Decide(const std::string& pool, const std::string& node,
+                         const std::string& action, const std::string& reason);
+  Result<bool> Owns(const std::string& pool);
+  // Claims (or renews) every scaled pool; queues the unfinished decisions of the pools it has
+  // just gained (at start, or from an owner whose lease ran out).
+  Status ClaimAndResume();
+  // Every action since `since`, and the nodes that run now by the latest finished ones.
+  struct Books {
+    std::vector<control_plane::PowerActionRecord> actions;
+    std::vector<NodeRun> runs;
+    std::map<std::string, bool> running;  // node -> runs, by its latest done action
+  };
+  Result<Books> ReadBooks();
+  const spec::PoolSpec* ScaledPool(const std::string& pool) const;
+  void StopIdleNodes(const Books& books);
+  void StopOverBudget(const Books& books);
+  void WakeForSchedule(const Books& books);
+  Clock::time_point Now() const { return o_.time->SystemNow(); }
+
+  const ControllerOptions o_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<control_plane::PowerActionRecord> queue_ GUARDED_BY(mu_);
+  std::map<std::string, Clock::time_point> touched_ GUARDED_BY(mu_);  // by pool
+  // The latest finished actions, by id, for WaitAction (bounded).
+  std::map<int64_t, control_plane::PowerActionRecord> finished_ GUARDED_BY(mu_);
+  std::set<std::string> owned_ GUARDED_BY(mu_);  // pools whose lease this controller holds
+  // Serializes Wake/Sleep decisions, so that two requests never both decide a start.
+  std::mutex decide_mu_;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+}  // namespace carrierarr::burst
+
+#endif  // CARRIERARR_BURST_CONTROLLER_H_
