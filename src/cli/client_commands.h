@@ -29,11 +29,15 @@ int RunSendCommand(const Invocation& invocation);
 int RunTokens(const Invocation& invocation);
 int RunEvents(const Invocation& invocation);
 int RunKubeconfig(const Invocation& invocation);
+int RunWake(const Invocation& invocation);
+int RunSleep(const Invocation& invocation);
+int RunPools(const Invocation& invocation);
 
 inline constexpr CommandRunner kCarrierarrFleetRunners[] = {
     {"serve", RunServe},   {"nodes", RunNodes},           {"exec", RunExec},
     {"drain", RunDrain},   {"command", RunSendCommand},   {"tokens", RunTokens},
-    {"events", RunEvents}, {"kubeconfig", RunKubeconfig},
+    {"events", RunEvents}, {"kubeconfig", RunKubeconfig}, {"wake", RunWake},
+    {"sleep", RunSleep},   {"pools", RunPools},
 };
 
 }  // namespace carrierarr::cli

@@ -9,6 +9,9 @@
 #include "cli/client_commands.h"
 #include "cli/flags.h"
 #include "control_plane/server.h"
+#include "core/subprocess.h"
+#include "providers/registry.h"
+#include "spec/fleet_parser.h"
 
 namespace carrierarr::cli {
 namespace {
@@ -81,6 +84,20 @@ class ServeCommand final : public Command {
               "keep the newest this many events (0 = no count limit)");
     flags.Duration("event-retention-age", &event_age_, std::chrono::hours(24 * 30),
                    "drop events older than this (0 = no age limit)");
+    flags.String("fleet", &o_.fleet_file, "",
+                 "fleet.yaml: run the burst controller, which wakes and stops its pools with "
+                 "`scaling` (carrierarr wake|sleep|pools), by running `carrierarr power` "
+                 "(carrierarr up passes it for a fleet with scaling)");
+  }
+
+  // --fleet's fleet.yaml, read as `carrierarr` reads it.
+  Status LoadBurstFleet() {
+    if (o_.fleet_file.empty()) return Status::Ok();
+    auto fleet = spec::LoadFleet(o_.fleet_file, providers::FleetRules());
+    if (!fleet.ok()) return fleet.status().WithPrefix("--fleet");
+    o_.burst_fleet = std::move(*fleet);
+    o_.power_binary = FindOwnProgram("carrierarr").value_or("carrierarr");
+    return Status::Ok();
   }
 
   // The flags' values, checked, as ServeOptions.
@@ -110,7 +127,7 @@ class ServeCommand final : public Command {
     o_.dead_after = Seconds(dead_);
     o_.idle_shutdown_minutes = static_cast<int>(idle_minutes_);
     o_.batch_delay = std::chrono::duration_cast<std::chrono::milliseconds>(batch_delay_);
-    return Status::Ok();
+    return LoadBurstFleet();
   }
 
   Status CheckHttpLimits() {

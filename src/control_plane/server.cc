@@ -12,7 +12,9 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <string>
 
+#include "burst/controller.h"
 #include "control_plane/auth.h"
 #include "control_plane/control_plane.h"
 #include "control_plane/grpc_services.h"
@@ -177,6 +179,11 @@ struct Server::Impl {
   std::unique_ptr<HttpApi> http;
   std::string admin_token;
   int grpc_port = 0;
+  // The burst controller and its seams (serve --fleet); destroyed before the control plane.
+  std::unique_ptr<Store> burst_store;
+  std::unique_ptr<burst::NodePower> burst_power;
+  std::unique_ptr<burst::NodeActivity> burst_activity;
+  std::unique_ptr<burst::Controller> burst;
   std::vector<std::string> unix_sockets;
 
   std::mutex mu;
@@ -184,6 +191,59 @@ struct Server::Impl {
   bool stopping = false;
   bool done = false;
 };
+
+namespace {
+
+// What the burst controller learns of agents, from the control plane's registry.
+class RegistryActivity final : public burst::NodeActivity {
+ public:
+  explicit RegistryActivity(ControlPlane* cp) : cp_(cp) {}
+  bool AgentSeenSince(const std::string& node, burst::Clock::time_point since) override {
+    auto n = cp_->GetNode(node);
+    return n.ok() && n->lifecycle() == "connected" &&
+           n->last_seen_unix_ms() >=
+               std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch())
+                   .count();
+  }
+  // The agent's idle time is trusted only up to its uptime (node_registry.cc does the same).
+  std::optional<burst::Clock::time_point> LastBusy(const std::string& node) override {
+    auto n = cp_->GetNode(node);
+    if (!n.ok() || !n->has_last_status() || n->lifecycle() != "connected") return std::nullopt;
+    const auto& s = n->last_status();
+    if (s.idle_seconds() < 0 || s.idle_seconds() > s.uptime_seconds()) return std::nullopt;
+    return burst::Clock::time_point(std::chrono::milliseconds(n->last_seen_unix_ms())) -
+           std::chrono::seconds(s.idle_seconds());
+  }
+
+ private:
+  ControlPlane* cp_;
+};
+
+// The burst controller, on a store connection of its own (its waits never hold the control
+// plane's).
+Status StartBurst(const ServeOptions& o, ControlPlane* cp, AdminService* admin,
+                  std::unique_ptr<Store>& store, std::unique_ptr<burst::NodePower>& power,
+                  std::unique_ptr<burst::NodeActivity>& activity,
+                  std::unique_ptr<burst::Controller>& controller) {
+  if (!o.burst_fleet) return Status::Ok();
+  CARRIERARR_ASSIGN_OR_RETURN(store, OpenStore(o.db));
+  power = burst::MakeCommandNodePower(o.power_binary, o.fleet_file);
+  activity = std::make_unique<RegistryActivity>(cp);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  CARRIERARR_ASSIGN_OR_RETURN(
+      controller,
+      burst::Controller::Start({.fleet = *o.burst_fleet,
+                                .store = store.get(),
+                                .power = power.get(),
+                                .activity = activity.get(),
+                                // Stable across restarts: a restarted one resumes at once.
+                                .owner = std::string(host) + ":" + o.state_dir}));
+  admin->SetBurst(controller.get());
+  return Status::Ok();
+}
+
+}  // namespace
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -218,6 +278,10 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
 
   impl->agent_service = std::make_unique<AgentService>(impl->cp.get());
   impl->admin_service = std::make_unique<AdminService>(impl->cp.get());
+  CARRIERARR_RETURN_IF_ERROR(StartBurst(o, impl->cp.get(), impl->admin_service.get(),
+                                        impl->burst_store, impl->burst_power, impl->burst_activity,
+                                        impl->burst)
+                                 .WithPrefix("--fleet"));
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   // Agents keep their stream alive with pings every 30 s even when idle.

@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "control_plane/control_plane.h"
 #include "control_plane/http_server.h"
 #include "core/status.h"
+#include "spec/fleet.h"
 
 namespace carrierarr::control_plane {
 
@@ -43,6 +45,10 @@ struct ServeOptions : ControlPlaneOptions {
   // certificates). Empty: off.
   std::string mesh_identity_dir;
   size_t max_message_bytes = 1 << 20;  // larger gRPC messages are refused
+  // GPU burst (`serve --fleet`): the fleet whose scaled pools the burst controller wakes and
+  // stops (burst/controller.h), by running `power_binary power -f fleet_file ...`. None: off.
+  std::optional<spec::FleetSpec> burst_fleet;
+  std::string fleet_file, power_binary;
 };
 
 // One warning for each plain-text (no TLS) TCP listener that is neither on loopback nor inside

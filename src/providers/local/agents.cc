@@ -4,6 +4,7 @@
 // token per node, and `carrierarr-agent` in every node's namespace.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -150,18 +151,40 @@ void AddControlPlaneResources(const providers::FleetRequest& request, provision:
   const std::string socket = control_dir + "/serve.sock";
   const std::string grpc = providers::ControlPlaneAddress(fleet);
   const std::string fleet_binary = OwnProgram("carrierarr-fleet");
+  std::vector<std::string> serve_argv = {
+      fleet_binary,
+      "serve",
+      "--state-dir",
+      control_dir,
+      "--listen",
+      grpc + ",unix:" + socket,
+      "--http",
+      FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.http_port),
+      "--enrollment-key",
+      paths.EnrollmentPublicKey(),
+      "--mesh-identity",
+      paths.state_dir + "/pki",
+      "--mesh-cidr",
+      fleet.mesh.cidr.ToString(),
+      "--status-interval",
+      "10s",
+      "--heartbeat-interval",
+      "5s",
+      "--allow-exec"};
+  // The burst controller wakes and stops the scaled pools' nodes (ops/power.h).
+  const bool scaled = std::any_of(fleet.pools.begin(), fleet.pools.end(),
+                                  [](const auto& p) { return p.scaling.enabled; });
+  if (scaled && !request.fleet_file.empty()) {
+    serve_argv.push_back("--fleet");
+    serve_argv.push_back(request.fleet_file);
+  }
   out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
       .id = "control-plane",
       .summary = "carrierarr serve in " + NodeNamespace(fleet.name, homelab->name) + " on " + grpc,
       .ns = NodeNamespace(fleet.name, homelab->name),
       .marker = control_dir,
       .log_path = paths.state_dir + "/logs/control-plane.log",
-      .argv = {fleet_binary, "serve", "--state-dir", control_dir, "--listen",
-               grpc + ",unix:" + socket, "--http",
-               FormatIpv4(homelab->mesh_ip) + ":" + std::to_string(fleet.control_plane.http_port),
-               "--enrollment-key", paths.EnrollmentPublicKey(), "--mesh-identity",
-               paths.state_dir + "/pki", "--mesh-cidr", fleet.mesh.cidr.ToString(),
-               "--status-interval", "10s", "--heartbeat-interval", "5s", "--allow-exec"},
+      .argv = serve_argv,
       .deps = {"nebula/" + homelab->name, provision::kEnrollmentKeyId},
       .ready = [socket] { return UnixSocketAccepts(socket); },
       .not_ready = "the control plane did not answer on " + socket,
