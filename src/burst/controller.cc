@@ -42,7 +42,7 @@ class CommandNodePower final : public NodePower {
   Status Run(const std::string& node, const char* set) {
     RunOptions options;
     options.timeout = std::chrono::minutes(10);
-    options.max_output_bytes = 64 * 1024;
+    options.max_output_bytes = size_t{64} * 1024;
     options.new_process_group = true;
     auto result = carrierarr::Run(
         {binary_, "power", "-f", fleet_file_, "--node", node, "--set", set}, options);
