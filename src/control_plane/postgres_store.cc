@@ -524,14 +524,14 @@ class PostgresStore final : public Store {
   Status FinishPowerAction(int64_t id, std::string_view state, int64_t done_ms,
                            std::string_view detail) override {
     const std::string what = "finish power action " + std::to_string(id);
-    CARRIERARR_ASSIGN_OR_RETURN(auto changed,
-                                Change(what, "finish_power_action", id, std::string(state),
-                                       done_ms, std::string(detail)));
-    if (changed == 1) return Status::Ok();
     CARRIERARR_ASSIGN_OR_RETURN(
-        auto count, QueryOne(
-                        what, "power_action_exists",
-                        [](const pqxx::row& r) { return r[0].as<int64_t>(); }, id));
+        auto changed,
+        Change(what, "finish_power_action", id, std::string(state), done_ms, std::string(detail)));
+    if (changed == 1) return Status::Ok();
+    CARRIERARR_ASSIGN_OR_RETURN(auto count,
+                                QueryOne(
+                                    what, "power_action_exists",
+                                    [](const pqxx::row& r) { return r[0].as<int64_t>(); }, id));
     return PowerActionNotFinished(id, count.value_or(0) > 0);
   }
 
@@ -544,9 +544,9 @@ class PostgresStore final : public Store {
 
   Result<bool> ClaimPool(std::string_view pool, std::string_view owner, int64_t now_ms,
                          int64_t lease_ms) override {
-    CARRIERARR_ASSIGN_OR_RETURN(auto changed,
-                                Change("claim pool " + std::string(pool), "claim_pool",
-                                       std::string(pool), std::string(owner), now_ms, lease_ms));
+    CARRIERARR_ASSIGN_OR_RETURN(
+        auto changed, Change("claim pool " + std::string(pool), "claim_pool", std::string(pool),
+                             std::string(owner), now_ms, lease_ms));
     return changed == 1;
   }
 

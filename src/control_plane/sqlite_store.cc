@@ -473,12 +473,14 @@ class SqliteStore final : public Store {
     const std::string what = "finish power action " + std::to_string(id);
     CARRIERARR_RETURN_IF_ERROR(Exec(kFinishPowerAction, what, id, state, done_ms, detail));
     if (sqlite3_changes(db_) == 1) return Status::Ok();
-    CARRIERARR_ASSIGN_OR_RETURN(
-        auto count, QueryOne(kPowerActionExists, what, [](const Stmt& s) {
-          int64_t n = 0;
-          s.Columns(n);
-          return n;
-        }, id));
+    CARRIERARR_ASSIGN_OR_RETURN(auto count, QueryOne(
+                                                kPowerActionExists, what,
+                                                [](const Stmt& s) {
+                                                  int64_t n = 0;
+                                                  s.Columns(n);
+                                                  return n;
+                                                },
+                                                id));
     return PowerActionNotFinished(id, count.value_or(0) > 0);
   }
 
@@ -493,8 +495,8 @@ class SqliteStore final : public Store {
   Result<bool> ClaimPool(std::string_view pool, std::string_view owner, int64_t now_ms,
                          int64_t lease_ms) override {
     std::lock_guard lock(mu_);
-    CARRIERARR_RETURN_IF_ERROR(Exec(kClaimPool, "claim pool " + std::string(pool), pool, owner,
-                                    now_ms, lease_ms));
+    CARRIERARR_RETURN_IF_ERROR(
+        Exec(kClaimPool, "claim pool " + std::string(pool), pool, owner, now_ms, lease_ms));
     return sqlite3_changes(db_) == 1;
   }
 

@@ -1355,5 +1355,111 @@ TEST_F(FleetE2eTest, MissingFleetYamlSuggestsInitAndInitNeverOverwrites) {
   EXPECT_THAT(Namespaces(name + "."), IsEmpty());
 }
 
+// ---------------------------------------------------------------------------------------------
+// GPU burst: a scaled pool at zero, woken and stopped by the control plane's burst controller
+
+class BurstE2eTest : public FleetE2eTest {
+ protected:
+  // gpu scales from 0 to 2; cpu always runs one node.
+  Fleet& NewScaledFleet(const std::string& tag) {
+    Fleet& f = NewFleet(tag);
+    std::string yaml = FleetYaml(f.name, {{"cpu", "cpu-worker", 1}});
+    yaml.replace(yaml.find("pools:\n") + 7, 0,
+                 "  - name: gpu\n"
+                 "    type: gpu-worker\n"
+                 "    scaling: {min: 0, max: 2, idle_after: 30m}\n");
+    EXPECT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", yaml, 0644).ok());
+    return f;
+  }
+  // The nebula and the agent of `node`, each as often as it runs.
+  std::vector<std::string> NodeProcesses(const Fleet& f, const std::string& node) {
+    auto out = ProcessesMentioning(f.state_dir() + "/nebula/" + node + ".yml");
+    for (const auto& p : AgentOrControlPlane(f.state_dir() + "/agents/" + node)) out.push_back(p);
+    return out;
+  }
+  int ControlPlanePid(const Fleet& f) {
+    auto procs = AgentOrControlPlane(f.state_dir() + "/control");
+    EXPECT_EQ(procs.size(), 1u) << ::testing::PrintToString(procs);
+    return procs.empty() ? 0 : std::stoi(procs[0]);
+  }
+  // `carrierarr pools --json`'s gpu pool once nothing is pending (bounded).
+  Json SettledGpuPool(const Fleet& f) {
+    Json pool;
+    for (int i = 0; i < 300; ++i) {  // 30 s
+      RunResult r = Cli(f, {"pools", "--json"});
+      if (r.exit_code == 0) {
+        for (const auto& p : ParseJson(r.out).value("pools", Json::array()))
+          if (p.value("pool", "") == "gpu") pool = p;
+        if (pool.is_object() && pool.value("pending", Json::array()).empty()) return pool;
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "the gpu pool never settled: " << pool.dump();
+    return pool;
+  }
+  // SIGKILLs the control plane, waits (bounded) for the `carrierarr power` it left running to
+  // finish, and brings the control plane back with `up`.
+  void KillAndRestartControlPlane(const Fleet& f) {
+    ASSERT_EQ(::kill(ControlPlanePid(f), SIGKILL), 0);
+    for (int i = 0; i < 300 && !ProcessesMentioning("power -f " + f.dir()).empty(); ++i)
+      std::this_thread::sleep_for(milliseconds(100));
+    ASSERT_THAT(ProcessesMentioning("power -f " + f.dir()), IsEmpty());
+    ASSERT_NO_FATAL_FAILURE(Up(f));
+  }
+};
+
+TEST_F(BurstE2eTest, APoolAtZeroIsWokenStoppedAndSurvivesAKilledControlPlane) {
+  Fleet& f = NewScaledFleet("z");
+  Up(f);
+  // Every node has its identity and namespace; the gpu nodes do not run, and status says so.
+  auto status = StatusOf(f, 0);
+  ASSERT_EQ(status.size(), 5u);
+  for (const char* node : {"gpu-1", "gpu-2"}) {
+    EXPECT_TRUE(status[node].healthy) << node << " is stopped on purpose";
+    EXPECT_EQ(status[node].pid, 0) << node;
+    EXPECT_TRUE(NamespaceExists(f.name + "." + node)) << node;
+    EXPECT_THAT(NodeProcesses(f, node), IsEmpty()) << node;
+  }
+  EXPECT_EQ(Plan(f).create, 0) << "a second up keeps them stopped";
+
+  // A wake starts the lowest node; it meshes; a second wake joins it, starting nothing.
+  RunResult wake = Cli(f, {"wake", "gpu"});
+  ASSERT_EQ(wake.exit_code, 0) << Describe(wake);
+  EXPECT_THAT(wake.out, HasSubstr("start gpu-1: done"));
+  EXPECT_EQ(NodeProcesses(f, "gpu-1").size(), 2u) << "its nebula and its agent, once each";
+  EXPECT_THAT(NodeProcesses(f, "gpu-2"), IsEmpty());
+  auto nodes = StatusOf(f, 0);
+  ExpectFullMesh(f, {{"homelab", nodes["homelab"]}, {"gpu-1", nodes["gpu-1"]}});
+  RunResult again = Cli(f, {"wake", "gpu"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  EXPECT_THAT(again.out, HasSubstr("pool gpu: awake"));
+  EXPECT_EQ(NodeProcesses(f, "gpu-1").size(), 2u);
+
+  // Sleep stops it and keeps its namespace.
+  RunResult sleep = Cli(f, {"sleep", "gpu"});
+  ASSERT_EQ(sleep.exit_code, 0) << Describe(sleep);
+  EXPECT_THAT(sleep.out, HasSubstr("stop gpu-1: done"));
+  EXPECT_THAT(NodeProcesses(f, "gpu-1"), IsEmpty());
+  EXPECT_TRUE(NamespaceExists(f.name + ".gpu-1"));
+
+  // The control plane killed right after deciding a wake: the restarted one carries it out,
+  // once.
+  ASSERT_EQ(Cli(f, {"wake", "gpu", "--wait", "0"}).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(KillAndRestartControlPlane(f));
+  Json pool = SettledGpuPool(f);
+  EXPECT_EQ(pool.value("running", Json::array()), Json::array({"gpu-1"})) << pool.dump();
+  EXPECT_EQ(NodeProcesses(f, "gpu-1").size(), 2u) << "started once";
+
+  // And right after deciding a stop.
+  ASSERT_EQ(Cli(f, {"sleep", "gpu", "--wait", "0"}).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(KillAndRestartControlPlane(f));
+  pool = SettledGpuPool(f);
+  EXPECT_EQ(pool.value("running", Json::array()), Json::array()) << pool.dump();
+  EXPECT_THAT(NodeProcesses(f, "gpu-1"), IsEmpty());
+
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
 }  // namespace
 }  // namespace carrierarr
