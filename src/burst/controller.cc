@@ -221,21 +221,37 @@ void Controller::Touch(const std::string& pool) {
   touched_[pool] = Now();
 }
 
-Status Controller::WaitForAgent(const std::string& node, Clock::time_point since,
+Status Controller::WaitForAgent(const PowerActionRecord& action, Clock::time_point since,
                                 nlohmann::json& timings) {
   if (o_.activity == nullptr) return Status::Ok();
   const auto deadline = o_.time->MonotonicNow() + o_.agent_wait;
-  while (!o_.activity->AgentSeenSince(node, since)) {
+  for (int i = 0; !o_.activity->AgentSeenSince(action.node_id, since); ++i) {
     if (o_.time->MonotonicNow() >= deadline)
-      return Status::DeadlineExceeded("the agent of " + node + " did not connect within " +
-                                      FormatGoDuration(o_.agent_wait));
+      return Status::DeadlineExceeded("the agent of " + action.node_id +
+                                      " did not connect within " + FormatGoDuration(o_.agent_wait));
+    // Renewed while waiting (about every second): the wait may outlast a lease.
+    if (i % 10 == 0) CARRIERARR_RETURN_IF_ERROR(StillOwner(action.pool));
     o_.time->SleepFor(milliseconds(100));
   }
   timings["agent_ms"] = UnixMs(Now());
   return Status::Ok();
 }
 
+Status Controller::StillOwner(const std::string& pool) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Aborted("the control plane is stopping");
+  }
+  auto owned = Owns(pool);
+  if (!owned.ok()) return owned.status();
+  if (!*owned) return Status::Aborted("another control plane took pool '" + pool + "' over");
+  return Status::Ok();
+}
+
 void Controller::Execute(const PowerActionRecord& action) {
+  // Left decided when this controller may not act (any more): the pool's owner, or this one
+  // after a restart, carries it out.
+  if (!StillOwner(action.pool).ok()) return;
   nlohmann::json timings = {{"decided_ms", action.decided_ms}};
   Status done;
   if (action.action == kStart) {
@@ -243,11 +259,12 @@ void Controller::Execute(const PowerActionRecord& action) {
     done = o_.power->Start(action.node_id);
     if (done.ok()) {
       timings["running_ms"] = UnixMs(Now());
-      done = WaitForAgent(action.node_id, asked, timings);
+      done = WaitForAgent(action, asked, timings);
     }
   } else {
     done = o_.power->Stop(action.node_id);
   }
+  if (done.code() == StatusCode::kAborted) return;
   timings["done_ms"] = UnixMs(Now());
   PowerActionRecord finished = action;
   finished.state = done.ok() ? "done" : "failed";

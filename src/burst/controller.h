@@ -125,7 +125,12 @@ class Controller {
   void Loop();
   // Carries out one decision and records how it ended.
   void Execute(const control_plane::PowerActionRecord& action);
-  Status WaitForAgent(const std::string& node, Clock::time_point since, nlohmann::json& timings);
+  // Until the node's agent is heard from after `since`; Aborted when the lease is lost or the
+  // controller stops meanwhile (the action stays decided).
+  Status WaitForAgent(const control_plane::PowerActionRecord& action, Clock::time_point since,
+                      nlohmann::json& timings);
+  // OK while this controller may act for `pool`; Aborted when stopping or no longer its owner.
+  Status StillOwner(const std::string& pool);
   // Records a decision and queues it (mu_ not held).
   Result<int64_t> Decide(const std::string& pool, const std::string& node,
                          const std::string& action, const std::string& reason);

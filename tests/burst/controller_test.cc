@@ -316,5 +316,53 @@ TEST_F(ControllerTest, TheScheduleHoldsThePoolAwake) {
   EXPECT_EQ(power_.stops["gpu-1"], 1);
 }
 
+TEST_F(ControllerTest, AnActionOfAPoolTakenOverIsLeftToItsNewOwner) {
+  ASSERT_TRUE(controller_->Wake("gpu", "x").ok());
+  // cp-a stalls past its lease (it has not ticked); cp-b takes the pool with the decision.
+  time_.Advance(seconds(31));
+  auto other = Controller::Start({.fleet = fleet_,
+                                  .store = store_.get(),
+                                  .power = &power_,
+                                  .time = &time_,
+                                  .owner = "cp-b",
+                                  .background_thread = false});
+  ASSERT_TRUE(other.ok());
+  controller_->RunPending();  // cp-a no longer owns the pool: it does not act
+  EXPECT_EQ(power_.starts["gpu-1"], 0);
+  EXPECT_EQ(Actions()[0].state, "decided");
+  (*other)->RunPending();
+  EXPECT_EQ(power_.starts["gpu-1"], 1);
+  EXPECT_EQ(Actions()[0].state, "done");
+}
+
+TEST_F(ControllerTest, AStartWhoseAgentNeverConnectsFailsAfterTheWait) {
+  class NeverConnects final : public NodeActivity {
+   public:
+    bool AgentSeenSince(const std::string&, Clock::time_point) override { return false; }
+    std::optional<Clock::time_point> LastBusy(const std::string&) override { return {}; }
+  } never;
+  controller_.reset();
+  auto c = Controller::Start({.fleet = fleet_,
+                              .store = store_.get(),
+                              .power = &power_,
+                              .activity = &never,
+                              .time = &time_,
+                              .owner = "cp-a",
+                              .agent_wait = minutes(2),
+                              .background_thread = false});
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Wake("gpu", "x").ok());
+  (*c)->RunPending();  // simulated time: the two minutes pass in SleepFor, renewing the lease
+  ASSERT_EQ(Actions().size(), 1u);
+  EXPECT_EQ(Actions()[0].state, "failed");
+  EXPECT_NE(Actions()[0].detail.find("did not connect within 2m0s"), std::string::npos)
+      << Actions()[0].detail;
+  // Its lease was renewed while it waited: nobody else could take the pool.
+  auto taken = store_->ClaimPool(
+      "gpu", "cp-b", time_.SystemNow().time_since_epoch() / std::chrono::milliseconds(1), 1000);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(*taken);
+}
+
 }  // namespace
 }  // namespace carrierarr::burst
