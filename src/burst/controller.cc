@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "burst/schedule.h"
 #include "core/duration.h"
@@ -393,6 +394,97 @@ Result<std::vector<PoolView>> Controller::Pools() {
     v.owned = owned.ok() && *owned;
     out.push_back(std::move(v));
   }
+  return out;
+}
+
+namespace {
+
+// Seconds, as Prometheus writes them.
+std::string PromNumber(double v) {
+  std::ostringstream out;
+  out.precision(9);
+  out << v;
+  return out.str();
+}
+
+std::string Usd(spec::MicroUsd micro) { return PromNumber(static_cast<double>(micro) / 1e6); }
+
+// A wake phase as a histogram of seconds, one series per pool.
+void AppendWakeHistogram(const std::map<std::string, std::vector<double>>& by_pool,
+                         const std::string& phase, std::string& out) {
+  static constexpr double kBuckets[] = {1, 2, 5, 10, 30, 60, 120, 300, 600};
+  for (const auto& [pool, values] : by_pool) {
+    const std::string labels = "pool=\"" + pool + "\",phase=\"" + phase + "\"";
+    double sum = 0;
+    for (double v : values) sum += v;
+    for (double le : kBuckets) {
+      auto n = std::count_if(values.begin(), values.end(), [&](double v) { return v <= le; });
+      out += "carrierarr_wake_seconds_bucket{" + labels + ",le=\"" + PromNumber(le) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+    out += "carrierarr_wake_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
+           std::to_string(values.size()) + "\n";
+    out += "carrierarr_wake_seconds_sum{" + labels + "} " + PromNumber(sum) + "\n";
+    out += "carrierarr_wake_seconds_count{" + labels + "} " + std::to_string(values.size()) + "\n";
+  }
+}
+
+}  // namespace
+
+std::string Controller::PrometheusText() {
+  auto pools = Pools();
+  auto books = ReadBooks();
+  if (!pools.ok() || !books.ok()) return "";
+  std::string out =
+      "# HELP carrierarr_pool_spend_usd What the nodes the burst controller started cost, since "
+      "00:00 UTC (day) and the 1st (month).\n"
+      "# TYPE carrierarr_pool_spend_usd gauge\n";
+  for (const auto& p : *pools) {
+    out += "carrierarr_pool_spend_usd{pool=\"" + p.pool + "\",period=\"day\"} " +
+           Usd(p.spend.today) + "\n";
+    out += "carrierarr_pool_spend_usd{pool=\"" + p.pool + "\",period=\"month\"} " +
+           Usd(p.spend.month) + "\n";
+  }
+  out +=
+      "# HELP carrierarr_pool_forecast_usd Spend plus what runs now until the day (month) "
+      "ends.\n# TYPE carrierarr_pool_forecast_usd gauge\n";
+  for (const auto& p : *pools) {
+    out += "carrierarr_pool_forecast_usd{pool=\"" + p.pool + "\",period=\"day\"} " +
+           Usd(p.spend.forecast_day) + "\n";
+    out += "carrierarr_pool_forecast_usd{pool=\"" + p.pool + "\",period=\"month\"} " +
+           Usd(p.spend.forecast_month) + "\n";
+  }
+  out +=
+      "# HELP carrierarr_pool_running_nodes Nodes beyond min that run.\n"
+      "# TYPE carrierarr_pool_running_nodes gauge\n";
+  for (const auto& p : *pools)
+    out += "carrierarr_pool_running_nodes{pool=\"" + p.pool + "\"} " +
+           std::to_string(p.running.size()) + "\n";
+  out +=
+      "# HELP carrierarr_pool_pending_actions Decisions not yet carried out.\n"
+      "# TYPE carrierarr_pool_pending_actions gauge\n";
+  for (const auto& p : *pools)
+    out += "carrierarr_pool_pending_actions{pool=\"" + p.pool + "\"} " +
+           std::to_string(p.pending.size()) + "\n";
+  // The phases of every finished start in the books (its detail holds the timings).
+  std::map<std::string, std::vector<double>> running, agent;
+  for (const auto& a : books->actions) {
+    if (a.action != kStart || a.state != "done") continue;
+    auto t = nlohmann::json::parse(a.detail, nullptr, false);
+    if (!t.is_object()) continue;
+    const auto decided = t.value("decided_ms", int64_t{0});
+    if (t.contains("running_ms"))
+      running[a.pool].push_back(static_cast<double>(t.value("running_ms", decided) - decided) /
+                                1000);
+    if (t.contains("agent_ms"))
+      agent[a.pool].push_back(static_cast<double>(t.value("agent_ms", decided) - decided) / 1000);
+  }
+  out +=
+      "# HELP carrierarr_wake_seconds From a start's decision to the node running (phase "
+      "running) and to its agent connected (phase agent).\n"
+      "# TYPE carrierarr_wake_seconds histogram\n";
+  AppendWakeHistogram(running, "running", out);
+  AppendWakeHistogram(agent, "agent", out);
   return out;
 }
 

@@ -112,6 +112,10 @@ class Controller {
   void Touch(const std::string& pool);
 
   Result<std::vector<PoolView>> Pools();
+  // For /metrics: each pool's spend and forecast (UTC day and month), running nodes, pending
+  // decisions, and the wake phases of the starts in the books as histograms (seconds from the
+  // decision to the node running, and to its agent connected). Empty when the store fails.
+  std::string PrometheusText();
   // Waits until action `id` is finished or `timeout` has passed; the record as it is then.
   Result<control_plane::PowerActionRecord> WaitAction(int64_t id,
                                                       std::chrono::milliseconds timeout);

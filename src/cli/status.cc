@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "burst/spend.h"
 #include "cli/commands.h"
 #include "cli/fleet_command.h"
 
@@ -96,6 +97,20 @@ void PrintStatusJson(const ops::FleetStatus& status, int healthy, std::ostream& 
                    {"agents_problem", status.agents_problem}};
   if (const ops::NodeStatus* reporter = ClusterReporter(status))
     j["cloud_cluster"] = ClusterJson(*reporter);
+  if (!status.pools.empty() || !status.pools_problem.empty()) {
+    nlohmann::json pools = nlohmann::json::array();
+    for (const auto& p : status.pools)
+      pools.push_back({{"pool", p.name},
+                       {"min", p.min},
+                       {"max", p.max},
+                       {"running", p.running},
+                       {"pending", p.pending},
+                       {"spent_today_micro_usd", p.spent_today},
+                       {"spent_month_micro_usd", p.spent_month},
+                       {"forecast_day_micro_usd", p.forecast_day}});
+    j["pools"] = pools;
+    j["pools_problem"] = status.pools_problem;
+  }
   if (!status.federation.mode.empty()) {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& i : status.federation.items)
@@ -174,6 +189,22 @@ void PrintFederation(const federation::FederationView& view, std::ostream& out) 
 
 }  // namespace
 
+// "pools:" and one line per scaled pool: what runs and what it has cost (UTC).
+void PrintPools(const ops::FleetStatus& status, std::ostream& out) {
+  if (status.pools.empty() && status.pools_problem.empty()) return;
+  out << "\npools:\n";
+  for (const auto& p : status.pools) {
+    std::string running;
+    for (const auto& n : p.running) running += (running.empty() ? "" : ", ") + n;
+    out << "  " << p.name << " (" << p.min << ".." << p.max
+        << "): " << (running.empty() ? "asleep" : "woken: " + running)
+        << (p.pending > 0 ? "; " + std::to_string(p.pending) + " under way" : "") << "; spent "
+        << burst::FormatUsd(p.spent_today) << " today, " << burst::FormatUsd(p.spent_month)
+        << " this month (UTC); forecast " << burst::FormatUsd(p.forecast_day) << " today\n";
+  }
+  if (!status.pools_problem.empty()) out << "  " << status.pools_problem << "\n";
+}
+
 void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& out) {
   out << "Fleet '" << status.fleet << "': " << healthy << "/" << status.nodes.size()
       << " nodes healthy" << (status.deployed ? "" : " (not deployed; run 'carrierarr up')")
@@ -211,6 +242,7 @@ void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& 
     out << "  agents: " << status.agents_problem << "\n";
   if (const ops::NodeStatus* reporter = ClusterReporter(status))
     out << "\n" << ops::RenderCloudCluster(reporter->agent.cluster);
+  PrintPools(status, out);
   PrintFederation(status.federation, out);
 }
 

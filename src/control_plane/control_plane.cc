@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "burst/controller.h"
 #include "control_plane/auth.h"
 #include "control_plane/fleet_metrics.h"
 #include "core/strings.h"
@@ -528,6 +529,10 @@ FleetMetrics ControlPlane::Metrics() const {
 
 std::string ControlPlane::StatsJson() { return RenderStatsJson(Metrics()); }
 
-std::string ControlPlane::PrometheusText() { return RenderPrometheus(Metrics()); }
+std::string ControlPlane::PrometheusText() {
+  std::string text = RenderPrometheus(Metrics());
+  if (burst_ != nullptr) text += burst_->PrometheusText();
+  return text;
+}
 
 }  // namespace carrierarr::control_plane

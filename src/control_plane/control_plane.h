@@ -44,6 +44,10 @@
 #include "core/time_source.h"
 #include "ec2agent/v1/agent.pb.h"
 
+namespace carrierarr::burst {
+class Controller;  // burst/controller.h
+}  // namespace carrierarr::burst
+
 namespace carrierarr::control_plane {
 
 struct ControlPlaneOptions {
@@ -141,6 +145,17 @@ class ControlPlane {
   uint64_t WatchEvents(int64_t after_seq, std::function<void()> on_appended);
   void UnwatchEvents(uint64_t watch_id);
 
+  // --- GPU burst (serve --fleet) ---
+  // The burst controller, set once before serving (not owned; outlives every API call); null:
+  // off. The admin API's pool calls and /metrics use it.
+  void SetBurst(burst::Controller* burst) { burst_ = burst; }
+  // The admin calls of pools.cc: FailedPrecondition without a burst controller; the
+  // controller's errors (NotFound, ResourceExhausted with a budget's figures, ...). Wake and
+  // sleep wait up to request.wait_seconds (at most 600) for the actions they decided.
+  Result<carrierarr::v1::PoolResponse> WakePool(const carrierarr::v1::PoolRequest& request);
+  Result<carrierarr::v1::PoolResponse> SleepPool(const carrierarr::v1::PoolRequest& request);
+  Result<carrierarr::v1::ListPoolsResponse> ListPools();
+
   // --- observability ---
   std::string StatsJson();       // the /api/v1/stats document
   std::string PrometheusText();  // /metrics
@@ -190,7 +205,8 @@ class ControlPlane {
   bool stopping_ GUARDED_BY(stop_mu_) = false;
   CondVar stop_cv_;
   std::thread sweep_thread_;
-  std::atomic<int64_t> last_prune_ms_{-1};  // when the sweep last pruned events; -1: never
+  std::atomic<int64_t> last_prune_ms_{-1};
+  burst::Controller* burst_ = nullptr;  // when the sweep last pruned events; -1: never
 };
 
 }  // namespace carrierarr::control_plane

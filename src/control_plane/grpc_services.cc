@@ -2,7 +2,6 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include <algorithm>
 #include <deque>
 #include <mutex>
 
@@ -382,94 +381,25 @@ grpc::Status AdminService::WatchEvents(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-namespace {
-
-void ToProto(const PowerActionRecord& a, carrierarr::v1::PowerAction* out) {
-  out->set_id(a.id);
-  out->set_pool(a.pool);
-  out->set_node(a.node_id);
-  out->set_action(a.action);
-  out->set_state(a.state);
-  out->set_reason(a.reason);
-  out->set_decided_unix_ms(a.decided_ms);
-  out->set_done_unix_ms(a.done_ms);
-  out->set_detail(a.detail);
-}
-
-constexpr int kMaxPoolWaitSeconds = 600;
-
-// Fills `response` with the decisions, waiting (bounded) for the ones under way.
-grpc::Status AnswerPool(burst::Controller& burst, const Result<std::vector<burst::PoolDecision>>& r,
-                        const carrierarr::v1::PoolRequest& request,
-                        carrierarr::v1::PoolResponse* response) {
-  if (!r.ok()) return ToGrpc(r.status());
-  response->set_outcome(r->empty() ? "asleep" : r->front().outcome);
-  const auto wait =
-      std::chrono::seconds(std::clamp(request.wait_seconds(), 0, kMaxPoolWaitSeconds));
-  for (const auto& d : *r) {
-    if (d.action_id == 0) continue;
-    auto a = burst.WaitAction(d.action_id, wait);
-    if (!a.ok()) return ToGrpc(a.status());
-    ToProto(*a, response->add_actions());
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status NoBurst() {
-  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                      "this control plane runs without --fleet: nothing wakes or stops pools; "
-                      "serve --fleet fleet.yaml (carrierarr up does for a fleet with scaling)");
-}
-
-}  // namespace
-
 grpc::Status AdminService::WakePool(grpc::ServerContext* context,
                                     const carrierarr::v1::PoolRequest* request,
                                     carrierarr::v1::PoolResponse* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  if (burst_ == nullptr) return NoBurst();
-  auto d = burst_->Wake(request->pool(),
-                        request->reason().empty() ? "carrierarr wake" : request->reason());
-  Result<std::vector<burst::PoolDecision>> r =
-      d.ok() ? Result<std::vector<burst::PoolDecision>>(std::vector{*d})
-             : Result<std::vector<burst::PoolDecision>>(d.status());
-  return AnswerPool(*burst_, r, *request, response);
+  return Answer(cp_->WakePool(*request), response);
 }
 
 grpc::Status AdminService::SleepPool(grpc::ServerContext* context,
                                      const carrierarr::v1::PoolRequest* request,
                                      carrierarr::v1::PoolResponse* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  if (burst_ == nullptr) return NoBurst();
-  return AnswerPool(*burst_,
-                    burst_->Sleep(request->pool(), request->reason().empty() ? "carrierarr sleep"
-                                                                             : request->reason()),
-                    *request, response);
+  return Answer(cp_->SleepPool(*request), response);
 }
 
 grpc::Status AdminService::ListPools(grpc::ServerContext* context,
                                      const carrierarr::v1::ListPoolsRequest*,
                                      carrierarr::v1::ListPoolsResponse* response) {
   CARRIERARR_REQUIRE_ADMIN(context);
-  if (burst_ == nullptr) return NoBurst();
-  auto pools = burst_->Pools();
-  if (!pools.ok()) return ToGrpc(pools.status());
-  for (const auto& v : *pools) {
-    carrierarr::v1::Pool* p = response->add_pools();
-    p->set_name(v.pool);
-    p->set_min(v.min);
-    p->set_max(v.max);
-    for (const auto& n : v.running) p->add_running(n);
-    for (const auto& a : v.pending) ToProto(a, p->add_pending());
-    if (v.last) ToProto(*v.last, p->mutable_last());
-    p->set_spent_today_micro_usd(v.spend.today);
-    p->set_spent_month_micro_usd(v.spend.month);
-    p->set_rate_micro_usd_per_hour(v.spend.rate);
-    p->set_forecast_day_micro_usd(v.spend.forecast_day);
-    p->set_forecast_month_micro_usd(v.spend.forecast_month);
-    p->set_owned(v.owned);
-  }
-  return grpc::Status::OK;
+  return Answer(cp_->ListPools(), response);
 }
 
 }  // namespace carrierarr::control_plane

@@ -7,7 +7,6 @@
 
 #include <atomic>
 
-#include "burst/controller.h"
 #include "carrierarr/v1/fleet.grpc.pb.h"
 #include "control_plane/control_plane.h"
 #include "ec2agent/v1/agent.grpc.pb.h"
@@ -79,13 +78,8 @@ class AdminService final : public carrierarr::v1::Fleet::Service {
                          const carrierarr::v1::ListPoolsRequest* request,
                          carrierarr::v1::ListPoolsResponse* response) override;
 
-  // The burst controller of `serve --fleet` (not owned; outlives the service), before the
-  // server starts; null: the pool calls are refused.
-  void SetBurst(burst::Controller* burst) { burst_ = burst; }
-
  private:
   ControlPlane* cp_;
-  burst::Controller* burst_ = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

@@ -129,6 +129,9 @@ const std::vector<HttpApi::Route>& HttpApi::Routes() {
       {"GET", "/api/v1/events", Access::kAdmin, &HttpApi::Events},
       {"GET", "/api/v1/stats", Access::kAdmin, &HttpApi::Stats},
       {"GET", "/metrics", Access::kAdmin, &HttpApi::Metrics},
+      {"GET", "/api/v1/pools", Access::kAdmin, &HttpApi::ListPools},
+      {"POST", "/api/v1/pools/*/wake", Access::kAdmin, &HttpApi::WakePool},
+      {"POST", "/api/v1/pools/*/sleep", Access::kAdmin, &HttpApi::SleepPool},
   };
   return routes;
 }
@@ -191,6 +194,28 @@ HttpHandlerResult HttpApi::DeleteNode(const HttpRequest& request) {
   if (!st.ok()) return StatusError(st);
   return JsonResponse(200, json{{"node_id", id}, {"deleted", true}}.dump(
                                -1, ' ', false, json::error_handler_t::replace));
+}
+
+HttpHandlerResult HttpApi::ListPools(const HttpRequest&) {
+  auto pools = cp_.ListPools();
+  if (!pools.ok()) return StatusError(pools.status());
+  return JsonResponse(200, ProtoJson(*pools));
+}
+
+HttpHandlerResult HttpApi::WakePool(const HttpRequest& request) {
+  carrierarr::v1::PoolRequest wake;
+  wake.set_pool(request.params[0]);
+  auto r = cp_.WakePool(wake);
+  if (!r.ok()) return StatusError(r.status());
+  return JsonResponse(200, ProtoJson(*r));
+}
+
+HttpHandlerResult HttpApi::SleepPool(const HttpRequest& request) {
+  carrierarr::v1::PoolRequest sleep;
+  sleep.set_pool(request.params[0]);
+  auto r = cp_.SleepPool(sleep);
+  if (!r.ok()) return StatusError(r.status());
+  return JsonResponse(200, ProtoJson(*r));
 }
 
 HttpHandlerResult HttpApi::GetCommand(const HttpRequest& request) {

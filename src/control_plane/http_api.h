@@ -94,6 +94,10 @@ class HttpApi {
   HttpHandlerResult Events(const HttpRequest& request);
   HttpHandlerResult Stats(const HttpRequest& request);
   HttpHandlerResult Metrics(const HttpRequest& request);
+  // The burst controller's pools; wake and sleep answer once decided (no worker waits).
+  HttpHandlerResult ListPools(const HttpRequest& request);
+  HttpHandlerResult WakePool(const HttpRequest& request);
+  HttpHandlerResult SleepPool(const HttpRequest& request);
 
   HttpResponse CommandResponse(const std::string& command_id);
   HttpResponse EventsResponse(const EventsQuery& query);

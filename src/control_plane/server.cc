@@ -221,8 +221,8 @@ class RegistryActivity final : public burst::NodeActivity {
 
 // The burst controller, on a store connection of its own (its waits never hold the control
 // plane's).
-Status StartBurst(const ServeOptions& o, ControlPlane* cp, AdminService* admin,
-                  std::unique_ptr<Store>& store, std::unique_ptr<burst::NodePower>& power,
+Status StartBurst(const ServeOptions& o, ControlPlane* cp, std::unique_ptr<Store>& store,
+                  std::unique_ptr<burst::NodePower>& power,
                   std::unique_ptr<burst::NodeActivity>& activity,
                   std::unique_ptr<burst::Controller>& controller) {
   if (!o.burst_fleet) return Status::Ok();
@@ -239,7 +239,7 @@ Status StartBurst(const ServeOptions& o, ControlPlane* cp, AdminService* admin,
                                 .activity = activity.get(),
                                 // Stable across restarts: a restarted one resumes at once.
                                 .owner = std::string(host) + ":" + o.state_dir}));
-  admin->SetBurst(controller.get());
+  cp->SetBurst(controller.get());
   return Status::Ok();
 }
 
@@ -278,9 +278,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
 
   impl->agent_service = std::make_unique<AgentService>(impl->cp.get());
   impl->admin_service = std::make_unique<AdminService>(impl->cp.get());
-  CARRIERARR_RETURN_IF_ERROR(StartBurst(o, impl->cp.get(), impl->admin_service.get(),
-                                        impl->burst_store, impl->burst_power, impl->burst_activity,
-                                        impl->burst)
+  CARRIERARR_RETURN_IF_ERROR(StartBurst(o, impl->cp.get(), impl->burst_store, impl->burst_power,
+                                        impl->burst_activity, impl->burst)
                                  .WithPrefix("--fleet"));
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));

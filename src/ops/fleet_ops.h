@@ -160,6 +160,16 @@ struct FleetStatus {
   bool deployed = false;       // the state records anything
   std::string agents_problem;  // why agent reports are missing (control plane unreachable)
   federation::FederationView federation;  // mode "" when fleet.yaml federates nothing
+  // The scaled pools, as the control plane's burst controller reports them (`carrierarr pools`).
+  struct Pool {
+    std::string name;
+    int min = 0, max = 0;
+    std::vector<std::string> running;  // nodes beyond min that run
+    int pending = 0;                   // decisions not yet carried out
+    spec::MicroUsd spent_today = 0, spent_month = 0, forecast_day = 0;
+  };
+  std::vector<Pool> pools;
+  std::string pools_problem;  // why they are missing (control plane unreachable, no --fleet)
 };
 Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx);
 

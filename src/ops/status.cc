@@ -1,4 +1,5 @@
 // `carrierarr status`: what exists, read back from the state and from reality.
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 
@@ -36,20 +37,27 @@ std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
   return out;
 }
 
-// The agents' reports, from the control plane's admin API through `carrierarr-fleet nodes
-// --json` (this binary does not link gRPC). Node name -> report.
-Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext& ctx) {
+// `carrierarr-fleet COMMAND --json` against the fleet's control plane (this binary does not
+// link gRPC): its JSON document.
+Result<nlohmann::json> AskControlPlane(const FleetContext& ctx, const std::string& command) {
   auto fleet = FindOwnProgram("carrierarr-fleet");
   if (!fleet) return Status::NotFound("carrierarr-fleet is not installed next to carrierarr");
   const std::string control = ctx.paths.state_dir + "/control";
   auto run = ctx.seams.processes->Run(
-      {*fleet, "nodes", "--json", "--server", "unix:" + control + "/serve.sock",
+      {*fleet, command, "--json", "--server", "unix:" + control + "/serve.sock",
        "--admin-token-file", control + "/admin.token"},
       {.timeout = std::chrono::seconds(10)});
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) return Status::Unavailable(run->err);
   auto json = nlohmann::json::parse(run->out, nullptr, false);
-  if (json.is_discarded()) return Status::DataLoss("carrierarr-fleet nodes --json: not JSON");
+  if (json.is_discarded())
+    return Status::DataLoss("carrierarr-fleet " + command + " --json: not JSON");
+  return json;
+}
+
+// The agents' reports, from the control plane's admin API. Node name -> report.
+Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext& ctx) {
+  CARRIERARR_ASSIGN_OR_RETURN(nlohmann::json json, AskControlPlane(ctx, "nodes"));
   std::map<std::string, NodeStatus::Agent> out;
   for (const auto& n : json.value("nodes", nlohmann::json::array())) {
     NodeStatus::Agent a;
@@ -71,6 +79,26 @@ Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext
     a.gpus = static_cast<int>(status.value("gpus", nlohmann::json::array()).size());
     a.cluster = ClusterNodes(status);
     out[n.value("node_id", "")] = a;
+  }
+  return out;
+}
+
+// The scaled pools as the control plane's burst controller reports them.
+Result<std::vector<FleetStatus::Pool>> PoolReports(const FleetContext& ctx) {
+  CARRIERARR_ASSIGN_OR_RETURN(nlohmann::json json, AskControlPlane(ctx, "pools"));
+  std::vector<FleetStatus::Pool> out;
+  for (const auto& p : json.value("pools", nlohmann::json::array())) {
+    FleetStatus::Pool pool{
+        .name = Plain(p, "pool"),
+        .min = p.value("min", 0),
+        .max = p.value("max", 0),
+        .pending = static_cast<int>(p.value("pending", nlohmann::json::array()).size()),
+        .spent_today = p.value("spent_today_micro_usd", spec::MicroUsd{0}),
+        .spent_month = p.value("spent_month_micro_usd", spec::MicroUsd{0}),
+        .forecast_day = p.value("forecast_day_micro_usd", spec::MicroUsd{0})};
+    for (const auto& n : p.value("running", nlohmann::json::array()))
+      if (n.is_string()) pool.running.push_back(n.get<std::string>());
+    out.push_back(std::move(pool));
   }
   return out;
 }
@@ -164,6 +192,16 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
     s.healthy = true;
     s.problem.clear();
     s.detail = "stopped (scaled to zero; carrierarr wake " + node.pool + ")";
+  }
+  const bool scaled = std::any_of(ctx.spec.pools.begin(), ctx.spec.pools.end(),
+                                  [](const auto& p) { return p.scaling.enabled; });
+  if (scaled && out.deployed) {
+    auto pools = PoolReports(ctx);
+    if (pools.ok()) {
+      out.pools = std::move(*pools);
+    } else {
+      out.pools_problem = "no pool reports: " + pools.status().message();
+    }
   }
   out.federation = federation::ObserveFederation(FederationRequestFor(ctx, *desired));
   return out;

@@ -364,5 +364,21 @@ TEST_F(ControllerTest, AStartWhoseAgentNeverConnectsFailsAfterTheWait) {
   EXPECT_FALSE(*taken);
 }
 
+TEST_F(ControllerTest, MetricsShowSpendRunningNodesAndWakePhases) {
+  ASSERT_TRUE(controller_->Wake("gpu", "x").ok());
+  controller_->RunPending();
+  time_.Advance(minutes(30));  // $0.50 at $1/h
+  std::string text = controller_->PrometheusText();
+  EXPECT_NE(text.find("carrierarr_pool_spend_usd{pool=\"gpu\",period=\"day\"} 0.5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("carrierarr_pool_running_nodes{pool=\"gpu\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("carrierarr_pool_pending_actions{pool=\"gpu\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("carrierarr_wake_seconds_count{pool=\"gpu\",phase=\"agent\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE carrierarr_wake_seconds histogram"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace carrierarr::burst

@@ -132,5 +132,38 @@ TEST(StatusOutputTest, JsonCarriesTheClusterMeshSync) {
   EXPECT_EQ(sync[1]["problem"], "Cilium's agents serve no metrics");
 }
 
+TEST(StatusOutputTest, ScaledPoolsShowWhatRunsAndWhatTheyCost) {
+  ops::FleetStatus s = TwoNodes();
+  s.pools.push_back({.name = "gpu",
+                     .min = 0,
+                     .max = 2,
+                     .running = {"gpu-1"},
+                     .pending = 1,
+                     .spent_today = 503'000,
+                     .spent_month = 12'250'000,
+                     .forecast_day = 14'000'000});
+  std::ostringstream text;
+  PrintStatusText(s, 1, text);
+  EXPECT_THAT(text.str(), HasSubstr("\npools:\n  gpu (0..2): woken: gpu-1; 1 under way; spent "
+                                    "$0.503 today, $12.25 this month (UTC); forecast $14.00 "
+                                    "today\n"));
+  std::ostringstream json;
+  PrintStatusJson(s, 1, json);
+  auto j = nlohmann::json::parse(json.str());
+  ASSERT_EQ(j["pools"].size(), 1u);
+  EXPECT_EQ(j["pools"][0]["spent_month_micro_usd"], 12'250'000);
+  EXPECT_EQ(j["pools"][0]["running"], nlohmann::json::array({"gpu-1"}));
+
+  // Without a report, the reason is said; without scaled pools, nothing at all.
+  s.pools.clear();
+  s.pools_problem = "no pool reports: this control plane runs without --fleet";
+  std::ostringstream problem;
+  PrintStatusText(s, 1, problem);
+  EXPECT_THAT(problem.str(), HasSubstr("pools:\n  no pool reports: this control plane"));
+  std::ostringstream none;
+  PrintStatusText(TwoNodes(), 1, none);
+  EXPECT_THAT(none.str(), Not(HasSubstr("pools:")));
+}
+
 }  // namespace
 }  // namespace carrierarr::cli

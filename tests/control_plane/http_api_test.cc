@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "burst/controller.h"
 #include "control_plane/control_plane.h"
 #include "control_plane/store.h"
 #include "ec2agent/v1/agent.pb.h"
@@ -489,16 +490,11 @@ TEST_F(HttpApiTest, UnansweredWaitIsBoundedAndStopDoesNotWaitForIt) {
   waiter.join();
 }
 
-TEST_F(HttpApiTest, MetricsAreValidPrometheusText) {
-  RegisterNode("gpu-1");
-  auto r = client_->Get("/metrics", Admin());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4");
-  // Every line is a comment (# HELP / # TYPE) or "name{labels} value".
+// Every line is a comment (# HELP / # TYPE) or "name{labels} value"; returns the samples.
+int ExpectPrometheusText(const std::string& body) {
   const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$)");
   const std::regex comment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
-  std::istringstream lines(r->body);
+  std::istringstream lines(body);
   std::string line;
   int samples = 0;
   while (std::getline(lines, line)) {
@@ -510,8 +506,79 @@ TEST_F(HttpApiTest, MetricsAreValidPrometheusText) {
       ++samples;
     }
   }
-  EXPECT_GT(samples, 3);
+  return samples;
+}
+
+TEST_F(HttpApiTest, MetricsAreValidPrometheusText) {
+  RegisterNode("gpu-1");
+  auto r = client_->Get("/metrics", Admin());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  EXPECT_GT(ExpectPrometheusText(r->body), 3);
   EXPECT_NE(r->body.find("carrierarr_registrations_total 1"), std::string::npos) << r->body;
+}
+
+// Starts every node at once.
+class InstantPower final : public burst::NodePower {
+ public:
+  Status Start(const std::string&) override { return Status::Ok(); }
+  Status Stop(const std::string&) override { return Status::Ok(); }
+};
+
+TEST_F(HttpApiTest, PoolsAreListedWokenAndSleptWithABurstController) {
+  auto refused = client_->Get("/api/v1/pools", Admin());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("--fleet"), std::string::npos) << refused->body;
+
+  spec::FleetSpec fleet;
+  spec::PoolSpec gpu;
+  gpu.name = "gpu";
+  gpu.scaling = {.enabled = true, .min = 0, .max = 1};
+  gpu.usd_per_hour = 1'000'000;
+  fleet.pools.push_back(gpu);
+  auto store = OpenSqliteStore(dir_ / "burst.db");
+  ASSERT_TRUE(store.ok());
+  InstantPower power;
+  auto burst = burst::Controller::Start({.fleet = fleet,
+                                         .store = store->get(),
+                                         .power = &power,
+                                         .owner = "test",
+                                         .background_thread = false});
+  ASSERT_TRUE(burst.ok()) << burst.status().ToString();
+  cp_->SetBurst(burst->get());
+
+  auto woke = client_->Post("/api/v1/pools/gpu/wake", Admin(), "", "application/json");
+  ASSERT_TRUE(woke);
+  EXPECT_EQ(woke->status, 200) << woke->body;
+  EXPECT_EQ(Json(woke)["outcome"], "decided");
+  EXPECT_EQ(Json(woke)["actions"][0]["state"], "decided") << "answered once decided";
+  (*burst)->RunPending();
+  auto pools = client_->Get("/api/v1/pools", Admin());
+  ASSERT_TRUE(pools);
+  EXPECT_EQ(Json(pools)["pools"][0]["running"], json::array({"gpu-1"})) << pools->body;
+
+  auto metrics = client_->Get("/metrics", Admin());
+  ASSERT_TRUE(metrics);
+  ExpectPrometheusText(metrics->body);
+  EXPECT_NE(metrics->body.find("carrierarr_pool_running_nodes{pool=\"gpu\"} 1"), std::string::npos)
+      << metrics->body;
+
+  auto unknown = client_->Post("/api/v1/pools/nope/wake", Admin(), "", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  auto slept = client_->Post("/api/v1/pools/gpu/sleep", Admin(), "", "application/json");
+  ASSERT_TRUE(slept);
+  EXPECT_EQ(slept->status, 200) << slept->body;
+  (*burst)->RunPending();
+  pools = client_->Get("/api/v1/pools", Admin());
+  ASSERT_TRUE(pools);
+  EXPECT_EQ(Json(pools)["pools"][0]["running"], json::array()) << pools->body;
+  auto anonymous = client_->Post("/api/v1/pools/gpu/wake", "", "application/json");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  cp_->SetBurst(nullptr);
 }
 
 TEST_F(HttpApiTest, StatsIsJson) {
