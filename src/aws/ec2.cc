@@ -326,6 +326,18 @@ Status Ec2::TerminateInstances(const std::vector<std::string>& ids) {
   return AbsentIsDone(api_->Query(kService, "TerminateInstances", p), {kInstanceNotFound});
 }
 
+Status Ec2::StopInstances(const std::vector<std::string>& ids) {
+  QueryParams p;
+  AddList(p, "InstanceId", ids);
+  return api_->Query(kService, "StopInstances", p).status();
+}
+
+Status Ec2::StartInstances(const std::vector<std::string>& ids) {
+  QueryParams p;
+  AddList(p, "InstanceId", ids);
+  return api_->Query(kService, "StartInstances", p).status();
+}
+
 Result<Address> Ec2::AllocateAddress(const Tags& tags) {
   QueryParams p{{"Domain", "vpc"}};
   AddTagSpec(p, 1, "elastic-ip", tags);

@@ -110,6 +110,10 @@ class Ec2 {
   Result<std::vector<Instance>> DescribeInstances(const std::vector<std::string>& ids,
                                                   const std::vector<Filter>& filters);
   Status TerminateInstances(const std::vector<std::string>& ids);  // absent: success
+  // Stopped instances keep their EBS volumes (and are not billed for compute); started ones
+  // boot again from them. Absent: NotFound.
+  Status StopInstances(const std::vector<std::string>& ids);
+  Status StartInstances(const std::vector<std::string>& ids);
 
   Result<Address> AllocateAddress(const Tags& tags);  // Domain=vpc
   Result<std::vector<Address>> DescribeAddresses(const std::vector<Filter>& filters);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -315,6 +316,73 @@ TEST_F(AwsE2eTest, AKilledUpIsFinishedWithoutASecondInstance) {
   RunResult up = Carrierarr({"up"});
   ASSERT_EQ(up.exit_code, 0) << Describe(up);
   EXPECT_EQ(CountStartingWith(Live(), "instance "), 2) << ::testing::PrintToString(Live());
+  RunResult down = Carrierarr({"down"});
+  ASSERT_EQ(down.exit_code, 0) << Describe(down);
+  EXPECT_THAT(Live(), IsEmpty());
+}
+
+// A scaled GPU pool at zero: `up` launches only the lighthouse; the burst controller's hands
+// (`carrierarr power`) launch the worker, stop it keeping its instance and volumes, and start
+// the same instance again; a spot pool's worker is terminated instead (one-time spot requests
+// cannot stop).
+TEST_F(AwsE2eTest, AScaledPoolsWorkerIsLaunchedStoppedAndStartedAgain) {
+  StartFake();
+  WriteFleet();
+  auto yaml = ReadFile(dir_ / "fleet.yaml");
+  ASSERT_TRUE(yaml.ok());
+  std::string y = *yaml;
+  y.replace(y.find("    count: 1\n"), 13, "    scaling: {min: 0, max: 1}\n");
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", y, 0600).ok());
+  RunResult up = Carrierarr({"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  ASSERT_THAT(fake_->Instances(name_), SizeIs(1)) << "the lighthouse only";
+  auto worker = [&]() -> std::optional<FakeAws::Instance> {
+    for (const auto& i : fake_->Instances(name_))
+      if (i.TagValue("carrierarr:resource") == "instance/gpu-1" && i.state != "terminated")
+        return i;
+    return std::nullopt;
+  };
+
+  RunResult on = Carrierarr({"power", "--node", "gpu-1", "--set", "on"});
+  ASSERT_EQ(on.exit_code, 0) << Describe(on);
+  EXPECT_EQ(on.out, "gpu-1: on\n");
+  ASSERT_TRUE(worker());
+  const std::string id = worker()->id;
+  EXPECT_EQ(worker()->state, "running");
+  EXPECT_EQ(fake_->CallsByAction()["RunInstances"], 2);
+
+  RunResult off = Carrierarr({"power", "--node", "gpu-1", "--set", "off"});
+  ASSERT_EQ(off.exit_code, 0) << Describe(off);
+  EXPECT_EQ(off.out, "gpu-1: off\n");
+  ASSERT_TRUE(worker());
+  EXPECT_EQ(worker()->id, id) << "stopped, not terminated: its volumes stay";
+  EXPECT_EQ(worker()->state, "stopped");
+  // `up` leaves it stopped.
+  RunResult again = Carrierarr({"up"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  EXPECT_EQ(worker()->state, "stopped");
+
+  ASSERT_EQ(Carrierarr({"power", "--node", "gpu-1", "--set", "on"}).exit_code, 0);
+  ASSERT_TRUE(worker());
+  EXPECT_EQ(worker()->id, id) << "the same instance, started again";
+  EXPECT_EQ(worker()->state, "running");
+  EXPECT_EQ(worker()->starts, 1);
+  EXPECT_EQ(fake_->CallsByAction()["RunInstances"], 2) << "nothing launched anew";
+  // Starting what runs starts nothing.
+  ASSERT_EQ(Carrierarr({"power", "--node", "gpu-1", "--set", "on"}).exit_code, 0);
+  EXPECT_EQ(worker()->starts, 1);
+
+  // Spot: powered off by terminating.
+  y.replace(y.find("    provider: aws\n    instance_type"), 0, "    spot: true\n");
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", y, 0600).ok());
+  ASSERT_EQ(Carrierarr({"up"}).exit_code, 0);  // replaces the worker by a spot one
+  ASSERT_EQ(Carrierarr({"power", "--node", "gpu-1", "--set", "on"}).exit_code, 0);
+  ASSERT_TRUE(worker());
+  EXPECT_TRUE(worker()->spot);
+  RunResult spot_off = Carrierarr({"power", "--node", "gpu-1", "--set", "off"});
+  ASSERT_EQ(spot_off.exit_code, 0) << Describe(spot_off);
+  EXPECT_FALSE(worker()) << "terminated";
+
   RunResult down = Carrierarr({"down"});
   ASSERT_EQ(down.exit_code, 0) << Describe(down);
   EXPECT_THAT(Live(), IsEmpty());

@@ -357,11 +357,53 @@ struct FakeAws::State {
            "</item>";
   }
 
+  // StopInstances (running or pending -> stopping -> stopped; a one-time spot instance cannot
+  // stop) and StartInstances (stopped -> pending -> running; a started one is left as it is).
+  // The volumes stay with the instance, as on AWS.
+  Reply StopOrStart(const std::string& action, const Params& p) {
+    const bool stop = action == "StopInstances";
+    std::string x = "<instancesSet>";
+    for (const auto& id : Indexed(p, "InstanceId.")) {
+      FakeAws::Instance* i = FindInstance(id);
+      if (i == nullptr || i->state == "terminated")
+        return Ec2Error(400, "InvalidInstanceID.NotFound",
+                        "The instance ID '" + id + "' does not exist");
+      if (stop && i->spot)
+        return Ec2Error(400, "UnsupportedOperation",
+                        "You can't stop the Spot Instance '" + id +
+                            "' because it is associated with a one-time Spot Instance request.");
+      const std::string before = i->state;
+      if (stop && (before == "running" || before == "pending")) {
+        i->state = "stopping";
+        ++i->stops;
+      } else if (!stop && before == "stopped") {
+        i->state = "pending";
+        ++i->starts;
+      } else if (!stop && before != "running" && before != "pending") {
+        return Ec2Error(
+            400, "IncorrectInstanceState",
+            "The instance '" + id + "' is not in a state from which it can be started.");
+      } else if (stop && before != "stopping" && before != "stopped") {
+        return Ec2Error(
+            400, "IncorrectInstanceState",
+            "The instance '" + id + "' is not in a state from which it can be stopped.");
+      }
+      if (i->state != before) i->describes = 0;
+      x += "<item><instanceId>" + id + "</instanceId><currentState><name>" + i->state +
+           "</name></currentState><previousState><name>" + before +
+           "</name></previousState></item>";
+    }
+    return Ec2Ok(action, x + "</instancesSet>");
+  }
+
   // Advances an instance's state as time passes on AWS: one step per `n` describes.
   void Age(FakeAws::Instance& i) {
     ++i.describes;
     if (i.state == "pending" && i.describes > options.pending_describes) {
       i.state = "running";
+      i.describes = 0;
+    } else if (i.state == "stopping" && i.describes > options.terminating_describes) {
+      i.state = "stopped";
       i.describes = 0;
     } else if (i.state == "shutting-down" && i.describes > options.terminating_describes) {
       i.state = "terminated";
@@ -679,6 +721,7 @@ struct FakeAws::State {
       }
       return Ec2Ok(action, x + "</instancesSet>");
     }
+    if (action == "StopInstances" || action == "StartInstances") return StopOrStart(action, p);
     if (action == "AllocateAddress") {
       Address a{NewId("eipalloc-", 17), "", "", "", TagsFromSpec(p, "elastic-ip")};
       a.public_ip = "198.51.100." + std::to_string(next_id % 250 + 2);

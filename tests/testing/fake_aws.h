@@ -6,7 +6,8 @@
 //
 // Behaviour worth knowing: a new instance is "pending" for `pending_describes` describes that
 // include it, then "running"; a terminated one is "shutting-down" for `terminating_describes`,
-// then "terminated" (and stays visible, as on AWS). RunInstances honours ClientToken. Deleting a
+// then "terminated" (and stays visible, as on AWS); a stopped one is "stopping" as long, then
+// "stopped", and a started one "pending" again. RunInstances honours ClientToken. Deleting a
 // security group that a live instance uses fails with DependencyViolation. A secret's resource
 // policy (PutResourcePolicy) is evaluated on GetSecretValue: its Deny statements (Principal "*",
 // conditions ArnEquals, ArnNotEquals, StringEquals, StringNotEquals on ec2:SourceInstanceARN)
@@ -62,7 +63,8 @@ class FakeAws {
     bool root_encrypted = false, spot = false;
     std::string state, public_ip, private_ip;
     std::vector<std::pair<std::string, std::string>> tags;
-    int describes = 0;  // how often a describe included it since its last state change
+    int describes = 0;          // how often a describe included it since its last state change
+    int stops = 0, starts = 0;  // StopInstances and StartInstances that changed its state
     std::string TagValue(const std::string& key) const;
   };
 

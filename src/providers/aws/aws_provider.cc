@@ -76,6 +76,17 @@ class AwsProvider final : public providers::Provider {
   std::string RunningResourceId(const mesh::NodePlan& node) const override {
     return "instance/" + node.name;
   }
+  // A stopped worker keeps its instance and volumes (`stop: stop`) or is terminated.
+  std::vector<std::string> PowerResourceIds(const mesh::NodePlan& node) const override {
+    if (node.role != mesh::Role::kWorker) return {};
+    return {"instance/" + node.name};
+  }
+  Result<nlohmann::json> PowerOff(const provision::ResourceRecord& record,
+                                  const provision::KindRegistry& /*kinds*/) const override {
+    if (record.kind != "aws-instance")
+      return Status::Internal("aws powers off instances, not " + record.kind);
+    return PowerOffInstance(*sessions_, record.attrs);
+  }
 
   // The k3s join secrets, files made once per fleet: the server's token (full control of the
   // cluster) goes to the server alone; agents join with the agent token, which the server admits
@@ -210,6 +221,9 @@ class AwsProvider final : public providers::Provider {
          .device_plugin_image = lighthouse && !k3s.agent.empty() && HasAwsGpuPool(fleet)
                                     ? fleet.aws.device_plugin_image
                                     : "",
+         // A one-time spot instance cannot be stopped: it is terminated and launched again.
+         .stop_keeps_volumes = pool != nullptr && pool->scaling.enabled && !pool->spot &&
+                               pool->scaling.stop == spec::StopMode::kStop,
          .deps = deps}));
     if (lighthouse) {
       out.push_back(MakeElasticIp(fleet.name, target, sessions_));

@@ -519,7 +519,9 @@ class InstanceResource final : public AwsResource {
     std::optional<aws::Instance> instance;
     if (auto it = instances->find(id()); it != instances->end()) {
       if (it->second.TagValue(kHashTag) == ShortDigest(hash())) {
-        instance = it->second;  // launched by an interrupted run: adopt it
+        instance = it->second;  // launched by an interrupted run, or stopped: adopt it
+        if (instance->state == "stopped" || instance->state == "stopping")
+          CARRIERARR_RETURN_IF_ERROR(StartStopped(session, instance->id));
       } else {
         // Launched for other inputs by a run that was killed: never leave it running.
         CARRIERARR_RETURN_IF_ERROR(Terminate(session, it->second.id));
@@ -546,7 +548,27 @@ class InstanceResource final : public AwsResource {
   Json attrs() const override {
     Json a = AwsResource::attrs();
     a["node"] = p_.node.name;
+    a["stop"] = p_.stop_keeps_volumes ? "stop" : "terminate";
     return a;
+  }
+
+  // Waits until the instance has stopped (`stopping` passes), then starts it again.
+  static Status StartStopped(Session& s, const std::string& instance_id) {
+    CARRIERARR_RETURN_IF_ERROR(WaitStopped(s, instance_id));
+    CARRIERARR_RETURN_IF_ERROR(s.ec2().StartInstances({instance_id}));
+    s.InvalidateInstances();
+    return Status::Ok();
+  }
+
+  static Status WaitStopped(Session& s, const std::string& instance_id) {
+    return s.Poll("instance " + instance_id + " to stop", kTerminateWait, [&]() -> Result<bool> {
+      auto found = s.ec2().DescribeInstances({instance_id}, {});
+      if (!found.ok()) return found.status();
+      if (found->empty() || found->front().state == "stopped") return true;
+      if (found->front().state == "stopping") return false;
+      return Status::FailedPrecondition("instance " + instance_id + " went to " +
+                                        found->front().state + " instead of stopped");
+    });
   }
 
   static Status Terminate(Session& s, const std::string& instance_id) {
@@ -898,6 +920,22 @@ std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, con
 std::unique_ptr<provision::Resource> MakeElasticIpAssociation(
     const std::string& fleet, const Target& target, std::shared_ptr<SessionFactory> sessions) {
   return std::make_unique<ElasticIpAssociationResource>(fleet, target, std::move(sessions));
+}
+
+Result<Json> PowerOffInstance(SessionFactory& sessions, const Json& attrs) {
+  Json out = attrs;
+  if (attrs.value("stop", "") != "stop" || attrs.value("instance_id", "").empty()) {
+    CARRIERARR_RETURN_IF_ERROR(DeleteInstance(sessions, attrs));
+    out.erase("instance_id");  // a wake launches a new one
+    return out;
+  }
+  auto s = Connected(sessions, Target::FromJson(attrs));
+  if (!s.ok()) return s.status();
+  const std::string id = attrs.value("instance_id", "");
+  CARRIERARR_RETURN_IF_ERROR((*s)->ec2().StopInstances({id}));
+  (*s)->InvalidateInstances();
+  CARRIERARR_RETURN_IF_ERROR(InstanceResource::WaitStopped(**s, id));
+  return out;
 }
 
 void RegisterAwsKinds(provision::KindRegistry& kinds, std::shared_ptr<SessionFactory> sessions) {

@@ -102,9 +102,15 @@ struct InstanceParams {
   int cluster_id = 0;
   uint16_t clustermesh_port = 0;
   std::string device_plugin_image;  // the k3s server of a fleet with GPU workers (UserdataParams)
+  // Scale to zero (ops/power.h): true: powering it off stops the instance, keeping its volumes
+  // (a scaled pool's `stop: stop`, on-demand); false: it is terminated.
+  bool stop_keeps_volumes = false;
   std::vector<std::string> deps;
 };
 std::unique_ptr<provision::Resource> MakeInstance(const InstanceParams& params);
+// Powers an "aws-instance" record off: StopInstances (its attrs' "stop" is "stop") until it is
+// stopped, else TerminateInstances; returns the attributes to record.
+Result<nlohmann::json> PowerOffInstance(SessionFactory& sessions, const nlohmann::json& attrs);
 
 std::unique_ptr<provision::Resource> MakeElasticIp(const std::string& fleet, const Target& target,
                                                    std::shared_ptr<SessionFactory> sessions);
