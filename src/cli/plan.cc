@@ -76,6 +76,7 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
                           {"meshed", result.nodes_meshed},
                           {"cloud", result.nodes_cloud},
                           {"unmeasured", result.nodes_unmeasured},
+                          {"stopped", result.nodes_stopped},
                           {"seconds", result.elapsed.count() / 1000.0}}
                .dump()
         << "\n";
@@ -83,7 +84,8 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
   }
   char secs[32];
   std::snprintf(secs, sizeof(secs), "%.2f", result.elapsed.count() / 1000.0);
-  const int local = result.nodes - result.nodes_cloud - result.nodes_unmeasured;
+  const int local =
+      result.nodes - result.nodes_cloud - result.nodes_unmeasured - result.nodes_stopped;
   out << (result.plan.HasChanges() ? "Fleet '" : "No changes. Fleet '") << fleet
       << "' is up: " << result.nodes_meshed << "/" << local
       << (result.nodes_cloud + result.nodes_unmeasured > 0 ? " local" : "")
@@ -95,6 +97,10 @@ void PrintUpDone(const ops::UpResult& result, const std::string& fleet, OutputMo
   if (result.nodes_cloud > 0) {
     out << "; " << result.nodes_cloud
         << " cloud nodes run and join the mesh as they finish their first boot";
+  }
+  if (result.nodes_stopped > 0) {
+    out << "; " << result.nodes_stopped
+        << " nodes of scaled pools are stopped until woken (carrierarr wake POOL)";
   }
   out << " (" << secs << " s). See 'carrierarr status'.\n";
   for (const auto& note : result.plan.notes) out << "Note: " << note << "\n";

@@ -663,7 +663,14 @@ Result<UpResult> Up(const FleetContext& ctx, const UpOptions& options) {
   if (!result.apply.status.ok()) return result.apply.status;
 
   result.nodes = static_cast<int>(desired->nodes.size());
-  for (const auto& n : desired->nodes) result.nodes_cloud += desired->ProviderFor(n).IsCloud();
+  for (const auto& n : desired->nodes) {
+    auto rec = after.resources.find(desired->ProviderFor(n).RunningResourceId(n));
+    if (rec != after.resources.end() && provision::IsPoweredOff(rec->second)) {
+      ++result.nodes_stopped;
+    } else {
+      result.nodes_cloud += desired->ProviderFor(n).IsCloud();
+    }
+  }
   Status meshed = WaitForMesh(ctx, *desired, after, options.mesh_wait, result);
   result.elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(ctx.seams.time->MonotonicNow() - start);

@@ -109,6 +109,8 @@ struct UpResult {
   int nodes = 0;
   int nodes_meshed = 0;  // nodes that reached the lighthouse over the mesh
   int nodes_cloud = 0;   // of `nodes`, launched in a cloud: they join at first boot, unwatched
+  // Of `nodes`, a scaled pool's nodes left stopped for the burst controller (not counted above).
+  int nodes_stopped = 0;
   // Of `nodes`, ready but where this machine cannot ping them (a Kubernetes homelab's members).
   int nodes_unmeasured = 0;
   std::chrono::milliseconds elapsed{0};

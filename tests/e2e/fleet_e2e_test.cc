@@ -1410,7 +1410,10 @@ class BurstE2eTest : public FleetE2eTest {
 
 TEST_F(BurstE2eTest, APoolAtZeroIsWokenStoppedAndSurvivesAKilledControlPlane) {
   Fleet& f = NewScaledFleet("z");
-  Up(f);
+  RunResult up = Cli(f, {"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("3/3 nodes reach the lighthouse over the mesh; 2 nodes of scaled "
+                                "pools are stopped until woken"));
   // Every node has its identity and namespace; the gpu nodes do not run, and status says so.
   auto status = StatusOf(f, 0);
   ASSERT_EQ(status.size(), 5u);
