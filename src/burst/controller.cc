@@ -76,10 +76,10 @@ Result<std::unique_ptr<Controller>> Controller::Start(ControllerOptions options)
 
 Controller::~Controller() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (worker_.joinable()) worker_.join();
 }
 
@@ -88,20 +88,20 @@ Status Controller::ClaimAndResume() {
   for (const auto& pool : o_.fleet.pools) {
     if (!pool.scaling.enabled) continue;
     CARRIERARR_ASSIGN_OR_RETURN(bool ours, Owns(pool.name));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (ours && owned_.insert(pool.name).second) gained.insert(pool.name);
     if (!ours) owned_.erase(pool.name);
   }
   if (gained.empty()) return Status::Ok();
   // A pool fleet.yaml no longer scales, or another control plane's, is not resumed here.
   CARRIERARR_ASSIGN_OR_RETURN(auto unfinished, o_.store->ListPowerActions(0, true));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& a : unfinished) {
     const bool queued = std::any_of(queue_.begin(), queue_.end(),
                                     [&](const PowerActionRecord& q) { return q.id == a.id; });
     if (gained.count(a.pool) != 0 && !queued) queue_.push_back(a);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   return Status::Ok();
 }
 
@@ -148,15 +148,15 @@ Result<int64_t> Controller::Decide(const std::string& pool, const std::string& n
                       .decided_ms = UnixMs(Now())};
   CARRIERARR_ASSIGN_OR_RETURN(a.id, o_.store->AddPowerAction(a));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(a);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   return a.id;
 }
 
 Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::string& reason) {
-  std::lock_guard decide(decide_mu_);
+  MutexLock decide(decide_mu_);
   const spec::PoolSpec* pool = ScaledPool(pool_name);
   if (pool == nullptr)
     return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
@@ -190,7 +190,7 @@ Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::s
 
 Result<std::vector<PoolDecision>> Controller::Sleep(const std::string& pool_name,
                                                     const std::string& reason) {
-  std::lock_guard decide(decide_mu_);
+  MutexLock decide(decide_mu_);
   const spec::PoolSpec* pool = ScaledPool(pool_name);
   if (pool == nullptr)
     return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
@@ -218,7 +218,7 @@ Result<std::vector<PoolDecision>> Controller::Sleep(const std::string& pool_name
 }
 
 void Controller::Touch(const std::string& pool) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   touched_[pool] = Now();
 }
 
@@ -240,7 +240,7 @@ Status Controller::WaitForAgent(const PowerActionRecord& action, Clock::time_poi
 
 Status Controller::StillOwner(const std::string& pool) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Status::Aborted("the control plane is stopping");
   }
   auto owned = Owns(pool);
@@ -273,17 +273,17 @@ void Controller::Execute(const PowerActionRecord& action) {
   finished.detail = done.ok() ? timings.dump() : done.message();
   // FailedPrecondition: finished meanwhile by an owner that took the pool over; theirs stands.
   (void)o_.store->FinishPowerAction(finished.id, finished.state, finished.done_ms, finished.detail);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   finished_[finished.id] = finished;
   while (finished_.size() > kFinishedKept) finished_.erase(finished_.begin());
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Controller::RunPending() {
   for (;;) {
     PowerActionRecord next;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (queue_.empty()) return;
       next = queue_.front();
       queue_.pop_front();
@@ -296,8 +296,10 @@ void Controller::Loop() {
   auto next_tick = std::chrono::steady_clock::now();
   for (;;) {
     {
-      std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_tick, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      for (auto now = std::chrono::steady_clock::now();
+           !stopping_ && queue_.empty() && now < next_tick; now = std::chrono::steady_clock::now())
+        cv_.WaitFor(mu_, next_tick - now);
       if (stopping_) return;
     }
     RunPending();
@@ -313,7 +315,7 @@ void Controller::Tick() {
   if (!ClaimAndResume().ok()) return;  // the store is down: try again next tick
   std::vector<std::string> scheduled;
   {
-    std::lock_guard decide(decide_mu_);
+    MutexLock decide(decide_mu_);
     auto books = ReadBooks();
     if (!books.ok()) return;  // the store is down: try again next tick
     StopOverBudget(*books);
@@ -350,7 +352,7 @@ void Controller::StopIdleNodes(const Books& books) {
     if (!owned.ok() || !*owned) continue;
     Clock::time_point touched{};
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (auto t = touched_.find(pool.name); t != touched_.end()) touched = t->second;
     }
     for (int i = pool.scaling.min + 1; i <= pool.scaling.max; ++i) {
@@ -491,8 +493,11 @@ std::string Controller::PrometheusText() {
 Result<PowerActionRecord> Controller::WaitAction(int64_t id, milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   {
-    std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [&] { return stopping_ || finished_.count(id) != 0; });
+    MutexLock lock(mu_);
+    for (auto now = std::chrono::steady_clock::now();
+         !stopping_ && finished_.count(id) == 0 && now < deadline;
+         now = std::chrono::steady_clock::now())
+      cv_.WaitFor(mu_, deadline - now);
     if (auto f = finished_.find(id); f != finished_.end()) return f->second;
   }
   CARRIERARR_ASSIGN_OR_RETURN(auto actions,

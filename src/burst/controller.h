@@ -15,11 +15,9 @@
 #ifndef CARRIERARR_BURST_CONTROLLER_H_
 #define CARRIERARR_BURST_CONTROLLER_H_
 
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -156,15 +154,15 @@ class Controller {
   Clock::time_point Now() const { return o_.time->SystemNow(); }
 
   const ControllerOptions o_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;  // queue_, finished_ or stopping_ changed
   std::deque<control_plane::PowerActionRecord> queue_ GUARDED_BY(mu_);
   std::map<std::string, Clock::time_point> touched_ GUARDED_BY(mu_);  // by pool
   // The latest finished actions, by id, for WaitAction (bounded).
   std::map<int64_t, control_plane::PowerActionRecord> finished_ GUARDED_BY(mu_);
   std::set<std::string> owned_ GUARDED_BY(mu_);  // pools whose lease this controller holds
   // Serializes Wake/Sleep decisions, so that two requests never both decide a start.
-  std::mutex decide_mu_;
+  Mutex decide_mu_;
   bool stopping_ GUARDED_BY(mu_) = false;
   std::thread worker_;
 };
