@@ -1,6 +1,7 @@
 #include "burst/controller.h"
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -437,37 +438,36 @@ std::string Controller::PrometheusText() {
   auto pools = Pools();
   auto books = ReadBooks();
   if (!pools.ok() || !books.ok()) return "";
-  std::string out =
-      "# HELP carrierarr_pool_spend_usd What the nodes the burst controller started cost, since "
-      "00:00 UTC (day) and the 1st (month).\n"
-      "# TYPE carrierarr_pool_spend_usd gauge\n";
-  for (const auto& p : *pools) {
-    out += "carrierarr_pool_spend_usd{pool=\"" + p.pool + "\",period=\"day\"} " +
-           Usd(p.spend.today) + "\n";
-    out += "carrierarr_pool_spend_usd{pool=\"" + p.pool + "\",period=\"month\"} " +
-           Usd(p.spend.month) + "\n";
-  }
-  out +=
-      "# HELP carrierarr_pool_forecast_usd Spend plus what runs now until the day (month) "
-      "ends.\n# TYPE carrierarr_pool_forecast_usd gauge\n";
-  for (const auto& p : *pools) {
-    out += "carrierarr_pool_forecast_usd{pool=\"" + p.pool + "\",period=\"day\"} " +
-           Usd(p.spend.forecast_day) + "\n";
-    out += "carrierarr_pool_forecast_usd{pool=\"" + p.pool + "\",period=\"month\"} " +
-           Usd(p.spend.forecast_month) + "\n";
-  }
-  out +=
-      "# HELP carrierarr_pool_running_nodes Nodes beyond min that run.\n"
-      "# TYPE carrierarr_pool_running_nodes gauge\n";
-  for (const auto& p : *pools)
-    out += "carrierarr_pool_running_nodes{pool=\"" + p.pool + "\"} " +
-           std::to_string(p.running.size()) + "\n";
-  out +=
-      "# HELP carrierarr_pool_pending_actions Decisions not yet carried out.\n"
-      "# TYPE carrierarr_pool_pending_actions gauge\n";
-  for (const auto& p : *pools)
-    out += "carrierarr_pool_pending_actions{pool=\"" + p.pool + "\"} " +
-           std::to_string(p.pending.size()) + "\n";
+  std::string out;
+  using Samples = std::vector<std::pair<std::string, std::string>>;  // (labels, value)
+  // One gauge family: its HELP and TYPE, then each pool's samples.
+  auto gauge = [&](const std::string& name, const std::string& help,
+                   const std::function<Samples(const PoolView&)>& samples) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    for (const auto& p : *pools)
+      for (const auto& [labels, value] : samples(p))
+        out += name + "{pool=\"" + p.pool + "\"" + labels + "} " + value + "\n";
+  };
+  gauge(
+      "carrierarr_pool_spend_usd",
+      "What the nodes the burst controller started cost, since 00:00 UTC (day) and the 1st "
+      "(month).",
+      [](const PoolView& p) -> Samples {
+        return {{",period=\"day\"", Usd(p.spend.today)}, {",period=\"month\"", Usd(p.spend.month)}};
+      });
+  gauge("carrierarr_pool_forecast_usd", "Spend plus what runs now until the day (month) ends.",
+        [](const PoolView& p) -> Samples {
+          return {{",period=\"day\"", Usd(p.spend.forecast_day)},
+                  {",period=\"month\"", Usd(p.spend.forecast_month)}};
+        });
+  gauge("carrierarr_pool_running_nodes", "Nodes beyond min that run.",
+        [](const PoolView& p) -> Samples {
+          return {{"", std::to_string(p.running.size())}};
+        });
+  gauge("carrierarr_pool_pending_actions", "Decisions not yet carried out.",
+        [](const PoolView& p) -> Samples {
+          return {{"", std::to_string(p.pending.size())}};
+        });
   // The phases of every finished start in the books (its detail holds the timings).
   std::map<std::string, std::vector<double>> running, agent;
   for (const auto& a : books->actions) {

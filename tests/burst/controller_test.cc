@@ -77,15 +77,21 @@ class ControllerTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(StartController());
   }
 
+  // A controller of this test's fleet, store, power and clock, driven by the test.
+  Result<std::unique_ptr<Controller>> Make(const std::string& owner, NodeActivity* activity) {
+    return Controller::Start({.fleet = fleet_,
+                              .store = store_.get(),
+                              .power = &power_,
+                              .activity = activity,
+                              .time = &time_,
+                              .owner = owner,
+                              .agent_wait = minutes(2),
+                              .background_thread = false});
+  }
+
   void StartController(const std::string& owner = "cp-a") {
     controller_.reset();
-    auto c = Controller::Start({.fleet = fleet_,
-                                .store = store_.get(),
-                                .power = &power_,
-                                .activity = &activity_,
-                                .time = &time_,
-                                .owner = owner,
-                                .background_thread = false});
+    auto c = Make(owner, &activity_);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     controller_ = std::move(*c);
   }
@@ -260,12 +266,7 @@ TEST_F(ControllerTest, ANodeRunningPastTheBudgetIsStopped) {
 }
 
 TEST_F(ControllerTest, AnotherOwnerCannotDecideForThePool) {
-  auto other = Controller::Start({.fleet = fleet_,
-                                  .store = store_.get(),
-                                  .power = &power_,
-                                  .time = &time_,
-                                  .owner = "cp-b",
-                                  .background_thread = false});
+  auto other = Make("cp-b", nullptr);
   ASSERT_TRUE(other.ok());
   auto refused = (*other)->Wake("gpu", "x");
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
@@ -279,12 +280,7 @@ TEST_F(ControllerTest, AnotherOwnerCannotDecideForThePool) {
 TEST_F(ControllerTest, ATakeoverResumesTheDecisionsTheLastOwnerLeft) {
   ASSERT_TRUE(controller_->Wake("gpu", "x").ok());
   controller_.reset();  // cp-a dies before acting; its lease runs another 30 s
-  auto other = Controller::Start({.fleet = fleet_,
-                                  .store = store_.get(),
-                                  .power = &power_,
-                                  .time = &time_,
-                                  .owner = "cp-b",
-                                  .background_thread = false});
+  auto other = Make("cp-b", nullptr);
   ASSERT_TRUE(other.ok());
   (*other)->Tick();
   (*other)->RunPending();
@@ -320,12 +316,7 @@ TEST_F(ControllerTest, AnActionOfAPoolTakenOverIsLeftToItsNewOwner) {
   ASSERT_TRUE(controller_->Wake("gpu", "x").ok());
   // cp-a stalls past its lease (it has not ticked); cp-b takes the pool with the decision.
   time_.Advance(seconds(31));
-  auto other = Controller::Start({.fleet = fleet_,
-                                  .store = store_.get(),
-                                  .power = &power_,
-                                  .time = &time_,
-                                  .owner = "cp-b",
-                                  .background_thread = false});
+  auto other = Make("cp-b", nullptr);
   ASSERT_TRUE(other.ok());
   controller_->RunPending();  // cp-a no longer owns the pool: it does not act
   EXPECT_EQ(power_.starts["gpu-1"], 0);
@@ -342,14 +333,7 @@ TEST_F(ControllerTest, AStartWhoseAgentNeverConnectsFailsAfterTheWait) {
     std::optional<Clock::time_point> LastBusy(const std::string&) override { return {}; }
   } never;
   controller_.reset();
-  auto c = Controller::Start({.fleet = fleet_,
-                              .store = store_.get(),
-                              .power = &power_,
-                              .activity = &never,
-                              .time = &time_,
-                              .owner = "cp-a",
-                              .agent_wait = minutes(2),
-                              .background_thread = false});
+  auto c = Make("cp-a", &never);
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Wake("gpu", "x").ok());
   (*c)->RunPending();  // simulated time: the two minutes pass in SleepFor, renewing the lease
