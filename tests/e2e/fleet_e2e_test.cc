@@ -582,6 +582,7 @@ TEST_F(FleetE2eTest, UpMeshesEveryNodeAndDownLeavesNothing) {
                                  {"meshed", 4},
                                  {"cloud", 0},
                                  {"unmeasured", 0},
+                                 {"stopped", 0},
                                  {"seconds", events.back().value("seconds", 0.0)}}));
 
   EXPECT_THAT(Namespaces(f.name + "."),
