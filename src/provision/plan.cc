@@ -130,8 +130,6 @@ Status AddDeletes(const Graph& g, const FleetState& state, const PlanOptions& op
   return Status::Ok();
 }
 
-// What a desired resource needs on its own account (its record, its inputs, reality); sets
-// step.action and step.reason, leaving both empty when nothing is to be done.
 // A power-managed resource that is new or stopped by the burst controller stays stopped.
 void DecidePoweredOff(const ResourceRecord* rec, Step& step) {
   step.power_off = true;
@@ -146,6 +144,8 @@ void DecidePoweredOff(const ResourceRecord* rec, Step& step) {
   }
 }
 
+// What a desired resource needs on its own account (its record, its inputs, reality); sets
+// step.action and step.reason, leaving both empty when nothing is to be done.
 void Decide(const Resource& r, const ResourceRecord* rec, bool in_scope, const PlanOptions& options,
             Step& step) {
   if (!in_scope) {

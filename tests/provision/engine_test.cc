@@ -191,6 +191,21 @@ TEST_F(EngineTest, CreatesInDependencyOrderAndRecordsReady) {
   ExpectConverged(desired);
 }
 
+TEST_F(EngineTest, APoweredOffStepIsRecordedStoppedWithoutBeingMade) {
+  ResourceList desired = Diamond(world_);
+  plan_ = MustPlan(desired, {.power_managed = {"d"}});
+  ApplyResult result = Apply(plan_, desired, *store_, kinds_, {.on_event = events_.Handler()});
+  ASSERT_TRUE(result.status.ok()) << result.status.ToString();
+  EXPECT_EQ(world_.Count("create:d"), 0) << "the burst controller makes it when it wakes the node";
+  EXPECT_EQ(world_.Count("create:b"), 1);
+  const ResourceRecord rec = store_->Snapshot().resources.at("d");
+  EXPECT_EQ(rec.phase, Phase::kReady);
+  EXPECT_TRUE(IsPoweredOff(rec));
+  // A second plan leaves it stopped.
+  Plan again = MustPlan(desired, {.power_managed = {"d"}});
+  EXPECT_FALSE(again.HasChanges());
+}
+
 TEST_F(EngineTest, ElapsedTimeIsMeasuredOnTheInjectedClock) {
   SimulatedTimeSource time;
   // Each create "takes" a fixed time on the simulated clock and none of the real one.

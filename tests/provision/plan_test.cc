@@ -130,6 +130,48 @@ TEST(PlanTest, ConvergedStateIsUnchanged) {
   EXPECT_EQ(world.Count("exists:a"), 1) << "observe reads every recorded resource back";
 }
 
+// A scaled pool's node beyond min: its running resources are the burst controller's.
+TEST(PlanTest, PowerManagedResourcesStartStoppedAndStayStopped) {
+  FakeWorld world;
+  ResourceList desired = Chain(world);
+  const PlanOptions options{.power_managed = {"b", "c"}};
+  Plan fresh = MustPlan(desired, {}, options);
+  EXPECT_EQ(Find(fresh, "b")->action, Action::kCreate);
+  EXPECT_TRUE(Find(fresh, "b")->power_off);
+  EXPECT_EQ(Find(fresh, "b")->reason, "new; stopped until the burst controller wakes it");
+  EXPECT_FALSE(Find(fresh, "a")->power_off);
+
+  // Recorded powered off: left as it is, and what depends on it is not re-made; reality is
+  // not read (nothing runs, on purpose).
+  FleetState state = Converged(desired, world);
+  state.resources["b"].attrs[kPoweredOff] = true;
+  state.resources["c"].attrs[kPoweredOff] = true;
+  world.Remove("b");
+  world.Remove("c");
+  Plan stopped = MustPlan(desired, state, options);
+  EXPECT_FALSE(stopped.HasChanges());
+  EXPECT_EQ(Find(stopped, "b")->reason, "stopped (scaled to zero)");
+  EXPECT_EQ(world.Count("exists:b"), 0);
+
+  // Its inputs changed: replaced, and still stopped.
+  ResourceList changed;
+  changed.push_back(MakeFake(world, "c", {"b"}));
+  changed.push_back(MakeFake(world, "b", {"a"}, "v2"));
+  changed.push_back(MakeFake(world, "a"));
+  changed.push_back(MakeFake(world, "d"));
+  Plan replaced = MustPlan(changed, state, options);
+  EXPECT_EQ(Find(replaced, "b")->action, Action::kReplace);
+  EXPECT_TRUE(Find(replaced, "b")->power_off);
+  EXPECT_EQ(Find(replaced, "c")->action, Action::kReplace);
+  EXPECT_TRUE(Find(replaced, "c")->power_off);
+
+  // Woken (no longer powered off) and then gone: made again, as any drifted resource.
+  state.resources["b"].attrs.erase(kPoweredOff);
+  Plan woken = MustPlan(desired, state, options);
+  EXPECT_EQ(Find(woken, "b")->action, Action::kCreate);
+  EXPECT_FALSE(Find(woken, "b")->power_off);
+}
+
 TEST(PlanTest, WithoutObserveRealityIsNotRead) {
   FakeWorld world;
   ResourceList desired = Chain(world);
