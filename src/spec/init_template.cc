@@ -39,7 +39,7 @@ homelab:
 # provider: local | aws. On aws a pool needs an instance_type and may add `spot: true` and
 # `root_volume_gb: 8-16384` (default 30, or 100 for gpu-worker); local ignores all three.
 # Instead of count, a pool may scale (docs/burst.md): `scaling: {min: 0, max: 2, idle_after: 15m}`
-# with `budget: {usd_per_day: 20}`; for now `up` runs its min.
+# with `budget: {usd_per_day: 20}`: nodes beyond min stay stopped until `carrierarr wake POOL`.
 pools:
   - name: gpu
     type: gpu-worker        # gpu-worker | cpu-worker
