@@ -192,6 +192,8 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
     s.healthy = true;
     s.problem.clear();
     s.detail = "stopped (scaled to zero; carrierarr wake " + node.pool + ")";
+    // What the control plane last heard is of the run before: not shown as if it were now.
+    s.agent = {};
   }
   const bool scaled = std::any_of(ctx.spec.pools.begin(), ctx.spec.pools.end(),
                                   [](const auto& p) { return p.scaling.enabled; });

@@ -1445,6 +1445,14 @@ TEST_F(BurstE2eTest, APoolAtZeroIsWokenStoppedAndSurvivesAKilledControlPlane) {
   EXPECT_THAT(sleep.out, HasSubstr("stop gpu-1: done"));
   EXPECT_THAT(NodeProcesses(f, "gpu-1"), IsEmpty());
   EXPECT_TRUE(NamespaceExists(f.name + ".gpu-1"));
+  // status shows it stopped, without the agent report of its last run.
+  RunResult st = Cli(f, {"status", "--json"});
+  ASSERT_EQ(st.exit_code, 0) << Describe(st);
+  for (const auto& n : ParseJson(st.out).value("nodes", Json::array())) {
+    if (n.value("name", "") != "gpu-1") continue;
+    EXPECT_THAT(n.value("detail", ""), HasSubstr("stopped (scaled to zero")) << n.dump();
+    EXPECT_FALSE(n.contains("agent")) << n.dump();
+  }
 
   // The control plane killed right after deciding a wake: the restarted one carries it out,
   // once.
