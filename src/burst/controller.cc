@@ -10,6 +10,7 @@
 #include "core/duration.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
+#include "mesh/address_plan.h"
 
 namespace carrierarr::burst {
 namespace {
@@ -28,10 +29,6 @@ int64_t UnixMs(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 Clock::time_point FromUnixMs(int64_t ms) { return Clock::time_point(milliseconds(ms)); }
-
-std::string NodeName(const spec::PoolSpec& pool, int i) {
-  return pool.name + "-" + std::to_string(i);
-}
 
 class CommandNodePower final : public NodePower {
  public:
@@ -156,8 +153,7 @@ Result<int64_t> Controller::Decide(const std::string& pool, const std::string& n
   return a.id;
 }
 
-Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::string& reason) {
-  MutexLock decide(decide_mu_);
+Result<const spec::PoolSpec*> Controller::OwnedPool(const std::string& pool_name) {
   const spec::PoolSpec* pool = ScaledPool(pool_name);
   if (pool == nullptr)
     return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
@@ -165,21 +161,34 @@ Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::s
   if (!owned)
     return Status::FailedPrecondition("another control plane owns pool '" + pool_name +
                                       "' (its lease in the store); ask that one");
+  return pool;
+}
+
+std::map<std::string, const PowerActionRecord*> Controller::Books::Pending(
+    const std::string& pool) const {
+  std::map<std::string, const PowerActionRecord*> pending;
+  for (const auto& a : actions)
+    if (a.pool == pool && a.state == kDecided) pending[a.node_id] = &a;
+  return pending;
+}
+
+Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::string& reason) {
+  MutexLock decide(decide_mu_);
+  CARRIERARR_ASSIGN_OR_RETURN(const spec::PoolSpec* pool, OwnedPool(pool_name));
   CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
   Touch(pool_name);
-  std::map<std::string, const PowerActionRecord*> pending;  // node -> its latest decided action
-  for (const auto& a : books.actions)
-    if (a.pool == pool_name && a.state == kDecided) pending[a.node_id] = &a;
+  const auto pending = books.Pending(pool_name);
   for (const auto& [node, a] : pending)
     if (a->action == kStart) return PoolDecision{pool_name, "waking", node, a->id};
   for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
-    const std::string node = NodeName(*pool, i);
+    const std::string node = mesh::WorkerName(pool->name, i);
     if (books.running[node] && pending.count(node) == 0)
       return PoolDecision{pool_name, "awake", node, 0};
   }
-  if (pool->scaling.min > 0) return PoolDecision{pool_name, "awake", NodeName(*pool, 1), 0};
+  if (pool->scaling.min > 0)
+    return PoolDecision{pool_name, "awake", mesh::WorkerName(pool->name, 1), 0};
   for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
-    const std::string node = NodeName(*pool, i);
+    const std::string node = mesh::WorkerName(pool->name, i);
     if (books.running[node] && pending.count(node) == 0) continue;
     CARRIERARR_RETURN_IF_ERROR(CheckWake(o_.fleet, *pool, 1, books.runs, Now()));
     CARRIERARR_ASSIGN_OR_RETURN(int64_t id, Decide(pool_name, node, kStart, reason));
@@ -192,19 +201,12 @@ Result<PoolDecision> Controller::Wake(const std::string& pool_name, const std::s
 Result<std::vector<PoolDecision>> Controller::Sleep(const std::string& pool_name,
                                                     const std::string& reason) {
   MutexLock decide(decide_mu_);
-  const spec::PoolSpec* pool = ScaledPool(pool_name);
-  if (pool == nullptr)
-    return Status::NotFound("fleet.yaml has no pool '" + pool_name + "' with `scaling`");
-  CARRIERARR_ASSIGN_OR_RETURN(bool owned, Owns(pool_name));
-  if (!owned)
-    return Status::FailedPrecondition("another control plane owns pool '" + pool_name + "'");
+  CARRIERARR_ASSIGN_OR_RETURN(const spec::PoolSpec* pool, OwnedPool(pool_name));
   CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
-  std::map<std::string, const PowerActionRecord*> pending;
-  for (const auto& a : books.actions)
-    if (a.pool == pool_name && a.state == kDecided) pending[a.node_id] = &a;
+  const auto pending = books.Pending(pool_name);
   std::vector<PoolDecision> out;
   for (int i = pool->scaling.min + 1; i <= pool->scaling.max; ++i) {
-    const std::string node = NodeName(*pool, i);
+    const std::string node = mesh::WorkerName(pool->name, i);
     auto p = pending.find(node);
     if (p != pending.end() && p->second->action == kStop) {
       out.push_back({pool_name, "decided", node, p->second->id});
@@ -357,7 +359,7 @@ void Controller::StopIdleNodes(const Books& books) {
       if (auto t = touched_.find(pool.name); t != touched_.end()) touched = t->second;
     }
     for (int i = pool.scaling.min + 1; i <= pool.scaling.max; ++i) {
-      const std::string node = NodeName(pool, i);
+      const std::string node = mesh::WorkerName(pool.name, i);
       auto running = books.running.find(node);
       if (running == books.running.end() || !running->second) continue;
       Clock::time_point busy = touched;
@@ -378,12 +380,17 @@ void Controller::StopIdleNodes(const Books& books) {
 
 Result<std::vector<PoolView>> Controller::Pools() {
   CARRIERARR_ASSIGN_OR_RETURN(Books books, ReadBooks());
+  return PoolsOf(books);
+}
+
+std::vector<PoolView> Controller::PoolsOf(Books& books) {
   std::vector<PoolView> out;
   for (const auto& pool : o_.fleet.pools) {
     if (!pool.scaling.enabled) continue;
     PoolView v{.pool = pool.name, .min = pool.scaling.min, .max = pool.scaling.max};
     for (int i = pool.scaling.min + 1; i <= pool.scaling.max; ++i)
-      if (books.running[NodeName(pool, i)]) v.running.push_back(NodeName(pool, i));
+      if (books.running[mesh::WorkerName(pool.name, i)])
+        v.running.push_back(mesh::WorkerName(pool.name, i));
     for (const auto& a : books.actions) {
       if (a.pool != pool.name) continue;
       if (a.state == kDecided) {
@@ -393,8 +400,10 @@ Result<std::vector<PoolView>> Controller::Pools() {
       }
     }
     v.spend = SpendOf(books.runs, pool.name, Now());
-    auto owned = Owns(pool.name);
-    v.owned = owned.ok() && *owned;
+    {
+      MutexLock lock(mu_);
+      v.owned = owned_.count(pool.name) != 0;  // as the last claim (start, tick) found it
+    }
     out.push_back(std::move(v));
   }
   return out;
@@ -435,16 +444,16 @@ void AppendWakeHistogram(const std::map<std::string, std::vector<double>>& by_po
 }  // namespace
 
 std::string Controller::PrometheusText() {
-  auto pools = Pools();
   auto books = ReadBooks();
-  if (!pools.ok() || !books.ok()) return "";
+  if (!books.ok()) return "";
+  const std::vector<PoolView> pools = PoolsOf(*books);
   std::string out;
   using Samples = std::vector<std::pair<std::string, std::string>>;  // (labels, value)
   // One gauge family: its HELP and TYPE, then each pool's samples.
   auto gauge = [&](const std::string& name, const std::string& help,
                    const std::function<Samples(const PoolView&)>& samples) {
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
-    for (const auto& p : *pools)
+    for (const auto& p : pools)
       for (const auto& [labels, value] : samples(p))
         out += name + "{pool=\"" + p.pool + "\"" + labels + "} " + value + "\n";
   };

@@ -137,6 +137,8 @@ class Controller {
   Result<int64_t> Decide(const std::string& pool, const std::string& node,
                          const std::string& action, const std::string& reason);
   Result<bool> Owns(const std::string& pool);
+  // The scaled pool `pool_name`, when this controller owns it: NotFound or FailedPrecondition.
+  Result<const spec::PoolSpec*> OwnedPool(const std::string& pool_name);
   // Claims (or renews) every scaled pool; queues the unfinished decisions of the pools it has
   // just gained (at start, or from an owner whose lease ran out).
   Status ClaimAndResume();
@@ -145,8 +147,12 @@ class Controller {
     std::vector<control_plane::PowerActionRecord> actions;
     std::vector<NodeRun> runs;
     std::map<std::string, bool> running;  // node -> runs, by its latest done action
+    // The pool's decided actions by node (the latest of each).
+    std::map<std::string, const control_plane::PowerActionRecord*> Pending(
+        const std::string& pool) const;
   };
   Result<Books> ReadBooks();
+  std::vector<PoolView> PoolsOf(Books& books);
   const spec::PoolSpec* ScaledPool(const std::string& pool) const;
   void StopIdleNodes(const Books& books);
   void StopOverBudget(const Books& books);

@@ -203,17 +203,17 @@ HttpHandlerResult HttpApi::ListPools(const HttpRequest&) {
 }
 
 HttpHandlerResult HttpApi::WakePool(const HttpRequest& request) {
-  carrierarr::v1::PoolRequest wake;
-  wake.set_pool(request.params[0]);
-  auto r = cp_.WakePool(wake);
-  if (!r.ok()) return StatusError(r.status());
-  return JsonResponse(200, ProtoJson(*r));
+  return PoolCall(request, &ControlPlane::WakePool);
 }
 
 HttpHandlerResult HttpApi::SleepPool(const HttpRequest& request) {
-  carrierarr::v1::PoolRequest sleep;
-  sleep.set_pool(request.params[0]);
-  auto r = cp_.SleepPool(sleep);
+  return PoolCall(request, &ControlPlane::SleepPool);
+}
+
+HttpHandlerResult HttpApi::PoolCall(const HttpRequest& request, PoolMethod call) {
+  carrierarr::v1::PoolRequest pool;  // wait_seconds 0: no worker waits
+  pool.set_pool(request.params[0]);
+  auto r = (cp_.*call)(pool);
   if (!r.ok()) return StatusError(r.status());
   return JsonResponse(200, ProtoJson(*r));
 }

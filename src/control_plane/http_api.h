@@ -98,6 +98,10 @@ class HttpApi {
   HttpHandlerResult ListPools(const HttpRequest& request);
   HttpHandlerResult WakePool(const HttpRequest& request);
   HttpHandlerResult SleepPool(const HttpRequest& request);
+  using PoolMethod =
+      Result<carrierarr::v1::PoolResponse> (ControlPlane::*)(const carrierarr::v1::PoolRequest&);
+  // Wake or sleep the pool the path names.
+  HttpHandlerResult PoolCall(const HttpRequest& request, PoolMethod call);
 
   HttpResponse CommandResponse(const std::string& command_id);
   HttpResponse EventsResponse(const EventsQuery& query);

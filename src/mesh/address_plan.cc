@@ -132,7 +132,7 @@ Result<std::vector<NodePlan>> PlanNodes(const spec::FleetSpec& fleet, const Assi
 
   for (const auto& pool : fleet.pools) {
     for (int i = 1; i <= pool.count; ++i) {
-      NodePlan worker{.name = pool.name + "-" + std::to_string(i),
+      NodePlan worker{.name = WorkerName(pool.name, i),
                       .role = Role::kWorker,
                       .pool = pool.name,
                       .pool_type = pool.type,

@@ -31,6 +31,11 @@ struct NodePlan {
   std::vector<std::string> groups;
 };
 
+// The name of a pool's n-th node (n from 1): "<pool>-<n>".
+inline std::string WorkerName(const std::string& pool, int n) {
+  return pool + "-" + std::to_string(n);
+}
+
 // name -> mesh address, for every node that exists now (desired or about to be removed).
 using Assignments = std::map<std::string, uint32_t>;
 

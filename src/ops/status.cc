@@ -103,6 +103,33 @@ Result<std::vector<FleetStatus::Pool>> PoolReports(const FleetContext& ctx) {
   return out;
 }
 
+// What GPU burst adds to a deployed fleet's status: its stopped nodes marked as stopped on
+// purpose, and the scaled pools as the control plane reports them.
+void AddBurstViews(const FleetContext& ctx, const Desired& desired,
+                   const provision::FleetState& state, FleetStatus& out) {
+  // Stopped on purpose: a scaled pool's node the burst controller has not woken.
+  for (size_t i = 0; i < out.nodes.size(); ++i) {
+    const mesh::NodePlan& node = desired.nodes[i];
+    auto rec = state.resources.find(desired.ProviderFor(node).RunningResourceId(node));
+    if (rec == state.resources.end() || !provision::IsPoweredOff(rec->second)) continue;
+    NodeStatus& s = out.nodes[i];
+    s.healthy = true;
+    s.problem.clear();
+    s.detail = "stopped (scaled to zero; carrierarr wake " + node.pool + ")";
+    // What the control plane last heard is of the run before: not shown as if it were now.
+    s.agent = {};
+  }
+  const bool scaled = std::any_of(ctx.spec.pools.begin(), ctx.spec.pools.end(),
+                                  [](const auto& p) { return p.scaling.enabled; });
+  if (!scaled) return;
+  auto pools = PoolReports(ctx);
+  if (pools.ok()) {
+    out.pools = std::move(*pools);
+  } else {
+    out.pools_problem = "no pool reports: " + pools.status().message();
+  }
+}
+
 }  // namespace
 
 Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
@@ -183,28 +210,7 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
       }
     }
   }
-  // Stopped on purpose: a scaled pool's node the burst controller has not woken.
-  for (size_t i = 0; i < out.nodes.size(); ++i) {
-    const mesh::NodePlan& node = desired->nodes[i];
-    auto rec = state->resources.find(desired->ProviderFor(node).RunningResourceId(node));
-    if (rec == state->resources.end() || !provision::IsPoweredOff(rec->second)) continue;
-    NodeStatus& s = out.nodes[i];
-    s.healthy = true;
-    s.problem.clear();
-    s.detail = "stopped (scaled to zero; carrierarr wake " + node.pool + ")";
-    // What the control plane last heard is of the run before: not shown as if it were now.
-    s.agent = {};
-  }
-  const bool scaled = std::any_of(ctx.spec.pools.begin(), ctx.spec.pools.end(),
-                                  [](const auto& p) { return p.scaling.enabled; });
-  if (scaled && out.deployed) {
-    auto pools = PoolReports(ctx);
-    if (pools.ok()) {
-      out.pools = std::move(*pools);
-    } else {
-      out.pools_problem = "no pool reports: " + pools.status().message();
-    }
-  }
+  AddBurstViews(ctx, *desired, *state, out);
   out.federation = federation::ObserveFederation(FederationRequestFor(ctx, *desired));
   return out;
 }
