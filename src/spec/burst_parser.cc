@@ -47,6 +47,14 @@ std::optional<uint8_t> ParseDays(std::string_view s) {
   return days == 0 ? std::nullopt : std::optional<uint8_t>(days);
 }
 
+// Ollama's model names: "llama3:8b", "library/qwen2.5:0.5b", "hf.co/org/model:Q4_K_M".
+bool IsModelName(std::string_view s) {
+  if (s.empty() || s.size() > 200) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
+  });
+}
+
 // "09:00" -> 540; "24:00" only where `allow_24`.
 std::optional<int> ParseClock(std::string_view s, bool allow_24) {
   if (s.size() != 5 || s[2] != ':') return std::nullopt;
@@ -250,7 +258,51 @@ void ReadPrices(FleetReader& r, const YAML::Node& node, std::map<std::string, In
   }
 }
 
+void ReadModels(FleetReader& r, std::map<std::string, YAML::Node>& m, const std::string& where,
+                PoolSpec& pool) {
+  if (m.count("models")) {
+    const YAML::Node& list = m["models"];
+    r.Remember(where + ".models", list.Mark());
+    if (!list.IsSequence()) {
+      r.Error(list.Mark(), where + ".models must be a list of Ollama models, e.g. [llama3:8b]");
+    } else {
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string what = where + ".models[" + std::to_string(i) + "]";
+        std::string model;
+        if (!r.Scalar(list[i], what, &model)) continue;
+        if (!IsModelName(model)) {
+          r.Error(list[i].Mark(), what + " '" + model +
+                                      "' is not an Ollama model name (1-200 of [A-Za-z0-9._:/-], "
+                                      "e.g. llama3:8b)");
+        } else if (std::find(pool.models.begin(), pool.models.end(), model) != pool.models.end()) {
+          r.Error(list[i].Mark(), what + " '" + model + "' is listed twice");
+        } else {
+          pool.models.push_back(model);
+        }
+      }
+    }
+  }
+  if (!m.count("keep_alive")) return;
+  std::string keep;
+  std::chrono::nanoseconds d{};
+  if (!r.Scalar(m["keep_alive"], where + ".keep_alive", &keep)) return;
+  if (keep != "-1" && !r.Duration(m["keep_alive"], where + ".keep_alive", &d)) return;
+  if (!m.count("models"))
+    r.Error(m["keep_alive"].Mark(), where + ".keep_alive applies to models; add models: [...]");
+  pool.keep_alive = keep;
+}
+
 void ValidateBurst(FleetReader& r, FleetSpec& fleet, const ListPriceFn& list_price) {
+  std::map<std::string, std::string> pool_of_model;
+  for (const PoolSpec& pool : fleet.pools) {
+    for (const std::string& model : pool.models) {
+      auto [it, fresh] = pool_of_model.emplace(model, pool.name);
+      if (!fresh)
+        r.Error(r.MarkOf("pool '" + pool.name + "'.models"),
+                "model '" + model + "' is in pools '" + it->second + "' and '" + pool.name +
+                    "': the gateway sends a model's requests to one pool; keep it in one");
+    }
+  }
   for (PoolSpec& pool : fleet.pools) {
     const std::string where = "pool '" + pool.name + "'";
     if (pool.budget.any() && !pool.scaling.enabled) {

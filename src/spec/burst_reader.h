@@ -19,6 +19,9 @@ namespace carrierarr::spec {
 // `where` names the pool in messages ("pool 'gpu'").
 void ReadScaling(FleetReader& r, const YAML::Node& node, const std::string& where, PoolSpec& pool);
 void ReadBudget(FleetReader& r, const YAML::Node& node, const std::string& where, Budget& out);
+// A pool's `models` and `keep_alive` from its map `m`.
+void ReadModels(FleetReader& r, std::map<std::string, YAML::Node>& m, const std::string& where,
+                PoolSpec& pool);
 void ReadPrices(FleetReader& r, const YAML::Node& node, std::map<std::string, InstancePrice>& out);
 
 // Each scaled pool's price (fleet.yaml's `prices`, else `list_price` of the pool's provider),

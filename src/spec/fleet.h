@@ -100,11 +100,21 @@ struct PoolSpec {
   // What one node costs per hour, for a scaled pool: fleet.yaml's `prices` for its instance
   // type, else its provider's list price (the parser fills it in); none when neither knows.
   std::optional<MicroUsd> usd_per_hour;
+  // The Ollama models its nodes serve ("llama3:8b"): the gateway in `carrierarr serve` sends
+  // requests for them to this pool (a model belongs to one pool) and has them loaded first.
+  std::vector<std::string> models;
+  // How long Ollama keeps a model loaded after its last request, in Ollama's own form ("-1":
+  // while the node runs, the default; "5m" is Ollama's, which makes every fifth-minute request
+  // a cold load).
+  std::string keep_alive = "-1";
 };
 
 struct ControlPlaneSpec {
   uint16_t grpc_port = 50051;
   uint16_t http_port = 8090;
+  // The model gateway (serve --gateway, for pools with `models`), on the homelab's address:
+  // Ollama's own port, so that clients point OLLAMA_HOST at it unchanged.
+  uint16_t gateway_port = 11434;
   // In a Kubernetes homelab: carrierarr's own image (the user builds it: docs/containers.md),
   // where its SQLite lives, or the Secret holding a PostgreSQL URL instead.
   std::string image;                 // required there; "registry/carrierarr:TAG"
@@ -117,6 +127,10 @@ struct ControlPlaneSpec {
 
 struct LocalProviderSpec {
   Ipv4Net underlay{0xc6120000, 0xfffe0000};  // 198.18.0.0/15, the benchmarking range (RFC 2544)
+  // An Ollama program (`ollama`, or tests' carrierarr-fake-ollama) that the nodes of pools with
+  // `models` run as `PROGRAM serve` on <mesh ip>:11434, started and stopped with the node.
+  // "" = none.
+  std::string ollama;
 };
 
 // How an AWS node gets its Nebula certificate, key and config.

@@ -112,7 +112,7 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
   std::string where = "pools[" + std::to_string(i) + "]";
   auto m = in.r.Map(node, where,
                     {"name", "type", "count", "provider", "instance_type", "groups", "spot",
-                     "root_volume_gb", "image", "scaling", "budget"});
+                     "root_volume_gb", "image", "scaling", "budget", "models", "keep_alive"});
   if (!node.IsMap()) return;  // reported once; "needs a name/type" would only add noise
   PoolSpec pool;
   pool.provider = in.DefaultProvider();
@@ -159,6 +159,7 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
     pool.count = pool.scaling.max;
   }
   if (m.count("budget")) ReadBudget(in.r, m["budget"], where + ".budget", pool.budget);
+  ReadModels(in.r, m, where, pool);
   in.fleet.pools.push_back(pool);
 }
 
@@ -174,10 +175,12 @@ void ReadPools(Reading& in, const YAML::Node& pools) {
 void ReadControlPlane(Reading& in, const YAML::Node& node) {
   ControlPlaneSpec& cp = in.fleet.control_plane;
   auto m = in.r.Map(node, "control_plane",
-                    {"grpc_port", "http_port", "image", "storage_size", "storage_class",
-                     "database_url_secret", "grpc_node_port", "http_node_port"});
+                    {"grpc_port", "http_port", "gateway_port", "image", "storage_size",
+                     "storage_class", "database_url_secret", "grpc_node_port", "http_node_port"});
   if (m.count("grpc_port")) in.r.Port(m["grpc_port"], "control_plane.grpc_port", &cp.grpc_port);
   if (m.count("http_port")) in.r.Port(m["http_port"], "control_plane.http_port", &cp.http_port);
+  if (m.count("gateway_port"))
+    in.r.Port(m["gateway_port"], "control_plane.gateway_port", &cp.gateway_port);
   // Where the control plane runs in a cluster (the provider hosting the homelab checks them).
   for (const auto& [key, out] : {std::pair<const char*, std::string*>{"image", &cp.image},
                                  {"storage_size", &cp.storage_size},
@@ -195,8 +198,9 @@ void ReadControlPlane(Reading& in, const YAML::Node& node) {
     }
   }
   in.r.Remember("control_plane", node.Mark());
-  if (cp.grpc_port == cp.http_port) {
-    in.r.Error(node.Mark(), "control_plane.grpc_port and http_port must differ");
+  if (cp.grpc_port == cp.http_port || cp.gateway_port == cp.grpc_port ||
+      cp.gateway_port == cp.http_port) {
+    in.r.Error(node.Mark(), "control_plane.grpc_port, http_port and gateway_port must differ");
   }
 }
 

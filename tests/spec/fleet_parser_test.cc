@@ -439,6 +439,8 @@ TEST(ParseFleetTest, ReadsScalingBudgetsAndPrices) {
       wake_on: [requests, schedule]
       schedule: ['mon-fri 09:00-18:00', 'sat,sun 10:00-24:00']
     budget: {usd_per_day: 20, usd_per_month: 150.5}
+    models: [llama3:8b, hf.co/org/qwen2.5:Q4_K_M]
+    keep_alive: 30m
   - name: spot
     type: gpu-worker
     provider: aws
@@ -478,6 +480,9 @@ prices:
   EXPECT_EQ(gpu.budget.usd_per_day, 20'000'000);
   EXPECT_EQ(gpu.budget.usd_per_month, 150'500'000);
   EXPECT_EQ(gpu.usd_per_hour, 1'006'000) << "aws's list price";
+  EXPECT_EQ(gpu.models, (std::vector<std::string>{"llama3:8b", "hf.co/org/qwen2.5:Q4_K_M"}));
+  EXPECT_EQ(gpu.keep_alive, "30m");
+  EXPECT_EQ(fleet->pools[1].keep_alive, "-1") << "loaded while the node runs, by default";
   const PoolSpec& spot = fleet->pools[1];
   EXPECT_EQ(spot.usd_per_hour, 210'400) << "fleet.yaml's spot price for a spot pool";
   EXPECT_EQ(spot.scaling.min, 0);
@@ -1058,9 +1063,14 @@ const BadCase kBadCases[] = {
     {"HttpPortZero", "control_plane:\n  http_port: 0\n",
      "fleet.yaml:2:14: control_plane.http_port must be a whole number from 1 to 65535", ""},
     {"GrpcPortEqualsHttpPort", "control_plane:\n  grpc_port: 9000\n  http_port: 9000\n",
-     "fleet.yaml:2:3: control_plane.grpc_port and http_port must differ", ""},
+     "fleet.yaml:2:3: control_plane.grpc_port, http_port and gateway_port must differ", ""},
     {"GrpcPortEqualsDefaultHttpPort", "control_plane:\n  grpc_port: 8090\n",
-     "fleet.yaml:2:3: control_plane.grpc_port and http_port must differ", ""},
+     "fleet.yaml:2:3: control_plane.grpc_port, http_port and gateway_port must differ", ""},
+    {"GatewayPortEqualsHttpPort", "control_plane:\n  gateway_port: 8090\n",
+     "fleet.yaml:2:3: control_plane.grpc_port, http_port and gateway_port must differ", ""},
+    {"LocalOllamaNotAbsolute", "providers:\n  local:\n    ollama: ollama\n",
+     "fleet.yaml:3:13: providers.local.ollama 'ollama' must be an absolute path",
+     "/usr/local/bin/ollama"},
     {"DurationWithUnknownUnit", "mesh:\n  ca_lifetime: 10y\n",
      "fleet.yaml:2:16: mesh.ca_lifetime '10y' is not a positive duration", "e.g. 8760h or 90m"},
     {"DurationWithoutUnit", "mesh:\n  ca_lifetime: 8760\n",
@@ -1134,6 +1144,18 @@ const BadCase kBadCases[] = {
      "fleet.yaml:6:18: pool 'gpu'.scaling.schedule 'monday 09:00-10:00'", "mon..sun"},
     {"ScalingScheduleEmpty", kPool + "    scaling: {wake_on: [schedule], schedule: []}\n",
      "fleet.yaml:4:46: pool 'gpu'.scaling.schedule must be a list of windows", "mon-fri"},
+    {"ModelsNotAList", kPool + "    models: llama3:8b\n",
+     "fleet.yaml:4:13: pool 'gpu'.models must be a list of Ollama models", "[llama3:8b]"},
+    {"ModelBadName", kPool + "    models: ['llama 3']\n",
+     "fleet.yaml:4:14: pool 'gpu'.models[0] 'llama 3' is not an Ollama model name", "llama3:8b"},
+    {"ModelTwice", kPool + "    models: [a, a]\n",
+     "fleet.yaml:4:17: pool 'gpu'.models[1] 'a' is listed twice", "twice"},
+    {"ModelInTwoPools", kPool + "    models: [a]\n  - {name: b, type: gpu-worker, models: [a]}\n",
+     "fleet.yaml:5:41: model 'a' is in pools 'gpu' and 'b'", "keep it in one"},
+    {"KeepAliveNotADuration", kPool + "    models: [a]\n    keep_alive: forever\n",
+     "fleet.yaml:5:17: pool 'gpu'.keep_alive 'forever' is not", "90m"},
+    {"KeepAliveWithoutModels", kPool + "    keep_alive: 5m\n",
+     "fleet.yaml:4:17: pool 'gpu'.keep_alive applies to models", "models:"},
     {"BudgetWithoutScaling", kPool + "    budget: {usd_per_day: 5}\n",
      "fleet.yaml:4:13: pool 'gpu'.budget needs scaling", "scaling: {min: 0, max: 1}"},
     {"BudgetEmpty", kPool + "    scaling: {max: 1}\n    budget: {}\n",
@@ -1347,7 +1369,7 @@ control_plane:
       "lab/fleet.yaml:9:12: pool 'gpu'.count must be a whole number from 0 to 250, not '999'",
       "lab/fleet.yaml:10:11: pool name 'gpu' is already used",
       "lab/fleet.yaml:11:11: pool 'gpu'.type 'tpu' must be gpu-worker or cpu-worker",
-      "lab/fleet.yaml:13:3: control_plane.grpc_port and http_port must differ",
+      "lab/fleet.yaml:13:3: control_plane.grpc_port, http_port and gateway_port must differ",
   };
   const auto lines = Lines(fleet.status().message());
   ASSERT_EQ(lines.size(), want_prefixes.size()) << fleet.status().message();

@@ -1,4 +1,5 @@
-// fleet.yaml's part for the local provider: providers.local.underlay, and that it fits the mesh.
+// fleet.yaml's part for the local provider: providers.local.underlay (and that it fits the
+// mesh) and providers.local.ollama.
 #include "providers/local/local_provider.h"
 #include "spec/fleet_reader.h"
 
@@ -10,10 +11,17 @@ class Rules final : public spec::ProviderRules {
   std::string_view name() const override { return kName; }
   void ReadSettings(spec::FleetReader& reader, const YAML::Node& section,
                     spec::FleetSpec& fleet) const override {
-    auto m = reader.Map(section, "providers.local", {"underlay"});
+    auto m = reader.Map(section, "providers.local", {"underlay", "ollama"});
     if (m.count("underlay") &&
         reader.Cidr(m["underlay"], "providers.local.underlay", &fleet.local.underlay)) {
       reader.Remember("providers.local.underlay", m["underlay"].Mark());
+    }
+    if (m.count("ollama") &&
+        reader.Scalar(m["ollama"], "providers.local.ollama", &fleet.local.ollama) &&
+        !fleet.local.ollama.empty() && fleet.local.ollama[0] != '/') {
+      reader.Error(m["ollama"].Mark(),
+                   "providers.local.ollama '" + fleet.local.ollama +
+                       "' must be an absolute path, e.g. /usr/local/bin/ollama");
     }
   }
   // A local node is a network namespace of this machine: it boots no image.
