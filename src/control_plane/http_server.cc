@@ -130,6 +130,8 @@ struct CompiledRoute {
   std::vector<std::string> segments;  // of the pattern
 };
 
+class StreamImpl;
+
 // One connection, on the I/O thread. Owned by Core::sessions until Close.
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
@@ -137,6 +139,107 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void Start() = 0;
   virtual void Send(HttpResponse response) = 0;  // the answer to the request in flight
   virtual void Close() = 0;
+  // A streamed answer to the request in flight: its producer, then its pieces in order.
+  virtual void Attach(std::shared_ptr<StreamImpl> producer) = 0;
+  virtual void StreamHead(int status, const std::string& content_type,
+                          const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  virtual void StreamData(std::string data) = 0;
+  virtual void StreamEnd() = 0;
+};
+
+// Most a streamed answer keeps unsent before its producer waits for the client.
+constexpr size_t kMaxUnsent = 256 << 10;
+
+// The producer's side of a streamed answer. Every piece is posted to the I/O thread, in order;
+// `unsent_` counts the bytes posted and not yet written to the socket.
+class StreamImpl final : public ResponseStream {
+ public:
+  StreamImpl(asio::io_context& ioc, std::weak_ptr<SessionBase> session,
+             std::chrono::milliseconds write_timeout)
+      : ioc_(ioc), session_(std::move(session)), write_timeout_(write_timeout) {}
+  ~StreamImpl() override {
+    MutexLock lock(mu_);
+    if (!closed_ && state_ != kDone) PostLocked([](SessionBase& s) { s.Close(); });
+  }
+
+  bool Respond(HttpResponse response) override EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (closed_ || state_ != kNew) return false;
+    state_ = kDone;
+    auto r = std::make_shared<HttpResponse>(std::move(response));
+    return PostLocked([r](SessionBase& s) { s.Send(std::move(*r)); });
+  }
+  bool Begin(int status, const std::string& content_type,
+             const std::vector<std::pair<std::string, std::string>>& headers) override
+      EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (closed_ || state_ != kNew) return false;
+    state_ = kStreaming;
+    return PostLocked([status, content_type, headers](SessionBase& s) {
+      s.StreamHead(status, content_type, headers);
+    });
+  }
+  bool Write(std::string_view data) override EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (closed_ || state_ != kStreaming) return false;
+    if (data.empty()) return true;  // an empty chunk would end a chunked body
+    const auto deadline = std::chrono::steady_clock::now() + write_timeout_;
+    while (!closed_ && unsent_ > kMaxUnsent) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        // The client stopped reading: it is dropped, not waited for.
+        PostLocked([](SessionBase& s) { s.Close(); });
+        closed_ = true;
+        return false;
+      }
+      cv_.WaitFor(mu_, write_timeout_);
+    }
+    if (closed_) return false;
+    unsent_ += data.size();
+    return PostLocked(
+        [d = std::string(data)](SessionBase& s) mutable { s.StreamData(std::move(d)); });
+  }
+  bool Finish() override EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (closed_ || state_ != kStreaming) return false;
+    state_ = kDone;
+    return PostLocked([](SessionBase& s) { s.StreamEnd(); });
+  }
+
+  // The I/O thread's side: `n` bytes of data reached the socket; the connection closed.
+  void Sent(size_t n) EXCLUDES(mu_) {
+    {
+      MutexLock lock(mu_);
+      unsent_ -= std::min(unsent_, n);
+    }
+    cv_.NotifyAll();
+  }
+  void Closed() EXCLUDES(mu_) {
+    {
+      MutexLock lock(mu_);
+      closed_ = true;
+    }
+    cv_.NotifyAll();
+  }
+
+ private:
+  enum State { kNew, kStreaming, kDone };
+  // Once closed_ is set (by the session's Close, which Stop does for every session before the
+  // I/O thread ends) nothing is posted: the io_context may be gone.
+  bool PostLocked(std::function<void(SessionBase&)> piece) REQUIRES(mu_) {
+    asio::post(ioc_, [session = session_, piece = std::move(piece)] {
+      if (auto s = session.lock()) piece(*s);
+    });
+    return true;
+  }
+
+  asio::io_context& ioc_;
+  const std::weak_ptr<SessionBase> session_;
+  const std::chrono::milliseconds write_timeout_;
+  Mutex mu_;
+  CondVar cv_;  // unsent_ or closed_ changed
+  State state_ GUARDED_BY(mu_) = kNew;
+  size_t unsent_ GUARDED_BY(mu_) = 0;
+  bool closed_ GUARDED_BY(mu_) = false;
 };
 
 // A deferred answer waiting for its wake or deadline.
@@ -169,6 +272,8 @@ struct HttpServer::Core {
   // From a worker: hands the result of a handler to its session.
   void Deliver(const std::weak_ptr<SessionBase>& session, HttpHandlerResult result);
   void Reply(const std::weak_ptr<SessionBase>& session, HttpResponse response);
+  // Attaches a new stream to the session (posted first) and hands it to the producer.
+  void BeginStream(const std::weak_ptr<SessionBase>& session, StreamedResponse streamed);
   void BeginWait(const std::weak_ptr<SessionBase>& session, DeferredResponse deferred)
       EXCLUDES(waits_mu);
   void Wake(uint64_t id);                         // any thread
@@ -248,10 +353,49 @@ class Session final : public SessionBase {
   void Close() override {
     if (closed_) return;
     closed_ = true;
+    if (producer_) producer_->Closed();
+    out_.clear();
     beast::error_code ignored;
     Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Tcp().close();
     core_.Release(this, peer_);  // may drop the last owner: nothing after this
+  }
+
+  void Attach(std::shared_ptr<StreamImpl> producer) override {
+    if (closed_) return producer->Closed();
+    producer_ = std::move(producer);
+  }
+
+  void StreamHead(int status, const std::string& content_type,
+                  const std::vector<std::pair<std::string, std::string>>& headers) override {
+    chunked_ = version_ >= 11;
+    stream_keep_alive_ = chunked_ && keep_alive_ && !core_.stopping;
+    std::string head = "HTTP/1." + std::to_string(version_ % 10) + " " + std::to_string(status) +
+                       " " + Text(http::obsolete_reason(static_cast<http::status>(status))) +
+                       "\r\nContent-Type: " + content_type + "\r\n";
+    for (const auto& [name, value] : headers) {
+      // Never a header that would split the answer (a producer's are often an upstream's).
+      if ((name + value).find_first_of("\r\n") != std::string::npos) continue;
+      head += name + ": " + value + "\r\n";
+    }
+    if (chunked_) head += "Transfer-Encoding: chunked\r\n";
+    head += stream_keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+    Enqueue(std::move(head), 0);
+  }
+
+  void StreamData(std::string data) override {
+    const size_t n = data.size();
+    if (chunked_) {
+      char size[24];
+      std::snprintf(size, sizeof size, "%zx\r\n", n);
+      data = size + data + "\r\n";
+    }
+    Enqueue(std::move(data), n);
+  }
+
+  void StreamEnd() override {
+    stream_ending_ = true;
+    Enqueue(chunked_ ? "0\r\n\r\n" : "", 0);
   }
 
  private:
@@ -318,6 +462,42 @@ class Session final : public SessionBase {
     Dispatch();
   }
 
+  // A streamed answer's bytes go out one piece at a time; `counted` is what its producer
+  // counted as unsent.
+  void Enqueue(std::string bytes, size_t counted) {
+    if (closed_) return;
+    out_.push_back({std::move(bytes), counted});
+    if (!writing_) WriteNext();
+  }
+  void WriteNext() {
+    if (out_.empty()) {
+      Tcp().expires_never();  // waiting for the producer is the server's time
+      return;
+    }
+    if (out_.front().bytes.empty()) {  // the end of an HTTP/1.0 stream
+      out_.pop_front();
+      return EndStream();
+    }
+    writing_ = true;
+    Tcp().expires_after(core_.options.limits.request_timeout);  // a client that stopped reading
+    asio::async_write(stream_, asio::buffer(out_.front().bytes),
+                      [self = Self()](beast::error_code ec, size_t) {
+                        self->writing_ = false;
+                        if (ec || self->out_.empty()) return self->Close();
+                        const size_t counted = self->out_.front().counted;
+                        self->out_.pop_front();
+                        if (self->producer_) self->producer_->Sent(counted);
+                        if (self->stream_ending_ && self->out_.empty()) return self->EndStream();
+                        self->WriteNext();
+                      });
+  }
+  void EndStream() {
+    stream_ending_ = false;
+    producer_.reset();
+    if (!stream_keep_alive_) return Close();
+    AwaitRequest();
+  }
+
   void Dispatch() {
     http::request<http::string_body> raw = parser_->release();
     version_ = raw.version();
@@ -340,6 +520,8 @@ class Session final : public SessionBase {
     if (route->route.on_io_thread) {
       HttpHandlerResult result = core_.Call(route->route.handler, request);
       if (auto* response = std::get_if<HttpResponse>(&result)) return Send(std::move(*response));
+      if (std::holds_alternative<StreamedResponse>(result))
+        return core_.Deliver(weak, std::move(result));
       return core_.BeginWait(weak, std::move(std::get<DeferredResponse>(result)));
     }
     HttpServer::Core& core = core_;
@@ -391,6 +573,17 @@ class Session final : public SessionBase {
   bool linger_ = false;
   bool closed_ = false;
   size_t drained_ = 0;
+  // A streamed answer in flight.
+  struct Piece {
+    std::string bytes;
+    size_t counted;
+  };
+  std::shared_ptr<StreamImpl> producer_;
+  std::deque<Piece> out_;
+  bool writing_ = false;
+  bool chunked_ = false;
+  bool stream_keep_alive_ = false;
+  bool stream_ending_ = false;
 };
 
 using PlainSession = Session<beast::tcp_stream>;
@@ -475,7 +668,26 @@ void HttpServer::Core::Deliver(const std::weak_ptr<SessionBase>& session,
                                HttpHandlerResult result) {
   if (auto* response = std::get_if<HttpResponse>(&result))
     return Reply(session, std::move(*response));
+  if (auto* streamed = std::get_if<StreamedResponse>(&result))
+    return BeginStream(session, std::move(*streamed));
   BeginWait(session, std::move(std::get<DeferredResponse>(result)));
+}
+
+void HttpServer::Core::BeginStream(const std::weak_ptr<SessionBase>& session,
+                                   StreamedResponse streamed) {
+  auto stream = std::make_shared<StreamImpl>(ioc, session, options.limits.request_timeout);
+  asio::post(ioc, [session, stream] {
+    if (auto s = session.lock())
+      s->Attach(stream);
+    else
+      stream->Closed();
+  });
+  try {
+    streamed.start(stream);
+  } catch (const std::exception& e) {
+    Log("streamed answer: " + CEscape(e.what()));
+    stream->Respond(JsonError(500, "internal error", "internal"));
+  }
 }
 
 void HttpServer::Core::BeginWait(const std::weak_ptr<SessionBase>& session,

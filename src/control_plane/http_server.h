@@ -6,7 +6,8 @@
 //   - a connection cap per client address and in total (over it: 503 and close);
 //   - caps on the header and body size (413 naming the limit);
 //   - handlers run on a small worker pool (or on the I/O thread when marked cheap) and may
-//     answer later without holding a worker (DeferredResponse), for long waits.
+//     answer later without holding a worker (DeferredResponse), for long waits, or stream the
+//     answer as it is made (StreamedResponse), with a bound on what waits unsent.
 // An exception escaping a handler is logged and answered 500 {"error":"internal error"}; its
 // text never reaches the client.
 //
@@ -77,7 +78,31 @@ struct DeferredResponse {
   std::function<HttpResponse()> respond;
 };
 
-using HttpHandlerResult = std::variant<HttpResponse, DeferredResponse>;
+// Where a streamed answer goes. Thread safe; any one producer thread calls it. Either Respond
+// once (a whole answer, e.g. an error before anything was sent), or Begin once, then Write any
+// number of times, then Finish. Each returns false once the client is gone (closed, timed out,
+// or the server stopped): the producer should stop. Dropping the stream unfinished closes the
+// connection, so that the client sees the answer cut short.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  virtual bool Respond(HttpResponse response) = 0;
+  // The status and headers, sent at once. HTTP/1.1: chunked; HTTP/1.0: closed at the end.
+  virtual bool Begin(int status, const std::string& content_type,
+                     const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  // Sent as it comes; blocks while more than the server's bound (256 KiB) is waiting for a
+  // client that reads slowly, up to the request timeout, after which the client is dropped.
+  virtual bool Write(std::string_view data) = 0;
+  virtual bool Finish() = 0;
+};
+
+// An answer made by a producer of the handler's own: the server calls start(stream) once, on a
+// worker, which must return without waiting (hand the stream to a thread of its own).
+struct StreamedResponse {
+  std::function<void(std::shared_ptr<ResponseStream> stream)> start;
+};
+
+using HttpHandlerResult = std::variant<HttpResponse, DeferredResponse, StreamedResponse>;
 using HttpHandler = std::function<HttpHandlerResult(const HttpRequest&)>;
 
 struct HttpRoute {
