@@ -88,6 +88,14 @@ class ServeCommand final : public Command {
                  "fleet.yaml: run the burst controller, which wakes and stops its pools with "
                  "`scaling` (carrierarr wake|sleep|pools), by running `carrierarr power` "
                  "(carrierarr up passes it for a fleet with scaling)");
+    flags.String("gateway", &o_.gateway_listen, "",
+                 "HOST:PORT: serve the model gateway there, Ollama's and OpenAI's APIs for the "
+                 "models of --fleet's pools, holding a request while its pool wakes (carrierarr "
+                 "up passes <homelab>:11434 for a fleet with models; empty: off)");
+    flags.Duration("gateway-max-wait", &gateway_max_wait_, std::chrono::minutes(10),
+                   "longest the gateway holds a request for a waking pool (then 503)");
+    flags.Int("gateway-max-held", &gateway_max_held_, 256,
+              "requests the gateway holds at most for waking pools (more: 503)");
   }
 
   // --fleet's fleet.yaml, read as `carrierarr` reads it.
@@ -127,6 +135,15 @@ class ServeCommand final : public Command {
     o_.dead_after = Seconds(dead_);
     o_.idle_shutdown_minutes = static_cast<int>(idle_minutes_);
     o_.batch_delay = std::chrono::duration_cast<std::chrono::milliseconds>(batch_delay_);
+    if (gateway_max_wait_ < std::chrono::seconds(1) || gateway_max_wait_ > std::chrono::hours(1))
+      return Status::InvalidArgument("-gateway-max-wait must be from 1s to 1h");
+    if (gateway_max_held_ < 1 || gateway_max_held_ > 100000)
+      return Status::InvalidArgument("-gateway-max-held must be from 1 to 100000");
+    o_.gateway_max_wait = std::chrono::duration_cast<std::chrono::milliseconds>(gateway_max_wait_);
+    o_.gateway_max_held = static_cast<size_t>(gateway_max_held_);
+    if (!o_.gateway_listen.empty() && o_.fleet_file.empty())
+      return Status::InvalidArgument(
+          "-gateway needs -fleet: the gateway serves the models of the fleet's pools");
     return LoadBurstFleet();
   }
 
@@ -171,8 +188,9 @@ class ServeCommand final : public Command {
     for (const std::string& w : control_plane::PlainTextListenerWarnings(o_))
       err << "carrierarr serve: " << w << std::endl;
     err << "carrierarr serve: listening on " << listen_
-        << (http_.empty() ? "" : ", HTTP on " + http_) << "; admin token in " << state_dir_
-        << "/admin.token" << std::endl;
+        << (http_.empty() ? "" : ", HTTP on " + http_)
+        << (o_.gateway_listen.empty() ? "" : ", model gateway on " + o_.gateway_listen)
+        << "; admin token in " << state_dir_ << "/admin.token" << std::endl;
     int sig = 0;
     sigwait(&signals, &sig);
     err << "carrierarr serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down"
@@ -185,8 +203,9 @@ class ServeCommand final : public Command {
   control_plane::ServeOptions o_;
   std::string listen_, db_, state_dir_, http_;
   nanoseconds heartbeat_, status_, stale_, dead_, batch_delay_, event_age_, http_request_timeout_,
-      http_idle_timeout_;
-  int64_t idle_minutes_ = 0, http_max_connections_ = 0, http_max_per_client_ = 0;
+      http_idle_timeout_, gateway_max_wait_;
+  int64_t idle_minutes_ = 0, http_max_connections_ = 0, http_max_per_client_ = 0,
+          gateway_max_held_ = 0;
 };
 
 }  // namespace

@@ -532,6 +532,7 @@ std::string ControlPlane::StatsJson() { return RenderStatsJson(Metrics()); }
 std::string ControlPlane::PrometheusText() {
   std::string text = RenderPrometheus(Metrics());
   if (burst_ != nullptr) text += burst_->PrometheusText();
+  for (const auto& source : metrics_sources_) text += source();
   return text;
 }
 

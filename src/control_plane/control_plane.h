@@ -149,6 +149,11 @@ class ControlPlane {
   // The burst controller, set once before serving (not owned; outlives every API call); null:
   // off. The admin API's pool calls and /metrics use it.
   void SetBurst(burst::Controller* burst) { burst_ = burst; }
+  // More /metrics text (the model gateway's), appended on every scrape. Before serving starts;
+  // `source` must outlive the control plane's serving.
+  void AddMetrics(std::function<std::string()> source) {
+    metrics_sources_.push_back(std::move(source));
+  }
   // The admin calls of pools.cc: FailedPrecondition without a burst controller; the
   // controller's errors (NotFound, ResourceExhausted with a budget's figures, ...). Wake and
   // sleep wait up to request.wait_seconds (at most 600) for the actions they decided.
@@ -205,8 +210,9 @@ class ControlPlane {
   bool stopping_ GUARDED_BY(stop_mu_) = false;
   CondVar stop_cv_;
   std::thread sweep_thread_;
-  std::atomic<int64_t> last_prune_ms_{-1};
-  burst::Controller* burst_ = nullptr;  // when the sweep last pruned events; -1: never
+  std::atomic<int64_t> last_prune_ms_{-1};  // when the sweep last pruned events; -1: never
+  burst::Controller* burst_ = nullptr;
+  std::vector<std::function<std::string()>> metrics_sources_;  // set before serving
 };
 
 }  // namespace carrierarr::control_plane

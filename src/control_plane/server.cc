@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "burst/controller.h"
@@ -24,6 +26,8 @@
 #include "core/strings.h"
 #include "core/time_source.h"
 #include "core/version.h"
+#include "gateway/gateway.h"
+#include "mesh/address_plan.h"
 #include "pki/keys.h"
 
 namespace carrierarr::control_plane {
@@ -184,6 +188,9 @@ struct Server::Impl {
   std::unique_ptr<burst::NodePower> burst_power;
   std::unique_ptr<burst::NodeActivity> burst_activity;
   std::unique_ptr<burst::Controller> burst;
+  // The model gateway (serve --gateway): its view of the nodes, then itself; stopped first.
+  std::unique_ptr<gateway::Backends> gateway_backends;
+  std::unique_ptr<gateway::Gateway> gateway;
   std::vector<std::string> unix_sockets;
 
   std::mutex mu;
@@ -240,6 +247,67 @@ Status StartBurst(const ServeOptions& o, ControlPlane* cp, std::unique_ptr<Store
                                 // Stable across restarts: a restarted one resumes at once.
                                 .owner = std::string(host) + ":" + o.state_dir}));
   cp->SetBurst(controller.get());
+  return Status::Ok();
+}
+
+// What the gateway learns of the pools' nodes (the registry: agents with an open stream, at the
+// mesh address they registered) and how it wakes them (the burst controller, when there is one).
+class ServeBackends final : public gateway::Backends {
+ public:
+  ServeBackends(ControlPlane* cp, burst::Controller* burst, const spec::FleetSpec& fleet)
+      : cp_(cp), burst_(burst) {
+    for (const spec::PoolSpec& pool : fleet.pools) pool_sizes_[pool.name] = pool.count;
+  }
+  std::vector<std::string> Upstreams(const std::string& pool) override {
+    std::vector<std::string> out;
+    auto size = pool_sizes_.find(pool);
+    if (size == pool_sizes_.end()) return out;
+    std::set<std::string> names;
+    for (int n = 1; n <= size->second; ++n) names.insert(mesh::WorkerName(pool, n));
+    const ec2agent::v1::FleetStatusResponse fleet = cp_->FleetStatus({});
+    for (const auto& node : fleet.nodes()) {
+      // An agent that stopped is gone from here at once (its stream closed), not when stale.
+      if (names.count(node.node_id()) && node.connected() && node.lifecycle() == "connected" &&
+          !node.nebula_ip().empty())
+        out.push_back("http://" + node.nebula_ip() + ":" + std::to_string(kOllamaPort));
+    }
+    return out;
+  }
+  Status Wake(const std::string& pool, const std::string& reason) override {
+    if (!burst_) return Status::NotFound("no burst controller (serve --fleet)");
+    return burst_->Wake(pool, reason).status();
+  }
+  void Touch(const std::string& pool) override {
+    if (burst_) burst_->Touch(pool);
+  }
+
+ private:
+  static constexpr int kOllamaPort = 11434;  // where a node's Ollama listens (the seeds')
+  ControlPlane* cp_;
+  burst::Controller* burst_;
+  std::map<std::string, int> pool_sizes_;
+};
+
+Status StartGateway(const ServeOptions& o, ControlPlane* cp, burst::Controller* burst,
+                    std::unique_ptr<gateway::Backends>& backends,
+                    std::unique_ptr<gateway::Gateway>& gateway) {
+  if (o.gateway_listen.empty()) return Status::Ok();
+  if (!o.burst_fleet)
+    return Status::InvalidArgument("needs --fleet: the gateway serves the pools' models");
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(o.gateway_listen, &host, &port))
+    return Status::InvalidArgument(o.gateway_listen + ": want HOST:PORT");
+  backends = std::make_unique<ServeBackends>(cp, burst, *o.burst_fleet);
+  gateway::GatewayOptions g{.host = host,
+                            .port = port,
+                            .pools = o.burst_fleet->pools,
+                            .backends = backends.get(),
+                            .max_held = o.gateway_max_held,
+                            .max_wait = o.gateway_max_wait};
+  CARRIERARR_ASSIGN_OR_RETURN(gateway, gateway::Gateway::Start(std::move(g)));
+  gateway::Gateway* started = gateway.get();
+  cp->AddMetrics([started] { return started->PrometheusText(); });
   return Status::Ok();
 }
 
@@ -330,11 +398,15 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
     if (!http.ok()) return http.status().WithPrefix("--http");
     impl->http = std::move(*http);
   }
+  CARRIERARR_RETURN_IF_ERROR(
+      StartGateway(o, impl->cp.get(), impl->burst.get(), impl->gateway_backends, impl->gateway)
+          .WithPrefix("--gateway"));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
 int Server::grpc_port() const { return impl_->grpc_port; }
 int Server::http_port() const { return impl_->http ? impl_->http->port() : 0; }
+int Server::gateway_port() const { return impl_->gateway ? impl_->gateway->port() : 0; }
 const std::string& Server::admin_token() const { return impl_->admin_token; }
 ControlPlane& Server::control_plane() { return *impl_->cp; }
 
@@ -344,6 +416,7 @@ void Server::Shutdown() {
     if (impl_->stopping) return;
     impl_->stopping = true;
   }
+  if (impl_->gateway) impl_->gateway->Stop();
   if (impl_->http) impl_->http->Stop();
   impl_->admin_service->Stop();
   // Agents reconnect to the next control plane; streams still open at the deadline are cancelled.

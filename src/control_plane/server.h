@@ -49,6 +49,11 @@ struct ServeOptions : ControlPlaneOptions {
   // stops (burst/controller.h), by running `power_binary power -f fleet_file ...`. None: off.
   std::optional<spec::FleetSpec> burst_fleet;
   std::string fleet_file, power_binary;
+  // The model gateway (gateway/gateway.h) for burst_fleet's pools with `models`: "HOST:PORT";
+  // empty: off.
+  std::string gateway_listen;
+  std::chrono::milliseconds gateway_max_wait{std::chrono::minutes(10)};
+  size_t gateway_max_held = 256;
 };
 
 // One warning for each plain-text (no TLS) TCP listener that is neither on loopback nor inside
@@ -63,6 +68,7 @@ class Server {
   // Bound ports of the first TCP gRPC listener and of the HTTP API (0 when off).
   int grpc_port() const;
   int http_port() const;
+  int gateway_port() const;  // 0 when off
   const std::string& admin_token() const;
   ControlPlane& control_plane();
 

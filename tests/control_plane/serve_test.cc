@@ -3,6 +3,7 @@
 // creates 0700 when missing and otherwise never changes (nor accepts when anyone may write it).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <sys/stat.h>
 
 #include <string>
@@ -103,6 +104,36 @@ TEST(ServeTest, RefusesABadMeshCidr) {
   auto server = Server::Start(o);
   ASSERT_FALSE(server.ok());
   EXPECT_THAT(server.status().message(), HasSubstr("--mesh-cidr"));
+}
+
+TEST(ServeTest, TheGatewayServesTheFleetsModelsAndNeedsAFleet) {
+  testing::ScratchDir dir;
+  ServeOptions o = LocalOptions(dir, dir / "state");
+  o.gateway_listen = "127.0.0.1:0";
+  auto refused = Server::Start(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("--gateway: needs --fleet"));
+
+  spec::FleetSpec fleet;
+  spec::PoolSpec gpu;
+  gpu.name = "gpu";
+  gpu.type = spec::PoolType::kGpuWorker;
+  gpu.models = {"llama3:8b"};
+  fleet.pools = {gpu};
+  o.burst_fleet = fleet;
+  auto server = Server::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_GT((*server)->gateway_port(), 0);
+  httplib::Client gateway("127.0.0.1", (*server)->gateway_port());
+  auto tags = gateway.Get("/api/tags");
+  ASSERT_TRUE(tags);
+  EXPECT_THAT(tags->body, HasSubstr("\"name\":\"llama3:8b\""));
+  // Its counters join the HTTP API's /metrics.
+  httplib::Client api("127.0.0.1", (*server)->http_port());
+  auto metrics = api.Get("/metrics", {{"Authorization", "Bearer " + (*server)->admin_token()}});
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("carrierarr_gateway_holding 0"));
+  (*server)->Shutdown();
 }
 
 }  // namespace
