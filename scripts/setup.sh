@@ -14,6 +14,8 @@ packages=(
   libcurl4-openssl-dev libpugixml-dev zlib1g-dev
   # programs the tests and the product run for real
   nebula iproute2 iputils-ping postgresql
+  # the burst e2e's client of the model gateway, run in the homelab's namespace
+  curl
   # etcd and etcdctl stand in for clustermesh-apiserver in pki_etcd_test (label etcd); openssl
   # reads its certificates back
   etcd-server etcd-client openssl

@@ -38,6 +38,7 @@ std::vector<FirewallRule> InboundRules(Role role, uint16_t grpc_port, uint16_t h
       rules.push_back({"22", "tcp", "", "homelab"});
       rules.push_back({"6443", "tcp", "", "homelab"});         // k3s API for Liqo peering
       rules.push_back({"8080", "tcp", "", "homelab"});         // agent health
+      rules.push_back({"11434", "tcp", "", "homelab"});        // Ollama, for the model gateway
       rules.push_back({"32379-32380", "tcp", "", "homelab"});  // ClusterMesh
       rules.push_back({"any", "any", "", "workers"});          // the cloud cluster's own traffic
       break;

@@ -187,7 +187,7 @@ void PlanPowerManaged(const FleetContext& ctx, Desired& d) {
   std::set<std::string> unpowered;
   std::erase_if(d.nodes, [&](const mesh::NodePlan& n) {
     if (!IsPowerManaged(ctx.spec, n)) return false;
-    auto ids = d.ProviderFor(n).PowerResourceIds(n);
+    auto ids = d.ProviderFor(n).PowerResourceIds(ctx.spec, n);
     if (ids.empty()) unpowered.insert(n.pool);
     d.power_managed.insert(ids.begin(), ids.end());
     return ids.empty();

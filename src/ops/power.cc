@@ -57,7 +57,7 @@ Result<PowerTarget> Target(const FleetContext& ctx, const std::string& name,
         "node " + name + " is not started and stopped by carrierarr: only nodes of a pool with " +
         "`scaling` beyond its min are");
   t.provider = &t.desired.ProviderFor(*t.node);
-  t.ids = t.provider->PowerResourceIds(*t.node);
+  t.ids = t.provider->PowerResourceIds(ctx.spec, *t.node);
   const FleetState state = t.store->Snapshot();
   for (const auto& id : t.ids)
     if (state.resources.count(id) == 0)
@@ -119,7 +119,7 @@ Result<std::string> NodePowerState(const FleetContext& ctx, const std::string& n
   for (const auto& n : d.nodes) {
     if (n.name != node) continue;
     int on = 0, off = 0;
-    const auto ids = d.ProviderFor(n).PowerResourceIds(n);
+    const auto ids = d.ProviderFor(n).PowerResourceIds(ctx.spec, n);
     for (const auto& id : ids) {
       auto it = state.resources.find(id);
       if (it == state.resources.end() || provision::IsPoweredOff(it->second)) {

@@ -142,9 +142,10 @@ class Provider {
   // The id of the resource that runs the node's Nebula ("nebula/gpu-1", "instance/gpu-1").
   virtual std::string RunningResourceId(const mesh::NodePlan& node) const = 0;
   // Scale to zero (ops/power.h, the burst controller's hands): the ids of the resources that run
-  // `node`, in the order they start (local: its nebula, agent token and agent). Empty: this
+  // `node`, in the order they start (local: its nebula, agent token, agent and Ollama). Empty: this
   // provider cannot stop and start nodes, and a scaled pool on it runs only its min.
-  virtual std::vector<std::string> PowerResourceIds(const mesh::NodePlan& /*node*/) const {
+  virtual std::vector<std::string> PowerResourceIds(const spec::FleetSpec& /*fleet*/,
+                                                    const mesh::NodePlan& /*node*/) const {
     return {};
   }
   // Stops one of them, keeping what starting it again needs (local: the namespace; a cloud: the

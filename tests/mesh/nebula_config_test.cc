@@ -188,6 +188,7 @@ TEST(NebulaConfigTest, FirewallRulesByGroupPerRole) {
         {"22", "tcp", "", "homelab"},
         {"6443", "tcp", "", "homelab"},
         {"8080", "tcp", "", "homelab"},
+        {"11434", "tcp", "", "homelab"},
         {"32379-32380", "tcp", "", "homelab"},
         {"any", "any", "", "workers"}}},
   };

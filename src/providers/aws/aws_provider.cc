@@ -77,7 +77,8 @@ class AwsProvider final : public providers::Provider {
     return "instance/" + node.name;
   }
   // A stopped worker keeps its instance and volumes (`stop: stop`) or is terminated.
-  std::vector<std::string> PowerResourceIds(const mesh::NodePlan& node) const override {
+  std::vector<std::string> PowerResourceIds(const spec::FleetSpec& /*fleet*/,
+                                            const mesh::NodePlan& node) const override {
     if (node.role != mesh::Role::kWorker) return {};
     return {"instance/" + node.name};
   }

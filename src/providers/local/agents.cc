@@ -135,6 +135,28 @@ class AgentTokenResource final : public provision::Resource {
   std::shared_ptr<const providers::EnrollmentMinter> minter_;
 };
 
+// The node's Ollama (providers.local.ollama), as `ollama serve` runs on a GPU node: on the
+// node's mesh address, its models under the node's own directory (kept while it is stopped, as
+// a cloud node's models volume is). Environment through env(1): argv, never a shell.
+std::unique_ptr<provision::Resource> OllamaResource(const providers::FleetRequest& request,
+                                                    const mesh::NodePlan& node,
+                                                    const Netns& netns) {
+  const spec::FleetSpec& fleet = request.fleet;
+  const std::string state = request.paths.state_dir;
+  return std::make_unique<DaemonResource>(DaemonResource::Params{
+      .id = "ollama/" + node.name,
+      .summary = "Ollama in " + NodeNamespace(fleet.name, node.name),
+      .ns = NodeNamespace(fleet.name, node.name),
+      // Alone in the node's namespace: its program is its mark.
+      .marker = fleet.local.ollama,
+      .log_path = state + "/logs/ollama-" + node.name + ".log",
+      .argv = {"/usr/bin/env",
+               "OLLAMA_HOST=" + FormatIpv4(node.mesh_ip) + ":" + std::to_string(kOllamaPort),
+               "OLLAMA_MODELS=" + state + "/ollama/" + node.name, fleet.local.ollama, "serve"},
+      .deps = {"nebula/" + node.name},
+      .netns = netns});
+}
+
 }  // namespace
 
 void AddControlPlaneResources(const providers::FleetRequest& request, provision::ResourceList& out,
@@ -174,9 +196,17 @@ void AddControlPlaneResources(const providers::FleetRequest& request, provision:
   // The burst controller wakes and stops the scaled pools' nodes (ops/power.h).
   const bool scaled = std::any_of(fleet.pools.begin(), fleet.pools.end(),
                                   [](const auto& p) { return p.scaling.enabled; });
-  if (scaled && !request.fleet_file.empty()) {
+  const bool models = std::any_of(fleet.pools.begin(), fleet.pools.end(),
+                                  [](const auto& p) { return !p.models.empty(); });
+  if ((scaled || models) && !request.fleet_file.empty()) {
     serve_argv.push_back("--fleet");
     serve_argv.push_back(request.fleet_file);
+  }
+  // The model gateway, where the homelab's clients reach it (gateway/gateway.h).
+  if (models && !request.fleet_file.empty()) {
+    serve_argv.push_back("--gateway");
+    serve_argv.push_back(FormatIpv4(homelab->mesh_ip) + ":" +
+                         std::to_string(fleet.control_plane.gateway_port));
   }
   out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
       .id = "control-plane",
@@ -228,7 +258,15 @@ void AddControlPlaneResources(const providers::FleetRequest& request, provision:
         .ready = [credential] { return access(credential.c_str(), F_OK) == 0; },
         .not_ready = "the agent of " + node.name + " did not register",
         .netns = netns}));
+    if (RunsOllama(fleet, node)) out.push_back(OllamaResource(request, node, netns));
   }
+}
+
+bool RunsOllama(const spec::FleetSpec& fleet, const mesh::NodePlan& node) {
+  if (fleet.local.ollama.empty() || node.role != mesh::Role::kWorker) return false;
+  for (const spec::PoolSpec& pool : fleet.pools)
+    if (pool.name == node.pool) return !pool.models.empty();
+  return false;
 }
 
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns) {

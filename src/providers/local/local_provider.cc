@@ -197,9 +197,13 @@ class LocalProvider final : public providers::Provider {
     return "nebula/" + node.name;
   }
   // A stopped node keeps its namespace (and so its underlay address and Nebula config).
-  std::vector<std::string> PowerResourceIds(const mesh::NodePlan& node) const override {
+  std::vector<std::string> PowerResourceIds(const spec::FleetSpec& fleet,
+                                            const mesh::NodePlan& node) const override {
     if (node.role != mesh::Role::kWorker) return {};
-    return {"nebula/" + node.name, "agent-token/" + node.name, "agent/" + node.name};
+    std::vector<std::string> ids = {"nebula/" + node.name, "agent-token/" + node.name,
+                                    "agent/" + node.name};
+    if (RunsOllama(fleet, node)) ids.push_back("ollama/" + node.name);
+    return ids;
   }
   // Nebula and the agent are stopped as `down` would stop them; the token file goes too (a
   // started agent keeps its credential; a never-started one gets a fresh token when woken).

@@ -64,6 +64,11 @@ void RegisterLocalKinds(provision::KindRegistry& kinds, const Netns& netns);
 // signed with the fleet's enrollment key), one single-use enrollment token per node from
 // `request.enrollment` and `carrierarr-agent` in every node's namespace (agents.cc). They start
 // and stop their programs through `seams`.
+// The node runs Ollama: providers.local.ollama is set and its pool has models.
+bool RunsOllama(const spec::FleetSpec& fleet, const mesh::NodePlan& node);
+// Where a node's Ollama listens: its mesh address, Ollama's port.
+constexpr int kOllamaPort = 11434;
+
 void AddControlPlaneResources(const providers::FleetRequest& request, provision::ResourceList& out,
                               const Seams& seams);
 void RegisterControlPlaneKinds(provision::KindRegistry& kinds, const Netns& netns);
