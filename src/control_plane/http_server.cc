@@ -273,7 +273,7 @@ struct HttpServer::Core {
   void Deliver(const std::weak_ptr<SessionBase>& session, HttpHandlerResult result);
   void Reply(const std::weak_ptr<SessionBase>& session, HttpResponse response);
   // Attaches a new stream to the session (posted first) and hands it to the producer.
-  void BeginStream(const std::weak_ptr<SessionBase>& session, StreamedResponse streamed);
+  void BeginStream(const std::weak_ptr<SessionBase>& session, const StreamedResponse& streamed);
   void BeginWait(const std::weak_ptr<SessionBase>& session, DeferredResponse deferred)
       EXCLUDES(waits_mu);
   void Wake(uint64_t id);                         // any thread
@@ -669,12 +669,12 @@ void HttpServer::Core::Deliver(const std::weak_ptr<SessionBase>& session,
   if (auto* response = std::get_if<HttpResponse>(&result))
     return Reply(session, std::move(*response));
   if (auto* streamed = std::get_if<StreamedResponse>(&result))
-    return BeginStream(session, std::move(*streamed));
+    return BeginStream(session, *streamed);
   BeginWait(session, std::move(std::get<DeferredResponse>(result)));
 }
 
 void HttpServer::Core::BeginStream(const std::weak_ptr<SessionBase>& session,
-                                   StreamedResponse streamed) {
+                                   const StreamedResponse& streamed) {
   auto stream = std::make_shared<StreamImpl>(ioc, session, options.limits.request_timeout);
   asio::post(ioc, [session, stream] {
     if (auto s = session.lock())

@@ -291,12 +291,14 @@ class Gateway::Impl {
         std::tie(p, up) = std::move(jobs_.front());
         jobs_.pop_front();
         ++forwarding_;
+        ++in_flight_[p->pool];
         ++stats_.forwarded;
       }
       Forward(p, up);
       o_.backends->Touch(p->pool);
       MutexLock lock(mu_);
       --forwarding_;
+      if (--in_flight_[p->pool] == 0) in_flight_.erase(p->pool);
     }
   }
 
@@ -348,14 +350,22 @@ class Gateway::Impl {
   // reports progress on each held request.
   void PumpOnce() EXCLUDES(mu_) {
     std::map<std::string, std::set<std::string>> wanted;  // pool -> held models
+    std::set<std::string> busy;  // pools with a request held or being answered
     {
       MutexLock lock(mu_);
       for (const PendingPtr& p : held_) wanted[p->pool].insert(p->req.model);
+      for (const auto& [pool, n] : in_flight_) busy.insert(pool);
     }
+    // A long answer or a slow wake is activity the whole time, not only at its ends: the pool
+    // is not stopped for idleness under it.
+    for (const auto& [pool, models] : wanted) busy.insert(pool);
+    for (const std::string& pool : busy) o_.backends->Touch(pool);
     std::map<std::string, std::string> refused;  // pool -> why its wake was refused
+    std::set<std::string> live;                  // every upstream that runs now
     for (const spec::PoolSpec& pool : o_.pools) {
       if (pool.models.empty()) continue;
       const std::vector<std::string> ups = o_.backends->Upstreams(pool.name);
+      live.insert(ups.begin(), ups.end());
       {
         MutexLock lock(mu_);
         auto it = ready_.find(pool.name);
@@ -379,6 +389,13 @@ class Gateway::Impl {
         if (woken.code() == StatusCode::kResourceExhausted) refused[pool.name] = woken.message();
       }
     }
+    // A node that stopped starts afresh: a failed load there is asked again when it is back.
+    std::erase_if(preloads_, [&](Preloading& pre) {
+      if (pre.result->load() == kPreloading || live.count(pre.key.substr(0, pre.key.find(' '))))
+        return false;
+      if (pre.thread.joinable()) pre.thread.join();
+      return true;
+    });
     Settle(refused);
   }
 
@@ -419,19 +436,22 @@ class Gateway::Impl {
       EXCLUDES(mu_) {
     const auto now = Clock::now();
     std::erase_if(preloads_, [now](Preloading& pre) {
-      if (!pre.done->load()) return false;
+      const int result = pre.result->load();
+      if (result == kPreloading) return false;
       if (pre.thread.joinable()) {
         pre.thread.join();
         pre.finished = now;
       }
-      // Kept a while after it ends: a load that failed is not asked again at once.
-      return now - pre.finished >= kPreloadRetry;
+      // A load that failed is not asked again at once; one that worked is forgotten (the
+      // model may be unloaded later, and then loaded again).
+      return result == kPreloaded || now - pre.finished >= kPreloadRetry;
     });
     const std::string key = up + " " + model;
     if (preloads_.size() >= kMaxPreloads ||
         std::any_of(preloads_.begin(), preloads_.end(), [&](auto& pre) { return pre.key == key; }))
       return;
-    const std::string keep = keep_alive_[pool];
+    auto ka = keep_alive_.find(pool);
+    const std::string keep = ka == keep_alive_.end() ? "-1" : ka->second;
     json body{{"model", model}};
     if (keep == "-1")
       body["keep_alive"] = -1;  // Ollama reads a number as seconds; negative: keep it loaded
@@ -442,12 +462,13 @@ class Gateway::Impl {
                       .body = body.dump(),
                       .idle_timeout = o_.max_wait,
                       .cancel = &cancel_};
-    auto done = std::make_shared<std::atomic<bool>>(false);
+    auto result = std::make_shared<std::atomic<int>>(kPreloading);
     preloads_.push_back({key,
-                         done,
-                         std::thread([call, done] {
-                           (void)Fetch(call, kMaxPsBytes);
-                           *done = true;
+                         result,
+                         std::thread([call, result] {
+                           auto answer = Fetch(call, kMaxPsBytes);
+                           *result =
+                               answer.ok() && answer->status == 200 ? kPreloaded : kPreloadFailed;
                          }),
                          {}});
   }
@@ -521,9 +542,10 @@ class Gateway::Impl {
     return it == phase_.end() ? "waking the pool" : it->second;
   }
 
+  enum { kPreloading, kPreloaded, kPreloadFailed };
   struct Preloading {
-    std::string key;
-    std::shared_ptr<std::atomic<bool>> done;
+    std::string key;                           // "<upstream> <model>"
+    std::shared_ptr<std::atomic<int>> result;  // set by its thread
     std::thread thread;
     Clock::time_point finished;
   };
@@ -541,6 +563,7 @@ class Gateway::Impl {
   std::deque<PendingPtr> held_ GUARDED_BY(mu_);
   std::deque<std::pair<PendingPtr, std::string>> jobs_ GUARDED_BY(mu_);  // with the upstream
   size_t forwarding_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> in_flight_ GUARDED_BY(mu_);  // forwards by pool
   // pool -> model -> the node's Ollama where it was seen loaded (while the node runs).
   std::map<std::string, std::map<std::string, std::string>> ready_ GUARDED_BY(mu_);
   std::map<std::string, std::string> phase_ GUARDED_BY(mu_);  // how a held pool's wake goes

@@ -1,8 +1,10 @@
 // A blocking HTTP/1.1 client for the pools' Ollama servers: plain HTTP (over the mesh, which
-// Nebula encrypts and authenticates), one connection per exchange, the answer's body handed on
-// as it arrives (a token stream is never buffered whole).
+// Nebula encrypts and authenticates), the answer's body handed on as it arrives (a token stream
+// is never buffered whole). Connections are kept alive between exchanges (at most 8 idle per
+// node, for 30 s), so a warm request costs no connect.
 //
-// Thread safety: free functions; each call uses only its own connection and I/O context.
+// Thread safety: free functions, callable from any thread; an exchange has its connection to
+// itself.
 #ifndef CARRIERARR_GATEWAY_UPSTREAM_H_
 #define CARRIERARR_GATEWAY_UPSTREAM_H_
 

@@ -327,6 +327,22 @@ TEST_F(GatewayTest, ANodeThatStoppedIsForgottenAndThePoolWokenAgain) {
   EXPECT_EQ(second.models().requests(), 1);
 }
 
+TEST_F(GatewayTest, ANodeStartedAgainHasItsModelLoadedAgain) {
+  Node node({.load_time = milliseconds(100)});
+  backends_.SetUpstreams({node.url()});
+  StartGateway();
+  ASSERT_EQ(Post(port(), "/api/generate", kGenerate).status, 200);
+  // Stopped (its Ollama forgets what it had loaded), then woken at the same address.
+  backends_.SetUpstreams({});
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().ready_models == 0; }));
+  node.models().Unload();
+  backends_.StartOnWake(node.url(), milliseconds(50));
+  const Answer a = Post(port(), "/api/generate", kGenerate);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_LT(a.pieces.back() - a.pieces.front(), seconds(5)) << "loaded again at once";
+  EXPECT_EQ(node.models().loads(), 2);
+}
+
 TEST_F(GatewayTest, UnknownModelsAndBadBodiesAreRefusedInTheClientsDialect) {
   StartGateway();
   const Answer unknown = Post(port(), "/api/generate", {{"model", "mistral"}});
@@ -345,6 +361,17 @@ TEST_F(GatewayTest, UnknownModelsAndBadBodiesAreRefusedInTheClientsDialect) {
   ASSERT_TRUE(models);
   EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "llama3:8b");
   EXPECT_EQ(backends_.wakes(), 0);
+}
+
+TEST_F(GatewayTest, ALongAnswerTouchesItsPoolWhileItStreams) {
+  Node node({.tokens = std::vector<std::string>(10, "x"), .token_gap = milliseconds(100)});
+  backends_.SetUpstreams({node.url()});
+  StartGateway();
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().ready_models == 1; }));
+  ASSERT_EQ(Post(port(), "/api/generate", kGenerate).status, 200);
+  // About a second of streaming at a 20 ms poll: touched all along, not only at both ends (the
+  // controller would stop an idle_after: 1s pool under it otherwise).
+  EXPECT_GE(backends_.touches("gpu"), 10);
 }
 
 TEST_F(GatewayTest, StopAnswersHeldRequestsAndEndsForwards) {

@@ -1,5 +1,9 @@
 #include "testing/fake_model_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -105,6 +109,13 @@ void FakeModelServer::Generate(const httplib::Request& req, httplib::Response& r
 }
 
 void FakeModelServer::Install(httplib::Server& s) {
+  // As Ollama's Go server does (Go sets TCP_NODELAY on every connection): a head and a body
+  // written apart are not held back by Nagle for the client's delayed ACK (40 ms).
+  s.set_socket_options([](socket_t sock) {
+    httplib::default_socket_options(sock);
+    int one = 1;
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  });
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Ollama is running", "text/plain");
   });
@@ -133,6 +144,10 @@ void FakeModelServer::Install(httplib::Server& s) {
   });
 }
 
+void FakeModelServer::Unload() {
+  std::lock_guard lock(mu_);
+  loaded_.clear();
+}
 int FakeModelServer::loads() {
   std::lock_guard lock(mu_);
   return loads_;

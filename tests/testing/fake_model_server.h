@@ -33,6 +33,8 @@ class FakeModelServer {
   // Its routes on `server` (which must outlive nothing of this object's: stop it first).
   void Install(httplib::Server& server);
 
+  // Forgets every loaded model, as a restarted Ollama would.
+  void Unload();
   int loads();     // model loads so far (a warm request loads nothing)
   int requests();  // prompts answered
   std::set<std::string> loaded();
