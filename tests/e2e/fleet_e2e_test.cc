@@ -1473,5 +1473,99 @@ TEST_F(BurstE2eTest, APoolAtZeroIsWokenStoppedAndSurvivesAKilledControlPlane) {
   ExpectNothingLeft(f);
 }
 
+// The whole loop through the model gateway: a pool at zero whose node runs a fake Ollama
+// (testing/fake_model_server.h as `ollama serve`, with a load time); requests from the homelab
+// reach the gateway on its mesh address.
+class GatewayE2eTest : public BurstE2eTest {
+ protected:
+  Fleet& NewModelFleet(const std::string& tag) {
+    Fleet& f = NewFleet(tag);
+    std::string yaml = FleetYaml(f.name, {{"cpu", "cpu-worker", 1}});
+    yaml.replace(yaml.find("pools:\n") + 7, 0,
+                 "  - name: gpu\n"
+                 "    type: gpu-worker\n"
+                 "    scaling: {min: 0, max: 2, idle_after: 4s}\n"
+                 "    models: [llama3:8b]\n");
+    yaml += "    ollama: " + std::string(CARRIERARR_BINARY_DIR) + "/bin/carrierarr-fake-ollama\n";
+    EXPECT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", yaml, 0644).ok());
+    return f;
+  }
+  // POST `body` to the gateway from the homelab namespace; the body, then the status on its own
+  // last line.
+  RunResult Ask(const Fleet& f, const std::string& path, const std::string& body) {
+    return RunProgram(
+        {"ip", "netns", "exec", f.name + ".homelab", "curl", "-sS", "-N", "--max-time", "90", "-w",
+         "\n%{http_code}", "-H", "Content-Type: application/json", "-d", body,
+         "http://10.42.1.1:11434" + path},
+        "", seconds(100));
+  }
+  std::vector<std::string> OllamaOf(const Fleet& f, const std::string& node) {
+    std::vector<std::string> out;
+    for (pid_t pid : NamespacePids(f.name + "." + node))
+      for (const auto& p : ProcessesMentioning("carrierarr-fake-ollama serve"))
+        if (p.rfind(std::to_string(pid) + ":", 0) == 0) out.push_back(p);
+    return out;
+  }
+};
+
+TEST_F(GatewayE2eTest, ARequestWakesThePoolIsStreamedAndThePoolStopsWhenIdle) {
+  ASSERT_EQ(setenv("FAKE_OLLAMA_LOAD_MS", "1500", 1), 0);  // inherited by the nodes' Ollama
+  Fleet& f = NewModelFleet("m");
+  ASSERT_NO_FATAL_FAILURE(Up(f));
+  ASSERT_THAT(NodeProcesses(f, "gpu-1"), IsEmpty());
+
+  // Held while gpu-1 starts and its model loads, told so, then answered with the stream.
+  const auto start = std::chrono::steady_clock::now();
+  RunResult r = Ask(f, "/api/generate", R"({"model":"llama3:8b","prompt":"hi"})");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(r.out.ends_with("\n200")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"phase\":\"waking the pool\"")) << "progress while held";
+  EXPECT_THAT(r.out, HasSubstr("\"response\":\"Hel\"")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"done\":true")) << r.out;
+  EXPECT_GE(took, milliseconds(1500)) << "it waited for the model to load";
+  EXPECT_EQ(NodeProcesses(f, "gpu-1").size(), 2u);
+  EXPECT_EQ(OllamaOf(f, "gpu-1").size(), 1u);
+  EXPECT_THAT(NodeProcesses(f, "gpu-2"), IsEmpty());
+
+  // Warm: answered at once, nothing started.
+  RunResult warm =
+      Ask(f, "/v1/chat/completions",
+          R"({"model":"llama3:8b","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_TRUE(warm.out.ends_with("\n200")) << warm.out;
+  EXPECT_THAT(warm.out, HasSubstr("data: [DONE]")) << warm.out;
+  EXPECT_THAT(warm.out, Not(HasSubstr(": carrierarr:"))) << "not held";
+
+  // Idle for idle_after: stopped, namespace kept.
+  bool stopped = false;
+  for (int i = 0; i < 600 && !stopped; ++i) {  // 60 s
+    stopped = NodeProcesses(f, "gpu-1").empty() && OllamaOf(f, "gpu-1").empty();
+    if (!stopped) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(stopped) << "gpu-1 still runs after idle_after";
+  EXPECT_TRUE(NamespaceExists(f.name + ".gpu-1"));
+
+  // A burst of requests at zero: one wake (gpu-2 never starts), every one answered.
+  std::vector<std::thread> clients;
+  std::vector<RunResult> answers(5);
+  for (size_t i = 0; i < answers.size(); ++i)
+    clients.emplace_back([&, i] {
+      answers[i] = Ask(f, "/api/generate", R"({"model":"llama3:8b","prompt":"hi","stream":false})");
+    });
+  for (auto& t : clients) t.join();
+  for (const auto& a : answers) EXPECT_TRUE(a.out.ends_with("\n200")) << Describe(a);
+  EXPECT_EQ(NodeProcesses(f, "gpu-1").size(), 2u);
+  EXPECT_THAT(NodeProcesses(f, "gpu-2"), IsEmpty()) << "one wake for the burst";
+
+  // An unknown model is refused by the gateway, in Ollama's error shape.
+  RunResult unknown = Ask(f, "/api/generate", R"({"model":"mistral","prompt":"hi"})");
+  EXPECT_TRUE(unknown.out.ends_with("\n404")) << unknown.out;
+  EXPECT_THAT(unknown.out, HasSubstr("serves llama3:8b"));
+
+  unsetenv("FAKE_OLLAMA_LOAD_MS");
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
 }  // namespace
 }  // namespace carrierarr
