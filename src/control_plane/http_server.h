@@ -97,7 +97,8 @@ class ResponseStream {
 };
 
 // An answer made by a producer of the handler's own: the server calls start(stream) once, on a
-// worker, which must return without waiting (hand the stream to a thread of its own).
+// worker, which must return without waiting (hand the stream to a thread of its own). The
+// producer must be done with the stream before the server is destroyed (stop it first).
 struct StreamedResponse {
   std::function<void(std::shared_ptr<ResponseStream> stream)> start;
 };

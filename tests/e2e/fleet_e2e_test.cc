@@ -1484,7 +1484,7 @@ class GatewayE2eTest : public BurstE2eTest {
     yaml.replace(yaml.find("pools:\n") + 7, 0,
                  "  - name: gpu\n"
                  "    type: gpu-worker\n"
-                 "    scaling: {min: 0, max: 2, idle_after: 4s}\n"
+                 "    scaling: {min: 0, max: 2, idle_after: 10s}\n"
                  "    models: [llama3:8b]\n");
     yaml += "    ollama: " + std::string(CARRIERARR_BINARY_DIR) + "/bin/carrierarr-fake-ollama\n";
     EXPECT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", yaml, 0644).ok());
