@@ -157,6 +157,25 @@ std::unique_ptr<provision::Resource> OllamaResource(const providers::FleetReques
       .netns = netns});
 }
 
+// serve's flags for GPU burst: the burst controller (ops/power.h) for a fleet whose pools scale
+// or serve models, and the model gateway, where the homelab's clients reach it, for the latter.
+std::vector<std::string> BurstArgs(const providers::FleetRequest& request,
+                                   const mesh::NodePlan& homelab) {
+  const spec::FleetSpec& fleet = request.fleet;
+  const bool scaled = std::any_of(fleet.pools.begin(), fleet.pools.end(),
+                                  [](const auto& p) { return p.scaling.enabled; });
+  const bool models = std::any_of(fleet.pools.begin(), fleet.pools.end(),
+                                  [](const auto& p) { return !p.models.empty(); });
+  if (request.fleet_file.empty() || !(scaled || models)) return {};
+  std::vector<std::string> args = {"--fleet", request.fleet_file};
+  if (models) {
+    args.push_back("--gateway");
+    args.push_back(FormatIpv4(homelab.mesh_ip) + ":" +
+                   std::to_string(fleet.control_plane.gateway_port));
+  }
+  return args;
+}
+
 }  // namespace
 
 void AddControlPlaneResources(const providers::FleetRequest& request, provision::ResourceList& out,
@@ -193,21 +212,7 @@ void AddControlPlaneResources(const providers::FleetRequest& request, provision:
       "--heartbeat-interval",
       "5s",
       "--allow-exec"};
-  // The burst controller wakes and stops the scaled pools' nodes (ops/power.h).
-  const bool scaled = std::any_of(fleet.pools.begin(), fleet.pools.end(),
-                                  [](const auto& p) { return p.scaling.enabled; });
-  const bool models = std::any_of(fleet.pools.begin(), fleet.pools.end(),
-                                  [](const auto& p) { return !p.models.empty(); });
-  if ((scaled || models) && !request.fleet_file.empty()) {
-    serve_argv.push_back("--fleet");
-    serve_argv.push_back(request.fleet_file);
-  }
-  // The model gateway, where the homelab's clients reach it (gateway/gateway.h).
-  if (models && !request.fleet_file.empty()) {
-    serve_argv.push_back("--gateway");
-    serve_argv.push_back(FormatIpv4(homelab->mesh_ip) + ":" +
-                         std::to_string(fleet.control_plane.gateway_port));
-  }
+  for (auto& arg : BurstArgs(request, *homelab)) serve_argv.push_back(std::move(arg));
   out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
       .id = "control-plane",
       .summary = "carrierarr serve in " + NodeNamespace(fleet.name, homelab->name) + " on " + grpc,
