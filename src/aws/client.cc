@@ -111,16 +111,23 @@ bool IsThrottling(const std::string& code, int http_status) {
                       "EC2ThrottledException", "TooManyRequestsException"});
 }
 
-// Worth another attempt: throttling, a request AWS did not finish, or AWS failing itself.
+bool Contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+bool IsCapacityCode(const std::string& code) {
+  return code.starts_with("Insufficient") && Contains(code, "Capacity");
+}
+
+// Worth another attempt: throttling, a request AWS did not finish, or AWS failing itself. Not a
+// want of capacity (a 500 too): asking again at once rarely finds any, and the caller may do
+// better (a spot pool falls back to on-demand).
 bool IsRetryable(const std::string& code, int http_status) {
+  if (IsCapacityCode(code)) return false;
   return IsThrottling(code, http_status) ||
          OneOf(code, {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
                       "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}) ||
          http_status == 500 || http_status == 502 || http_status == 503 || http_status == 504;
-}
-
-bool Contains(const std::string& s, std::string_view part) {
-  return s.find(part) != std::string::npos;
 }
 
 struct Verdict {
@@ -168,7 +175,7 @@ Verdict Classify(const std::string& code, const std::string& service, const std:
             "an account quota or limit is reached: request an increase in the Service Quotas "
             "console ('aws service-quotas request-service-quota-increase'; GPU vCPUs: ec2 "
             "L-DB2E81BA on demand, L-3819A6DF spot), or free what uses it"};
-  if (code.starts_with("Insufficient") && Contains(code, "Capacity"))
+  if (IsCapacityCode(code))
     return {StatusCode::kFailedPrecondition,
             "AWS has no capacity for this instance type in this availability zone now: try "
             "another zone (subnet) or instance type, or try again later"};

@@ -142,6 +142,7 @@ Instance ParseInstance(pugi::xml_node n) {
   i.private_ip = Text(n, "privateIpAddress");
   i.launch_time = Text(n, "launchTime");
   i.state_reason = Text(Child(n, "stateReason"), "message");
+  i.spot = Text(n, "instanceLifecycle") == "spot";
   i.tags = ParseTags(n);
   return i;
 }
@@ -282,6 +283,13 @@ Result<Instance> Ec2::RunInstance(const RunInstancesRequest& r) {
   p.emplace_back("BlockDeviceMapping.1.Ebs.VolumeType", "gp3");
   p.emplace_back("BlockDeviceMapping.1.Ebs.Encrypted", "true");
   p.emplace_back("BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true");
+  if (r.data_volume_gb > 0) {
+    p.emplace_back("BlockDeviceMapping.2.DeviceName", r.data_device);
+    p.emplace_back("BlockDeviceMapping.2.Ebs.VolumeSize", std::to_string(r.data_volume_gb));
+    p.emplace_back("BlockDeviceMapping.2.Ebs.VolumeType", "gp3");
+    p.emplace_back("BlockDeviceMapping.2.Ebs.Encrypted", "true");
+    p.emplace_back("BlockDeviceMapping.2.Ebs.DeleteOnTermination", "true");
+  }
   if (r.spot) p.emplace_back("InstanceMarketOptions.MarketType", "spot");
   AddTagSpec(p, 1, "instance", r.tags);
   AddTagSpec(p, 2, "volume", r.tags);

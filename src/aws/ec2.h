@@ -55,6 +55,7 @@ struct Instance {
   std::string id, type, image_id, state;  // state: pending, running, stopping, ...
   std::string public_ip, private_ip, launch_time, state_reason;
   std::string owner_id;  // the account, from the reservation: part of the instance's ARN
+  bool spot = false;     // instanceLifecycle "spot" (on-demand instances have none)
   Tags tags;
   std::string TagValue(const std::string& key) const;
 };
@@ -72,6 +73,10 @@ struct RunInstancesRequest {
   std::string subnet_id;             // optional
   std::string root_device = "/dev/xvda";
   int root_volume_gb = 30;  // gp3, encrypted
+  // A second gp3 volume, encrypted, deleted with the instance (kept while it is stopped);
+  // 0 = none. The instance sees it at data_device (an NVMe instance: a symlink by that name).
+  int data_volume_gb = 0;
+  std::string data_device = "/dev/sdf";
   bool spot = false;
   Tags tags;  // on the instance and its volume
 };

@@ -282,6 +282,19 @@ void ReadModels(FleetReader& r, std::map<std::string, YAML::Node>& m, const std:
       }
     }
   }
+  int64_t gb = pool.models.empty() ? 0 : kDefaultModelsVolumeGb;
+  if (m.count("models_volume_gb")) {
+    // 0: on the root volume; else EBS's gp3 range.
+    if (r.Int(m["models_volume_gb"], where + ".models_volume_gb", 0, 16384, &gb) && gb > 0 &&
+        gb < 8) {
+      r.Error(m["models_volume_gb"].Mark(),
+              where + ".models_volume_gb must be 0 (models on the root volume) or 8-16384");
+    }
+    if (!m.count("models"))
+      r.Error(m["models_volume_gb"].Mark(),
+              where + ".models_volume_gb applies to models; add models: [...]");
+  }
+  pool.models_volume_gb = static_cast<int>(gb);
   if (!m.count("keep_alive")) return;
   std::string keep;
   std::chrono::nanoseconds d{};
@@ -317,7 +330,8 @@ void ValidateBurst(FleetReader& r, FleetSpec& fleet, const ListPriceFn& list_pri
     auto written = fleet.prices.find(pool.instance_type);
     if (!pool.instance_type.empty() && written != fleet.prices.end()) {
       const InstancePrice& p = written->second;
-      pool.usd_per_hour = pool.spot && p.spot ? *p.spot : p.on_demand;
+      // A pool that may fall back to on-demand counts at on-demand's price (never under).
+      pool.usd_per_hour = pool.spot && !pool.on_demand_fallback && p.spot ? *p.spot : p.on_demand;
     } else {
       pool.usd_per_hour = list_price(pool);
     }

@@ -83,6 +83,8 @@ struct ScalingSpec {
   std::vector<ScheduleWindow> schedule;
 };
 
+inline constexpr int kDefaultModelsVolumeGb = 64;
+
 struct PoolSpec {
   std::string name;
   PoolType type = PoolType::kCpuWorker;
@@ -90,8 +92,17 @@ struct PoolSpec {
   std::string provider;
   std::string instance_type;
   std::vector<std::string> groups;
-  bool spot = false;       // aws: a spot instance instead of on-demand
+  bool spot = false;  // aws: a spot instance instead of on-demand
+  // aws, with spot: a launch EC2 refuses for want of spot capacity (or a spot price over
+  // on-demand's) is made on-demand instead of failing the wake. Spend counts such a pool at the
+  // on-demand price.
+  bool on_demand_fallback = false;
   int root_volume_gb = 0;  // aws: 0 = the provider's default (30, or 100 for gpu-worker)
+  // aws, a pool with models: a separate encrypted gp3 volume of this size (GB) for Ollama's
+  // models, mounted at /var/lib/ollama; a stopped node keeps it, so a warm start skips the
+  // download (terminate deletes it). 0 = the models on the root volume. The parser's default
+  // for a pool with models is kDefaultModelsVolumeGb.
+  int models_volume_gb = 0;
   std::string image;  // the machine image (an AMI on aws, e.g. from `render packer`); "" = default
   // enabled: `count` is `scaling.max` (every node that may run has its identity); the first
   // `scaling.min` always run, the others run when woken (ops/power.h)
@@ -176,6 +187,9 @@ struct AwsProviderSpec {
   std::string k3s_version = "v1.31.4+k3s1";  // the k3s release, checked against its sums
   // The NVIDIA device plugin the k3s server runs on the GPU workers (nvidia.com/gpu for pods).
   std::string device_plugin_image = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
+  // On the GPU workers of pools with models: Ollama from the ollama/ollama release (or the
+  // mirror), checked against the release's sha256sum.txt, serving on the node's mesh address.
+  std::string ollama_version = "0.13.3";
 };
 
 // How a Kubernetes homelab (and a lighthouse in it) is reached and laid out

@@ -110,9 +110,10 @@ void ReadPoolType(Reading& in, const YAML::Node& node, const std::string& where,
 // pools[i]; `names` holds the pool names read so far.
 void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::string>& names) {
   std::string where = "pools[" + std::to_string(i) + "]";
-  auto m = in.r.Map(node, where,
-                    {"name", "type", "count", "provider", "instance_type", "groups", "spot",
-                     "root_volume_gb", "image", "scaling", "budget", "models", "keep_alive"});
+  auto m = in.r.Map(
+      node, where,
+      {"name", "type", "count", "provider", "instance_type", "groups", "spot", "on_demand_fallback",
+       "root_volume_gb", "image", "scaling", "budget", "models", "keep_alive", "models_volume_gb"});
   if (!node.IsMap()) return;  // reported once; "needs a name/type" would only add noise
   PoolSpec pool;
   pool.provider = in.DefaultProvider();
@@ -144,6 +145,12 @@ void ReadPool(Reading& in, const YAML::Node& node, size_t i, std::set<std::strin
     rules->CheckPool(in.r, m, pool, where);
   if (m.count("groups")) in.r.Groups(m["groups"], where + ".groups", &pool.groups);
   if (m.count("spot")) in.r.Bool(m["spot"], where + ".spot", &pool.spot);
+  if (m.count("on_demand_fallback") &&
+      in.r.Bool(m["on_demand_fallback"], where + ".on_demand_fallback", &pool.on_demand_fallback) &&
+      pool.on_demand_fallback && !pool.spot) {
+    in.r.Error(m["on_demand_fallback"].Mark(),
+               where + ".on_demand_fallback applies to spot pools: add spot: true, or remove it");
+  }
   int64_t gb = 0;
   if (m.count("root_volume_gb") && in.r.Int(m["root_volume_gb"], where + ".root_volume_gb",
                                             kMinRootVolumeGb, kMaxRootVolumeGb, &gb)) {

@@ -36,8 +36,9 @@ homelab:
   groups: [homelab, kubernetes]
 
 # Pools of worker nodes. Addresses are handed out from .2.1 upwards and kept for a node's life.
-# provider: local | aws. On aws a pool needs an instance_type and may add `spot: true` and
-# `root_volume_gb: 8-16384` (default 30, or 100 for gpu-worker); local ignores all three.
+# provider: local | aws. On aws a pool needs an instance_type and may add `spot: true` (with
+# `on_demand_fallback: true` when spot has no capacity) and `root_volume_gb: 8-16384` (default
+# 30, or 100 for gpu-worker); local ignores them.
 # Instead of count, a pool may scale (docs/burst.md): `scaling: {min: 0, max: 2, idle_after: 15m}`
 # with `budget: {usd_per_day: 20}`: nodes beyond min stay stopped until `carrierarr wake POOL`.
 pools:
@@ -84,6 +85,7 @@ providers:
   #   mirror: ""                        # https base for Nebula/k3s releases; "" = github.com
   #   k3s: true                         # lighthouse runs the k3s server, workers join (mesh)
   #   k3s_version: v1.31.4+k3s1         # k3s release, checked against its sha256sum file
+  #   ollama_version: 0.13.3            # Ollama on nodes of pools with models, sums checked
 )";
 }
 

@@ -325,6 +325,19 @@ TEST_F(AwsClientTest, ErrorFamiliesMapToStatusCodesAndAdvice) {
   EXPECT_TRUE(sleeps().empty());
 }
 
+// EC2 answers a want of capacity with a 500; asking again at once rarely finds any, and the
+// caller may do better (a spot pool falls back to on-demand): no retry.
+TEST_F(AwsClientTest, ACapacityErrorIsNotRetriedThoughItIsA500) {
+  transport.Push(500, Ec2Error("InsufficientInstanceCapacity"));
+  AwsClient client = MakeClient();
+  auto r = client.Query("ec2", "RunInstances", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HasAwsCode(r.status(), "InsufficientInstanceCapacity"));
+  EXPECT_TRUE(sleeps().empty());
+  EXPECT_EQ(client.Stats().calls, 1);
+}
+
 TEST_F(AwsClientTest, XmlErrorsWithNamespacesAndTheErrorResponseShape) {
   transport.Push(400,
                  "<Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><Errors><Error>"

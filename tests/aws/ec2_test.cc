@@ -197,6 +197,7 @@ TEST_F(Ec2Test, RunInstanceWithEverySafeDefault) {
                             .client_token = "tok-1",
                             .iam_instance_profile = "node",
                             .root_volume_gb = 100,
+                            .data_volume_gb = 64,
                             .spot = true,
                             .tags = {{"carrierarr:resource", "instance/gpu-1"}}});
   ASSERT_TRUE(i.ok()) << i.status().ToString();
@@ -212,7 +213,10 @@ TEST_F(Ec2Test, RunInstanceWithEverySafeDefault) {
             "MetadataOptions.HttpPutResponseHopLimit=1&"
             "BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda&BlockDeviceMapping.1.Ebs.VolumeSize="
             "100&BlockDeviceMapping.1.Ebs.VolumeType=gp3&BlockDeviceMapping.1.Ebs.Encrypted=true&"
-            "BlockDeviceMapping.1.Ebs.DeleteOnTermination=true&InstanceMarketOptions.MarketType="
+            "BlockDeviceMapping.1.Ebs.DeleteOnTermination=true&"
+            "BlockDeviceMapping.2.DeviceName=%2Fdev%2Fsdf&BlockDeviceMapping.2.Ebs.VolumeSize=64&"
+            "BlockDeviceMapping.2.Ebs.VolumeType=gp3&BlockDeviceMapping.2.Ebs.Encrypted=true&"
+            "BlockDeviceMapping.2.Ebs.DeleteOnTermination=true&InstanceMarketOptions.MarketType="
             "spot&TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key="
             "carrierarr%3Aresource&TagSpecification.1.Tag.1.Value=instance%2Fgpu-1&"
             "TagSpecification.2.ResourceType=volume&TagSpecification.2.Tag.1.Key=carrierarr%3A"

@@ -24,8 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "burst/controller.h"
+#include "control_plane/store.h"
 #include "core/file_util.h"
 #include "core/subprocess.h"
+#include "core/time_source.h"
+#include "providers/registry.h"
+#include "spec/fleet_parser.h"
 #include "testing/fake_aws.h"
 #include "testing/process.h"
 #include "testing/tools.h"
@@ -386,6 +391,151 @@ TEST_F(AwsE2eTest, AScaledPoolsWorkerIsLaunchedStoppedAndStartedAgain) {
   RunResult down = Carrierarr({"down"});
   ASSERT_EQ(down.exit_code, 0) << Describe(down);
   EXPECT_THAT(Live(), IsEmpty());
+}
+
+// The burst controller itself (the control plane's, with `carrierarr power` as its hands)
+// against FakeAws, on a simulated clock for the spend: an on-demand GPU pool with models wakes
+// by RunInstances with its models volume and Ollama's first boot, is stopped when idle keeping
+// the instance and both volumes, wakes again by StartInstances of the same instance, and is
+// stopped when it runs past its daily budget, after which a wake is refused with the figures.
+// A spot pool whose zone has no spot capacity falls back to on-demand and is terminated when put
+// to sleep (a spot pool's nodes never stop).
+TEST_F(AwsE2eTest, TheBurstControllerWakesStopsAndFallsBackOnFakeAws) {
+  StartFake({.spot_capacity = false});
+  const std::string y = "name: " + name_ +
+                        "\n"
+                        "lighthouse: {provider: aws, size: t3.small}\n"
+                        "pools:\n"
+                        "  - name: gpu\n"
+                        "    type: gpu-worker\n"
+                        "    provider: aws\n"
+                        "    instance_type: g4dn.xlarge\n"
+                        "    scaling: {min: 0, max: 1, idle_after: 10m}\n"
+                        "    budget: {usd_per_day: 1}\n"
+                        "    models: [llama3:8b]\n"
+                        "    models_volume_gb: 80\n"
+                        "  - name: burst\n"
+                        "    type: gpu-worker\n"
+                        "    provider: aws\n"
+                        "    instance_type: g4dn.xlarge\n"
+                        "    spot: true\n"
+                        "    on_demand_fallback: true\n"
+                        "    scaling: {min: 0, max: 1}\n"
+                        "providers:\n"
+                        "  local: {underlay: 198.18.0.0/15}\n"
+                        "  aws: {region: us-east-1, operator_cidrs: [203.0.113.7/32]}\n";
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "fleet.yaml", y, 0600).ok());
+  RunResult up = Carrierarr({"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  ASSERT_THAT(fake_->Instances(name_), SizeIs(1)) << "the lighthouse only";
+
+  // `carrierarr power` with this test's AWS environment (argv words, each single-quoted).
+  std::string script = "#!/bin/sh\nexec";
+  std::vector<std::string> words = Env();
+  words.push_back(CarrierarrBinary());
+  for (const auto& w : words) script += " '" + w + "'";
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "power.sh", script + " \"$@\"\n", 0700).ok());
+  auto fleet = spec::LoadFleet((dir_ / "fleet.yaml"), providers::FleetRules());
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  auto store = control_plane::OpenStore((dir_ / "burst.db"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto power = burst::MakeCommandNodePower((dir_ / "power.sh"), (dir_ / "fleet.yaml"));
+  SimulatedTimeSource time{1'796'637'600'000};  // 2026-12-07 10:00 UTC
+  auto controller = burst::Controller::Start({.fleet = *fleet,
+                                              .store = store->get(),
+                                              .power = power.get(),
+                                              .time = &time,
+                                              .owner = "cp-test",
+                                              .background_thread = false});
+  ASSERT_TRUE(controller.ok()) << controller.status().ToString();
+  burst::Controller& c = **controller;
+  auto carry_out = [&](int64_t id) {
+    c.RunPending();
+    auto done = c.WaitAction(id, std::chrono::seconds(1));
+    EXPECT_TRUE(done.ok()) << done.status().ToString();
+    if (done.ok()) {
+      EXPECT_EQ(done->state, "done") << done->detail;
+    }
+  };
+  auto worker = [&](const std::string& node) -> std::optional<FakeAws::Instance> {
+    for (const auto& i : fake_->Instances(name_))
+      if (i.TagValue("carrierarr:resource") == "instance/" + node && i.state != "terminated")
+        return i;
+    return std::nullopt;
+  };
+
+  // Woken: launched with its models volume and Ollama's first boot.
+  auto wake = c.Wake("gpu", "test");
+  ASSERT_TRUE(wake.ok()) << wake.status().ToString();
+  carry_out(wake->action_id);
+  ASSERT_TRUE(worker("gpu-1"));
+  const std::string id = worker("gpu-1")->id;
+  EXPECT_EQ(worker("gpu-1")->state, "running");
+  ASSERT_THAT(worker("gpu-1")->volumes, SizeIs(2));
+  const FakeAws::Volume models = worker("gpu-1")->volumes[1];
+  EXPECT_EQ(models.device, "/dev/sdf");
+  EXPECT_EQ(models.size_gb, 80);
+  EXPECT_EQ(models.type, "gp3");
+  EXPECT_TRUE(models.encrypted);
+  const std::string& userdata = worker("gpu-1")->user_data;
+  EXPECT_THAT(userdata, HasSubstr("Environment=OLLAMA_HOST=10.42."));
+  EXPECT_THAT(userdata, HasSubstr("readonly OLLAMA_VERSION='0.13.3'"));
+  EXPECT_THAT(userdata, HasSubstr("\"llama3:8b\""));
+  const int launches = fake_->CallsByAction()["RunInstances"];
+
+  // Idle for 10 minutes: stopped, the instance and its volumes kept.
+  time.Advance(std::chrono::minutes(11));
+  c.Tick();
+  auto view = c.Pools();
+  ASSERT_TRUE(view.ok());
+  ASSERT_FALSE(view->front().pending.empty()) << "an idle stop decided";
+  EXPECT_THAT(view->front().pending.front().reason, HasSubstr("idle"));
+  carry_out(view->front().pending.front().id);
+  ASSERT_TRUE(worker("gpu-1"));
+  EXPECT_EQ(worker("gpu-1")->id, id);
+  EXPECT_EQ(worker("gpu-1")->state, "stopped");
+  EXPECT_THAT(worker("gpu-1")->volumes, SizeIs(2));
+
+  // Woken again: the same instance started, nothing launched.
+  time.Advance(std::chrono::minutes(5));
+  c.Tick();  // renews the pool's lease, which the clock's jump let lapse
+  wake = c.Wake("gpu", "test");
+  ASSERT_TRUE(wake.ok()) << wake.status().ToString();
+  carry_out(wake->action_id);
+  EXPECT_EQ(worker("gpu-1")->id, id);
+  EXPECT_EQ(worker("gpu-1")->state, "running");
+  EXPECT_EQ(worker("gpu-1")->starts, 1);
+  EXPECT_EQ(fake_->CallsByAction()["RunInstances"], launches);
+
+  // Busy for two hours at $0.526/h: past the $1 a day, so stopped, and no wake allowed today.
+  time.Advance(std::chrono::hours(2));
+  c.Touch("gpu");
+  c.Tick();
+  view = c.Pools();
+  ASSERT_TRUE(view.ok());
+  ASSERT_FALSE(view->front().pending.empty()) << "a budget stop decided";
+  EXPECT_THAT(view->front().pending.front().reason, HasSubstr("budget"));
+  carry_out(view->front().pending.front().id);
+  EXPECT_EQ(worker("gpu-1")->state, "stopped");
+  auto refused = c.Wake("gpu", "test");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("$1.00"));
+
+  // The spot pool: spot refused for capacity, launched on-demand; put to sleep, terminated.
+  const int before = fake_->CallsByAction()["RunInstances"];
+  wake = c.Wake("burst", "test");
+  ASSERT_TRUE(wake.ok()) << wake.status().ToString();
+  carry_out(wake->action_id);
+  ASSERT_TRUE(worker("burst-1"));
+  EXPECT_FALSE(worker("burst-1")->spot) << "on-demand, after the spot launch was refused";
+  EXPECT_EQ(fake_->CallsByAction()["RunInstances"], before + 2) << "spot once, then on-demand";
+  auto slept = c.Sleep("burst", "test");
+  ASSERT_TRUE(slept.ok()) << slept.status().ToString();
+  ASSERT_THAT(*slept, SizeIs(1));
+  carry_out(slept->front().action_id);
+  EXPECT_FALSE(worker("burst-1")) << "terminated: a spot pool's nodes are not kept";
+  controller->reset();
 }
 
 }  // namespace

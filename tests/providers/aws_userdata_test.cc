@@ -26,6 +26,8 @@
 #include "core/subprocess.h"
 #include "pki/authority.h"
 #include "providers/aws/userdata.h"
+#include "testing/fake_model_server.h"
+#include "testing/loopback_server.h"
 #include "testing/tools.h"
 
 namespace carrierarr::aws_provider {
@@ -44,6 +46,10 @@ constexpr char kK3sServerToken[] = "/etc/rancher/k3s/server-token";
 constexpr char kK3sAgentToken[] = "/etc/rancher/k3s/agent-token";
 constexpr char kAgentUnit[] = "/etc/systemd/system/carrierarr-agent.service";
 constexpr char kNebulaUnit[] = "/etc/systemd/system/nebula.service";
+constexpr char kOllamaUnit[] = "/etc/systemd/system/ollama.service";
+constexpr char kModelsUnit[] = "/etc/systemd/system/carrierarr-models.service";
+constexpr char kModelsScript[] = "/usr/local/lib/carrierarr/carrierarr-models.py";
+constexpr char kModelsConfig[] = "/etc/carrierarr/ollama-models.json";
 
 int Count(const std::string& text, const std::string& needle) {
   int n = 0;
@@ -142,6 +148,15 @@ UserdataParams GpuWorker() {
   p.k3s_server = false;
   p.k3s_server_ip = "10.42.0.1";
   p.k3s_token.clear();  // the server's: never on an agent
+  return p;
+}
+
+// A node of a pool with models: Ollama pinned, its models on the second volume.
+UserdataParams WithOllama(UserdataParams p, std::string device = kModelsDevice) {
+  p.ollama_version = "0.13.3";
+  p.models = {"llama3:8b", "nomic-embed-text"};
+  p.keep_alive = "-1";
+  p.models_device = std::move(device);
   return p;
 }
 
@@ -438,6 +453,84 @@ TEST(RenderUserdataTest, GpuWorkerJoinsTheServerOverTheMesh) {
   EXPECT_THAT(boot, HasSubstr("readonly NEBULA_VERSION='1.9.5'\n"));
 }
 
+// A pool with models: Ollama pinned and checked, on the mesh address only, its models on the
+// second volume (formatted once, mounted by label at every boot), the agent asking it there.
+TEST(RenderUserdataTest, AWorkerOfAPoolWithModelsRunsPinnedOllamaOnItsMeshAddress) {
+  auto files = RenderFiles(WithOllama(GpuWorker()));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  const std::string& unit = (*files)[kOllamaUnit].content;
+  EXPECT_EQ((*files)[kOllamaUnit].permissions, "0644");
+  EXPECT_THAT(ExecStart(unit), ElementsAre("/usr/local/bin/ollama", "serve"));
+  EXPECT_THAT(unit, HasSubstr("\nEnvironment=OLLAMA_HOST=10.42.2.1:11434\n"))
+      << "never 0.0.0.0: the underlay must not reach it";
+  EXPECT_THAT(unit, HasSubstr("\nEnvironment=OLLAMA_MODELS=/var/lib/ollama/models\n"));
+  EXPECT_THAT(unit, HasSubstr("\nEnvironment=OLLAMA_KEEP_ALIVE=-1\n"));
+  EXPECT_THAT(unit, HasSubstr("\nUser=ollama\n"));
+  EXPECT_THAT(unit, HasSubstr("\nRequiresMountsFor=/var/lib/ollama\n"));
+  EXPECT_THAT(unit, HasSubstr("\nAfter=nebula.service\n"));
+  EXPECT_THAT(unit, HasSubstr("\nStartLimitIntervalSec=0\n")) << "restarted until the mesh is up";
+
+  const std::string& boot = (*files)[kBootstrap].content;
+  EXPECT_THAT(boot, HasSubstr("readonly OLLAMA_VERSION='0.13.3'\n"));
+  EXPECT_THAT(boot, HasSubstr("readonly MODELS_DEVICE='/dev/sdf'\n"));
+  EXPECT_THAT(boot, HasSubstr("/ollama/ollama/releases/download/v${OLLAMA_VERSION}"));
+  EXPECT_THAT(boot, HasSubstr("fetch_release \"${base}\" \"${tarball}\" sha256sum.txt"));
+  EXPECT_THAT(boot, HasSubstr("*\"version is ${OLLAMA_VERSION}\"*"));
+  EXPECT_THAT(boot, HasSubstr("mkfs.xfs -q -L carrierarr-models \"${MODELS_DEVICE}\""));
+  EXPECT_THAT(boot, HasSubstr("LABEL=carrierarr-models /var/lib/ollama xfs defaults,nofail 0 2"));
+  EXPECT_THAT(boot, HasSubstr("systemctl enable --now carrierarr-models.service"));
+  // The volume before Ollama, Ollama before the agent (which reports it).
+  EXPECT_LT(boot.find("step=\"models volume"), boot.find("step=\"Ollama"));
+  EXPECT_LT(boot.find("step=\"Ollama"), boot.find("step='carrierarr-agent'"));
+
+  EXPECT_THAT(ExecStart((*files)[kAgentUnit].content),
+              ::testing::IsSupersetOf({"--ollama-url", "http://10.42.2.1:11434"}));
+  EXPECT_THAT(ExecStart((*files)[kModelsUnit].content),
+              ElementsAre("/usr/bin/python3", kModelsScript, kModelsConfig));
+  const auto config = nlohmann::json::parse((*files)[kModelsConfig].content);
+  EXPECT_EQ(config["host"], "http://10.42.2.1:11434");
+  EXPECT_EQ(config["models"], nlohmann::json({"llama3:8b", "nomic-embed-text"}));
+  EXPECT_EQ(config["keep_alive"], -1) << "Ollama reads -1 as a number";
+
+  // Models on the root volume: no volume step. A duration keep_alive stays a string.
+  UserdataParams on_root = WithOllama(GpuWorker(), "");
+  on_root.keep_alive = "30m";
+  auto root_files = RenderFiles(on_root);
+  ASSERT_TRUE(root_files.ok()) << root_files.status().ToString();
+  EXPECT_THAT((*root_files)[kBootstrap].content, Not(HasSubstr("mkfs")));
+  EXPECT_EQ(nlohmann::json::parse((*root_files)[kModelsConfig].content)["keep_alive"], "30m");
+  // Without models, none of it.
+  auto plain = RenderFiles(GpuWorker());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->count(kOllamaUnit), 0u);
+  EXPECT_EQ(plain->count(kModelsConfig), 0u);
+  EXPECT_THAT((*plain)[kBootstrap].content, Not(HasSubstr("OLLAMA_VERSION")));
+  EXPECT_THAT(ExecStart((*plain)[kAgentUnit].content), Not(::testing::Contains("--ollama-url")));
+}
+
+TEST(RenderUserdataTest, RefusesOllamaValuesThatCouldBreakOutOfTheirPlace) {
+  struct Case {
+    std::function<void(UserdataParams&)> change;
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](UserdataParams& p) { p.ollama_version = "0.13.3; reboot"; }, "ollama_version"},
+      {[](UserdataParams& p) { p.models = {"llama3:8b\nExecStart=/bin/sh"}; }, "models"},
+      {[](UserdataParams& p) { p.models = {"it's"}; }, "models"},
+      {[](UserdataParams& p) { p.keep_alive = "5m\nUser=root"; }, "keep_alive"},
+      {[](UserdataParams& p) { p.models_device = "/dev/xvda"; }, "models_device"},
+      {[](UserdataParams& p) { p.ollama_version.clear(); }, "ollama_version"},
+  };
+  for (const Case& c : cases) {
+    UserdataParams p = WithOllama(GpuWorker());
+    c.change(p);
+    auto ud = RenderUserdata(p);
+    ASSERT_FALSE(ud.ok()) << c.field;
+    EXPECT_EQ(ud.status().code(), StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(ud.status().message(), HasSubstr(c.field)) << ud.status().message();
+  }
+}
+
 TEST(RenderUserdataTest, AgentRunsWithItsTokenFileAndTheRealFlags) {
   const UserdataParams p = GpuWorker();
   auto files = RenderFiles(p);
@@ -553,13 +646,16 @@ std::vector<UserdataParams> EveryShape() {
           InSecretsManager(Lighthouse()),
           WithCilium(Lighthouse()),
           WithCilium(GpuWorker()),
-          WithCilium(InSecretsManager(Lighthouse()))};
+          WithCilium(InSecretsManager(Lighthouse())),
+          WithOllama(GpuWorker()),
+          WithOllama(InSecretsManager(GpuWorker()), "")};
 }
 
 std::string ShapeName(const UserdataParams& p) {
   return p.node + (p.secret_id.empty() ? " embedded" : " secretsmanager") +
          (p.cilium_version.empty() ? "" : " cilium") +
-         (p.device_plugin_image.empty() ? "" : " device-plugin");
+         (p.device_plugin_image.empty() ? "" : " device-plugin") +
+         (p.ollama_version.empty() ? "" : " ollama") + (p.models_device.empty() ? "" : " volume");
 }
 
 // `argv` with a scratch file holding `text` as its last argument.
@@ -742,6 +838,66 @@ TEST(SplitSecretTest, WritesEachNebulaFileVerbatimWithModeSixHundredPython3) {
   ASSERT_TRUE(partial.ok());
   EXPECT_NE(partial->exit_code, 0);
   EXPECT_THAT(partial->err, HasSubstr("nebula_node_key"));
+}
+
+// carrierarr-models against an Ollama double: the model on the volume is not pulled again, the
+// missing one is, each is loaded with the pool's keep_alive; a model the registry lacks fails
+// the run (systemd tries again) after the models before it are loaded.
+TEST(ModelsScriptTest, PullsWhatIsMissingAndLoadsEveryModelWithKeepAlive) {
+  testing::FakeModelServer ollama(
+      {.models = {"llama3:8b"}, .pullable = {"llama3:8b", "nomic-embed-text"}});
+  testing::LoopbackServer server;
+  ollama.Install(server.server());
+  server.Start();
+  auto files = RenderFiles(WithOllama(GpuWorker()));
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  auto config = nlohmann::json::parse((*files)[kModelsConfig].content);
+  config["host"] = server.url();  // loopback instead of the mesh address
+  TempDir dir;
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.path() + "/models.py", (*files)[kModelsScript].content, 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/models.json", config.dump(), 0600).ok());
+  auto run = carrierarr::Run({"python3", dir.path() + "/models.py", dir.path() + "/models.json"},
+                             {.timeout = std::chrono::seconds(60)});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_EQ(run->exit_code, 0) << run->out << run->err;
+  EXPECT_THAT(ollama.pulls(), ElementsAre("nomic-embed-text")) << "llama3:8b was on the volume";
+  EXPECT_EQ(ollama.loaded(), (std::set<std::string>{"llama3:8b", "nomic-embed-text"}));
+  EXPECT_EQ(ollama.preload_keep_alive("llama3:8b"), -1);
+  EXPECT_THAT(run->out, HasSubstr("llama3:8b: already on the models volume"));
+  EXPECT_THAT(run->out, HasSubstr("nomic-embed-text: pulled"));
+
+  // Again (the next boot): nothing pulled.
+  auto again = carrierarr::Run({"python3", dir.path() + "/models.py", dir.path() + "/models.json"},
+                               {.timeout = std::chrono::seconds(60)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->exit_code, 0) << again->err;
+  EXPECT_EQ(ollama.pulls().size(), 1u);
+}
+
+// The release sums name files as sha256sum writes them, with "*" (binary) or "./" before some.
+TEST(RenderUserdataTest, SumOfReadsEveryFormOfASha256sumListing) {
+  auto files = RenderFiles(WithOllama(GpuWorker()));
+  ASSERT_TRUE(files.ok());
+  const std::string& boot = (*files)[kBootstrap].content;
+  const size_t start = boot.find("sum_of() {");
+  ASSERT_NE(start, std::string::npos);
+  const std::string fn = boot.substr(start, boot.find("\n}\n", start) + 3 - start);
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/sums",
+                              "aaa  ollama-linux-amd64.tgz\nbbb *ollama-linux-arm64.tgz\n"
+                              "ccc  ./ollama-darwin.tgz\nddd  ollama-linux-amd64.tgz.old\n",
+                              0600)
+                  .ok());
+  for (const auto& [file, want] :
+       {std::pair{"ollama-linux-amd64.tgz", "aaa\n"}, std::pair{"ollama-linux-arm64.tgz", "bbb\n"},
+        std::pair{"ollama-darwin.tgz", "ccc\n"}, std::pair{"ollama-linux-amd64.tar.zst", ""}}) {
+    auto run = carrierarr::Run(
+        {"bash", "-c", fn + "sum_of \"$1\" \"$2\"", "bash", dir.path() + "/sums", file});
+    ASSERT_TRUE(run.ok());
+    EXPECT_EQ(run->exit_code, 0) << run->err;
+    EXPECT_EQ(run->out, want) << file;
+  }
 }
 
 // ---- YAML round trips -----------------------------------------------------------------------

@@ -160,7 +160,7 @@ TEST(InitTemplateTest, ShowsEveryAwsKeyCommentedOut) {
   for (const std::string key :
        {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs", "ami",
         "key_type", "iam_instance_profile", "nebula_material", "dns_name", "nebula_version",
-        "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version"}) {
+        "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version", "ollama_version"}) {
     EXPECT_NE(text.find("\n  #   " + key + ": "), std::string::npos) << key;
   }
   // Commented out, the default fleet stays local and has no AWS settings.
@@ -177,7 +177,7 @@ TEST(InitTemplateTest, ShowsEveryAwsKeyCommentedOut) {
 TEST(InitTemplateTest, ParsesWithItsAwsBlockUncommented) {
   int uncommented = 0;
   const std::string text = UncommentAwsBlock(InitTemplate("demo"), &uncommented);
-  EXPECT_EQ(uncommented, 18) << "aws: and its 17 keys\n" << text;
+  EXPECT_EQ(uncommented, 19) << "aws: and its 18 keys\n" << text;
   auto fleet = ParseFleet(text, "fleet.yaml");
   ASSERT_TRUE(fleet.ok()) << fleet.status().message() << "\n" << text;
   const AwsProviderSpec defaults;
@@ -441,12 +441,21 @@ TEST(ParseFleetTest, ReadsScalingBudgetsAndPrices) {
     budget: {usd_per_day: 20, usd_per_month: 150.5}
     models: [llama3:8b, hf.co/org/qwen2.5:Q4_K_M]
     keep_alive: 30m
+    models_volume_gb: 200
   - name: spot
     type: gpu-worker
     provider: aws
     instance_type: g4dn.xlarge
     spot: true
     scaling: {max: 2}
+    models: [phi3]
+  - name: anyspot
+    type: gpu-worker
+    provider: aws
+    instance_type: g4dn.xlarge
+    spot: true
+    on_demand_fallback: true
+    scaling: {max: 1}
   - name: cpu
     type: cpu-worker
     instance_type: t3.small
@@ -461,7 +470,7 @@ prices:
 )",
                           "f");
   ASSERT_TRUE(fleet.ok()) << fleet.status().message();
-  ASSERT_EQ(fleet->pools.size(), 4u);
+  ASSERT_EQ(fleet->pools.size(), 5u);
   const PoolSpec& gpu = fleet->pools[0];
   EXPECT_TRUE(gpu.scaling.enabled);
   EXPECT_EQ(gpu.scaling.min, 1);
@@ -482,6 +491,11 @@ prices:
   EXPECT_EQ(gpu.usd_per_hour, 1'006'000) << "aws's list price";
   EXPECT_EQ(gpu.models, (std::vector<std::string>{"llama3:8b", "hf.co/org/qwen2.5:Q4_K_M"}));
   EXPECT_EQ(gpu.keep_alive, "30m");
+  EXPECT_EQ(gpu.models_volume_gb, 200);
+  EXPECT_EQ(fleet->pools[1].models_volume_gb, kDefaultModelsVolumeGb);
+  EXPECT_EQ(fleet->pools[2].models_volume_gb, 0) << "no models, no volume";
+  EXPECT_TRUE(fleet->pools[2].on_demand_fallback);
+  EXPECT_EQ(fleet->pools[2].usd_per_hour, 600'000) << "may run on-demand: counted at its price";
   EXPECT_EQ(fleet->pools[1].keep_alive, "-1") << "loaded while the node runs, by default";
   const PoolSpec& spot = fleet->pools[1];
   EXPECT_EQ(spot.usd_per_hour, 210'400) << "fleet.yaml's spot price for a spot pool";
@@ -490,11 +504,11 @@ prices:
   EXPECT_EQ(spot.scaling.wake_on,
             (std::vector<WakeTrigger>{WakeTrigger::kRequests, WakeTrigger::kPendingPods}));
   EXPECT_EQ(spot.scaling.idle_after, minutes(15));
-  const PoolSpec& cpu = fleet->pools[2];
+  const PoolSpec& cpu = fleet->pools[3];
   EXPECT_EQ(cpu.scaling.stop, StopMode::kTerminate) << "a CPU pool keeps nothing by default";
   EXPECT_EQ(cpu.usd_per_hour, 21'000) << "fleet.yaml's price, on a provider without a list";
-  EXPECT_FALSE(fleet->pools[3].scaling.enabled);
-  EXPECT_EQ(fleet->pools[3].count, 2);
+  EXPECT_FALSE(fleet->pools[4].scaling.enabled);
+  EXPECT_EQ(fleet->pools[4].count, 2);
   EXPECT_EQ(fleet->budget.usd_per_month, 300'000'000);
   EXPECT_EQ(fleet->prices.at("t3.small").on_demand, 21'000);
   EXPECT_FALSE(fleet->prices.at("t3.small").spot);
@@ -556,6 +570,7 @@ providers:
     mirror: https://mirror.example.org/github
     k3s: false
     k3s_version: v1.30.8+k3s2
+    ollama_version: 0.12.11
 )",
                           "fleet.yaml");
   ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
@@ -588,6 +603,7 @@ providers:
   EXPECT_FALSE(aws.k3s);
   EXPECT_EQ(aws.mirror, "https://mirror.example.org/github");
   EXPECT_EQ(aws.k3s_version, "v1.30.8+k3s2");
+  EXPECT_EQ(aws.ollama_version, "0.12.11");
 }
 
 // With a mirror, the agent may be a path under it (still with its digest).
@@ -1156,6 +1172,18 @@ const BadCase kBadCases[] = {
      "fleet.yaml:5:17: pool 'gpu'.keep_alive 'forever' is not", "90m"},
     {"KeepAliveWithoutModels", kPool + "    keep_alive: 5m\n",
      "fleet.yaml:4:17: pool 'gpu'.keep_alive applies to models", "models:"},
+    {"ModelsVolumeWithoutModels", kPool + "    models_volume_gb: 50\n",
+     "fleet.yaml:4:23: pool 'gpu'.models_volume_gb applies to models", "models:"},
+    {"ModelsVolumeTooSmall", kPool + "    models: [a]\n    models_volume_gb: 4\n",
+     "fleet.yaml:5:23: pool 'gpu'.models_volume_gb must be 0", "8-16384"},
+    {"ModelsVolumeTooBig", kPool + "    models: [a]\n    models_volume_gb: 20000\n",
+     "fleet.yaml:5:23: pool 'gpu'.models_volume_gb must be a whole number from 0 to 16384", ""},
+    {"FallbackWithoutSpot", kPool + "    on_demand_fallback: true\n",
+     "fleet.yaml:4:25: pool 'gpu'.on_demand_fallback applies to spot pools", "spot: true"},
+    {"FallbackNotABool", kPool + "    spot: true\n    on_demand_fallback: often\n",
+     "fleet.yaml:5:25: pool 'gpu'.on_demand_fallback must be true or false", ""},
+    {"OllamaVersionWithV", "providers:\n  aws:\n    ollama_version: v0.13.3\n",
+     "fleet.yaml:3:21: providers.aws.ollama_version", "no 'v'"},
     {"BudgetWithoutScaling", kPool + "    budget: {usd_per_day: 5}\n",
      "fleet.yaml:4:13: pool 'gpu'.budget needs scaling", "scaling: {min: 0, max: 1}"},
     {"BudgetEmpty", kPool + "    scaling: {max: 1}\n    budget: {}\n",

@@ -353,7 +353,8 @@ struct FakeAws::State {
                 ? ""
                 : "<ipAddress>" + i.public_ip + "</ipAddress>") +
            "<instanceType>" + Esc(i.type) + "</instanceType><keyName>" + Esc(i.key_name) +
-           "</keyName><launchTime>2026-11-22T10:00:00.000Z</launchTime>" + TagSet(i.tags) +
+           "</keyName><launchTime>2026-11-22T10:00:00.000Z</launchTime>" +
+           (i.spot ? "<instanceLifecycle>spot</instanceLifecycle>" : "") + TagSet(i.tags) +
            "</item>";
   }
 
@@ -664,6 +665,19 @@ struct FakeAws::State {
                          p.at("BlockDeviceMapping.1.Ebs.Encrypted") == "true";
       i.spot = need("InstanceMarketOptions.MarketType") &&
                p.at("InstanceMarketOptions.MarketType") == "spot";
+      if (i.spot && !options.spot_capacity)
+        return Ec2Error(500, "InsufficientInstanceCapacity",
+                        "There is no Spot capacity available that matches your request.");
+      for (int n = 1; need("BlockDeviceMapping." + std::to_string(n) + ".DeviceName"); ++n) {
+        const std::string at = "BlockDeviceMapping." + std::to_string(n) + ".";
+        auto value = [&](const std::string& key) { return need(at + key) ? p.at(at + key) : ""; };
+        const std::string size = value("Ebs.VolumeSize");
+        i.volumes.push_back({.device = value("DeviceName"),
+                             .type = value("Ebs.VolumeType"),
+                             .size_gb = size.empty() ? 8 : std::stoi(size),
+                             .encrypted = value("Ebs.Encrypted") == "true",
+                             .delete_on_termination = value("Ebs.DeleteOnTermination") == "true"});
+      }
       i.state = "pending";
       int n = next_id;
       i.private_ip =

@@ -42,13 +42,23 @@ class FakeAws {
     int pending_describes = 1;
     int terminating_describes = 1;
     std::map<std::string, double> quotas;  // quota code -> value; others: 64
-    uint16_t port = 0;                     // 0: any free port
+    // false: every spot launch fails as when the zone has no spot capacity
+    // (InsufficientInstanceCapacity, HTTP 500, as EC2 answers it).
+    bool spot_capacity = true;
+    uint16_t port = 0;  // 0: any free port
   };
 
   struct Rule {
     std::string protocol;
     int from_port = 0, to_port = 0;
     std::string cidr, description;
+  };
+
+  // An EBS volume of a BlockDeviceMapping. It stays with the instance while it is stopped.
+  struct Volume {
+    std::string device, type;
+    int size_gb = 0;
+    bool encrypted = false, delete_on_termination = false;
   };
 
   // What RunInstances was asked for, and where the instance is now.
@@ -59,6 +69,7 @@ class FakeAws {
     std::string iam_instance_profile, http_tokens, client_token, user_data;
     bool user_data_gzipped = false;
     int root_volume_gb = 0;
+    std::vector<Volume> volumes;          // the root's first
     int http_put_response_hop_limit = 0;  // MetadataOptions.HttpPutResponseHopLimit
     bool root_encrypted = false, spot = false;
     std::string state, public_ip, private_ip;

@@ -36,9 +36,11 @@ std::string Piece(const std::string& kind, const std::string& model, const std::
 
 }  // namespace
 
-bool FakeModelServer::Installed(const std::string& model) const {
-  return o_.models.empty() ||
-         std::find(o_.models.begin(), o_.models.end(), model) != o_.models.end();
+bool FakeModelServer::Installed(const std::string& model) {
+  std::lock_guard lock(mu_);
+  return (o_.models.empty() && o_.pullable.empty()) ||
+         std::find(o_.models.begin(), o_.models.end(), model) != o_.models.end() ||
+         std::find(pulled_.begin(), pulled_.end(), model) != pulled_.end();
 }
 
 void FakeModelServer::Load(const std::string& model) {
@@ -69,6 +71,10 @@ void FakeModelServer::Generate(const httplib::Request& req, httplib::Response& r
   Load(model);
   const bool prompted = kind != "generate" || !body.value("prompt", "").empty();
   if (!prompted) {  // Ollama's preload: load, answer done
+    {
+      std::lock_guard lock(mu_);
+      keep_alive_[model] = body.contains("keep_alive") ? body["keep_alive"] : json();
+    }
     res.set_content(
         json{{"model", model}, {"response", ""}, {"done", true}, {"done_reason", "load"}}.dump(),
         "application/json");
@@ -136,12 +142,48 @@ void FakeModelServer::Install(httplib::Server& s) {
   s.Post("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
     Generate(req, res, "generate");
   });
+  s.Post("/api/show", [this](const httplib::Request& req, httplib::Response& res) {
+    const json body = json::parse(req.body, nullptr, false);
+    const std::string model = body.is_object() ? body.value("model", "") : "";
+    if (!Installed(model)) {
+      res.status = 404;
+      res.set_content(json{{"error", "model '" + model + "' not found"}}.dump(),
+                      "application/json");
+      return;
+    }
+    res.set_content(json{{"details", {{"format", "gguf"}}}}.dump(), "application/json");
+  });
+  s.Post("/api/pull", [this](const httplib::Request& req, httplib::Response& res) {
+    const json body = json::parse(req.body, nullptr, false);
+    const std::string model = body.is_object() ? body.value("model", "") : "";
+    if (std::find(o_.pullable.begin(), o_.pullable.end(), model) == o_.pullable.end()) {
+      res.status = 500;  // as Ollama answers a name the registry lacks
+      res.set_content(json{{"error", "pull model manifest: file does not exist"}}.dump(),
+                      "application/json");
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      pulled_.push_back(model);
+    }
+    res.set_content(json{{"status", "success"}}.dump(), "application/json");
+  });
   s.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) {
     Generate(req, res, "chat");
   });
   s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     Generate(req, res, "openai");
   });
+}
+
+std::vector<std::string> FakeModelServer::pulls() {
+  std::lock_guard lock(mu_);
+  return pulled_;
+}
+json FakeModelServer::preload_keep_alive(const std::string& model) {
+  std::lock_guard lock(mu_);
+  auto it = keep_alive_.find(model);
+  return it == keep_alive_.end() ? json() : it->second;
 }
 
 void FakeModelServer::Unload() {

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,7 +22,10 @@
 namespace carrierarr::testing {
 
 struct FakeModelOptions {
-  std::vector<std::string> models;  // installed; empty: any model asked for is installed
+  std::vector<std::string> models;  // installed; empty (and no pullable): any model is installed
+  // What /api/pull can fetch (Ollama's registry); a pulled model is installed. /api/show answers
+  // 200 for an installed model, 404 else.
+  std::vector<std::string> pullable;
   std::chrono::milliseconds load_time{0};
   std::vector<std::string> tokens{"Hel", "lo", ",", " world"};
   std::chrono::milliseconds token_gap{0};  // between two tokens of a stream
@@ -38,9 +42,12 @@ class FakeModelServer {
   int loads();     // model loads so far (a warm request loads nothing)
   int requests();  // prompts answered
   std::set<std::string> loaded();
+  std::vector<std::string> pulls();  // models pulled, in order
+  // The keep_alive of the latest preload of `model` (null: none seen).
+  nlohmann::json preload_keep_alive(const std::string& model);
 
  private:
-  bool Installed(const std::string& model) const;
+  bool Installed(const std::string& model);
   // Loads `model` unless loaded; concurrent callers wait for the one load.
   void Load(const std::string& model);
   void Generate(const httplib::Request& req, httplib::Response& res, const std::string& kind);
@@ -49,6 +56,8 @@ class FakeModelServer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> loaded_, loading_;
+  std::vector<std::string> pulled_;
+  std::map<std::string, nlohmann::json> keep_alive_;
   int loads_ = 0, requests_ = 0;
 };
 

@@ -170,6 +170,7 @@ class AwsProvider final : public providers::Provider {
       deps.push_back(quota_id);
     }
 
+    const bool serves = pool != nullptr && !pool->models.empty();  // Ollama on the node
     const NodeFilesOnDisk files{.ca = r.paths.CaCert(),
                                 .cert = r.paths.HostCert(r.node.name),
                                 .key = r.paths.HostKey(r.node.name),
@@ -200,6 +201,7 @@ class AwsProvider final : public providers::Provider {
          .iam_instance_profile = fleet.aws.iam_instance_profile,
          .root_volume_gb = root_gb,
          .spot = pool != nullptr && pool->spot,
+         .on_demand_fallback = pool != nullptr && pool->on_demand_fallback,
          .files = files,
          .secrets_manager = secrets_manager,
          .lighthouse_endpoint = r.lighthouse_endpoint,
@@ -222,6 +224,10 @@ class AwsProvider final : public providers::Provider {
          .device_plugin_image = lighthouse && !k3s.agent.empty() && HasAwsGpuPool(fleet)
                                     ? fleet.aws.device_plugin_image
                                     : "",
+         .ollama_version = serves ? fleet.aws.ollama_version : "",
+         .models = serves ? pool->models : std::vector<std::string>{},
+         .keep_alive = serves ? pool->keep_alive : "",
+         .models_volume_gb = serves ? pool->models_volume_gb : 0,
          // A one-time spot instance cannot be stopped: it is terminated and launched again.
          .stop_keeps_volumes = pool != nullptr && pool->scaling.enabled && !pool->spot &&
                                pool->scaling.stop == spec::StopMode::kStop,

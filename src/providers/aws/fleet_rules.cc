@@ -169,11 +169,11 @@ void ParseOperatorCidrs(spec::FleetReader& p, std::map<std::string, YAML::Node>&
 
 void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpec& aws) {
   const std::string w = "providers.aws";
-  auto m =
-      p.Map(node, w,
-            {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs", "ami",
-             "key_type", "iam_instance_profile", "nebula_material", "dns_name", "nebula_version",
-             "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version", "device_plugin_image"});
+  auto m = p.Map(node, w,
+                 {"region", "profile", "endpoint_url", "vpc_id", "subnet_id", "operator_cidrs",
+                  "ami", "key_type", "iam_instance_profile", "nebula_material", "dns_name",
+                  "nebula_version", "agent_url", "agent_sha256", "mirror", "k3s", "k3s_version",
+                  "device_plugin_image", "ollama_version"});
   // An optional string: "" means the same as leaving the key out, so the template can show
   // every key uncommented without choosing for the user.
   auto optional = [&](const std::string& key, const std::string& shape,
@@ -227,6 +227,10 @@ void ParseAws(spec::FleetReader& p, const YAML::Node& node, spec::AwsProviderSpe
     p.Checked(m["nebula_version"], w + ".nebula_version",
               "a release of slackhq/nebula such as 1.9.5 (digits and dots, no 'v')", IsVersion,
               &aws.nebula_version);
+  if (m.count("ollama_version"))
+    p.Checked(m["ollama_version"], w + ".ollama_version",
+              "a release of ollama/ollama such as 0.13.3 (digits and dots, no 'v')", IsVersion,
+              &aws.ollama_version);
   RequireAgentDigest(p, m, w, aws);
   if (m.count("k3s") && p.Bool(m["k3s"], w + ".k3s", &aws.k3s)) {
     aws.k3s_written = true;

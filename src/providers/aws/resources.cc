@@ -474,10 +474,17 @@ class InstanceResource final : public AwsResource {
   std::string id() const override { return "instance/" + p_.node.name; }
   std::string kind() const override { return "aws-instance"; }
   std::string summary() const override {
-    return std::string(p_.spot ? "spot " : "") + p_.instance_type + " instance for " +
-           p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) + "), " + p_.arch +
-           (p_.ami.empty() ? "" : " " + p_.ami) + ", " + std::to_string(p_.root_volume_gb) +
-           " GB encrypted, IMDSv2 (hop limit 1)" +
+    return std::string(p_.spot ? (p_.on_demand_fallback ? "spot (else on-demand) " : "spot ")
+                               : "") +
+           p_.instance_type + " instance for " + p_.node.name + " (" + FormatIpv4(p_.node.mesh_ip) +
+           "), " + p_.arch + (p_.ami.empty() ? "" : " " + p_.ami) + ", " +
+           std::to_string(p_.root_volume_gb) + " GB encrypted, IMDSv2 (hop limit 1)" +
+           (p_.ollama_version.empty()
+                ? ""
+                : ", Ollama " + p_.ollama_version +
+                      (p_.models_volume_gb > 0
+                           ? " (models on " + std::to_string(p_.models_volume_gb) + " GB gp3)"
+                           : "")) +
            (p_.k3s_agent_token_path.empty() ? ""
             : p_.k3s_server                 ? ", k3s server"
                                             : ", k3s agent");
@@ -498,7 +505,8 @@ class InstanceResource final : public AwsResource {
            // Added only where they apply, so other nodes keep their hash across upgrades; a
            // GPU worker made before the driver image is replaced by one that boots it.
            (p_.image.key.rfind("gpu-", 0) == 0 ? "|" + p_.image.key : "") +
-           (p_.device_plugin_image.empty() ? "" : "|device plugin " + p_.device_plugin_image);
+           (p_.device_plugin_image.empty() ? "" : "|device plugin " + p_.device_plugin_image) +
+           (p_.ollama_version.empty() ? "" : "|ollama " + OllamaInputs());
   }
   Result<bool> Exists() const override {
     auto s = Connect();
@@ -541,6 +549,7 @@ class InstanceResource final : public AwsResource {
     if (!running.ok()) return running.status();
     Json a = attrs();
     a["instance_id"] = instance_id;
+    a["market"] = running->spot ? "spot" : "on-demand";
     a["public_ip"] = running->public_ip;
     a["private_ip"] = running->private_ip;
     return a;
@@ -615,24 +624,53 @@ class InstanceResource final : public AwsResource {
     }
     auto userdata = Userdata(s);
     if (!userdata.ok()) return userdata.status();
-    auto nonce = pki::RandomBytes(16);
-    if (!nonce.ok()) return nonce.status();
     aws::Tags tags = BaseTags(fleet_, id(), fleet_ + "-" + p_.node.name);
     tags.push_back({kHashTag, ShortDigest(hash())});
     tags.push_back({"carrierarr:node", p_.node.name});
-    auto instance = s.ec2().RunInstance({.image_id = image,
-                                         .instance_type = p_.instance_type,
-                                         .key_name = KeyPairName(fleet_),
-                                         .security_group_id = group_id,
-                                         .user_data_base64 = Base64(GzipUserdata(*userdata)),
-                                         // One per launch, the same on every HTTP retry of it.
-                                         .client_token = pki::HexEncode(*nonce),
-                                         .iam_instance_profile = p_.iam_instance_profile,
-                                         .subnet_id = p_.subnet_id,
-                                         .root_volume_gb = p_.root_volume_gb,
-                                         .spot = p_.spot,
-                                         .tags = tags});
+    aws::RunInstancesRequest request{.image_id = image,
+                                     .instance_type = p_.instance_type,
+                                     .key_name = KeyPairName(fleet_),
+                                     .security_group_id = group_id,
+                                     .user_data_base64 = Base64(GzipUserdata(*userdata)),
+                                     .iam_instance_profile = p_.iam_instance_profile,
+                                     .subnet_id = p_.subnet_id,
+                                     .root_volume_gb = p_.root_volume_gb,
+                                     .data_volume_gb = p_.models_volume_gb,
+                                     .data_device = kModelsDevice,
+                                     .spot = p_.spot,
+                                     .tags = tags};
+    auto instance = RunOnce(s, request);
+    if (!instance.ok() && p_.spot && p_.on_demand_fallback && IsSpotShortage(instance.status())) {
+      request.spot = false;
+      instance = RunOnce(s, request);
+      if (!instance.ok())
+        return instance.status().WithPrefix("no spot capacity, and on-demand failed too");
+    }
     return instance;
+  }
+
+  // One launch: its own client token, the same on every HTTP retry of it.
+  static Result<aws::Instance> RunOnce(Session& s, aws::RunInstancesRequest& request) {
+    auto nonce = pki::RandomBytes(16);
+    if (!nonce.ok()) return nonce.status();
+    request.client_token = pki::HexEncode(*nonce);
+    return s.ec2().RunInstance(request);
+  }
+
+  // EC2 has no spot capacity for the type in the zone, or the spot price is over the
+  // on-demand one (the default maximum), or the account's spot requests are used up.
+  static bool IsSpotShortage(const Status& status) {
+    return aws::HasAwsCode(status, "InsufficientInstanceCapacity") ||
+           aws::HasAwsCode(status, "SpotMaxPriceTooLow") ||
+           aws::HasAwsCode(status, "MaxSpotInstanceCountExceeded");
+  }
+
+  // What Ollama on the node is made from (in the hash: a change replaces the instance).
+  std::string OllamaInputs() const {
+    std::string s = p_.ollama_version + " keep_alive " + p_.keep_alive + " volume " +
+                    std::to_string(p_.models_volume_gb) + " models";
+    for (const auto& m : p_.models) s += " " + m;
+    return s;
   }
 
   // Everything this launch's node gets: its Nebula material, a fresh enrollment token, the k3s
@@ -662,6 +700,10 @@ class InstanceResource final : public AwsResource {
       if (!token.ok()) return token.status().WithPrefix("enrollment token for " + p_.node.name);
       u.agent_token = *token;
     }
+    u.ollama_version = p_.ollama_version;
+    u.models = p_.models;
+    u.keep_alive = p_.keep_alive;
+    if (p_.models_volume_gb > 0) u.models_device = kModelsDevice;
     if (!p_.k3s_agent_token_path.empty()) {
       u.k3s_version = p_.k3s_version;
       u.k3s_server = p_.k3s_server;

@@ -85,6 +85,9 @@ struct InstanceParams {
   std::string subnet_id, iam_instance_profile;
   int root_volume_gb = 30;
   bool spot = false;
+  // With spot: a launch refused for want of spot capacity (or price) is made on-demand; the
+  // record's "market" says which it got.
+  bool on_demand_fallback = false;
   NodeFilesOnDisk files;
   bool secrets_manager = false;  // fetch the material at boot instead of embedding it
   std::string lighthouse_endpoint;
@@ -102,6 +105,12 @@ struct InstanceParams {
   int cluster_id = 0;
   uint16_t clustermesh_port = 0;
   std::string device_plugin_image;  // the k3s server of a fleet with GPU workers (UserdataParams)
+  // A pool with models: Ollama on the node (UserdataParams), its models on a second volume of
+  // models_volume_gb (0 = on the root volume). ollama_version "" = no Ollama.
+  std::string ollama_version;
+  std::vector<std::string> models;
+  std::string keep_alive;
+  int models_volume_gb = 0;
   // Scale to zero (ops/power.h): true: powering it off stops the instance, keeping its volumes
   // (a scaled pool's `stop: stop`, on-demand); false: it is terminated.
   bool stop_keeps_volumes = false;

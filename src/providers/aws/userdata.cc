@@ -27,6 +27,12 @@ constexpr std::string_view kK3sUnitPath = "/etc/systemd/system/k3s.service";
 constexpr std::string_view kDevicePluginPath =
     "/var/lib/rancher/k3s/server/manifests/carrierarr-nvidia-device-plugin.yaml";
 constexpr std::string_view kAgentStateDir = "/var/lib/carrierarr-agent";
+constexpr std::string_view kOllamaHome = "/var/lib/ollama";
+constexpr std::string_view kOllamaUnitPath = "/etc/systemd/system/ollama.service";
+constexpr std::string_view kModelsUnitPath = "/etc/systemd/system/carrierarr-models.service";
+constexpr std::string_view kModelsScriptPath = "/usr/local/lib/carrierarr/carrierarr-models.py";
+constexpr std::string_view kModelsConfigPath = "/etc/carrierarr/ollama-models.json";
+constexpr int kOllamaPort = 11434;
 
 // ---- validation ---------------------------------------------------------------------------
 // Every value that lands in a YAML scalar, a systemd unit or the bootstrap script is held to an
@@ -223,6 +229,36 @@ Status ValidateCilium(const Checker& check, const UserdataParams& p) {
                      "a NodePort, 30000 to 32767");
 }
 
+bool IsModelChar(char c) { return IsAlnum(c) || OneOf(c, "._:/-"); }
+
+Status ValidateOllama(const Checker& check, const UserdataParams& p) {
+  if (p.ollama_version.empty()) {
+    if (!p.models.empty() || !p.models_device.empty())
+      return Status::InvalidArgument(check.Prefix() +
+                                     "models and models_device need an ollama_version");
+    return Status::Ok();
+  }
+  CARRIERARR_RETURN_IF_ERROR(check.Value("ollama_version", p.ollama_version,
+                                         IsVersion(p.ollama_version),
+                                         "an ollama/ollama release such as 0.13.3"));
+  for (const auto& model : p.models) {
+    CARRIERARR_RETURN_IF_ERROR(check.Value(
+        "models", model, !model.empty() && model.size() <= 200 && AllOf(model, IsModelChar),
+        "Ollama model names of [A-Za-z0-9._:/-], e.g. llama3:8b"));
+  }
+  CARRIERARR_RETURN_IF_ERROR(
+      check.Value("keep_alive", p.keep_alive,
+                  p.keep_alive == "-1" ||
+                      (!p.keep_alive.empty() && p.keep_alive.size() <= 32 &&
+                       AllOf(p.keep_alive, [](char c) { return IsLowerAlnum(c) || c == '.'; })),
+                  "-1 or a duration such as 30m"));
+  return check.Value("models_device", p.models_device,
+                     p.models_device.empty() ||
+                         (p.models_device.size() == 8 && p.models_device.starts_with("/dev/sd") &&
+                          p.models_device[7] >= 'f' && p.models_device[7] <= 'p'),
+                     "a device name /dev/sdf to /dev/sdp");
+}
+
 Status Validate(const UserdataParams& p) {
   const Checker check(p);
   CARRIERARR_RETURN_IF_ERROR(check.Value("node", p.node, IsLabel(p.node),
@@ -252,6 +288,7 @@ Status Validate(const UserdataParams& p) {
   CARRIERARR_RETURN_IF_ERROR(ValidateAgent(check, p));
   CARRIERARR_RETURN_IF_ERROR(ValidateK3s(check, p));
   CARRIERARR_RETURN_IF_ERROR(ValidateCilium(check, p));
+  CARRIERARR_RETURN_IF_ERROR(ValidateOllama(check, p));
   CARRIERARR_RETURN_IF_ERROR(check.Value(
       "device_plugin_image", p.device_plugin_image,
       p.device_plugin_image.empty() ||
@@ -358,7 +395,91 @@ std::string AgentUnit(const UserdataParams& p) {
          p.control_plane + " --node-id " + p.node + " --type " + p.agent_type + " --token-file " +
          std::string(kTokenPath) + " --state-dir " + std::string(kAgentStateDir) +
          " --nebula-dev " + p.tun_device + (k3s_server ? " --allow-kubeconfig-fetch" : "") +
+         (p.ollama_version.empty()
+              ? ""
+              : " --ollama-url http://" + p.mesh_ip + ":" + std::to_string(kOllamaPort)) +
          "\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n";
+}
+
+// Ollama on the mesh address only (the Nebula firewall admits the homelab to it). Until Nebula
+// has the address, `serve` cannot listen and exits: systemd starts it again, without a limit.
+std::string OllamaUnit(const UserdataParams& p) {
+  return "[Unit]\nDescription=Ollama on the mesh (carrierarr)\nAfter=nebula.service\n"
+         "Wants=nebula.service\nRequiresMountsFor=" +
+         std::string(kOllamaHome) +
+         "\nStartLimitIntervalSec=0\n\n[Service]\nUser=ollama\nGroup=ollama\n"
+         "Environment=OLLAMA_HOST=" +
+         p.mesh_ip + ":" + std::to_string(kOllamaPort) +
+         "\nEnvironment=OLLAMA_MODELS=" + std::string(kOllamaHome) +
+         "/models\nEnvironment=OLLAMA_KEEP_ALIVE=" + p.keep_alive +
+         "\nExecStart=/usr/local/bin/ollama serve\nRestart=always\nRestartSec=3\n\n"
+         "[Install]\nWantedBy=multi-user.target\n";
+}
+
+// At every boot: the pool's models pulled where missing, then loaded (carrierarr-models.py).
+std::string ModelsUnit() {
+  return "[Unit]\nDescription=The pool's Ollama models, pulled and loaded (carrierarr)\n"
+         "After=ollama.service\nRequires=ollama.service\n\n[Service]\n"
+         "ExecStart=/usr/bin/python3 " +
+         std::string(kModelsScriptPath) + " " + std::string(kModelsConfigPath) +
+         "\nRestart=on-failure\nRestartSec=30\n\n[Install]\nWantedBy=multi-user.target\n";
+}
+
+// What carrierarr-models reads: Ollama's address, the models, and keep_alive in Ollama's JSON
+// (a number of seconds, -1 = while the node runs, or a duration string).
+std::string ModelsConfig(const UserdataParams& p) {
+  nlohmann::json c = {{"host", "http://" + p.mesh_ip + ":" + std::to_string(kOllamaPort)},
+                      {"models", p.models}};
+  if (p.keep_alive == "-1") {
+    c["keep_alive"] = -1;
+  } else {
+    c["keep_alive"] = p.keep_alive;
+  }
+  return c.dump(2) + "\n";
+}
+
+// Each model: present (api/show) or pulled (api/pull, bounded retries), then loaded with
+// keep_alive by a request without a prompt (Ollama's way to preload). Python: JSON in and out
+// without a shell.
+std::string ModelsScript() {
+  return R"PY(# Pulls the pool's Ollama models it lacks and loads them (written by carrierarr).
+import json, sys, time, urllib.error, urllib.request
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    cfg = json.load(f)
+
+def post(path, body, timeout):
+    request = urllib.request.Request(cfg["host"] + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return answer.read()
+
+def attempt(what, call, tries, pause):
+    for n in range(1, tries + 1):
+        try:
+            return call()
+        except OSError as e:  # urllib's errors are OSErrors
+            print(f"{what}: attempt {n} of {tries} failed: {e}", flush=True)
+            if n == tries:
+                raise
+            time.sleep(pause)
+
+attempt("ollama", lambda: urllib.request.urlopen(cfg["host"] + "/api/version", timeout=5).read(),
+        60, 2)
+for model in cfg["models"]:
+    try:
+        post("/api/show", {"model": model}, 60)
+        print(f"{model}: already on the models volume", flush=True)
+    except urllib.error.HTTPError:
+        # Ollama answers a pull without streaming once it is done: the timeout is per read.
+        attempt("pull " + model,
+                lambda: post("/api/pull", {"model": model, "stream": False}, 3 * 3600), 5, 30)
+        print(f"{model}: pulled", flush=True)
+    attempt("load " + model,
+            lambda: post("/api/generate", {"model": model, "keep_alive": cfg["keep_alive"]}, 1800),
+            5, 10)
+    print(f"{model}: loaded", flush=True)
+)PY";
 }
 
 // k3s reads /etc/rancher/k3s/config.yaml at start; every address in it is the mesh's
@@ -510,6 +631,10 @@ std::string BootstrapVariables(const UserdataParams& p, bool agent, bool secret)
     s += var("CLUSTER_ID", std::to_string(p.cluster_id));
     s += var("CLUSTERMESH_PORT", std::to_string(p.clustermesh_port));
   }
+  if (!p.ollama_version.empty()) {
+    s += var("OLLAMA_VERSION", p.ollama_version);
+    s += var("MODELS_DEVICE", p.models_device);
+  }
   s += "\n";
   return s;
 }
@@ -547,13 +672,18 @@ retry() {
 # sha256_is FILE DIGEST: the file's SHA-256 is DIGEST (lowercase hex).
 sha256_is() { [ "$(sha256sum "$1" | cut -d ' ' -f 1)" = "$2" ]; }
 
+# sum_of SUMS FILE: FILE's digest in a sha256sum listing (a "*" or "./" before names allowed).
+sum_of() {
+  awk -v f="$2" '{ n = $2; sub(/^\*/, "", n); sub(/^\.\//, "", n) } n == f { print $1; exit }' "$1"
+}
+
 fetch_release() {
   local base=$1 file=$2 sums=$3 want
   retry 5 5 curl -fsSL --proto '=https' -o "${work}/${file}" "${base}/${file}" ||
     fail "could not download ${base}/${file}"
   retry 5 5 curl -fsSL --proto '=https' -o "${work}/${sums}" "${base}/${sums}" ||
     fail "could not download ${base}/${sums}"
-  want="$(awk -v f="${file}" '$2 == f { print $1 }' "${work}/${sums}")"
+  want="$(sum_of "${work}/${sums}" "${file}")"
   [ -n "${want}" ] || fail "${file} is not listed in the release's ${sums}"
   sha256_is "${work}/${file}" "${want}" ||
     fail "${file} does not match the sha256 in the release's ${sums}"
@@ -695,6 +825,68 @@ fi
 
 )SH";
 
+// The models volume (a second EBS volume): formatted once, mounted at every boot by its label.
+constexpr char kModelsVolumeStep[] = R"SH(step="models volume ${MODELS_DEVICE}"
+for _ in $(seq 1 60); do
+  [ -b "${MODELS_DEVICE}" ] && break
+  sleep 2
+done
+[ -b "${MODELS_DEVICE}" ] || fail "the models volume did not appear at ${MODELS_DEVICE} in 120 s"
+if ! blkid -o value -s TYPE "${MODELS_DEVICE}" >/dev/null; then
+  mkfs.xfs -q -L carrierarr-models "${MODELS_DEVICE}"
+  log "models volume ${MODELS_DEVICE} formatted (xfs)"
+fi
+mkdir -p /var/lib/ollama
+if ! grep -q '^LABEL=carrierarr-models ' /etc/fstab; then
+  echo 'LABEL=carrierarr-models /var/lib/ollama xfs defaults,nofail 0 2' >>/etc/fstab
+fi
+mountpoint -q /var/lib/ollama || mount /var/lib/ollama
+log "models volume mounted at /var/lib/ollama"
+
+)SH";
+
+// Ollama's release (a .tgz, or .tar.zst in later releases: whichever its sha256sum.txt lists),
+// checked, run as its own user on the mesh address; then the models service.
+constexpr char kOllamaStep[] = R"SH(step="Ollama ${OLLAMA_VERSION}"
+installed="$(/usr/local/bin/ollama --version 2>&1 || true)"
+if [[ "${installed}" == *"version is ${OLLAMA_VERSION}"* ]]; then
+  log "ollama ${OLLAMA_VERSION} is already installed"
+else
+  base="${RELEASES}/ollama/ollama/releases/download/v${OLLAMA_VERSION}"
+  retry 5 5 curl -fsSL --proto '=https' -o "${work}/ollama-sums" "${base}/sha256sum.txt" ||
+    fail "could not download ${base}/sha256sum.txt"
+  tarball=''
+  for t in "ollama-linux-${NEBULA_ARCH}.tgz" "ollama-linux-${NEBULA_ARCH}.tar.zst"; do
+    if [ -n "$(sum_of "${work}/ollama-sums" "${t}")" ]; then
+      tarball="${t}"
+      break
+    fi
+  done
+  [ -n "${tarball}" ] || fail "the release's sha256sum.txt lists no ollama-linux-${NEBULA_ARCH}"
+  fetch_release "${base}" "${tarball}" sha256sum.txt
+  rm -rf /usr/local/lib/ollama
+  if [[ "${tarball}" == *.zst ]]; then
+    command -v zstd >/dev/null || dnf install -y zstd
+    tar -I zstd -xf "${work}/${tarball}" -C /usr/local
+  else
+    tar -xzf "${work}/${tarball}" -C /usr/local
+  fi
+  installed="$(/usr/local/bin/ollama --version 2>&1 || true)"
+  [[ "${installed}" == *"version is ${OLLAMA_VERSION}"* ]] ||
+    fail "ollama --version says '${installed}', not ${OLLAMA_VERSION}"
+  log "ollama ${OLLAMA_VERSION} installed (sha256 checked)"
+fi
+id ollama >/dev/null 2>&1 || useradd -r -U -s /sbin/nologin -d /var/lib/ollama ollama
+install -d -o ollama -g ollama -m 0750 /var/lib/ollama /var/lib/ollama/models
+systemctl daemon-reload
+systemctl enable --now ollama.service
+retry 60 2 curl -fsS -o /dev/null "http://${MESH_IP}:11434/api/version" ||
+  fail "ollama did not answer on ${MESH_IP}:11434 in 120 s; see 'journalctl -u ollama'"
+systemctl enable --now carrierarr-models.service
+log "ollama is up on ${MESH_IP}:11434; the models load in carrierarr-models (journalctl)"
+
+)SH";
+
 constexpr char kDoneStep[] = R"SH(step='done'
 log "carrierarr bootstrap done"
 )SH";
@@ -702,7 +894,9 @@ log "carrierarr bootstrap done"
 // The first boot, run once by cloud-init (runcmd, no arguments): the variables, then fixed text.
 std::string Bootstrap(const UserdataParams& p, bool agent, bool secret) {
   return BootstrapVariables(p, agent, secret) + kShellHelpers + (secret ? kSecretStep : "") +
-         kNebulaInstallStep + kNebulaServiceStep + kAgentStep + kK3sStep +
+         kNebulaInstallStep + kNebulaServiceStep +
+         (p.models_device.empty() ? "" : kModelsVolumeStep) +
+         (p.ollama_version.empty() ? "" : kOllamaStep) + kAgentStep + kK3sStep +
          (CiliumHere(p) ? kCiliumStep : "") + kDoneStep;
 }
 
@@ -736,6 +930,12 @@ Result<std::string> RenderUserdata(const UserdataParams& p) {
   if (k3s) {
     y += WriteFile(kK3sConfigPath, "0600", K3sConfig(p));
     y += WriteFile(kK3sUnitPath, "0644", K3sUnit(p));
+  }
+  if (!p.ollama_version.empty()) {
+    y += WriteFile(kOllamaUnitPath, "0644", OllamaUnit(p));
+    y += WriteFile(kModelsUnitPath, "0644", ModelsUnit());
+    y += WriteFile(kModelsScriptPath, "0644", ModelsScript());
+    y += WriteFile(kModelsConfigPath, "0644", ModelsConfig(p));
   }
   if (!p.device_plugin_image.empty())
     y += WriteFile(kDevicePluginPath, "0600", NvidiaDevicePluginManifest(p.device_plugin_image));

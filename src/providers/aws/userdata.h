@@ -6,6 +6,7 @@
 #define CARRIERARR_PROVIDERS_AWS_USERDATA_H_
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -64,7 +65,22 @@ struct UserdataParams {
   // in k3s's manifests directory, which k3s applies; "" = none. GPU workers' kubelets carry the
   // label it selects, nvidia.com/gpu.present=true.
   std::string device_plugin_image;
+
+  // A node of a pool with models: Ollama `ollama_version` from the ollama/ollama release (or the
+  // mirror), checked against the release's sha256sum.txt, as the service `ollama` on
+  // <mesh_ip>:11434 with OLLAMA_KEEP_ALIVE=keep_alive. Its models live under /var/lib/ollama,
+  // on `models_device` (a second EBS volume, formatted at the first boot, kept while the
+  // instance is stopped) or on the root volume when "". At every boot `carrierarr-models` pulls
+  // the models it lacks and loads each with keep_alive. "" = no Ollama.
+  std::string ollama_version;
+  std::vector<std::string> models;
+  std::string keep_alive = "-1";
+  std::string models_device;
 };
+
+// Where RunInstances attaches a node's models volume (Amazon Linux links an NVMe volume's
+// device to the name it was given).
+inline constexpr char kModelsDevice[] = "/dev/sdf";
 
 // k3s's pod and service networks. Its defaults (10.42.0.0/16, 10.43.0.0/16) are the mesh's own
 // default range: pods would take the mesh's addresses. The aws fleet rules keep the mesh apart.
