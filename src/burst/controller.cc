@@ -23,7 +23,11 @@ constexpr char kStop[] = "stop";
 constexpr char kDecided[] = "decided";
 // How far back the books go: the whole UTC month, and a run begun in the month before.
 constexpr auto kBooksWindow = std::chrono::hours(24 * 62);
-constexpr size_t kFinishedKept = 256;  // finished actions WaitAction finds without the store
+constexpr size_t kFinishedKept = 256;
+// A phase the gateway sees counts for a start decided this long ago at most (later it is a
+// request to a node that woke for something else).
+constexpr auto kPhaseWindow =
+    std::chrono::hours(1);  // finished actions WaitAction finds without the store
 
 int64_t UnixMs(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
@@ -225,6 +229,26 @@ void Controller::Touch(const std::string& pool) {
   touched_[pool] = Now();
 }
 
+Status Controller::RecordWakePhase(const std::string& pool, const std::string& phase,
+                                   Clock::time_point at) {
+  CARRIERARR_RETURN_IF_ERROR(control_plane::CheckPhaseName(phase));
+  if (ScaledPool(pool) == nullptr) return Status::Ok();  // its nodes always run: no wake
+  CARRIERARR_ASSIGN_OR_RETURN(auto actions,
+                              o_.store->ListPowerActions(UnixMs(Now() - kPhaseWindow), false));
+  auto start = std::find_if(actions.rbegin(), actions.rend(), [&](const PowerActionRecord& a) {
+    return a.pool == pool && a.action == kStart;
+  });
+  if (start == actions.rend() || start->state == "failed") return Status::Ok();
+  const std::string key = phase + "_ms";
+  if (start->state == "done")
+    return o_.store->AddPowerActionPhase(start->id, key, UnixMs(at)).status();
+  // Seen before the start is done (its agent not yet heard from): kept for Execute to record.
+  MutexLock lock(mu_);
+  early_phases_[start->id].emplace(key, UnixMs(at));
+  while (early_phases_.size() > kFinishedKept) early_phases_.erase(early_phases_.begin());
+  return Status::Ok();
+}
+
 Status Controller::WaitForAgent(const PowerActionRecord& action, Clock::time_point since,
                                 nlohmann::json& timings) {
   if (o_.activity == nullptr) return Status::Ok();
@@ -260,16 +284,32 @@ void Controller::Execute(const PowerActionRecord& action) {
   Status done;
   if (action.action == kStart) {
     const Clock::time_point asked = Now();
+    if (o_.drain != nullptr) o_.drain->Undrain(action.node_id);
     done = o_.power->Start(action.node_id);
     if (done.ok()) {
       timings["running_ms"] = UnixMs(Now());
       done = WaitForAgent(action, asked, timings);
     }
   } else {
+    // Drained first (nothing new sent to it, its answers finished, its pods moved), then
+    // stopped whatever the drain managed: a cap or an idle rule must not wait forever.
+    if (o_.drain != nullptr) {
+      Status drained = o_.drain->Drain(action.node_id, o_.drain_wait);
+      timings["drained_ms"] = UnixMs(Now());
+      if (!drained.ok()) timings["drain_error"] = drained.message();
+    }
     done = o_.power->Stop(action.node_id);
+    if (!done.ok() && o_.drain != nullptr) o_.drain->Undrain(action.node_id);
   }
   if (done.code() == StatusCode::kAborted) return;
   timings["done_ms"] = UnixMs(Now());
+  {
+    MutexLock lock(mu_);
+    if (auto early = early_phases_.find(action.id); early != early_phases_.end()) {
+      for (const auto& [key, ms] : early->second) timings[key] = ms;
+      early_phases_.erase(early);
+    }
+  }
   PowerActionRecord finished = action;
   finished.state = done.ok() ? "done" : "failed";
   finished.done_ms = UnixMs(Now());
@@ -478,24 +518,26 @@ std::string Controller::PrometheusText() {
           return {{"", std::to_string(p.pending.size())}};
         });
   // The phases of every finished start in the books (its detail holds the timings).
-  std::map<std::string, std::vector<double>> running, agent;
+  static constexpr const char* kPhases[] = {"running", "agent", "model_loaded", "first_byte"};
+  std::map<std::string, std::map<std::string, std::vector<double>>> seconds;  // phase, pool
   for (const auto& a : books->actions) {
     if (a.action != kStart || a.state != "done") continue;
     auto t = nlohmann::json::parse(a.detail, nullptr, false);
     if (!t.is_object()) continue;
     const auto decided = t.value("decided_ms", int64_t{0});
-    if (t.contains("running_ms"))
-      running[a.pool].push_back(static_cast<double>(t.value("running_ms", decided) - decided) /
-                                1000);
-    if (t.contains("agent_ms"))
-      agent[a.pool].push_back(static_cast<double>(t.value("agent_ms", decided) - decided) / 1000);
+    for (const char* phase : kPhases) {
+      const std::string key = std::string(phase) + "_ms";
+      if (t.contains(key) && t[key].is_number_integer())
+        seconds[phase][a.pool].push_back(static_cast<double>(t[key].get<int64_t>() - decided) /
+                                         1000);
+    }
   }
   out +=
       "# HELP carrierarr_wake_seconds From a start's decision to the node running (phase "
-      "running) and to its agent connected (phase agent).\n"
+      "running), its agent connected (agent), and, for a wake the gateway waited for, the model "
+      "loaded on it (model_loaded) and the first byte of the answer (first_byte).\n"
       "# TYPE carrierarr_wake_seconds histogram\n";
-  AppendWakeHistogram(running, "running", out);
-  AppendWakeHistogram(agent, "agent", out);
+  for (const char* phase : kPhases) AppendWakeHistogram(seconds[phase], phase, out);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #ifndef CARRIERARR_BURST_CONTROLLER_H_
 #define CARRIERARR_BURST_CONTROLLER_H_
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -54,6 +55,19 @@ class NodeActivity {
   virtual std::optional<Clock::time_point> LastBusy(const std::string& node) = 0;
 };
 
+// How the controller drains a node before it stops it, and lets it serve again. In serve: the
+// model gateway sends it nothing new and lets its answers finish, and a k3s node's agent
+// drains its pods (DRAIN). Both may be called from the worker thread.
+class NodeDrain {
+ public:
+  virtual ~NodeDrain() = default;
+  // Returns once `node` is drained, or after about `timeout` with what was not; the stop goes
+  // on either way (the error is recorded with it).
+  virtual Status Drain(const std::string& node, std::chrono::milliseconds timeout) = 0;
+  // Before a start, and after a stop that failed: it may serve again.
+  virtual void Undrain(const std::string& node) = 0;
+};
+
 // `carrierarr power -f FLEET --node NODE --set on|off` with `binary` (argv, never a shell).
 std::unique_ptr<NodePower> MakeCommandNodePower(std::string binary, std::string fleet_file);
 
@@ -62,11 +76,13 @@ struct ControllerOptions {
   control_plane::Store* store = nullptr;  // not owned; outlives the controller
   NodePower* power = nullptr;             // not owned
   NodeActivity* activity = nullptr;       // not owned; null: agents are not waited for
+  NodeDrain* drain = nullptr;             // not owned; null: nodes are stopped undrained
   TimeSource* time = RealTimeSource::Get();
   std::string owner;                             // this control plane, in the pools' leases
   std::chrono::milliseconds lease{30000};        // how long a claim holds without renewal
   std::chrono::milliseconds tick{1000};          // how often idle, budget and schedule are checked
   std::chrono::milliseconds agent_wait{120000};  // after a start, how long to wait for the agent
+  std::chrono::milliseconds drain_wait{120000};  // before a stop, how long a drain may take
   bool background_thread = true;  // tests call RunPending() and Tick() themselves when false
 };
 
@@ -108,6 +124,10 @@ class Controller {
   Result<std::vector<PoolDecision>> Sleep(const std::string& pool, const std::string& reason);
   // Activity on the pool (a gateway request): its nodes are not idle now.
   void Touch(const std::string& pool);
+  // A phase of the pool's latest wake that the gateway saw at `at` ("model_loaded",
+  // "first_byte"): recorded as <phase>_ms in that start's timings, once (the first sighting
+  // counts), when the start was decided within the last hour and did not fail.
+  Status RecordWakePhase(const std::string& pool, const std::string& phase, Clock::time_point at);
 
   Result<std::vector<PoolView>> Pools();
   // For /metrics: each pool's spend and forecast (UTC day and month), running nodes, pending
@@ -167,6 +187,9 @@ class Controller {
   // The latest finished actions, by id, for WaitAction (bounded).
   std::map<int64_t, control_plane::PowerActionRecord> finished_ GUARDED_BY(mu_);
   std::set<std::string> owned_ GUARDED_BY(mu_);  // pools whose lease this controller holds
+  // Phases seen while their start was still being carried out, by action id (few: one start
+  // per pool at a time; erased when it finishes).
+  std::map<int64_t, std::map<std::string, int64_t>> early_phases_ GUARDED_BY(mu_);
   // Serializes Wake/Sleep decisions, so that two requests never both decide a start.
   Mutex decide_mu_;
   bool stopping_ GUARDED_BY(mu_) = false;

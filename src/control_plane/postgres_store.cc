@@ -160,6 +160,12 @@ const std::map<std::string, std::string>& Statements() {
        "UPDATE power_actions SET state = $2, done_ms = $3, detail = $4 "
        "WHERE id = $1 AND state = 'decided'"},
       {"power_action_exists", "SELECT count(*) FROM power_actions WHERE id = $1"},
+      // CASE: the cast to jsonb only where the detail is an object (PostgreSQL may evaluate
+      // the other conditions in any order).
+      {"add_power_action_phase",
+       "UPDATE power_actions SET detail = (detail::jsonb || jsonb_build_object($2::text, "
+       "$3::bigint))::text WHERE id = $1 AND action = 'start' AND state = 'done' AND "
+       "CASE WHEN detail LIKE '{%}' THEN NOT (detail::jsonb ? $2::text) ELSE false END"},
       {"list_power_actions",
        "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
        "FROM power_actions WHERE decided_ms >= $1 ORDER BY id"},
@@ -533,6 +539,15 @@ class PostgresStore final : public Store {
                                     what, "power_action_exists",
                                     [](const pqxx::row& r) { return r[0].as<int64_t>(); }, id));
     return PowerActionNotFinished(id, count.value_or(0) > 0);
+  }
+
+  Result<bool> AddPowerActionPhase(int64_t id, std::string_view phase, int64_t at_ms) override {
+    CARRIERARR_RETURN_IF_ERROR(CheckPhaseName(phase));
+    CARRIERARR_ASSIGN_OR_RETURN(
+        auto changed,
+        Change("add phase " + std::string(phase) + " to power action " + std::to_string(id),
+               "add_power_action_phase", id, std::string(phase), at_ms));
+    return changed == 1;
   }
 
   Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "control_plane/control_plane.h"
 #include "control_plane/grpc_services.h"
 #include "control_plane/http_api.h"
+#include "control_plane/serve_drain.h"
 #include "core/file_util.h"
 #include "core/ipv4.h"
 #include "core/strings.h"
@@ -187,6 +189,7 @@ struct Server::Impl {
   std::unique_ptr<Store> burst_store;
   std::unique_ptr<burst::NodePower> burst_power;
   std::unique_ptr<burst::NodeActivity> burst_activity;
+  std::unique_ptr<ServeDrain> burst_drain;  // the gateway's part detached before it goes
   std::unique_ptr<burst::Controller> burst;
   // The model gateway (serve --gateway): its view of the nodes, then itself; stopped first.
   std::unique_ptr<gateway::Backends> gateway_backends;
@@ -231,11 +234,13 @@ class RegistryActivity final : public burst::NodeActivity {
 Status StartBurst(const ServeOptions& o, ControlPlane* cp, std::unique_ptr<Store>& store,
                   std::unique_ptr<burst::NodePower>& power,
                   std::unique_ptr<burst::NodeActivity>& activity,
+                  std::unique_ptr<ServeDrain>& drain,
                   std::unique_ptr<burst::Controller>& controller) {
   if (!o.burst_fleet) return Status::Ok();
   CARRIERARR_ASSIGN_OR_RETURN(store, OpenStore(o.db));
   power = burst::MakeCommandNodePower(o.power_binary, o.fleet_file);
   activity = std::make_unique<RegistryActivity>(cp);
+  drain = std::make_unique<ServeDrain>(cp, *o.burst_fleet);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   CARRIERARR_ASSIGN_OR_RETURN(
@@ -244,6 +249,7 @@ Status StartBurst(const ServeOptions& o, ControlPlane* cp, std::unique_ptr<Store
                                 .store = store.get(),
                                 .power = power.get(),
                                 .activity = activity.get(),
+                                .drain = drain.get(),
                                 // Stable across restarts: a restarted one resumes at once.
                                 .owner = std::string(host) + ":" + o.state_dir}));
   cp->SetBurst(controller.get());
@@ -279,6 +285,14 @@ class ServeBackends final : public gateway::Backends {
   }
   void Touch(const std::string& pool) override {
     if (burst_) burst_->Touch(pool);
+  }
+  void WakePhase(const std::string& pool, const std::string& phase,
+                 std::chrono::system_clock::time_point at) override {
+    if (!burst_) return;
+    Status recorded = burst_->RecordWakePhase(pool, phase, at);
+    if (!recorded.ok())
+      std::cerr << "carrierarr serve: recording phase " << phase << " of pool " << pool
+                << "'s wake: " << recorded.message() << "\n";
   }
 
  private:
@@ -347,7 +361,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   impl->agent_service = std::make_unique<AgentService>(impl->cp.get());
   impl->admin_service = std::make_unique<AdminService>(impl->cp.get());
   CARRIERARR_RETURN_IF_ERROR(StartBurst(o, impl->cp.get(), impl->burst_store, impl->burst_power,
-                                        impl->burst_activity, impl->burst)
+                                        impl->burst_activity, impl->burst_drain, impl->burst)
                                  .WithPrefix("--fleet"));
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
@@ -401,6 +415,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& o) {
   CARRIERARR_RETURN_IF_ERROR(
       StartGateway(o, impl->cp.get(), impl->burst.get(), impl->gateway_backends, impl->gateway)
           .WithPrefix("--gateway"));
+  if (impl->burst_drain && impl->gateway) impl->burst_drain->Attach(impl->gateway.get());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -417,6 +432,7 @@ void Server::Shutdown() {
     impl_->stopping = true;
   }
   if (impl_->gateway) impl_->gateway->Stop();
+  if (impl_->burst_drain) impl_->burst_drain->Detach();
   if (impl_->http) impl_->http->Stop();
   impl_->admin_service->Stop();
   // Agents reconnect to the next control plane; streams still open at the deadline are cancelled.

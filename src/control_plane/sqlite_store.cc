@@ -170,6 +170,11 @@ constexpr char kAddPowerAction[] =
 constexpr char kFinishPowerAction[] =
     "UPDATE power_actions SET state = ?2, done_ms = ?3, detail = ?4 "
     "WHERE id = ?1 AND state = 'decided'";
+// The phase goes in by its name (checked: [a-z_]) as a JSON path.
+constexpr char kAddPowerActionPhase[] =
+    "UPDATE power_actions SET detail = json_set(detail, '$.' || ?2, ?3) "
+    "WHERE id = ?1 AND action = 'start' AND state = 'done' AND json_valid(detail) "
+    "AND json_type(detail) = 'object' AND json_type(detail, '$.' || ?2) IS NULL";
 constexpr char kPowerActionExists[] = "SELECT count(*) FROM power_actions WHERE id = ?1";
 constexpr char kListPowerActions[] =
     "SELECT id, pool, node_id, action, state, reason, decided_ms, done_ms, detail "
@@ -482,6 +487,16 @@ class SqliteStore final : public Store {
                                                 },
                                                 id));
     return PowerActionNotFinished(id, count.value_or(0) > 0);
+  }
+
+  Result<bool> AddPowerActionPhase(int64_t id, std::string_view phase, int64_t at_ms) override {
+    CARRIERARR_RETURN_IF_ERROR(CheckPhaseName(phase));
+    std::lock_guard lock(mu_);
+    CARRIERARR_RETURN_IF_ERROR(
+        Exec(kAddPowerActionPhase,
+             "add phase " + std::string(phase) + " to power action " + std::to_string(id), id,
+             phase, at_ms));
+    return sqlite3_changes(db_) == 1;
   }
 
   Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,

@@ -1,6 +1,7 @@
 // OpenStore: picks the backend from the URL's form.
 #include "control_plane/store.h"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,15 @@ Status PowerActionNotFinished(int64_t id, bool exists) {
   const std::string name = "power action " + std::to_string(id);
   if (!exists) return Status::NotFound("no " + name);
   return Status::FailedPrecondition(name + " is already finished");
+}
+
+Status CheckPhaseName(std::string_view phase) {
+  const bool ok = !phase.empty() && phase.size() <= 32 &&
+                  std::all_of(phase.begin(), phase.end(),
+                              [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("a phase's name is 1-32 of [a-z_], not '" + std::string(phase) +
+                                 "'");
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {

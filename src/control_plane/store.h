@@ -119,6 +119,8 @@ struct PowerActionRecord {
 // FinishPowerAction's error for an action it did not change: NotFound, or FailedPrecondition
 // when it exists but is already finished.
 Status PowerActionNotFinished(int64_t id, bool exists);
+// AddPowerActionPhase's check of a phase's name: 1-32 of [a-z_] ("first_byte_ms").
+Status CheckPhaseName(std::string_view phase);
 
 class Store {
  public:
@@ -184,6 +186,11 @@ class Store {
   // FailedPrecondition when it is no longer "decided" (finished by another owner).
   virtual Status FinishPowerAction(int64_t id, std::string_view state, int64_t done_ms,
                                    std::string_view detail) = 0;
+  // Adds `phase` (e.g. "first_byte_ms") = at_ms to the timings of a start that is done (its
+  // detail, a JSON object), unless they have it: the phases seen after the controller finished
+  // the start, the first sighting counting. True when added; false when the action is not a
+  // done start or has the phase already. InvalidArgument for a phase name outside [a-z_].
+  virtual Result<bool> AddPowerActionPhase(int64_t id, std::string_view phase, int64_t at_ms) = 0;
   // Actions decided at or after since_ms, oldest first; every unfinished one (any age) instead
   // when unfinished_only.
   virtual Result<std::vector<PowerActionRecord>> ListPowerActions(int64_t since_ms,

@@ -94,6 +94,7 @@ class ClientSink final : public UpstreamSink {
   explicit ClientSink(Pending& p) : p_(p) {}
   bool Head(int status, const std::string& content_type) override {
     head_seen = true;
+    head_at = std::chrono::system_clock::now();
     if (p_.begun) {
       upstream_error_ = status != 200;
       return true;
@@ -117,6 +118,7 @@ class ClientSink final : public UpstreamSink {
     p_.stream->Finish();
   }
   bool head_seen = false;
+  std::chrono::system_clock::time_point head_at;
 
  private:
   Pending& p_;
@@ -181,6 +183,7 @@ class Gateway::Impl {
     cancel_ = true;
     pump_cv_.NotifyAll();
     jobs_cv_.NotifyAll();
+    drained_cv_.NotifyAll();
     for (auto& p : held) Fail(*p, 503, "the gateway is shutting down", kRetryFull);
     if (pump_.joinable()) pump_.join();
     for (auto& t : forwarders_) t.join();
@@ -198,6 +201,22 @@ class Gateway::Impl {
     s.holding = held_.size();
     for (const auto& [pool, models] : ready_) s.ready_models += models.size();
     return s;
+  }
+
+  bool Drain(const std::string& upstream, milliseconds timeout) EXCLUDES(mu_) {
+    const auto deadline = Clock::now() + timeout;
+    MutexLock lock(mu_);
+    draining_.insert(upstream);
+    for (auto& [pool, models] : ready_)
+      std::erase_if(models, [&](auto& kv) { return kv.second == upstream; });
+    for (auto now = Clock::now(); to_upstream_.count(upstream) && now < deadline && !stopping_;
+         now = Clock::now())
+      drained_cv_.WaitFor(mu_, deadline - now);
+    return to_upstream_.count(upstream) == 0;
+  }
+  void Undrain(const std::string& upstream) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    draining_.erase(upstream);
   }
 
  private:
@@ -248,8 +267,7 @@ class Gateway::Impl {
                           " requests already (max_in_flight); try again",
                       kRetryBusy);
         }
-        jobs_.emplace_back(p, up);
-        jobs_cv_.NotifyOne();
+        EnqueueLocked(p, up);
         return;
       }
       if (held_.size() >= o_.max_held) {
@@ -271,6 +289,21 @@ class Gateway::Impl {
       held_.push_back(p);
     }
     pump_cv_.NotifyAll();
+  }
+
+  void EnqueueLocked(const PendingPtr& p, const std::string& up) REQUIRES(mu_) {
+    jobs_.emplace_back(p, up);
+    ++to_upstream_[up];
+    jobs_cv_.NotifyOne();
+  }
+
+  // One of `models` that requests wait for (`held`) is ready now.
+  bool AnyReady(const std::string& pool, const std::set<std::string>& models,
+                const std::set<std::string>& held) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    for (const std::string& m : models)  // a loop: the analysis sees no lock in a lambda
+      if (held.count(m) && !ReadyUpstream(pool, m).empty()) return true;
+    return false;
   }
 
   std::string ReadyUpstream(const std::string& pool, const std::string& model) REQUIRES(mu_) {
@@ -299,6 +332,10 @@ class Gateway::Impl {
       MutexLock lock(mu_);
       --forwarding_;
       if (--in_flight_[p->pool] == 0) in_flight_.erase(p->pool);
+      if (--to_upstream_[up] == 0) {
+        to_upstream_.erase(up);
+        drained_cv_.NotifyAll();
+      }
     }
   }
 
@@ -310,6 +347,9 @@ class Gateway::Impl {
                          .idle_timeout = o_.upstream_idle_timeout,
                          .cancel = &cancel_},
                         sink);
+    // A held request: its first byte is a phase of the wake it waited for.
+    if (sink.head_seen && p->deadline != Clock::time_point{})
+      o_.backends->WakePhase(p->pool, "first_byte", sink.head_at);
     if (s.ok()) return sink.End();
     if (s.code() == StatusCode::kAborted) return;  // the client left, or the gateway stops
     {
@@ -364,10 +404,14 @@ class Gateway::Impl {
     std::set<std::string> live;                  // every upstream that runs now
     for (const spec::PoolSpec& pool : o_.pools) {
       if (pool.models.empty()) continue;
-      const std::vector<std::string> ups = o_.backends->Upstreams(pool.name);
+      std::vector<std::string> ups = o_.backends->Upstreams(pool.name);
       live.insert(ups.begin(), ups.end());
       {
         MutexLock lock(mu_);
+        // A node about to stop takes nothing new: for its pool it is gone already.
+        for (auto up = ups.begin();
+             up != ups.end();)  // a loop: the analysis sees no lock in a lambda
+          up = draining_.count(*up) ? ups.erase(up) : up + 1;
         auto it = ready_.find(pool.name);
         if (it != ready_.end())
           std::erase_if(it->second, [&](auto& kv) {
@@ -382,8 +426,12 @@ class Gateway::Impl {
         for (const std::string& m : pool.models)
           if (ReadyUpstream(pool.name, m).empty()) missing.insert(m);
       }
-      if (!missing.empty() && !ups.empty()) Look(pool.name, missing, ups);
       auto want = wanted.find(pool.name);
+      if (!missing.empty() && !ups.empty()) {
+        Look(pool.name, missing, ups);
+        if (want != wanted.end() && AnyReady(pool.name, missing, want->second))
+          o_.backends->WakePhase(pool.name, "model_loaded", std::chrono::system_clock::now());
+      }
       if (want != wanted.end() && ups.empty()) {
         Status woken = WakeIfDue(pool.name, *want->second.begin());
         if (woken.code() == StatusCode::kResourceExhausted) refused[pool.name] = woken.message();
@@ -509,8 +557,7 @@ class Gateway::Impl {
         const std::string up = ReadyUpstream(p->pool, p->req.model);
         auto why = refused.find(p->pool);
         if (!up.empty() && jobs_.size() + forwarding_ < static_cast<size_t>(o_.max_in_flight)) {
-          jobs_.emplace_back(p, up);
-          jobs_cv_.NotifyOne();
+          EnqueueLocked(p, up);
         } else if (why != refused.end()) {
           ++stats_.refused_wake;
           failed.emplace_back(p, "pool " + p->pool + " was not woken: " + why->second);
@@ -564,6 +611,11 @@ class Gateway::Impl {
   std::deque<std::pair<PendingPtr, std::string>> jobs_ GUARDED_BY(mu_);  // with the upstream
   size_t forwarding_ GUARDED_BY(mu_) = 0;
   std::map<std::string, int> in_flight_ GUARDED_BY(mu_);  // forwards by pool
+  // Requests queued or being forwarded, by upstream; draining_: the upstreams of nodes about to
+  // stop (Drain), which get no new request.
+  std::map<std::string, int> to_upstream_ GUARDED_BY(mu_);
+  std::set<std::string> draining_ GUARDED_BY(mu_);
+  CondVar drained_cv_;  // to_upstream_ lost an upstream, or stopping_
   // pool -> model -> the node's Ollama where it was seen loaded (while the node runs).
   std::map<std::string, std::map<std::string, std::string>> ready_ GUARDED_BY(mu_);
   std::map<std::string, std::string> phase_ GUARDED_BY(mu_);  // how a held pool's wake goes
@@ -592,6 +644,10 @@ Gateway::~Gateway() { Stop(); }
 int Gateway::port() const { return impl_->port(); }
 GatewayStats Gateway::Stats() const { return impl_->Stats(); }
 void Gateway::Stop() { impl_->Stop(); }
+bool Gateway::Drain(const std::string& upstream, milliseconds timeout) {
+  return impl_->Drain(upstream, timeout);
+}
+void Gateway::Undrain(const std::string& upstream) { impl_->Undrain(upstream); }
 
 std::string Gateway::PrometheusText() const {
   const GatewayStats s = Stats();

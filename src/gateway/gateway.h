@@ -37,6 +37,10 @@ class Backends {
   virtual Status Wake(const std::string& pool, const std::string& reason) = 0;
   // A request for the pool came or ended: it is not idle.
   virtual void Touch(const std::string& pool) = 0;
+  // What the gateway saw of the pool's wake, at `at`: "model_loaded" (a held request's model
+  // became ready on a woken node), "first_byte" (a held request's answer began).
+  virtual void WakePhase(const std::string& /*pool*/, const std::string& /*phase*/,
+                         std::chrono::system_clock::time_point /*at*/) {}
 };
 
 struct GatewayOptions {
@@ -86,6 +90,13 @@ class Gateway {
   std::string PrometheusText() const;
   // Answers the held requests 503, ends the forwards and joins every thread. Idempotent.
   void Stop();
+  // `upstream` (a node's Ollama base URL) is about to stop: nothing new is sent there from now
+  // on (its pool's requests are held, and wake the pool, as if it had stopped); returns once
+  // the requests queued or in flight to it are answered (true), or after `timeout` (false).
+  // Blocks: call it off the gateway's threads. Undrain: it may take requests again (started
+  // again, or its stop failed).
+  bool Drain(const std::string& upstream, std::chrono::milliseconds timeout);
+  void Undrain(const std::string& upstream);
 
   class Impl;  // gateway.cc
 

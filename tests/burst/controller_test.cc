@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "testing/tools.h"
 
@@ -362,6 +365,140 @@ TEST_F(ControllerTest, MetricsShowSpendRunningNodesAndWakePhases) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("# TYPE carrierarr_wake_seconds histogram"), std::string::npos);
+}
+
+// The gateway's phases of a wake: one seen while the start is carried out waits for it, one
+// seen after is added to its record; the first sighting counts; a phase long after the wake,
+// or of a failed start, is not the wake's.
+TEST_F(ControllerTest, TheGatewaysPhasesAreRecordedOnceOnTheWakesStart) {
+  auto wake = controller_->Wake("gpu", "gateway");
+  ASSERT_TRUE(wake.ok());
+  const auto decided = time_.SystemNow();
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "model_loaded", decided + seconds(4)).ok());
+  controller_->RunPending();
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "first_byte", decided + seconds(5)).ok());
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "first_byte", decided + seconds(50)).ok());
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "model_loaded", decided + seconds(60)).ok());
+  ASSERT_EQ(Actions().size(), 1u);
+  auto t = nlohmann::json::parse(Actions()[0].detail);
+  const int64_t at = Actions()[0].decided_ms;
+  EXPECT_EQ(t["model_loaded_ms"], at + 4000);
+  EXPECT_EQ(t["first_byte_ms"], at + 5000);
+  const std::string text = controller_->PrometheusText();
+  for (const char* phase : {"running", "agent", "model_loaded", "first_byte"}) {
+    EXPECT_NE(text.find("carrierarr_wake_seconds_count{pool=\"gpu\",phase=\"" + std::string(phase) +
+                        "\"} 1\n"),
+              std::string::npos)
+        << phase << "\n"
+        << text;
+  }
+  EXPECT_NE(text.find("carrierarr_wake_seconds_sum{pool=\"gpu\",phase=\"first_byte\"} 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(controller_->RecordWakePhase("gpu", "First Byte", decided).code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(controller_->RecordWakePhase("cpu", "first_byte", decided).ok()) << "not scaled";
+
+  // A failed start gets none.
+  ASSERT_TRUE(controller_->Sleep("gpu", "x").ok());
+  controller_->RunPending();
+  power_.fail = true;
+  ASSERT_TRUE(controller_->Wake("gpu", "gateway").ok());
+  controller_->RunPending();
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "first_byte", time_.SystemNow()).ok());
+  ASSERT_EQ(Actions().size(), 3u);
+  EXPECT_EQ(Actions()[2].state, "failed");
+  EXPECT_EQ(Actions()[2].detail.find("first_byte"), std::string::npos);
+
+  // Past the hour, a start is not the wake of a request.
+  power_.fail = false;
+  ASSERT_TRUE(controller_->Wake("gpu", "x").ok());
+  controller_->RunPending();
+  time_.Advance(std::chrono::hours(2));
+  ASSERT_TRUE(controller_->RecordWakePhase("gpu", "first_byte", time_.SystemNow()).ok());
+  EXPECT_EQ(Actions().back().detail.find("first_byte"), std::string::npos);
+}
+
+// Every call, in order, across the power and the drain.
+class LoggingDrain final : public NodeDrain {
+ public:
+  explicit LoggingDrain(std::vector<std::string>& log) : log_(log) {}
+  Status Drain(const std::string& node, std::chrono::milliseconds timeout) override {
+    log_.push_back("drain " + node + " " + std::to_string(timeout.count()));
+    return result;
+  }
+  void Undrain(const std::string& node) override { log_.push_back("undrain " + node); }
+  Status result;
+
+ private:
+  std::vector<std::string>& log_;
+};
+
+class LoggingPower final : public NodePower {
+ public:
+  explicit LoggingPower(std::vector<std::string>& log) : log_(log) {}
+  Status Start(const std::string& node) override {
+    log_.push_back("start " + node);
+    return Status::Ok();
+  }
+  Status Stop(const std::string& node) override {
+    log_.push_back("stop " + node);
+    return stop_result;
+  }
+  Status stop_result;
+
+ private:
+  std::vector<std::string>& log_;
+};
+
+// A stop drains first and goes on when the drain falls short (recorded); a start lets the node
+// serve again, and so does a stop that failed.
+TEST_F(ControllerTest, AStopDrainsTheNodeFirstAndAStartUndrainsIt) {
+  std::vector<std::string> log;
+  LoggingPower power(log);
+  LoggingDrain drain(log);
+  controller_.reset();
+  auto c = Controller::Start({.fleet = fleet_,
+                              .store = store_.get(),
+                              .power = &power,
+                              .drain = &drain,
+                              .time = &time_,
+                              .owner = "cp-a",
+                              .drain_wait = seconds(90),
+                              .background_thread = false});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->Wake("gpu", "x").ok());
+  (*c)->RunPending();
+  ASSERT_TRUE((*c)->Sleep("gpu", "x").ok());
+  (*c)->RunPending();
+  EXPECT_EQ(log, (std::vector<std::string>{"undrain gpu-1", "start gpu-1", "drain gpu-1 90000",
+                                           "stop gpu-1"}));
+  auto stop = nlohmann::json::parse(Actions().back().detail);
+  EXPECT_TRUE(stop.contains("drained_ms"));
+  EXPECT_FALSE(stop.contains("drain_error"));
+
+  // A drain that falls short: stopped all the same, and said.
+  log.clear();
+  drain.result = Status::DeadlineExceeded("its model requests were still running after 1m30s");
+  ASSERT_TRUE((*c)->Wake("gpu", "x").ok());
+  (*c)->RunPending();
+  ASSERT_TRUE((*c)->Sleep("gpu", "x").ok());
+  (*c)->RunPending();
+  EXPECT_EQ(log.back(), "stop gpu-1");
+  EXPECT_EQ(Actions().back().state, "done");
+  EXPECT_EQ(nlohmann::json::parse(Actions().back().detail)["drain_error"],
+            "its model requests were still running after 1m30s");
+
+  // A stop that failed: the node runs on and serves again.
+  log.clear();
+  drain.result = Status::Ok();
+  ASSERT_TRUE((*c)->Wake("gpu", "x").ok());
+  (*c)->RunPending();
+  power.stop_result = Status::Unavailable("StopInstances failed");
+  ASSERT_TRUE((*c)->Sleep("gpu", "x").ok());
+  (*c)->RunPending();
+  EXPECT_EQ(Actions().back().state, "failed");
+  EXPECT_EQ(log.back(), "undrain gpu-1");
 }
 
 }  // namespace

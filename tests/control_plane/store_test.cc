@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <latch>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
 #include <thread>
@@ -703,6 +704,47 @@ TEST_P(StoreTest, PowerActionsAreRecordedFinishedAndListed) {
   ASSERT_TRUE(unfinished.ok());
   ASSERT_EQ(unfinished->size(), 1u);
   EXPECT_EQ((*unfinished)[0].node_id, "gpu-2");
+}
+
+// The gateway's phases (model loaded, first byte) come after the start is done: added to its
+// timings once, the first sighting counting; never to a stop, a failed or an unfinished start.
+TEST_P(StoreTest, APhaseIsAddedOnceToADoneStartsTimings) {
+  auto start = store_->AddPowerAction(Decided("gpu-1", "start", 1000));
+  auto stop = store_->AddPowerAction(Decided("gpu-2", "stop", 1000));
+  auto failed = store_->AddPowerAction(Decided("gpu-3", "start", 1000));
+  auto open = store_->AddPowerAction(Decided("gpu-4", "start", 1000));
+  ASSERT_TRUE(start.ok() && stop.ok() && failed.ok() && open.ok());
+  ASSERT_TRUE(
+      store_->FinishPowerAction(*start, "done", 1500, R"({"decided_ms":1000,"agent_ms":1400})")
+          .ok());
+  ASSERT_TRUE(store_->FinishPowerAction(*stop, "done", 1500, R"({"decided_ms":1000})").ok());
+  ASSERT_TRUE(store_->FinishPowerAction(*failed, "failed", 1500, "it would not start").ok());
+
+  auto added = store_->AddPowerActionPhase(*start, "model_loaded_ms", 2500);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_TRUE(*added);
+  auto again = store_->AddPowerActionPhase(*start, "model_loaded_ms", 9000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "the first sighting counts";
+  ASSERT_TRUE(store_->AddPowerActionPhase(*start, "first_byte_ms", 2600).ok());
+  for (int64_t id : {*stop, *failed, *open, *open + 100}) {
+    auto none = store_->AddPowerActionPhase(id, "first_byte_ms", 2600);
+    ASSERT_TRUE(none.ok()) << none.status().ToString();
+    EXPECT_FALSE(*none) << id;
+  }
+  auto bad = store_->AddPowerActionPhase(*start, "x'); DROP TABLE power_actions; --", 1);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  auto all = store_->ListPowerActions(0, false);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  const auto timings = nlohmann::json::parse((*all)[0].detail);
+  EXPECT_EQ(timings, nlohmann::json::parse(R"({"decided_ms":1000,"agent_ms":1400,
+                                               "model_loaded_ms":2500,"first_byte_ms":2600})"));
+  EXPECT_EQ((*all)[1].detail, R"({"decided_ms":1000})");
+  EXPECT_EQ((*all)[2].detail, "it would not start");
+  EXPECT_EQ((*all)[3].state, "decided");
 }
 
 TEST_P(StoreTest, APowerActionIsFinishedOnceOnly) {

@@ -1535,6 +1535,12 @@ TEST_F(GatewayE2eTest, ARequestWakesThePoolIsStreamedAndThePoolStopsWhenIdle) {
   EXPECT_TRUE(warm.out.ends_with("\n200")) << warm.out;
   EXPECT_THAT(warm.out, HasSubstr("data: [DONE]")) << warm.out;
   EXPECT_THAT(warm.out, Not(HasSubstr(": carrierarr:"))) << "not held";
+  // The wake's phases, the gateway's last two among them, in the start's record.
+  RunResult pools = Cli(f, {"pools"});
+  ASSERT_EQ(pools.exit_code, 0) << Describe(pools);
+  EXPECT_THAT(pools.out, HasSubstr("; running ")) << pools.out;
+  EXPECT_THAT(pools.out, HasSubstr(", model loaded ")) << pools.out;
+  EXPECT_THAT(pools.out, HasSubstr(", first byte ")) << pools.out;
 
   // Idle for idle_after: stopped, namespace kept.
   bool stopped = false;
@@ -1544,6 +1550,17 @@ TEST_F(GatewayE2eTest, ARequestWakesThePoolIsStreamedAndThePoolStopsWhenIdle) {
   }
   EXPECT_TRUE(stopped) << "gpu-1 still runs after idle_after";
   EXPECT_TRUE(NamespaceExists(f.name + ".gpu-1"));
+  // Drained before it stopped (the gateway sent it nothing new, its answers had finished).
+  // (The processes go before `carrierarr power` returns and the stop is recorded.)
+  RunResult after;
+  for (int i = 0; i < 100; ++i) {  // 10 s
+    after = Cli(f, {"pools"});
+    if (after.out.find("stop gpu-1: done") != std::string::npos) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_THAT(after.out, HasSubstr("stop gpu-1: done")) << after.out;
+  EXPECT_THAT(after.out, HasSubstr("; drained ")) << after.out;
+  EXPECT_THAT(after.out, Not(HasSubstr("drain:"))) << after.out;
 
   // A burst of requests at zero: one wake (gpu-2 never starts), every one answered.
   std::vector<std::thread> clients;
@@ -1563,6 +1580,37 @@ TEST_F(GatewayE2eTest, ARequestWakesThePoolIsStreamedAndThePoolStopsWhenIdle) {
   EXPECT_THAT(unknown.out, HasSubstr("serves llama3:8b"));
 
   unsetenv("FAKE_OLLAMA_LOAD_MS");
+  Down(f);
+  ExpectNothingLeft(f);
+}
+
+// A wake that would pass the pool's budget ($100/h against $1 a day: EC2's one-minute minimum
+// alone passes it) is refused with the figures, through the CLI and through the gateway, and
+// nothing starts.
+TEST_F(GatewayE2eTest, AWakePastTheBudgetIsRefusedWithTheFiguresAndStartsNothing) {
+  Fleet& f = NewModelFleet("b");
+  auto yaml = ReadFile(f.dir() + "/fleet.yaml");
+  ASSERT_TRUE(yaml.ok());
+  std::string y = *yaml;
+  y.replace(y.find("    models: [llama3:8b]\n"), 0,
+            "    instance_type: lab.gpu\n    budget: {usd_per_day: 1}\n");
+  y += "prices:\n  lab.gpu: 100\n";
+  ASSERT_TRUE(WriteFileAtomic(f.dir() + "/fleet.yaml", y, 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Up(f));
+
+  RunResult wake = Cli(f, {"wake", "gpu"});
+  EXPECT_NE(wake.exit_code, 0) << Describe(wake);
+  EXPECT_THAT(wake.out + wake.err, HasSubstr("$1.00")) << Describe(wake);
+  EXPECT_THAT(wake.out + wake.err, HasSubstr("budget")) << Describe(wake);
+
+  RunResult asked =
+      Ask(f, "/api/generate", R"({"model":"llama3:8b","prompt":"hi","stream":false})");
+  EXPECT_TRUE(asked.out.ends_with("\n503")) << asked.out;
+  EXPECT_THAT(asked.out, HasSubstr("was not woken")) << asked.out;
+  EXPECT_THAT(asked.out, HasSubstr("$1.00")) << asked.out;
+  EXPECT_THAT(NodeProcesses(f, "gpu-1"), IsEmpty()) << "nothing started";
+  EXPECT_THAT(OllamaOf(f, "gpu-1"), IsEmpty());
+
   Down(f);
   ExpectNothingLeft(f);
 }

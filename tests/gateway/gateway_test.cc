@@ -70,6 +70,16 @@ class FakeBackends final : public Backends {
     std::lock_guard lock(mu_);
     ++touches_[pool];
   }
+  void WakePhase(const std::string& pool, const std::string& phase,
+                 std::chrono::system_clock::time_point at) override {
+    std::lock_guard lock(mu_);
+    phases_.push_back({pool + " " + phase, at});
+  }
+  // "gpu model_loaded", ... in the order seen, with when.
+  std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> phases() {
+    std::lock_guard lock(mu_);
+    return phases_;
+  }
 
   ~FakeBackends() override {
     for (auto& t : threads_) t.join();
@@ -110,6 +120,7 @@ class FakeBackends final : public Backends {
   int wakes_ = 0;
   std::map<std::string, int> touches_;
   std::string last_reason_;
+  std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> phases_;
   std::vector<std::thread> threads_;
 };
 
@@ -193,15 +204,25 @@ TEST_F(GatewayTest, AWarmRequestIsStreamedAsTheNodeMakesIt) {
   EXPECT_EQ(backends_.wakes(), 0) << "a pool that runs is not woken";
   EXPECT_GE(backends_.touches("gpu"), 2) << "at the start and at the end";
   EXPECT_EQ(gateway_->Stats().forwarded, 1u);
+  EXPECT_TRUE(backends_.phases().empty()) << "a warm request is no wake's";
 }
 
 TEST_F(GatewayTest, AColdRequestIsHeldWhileThePoolWakesThenStreamed) {
   Node node({.load_time = milliseconds(800)});
   backends_.StartOnWake(node.url(), milliseconds(300));
   StartGateway({.progress_every = milliseconds(100)});
+  const auto asked = std::chrono::system_clock::now();
   const Answer a = Post(port(), "/api/generate", kGenerate);
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(backends_.wakes(), 1);
+  // The wake's phases as the gateway saw them: the model loaded (after the node's 300 ms start
+  // and 800 ms load), then the answer's first byte.
+  const auto phases = backends_.phases();
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_EQ(phases[0].first, "gpu model_loaded");
+  EXPECT_EQ(phases[1].first, "gpu first_byte");
+  EXPECT_GE(phases[0].second - asked, milliseconds(1100));
+  EXPECT_GE(phases[1].second, phases[0].second);
   EXPECT_NE(backends_.last_reason().find("llama3:8b"), std::string::npos);
   EXPECT_EQ(node.models().loads(), 1) << "the gateway had the model loaded before forwarding";
   // Progress lines first (NDJSON chunks a client reads as empty tokens), then the node's stream.
@@ -387,4 +408,45 @@ TEST_F(GatewayTest, StopAnswersHeldRequestsAndEndsForwards) {
 }
 
 }  // namespace
+// A node about to stop: its answer in flight finishes (Drain waits for it), nothing new goes
+// there (a new request is held and wakes the pool, as if it had stopped); started again
+// (Undrain), it serves the held request.
+TEST_F(GatewayTest, ADrainedNodeFinishesItsAnswersAndTakesNothingNew) {
+  Node node({.tokens = std::vector<std::string>(8, "x"), .token_gap = milliseconds(100)});
+  backends_.SetUpstreams({node.url()});
+  StartGateway();
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().ready_models == 1; }));
+  Answer long_answer;
+  std::thread in_flight([&] { long_answer = Post(port(), "/api/generate", kGenerate); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().forwarded == 1; }));
+
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(gateway_->Drain(node.url(), seconds(10)));
+  const auto took = std::chrono::steady_clock::now() - start;
+  in_flight.join();
+  EXPECT_EQ(long_answer.status, 200);
+  EXPECT_NE(long_answer.body.find("\"done\":true"), std::string::npos) << "answered whole";
+  EXPECT_GE(took, milliseconds(300)) << "the drain waited for the answer";
+  EXPECT_EQ(gateway_->Stats().ready_models, 0u);
+
+  Answer held;
+  std::thread later([&] {
+    held = Post(port(), "/api/generate",
+                {{"model", "llama3:8b"}, {"prompt", "hi"}, {"stream", false}});
+  });
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().held == 1; }));
+  ASSERT_TRUE(Eventually([&] { return backends_.wakes() >= 1; })) << "as if it had stopped";
+  EXPECT_EQ(node.models().requests(), 1) << "nothing new reached the draining node";
+  gateway_->Undrain(node.url());
+  later.join();
+  EXPECT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(node.models().requests(), 2);
+
+  // A drain that outlasts its timeout says so.
+  std::thread slow([&] { Post(port(), "/api/generate", kGenerate); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->Stats().forwarded == 3; }));
+  EXPECT_FALSE(gateway_->Drain(node.url(), milliseconds(100)));
+  slow.join();
+}
+
 }  // namespace carrierarr::gateway
