@@ -232,32 +232,37 @@ void AddControlPlaneResources(const providers::FleetRequest& request, provision:
     const std::string token = agent_dir + ".token";
     out.push_back(std::make_unique<AgentTokenResource>(node.name, token, request.enrollment));
     const std::string credential = agent_dir + "/credential";
+    std::vector<std::string> argv = {OwnProgram("carrierarr-agent"),
+                                     "--control-plane",
+                                     grpc,
+                                     "--node-id",
+                                     node.name,
+                                     "--type",
+                                     providers::AgentType(node),
+                                     "--token-file",
+                                     token,
+                                     "--state-dir",
+                                     agent_dir,
+                                     "--imds",
+                                     "off",
+                                     "--region",
+                                     "local",
+                                     "--allow-exec",
+                                     "--power-mode",
+                                     "exit",
+                                     "--health-addr",
+                                     FormatIpv4(node.mesh_ip)};
+    // A node's Ollama listens on its mesh address: the agent reports its models from there.
+    if (RunsOllama(fleet, node))
+      argv.insert(argv.end(), {"--ollama-url", "http://" + FormatIpv4(node.mesh_ip) + ":" +
+                                                   std::to_string(kOllamaPort)});
     out.push_back(std::make_unique<DaemonResource>(DaemonResource::Params{
         .id = "agent/" + node.name,
         .summary = "carrierarr-agent in " + NodeNamespace(fleet.name, node.name),
         .ns = NodeNamespace(fleet.name, node.name),
         .marker = agent_dir,
         .log_path = paths.state_dir + "/logs/agent-" + node.name + ".log",
-        .argv = {OwnProgram("carrierarr-agent"),
-                 "--control-plane",
-                 grpc,
-                 "--node-id",
-                 node.name,
-                 "--type",
-                 providers::AgentType(node),
-                 "--token-file",
-                 token,
-                 "--state-dir",
-                 agent_dir,
-                 "--imds",
-                 "off",
-                 "--region",
-                 "local",
-                 "--allow-exec",
-                 "--power-mode",
-                 "exit",
-                 "--health-addr",
-                 FormatIpv4(node.mesh_ip)},
+        .argv = std::move(argv),
         .deps = {"nebula/" + node.name, "agent-token/" + node.name, "control-plane"},
         // Registered: the agent keeps the credential the control plane gave it.
         .ready = [credential] { return access(credential.c_str(), F_OK) == 0; },
