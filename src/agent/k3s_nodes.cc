@@ -59,6 +59,13 @@ K3sNodeReport ParseNode(const nlohmann::json& item) {
       node.message = StringAt(c, "message");
     }
   }
+  if (auto alloc = status.find("allocatable");
+      status.is_object() && alloc != status.end() && alloc->is_object()) {
+    const std::string gpus = StringAt(*alloc, "nvidia.com/gpu");
+    if (!gpus.empty() && gpus.size() <= 4 &&
+        std::all_of(gpus.begin(), gpus.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      node.gpu_allocatable = std::stoi(gpus);
+  }
   if (auto addresses = status.find("addresses");
       status.is_object() && addresses != status.end() && addresses->is_array()) {
     for (const nlohmann::json& a : *addresses) {
@@ -99,6 +106,7 @@ void SetK3sClusterNodes(const std::vector<K3sNodeReport>& nodes, ec2agent::v1::N
     out->set_message(n.message);
     out->set_roles(n.roles);
     out->set_internal_ip(n.internal_ip);
+    out->set_gpu_allocatable(n.gpu_allocatable);
   }
 }
 

@@ -21,6 +21,9 @@ struct K3sNodeReport {
   std::string message;  // its message
   std::string roles;    // from node-role.kubernetes.io/<role> labels, sorted, comma-separated
   std::string internal_ip;
+  // status.allocatable["nvidia.com/gpu"]: what the device plugin offers pods (0 until it runs,
+  // and on nodes without GPUs). A quantity that is not a plain count reads 0.
+  int gpu_allocatable = 0;
 };
 
 // Caps: a k3s cluster of ours has a handful of nodes; a message of a few hundred bytes.

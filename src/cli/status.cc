@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "burst/readiness.h"
 #include "burst/spend.h"
 #include "cli/commands.h"
 #include "cli/fleet_command.h"
@@ -87,6 +88,11 @@ void PrintStatusJson(const ops::FleetStatus& status, int healthy, std::ostream& 
                     {"cpu_percent", n.agent.cpu_percent},
                     {"memory_percent", n.agent.memory_percent},
                     {"gpus", n.agent.gpus}};
+    }
+    if (!n.ladder.empty()) {
+      nlohmann::json rungs = nlohmann::json::array();
+      for (const auto& r : n.ladder) rungs.push_back({{"rung", r.name}, {"reached", r.reached}});
+      j["readiness"] = {{"summary", burst::LadderSummary(n.ladder)}, {"ladder", rungs}};
     }
     nodes.push_back(j);
   }
@@ -187,6 +193,23 @@ void PrintFederation(const federation::FederationView& view, std::ostream& out) 
   PrintMeshSync(view.sync, out);
 }
 
+// "readiness:" and where each worker is on its ladder (burst/readiness.h).
+void PrintReadiness(const ops::FleetStatus& status, std::ostream& out) {
+  if (!status.deployed) return;
+  size_t width = 0;
+  for (const auto& n : status.nodes)
+    if (!n.ladder.empty()) width = std::max(width, n.name.size());
+  if (width == 0) return;
+  out << "\nreadiness:\n";
+  for (const auto& n : status.nodes) {
+    if (n.ladder.empty()) continue;
+    size_t reached = 0;
+    for (const auto& r : n.ladder) reached += r.reached ? 1 : 0;
+    out << "  " << n.name << std::string(width - n.name.size(), ' ') << "  " << reached << "/"
+        << n.ladder.size() << "  " << burst::LadderSummary(n.ladder) << "\n";
+  }
+}
+
 }  // namespace
 
 // "pools:" and one line per scaled pool: what runs and what it has cost (UTC).
@@ -242,6 +265,7 @@ void PrintStatusText(const ops::FleetStatus& status, int healthy, std::ostream& 
     out << "  agents: " << status.agents_problem << "\n";
   if (const ops::NodeStatus* reporter = ClusterReporter(status))
     out << "\n" << ops::RenderCloudCluster(reporter->agent.cluster);
+  PrintReadiness(status, out);
   PrintPools(status, out);
   PrintFederation(status.federation, out);
 }

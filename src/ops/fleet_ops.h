@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "burst/readiness.h"
 #include "core/seams.h"
 #include "core/status.h"
 #include "federation/federation.h"
@@ -152,9 +153,14 @@ struct NodeStatus {
     double cpu_percent = 0;
     double memory_percent = 0;
     int gpus = 0;
+    bool nebula_running = false;          // its Nebula, as the agent sees it
+    bool ollama_up = false;               // Ollama runs, or answered the agent with models
+    std::set<std::string> loaded_models;  // in Ollama's memory
     // On the k3s server node: the cloud cluster's nodes as its agent last reported them.
     std::vector<K3sClusterNode> cluster;
   } agent;
+  // A worker's readiness ladder (burst/readiness.h); empty for the lighthouse and homelab.
+  std::vector<burst::Rung> ladder;
 };
 struct FleetStatus {
   std::string fleet;

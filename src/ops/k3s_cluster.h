@@ -38,6 +38,7 @@ struct K3sClusterNode {
   std::string message;  // its message
   std::string roles;    // "control-plane,master"
   std::string internal_ip;
+  int gpu_allocatable = 0;  // status.allocatable["nvidia.com/gpu"]
 };
 
 // Why a NotReady node is NotReady, in the operator's words, with the fix when we know it: no CNI

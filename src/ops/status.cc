@@ -32,7 +32,8 @@ std::vector<K3sClusterNode> ClusterNodes(const nlohmann::json& status) {
                    .reason = Plain(n, "reason"),
                    .message = Plain(n, "message"),
                    .roles = Plain(n, "roles"),
-                   .internal_ip = Plain(n, "internal_ip")});
+                   .internal_ip = Plain(n, "internal_ip"),
+                   .gpu_allocatable = n.value("gpu_allocatable", 0)});
   }
   return out;
 }
@@ -77,6 +78,15 @@ Result<std::map<std::string, NodeStatus::Agent>> AgentReports(const FleetContext
     if (total > 0)
       a.memory_percent = 100 * number(res.value("memory_used_mb", nlohmann::json())) / total;
     a.gpus = static_cast<int>(status.value("gpus", nlohmann::json::array()).size());
+    auto state = [&](const char* service) {
+      return status.value(service, nlohmann::json::object()).value("state", "");
+    };
+    a.nebula_running = state("nebula") == "SERVICE_STATE_RUNNING";
+    const auto models = status.value("loaded_models", nlohmann::json::array());
+    a.ollama_up = state("ollama") == "SERVICE_STATE_RUNNING" || !models.empty();
+    for (const auto& m : models)
+      if (m.is_object() && m.value("currently_loaded", false))
+        a.loaded_models.insert(Plain(m, "name"));
     a.cluster = ClusterNodes(status);
     out[n.value("node_id", "")] = a;
   }
@@ -101,6 +111,32 @@ Result<std::vector<FleetStatus::Pool>> PoolReports(const FleetContext& ctx) {
     out.push_back(std::move(pool));
   }
   return out;
+}
+
+// Each worker's readiness ladder. GPU allocatable comes from the k3s server's report of its
+// cluster, where there is one.
+void AddLadders(const spec::FleetSpec& fleet, const Desired& desired, FleetStatus& out) {
+  std::map<std::string, int> allocatable;
+  for (const NodeStatus& s : out.nodes)
+    for (const K3sClusterNode& k : s.agent.cluster) allocatable[k.name] = k.gpu_allocatable;
+  for (size_t i = 0; i < out.nodes.size(); ++i) {
+    const mesh::NodePlan& node = desired.nodes[i];
+    const spec::PoolSpec* pool = nullptr;
+    for (const auto& p : fleet.pools)
+      if (p.name == node.pool) pool = &p;
+    if (pool == nullptr) continue;
+    NodeStatus& s = out.nodes[i];
+    burst::NodeFacts facts{.running = s.running,
+                           .lifecycle = s.agent.lifecycle,
+                           // Its agent reaches the control plane over the mesh.
+                           .mesh_up = s.agent.nebula_running || s.agent.lifecycle == "connected",
+                           .gpus = s.agent.gpus,
+                           .ollama_up = s.agent.ollama_up,
+                           .loaded = s.agent.loaded_models};
+    if (auto a = allocatable.find(node.name); a != allocatable.end())
+      facts.gpus_allocatable = a->second;
+    s.ladder = burst::Ladder(*pool, facts);
+  }
 }
 
 // What GPU burst adds to a deployed fleet's status: its stopped nodes marked as stopped on
@@ -211,6 +247,7 @@ Result<FleetStatus> ReadFleetStatus(const FleetContext& ctx) {
     }
   }
   AddBurstViews(ctx, *desired, *state, out);
+  AddLadders(ctx.spec, *desired, out);
   out.federation = federation::ObserveFederation(FederationRequestFor(ctx, *desired));
   return out;
 }

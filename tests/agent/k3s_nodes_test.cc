@@ -23,7 +23,7 @@ constexpr char kNodes[] = R"({"apiVersion":"v1","kind":"List","items":[
     {"type":"Ready","status":"False","reason":"KubeletNotReady",
      "message":"container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}]}},
  {"metadata":{"name":"gpu-1"},
-  "status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady",
+  "status":{"allocatable":{"cpu":"4","nvidia.com/gpu":"1","memory":"16Gi"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady",
      "message":"kubelet is posting ready status"}]}}]})";
 
 TEST(ParseKubectlNodesTest, ReadyAndNotReadyWithoutCni) {
@@ -39,6 +39,18 @@ TEST(ParseKubectlNodesTest, ReadyAndNotReadyWithoutCni) {
   EXPECT_EQ(server.internal_ip, "10.100.2.1");
   EXPECT_TRUE((*nodes)[1].ready);
   EXPECT_EQ((*nodes)[1].roles, "");
+  EXPECT_EQ(server.gpu_allocatable, 0) << "no device plugin there";
+  EXPECT_EQ((*nodes)[1].gpu_allocatable, 1) << "the device plugin offers its GPU";
+}
+
+TEST(ParseKubectlNodesTest, AGpuQuantityThatIsNotACountReadsZero) {
+  for (const char* q : {R"("2k")", R"("-1")", R"("99999")", "3", R"("")"}) {
+    const std::string list = std::string(R"({"items":[{"metadata":{"name":"g"},"status":{)") +
+                             R"("allocatable":{"nvidia.com/gpu":)" + q + "}}}]}";
+    auto nodes = ParseKubectlNodes(list);
+    ASSERT_TRUE(nodes.ok()) << q;
+    EXPECT_EQ((*nodes)[0].gpu_allocatable, 0) << q;
+  }
 }
 
 TEST(ParseKubectlNodesTest, ReportsGoIntoTheStatus) {
@@ -52,6 +64,7 @@ TEST(ParseKubectlNodesTest, ReportsGoIntoTheStatus) {
   EXPECT_FALSE(status.k3s_cluster_nodes(0).ready());
   EXPECT_EQ(status.k3s_cluster_nodes(0).internal_ip(), "10.100.2.1");
   EXPECT_TRUE(status.k3s_cluster_nodes(1).ready());
+  EXPECT_EQ(status.k3s_cluster_nodes(1).gpu_allocatable(), 1);
 }
 
 TEST(ParseKubectlNodesTest, NotANodeListOrOversizedIsAnError) {

@@ -165,5 +165,28 @@ TEST(StatusOutputTest, ScaledPoolsShowWhatRunsAndWhatTheyCost) {
   EXPECT_THAT(none.str(), Not(HasSubstr("pools:")));
 }
 
+TEST(StatusOutputTest, EachWorkerSaysWhereItIsOnItsReadinessLadder) {
+  ops::FleetStatus s = TwoNodes();
+  s.nodes[1].ladder = {{"instance running", true}, {"mesh up", true},
+                       {"agent registered", true}, {"GPU visible", true},
+                       {"GPU allocatable", false}, {"Ollama up", false}};
+  std::ostringstream text;
+  PrintStatusText(s, 1, text);
+  EXPECT_THAT(text.str(),
+              HasSubstr("\nreadiness:\n  gpu-1  4/6  GPU visible; next: GPU allocatable\n"))
+      << text.str();
+  EXPECT_THAT(text.str(), Not(HasSubstr("  lighthouse  "))) << "not a worker";
+  std::ostringstream json;
+  PrintStatusJson(s, 1, json);
+  auto j = nlohmann::json::parse(json.str());
+  EXPECT_EQ(j["nodes"][1]["readiness"]["summary"], "GPU visible; next: GPU allocatable");
+  EXPECT_EQ(j["nodes"][1]["readiness"]["ladder"][4],
+            nlohmann::json({{"rung", "GPU allocatable"}, {"reached", false}}));
+  EXPECT_FALSE(j["nodes"][0].contains("readiness"));
+  std::ostringstream none;
+  PrintStatusText(TwoNodes(), 1, none);
+  EXPECT_THAT(none.str(), Not(HasSubstr("readiness:")));
+}
+
 }  // namespace
 }  // namespace carrierarr::cli

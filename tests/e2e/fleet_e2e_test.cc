@@ -1535,6 +1535,25 @@ TEST_F(GatewayE2eTest, ARequestWakesThePoolIsStreamedAndThePoolStopsWhenIdle) {
   EXPECT_TRUE(warm.out.ends_with("\n200")) << warm.out;
   EXPECT_THAT(warm.out, HasSubstr("data: [DONE]")) << warm.out;
   EXPECT_THAT(warm.out, Not(HasSubstr(": carrierarr:"))) << "not held";
+  // Where each node is on its readiness ladder: gpu-1 is up to its agent (a local node has no
+  // GPU, so the GPU rung and the ones above it stay unreached); gpu-2 never started.
+  nlohmann::json gpu1, gpu2;
+  for (int i = 0; i < 100; ++i) {  // 10 s
+    RunResult st = Cli(f, {"status", "--json"});
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    for (const auto& n : j.is_object() ? j["nodes"] : nlohmann::json::array()) {
+      if (n.value("name", "") == "gpu-1") gpu1 = n.value("readiness", nlohmann::json());
+      if (n.value("name", "") == "gpu-2") gpu2 = n.value("readiness", nlohmann::json());
+    }
+    if (gpu1.is_object() && gpu1.value("summary", "") == "agent registered; next: GPU visible")
+      break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(gpu1.is_object()) << "no readiness for gpu-1";
+  EXPECT_EQ(gpu1["summary"], "agent registered; next: GPU visible") << gpu1.dump();
+  EXPECT_EQ(gpu1["ladder"].back()["rung"], "model llama3:8b loaded") << gpu1.dump();
+  ASSERT_TRUE(gpu2.is_object());
+  EXPECT_EQ(gpu2["summary"], "stopped");
   // The wake's phases, the gateway's last two among them, in the start's record.
   RunResult pools = Cli(f, {"pools"});
   ASSERT_EQ(pools.exit_code, 0) << Describe(pools);
