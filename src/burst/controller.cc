@@ -23,11 +23,10 @@ constexpr char kStop[] = "stop";
 constexpr char kDecided[] = "decided";
 // How far back the books go: the whole UTC month, and a run begun in the month before.
 constexpr auto kBooksWindow = std::chrono::hours(24 * 62);
-constexpr size_t kFinishedKept = 256;
+constexpr size_t kFinishedKept = 256;  // finished actions WaitAction finds without the store
 // A phase the gateway sees counts for a start decided this long ago at most (later it is a
 // request to a node that woke for something else).
-constexpr auto kPhaseWindow =
-    std::chrono::hours(1);  // finished actions WaitAction finds without the store
+constexpr auto kPhaseWindow = std::chrono::hours(1);
 
 int64_t UnixMs(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();

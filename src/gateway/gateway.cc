@@ -408,9 +408,9 @@ class Gateway::Impl {
       live.insert(ups.begin(), ups.end());
       {
         MutexLock lock(mu_);
-        // A node about to stop takes nothing new: for its pool it is gone already.
-        for (auto up = ups.begin();
-             up != ups.end();)  // a loop: the analysis sees no lock in a lambda
+        // A node about to stop takes nothing new: for its pool it is gone already. (A loop:
+        // the thread-safety analysis sees no lock inside a lambda.)
+        for (auto up = ups.begin(); up != ups.end();)
           up = draining_.count(*up) ? ups.erase(up) : up + 1;
         auto it = ready_.find(pool.name);
         if (it != ready_.end())

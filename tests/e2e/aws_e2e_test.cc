@@ -477,7 +477,7 @@ TEST_F(AwsE2eTest, TheBurstControllerWakesStopsAndFallsBackOnFakeAws) {
   EXPECT_EQ(models.size_gb, 80);
   EXPECT_EQ(models.type, "gp3");
   EXPECT_TRUE(models.encrypted);
-  const std::string& userdata = worker("gpu-1")->user_data;
+  const std::string userdata = worker("gpu-1")->user_data;  // a copy: worker() is a temporary
   EXPECT_THAT(userdata, HasSubstr("Environment=OLLAMA_HOST=10.42."));
   EXPECT_THAT(userdata, HasSubstr("readonly OLLAMA_VERSION='0.13.3'"));
   EXPECT_THAT(userdata, HasSubstr("\"llama3:8b\""));
