@@ -7,9 +7,7 @@
 
 namespace carrierarr::control_plane {
 
-namespace {
-constexpr int kOllamaPort = 11434;  // where a node's Ollama listens
-}  // namespace
+std::string OllamaUrl(const std::string& nebula_ip) { return "http://" + nebula_ip + ":11434"; }
 
 ServeDrain::ServeDrain(ControlPlane* cp, const spec::FleetSpec& fleet) : cp_(cp) {
   const bool k3s = fleet.aws.k3s && fleet.lighthouse.provider == "aws";
@@ -58,14 +56,9 @@ void ServeDrain::Undrain(const std::string& node) {
 }
 
 std::string ServeDrain::UpstreamOf(const std::string& node) {
-  MutexLock lock(mu_);
-  auto it = upstreams_.find(node);
-  if (it != upstreams_.end()) return it->second;
-  const ec2agent::v1::FleetStatusResponse fleet = cp_->FleetStatus({});
-  for (const auto& n : fleet.nodes())
-    if (n.node_id() == node && !n.nebula_ip().empty())
-      return upstreams_[node] = "http://" + n.nebula_ip() + ":" + std::to_string(kOllamaPort);
-  return "";
+  // The registry keeps a node's registration while it is stopped (Undrain comes then).
+  auto n = cp_->GetNode(node);
+  return n.ok() && !n->nebula_ip().empty() ? OllamaUrl(n->nebula_ip()) : "";
 }
 
 Status ServeDrain::DrainPods(const std::string& node,

@@ -10,7 +10,6 @@
 #define CARRIERARR_CONTROL_PLANE_SERVE_DRAIN_H_
 
 #include <chrono>
-#include <map>
 #include <set>
 #include <string>
 
@@ -21,6 +20,9 @@
 #include "spec/fleet.h"
 
 namespace carrierarr::control_plane {
+
+// A node's Ollama, as the gateway reaches it: its mesh address, Ollama's port (the seeds').
+std::string OllamaUrl(const std::string& nebula_ip);
 
 class ServeDrain final : public burst::NodeDrain {
  public:
@@ -37,8 +39,8 @@ class ServeDrain final : public burst::NodeDrain {
   void Undrain(const std::string& node) override;
 
  private:
-  // Its Ollama's base URL, learnt from its agent's registration while it runs; "" unknown.
-  std::string UpstreamOf(const std::string& node) EXCLUDES(mu_);
+  // Its Ollama's base URL, from the mesh address its agent registered; "" unknown.
+  std::string UpstreamOf(const std::string& node);
   Status DrainPods(const std::string& node, std::chrono::steady_clock::time_point deadline);
   gateway::Gateway* Use() EXCLUDES(mu_);  // the gateway, held until Release; null: none
   void Release() EXCLUDES(mu_);
@@ -49,7 +51,6 @@ class ServeDrain final : public burst::NodeDrain {
   CondVar idle_;  // users_ reached 0
   gateway::Gateway* gateway_ GUARDED_BY(mu_) = nullptr;
   int users_ GUARDED_BY(mu_) = 0;
-  std::map<std::string, std::string> upstreams_ GUARDED_BY(mu_);  // node -> Ollama URL
 };
 
 }  // namespace carrierarr::control_plane

@@ -275,7 +275,7 @@ class ServeBackends final : public gateway::Backends {
       // An agent that stopped is gone from here at once (its stream closed), not when stale.
       if (names.count(node.node_id()) && node.connected() && node.lifecycle() == "connected" &&
           !node.nebula_ip().empty())
-        out.push_back("http://" + node.nebula_ip() + ":" + std::to_string(kOllamaPort));
+        out.push_back(OllamaUrl(node.nebula_ip()));
     }
     return out;
   }
@@ -296,7 +296,6 @@ class ServeBackends final : public gateway::Backends {
   }
 
  private:
-  static constexpr int kOllamaPort = 11434;  // where a node's Ollama listens (the seeds')
   ControlPlane* cp_;
   burst::Controller* burst_;
   std::map<std::string, int> pool_sizes_;
